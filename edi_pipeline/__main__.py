@@ -1,0 +1,5 @@
+"""`python -m edi_pipeline` runs the command line."""
+
+from .cli import main
+
+main()

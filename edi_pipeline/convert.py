@@ -1,0 +1,322 @@
+"""Conversions: X12 to NDJSON, JSON, XML, CSV and X12, and this tool's XML back to X12."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from datetime import date
+from decimal import Decimal
+from typing import IO, BinaryIO, Iterator
+
+from lxml import etree
+
+from .document import iter_records
+from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from .errors import InterchangeError, IssueList, Position
+from .loops import Loop, loop_tree
+from .model import Claim, ClaimPayment, RemitHeader
+from .writer import X12Writer
+from .x12 import Delimiters
+
+FORMATS = ("ndjson", "json", "xml", "csv", "x12")
+
+
+def json_default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, default=json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
+    """One JSON object per 837P claim, 835 header and 835 claim payment. Returns the count."""
+    n = 0
+    write = out.write
+    for rec in iter_records(source, filename, issues):
+        write(dumps(rec.to_dict()))
+        write("\n")
+        n += 1
+    return n
+
+
+CSV_COLUMNS = [
+    "file", "type", "patient_control_number", "payer_id", "claim_filing_indicator", "status_code",
+    "line_number", "procedure", "modifiers", "original_procedure", "service_date", "charge", "paid",
+    "units", "dx_pointers", "control_number", "adjustments", "remarks", "segment_index", "line",
+]
+
+
+def to_csv(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
+    """One row per 837P service line or 835 service payment (no names or member ids)."""
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    n = 0
+    for rec in iter_records(source, filename, issues):
+        if isinstance(rec, Claim):
+            for ln in rec.lines:
+                w.writerow([ln.source.file, "837P", rec.patient_control_number, rec.payer.id,
+                            rec.claim_filing_indicator, "", ln.line_number, ln.procedure, " ".join(ln.modifiers),
+                            "", _s(ln.service_date or rec.service_date), _s(ln.charge), "", _s(ln.units),
+                            " ".join(map(str, ln.dx_pointers)), ln.control_number or "", "", "",
+                            ln.source.segment_index, ln.source.line])
+                n += 1
+        elif isinstance(rec, ClaimPayment):
+            for k, ln in enumerate(rec.lines, 1):
+                w.writerow([ln.source.file, "835", rec.patient_control_number, rec.payer.id,
+                            rec.claim_filing_indicator, rec.status_code, k, ln.procedure, " ".join(ln.modifiers),
+                            ln.original_procedure or "", _s(ln.service_date or rec.service_date), _s(ln.charge),
+                            _s(ln.paid), _s(ln.units), "", ln.control_number or "",
+                            "|".join(f"{a.group}-{a.reason}:{a.amount}" for a in ln.adjustments),
+                            " ".join(ln.remarks), ln.source.segment_index, ln.source.line])
+                n += 1
+    return n
+
+
+def _s(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, date):
+        return v.isoformat()
+    return str(v)
+
+
+def to_x12(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
+    """Write the input back segment for segment (no recounts: a faithful copy)."""
+    writer = X12Writer(out, recount=False)
+    n = 0
+    with EnvelopeReader(source, filename) as env:
+        try:
+            for item in env:
+                writer.write(item)
+                n += isinstance(item, Transaction)
+        finally:
+            if issues is not None:
+                issues.extend(env.issues)
+    return n
+
+
+# --- tree shapes (JSON and XML) ---------------------------------------------------------
+
+def _envelope_tree(source, filename, issues) -> Iterator[tuple[str, object]]:
+    with EnvelopeReader(source, filename) as env:
+        try:
+            yield "delims", None
+            for item in env:
+                yield "item", item
+        finally:
+            if issues is not None:
+                issues.extend(env.issues)
+
+
+def _element_names(seg_id: str, count: int) -> list[str]:
+    return [f"{seg_id}{k:02d}" for k in range(1, count + 1)]
+
+
+def _segment_json(text: str, d: Delimiters) -> dict:
+    e = text.split(d.element)
+    return {"id": e[0], "elements": e[1:]}
+
+
+def _loop_json(node: Loop, tx: Transaction) -> dict:
+    d = tx.delimiters
+    children = []
+    for child in node.children:
+        if isinstance(child, Loop):
+            children.append(_loop_json(child, tx))
+        else:
+            children.append(_segment_json(tx.segments[child], d))
+    return {"loop": node.id, "children": children}
+
+
+def to_json(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
+    """The whole file as a tree: interchanges > groups > transaction sets > loops > segments."""
+    doc: dict = {"file": filename, "interchanges": []}
+    isa = group = None
+    n = 0
+    for kind, item in _envelope_tree(source, filename, issues):
+        if kind != "item":
+            continue
+        if isinstance(item, Transaction):
+            tree = _loop_json(loop_tree(item), item)
+            tx = {"set_id": item.set_id, "control_number": item.control_number, "version": item.version,
+                  "segments": tree["children"]}
+            if group is None:
+                group = {"GS": None, "transactions": []}
+                (isa or _new_isa(doc))["groups"].append(group)
+            group["transactions"].append(tx)
+            n += 1
+            continue
+        d = item.delimiters
+        seg = _segment_json(item.text, d)
+        if item.tag == "ISA":
+            isa = {"ISA": seg, "delimiters": _delims_dict(d), "groups": []}
+            doc["interchanges"].append(isa)
+            group = None
+        elif item.tag == "GS":
+            group = {"GS": seg, "transactions": []}
+            (isa or _new_isa(doc))["groups"].append(group)
+        elif item.tag == "GE":
+            if group is not None:
+                group["GE"] = seg
+            group = None
+        elif item.tag == "IEA":
+            if isa is not None:
+                isa["IEA"] = seg
+            isa = None
+        else:
+            (isa or _new_isa(doc)).setdefault("stray", []).append(seg)
+    out.write(json.dumps(doc, ensure_ascii=False, indent=1))
+    out.write("\n")
+    return n
+
+
+def _new_isa(doc: dict) -> dict:
+    isa = {"ISA": None, "groups": []}
+    doc["interchanges"].append(isa)
+    return isa
+
+
+def _delims_dict(d: Delimiters) -> dict:
+    return {"element": d.element, "component": d.component, "repetition": d.repetition,
+            "segment": d.segment, "suffix": d.suffix}
+
+
+def _xml_segment(parent, text: str, d: Delimiters, envelope: bool) -> None:
+    e = text.split(d.element)
+    seg = etree.SubElement(parent, "seg", id=e[0])
+    rep = d.repetition
+    for k, value in enumerate(e[1:], 1):
+        name = f"{e[0]}{k:02d}"
+        if not envelope and rep and rep in value:
+            node = etree.SubElement(seg, "ele", id=name, rep="1")
+            for r in value.split(rep):
+                rn = etree.SubElement(node, "rep")
+                _xml_value(rn, r, d, name)
+        else:
+            node = etree.SubElement(seg, "ele", id=name)
+            if envelope:
+                node.text = value
+            else:
+                _xml_value(node, value, d, name)
+
+
+def _xml_value(node, value: str, d: Delimiters, name: str) -> None:
+    if d.component in value:
+        for j, sub in enumerate(value.split(d.component), 1):
+            etree.SubElement(node, "sub", id=f"{name}-{j}").text = sub
+    else:
+        node.text = value
+
+
+def _xml_loop(parent, node: Loop, tx: Transaction) -> None:
+    for child in node.children:
+        if isinstance(child, Loop):
+            el = etree.SubElement(parent, "loop", id=child.id)
+            _xml_loop(el, child, tx)
+        else:
+            _xml_segment(parent, tx.segments[child], tx.delimiters, False)
+
+
+def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
+    """An XML tree of interchanges, groups, transaction sets, loops, segments and elements
+    that `xml_to_x12` turns back into the same X12."""
+    root = etree.Element("x12")
+    if filename:
+        root.set("file", os.path.basename(filename))
+    interchange = group = None
+    n = 0
+    for kind, item in _envelope_tree(source, filename, issues):
+        if kind != "item":
+            continue
+        d = item.delimiters
+        if isinstance(item, Transaction):
+            parent = group if group is not None else (interchange if interchange is not None else root)
+            txe = etree.SubElement(parent, "transaction", id=item.set_id)
+            _xml_loop(txe, loop_tree(item), item)
+            n += 1
+            continue
+        if item.tag == "ISA":
+            interchange = etree.SubElement(root, "interchange", **_delims_attrs(d))
+            group = None
+            _xml_segment(interchange, item.text, d, True)
+        elif item.tag == "GS":
+            group = etree.SubElement(interchange if interchange is not None else root, "group")
+            _xml_segment(group, item.text, d, True)
+        elif item.tag == "GE":
+            _xml_segment(group if group is not None else (interchange if interchange is not None else root),
+                         item.text, d, True)
+            group = None
+        elif item.tag == "IEA":
+            _xml_segment(interchange if interchange is not None else root, item.text, d, True)
+            interchange = None
+            group = None
+        else:
+            _xml_segment(group if group is not None else (interchange if interchange is not None else root),
+                         item.text, d, True)
+    out.write(etree.tostring(root, encoding="unicode", pretty_print=True))
+    return n
+
+
+def _delims_attrs(d: Delimiters) -> dict:
+    attrs = {"element": d.element, "component": d.component, "segment": d.segment,
+             "suffix": d.suffix.replace("\r", "\\r").replace("\n", "\\n")}
+    if d.repetition:
+        attrs["repetition"] = d.repetition
+    return attrs
+
+
+def xml_to_x12(source: str | os.PathLike | BinaryIO | bytes, out: IO[str], filename: str | None = None) -> int:
+    """Rebuild X12 from XML written by `to_xml`."""
+    name = filename or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<xml>")
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+        if isinstance(source, bytes):
+            root = etree.fromstring(source, parser)
+        else:
+            root = etree.parse(source, parser).getroot()
+    except etree.XMLSyntaxError as exc:
+        line = exc.position[0] if exc.position else 0
+        raise InterchangeError(f"not well-formed XML: {exc.msg}", Position(name, line)) from None
+    if root.tag != "x12":
+        raise InterchangeError("XML root is not <x12> (only XML written by this tool converts back)",
+                               Position(name, 1))
+    n = 0
+    for interchange in root.iter("interchange"):
+        d = Delimiters(interchange.get("element", "*"), interchange.get("component", ":"),
+                       interchange.get("repetition"), interchange.get("segment", "~"),
+                       interchange.get("suffix", "\\n").replace("\\r", "\r").replace("\\n", "\n"))
+        end = d.segment + d.suffix
+        for seg in interchange.iter("seg"):
+            parts = [seg.get("id", "")]
+            for ele in seg.findall("ele"):
+                if ele.get("rep"):
+                    parts.append(d.repetition.join(_xml_join(r, d) for r in ele.findall("rep")))
+                else:
+                    parts.append(_xml_join(ele, d))
+            out.write(d.element.join(parts) + end)
+            n += 1
+    return n
+
+
+def _xml_join(node, d: Delimiters) -> str:
+    subs = node.findall("sub")
+    if subs:
+        return d.component.join(s.text or "" for s in subs)
+    return node.text or ""
+
+
+CONVERTERS = {"ndjson": to_ndjson, "json": to_json, "xml": to_xml, "csv": to_csv, "x12": to_x12}
+
+
+def looks_like_xml(head: bytes) -> bool:
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+__all__ = ["CONVERTERS", "FORMATS", "xml_to_x12", "looks_like_xml", "to_ndjson", "to_json", "to_xml",
+           "to_csv", "to_x12", "EnvelopeSegment", "RemitHeader"]

@@ -1,0 +1,58 @@
+"""Reading a whole X12 file as typed records: 837P claims, 835 headers and claim payments."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO, Iterator
+
+from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from .errors import Issue, IssueList, Severity
+from .model import Claim, ClaimPayment, RemitHeader
+from .parse_835 import is_835, parse_835, parse_835_header
+from .parse_837p import is_837p, parse_837p
+
+Record = Claim | ClaimPayment | RemitHeader
+
+
+def check_version(tx: Transaction, issues: IssueList) -> None:
+    """Warn on 837P version labels other than 005010X222A1 (they are read as A1)."""
+    if tx.set_id == "837":
+        v = tx.version
+        if v != "005010X222A1":
+            issues.append(Issue("SYN-VERSION", f"version label {v or '(none)'} read as 005010X222A1",
+                                tx.position(0, None, "ST03"), Severity.WARNING))
+
+
+def transaction_records(tx: Transaction, issues: IssueList) -> Iterator[Record]:
+    if is_837p(tx):
+        yield from parse_837p(tx, issues)
+    elif is_835(tx):
+        header = parse_835_header(tx, issues)
+        yield header
+        yield from parse_835(tx, header, issues)
+    elif tx.set_id == "837":
+        issues.append(Issue("ENV-UNSUPPORTED", f"837 version {tx.version} is not 005010X222 (professional)",
+                            tx.position(0, None, "ST03"), Severity.WARNING))
+
+
+def iter_records(source: str | os.PathLike | bytes | BinaryIO, filename: str | None = None,
+                 issues: IssueList | None = None) -> Iterator[Record]:
+    """Stream typed records from a file, transaction set by transaction set.
+
+    Issues (envelope, syntax and value defects) are appended to `issues` as they are found.
+    """
+    issues = IssueList() if issues is None else issues
+    with EnvelopeReader(source, filename) as env:
+        try:
+            for item in env:
+                if isinstance(item, Transaction):
+                    check_version(item, issues)
+                    yield from transaction_records(item, issues)
+        finally:
+            issues.extend(env.issues)
+
+
+def iter_transactions(source: str | os.PathLike | bytes | BinaryIO,
+                      filename: str | None = None) -> Iterator[EnvelopeSegment | Transaction]:
+    with EnvelopeReader(source, filename) as env:
+        yield from env

@@ -1,0 +1,235 @@
+"""837P (005010X222A1) transaction set to typed Claim records, one claim at a time."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from .envelope import Transaction
+from .errors import Issue, IssueList, Severity
+from .model import Claim, Party, Person, Provider, ServiceLine, Source
+from .values import date_range, to_date, to_decimal
+
+VERSIONS_837P = ("005010X222A1", "005010X222A2", "005010X222")
+_DX_QUALIFIERS = frozenset(("ABK", "ABF", "BK", "BF"))
+
+
+def is_837p(tx: Transaction) -> bool:
+    return tx.set_id == "837" and tx.version.startswith("005010X222")
+
+
+def _name(e: list[str]) -> str | None:
+    last = e[3] if len(e) > 3 else ""
+    first = e[4] if len(e) > 4 else ""
+    name = f"{last}, {first}" if first else last
+    return name or None
+
+
+def parse_837p(tx: Transaction, issues: IssueList | None = None) -> Iterator[Claim]:
+    """Yield each 2300 claim of an 837P transaction set in order."""
+    segs = tx.segments
+    lines = tx.lines
+    sep = tx.delimiters.element
+    comp = tx.delimiters.component
+    file = tx.file
+    base = tx.first_index
+    n = len(segs)
+    if n and segs[-1][:3] == "SE" + sep:
+        n -= 1
+    billing = Provider()
+    payer = Party()
+    subscriber = Person()
+    patient: Person | None = None
+    person = subscriber
+    filing: str | None = None
+    hl_billing = hl_subscriber = 0
+    hl_patient: int | None = None
+    in_billing_hl = False
+    i = 1
+    while i < n:
+        text = segs[i]
+        e = text.split(sep)
+        sid = e[0]
+        if sid == "CLM":
+            claim, i = _parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues)
+            claim.claim_filing_indicator = filing
+            claim.payer = payer
+            claim.subscriber = subscriber
+            claim.patient = patient
+            claim.billing_provider = billing
+            claim.hl_billing = hl_billing
+            claim.hl_subscriber = hl_subscriber
+            claim.hl_patient = hl_patient
+            claim.tx_lines = lines
+            claim.tx_first_index = base
+            yield claim
+            continue
+        if sid == "HL":
+            level = e[3] if len(e) > 3 else ""
+            in_billing_hl = level == "20"
+            if level == "20":
+                billing = Provider()
+                hl_billing = i
+            elif level == "22":
+                subscriber = Person()
+                person = subscriber
+                payer = Party()
+                patient = None
+                hl_patient = None
+                filing = None
+                hl_subscriber = i
+            elif level == "23":
+                patient = Person()
+                person = patient
+                hl_patient = i
+        elif sid == "NM1" and len(e) > 1:
+            q = e[1]
+            if q == "85":
+                billing.name = _name(e)
+                billing.npi = e[9] if len(e) > 9 and e[8] == "XX" else billing.npi
+            elif q == "IL":
+                subscriber.last_name = e[3] if len(e) > 3 else None
+                subscriber.first_name = (e[4] or None) if len(e) > 4 else None
+                subscriber.member_id = e[9] if len(e) > 9 else None
+                person = subscriber
+            elif q == "PR":
+                payer.name = e[3] if len(e) > 3 else None
+                payer.id = e[9] if len(e) > 9 else None
+            elif q == "QC" and patient is not None:
+                patient.last_name = e[3] if len(e) > 3 else None
+                patient.first_name = (e[4] or None) if len(e) > 4 else None
+                patient.member_id = subscriber.member_id
+                person = patient
+        elif sid == "DMG" and len(e) > 2:
+            person.birth_date = to_date(e[2])
+            person.gender = e[3] if len(e) > 3 else None
+        elif sid == "SBR":
+            filing = e[9] if len(e) > 9 else None
+        elif sid == "PRV" and in_billing_hl and len(e) > 3:
+            billing.taxonomy = e[3]
+        i += 1
+
+
+def _parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
+    start = i
+    e = segs[i].split(sep)
+    ne = len(e)
+    clm05 = e[5].split(comp) if ne > 5 else []
+    total = to_decimal(e[2]) if ne > 2 else None
+    if total is None and issues is not None:
+        issues.append(Issue("IK4-6", "CLM02 total charge is not a number",
+                            tx.position(i, "2300", "CLM02")))
+    diagnoses: list[str] = []
+    claim_lines: list[ServiceLine] = []
+    rendering: Provider | None = None
+    prior_auth = payer_ctrl = None
+    claim_date = None
+    section = "2300"
+    line: ServiceLine | None = None
+    i += 1
+    while i < n:
+        text = segs[i]
+        e = text.split(sep)
+        sid = e[0]
+        if sid == "HL" or sid == "CLM":
+            break
+        if sid == "LX":
+            if line is not None:
+                line.end = i
+            section = "2400"
+            line = ServiceLine(len(claim_lines) + 1, "", [], None, None, None, None, None, None, [], None,
+                               None, None, None,
+                               Source(file, lines[i], base + i, i + 1, "2400", "LX"), i, i + 1)
+            if len(e) > 1 and e[1].isdigit():
+                line.line_number = int(e[1])
+            claim_lines.append(line)
+        elif sid == "SV1" and line is not None and section == "2400":
+            ne = len(e)
+            sv101 = e[1].split(comp) if ne > 1 else [""]
+            line.procedure = sv101[1] if len(sv101) > 1 else ""
+            line.modifiers = [m for m in sv101[2:6] if m]
+            line.description = sv101[6] if len(sv101) > 6 and sv101[6] else None
+            line.charge = to_decimal(e[2]) if ne > 2 else None
+            line.unit_basis = e[3] if ne > 3 and e[3] else None
+            line.units = to_decimal(e[4]) if ne > 4 else None
+            line.place_of_service = e[5] if ne > 5 and e[5] else None
+            if ne > 7 and e[7]:
+                line.dx_pointers = [int(p) for p in e[7].split(comp) if p.isdigit()]
+            if line.charge is None and issues is not None:
+                issues.append(Issue("IK4-6", "SV102 line charge is not a number",
+                                    tx.position(i, "2400", "SV102")))
+        elif sid == "DTP" and len(e) > 3:
+            if e[1] == "472":
+                if section == "2400" and line is not None:
+                    line.service_date, line.service_date_end = date_range(e[3])
+                elif section == "2300":
+                    claim_date = to_date(e[3])
+            elif e[1] == "434" and section == "2300" and claim_date is None:
+                claim_date = to_date(e[3])
+        elif sid == "REF" and len(e) > 2:
+            q = e[1]
+            if section == "2400" and line is not None:
+                if q == "6R":
+                    line.control_number = e[2]
+                elif q == "G1":
+                    line.prior_authorization = e[2]
+            elif section == "2300":
+                if q == "G1":
+                    prior_auth = e[2]
+                elif q == "F8":
+                    payer_ctrl = e[2]
+        elif sid == "HI" and section == "2300":
+            for el in e[1:]:
+                parts = el.split(comp)
+                if len(parts) > 1 and parts[0] in _DX_QUALIFIERS:
+                    diagnoses.append(parts[1])
+        elif sid == "NM1" and len(e) > 1:
+            if e[1] == "82":
+                npi = e[9] if len(e) > 9 and e[8] == "XX" else None
+                if section == "2300":
+                    rendering = Provider(npi, _name(e))
+                elif section == "2400" and line is not None:
+                    line.rendering_npi = npi
+            if section == "2400" and e[1] != "82":
+                section = "2420"
+        elif sid == "SBR":
+            section = "2320"
+        elif sid == "LIN":
+            section = "2410"
+        elif sid == "SVD":
+            section = "2430"
+        elif sid == "LQ":
+            section = "2440"
+        i += 1
+    if line is not None:
+        line.end = i
+    c = segs[start].split(sep)
+    claim = Claim(
+        c[1] if len(c) > 1 else "",
+        total,
+        None,
+        Party(),
+        Person(),
+        None,
+        Provider(),
+        rendering,
+        clm05[0] if clm05 and clm05[0] else None,
+        clm05[2] if len(clm05) > 2 and clm05[2] else None,
+        prior_auth,
+        payer_ctrl,
+        claim_date,
+        diagnoses,
+        claim_lines,
+        Source(file, lines[start], base + start, start + 1, "2300", "CLM"),
+        segs,
+        start,
+        i,
+    )
+    return claim, i
+
+
+def service_dates(claim: Claim):
+    """Each line's date of service, falling back to the claim's."""
+    return [ln.service_date or claim.service_date for ln in claim.lines]
+
+
+__all__ = ["parse_837p", "is_837p", "VERSIONS_837P", "Severity"]

@@ -1,0 +1,148 @@
+"""X12 output: segments to text with the input's delimiters, trailer recounts and atomic files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+from .envelope import EnvelopeSegment, Transaction
+from .errors import WriteError
+from .x12 import Delimiters
+
+
+class X12Writer:
+    """Writes envelope segments and transaction sets; with `recount`, rewrites SE01, GE01
+    and IEA01 from what was actually written."""
+
+    def __init__(self, out: IO[str], recount: bool = True):
+        self.out = out
+        self.recount = recount
+        self.groups = 0
+        self.sets = 0
+        self.delimiters: Delimiters | None = None
+
+    def _emit(self, texts: Iterable[str]) -> None:
+        d = self.delimiters or Delimiters()
+        end = d.segment + d.suffix
+        self.out.write(end.join(texts) + end)
+
+    def envelope(self, seg: EnvelopeSegment) -> None:
+        self.delimiters = seg.delimiters
+        text = seg.text
+        if seg.tag == "ISA":
+            self.groups = 0
+        elif seg.tag == "GS":
+            self.groups += 1
+            self.sets = 0
+        elif self.recount and seg.tag in ("GE", "IEA"):
+            e = text.split(seg.delimiters.element)
+            if len(e) > 1:
+                e[1] = str(self.sets if seg.tag == "GE" else self.groups)
+                text = seg.delimiters.element.join(e)
+        self._emit((text,))
+
+    def transaction(self, tx: Transaction, segments: list[str] | None = None) -> None:
+        self.delimiters = tx.delimiters
+        segs = tx.segments if segments is None else segments
+        self.sets += 1
+        if self.recount and segs:
+            segs = set_se_count(segs, tx.delimiters.element)
+        self._emit(segs)
+
+    def write(self, item: EnvelopeSegment | Transaction) -> None:
+        if isinstance(item, Transaction):
+            self.transaction(item)
+        else:
+            self.envelope(item)
+
+
+def set_se_count(segs: list[str], sep: str) -> list[str]:
+    """Return segs with SE01 equal to the number of segments (a copy only when it changes)."""
+    last = segs[-1]
+    if not last.startswith("SE" + sep):
+        return segs
+    e = last.split(sep)
+    count = str(len(segs))
+    if len(e) > 1 and e[1] != count:
+        e[1] = count
+        segs = segs[:-1] + [sep.join(e)]
+    return segs
+
+
+def renumber_hl(segs: list[str], sep: str) -> list[str]:
+    """Renumber HL01 1..n and fix HL02 parents (and HL04 child flags) after HL loops were dropped."""
+    out = list(segs)
+    mapping: dict[str, str] = {}
+    hl_at: list[int] = []
+    for i, text in enumerate(out):
+        if text.startswith("HL" + sep):
+            e = text.split(sep)
+            new = str(len(hl_at) + 1)
+            mapping[e[1]] = new
+            if len(e) > 2 and e[2]:
+                e[2] = mapping.get(e[2], e[2])
+            e[1] = new
+            out[i] = sep.join(e)
+            hl_at.append(i)
+    parents = set()
+    for i in hl_at:
+        e = out[i].split(sep)
+        if len(e) > 2 and e[2]:
+            parents.add(e[2])
+    for i in hl_at:
+        e = out[i].split(sep)
+        if len(e) > 4:
+            flag = "1" if e[1] in parents else "0"
+            if e[4] != flag:
+                e[4] = flag
+                out[i] = sep.join(e)
+    return out
+
+
+def renumber_lx(segs: list[str], sep: str) -> list[str]:
+    """Renumber LX01 1..n within each claim (restarting at every CLM)."""
+    out = list(segs)
+    n = 0
+    for i, text in enumerate(out):
+        if text.startswith("CLM" + sep):
+            n = 0
+        elif text.startswith("LX" + sep):
+            n += 1
+            e = text.split(sep)
+            if len(e) > 1 and e[1] != str(n):
+                e[1] = str(n)
+                out[i] = sep.join(e)
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
+                  encoding: str = "utf-8") -> Iterator[IO[str]]:
+    """Open `path` for writing through a temporary file renamed into place on success;
+    `None` or `-` writes to stdout. A failure leaves no partial file behind."""
+    if path is None or str(path) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding=encoding, errors="surrogateescape", newline="") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,224 @@
+"""X12 syntax: delimiters from ISA and a streaming segment reader (format only, no meaning)."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .errors import InterchangeError, Issue, IssueList, Position, Severity
+
+CHUNK = 1 << 20
+ISA_LENGTH = 106
+_WS = " \t\r\n\x0b\x0c"
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    element: str = "*"
+    component: str = ":"
+    repetition: str | None = "^"
+    segment: str = "~"
+    suffix: str = "\n"  # whitespace written after each terminator
+
+    @classmethod
+    def from_isa(cls, head: str, pos: Position | None = None) -> tuple["Delimiters", int]:
+        """Read delimiters from text starting with ISA; return them and the ISA's length
+        up to and including its terminator (106 for a well-formed ISA)."""
+        if len(head) < 4 or head[:3].upper() != "ISA":
+            raise InterchangeError("file does not start with an ISA segment", pos)
+        element = head[3]
+        if element.isalnum() or element in _WS:
+            raise InterchangeError(f"invalid element separator {element!r} in ISA", pos)
+        seps = 0
+        i = 3
+        n = len(head)
+        while i < n and seps < 16:
+            if head[i] == element:
+                seps += 1
+            i += 1
+        if seps < 16 or i + 1 > n:
+            raise InterchangeError("ISA segment is truncated (fewer than 16 elements)", pos)
+        component = head[i]
+        term_at = i + 1
+        if term_at >= n:
+            raise InterchangeError("ISA segment has no segment terminator", pos)
+        segment = head[term_at]
+        if segment == "\r" and head[term_at + 1 : term_at + 2] == "\n":
+            segment = "\n"
+            term_at += 1
+        if segment.isalnum() or segment in (element, component) or segment in " \t":
+            raise InterchangeError(f"invalid segment terminator {segment!r} in ISA", pos)
+        suffix = ""
+        j = term_at + 1
+        if segment not in "\r\n":
+            while j < n and head[j] in "\r\n" and len(suffix) < 2:
+                suffix += head[j]
+                j += 1
+        isa_elements = head[:i].split(element)
+        repetition = isa_elements[11] if len(isa_elements) > 11 else ""
+        if len(repetition) != 1 or repetition.isalnum() or repetition in (element, component, segment):
+            repetition = None
+        return cls(element, component, repetition, segment, suffix), term_at + 1
+
+
+class SegmentReader:
+    """Reads X12 segments from a path, bytes, str or binary stream in bounded memory.
+
+    Iterating yields `(text, line)` for each segment: `text` has no terminator and no
+    surrounding whitespace, `line` is the 1-based line where the segment starts.
+    Syntax warnings (BOM, newline terminators, short ISA) collect in `issues`.
+    """
+
+    def __init__(self, source: str | os.PathLike | bytes | BinaryIO, filename: str | None = None):
+        self.issues = IssueList()
+        self.delimiters: Delimiters | None = None
+        self.segment_count = 0
+        self._owned = False
+        if isinstance(source, (bytes, bytearray)):
+            self._stream: BinaryIO = io.BytesIO(source)
+            self.filename = filename or "<bytes>"
+        elif isinstance(source, (str, os.PathLike)):
+            self._stream = open(source, "rb")
+            self._owned = True
+            self.filename = filename or os.fspath(source)
+        else:
+            self._stream = source
+            self.filename = filename or getattr(source, "name", None) or "<stream>"
+            if not isinstance(self.filename, str):
+                self.filename = "<stream>"
+
+    def close(self) -> None:
+        if self._owned:
+            self._stream.close()
+
+    def __enter__(self) -> "SegmentReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _chunks(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        read = self._stream.read
+        while True:
+            raw = read(CHUNK)
+            if not raw:
+                tail = decoder.decode(b"", final=True)
+                if tail:
+                    yield tail
+                return
+            yield decoder.decode(raw)
+
+    def _warn(self, code: str, message: str, line: int, index: int, seg: str = "") -> None:
+        self.issues.append(
+            Issue(code, message, Position(self.filename, line, index, None, seg), Severity.WARNING)
+        )
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        chunks = self._chunks()
+        buf = self._fill("", chunks)
+        line = 1
+        if buf.startswith("\ufeff"):
+            buf = buf[1:]
+            self._warn("SYN-BOM", "leading UTF-8 byte order mark ignored", 1, 0)
+        stripped = buf.lstrip(_WS)
+        if len(stripped) != len(buf):
+            line += buf.count("\n", 0, len(buf) - len(stripped))
+            if stripped:
+                self._warn("SYN-LEADING-WS", "leading whitespace before ISA ignored", line, 0)
+            buf = stripped
+        if not buf:
+            raise InterchangeError("file is empty", Position(self.filename, line, 0))
+        index = 0
+        while buf:
+            delims = self._start_interchange(buf, line, index + 1)
+            term = delims.segment
+            restart = False
+            while not restart:
+                parts = buf.split(term)
+                buf = parts.pop()
+                for k, part in enumerate(parts):
+                    nl = part.count("\n")
+                    if nl and term != "\n":
+                        lead = len(part) - len(part.lstrip(_WS))
+                        seg_line = line + part.count("\n", 0, lead)
+                        text = part.strip(_WS)
+                    else:
+                        seg_line = line
+                        text = part.strip(_WS) if part and (part[0] in _WS or part[-1] in _WS) else part
+                    line += nl + (term == "\n")
+                    if not text:
+                        continue
+                    if text[:3] == "ISA" and index and self._delimiters_change(text, term, parts, k):
+                        buf = term.join(parts[k:]) + term + buf
+                        buf = buf.lstrip(_WS)
+                        line = seg_line
+                        restart = True
+                        break
+                    index += 1
+                    yield text, seg_line
+                if restart:
+                    break
+                more = next(chunks, None)
+                if more is None:
+                    tail = buf.strip(_WS)
+                    if tail:
+                        line += buf.count("\n", 0, len(buf) - len(buf.lstrip(_WS)))
+                        index += 1
+                        self._warn("SYN-NO-TERMINATOR", "last segment has no terminator", line, index)
+                        yield tail, line
+                    self.segment_count = index
+                    return
+                buf += more
+            buf = self._fill(buf, chunks)
+        self.segment_count = index
+
+    @staticmethod
+    def _fill(buf: str, chunks: Iterator[str]) -> str:
+        while len(buf) < 4096:
+            more = next(chunks, None)
+            if more is None:
+                break
+            buf += more
+        return buf
+
+    def _start_interchange(self, buf: str, line: int, index: int) -> Delimiters:
+        delims, isa_len = Delimiters.from_isa(buf, Position(self.filename, line, index, None, "ISA"))
+        if delims.segment == "\n" and (self.delimiters is None or self.delimiters.segment != "\n"):
+            self._warn("SYN-NEWLINE-TERMINATOR",
+                       "segments are terminated by newlines, not a terminator character",
+                       line, index, "ISA")
+        expected = ISA_LENGTH + (buf[isa_len - 2 : isa_len] == "\r\n")
+        if isa_len != expected:
+            self.issues.append(Issue(
+                "ENV-ISA-LENGTH",
+                f"ISA is {isa_len - (expected - ISA_LENGTH)} characters long; the standard fixes it at {ISA_LENGTH}",
+                Position(self.filename, line, index, None, "ISA"), Severity.ERROR))
+        self.delimiters = delims
+        return delims
+
+    def _delimiters_change(self, text: str, term: str, parts: list[str], k: int) -> bool:
+        following = parts[k + 1][:2] if k + 1 < len(parts) else ""
+        try:
+            new, _ = Delimiters.from_isa(text + term + following)
+        except InterchangeError:
+            return False
+        cur = self.delimiters
+        return (new.element, new.component, new.segment) != (cur.element, cur.component, cur.segment)
+
+
+def split_elements(text: str, delims: Delimiters) -> list[str]:
+    return text.split(delims.element)
+
+
+def open_source(path: str) -> BinaryIO:
+    """`-` is stdin; anything else a path."""
+    if path == "-":
+        import sys
+
+        return sys.stdin.buffer
+    return open(Path(path), "rb")
