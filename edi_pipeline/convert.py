@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
+import re
 from datetime import date
 from decimal import Decimal
 from typing import IO, BinaryIO, Iterator
@@ -187,7 +189,15 @@ def _delims_dict(d: Delimiters) -> dict:
             "segment": d.segment, "suffix": d.suffix}
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _xml_segment(parent, text: str, d: Delimiters, envelope: bool) -> None:
+    if _NOT_XML.search(text):
+        # Bytes XML cannot hold travel as base64 of the raw segment.
+        raw = base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
+        etree.SubElement(parent, "seg", raw=raw)
+        return
     e = text.split(d.element)
     seg = etree.SubElement(parent, "seg", id=e[0])
     rep = d.repetition
@@ -293,6 +303,11 @@ def xml_to_x12(source: str | os.PathLike | BinaryIO | bytes, out: IO[str], filen
                        interchange.get("suffix", "\\n").replace("\\r", "\r").replace("\\n", "\n"))
         end = d.segment + d.suffix
         for seg in interchange.iter("seg"):
+            raw = seg.get("raw")
+            if raw is not None:
+                out.write(base64.b64decode(raw).decode("utf-8", "surrogateescape") + end)
+                n += 1
+                continue
             parts = [seg.get("id", "")]
             for ele in seg.findall("ele"):
                 if ele.get("rep"):

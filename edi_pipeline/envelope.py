@@ -214,10 +214,13 @@ class EnvelopeReader:
             self._issue("ENV-SE-MISSING", f"transaction set {tx.control_number} has no SE trailer (file truncated)",
                         tx_lines[-1], index, "SE")
             yield tx
+        last_line = tx_lines[-1] if tx_lines else 0
         if gs is not None:
-            self._issue("ENV-GE-MISSING", "functional group has no GE trailer (file truncated)", 0, index, "GE")
+            self._issue("ENV-GE-MISSING", "functional group has no GE trailer (file truncated)", last_line, index,
+                        "GE")
         if isa is not None:
-            self._issue("ENV-IEA-MISSING", "interchange has no IEA trailer (file truncated)", 0, index, "IEA")
+            self._issue("ENV-IEA-MISSING", "interchange has no IEA trailer (file truncated)", last_line, index,
+                        "IEA")
 
     def _check_se(self, tx: Transaction, text: str, line: int, index: int) -> None:
         se = text.split(tx.delimiters.element)

@@ -31,7 +31,7 @@ class Position:
 
     def __str__(self) -> str:
         where = f"{self.file or '-'}:{self.line}:"
-        seg = self.segment_id or "?"
+        seg = "".join(c if c.isprintable() and c != " " else "?" for c in self.segment_id[:8]) or "-"
         num = self.st_position if self.st_position is not None else self.segment_index
         parts = [where, f"{seg}#{num}"]
         if self.loop:

@@ -164,6 +164,12 @@ class SegmentReader:
                 if restart:
                     break
                 more = next(chunks, None)
+                head = buf.lstrip(_WS)
+                if head[:3] == "ISA" and (len(head) > ISA_LENGTH + 2 or more is None) and index \
+                        and self._delimiters_change(head, "", [], 0):
+                    line += buf.count("\n", 0, len(buf) - len(head))
+                    buf = head + (more or "")
+                    break
                 if more is None:
                     tail = buf.strip(_WS)
                     if tail:

@@ -1,0 +1,78 @@
+"""Schema of the embedded SQLite store, as ordered sqlite-utils migrations."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("edi_pipeline")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db["files"].create({
+        "sha256": str, "name": str, "kind": str, "isa_sender": str, "isa_control": str,
+        "origin": str, "ingested_at": str, "claims": int, "payments": int,
+    }, pk="sha256")
+    db["files"].create_index(["isa_sender", "isa_control", "kind"])
+    db["claims"].create({
+        "id": str, "file_sha256": str, "patient_control_number": str, "member_hash": str,
+        "payer_id": str, "payer_name": str, "claim_filing_indicator": str, "profile": str,
+        "frequency_code": str, "payer_claim_control_number": str, "total_charge_cents": int,
+        "service_date": str, "billing_npi": str, "rendering_npi": str, "origin": str,
+        "submitted_at": str, "segment_index": int, "line": int,
+    }, pk="id", foreign_keys=[("file_sha256", "files", "sha256")])
+    db["claims"].create_index(["patient_control_number"])
+    db["claims"].create_index(["member_hash"])
+    db["claim_lines"].create({
+        "id": str, "claim_id": str, "line_number": int, "procedure": str, "modifiers": str,
+        "charge_cents": int, "units": str, "service_date": str, "control_number": str,
+        "dx_pointers": str, "segment_index": int, "line": int,
+    }, pk="id", foreign_keys=[("claim_id", "claims", "id")])
+    db["claim_lines"].create_index(["claim_id"])
+    db["claim_lines"].create_index(["control_number"])
+    db["remits"].create({
+        "id": str, "file_sha256": str, "payer_id": str, "payer_name": str, "payee_npi": str,
+        "trace_number": str, "payment_date": str, "payment_cents": int, "payment_method": str,
+        "credit_debit": str, "segment_index": int, "line": int,
+    }, pk="id", foreign_keys=[("file_sha256", "files", "sha256")])
+    db["claim_payments"].create({
+        "id": str, "remit_id": str, "file_sha256": str, "patient_control_number": str, "status_code": str,
+        "charge_cents": int, "paid_cents": int, "patient_responsibility_cents": int,
+        "claim_filing_indicator": str, "payer_claim_control_number": str, "frequency_code": str,
+        "service_date": str, "remarks": str, "seq": int, "segment_index": int, "line": int,
+    }, pk="id", foreign_keys=[("remit_id", "remits", "id")])
+    db["claim_payments"].create_index(["patient_control_number"])
+    db["service_payments"].create({
+        "id": str, "claim_payment_id": str, "seq": int, "procedure": str, "modifiers": str,
+        "original_procedure": str, "charge_cents": int, "paid_cents": int, "allowed_cents": int,
+        "units": str, "service_date": str, "control_number": str, "remarks": str,
+        "segment_index": int, "line": int,
+    }, pk="id", foreign_keys=[("claim_payment_id", "claim_payments", "id")])
+    db["service_payments"].create_index(["claim_payment_id"])
+    db["adjustments"].create({
+        "id": str, "claim_payment_id": str, "service_payment_id": str, "group_code": str,
+        "reason": str, "amount_cents": int, "quantity": str,
+    }, pk="id")
+    db["adjustments"].create_index(["claim_payment_id"])
+    db["provider_adjustments"].create({
+        "id": str, "remit_id": str, "provider_id": str, "fiscal_period_end": str, "reason": str,
+        "reference": str, "amount_cents": int,
+    }, pk="id", foreign_keys=[("remit_id", "remits", "id")])
+    db["authorizations"].create({
+        "id": str, "member_id": str, "payer_id": str, "auth_number": str, "codes": str,
+        "units": int, "start_date": str, "end_date": str, "loaded_at": str,
+    }, pk="id")
+    db["authorizations"].create_index(["member_id", "payer_id"])
+    db["auth_uses"].create({
+        "id": str, "auth_id": str, "patient_control_number": str, "procedure": str,
+        "line_number": int, "units": int, "used_at": str,
+    }, pk="id", foreign_keys=[("auth_id", "authorizations", "id")])
+    db["findings"].create({
+        "id": str, "file_sha256": str, "patient_control_number": str, "rule": str, "severity": str,
+        "line": int, "procedure": str, "action": str, "message": str,
+    }, pk="id")
+    db["findings"].create_index(["rule"])
+    db["batch_files"].create({
+        "sha256": str, "name": str, "kind": str, "status": str, "detail": str, "finished_at": str,
+    }, pk="sha256")

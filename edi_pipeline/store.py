@@ -1,0 +1,390 @@
+"""The embedded SQLite store: files, claims, remits, authorizations and findings, one transaction per file."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import os
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import sqlite_utils
+
+from .errors import StoreError
+from .migrations import migrations
+from .model import Claim, ClaimPayment, RemitHeader
+
+DEFAULT_DB = "edi_pipeline.db"
+
+
+def default_db_path() -> str:
+    return os.environ.get("EDI_PIPELINE_DB") or DEFAULT_DB
+
+
+def cents(value: Decimal | None) -> int | None:
+    if value is None:
+        return None
+    return int((value * 100).to_integral_value())
+
+
+def from_cents(value: int | None) -> Decimal | None:
+    return None if value is None else (Decimal(value) / 100).quantize(Decimal("0.01"))
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def member_hash(claim: Claim) -> str:
+    """A stable key for the patient that keeps no name or member id in the store."""
+    return hashlib.sha256(claim.member_key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """A sqlite-utils Database with this project's schema applied."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = str(path) if path is not None else default_db_path()
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                fresh = not Path(self.path).exists()
+            else:
+                fresh = False
+            self.db = sqlite_utils.Database(self.path)
+            if fresh:
+                os.chmod(self.path, 0o600)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            migrations.apply(self.db)
+        except Exception as exc:  # sqlite3.DatabaseError, OSError
+            raise StoreError(f"cannot open store {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all."""
+        with self.db.atomic():
+            yield
+
+    # --- files ---------------------------------------------------------------------
+
+    def seen_file(self, sha: str, isa_sender: str | None = None, isa_control: str | None = None,
+                  kind: str | None = None) -> dict | None:
+        """The earlier copy of this file: the same bytes, or the same ISA sender, control number and kind."""
+        rows = list(self.db.query("select * from files where sha256 = ?", [sha]))
+        if not rows and isa_sender and isa_control:
+            rows = list(self.db.query(
+                "select * from files where isa_sender = ? and isa_control = ? and kind = ?",
+                [isa_sender, isa_control, kind]))
+        return rows[0] if rows else None
+
+    def add_file(self, sha: str, name: str, kind: str, isa_sender: str | None, isa_control: str | None,
+                 origin: str, claims: int = 0, payments: int = 0) -> None:
+        self.db["files"].insert({
+            "sha256": sha, "name": os.path.basename(name), "kind": kind, "isa_sender": isa_sender,
+            "isa_control": isa_control, "origin": origin, "ingested_at": now(), "claims": claims,
+            "payments": payments,
+        }, replace=True)
+
+    # --- claims --------------------------------------------------------------------
+
+    def save_claims(self, claims: Iterable[Claim], sha: str, origin: str,
+                    profile_of=None) -> int:
+        """Insert claims and their lines (ids are file + position, so a replay replaces, never duplicates)."""
+        claim_rows = []
+        line_rows = []
+        stamp = now()
+        for c in claims:
+            cid = f"{sha[:16]}:{c.source.segment_index}"
+            claim_rows.append({
+                "id": cid, "file_sha256": sha, "patient_control_number": c.patient_control_number,
+                "member_hash": member_hash(c), "payer_id": c.payer.id, "payer_name": c.payer.name,
+                "claim_filing_indicator": c.claim_filing_indicator,
+                "profile": profile_of(c) if profile_of else None,
+                "frequency_code": c.frequency_code, "payer_claim_control_number": c.payer_claim_control_number,
+                "total_charge_cents": cents(c.total_charge),
+                "service_date": _iso(c.service_date or next((ln.service_date for ln in c.lines if ln.service_date),
+                                                            None)),
+                "billing_npi": c.billing_provider.npi,
+                "rendering_npi": c.rendering_provider.npi if c.rendering_provider else c.billing_provider.npi,
+                "origin": origin, "submitted_at": stamp, "segment_index": c.source.segment_index,
+                "line": c.source.line,
+            })
+            for ln in c.lines:
+                line_rows.append({
+                    "id": f"{cid}:{ln.source.segment_index}", "claim_id": cid, "line_number": ln.line_number,
+                    "procedure": ln.procedure, "modifiers": " ".join(ln.modifiers),
+                    "charge_cents": cents(ln.charge), "units": str(ln.units) if ln.units is not None else None,
+                    "service_date": _iso(ln.service_date or c.service_date), "control_number": ln.control_number,
+                    "dx_pointers": " ".join(map(str, ln.dx_pointers)), "segment_index": ln.source.segment_index,
+                    "line": ln.source.line,
+                })
+        if claim_rows:
+            self.db["claims"].insert_all(claim_rows, replace=True, batch_size=500)
+        if line_rows:
+            self.db["claim_lines"].insert_all(line_rows, replace=True, batch_size=500)
+        return len(claim_rows)
+
+    def visit_dates(self, member: str, procedures: Iterable[str], since: date, until: date,
+                    exclude_file: str | None = None) -> set[date]:
+        """Distinct service dates on file for a patient with any of `procedures` in [since, until]."""
+        procs = sorted(set(procedures))
+        if not procs:
+            return set()
+        marks = ",".join("?" * len(procs))
+        sql = (f"select distinct l.service_date from claim_lines l join claims c on c.id = l.claim_id "
+               f"where c.member_hash = ? and l.procedure in ({marks}) and l.service_date between ? and ? "
+               f"and coalesce(c.frequency_code, '1') != '8'")
+        params: list = [member, *procs, since.isoformat(), until.isoformat()]
+        if exclude_file:
+            sql += " and c.file_sha256 != ?"
+            params.append(exclude_file)
+        return {date.fromisoformat(r["service_date"]) for r in self.db.query(sql, params) if r["service_date"]}
+
+    def procedure_dates(self, member: str, procedure: str, since: date, until: date,
+                        exclude_file: str | None = None) -> list[tuple[date, str]]:
+        """(service date, patient control number) of each line with `procedure` for a patient."""
+        sql = ("select l.service_date, c.patient_control_number from claim_lines l join claims c on c.id = l.claim_id "
+               "where c.member_hash = ? and l.procedure = ? and l.service_date between ? and ? "
+               "and coalesce(c.frequency_code, '1') != '8'")
+        params: list = [member, procedure, since.isoformat(), until.isoformat()]
+        if exclude_file:
+            sql += " and c.file_sha256 != ?"
+            params.append(exclude_file)
+        return [(date.fromisoformat(r["service_date"]), r["patient_control_number"])
+                for r in self.db.query(sql, params) if r["service_date"]]
+
+    # --- remits --------------------------------------------------------------------
+
+    def save_remit(self, header: RemitHeader, payments: Iterable[ClaimPayment], sha: str) -> int:
+        """Insert one 835 transaction set: header, PLB, claim payments, service payments, CAS."""
+        src = header.source
+        rid = f"{sha[:16]}:{src.segment_index if src else 0}"
+        self.db["remits"].insert({
+            "id": rid, "file_sha256": sha, "payer_id": header.payer.id, "payer_name": header.payer.name,
+            "payee_npi": header.payee.npi, "trace_number": header.trace_number,
+            "payment_date": _iso(header.payment_date), "payment_cents": cents(header.payment_amount),
+            "payment_method": header.payment_method, "credit_debit": header.credit_debit,
+            "segment_index": src.segment_index if src else None, "line": src.line if src else None,
+        }, replace=True)
+        self.db["provider_adjustments"].insert_all(({
+            "id": f"{rid}:{k}", "remit_id": rid, "provider_id": p.provider_id,
+            "fiscal_period_end": _iso(p.fiscal_period_end), "reason": p.reason, "reference": p.reference,
+            "amount_cents": cents(p.amount)} for k, p in enumerate(header.provider_adjustments)), replace=True)
+        cps, sps, adjs = [], [], []
+        for seq, cp in enumerate(payments):
+            cpid = f"{sha[:16]}:{cp.source.segment_index}"
+            cps.append({
+                "id": cpid, "remit_id": rid, "file_sha256": sha, "patient_control_number": cp.patient_control_number,
+                "status_code": cp.status_code, "charge_cents": cents(cp.charge), "paid_cents": cents(cp.paid),
+                "patient_responsibility_cents": cents(cp.patient_responsibility),
+                "claim_filing_indicator": cp.claim_filing_indicator,
+                "payer_claim_control_number": cp.payer_claim_control_number, "frequency_code": cp.frequency_code,
+                "service_date": _iso(cp.service_date), "remarks": " ".join(cp.remarks), "seq": seq,
+                "segment_index": cp.source.segment_index, "line": cp.source.line,
+            })
+            for k, a in enumerate(cp.adjustments):
+                adjs.append({"id": f"{cpid}:c{k}", "claim_payment_id": cpid, "service_payment_id": None,
+                             "group_code": a.group, "reason": a.reason, "amount_cents": cents(a.amount),
+                             "quantity": str(a.quantity) if a.quantity is not None else None})
+            for j, sp in enumerate(cp.lines):
+                spid = f"{cpid}:{sp.source.segment_index}"
+                sps.append({
+                    "id": spid, "claim_payment_id": cpid, "seq": j, "procedure": sp.procedure,
+                    "modifiers": " ".join(sp.modifiers), "original_procedure": sp.original_procedure,
+                    "charge_cents": cents(sp.charge), "paid_cents": cents(sp.paid),
+                    "allowed_cents": cents(sp.allowed), "units": str(sp.units) if sp.units is not None else None,
+                    "service_date": _iso(sp.service_date or cp.service_date), "control_number": sp.control_number,
+                    "remarks": " ".join(sp.remarks), "segment_index": sp.source.segment_index,
+                    "line": sp.source.line,
+                })
+                for k, a in enumerate(sp.adjustments):
+                    adjs.append({"id": f"{spid}:l{k}", "claim_payment_id": cpid, "service_payment_id": spid,
+                                 "group_code": a.group, "reason": a.reason, "amount_cents": cents(a.amount),
+                                 "quantity": str(a.quantity) if a.quantity is not None else None})
+        for table, rows in (("claim_payments", cps), ("service_payments", sps), ("adjustments", adjs)):
+            if rows:
+                self.db[table].insert_all(rows, replace=True, batch_size=500)
+        return len(cps)
+
+    # --- authorizations ------------------------------------------------------------
+
+    AUTH_COLUMNS = ("member_id", "payer_id", "auth_number", "codes", "units", "start", "end")
+
+    def import_authorizations(self, path: str | os.PathLike) -> int:
+        """Load authorizations from CSV (member_id, payer_id, auth_number, codes, units, start, end)."""
+        rows = []
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in self.AUTH_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise StoreError(f"{path}:1: missing columns: {', '.join(missing)}")
+            for n, r in enumerate(reader, 2):
+                try:
+                    start, end = date.fromisoformat(r["start"].strip()), date.fromisoformat(r["end"].strip())
+                    units = int(r["units"])
+                except ValueError:
+                    raise StoreError(f"{path}:{n}: units must be a whole number and dates YYYY-MM-DD") from None
+                codes = " ".join(c for c in r["codes"].replace("|", " ").replace(";", " ").split() if c)
+                rows.append({
+                    "id": f"{r['payer_id'].strip()}:{r['auth_number'].strip()}",
+                    "member_id": r["member_id"].strip(), "payer_id": r["payer_id"].strip(),
+                    "auth_number": r["auth_number"].strip(), "codes": codes, "units": units,
+                    "start_date": start.isoformat(), "end_date": end.isoformat(), "loaded_at": now(),
+                })
+        with self.transaction():
+            self.db["authorizations"].insert_all(rows, replace=True)
+        return len(rows)
+
+    def authorizations(self) -> list[dict]:
+        return list(self.db.query(
+            "select a.*, a.units - coalesce((select sum(u.units) from auth_uses u where u.auth_id = a.id), 0) "
+            "as units_left from authorizations a order by a.payer_id, a.auth_number"))
+
+    def find_authorization(self, member_id: str, payer_id: str, procedure: str, on: date,
+                           units: int) -> dict | None:
+        for a in self.authorizations():
+            if (a["member_id"] == member_id and a["payer_id"] == payer_id
+                    and (procedure in a["codes"].split() or "*" in a["codes"].split())
+                    and a["start_date"] <= on.isoformat() <= a["end_date"] and a["units_left"] >= units):
+                return a
+        return None
+
+    def use_authorization(self, auth_id: str, pcn: str, procedure: str, line_number: int, units: int) -> None:
+        """Record units used; the same claim line using the same auth again is not counted twice."""
+        self.db["auth_uses"].insert({
+            "id": f"{auth_id}:{pcn}:{line_number}:{procedure}", "auth_id": auth_id,
+            "patient_control_number": pcn, "procedure": procedure, "line_number": line_number,
+            "units": units, "used_at": now()}, replace=True)
+
+    # --- findings ------------------------------------------------------------------
+
+    def save_findings(self, findings: Iterable[dict], sha: str) -> None:
+        rows = [{"id": f"{sha[:16]}:{k}", "file_sha256": sha, **f} for k, f in enumerate(findings)]
+        self.db["findings"].delete_where("file_sha256 = ?", [sha])
+        if rows:
+            self.db["findings"].insert_all(rows, replace=True)
+
+    # --- bulk remit insert and reconciliation queries (ingest.py, reconcile.py, denials.py) ---
+
+    _CP_COLS = ("id", "remit_id", "file_sha256", "patient_control_number", "status_code", "charge_cents",
+                "paid_cents", "patient_responsibility_cents", "claim_filing_indicator",
+                "payer_claim_control_number", "frequency_code", "service_date", "remarks", "seq",
+                "segment_index", "line")
+    _SP_COLS = ("id", "claim_payment_id", "seq", "procedure", "modifiers", "original_procedure", "charge_cents",
+                "paid_cents", "allowed_cents", "units", "service_date", "control_number", "remarks",
+                "segment_index", "line")
+    _ADJ_COLS = ("id", "claim_payment_id", "service_payment_id", "group_code", "reason", "amount_cents",
+                 "quantity")
+
+    def save_remits_bulk(self, remits: Iterable[tuple[RemitHeader, list[ClaimPayment]]], sha: str) -> int:
+        """Same rows and ids as save_remit, written with executemany (about 10x faster); returns payments."""
+        remit_rows, plb_rows, cps, sps, adjs = [], [], [], [], []
+        key = sha[:16]
+        for header, payments in remits:
+            src = header.source
+            rid = f"{key}:{src.segment_index if src else 0}"
+            remit_rows.append((rid, sha, header.payer.id, header.payer.name, header.payee.npi, header.trace_number,
+                               _iso(header.payment_date), cents(header.payment_amount), header.payment_method,
+                               header.credit_debit, src.segment_index if src else None, src.line if src else None))
+            for k, p in enumerate(header.provider_adjustments):
+                plb_rows.append((f"{rid}:{k}", rid, p.provider_id, _iso(p.fiscal_period_end), p.reason,
+                                 p.reference, cents(p.amount)))
+            for seq, cp in enumerate(payments):
+                csrc = cp.source
+                cpid = f"{key}:{csrc.segment_index}"
+                cps.append((cpid, rid, sha, cp.patient_control_number, cp.status_code, cents(cp.charge),
+                            cents(cp.paid), cents(cp.patient_responsibility), cp.claim_filing_indicator,
+                            cp.payer_claim_control_number, cp.frequency_code, _iso(cp.service_date),
+                            " ".join(cp.remarks), seq, csrc.segment_index, csrc.line))
+                for k, a in enumerate(cp.adjustments):
+                    adjs.append((f"{cpid}:c{k}", cpid, None, a.group, a.reason, cents(a.amount),
+                                 None if a.quantity is None else str(a.quantity)))
+                for j, sp in enumerate(cp.lines):
+                    ssrc = sp.source
+                    spid = f"{cpid}:{ssrc.segment_index}"
+                    sps.append((spid, cpid, j, sp.procedure, " ".join(sp.modifiers), sp.original_procedure,
+                                cents(sp.charge), cents(sp.paid), cents(sp.allowed),
+                                None if sp.units is None else str(sp.units),
+                                _iso(sp.service_date or cp.service_date), sp.control_number, " ".join(sp.remarks),
+                                ssrc.segment_index, ssrc.line))
+                    for k, a in enumerate(sp.adjustments):
+                        adjs.append((f"{spid}:l{k}", cpid, spid, a.group, a.reason, cents(a.amount),
+                                     None if a.quantity is None else str(a.quantity)))
+        conn = self.db.conn
+        for table, cols, rows in (
+                ("remits", ("id", "file_sha256", "payer_id", "payer_name", "payee_npi", "trace_number",
+                            "payment_date", "payment_cents", "payment_method", "credit_debit", "segment_index",
+                            "line"), remit_rows),
+                ("provider_adjustments", ("id", "remit_id", "provider_id", "fiscal_period_end", "reason",
+                                          "reference", "amount_cents"), plb_rows),
+                ("claim_payments", self._CP_COLS, cps), ("service_payments", self._SP_COLS, sps),
+                ("adjustments", self._ADJ_COLS, adjs)):
+            if rows:
+                conn.executemany(f"insert or replace into [{table}] ({', '.join(cols)}) "
+                                 f"values ({', '.join('?' * len(cols))})", rows)
+        return len(cps)
+
+    def table_counts(self, tables: Iterable[str] = ("files", "claims", "claim_lines", "remits", "claim_payments",
+                                                    "service_payments", "adjustments", "provider_adjustments",
+                                                    "findings")) -> dict[str, int]:
+        return {t: self.db.execute(f"select count(*) from [{t}]").fetchone()[0] for t in tables}
+
+    def recon_claims(self) -> list[tuple]:
+        """Every claim submission in ingest order: (id, pcn, frequency, F8, charge cents, service date,
+        payer id, payer name, file sha)."""
+        return self.db.execute(
+            "select id, patient_control_number, frequency_code, payer_claim_control_number, total_charge_cents, "
+            "service_date, payer_id, payer_name, file_sha256 from claims order by rowid").fetchall()
+
+    def recon_claim_lines(self) -> list[tuple]:
+        """(claim id, line number, procedure, modifiers, charge cents, service date, REF*6R)."""
+        return self.db.execute(
+            "select claim_id, line_number, procedure, modifiers, charge_cents, service_date, control_number "
+            "from claim_lines order by rowid").fetchall()
+
+    def recon_payments(self) -> list[tuple]:
+        """Every claim payment in payment order: (id, pcn, CLP02, charge, paid, patient resp cents, CLP07,
+        payment date, payer id, payer name, remarks, service date, file sha)."""
+        return self.db.execute(
+            "select cp.id, cp.patient_control_number, cp.status_code, cp.charge_cents, cp.paid_cents, "
+            "cp.patient_responsibility_cents, cp.payer_claim_control_number, r.payment_date, r.payer_id, "
+            "r.payer_name, cp.remarks, cp.service_date, cp.file_sha256 "
+            "from claim_payments cp join remits r on r.id = cp.remit_id "
+            "order by coalesce(r.payment_date, ''), cp.rowid").fetchall()
+
+    def recon_service_payments(self) -> list[tuple]:
+        """(id, claim payment id, procedure, modifiers, SVC06, charge, paid, service date, REF*6R, remarks)."""
+        return self.db.execute(
+            "select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, paid_cents, "
+            "service_date, control_number, remarks from service_payments order by rowid").fetchall()
+
+    def recon_adjustments(self) -> list[tuple]:
+        """(claim payment id, service payment id or None, group, reason, amount cents)."""
+        return self.db.execute(
+            "select claim_payment_id, service_payment_id, group_code, reason, amount_cents "
+            "from adjustments order by rowid").fetchall()
+
+
+def open_store(path: str | os.PathLike | None = None) -> Store:
+    return Store(path)
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise StoreError(message)

@@ -1,0 +1,92 @@
+"""Validation of one file: syntax and envelopes, TR3 via pyx12's maps, and the checks.py checks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checks import check_claim, check_remit
+from .document import check_version
+from .envelope import EnvelopeReader, Transaction
+from .errors import EdiError, Issue, IssueList, Position, Severity
+from .model import ClaimPayment
+from .parse_835 import is_835, parse_835, parse_835_header
+from .parse_837p import is_837p, parse_837p
+from .tr3 import GroupAck, validate_tr3
+
+
+@dataclass
+class Validation:
+    file: str
+    issues: IssueList = field(default_factory=IssueList)
+    acks: list[GroupAck] = field(default_factory=list)
+    transactions: int = 0
+    claims: int = 0
+    payments: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues.errors
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "ok": self.ok, "transactions": self.transactions, "claims": self.claims,
+                "claim_payments": self.payments,
+                "groups": [{"control_number": a.group_control_number, "type": a.transaction_type,
+                            "accepted": a.accepted} for a in self.acks],
+                "issues": [i.to_dict() for i in self.issues]}
+
+
+# pyx12 codes for defects the envelope reader has already reported
+_SAME_AS = {"IK5-4": "IK5-4", "IK5-2": "ENV-SE-MISSING", "AK9-3": "ENV-GE-MISSING",
+            "TA1-023": "ENV-IEA-MISSING", "ENV-TRUNCATED": "SYN-NO-TERMINATOR", "ENV-ISA-LENGTH": "ENV-ISA-LENGTH"}
+
+
+def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation) -> None:
+    issues = result.issues
+    with EnvelopeReader(path, name) as env:
+        try:
+            for item in env:
+                if not isinstance(item, Transaction):
+                    continue
+                result.transactions += 1
+                check_version(item, issues)
+                if is_837p(item):
+                    for claim in parse_837p(item, issues):
+                        result.claims += 1
+                        check_claim(claim, issues)
+                elif is_835(item):
+                    header = parse_835_header(item, issues)
+                    payments: list[ClaimPayment] = list(parse_835(item, header, issues))
+                    result.payments += len(payments)
+                    check_remit(header, payments, issues)
+        finally:
+            issues.extend(env.issues)
+
+
+def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes | None = None) -> Validation:
+    """Validate a file; never raises for bad content (unreadable input becomes an Issue)."""
+    name = name or os.fspath(path)
+    result = Validation(name)
+    if data is None:
+        data = Path(path).read_bytes()
+    try:
+        _own_checks(data, name, result)
+    except EdiError as exc:
+        pos = getattr(exc, "pos", None) or Position(name)
+        result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
+        return result
+    text = data.decode("utf-8", errors="replace")
+    tr3 = validate_tr3(text, name)
+    seen = {(i.pos.segment_index, i.code) for i in result.issues}
+    ours = {i.code for i in result.issues}
+    for issue in tr3.issues:
+        if _SAME_AS.get(issue.code) in ours or (issue.pos.segment_index, issue.code) in seen:
+            continue
+        result.issues.append(issue)
+    result.acks = tr3.groups
+    result.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.element or ""))
+    return result
+
+
+__all__ = ["validate_file", "Validation", "Severity"]

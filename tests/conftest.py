@@ -1,0 +1,35 @@
+"""Shared test paths: the bundled fixtures and the public corpus (skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "edi"
+CORPUS = Path(os.environ.get("EDI_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+
+def corpus_files() -> list[Path]:
+    if not CORPUS.is_dir():
+        return []
+    return sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name != "SOURCES.md")
+
+
+def corpus_params():
+    files = corpus_files()
+    if not files:
+        return [pytest.param(None, marks=pytest.mark.skip(
+            reason=f"corpus not found at {CORPUS}; set EDI_CORPUS to ../shared/corpus to run corpus tests"))]
+    return [pytest.param(p, id=f"{p.parent.name}/{p.name}") for p in files]
+
+
+def fixture_files(pattern: str = "*") -> list[Path]:
+    return sorted(p for p in FIXTURES.glob(pattern) if p.is_file() and p.suffix in (".837", ".835"))
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
