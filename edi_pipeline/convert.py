@@ -40,8 +40,9 @@ def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueLi
     """One JSON object per 837P claim, 835 header and 835 claim payment. Returns the count."""
     n = 0
     write = out.write
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
     for rec in iter_records(source, filename, issues):
-        write(dumps(rec.to_dict()))
+        write(encode(rec.to_dict(plain=True)))
         write("\n")
         n += 1
     return n

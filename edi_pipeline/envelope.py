@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
@@ -127,17 +128,31 @@ class EnvelopeReader:
         closers: set[str] = set()
         tx_segments: list[str] = []
         tx_lines: list[int] = []
-        for text, line in reader:
+        for texts, lines in reader.batches():
+          delims = reader.delimiters
+          sep = delims.element
+          if sep != closers_sep:
+              closers_sep = sep
+              closers = {"SE" + sep, "GE" + sep, "ST" + sep, "GS" + sep, "ISA", "IEA",
+                         "se" + sep, "ge" + sep, "st" + sep, "gs" + sep, "isa", "iea"}
+          # Segments that open or close something; everything between them belongs to the open set.
+          marks = [k for k, t in enumerate(texts) if t[:3] in closers]
+          n = len(texts)
+          j = 0
+          while j < n:
+            if tx is not None:
+                m = marks[bisect_left(marks, j)] if marks and marks[-1] >= j else n
+                if m > j:
+                    tx_segments.extend(texts[j:m])
+                    tx_lines.extend(lines[j:m])
+                    index += m - j
+                    j = m
+                    if j == n:
+                        break
+            text = texts[j]
+            line = lines[j]
+            j += 1
             index += 1
-            delims = reader.delimiters
-            sep = delims.element
-            if sep != closers_sep:
-                closers_sep = sep
-                closers = {"SE" + sep, "GE" + sep, "ST" + sep, "ISA", "IEA", "se" + sep, "ge" + sep, "st" + sep, "isa", "iea"}
-            if tx is not None and text[:3] not in closers:
-                tx_segments.append(text)
-                tx_lines.append(line)
-                continue
             seg_id = _seg_id(text, sep)
             if seg_id != text[: len(seg_id)]:
                 if not warned_lower:

@@ -128,15 +128,17 @@ class Claim:
                          p.last_name or "", p.first_name or "",
                          p.birth_date.isoformat() if p.birth_date else ""])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, plain: bool = False) -> dict[str, Any]:
+        """The NDJSON contract; with `plain`, money and dates are strings (JSON-ready)."""
+        m, d = (_text, _iso) if plain else (_same, _same)
         return {
             "type": "837P_claim",
             "patient_control_number": self.patient_control_number,
-            "total_charge": self.total_charge,
+            "total_charge": m(self.total_charge),
             "claim_filing_indicator": self.claim_filing_indicator,
             "payer": _party(self.payer),
-            "subscriber": _person(self.subscriber),
-            "patient": _person(self.patient) if self.patient else None,
+            "subscriber": _person(self.subscriber, d),
+            "patient": _person(self.patient, d) if self.patient else None,
             "billing_provider": _provider(self.billing_provider),
             "rendering_provider": {"npi": self.rendering_provider.npi, "name": self.rendering_provider.name}
             if self.rendering_provider else None,
@@ -144,7 +146,7 @@ class Claim:
             "frequency_code": self.frequency_code,
             "prior_authorization": self.prior_authorization,
             "payer_claim_control_number": self.payer_claim_control_number,
-            "service_date": self.service_date,
+            "service_date": d(self.service_date),
             "diagnoses": self.diagnoses,
             "lines": [
                 {
@@ -152,10 +154,10 @@ class Claim:
                     "procedure": ln.procedure,
                     "modifiers": ln.modifiers,
                     "description": ln.description,
-                    "charge": ln.charge,
-                    "units": ln.units,
+                    "charge": m(ln.charge),
+                    "units": m(ln.units),
                     "unit_basis": ln.unit_basis,
-                    "service_date": ln.service_date,
+                    "service_date": d(ln.service_date),
                     "dx_pointers": ln.dx_pointers,
                     "control_number": ln.control_number,
                     "prior_authorization": ln.prior_authorization,
@@ -174,8 +176,9 @@ class Adjustment:
     amount: Decimal
     quantity: Decimal | None = None
 
-    def to_dict(self) -> dict:
-        return {"group": self.group, "reason": self.reason, "amount": self.amount, "quantity": self.quantity}
+    def to_dict(self, plain: bool = False) -> dict:
+        m = _text if plain else _same
+        return {"group": self.group, "reason": self.reason, "amount": m(self.amount), "quantity": m(self.quantity)}
 
 
 @dataclass(slots=True)
@@ -202,9 +205,10 @@ class ProviderAdjustment:
     reference: str | None
     amount: Decimal
 
-    def to_dict(self) -> dict:
-        return {"provider_id": self.provider_id, "fiscal_period_end": self.fiscal_period_end,
-                "reason": self.reason, "reference": self.reference, "amount": self.amount}
+    def to_dict(self, plain: bool = False) -> dict:
+        m, d = (_text, _iso) if plain else (_same, _same)
+        return {"provider_id": self.provider_id, "fiscal_period_end": d(self.fiscal_period_end),
+                "reason": self.reason, "reference": self.reference, "amount": m(self.amount)}
 
 
 @dataclass(slots=True)
@@ -223,17 +227,18 @@ class RemitHeader:
     bpr_position: Position | None = None
     plb_positions: list[Position] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, plain: bool = False) -> dict:
+        m, d = (_text, _iso) if plain else (_same, _same)
         return {
             "type": "835_header",
-            "payment_amount": self.payment_amount,
+            "payment_amount": m(self.payment_amount),
             "credit_debit": self.credit_debit,
             "payment_method": self.payment_method,
-            "payment_date": self.payment_date,
+            "payment_date": d(self.payment_date),
             "trace_number": self.trace_number,
             "payer": _party(self.payer),
             "payee": {"npi": self.payee.npi, "name": self.payee.name},
-            "provider_adjustments": [p.to_dict() for p in self.provider_adjustments],
+            "provider_adjustments": [p.to_dict(plain) for p in self.provider_adjustments],
             "source": self.source.to_dict() if self.source else None,
         }
 
@@ -261,35 +266,36 @@ class ClaimPayment:
     def payer(self) -> Party:
         return self.header.payer
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, plain: bool = False) -> dict[str, Any]:
+        m, d = (_text, _iso) if plain else (_same, _same)
         h = self.header
         return {
             "type": "835_claim_payment",
             "patient_control_number": self.patient_control_number,
             "status_code": self.status_code,
-            "charge": self.charge,
-            "paid": self.paid,
-            "patient_responsibility": self.patient_responsibility,
+            "charge": m(self.charge),
+            "paid": m(self.paid),
+            "patient_responsibility": m(self.patient_responsibility),
             "claim_filing_indicator": self.claim_filing_indicator,
             "payer_claim_control_number": self.payer_claim_control_number,
             "frequency_code": self.frequency_code,
             "payer": _party(h.payer),
             "payee": {"npi": h.payee.npi, "name": h.payee.name},
             "trace_number": h.trace_number,
-            "payment_date": h.payment_date,
-            "adjustments": [a.to_dict() for a in self.adjustments],
+            "payment_date": d(h.payment_date),
+            "adjustments": [a.to_dict(plain) for a in self.adjustments],
             "remarks": self.remarks,
             "lines": [
                 {
                     "procedure": ln.procedure,
                     "modifiers": ln.modifiers,
                     "original_procedure": ln.original_procedure,
-                    "charge": ln.charge,
-                    "paid": ln.paid,
-                    "units": ln.units,
-                    "service_date": ln.service_date,
+                    "charge": m(ln.charge),
+                    "paid": m(ln.paid),
+                    "units": m(ln.units),
+                    "service_date": d(ln.service_date),
                     "control_number": ln.control_number,
-                    "adjustments": [a.to_dict() for a in ln.adjustments],
+                    "adjustments": [a.to_dict(plain) for a in ln.adjustments],
                     "remarks": ln.remarks,
                     "source": ln.source.to_dict(),
                 }
@@ -297,6 +303,18 @@ class ClaimPayment:
             ],
             "source": self.source.to_dict(),
         }
+
+
+def _same(v):
+    return v
+
+
+def _text(v):
+    return None if v is None else str(v)
+
+
+def _iso(v):
+    return None if v is None else v.isoformat()
 
 
 def _party(p: Party) -> dict:
@@ -307,6 +325,6 @@ def _provider(p: Provider) -> dict:
     return {"npi": p.npi, "name": p.name, "taxonomy": p.taxonomy}
 
 
-def _person(p: Person) -> dict:
+def _person(p: Person, d=_same) -> dict:
     return {"member_id": p.member_id, "last_name": p.last_name, "first_name": p.first_name,
-            "birth_date": p.birth_date, "gender": p.gender}
+            "birth_date": d(p.birth_date), "gender": p.gender}

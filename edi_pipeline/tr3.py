@@ -330,6 +330,7 @@ class _Run:
     def __init__(self, filename: str | None):
         self.file = filename
         self.errs: list[_Err] = []
+        self._seen: set[tuple] = set()
         self.segs: list[_Seg] = []
         self.groups: list[_Group] = []
         self.delims: _Delims | None = None
@@ -352,9 +353,13 @@ class _Run:
         return Position(self.file, 0, index, None, seg_id or "", loop, element)
 
     def add(self, code: str, message: str, pos: Position, severity: Severity = Severity.ERROR,
-            value: str | None = None, **kw: Any) -> _Err:
+            value: str | None = None, **kw: Any) -> _Err | None:
         level = kw.pop("level", "env")
         bare = kw.pop("bare", "")
+        key = (code, pos.segment_index, pos.segment_id, pos.element)
+        if key in self._seen:  # pyx12 often reports one defect twice (walker and reader)
+            return None
+        self._seen.add(key)
         err = _Err(Issue(code, message, pos, severity, value), level, bare, **kw)
         idx = pos.segment_index
         if 1 <= idx <= len(self.segs) and err.group is None:
@@ -784,14 +789,16 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     lines = []
     for (pos, seg_id, loop), entry in sorted(segs.items(), key=lambda kv: kv[0][0]):
         for code in entry["codes"]:
-            lines.append(f"IK3*{_clean(seg_id, 3)}*{pos}*{_clean(loop, 4)}*{code}")
+            sid = "".join(c for c in seg_id if c.isalnum())[:3]
+            lines.append(f"IK3*{sid if len(sid) >= 2 else 'UNK'}*{pos}*{_clean(loop, 4)}*{code}")
             if code != "8":
                 continue
             for e in entry["ele"]:
                 comp = f"{e.ele_pos or 0}" + (f":{e.sub_pos}" if e.sub_pos else "")
-                ik4 = f"IK4*{comp}*{_clean(e.data_ele or '', 4)}*{e.code}"
-                if e.value:
-                    ik4 += f"*{_clean(e.value, 99)}"
+                ref = e.data_ele if (e.data_ele or "").isdigit() else ""  # not composite ids (C023)
+                ik4 = f"IK4*{comp}*{ref}*{e.code}"
+                if e.issue.value:
+                    ik4 += f"*{_clean(e.issue.value, 99)}"
                 lines.append(ik4)
     errors = any(e.issue.severity is Severity.ERROR for e in st.errs)
     ack = "R" if errors else ("E" if st.errs else "A")

@@ -119,6 +119,11 @@ class SegmentReader:
         )
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
+        for texts, lines in self.batches():
+            yield from zip(texts, lines)
+
+    def batches(self) -> Iterator[tuple[list[str], list[int]]]:
+        """Yield segments in batches (one per chunk read): parallel lists of texts and lines."""
         chunks = self._chunks()
         buf = self._fill("", chunks)
         line = 1
@@ -137,10 +142,35 @@ class SegmentReader:
         while buf:
             delims = self._start_interchange(buf, line, index + 1)
             term = delims.segment
+            sepnl = term + delims.suffix if term != "\n" else None
+            sfx_nl = delims.suffix.count("\n")
+            sfx_cr = delims.suffix.count("\r")
             restart = False
             while not restart:
-                parts = buf.split(term)
-                buf = parts.pop()
+                texts: list[str] = []
+                lines: list[int] = []
+                if sepnl is not None:
+                    # Fast path: every separator is exactly terminator + suffix and nothing else
+                    # in the chunk is a line break, an empty segment or a new ISA.
+                    parts = buf.split(sepnl)
+                    rest = parts.pop()
+                    used = len(buf) - len(rest)
+                    k = len(parts)
+                    if (k and buf.count("\n", 0, used) == k * sfx_nl and buf.count("\r", 0, used) == k * sfx_cr
+                            and buf.find(sepnl + "ISA", 0, used) < 0 and "" not in parts
+                            and (not sfx_nl or buf.count(term, 0, used) == k)):
+                        texts = parts
+                        lines = list(range(line, line + k * sfx_nl, sfx_nl)) if sfx_nl else [line] * k
+                        line += k * sfx_nl
+                        index += k
+                        buf = rest
+                        parts = []
+                    else:
+                        parts = buf.split(term)
+                        buf = parts.pop()
+                else:
+                    parts = buf.split(term)
+                    buf = parts.pop()
                 for k, part in enumerate(parts):
                     nl = part.count("\n")
                     if nl and term != "\n":
@@ -160,7 +190,10 @@ class SegmentReader:
                         restart = True
                         break
                     index += 1
-                    yield text, seg_line
+                    texts.append(text)
+                    lines.append(seg_line)
+                if texts:
+                    yield texts, lines
                 if restart:
                     break
                 more = next(chunks, None)
@@ -171,12 +204,25 @@ class SegmentReader:
                     buf = head + (more or "")
                     break
                 if more is None:
+                    pieces = buf.split(term)
+                    buf = pieces.pop()
+                    texts, lines = [], []
+                    for piece in pieces:
+                        text = piece.strip(_WS)
+                        line += piece.count("\n", 0, len(piece) - len(piece.lstrip(_WS)))
+                        if text:
+                            index += 1
+                            texts.append(text)
+                            lines.append(line)
+                        line += piece.count("\n", len(piece) - len(piece.lstrip(_WS)))
+                    if texts:
+                        yield texts, lines
                     tail = buf.strip(_WS)
                     if tail:
                         line += buf.count("\n", 0, len(buf) - len(buf.lstrip(_WS)))
                         index += 1
                         self._warn("SYN-NO-TERMINATOR", "last segment has no terminator", line, index)
-                        yield tail, line
+                        yield [tail], [line]
                     self.segment_count = index
                     return
                 buf += more
