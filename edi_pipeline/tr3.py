@@ -12,7 +12,6 @@ from typing import Any
 import pyx12.map_if
 import pyx12.map_index
 import pyx12.params
-import pyx12.segment
 import pyx12.x12file
 from pyx12.map_walker import apply_walk_errors, walk_tree
 
@@ -489,10 +488,6 @@ class _Run:
         self.add(f"IK4-{err_cde}", msg, pos, value=value, level="ele", bare=err_cde,
                  seg_id=seg_id, loop=self.cur_loop, st_pos=pos.st_position,
                  ele_pos=ele_pos, sub_pos=sub_pos, data_ele=data_ele)
-
-    def close_isa_loop(self, *a: Any) -> None: ...
-    def close_gs_loop(self, *a: Any) -> None: ...
-    def close_st_loop(self, *a: Any) -> None: ...
 
     # ---- stage 1: split the original text into segments, build the copy
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import io
 import sys
 from pathlib import Path
@@ -367,6 +368,10 @@ def build_all(out_dir: Path | str = DEFAULT_OUT) -> list[tuple[str, str]]:
     index: list[tuple[str, str]] = []
 
     def put(name: str, text: str, purpose: str) -> None:
+        # Each file gets its own ISA13/IEA02, as a real sender's files would.
+        control = f"{1000 + len(index):09d}"
+        text = re.sub(r"(?m)^(\ufeff?ISA(.)(?:[^~]*?\2){12})000000001(\2)", lambda m: m.group(1) + control + m.group(3), text)
+        text = re.sub(r"(IEA(.)\d+\2)000000001", lambda m: m.group(1) + control, text)
         with open(out / name, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         index.append((name, purpose))
