@@ -125,79 +125,93 @@ def _parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
     claim_date = None
     section = "2300"
     line: ServiceLine | None = None
+    t_sv1, t_dtp, t_ref, t_nm1, t_clm, t_sbr, t_lin, t_svd = (
+        x + sep for x in ("SV1", "DTP", "REF", "NM1", "CLM", "SBR", "LIN", "SVD"))
+    t_lx, t_hl, t_hi, t_lq = (x + sep for x in ("LX", "HL", "HI", "LQ"))
     i += 1
     while i < n:
         text = segs[i]
-        e = text.split(sep)
-        sid = e[0]
-        if sid == "HL" or sid == "CLM":
-            break
-        if sid == "LX":
-            if line is not None:
-                line.end = i
-            section = "2400"
-            line = ServiceLine(len(claim_lines) + 1, "", [], None, None, None, None, None, None, [], None,
-                               None, None, None,
-                               Source(file, lines[i], base + i, i + 1, "2400", "LX"), i, i + 1)
-            if len(e) > 1 and e[1].isdigit():
-                line.line_number = int(e[1])
-            claim_lines.append(line)
-        elif sid == "SV1" and line is not None and section == "2400":
+        h = text[:4]
+        if h == t_sv1:
+            if line is None or section != "2400":
+                i += 1
+                continue
+            e = text.split(sep)
             ne = len(e)
-            sv101 = e[1].split(comp) if ne > 1 else [""]
+            sv101 = e[1].split(comp)
             line.procedure = sv101[1] if len(sv101) > 1 else ""
-            line.modifiers = [m for m in sv101[2:6] if m]
-            line.description = sv101[6] if len(sv101) > 6 and sv101[6] else None
+            if len(sv101) > 2:
+                line.modifiers = [m for m in sv101[2:6] if m]
+                line.description = sv101[6] if len(sv101) > 6 and sv101[6] else None
             line.charge = to_decimal(e[2]) if ne > 2 else None
-            line.unit_basis = e[3] if ne > 3 and e[3] else None
-            line.units = to_decimal(e[4]) if ne > 4 else None
-            line.place_of_service = e[5] if ne > 5 and e[5] else None
-            if ne > 7 and e[7]:
-                line.dx_pointers = [int(p) for p in e[7].split(comp) if p.isdigit()]
+            if ne > 3:
+                line.unit_basis = e[3] or None
+                line.units = to_decimal(e[4]) if ne > 4 else None
+                line.place_of_service = e[5] if ne > 5 and e[5] else None
+                if ne > 7 and e[7]:
+                    line.dx_pointers = [int(p) for p in e[7].split(comp) if p.isdigit()]
             if line.charge is None and issues is not None:
                 issues.append(Issue("IK4-6", "SV102 line charge is not a number",
                                     tx.position(i, "2400", "SV102")))
-        elif sid == "DTP" and len(e) > 3:
-            if e[1] == "472":
-                if section == "2400" and line is not None:
-                    line.service_date, line.service_date_end = date_range(e[3])
-                elif section == "2300":
+        elif h == t_dtp:
+            e = text.split(sep)
+            if len(e) > 3:
+                if e[1] == "472":
+                    if section == "2400" and line is not None:
+                        line.service_date, line.service_date_end = date_range(e[3])
+                    elif section == "2300":
+                        claim_date = to_date(e[3])
+                elif e[1] == "434" and section == "2300" and claim_date is None:
                     claim_date = to_date(e[3])
-            elif e[1] == "434" and section == "2300" and claim_date is None:
-                claim_date = to_date(e[3])
-        elif sid == "REF" and len(e) > 2:
-            q = e[1]
-            if section == "2400" and line is not None:
-                if q == "6R":
-                    line.control_number = e[2]
-                elif q == "G1":
-                    line.prior_authorization = e[2]
-            elif section == "2300":
-                if q == "G1":
-                    prior_auth = e[2]
-                elif q == "F8":
-                    payer_ctrl = e[2]
-        elif sid == "HI" and section == "2300":
-            for el in e[1:]:
-                parts = el.split(comp)
-                if len(parts) > 1 and parts[0] in _DX_QUALIFIERS:
-                    diagnoses.append(parts[1])
-        elif sid == "NM1" and len(e) > 1:
-            if e[1] == "82":
-                npi = e[9] if len(e) > 9 and e[8] == "XX" else None
-                if section == "2300":
-                    rendering = Provider(npi, _name(e))
-                elif section == "2400" and line is not None:
-                    line.rendering_npi = npi
-            if section == "2400" and e[1] != "82":
-                section = "2420"
-        elif sid == "SBR":
+        elif h == t_ref:
+            e = text.split(sep)
+            if len(e) > 2:
+                q = e[1]
+                if section == "2400" and line is not None:
+                    if q == "6R":
+                        line.control_number = e[2]
+                    elif q == "G1":
+                        line.prior_authorization = e[2]
+                elif section == "2300":
+                    if q == "G1":
+                        prior_auth = e[2]
+                    elif q == "F8":
+                        payer_ctrl = e[2]
+        elif h[:3] == t_lx:
+            if line is not None:
+                line.end = i
+            section = "2400"
+            number = text[3:]
+            line = ServiceLine(int(number) if number.isdigit() else len(claim_lines) + 1, "", [], None, None,
+                               None, None, None, None, [], None, None, None, None,
+                               Source(file, lines[i], base + i, i + 1, "2400", "LX"), i, i + 1)
+            claim_lines.append(line)
+        elif h[:3] == t_hl or h == t_clm:
+            break
+        elif h[:3] == t_hi:
+            if section == "2300":
+                for el in text.split(sep)[1:]:
+                    parts = el.split(comp)
+                    if len(parts) > 1 and parts[0] in _DX_QUALIFIERS:
+                        diagnoses.append(parts[1])
+        elif h == t_nm1:
+            e = text.split(sep)
+            if len(e) > 1:
+                if e[1] == "82":
+                    npi = e[9] if len(e) > 9 and e[8] == "XX" else None
+                    if section == "2300":
+                        rendering = Provider(npi, _name(e))
+                    elif section == "2400" and line is not None:
+                        line.rendering_npi = npi
+                elif section == "2400":
+                    section = "2420"
+        elif h == t_sbr:
             section = "2320"
-        elif sid == "LIN":
+        elif h == t_lin:
             section = "2410"
-        elif sid == "SVD":
+        elif h == t_svd:
             section = "2430"
-        elif sid == "LQ":
+        elif h[:3] == t_lq:
             section = "2440"
         i += 1
     if line is not None:

@@ -78,8 +78,18 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
-        with self.db.atomic():
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")  # take the write lock now: parallel workers wait instead of failing
+        try:
             yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     # --- files ---------------------------------------------------------------------
 
@@ -373,6 +383,17 @@ class Store:
         return self.db.execute(
             "select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, paid_cents, "
             "service_date, control_number, remarks from service_payments order by rowid").fetchall()
+
+    def recon_adjustment_totals(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
+        """Per claim payment: (id, non-PR CAS total, denial CAS total) in cents. A denial is a positive
+        CO/PI/OA amount whose reason is not in `not_denial_reasons` (contractual and kin)."""
+        reasons = sorted(set(not_denial_reasons))
+        marks = ",".join("?" * len(reasons)) or "''"
+        return self.db.execute(
+            "select claim_payment_id, sum(case when group_code != 'PR' then amount_cents else 0 end), "
+            "sum(case when group_code in ('CO', 'PI', 'OA') and amount_cents > 0 "
+            f"and reason not in ({marks}) then amount_cents else 0 end) "
+            "from adjustments group by claim_payment_id", reasons).fetchall()
 
     def recon_adjustments(self) -> list[tuple]:
         """(claim payment id, service payment id or None, group, reason, amount cents)."""

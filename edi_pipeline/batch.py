@@ -1,0 +1,251 @@
+"""The clearinghouse batch job: every file in an inbox to 999s, corrected files, store rows or quarantine."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .envelope import EnvelopeReader, Transaction
+from .errors import EdiError
+from .ingest import REJECTED, ingest_file
+from .scrub import scrub_file
+from .store import Store, file_sha256
+from .validate import validate_file
+from .writer import atomic_output
+
+log = logging.getLogger("edi_pipeline.batch")
+
+SUBDIRS = ("acks", "outbound", "rejects", "reports", "quarantine")
+DONE, SKIPPED, QUARANTINED = "done", "skipped", "quarantined"
+
+
+@dataclass
+class FileOutcome:
+    name: str
+    status: str  # DONE, SKIPPED or QUARANTINED
+    kind: str | None = None
+    detail: str = ""
+    claims_in: int = 0
+    claims_out: int = 0
+    claims_held: int = 0
+    findings: int = 0
+    payments: int = 0
+    acks_accepted: int = 0
+    acks_rejected: int = 0
+    outputs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BatchSummary:
+    files: list[FileOutcome] = field(default_factory=list)
+
+    def count(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.status == QUARANTINED for f in self.files)
+
+    @property
+    def ok(self) -> bool:
+        return not self.quarantined and not self.count("claims_held")
+
+    def to_dict(self) -> dict:
+        return {
+            "files": len(self.files),
+            "done": sum(f.status == DONE for f in self.files),
+            "skipped": sum(f.status == SKIPPED for f in self.files),
+            "quarantined": self.quarantined,
+            **{k: self.count(k) for k in ("claims_in", "claims_out", "claims_held", "findings", "payments",
+                                           "acks_accepted", "acks_rejected")},
+        }
+
+
+def detect_kind(data: bytes, name: str) -> str:
+    """'837P', '835', '837P+835' or raise EdiError when nothing usable is in the file."""
+    kinds = set()
+    with EnvelopeReader(data, name) as env:
+        for item in env:
+            if isinstance(item, Transaction):
+                if item.set_id == "837":
+                    kinds.add("837P")
+                elif item.set_id == "835":
+                    kinds.add("835")
+    if not kinds:
+        raise EdiError(f"{name}:1: no 837P or 835 transaction set in the file")
+    return "+".join(sorted(kinds, reverse=True))
+
+
+def _quarantine(path: Path, out: Path, reason: str) -> FileOutcome:
+    qdir = out / "quarantine"
+    target = qdir / path.name
+    with atomic_output(target, mode=0o600, encoding="utf-8") as fh:
+        fh.write(path.read_bytes().decode("utf-8", "surrogateescape"))
+    with atomic_output(qdir / f"{path.name}.error.txt", mode=0o600) as fh:
+        fh.write(reason.rstrip() + "\n")
+    log.warning("quarantined", extra={"file": path.name, "reason": reason.splitlines()[0]})
+    return FileOutcome(path.name, QUARANTINED, detail=reason.splitlines()[0], outputs=[str(target)])
+
+
+def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str) -> FileOutcome:
+    """Handle one inbox file by type; safe to rerun after a crash (everything it writes is idempotent)."""
+    path, out = Path(path), Path(out)
+    data = path.read_bytes()
+    sha = file_sha256(data)
+    store = Store(db)
+    try:
+        if store.db["batch_files"].count_where("sha256 = ? and status != 'running'", [sha]):
+            return FileOutcome(path.name, SKIPPED, detail="already processed")
+        try:
+            kind = detect_kind(data, path.name)
+        except EdiError as exc:
+            outcome = _quarantine(path, out, str(exc))
+            _mark(store, sha, path.name, None, outcome)
+            return outcome
+        outcome = FileOutcome(path.name, DONE, kind)
+        log.info("file started", extra={"file": path.name, "kind": kind})
+        if "837P" in kind:
+            result = validate_file(path, path.name, data)
+            for ack in result.acks:
+                target = out / "acks" / f"{path.name}.{ack.group_control_number or 'group'}.999"
+                with atomic_output(target) as fh:
+                    fh.write(ack.ack_text)
+                outcome.outputs.append(str(target))
+                outcome.acks_accepted += ack.accepted
+                outcome.acks_rejected += not ack.accepted
+            try:
+                scrubbed = scrub_file(path, out / "outbound" / path.name, out / "rejects" / path.name, store)
+            except EdiError as exc:
+                outcome = _quarantine(path, out, str(exc))
+                _mark(store, sha, path.name, kind, outcome)
+                return outcome
+            report = out / "reports" / f"{path.name}.json"
+            with atomic_output(report, mode=0o600) as fh:
+                json.dump(scrubbed.report(), fh, indent=1)
+            outcome.claims_in += scrubbed.claims_in
+            outcome.claims_out += scrubbed.claims_out
+            outcome.claims_held += scrubbed.claims_held
+            outcome.findings += len(scrubbed.findings)
+            outcome.outputs += [p for p in (scrubbed.out_path, scrubbed.rejects_path, str(report)) if p]
+        if "835" in kind:
+            ingested = ingest_file(path, store, origin="batch", data=data)
+            if ingested.status == REJECTED:
+                outcome = _quarantine(path, out, f"{path.name}: {ingested.reason}")
+                _mark(store, sha, path.name, kind, outcome)
+                return outcome
+            outcome.payments += ingested.payments
+            outcome.findings += len(ingested.findings)
+        _mark(store, sha, path.name, kind, outcome)
+        log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,
+                                     "claims_held": outcome.claims_held, "payments": outcome.payments})
+        return outcome
+    finally:
+        store.close()
+
+
+def _mark(store: Store, sha: str, name: str, kind: str | None, outcome: FileOutcome) -> None:
+    store.db["batch_files"].insert({
+        "sha256": sha, "name": name, "kind": kind, "status": outcome.status, "detail": outcome.detail,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, replace=True)
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per log record, with only the fields this module puts there (never claim data)."""
+
+    FIELDS = ("file", "kind", "reason", "claims_in", "claims_held", "payments")
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
+               "event": record.getMessage(), "pid": record.process}
+        doc.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
+        return json.dumps(doc)
+
+
+def setup_logging(log_json: bool = False, quiet: bool = False) -> None:
+    """Structured (JSON lines) or plain logs on stderr; also run in each worker process."""
+    import sys
+
+    logger = logging.getLogger("edi_pipeline")
+    logger.handlers.clear()
+    logger.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if log_json else logging.Formatter("%(levelname)s %(message)s %(file)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if log_json else (logging.ERROR if quiet else logging.WARNING))
+
+
+def _job(args: tuple[str, str, str]) -> FileOutcome:
+    path, out, db = args
+    try:
+        return process_file(path, out, db)
+    except Exception as exc:  # one bad file must not stop the batch
+        reason = f"{Path(path).name}: internal error ({type(exc).__name__})"
+        try:
+            return _quarantine(Path(path), Path(out), reason)
+        except OSError:
+            return FileOutcome(Path(path).name, QUARANTINED, detail=reason)
+
+
+def inbox_files(inbox: str | os.PathLike) -> list[Path]:
+    return sorted(p for p in Path(inbox).iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _is_remit(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return b"ST*835" in head or b"GS*HP" in head
+
+
+def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,
+              progress: Callable[[FileOutcome], None] | None = None,
+              log: tuple[bool, bool] | None = None) -> BatchSummary:
+    """837P files first (so remits find their claims), then 835s; `workers` processes in parallel."""
+    out = Path(out)
+    for sub in SUBDIRS:
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    db = db or str(out / "edi_pipeline.db")
+    Store(db).close()  # create and migrate once, before the workers race
+    files = inbox_files(inbox)
+    remits = [p for p in files if _is_remit(p)]
+    phases = [[p for p in files if p not in remits], remits]
+    summary = BatchSummary()
+    pool = None
+    if workers > 1:
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=setup_logging if log else None,
+                                                          initargs=log or ())
+    try:
+        for phase in phases:
+            jobs = [(str(p), str(out), db) for p in phase]
+            results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
+            for outcome in results:
+                summary.files.append(outcome)
+                if progress:
+                    progress(outcome)
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    return summary
+
+
+def bundled_fixtures() -> Path:
+    return Path(__file__).resolve().parent.parent / "fixtures" / "edi"
+
+
+def fresh_dir(path: Path) -> Path:
+    """Empty `path` if this tool made it (it holds our marker), else refuse to touch it."""
+    marker = path / ".edi-pipeline-demo"
+    if path.exists() and any(path.iterdir()):
+        if not marker.exists():
+            raise EdiError(f"{path} exists and was not made by edi-pipeline demo; choose another --out")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    marker.write_text("made by edi-pipeline demo\n")
+    return path

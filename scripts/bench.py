@@ -1,0 +1,158 @@
+"""Benchmark edi-pipeline against pyx12 on the generator's files: claims/s, MB/s, peak RSS and ratios.
+
+Every step runs in its own process (so peak RSS is that step's own), on the same files, in one run:
+
+    python scripts/bench.py --claims 20000            # the standard figures
+    python scripts/bench.py --claims 20000 --rss-gb 1 # also parse a ~1 GB 837P for peak RSS
+
+Not a test: it prints a table and writes it as JSON with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def run(cmd: list[str], env: dict | None = None) -> tuple[float, int, int]:
+    """Run a command; return (seconds, peak RSS in MB, exit code)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    return seconds, usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)
+
+
+def generate(claims: int, seed: int, out: Path, per_st: int = 2000) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    f837, f835 = out / f"gen-{claims}.837", out / f"gen-{claims}.835"
+    if not (f837.exists() and f835.exists()):
+        subprocess.run([PY, str(ROOT / "scripts" / "generate.py"), "--claims", str(claims), "--seed", str(seed),
+                        "--out", str(out), "--claims-per-st", str(per_st)], check=True, stdout=subprocess.DEVNULL)
+    return f837, f835
+
+
+def cli(*args: str) -> list[str]:
+    return [PY, "-m", "edi_pipeline", *args]
+
+
+PYX12_READ = """
+import sys, pyx12.x12file
+n = 0
+for seg in pyx12.x12file.X12Reader(sys.argv[1]):
+    n += 1
+"""
+
+PYX12_VALIDATE = """
+import io, logging, sys, pyx12.params, pyx12.x12n_document
+logging.getLogger("pyx12").addHandler(logging.NullHandler())
+logging.getLogger("pyx12").propagate = False
+pyx12.x12n_document.x12n_document(pyx12.params.params(), sys.argv[1], None, None, None, io.StringIO())
+"""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--claims", type=int, default=20000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--work", default=None, help="Folder for generated files (default: a temp folder).")
+    ap.add_argument("--skip-pyx12-validate", action="store_true", help="Skip the slow pyx12 validation reference.")
+    ap.add_argument("--rss-gb", type=float, default=0, help="Also parse a generated file of about this many GB.")
+    ap.add_argument("--json", help="Also write the figures here.")
+    args = ap.parse_args(argv)
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="edi-bench-"))
+    f837, f835 = generate(args.claims, args.seed, work / "gen")
+    mb837 = f837.stat().st_size / 1e6
+    mb835 = f835.stat().st_size / 1e6
+    n = args.claims
+    rows: list[dict] = []
+
+    def step(name: str, cmd: list[str], count: int, mb: float, env: dict | None = None) -> dict:
+        seconds, rss, code = run(cmd, env)
+        row = {"step": name, "seconds": round(seconds, 3), "claims_per_s": round(count / seconds),
+               "mb_per_s": round(mb / seconds, 2), "peak_rss_mb": rss, "exit": code}
+        rows.append(row)
+        print(f"{name:34} {seconds:8.2f} s {row['claims_per_s']:>9,} claims/s {row['mb_per_s']:7.2f} MB/s "
+              f"{rss:5d} MB  exit {code}", flush=True)
+        return row
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}; files: {f837.name} {mb837:.1f} MB, {f835.name} {mb835:.1f} MB")
+    ref_read = step("pyx12 X12Reader plain read (837)", [PY, "-c", PYX12_READ, str(f837)], n, mb837)
+    parse = step("parse: convert --to ndjson", cli("convert", str(f837), "--to", "ndjson", "-o", os.devnull,
+                                                   "--quiet"), n, mb837)
+    db = work / "bench.db"
+    for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        p.unlink(missing_ok=True)
+    scrub = step("scrub end to end", cli("scrub", str(f837), "-o", str(work / "out.837"), "--rejects",
+                                         str(work / "rejects.837"), "--report", str(work / "report.json"),
+                                         "--db", str(db)), n, mb837)
+    db2 = work / "remit.db"
+    for p in (db2, Path(f"{db2}-wal"), Path(f"{db2}-shm")):
+        p.unlink(missing_ok=True)
+    run(cli("ingest", str(f837), "--db", str(db2)))  # the claims the remits reconcile against (not timed)
+    t0 = time.perf_counter()
+    s1, rss1, c1 = run(cli("ingest", str(f835), "--db", str(db2)))
+    s2, rss2, c2 = run(cli("reconcile", "--db", str(db2), "--format", "json"))
+    payments = sum(1 for line in f835.read_text().split("~") if line.lstrip().startswith("CLP*"))
+    seconds = time.perf_counter() - t0
+    rows.append({"step": "ingest+reconcile (835)", "seconds": round(seconds, 3),
+                 "claims_per_s": round(payments / seconds), "mb_per_s": round(mb835 / seconds, 2),
+                 "peak_rss_mb": max(rss1, rss2), "exit": c1 or c2})
+    print(f"{'ingest+reconcile (835)':34} {seconds:8.2f} s {round(payments / seconds):>9,} payments/s "
+          f"{mb835 / seconds:7.2f} MB/s {max(rss1, rss2):5d} MB  exit {c1 or c2}", flush=True)
+    validate = step("validate", cli("validate", str(f837)), n, mb837)
+    ref_val = None
+    if not args.skip_pyx12_validate:
+        ref_val = step("pyx12 validation (x12n_document)", [PY, "-c", PYX12_VALIDATE, str(f837)], n, mb837)
+
+    inbox = work / "inbox"
+    shutil.rmtree(inbox, ignore_errors=True)
+    inbox.mkdir()
+    parts = 4
+    for k in range(parts):
+        p837, p835 = generate(n // parts, args.seed + 100 + k, work / f"part{k}")
+        shutil.copyfile(p837, inbox / f"part{k}.837")
+        shutil.copyfile(p835, inbox / f"part{k}.835")
+    mb_inbox = sum(p.stat().st_size for p in inbox.iterdir()) / 1e6
+    batch = {}
+    for workers in (1, 2):
+        out = work / f"batch{workers}"
+        shutil.rmtree(out, ignore_errors=True)
+        batch[workers] = step(f"batch --workers {workers}", cli("batch", str(inbox), "--out", str(out), "--quiet",
+                                                                 "--workers", str(workers)), n, mb_inbox)
+
+    if args.rss_gb:
+        big_claims = int(args.rss_gb * 1e9 / (f837.stat().st_size / n))
+        b837, _ = generate(big_claims, args.seed, work / "big")
+        step(f"parse {b837.stat().st_size / 1e9:.2f} GB 837P (RSS)",
+             cli("convert", str(b837), "--to", "ndjson", "-o", os.devnull, "--quiet"), big_claims,
+             b837.stat().st_size / 1e6)
+
+    def ratio(a: dict | None, b: dict | None) -> str:
+        return f"{a['claims_per_s'] / b['claims_per_s']:.1f}x" if a and b else "n/a"
+
+    print()
+    print(f"parse vs pyx12 plain read:       {ratio(parse, ref_read)}   (target >= 4x and >= 30,000 claims/s)")
+    print(f"scrub vs pyx12 plain read:       {ratio(scrub, ref_read)}   (target >= 3x and >= 20,000 claims/s)")
+    print(f"validate vs pyx12 validation:    {ratio(validate, ref_val)}   (target >= 10x)")
+    print(f"batch 2 workers vs 1:            {ratio(batch[2], batch[1])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"claims": n, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

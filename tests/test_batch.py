@@ -1,0 +1,176 @@
+"""The batch job and demo: outputs by type, quarantine, idempotent reruns, crash recovery, workers, no PHI."""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from conftest import FIXTURES, ROOT
+
+from edi_pipeline.cli import cli
+from edi_pipeline.store import Store
+
+PAIRS = ["pair-denials.837", "pair-denials.835", "pair-plb.837", "pair-plb.835", "pair-reversal.837",
+         "pair-reversal.835"]
+TABLES = ("files", "claims", "claim_lines", "remits", "claim_payments", "service_payments", "adjustments",
+          "provider_adjustments", "batch_files")
+
+
+def make_inbox(tmp_path, names=PAIRS, extra=True):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in names:
+        shutil.copyfile(FIXTURES / n, inbox / n)
+    if extra:
+        shutil.copyfile(FIXTURES / "837p-tpi-anesthesia.837", inbox / "held.837")
+        shutil.copyfile(FIXTURES / "835-corrupt.835", inbox / "corrupt.835")
+        (inbox / "notes.txt").write_text("not an interchange\n")
+    return inbox
+
+
+def counts(db):
+    store = Store(db)
+    try:
+        return {t: store.db[t].count for t in TABLES}
+    finally:
+        store.close()
+
+
+def batch(inbox, out, *extra):
+    return CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(out), "--quiet", *extra])
+
+
+def test_batch_outputs_by_type(tmp_path):
+    inbox = make_inbox(tmp_path)
+    out = tmp_path / "out"
+    r = batch(inbox, out)
+    assert r.exit_code == 1, r.output  # a quarantined file and a held claim
+    assert "3 quarantined" not in r.output and "2 quarantined" in r.output
+    assert sorted(p.name for p in (out / "quarantine").iterdir()) == [
+        "corrupt.835", "corrupt.835.error.txt", "notes.txt", "notes.txt.error.txt"]
+    why = (out / "quarantine" / "notes.txt.error.txt").read_text()
+    assert why.startswith("notes.txt:1: ISA#1 ")
+    why = (out / "quarantine" / "corrupt.835.error.txt").read_text()
+    assert "corrupt.835:" in why and "#" in why
+    for n in ("pair-denials.837", "pair-plb.837", "held.837"):
+        assert (out / "outbound" / n).exists() and (out / "reports" / f"{n}.json").exists()
+        assert list((out / "acks").glob(f"{n}.*.999"))
+    assert (out / "rejects" / "held.837").exists()
+    report = json.loads((out / "reports" / "held.837.json").read_text())
+    assert any(f["rule"] == "TPI-ANESTHESIA" for f in report["findings"])
+    # files holding PHI are private
+    for p in [out / "outbound" / "held.837", out / "rejects" / "held.837", out / "quarantine" / "corrupt.835"]:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    c = counts(out / "edi_pipeline.db")
+    assert c["claim_payments"] > 0 and c["claims"] > 0
+
+
+def test_rerun_skips_everything_and_changes_nothing(tmp_path):
+    inbox = make_inbox(tmp_path)
+    out = tmp_path / "out"
+    batch(inbox, out)
+    before = counts(out / "edi_pipeline.db")
+    r = batch(inbox, out)
+    assert f"{len(list(inbox.iterdir()))} already done" in r.output
+    assert counts(out / "edi_pipeline.db") == before
+
+
+CRASH = """
+import os, sys
+import edi_pipeline.store as store
+real = store.Store.save_remits_bulk
+calls = []
+def save_remits_bulk(self, *a, **k):
+    calls.append(1)
+    real(self, *a, **k)
+    if len(calls) == 2:
+        os._exit(137)  # killed in the middle of a file's transaction
+store.Store.save_remits_bulk = save_remits_bulk
+from edi_pipeline.cli import cli
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+"""
+
+
+def test_killed_mid_file_then_rerun_loses_and_duplicates_nothing(tmp_path):
+    inbox = make_inbox(tmp_path, extra=False)
+    reference = tmp_path / "reference"
+    assert batch(inbox, reference).exit_code in (0, 1)
+    expected = counts(reference / "edi_pipeline.db")
+
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", CRASH, str(inbox), str(out)], cwd=ROOT, capture_output=True)
+    assert proc.returncode == 137
+    partial = counts(out / "edi_pipeline.db")
+    assert partial["claim_payments"] < expected["claim_payments"]  # it really died part-way
+    assert not list(out.rglob(".*.tmp"))
+    r = batch(inbox, out)
+    assert r.exit_code in (0, 1), r.output
+    assert counts(out / "edi_pipeline.db") == expected
+
+
+def test_two_workers_same_result(tmp_path):
+    inbox = make_inbox(tmp_path, extra=False)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert batch(inbox, one).exit_code in (0, 1)
+    r = batch(inbox, two, "--workers", "2")
+    assert r.exit_code in (0, 1), r.output
+    assert counts(one / "edi_pipeline.db") == counts(two / "edi_pipeline.db")
+    for sub in ("outbound", "rejects", "acks"):
+        a = {p.name: p.read_bytes() for p in (one / sub).iterdir()}
+        b = {p.name: p.read_bytes() for p in (two / sub).iterdir()}
+        if sub == "acks":  # 999s carry the time they were made
+            assert a.keys() == b.keys()
+        else:
+            assert a == b
+
+
+def phi_values():
+    """Names and member ids of every subscriber and patient in the fixtures."""
+    values = set()
+    for p in FIXTURES.glob("*.8*"):
+        for seg in p.read_text(errors="replace").replace("\n", "").split("~"):
+            e = seg.split("*")
+            if e[0] == "NM1" and len(e) > 9 and e[1] in ("IL", "QC"):
+                values.update(v for v in (e[3], e[4], e[9]) if len(v) > 3)
+            if e[0] == "DMG" and len(e) > 2:
+                values.add(e[2])
+    return values
+
+
+def test_logs_are_json_lines_without_phi(tmp_path):
+    inbox = make_inbox(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "edi_pipeline", "batch", str(inbox), "--out", str(tmp_path / "o"),
+                           "--log-json"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    events = [json.loads(x) for x in lines]
+    assert {"file started", "file done", "quarantined"} <= {e["event"] for e in events}
+    assert all("file" in e for e in events)
+    text = proc.stderr + proc.stdout
+    leaked = [v for v in phi_values() if v in text]
+    assert not leaked
+
+
+def test_demo_runs_on_bundled_fixtures(tmp_path):
+    out = tmp_path / "demo"
+    r = CliRunner().invoke(cli, ["demo", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "== batch summary" in r.output and "== denials" in r.output and "report.html" in r.output
+    assert "AUTH-REQUIRED" in r.output  # a denial linked back to the rule that would have prevented it
+    assert (out / "report.html").stat().st_size > 10000
+    again = CliRunner().invoke(cli, ["demo", "--out", str(out)])
+    assert again.exit_code == 0
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    refused = CliRunner().invoke(cli, ["demo", "--out", str(other)])
+    assert refused.exit_code == 1 and (other / "keep.txt").exists()
+
+
+@pytest.mark.parametrize("args", [["batch", "/nonexistent-inbox", "--out", "x"], ["batch"]])
+def test_batch_usage_errors(args):
+    assert CliRunner().invoke(cli, args).exit_code == 2
