@@ -4,40 +4,12 @@ import io
 
 from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from mutations import mutated
 
 from edi_pipeline.convert import to_x12, to_xml, xml_to_x12
 from edi_pipeline.document import iter_records
 from edi_pipeline.errors import InterchangeError, IssueList
 from edi_pipeline.validate import validate_file
-
-SEEDS = [(FIXTURES / n).read_bytes() for n in
-         ("837p-clean.837", "pair-denials.835", "837p-crlf-bom.837", "pair-plb.835", "837p-multi-interchange.837")]
-
-
-@st.composite
-def mutated(draw):
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["truncate", "swap", "drop", "dup", "stray", "flip"]))
-        segs = bytes(data).split(b"~")
-        if op == "truncate":
-            data = data[: draw(st.integers(0, len(data)))]
-        elif op == "swap":
-            a, b = draw(st.sampled_from([(b"*", b"~"), (b"~", b"*"), (b":", b"*"), (b"*", b"|"), (b"~", b"\n")]))
-            data = bytearray(bytes(data).replace(a, b, draw(st.integers(1, 5))))
-        elif op in ("drop", "dup") and len(segs) > 2:
-            k = draw(st.integers(0, len(segs) - 1))
-            segs = segs[:k] + segs[k + 1:] if op == "drop" else segs[:k] + [segs[k]] + segs[k:]
-            data = bytearray(b"~".join(segs))
-        elif op == "stray":
-            at = draw(st.integers(0, len(data)))
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "flip" and data:
-            at = draw(st.integers(0, len(data) - 1))
-            data[at] = draw(st.integers(0, 255))
-    return bytes(data)
-
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())

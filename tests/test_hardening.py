@@ -1,0 +1,51 @@
+"""Damaged input through every command: exit 0 or 1 with a one-line error, never an exception."""
+
+import shutil
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from mutations import mutated
+
+from edi_pipeline.cli import cli
+
+COMMANDS = [
+    ["convert", "{f}", "--to", "ndjson", "-o", "{d}/o.ndjson"],
+    ["convert", "{f}", "--to", "xml", "-o", "{d}/o.xml"],
+    ["validate", "{f}", "--ack-dir", "{d}/acks"],
+    ["scrub", "{f}", "-o", "{d}/s.837", "--rejects", "{d}/r.837", "--report", "{d}/rep.json", "--db", "{d}/s.db"],
+    ["ingest", "{f}", "--db", "{d}/i.db"],
+]
+
+
+def check(result):
+    assert result.exit_code in (0, 1), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=mutated())
+def test_commands_never_raise(tmp_path_factory, data):
+    d = tmp_path_factory.mktemp("h")
+    f = d / "in.edi"
+    f.write_bytes(data)
+    runner = CliRunner()
+    for cmd in COMMANDS:
+        check(runner.invoke(cli, [a.format(f=f, d=d) for a in cmd]))
+    assert not list(d.rglob(".*.tmp"))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(data=mutated())
+def test_batch_never_raises(tmp_path_factory, data):
+    d = tmp_path_factory.mktemp("b")
+    inbox = d / "inbox"
+    inbox.mkdir()
+    (inbox / "in.837").write_bytes(data)
+    result = CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(d / "out"), "--quiet"])
+    check(result)
+    outcomes = [p.name for sub in ("outbound", "quarantine", "reports") for p in (d / "out" / sub).iterdir()]
+    assert outcomes, "the file went somewhere"
+    shutil.rmtree(d)
