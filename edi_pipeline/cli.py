@@ -6,6 +6,7 @@ import functools
 import io
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -168,11 +169,435 @@ def write_acks(result, ack_dir: Path) -> list[Path]:
 
 # --- scrub, rules and auth commands (scrub.py, rules.py) ---------------------------------
 
+def _text_report(report: dict) -> str:
+    lines = []
+    for f in report["findings"]:
+        where = f"line {f['line']}" if f["line"] is not None else "claim"
+        proc = f" {f['procedure']}" if f["procedure"] else ""
+        lines.append(f"{f['patient_control_number']} {where}{proc}: {f['rule']} ({f['severity']}, "
+                     f"{f['action']}) {f['message']}")
+    s = report["summary"]
+    lines.append(f"claims: {s['claims_in']} in, {s['claims_out']} out, {s['claims_held']} held, "
+                 f"{s['claims_corrected']} corrected, {s['claims_emptied']} emptied by corrections")
+    for rule_id, actions in s["by_rule_action"].items():
+        lines.append(f"  {rule_id}: " + ", ".join(f"{a} {n}" for a, n in sorted(actions.items())))
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("input", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Corrected 837P (default: INPUT.scrubbed.837; never the input itself).")
+@click.option("--rejects", type=click.Path(dir_okay=False), default=None,
+              help="Held claims as their own 837P (default: INPUT.rejects.837); written only when a claim is held.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the findings and summary as JSON here.")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True,
+              help="text: also print a readable report on stderr.")
+@click.option("--payer-rules", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Payer profiles TOML (a copy of the shipped payer_profiles.toml).")
+@click.option("--db", type=click.Path(dir_okay=False), default=None,
+              help="Store with claim history and authorizations (default: $EDI_PIPELINE_DB or edi_pipeline.db).")
+@guarded
+def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
+    """Apply the pain-management line rules to an 837P and write a corrected file.
+
+    Claims that pass or were corrected go to OUTPUT; held claims (an error no safe correction
+    fixes) go to REJECTS. Exit 0 when nothing was held, 1 when any claim was held or the input
+    is unreadable.
+
+    \b
+    Examples:
+      edi-pipeline scrub claims.837 -o claims.fixed.837 --report findings.json
+      edi-pipeline scrub claims.837 --format text --payer-rules my_payers.toml
+    """
+    from .codes import load_profiles, load_tables
+    from .scrub import scrub_file
+    from .store import Store
+
+    profiles = load_profiles(payer_rules)
+    tables = load_tables()
+    store = Store(db)
+    try:
+        result = scrub_file(input, output, rejects, store, profiles, tables)
+    finally:
+        store.close()
+    report = result.report()
+    if report_path:
+        with atomic_output(report_path) as out:
+            json.dump(report, out, indent=1)
+            out.write("\n")
+    if fmt == "text":
+        click.echo(_text_report(report), err=True)
+    else:
+        s = report["summary"]
+        click.echo(f"{input}: {s['claims_in']} claims in, {s['claims_out']} out, {s['claims_held']} held, "
+                   f"{s['findings']} findings", err=True)
+    sys.exit(EXIT_FAIL if result.held else EXIT_OK)
+
+
+@cli.group()
+def rules():
+    """The line-rule catalogue (ids as in domain/RULES.md)."""
+
+
+@rules.command("list")
+@guarded
+def rules_list():
+    """Print id, payer profile, severity and a one-line description of every rule."""
+    from .codes import load_tables
+    from .rules import iter_rule_info
+
+    infos = list(iter_rule_info(load_tables()))
+    width = max(len(i.id) for i in infos)
+    for i in infos:
+        click.echo(f"{i.id:<{width}}  {i.profile:<9}  {i.severity:<7}  {i.summary}")
+
+
+@rules.command("explain")
+@click.argument("rule_id")
+@guarded
+def rules_explain(rule_id):
+    """Print a rule's trigger, correction and sources."""
+    from .codes import load_tables
+    from .rules import registry
+
+    tables = load_tables()
+    info = tables.rules.get(rule_id.strip().upper())
+    if info is None or info.id not in registry():
+        _fail(f"unknown rule id {rule_id!r}; see `edi-pipeline rules list`")
+    click.echo(f"{info.id}: {info.summary}")
+    click.echo(f"profile:    {info.profile}")
+    click.echo(f"severity:   {info.severity}")
+    click.echo(f"trigger:    {info.trigger}")
+    click.echo(f"correction: {info.correction} ({info.action})")
+    for src in info.sources:
+        click.echo(f"source:     {src}")
+
+
+@cli.group()
+def auth():
+    """Prior authorizations on file (used by rule AUTH-REQUIRED)."""
+
+
+@auth.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="Store (default: $EDI_PIPELINE_DB).")
+@guarded
+def auth_import(csv_file, db):
+    """Load authorizations from CSV: member_id,payer_id,auth_number,codes,units,start,end."""
+    from .store import Store
+
+    store = Store(db)
+    try:
+        n = store.import_authorizations(csv_file)
+    finally:
+        store.close()
+    click.echo(f"{n} authorizations imported", err=True)
+
+
+@auth.command("list")
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="Store (default: $EDI_PIPELINE_DB).")
+@guarded
+def auth_list(db):
+    """Table of authorizations on file and the units left."""
+    from .store import Store
+
+    store = Store(db)
+    try:
+        rows = store.authorizations()
+    finally:
+        store.close()
+    cols = ("payer_id", "auth_number", "member_id", "codes", "units", "units_left", "start_date", "end_date")
+    table = [[str(r[c]) for c in cols] for r in rows]
+    widths = [max([len(c)] + [len(t[k]) for t in table]) for k, c in enumerate(cols)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
+    for t in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip())
+
 
 # --- ingest, reconcile, denials and report commands (ingest.py, reconcile.py, denials.py, report.py) ---
 
+def _rows_out(rows: list[dict], fmt: str, out=None) -> None:
+    """Render dict rows as an aligned table, CSV or JSON on stdout."""
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1, default=str), file=out)
+        return
+    cols = list(rows[0]) if rows else []
+    if fmt == "csv":
+        import csv
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        click.echo(buf.getvalue(), nl=False, file=out)
+        return
+    if not rows:
+        click.echo("(none)", file=out)
+        return
+    cells = [[("" if r[c] is None else " ".join(r[c]) if isinstance(r[c], list) else str(r[c])) for c in cols]
+             for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip(), file=out)
+    click.echo("  ".join("-" * w for w in widths), file=out)
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=out)
+
+
+_DB_OPTION = click.option("--db", type=click.Path(dir_okay=False), default=None,
+                          help="SQLite store (default $EDI_PIPELINE_DB or edi_pipeline.db).")
+
+
+def _open_store(db):
+    from .store import Store
+
+    return Store(db)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@guarded
+def ingest(files, db, fmt):
+    """Load 837P claims and 835 remittances into the store, one transaction per file.
+
+    A file already loaded (same bytes, or same ISA sender + control number + kind) is skipped.
+    A file with envelope or syntax errors is rejected and leaves the store untouched.
+    835 balancing problems are stored as findings. Exit 0 when every file was ingested or
+    skipped, 1 when any was rejected.
+
+    \b
+    Examples:
+      edi-pipeline ingest claims.837 remit.835 --db billing.db
+      edi-pipeline ingest inbox/*.835 --format json
+    """
+    from .ingest import ingest_file
+
+    store = _open_store(db)
+    results = [ingest_file(path, store) for path in files]
+    if fmt == "json":
+        click.echo(json.dumps([r.to_dict() for r in results], indent=1, default=str))
+    else:
+        for r in results:
+            if r.status == "rejected":
+                click.echo(f"{r.path}: rejected: {r.reason}")
+            elif r.status == "ingested":
+                click.echo(f"{r.path}: ingested {r.kind}: {r.claims} claims, {r.payments} claim payments, "
+                           f"{r.remits} remits, {len(r.findings)} findings")
+                for f in r.findings:
+                    click.echo(f"  {f}")
+            else:
+                click.echo(f"{r.path}: already ingested ({r.reason})")
+    sys.exit(EXIT_FAIL if any(r.status == "rejected" for r in results) else EXIT_OK)
+
+
+def _as_of(value):
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD", param_hint="--as-of") from None
+
+
+@cli.command("reconcile")
+@_DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Date for days outstanding and aging (default today).")
+@guarded
+def reconcile_cmd(db, fmt, as_of):
+    """Match remits to claims: billed, paid, patient responsibility, status and days outstanding.
+
+    Reversals (CLP02=22) are netted with the payment they reverse. Also lists remits that match
+    no claim and ages claims with no remit (0-30, 31-60, 61-90, 90+ days since service).
+    csv prints only the per-claim rows; json (compact, one document) adds line matches.
+
+    \b
+    Examples:
+      edi-pipeline reconcile --db billing.db
+      edi-pipeline reconcile --as-of 2026-12-31 --format json
+    """
+    from .reconcile import claim_rows, reconcile
+
+    rec = reconcile(_open_store(db), _as_of(as_of), lines=(fmt == "json"))
+    if fmt == "json":  # compact: the C encoder is ~10x faster than indented output on large stores
+        click.echo(json.dumps(rec.to_dict(), separators=(",", ":"), default=str))
+        return
+    _rows_out(claim_rows(rec), fmt)
+    if fmt == "table":
+        click.echo("\nRemits matching no claim:")
+        _rows_out(rec.unmatched_remits, fmt)
+        click.echo(f"\nClaims with no remit, aged as of {rec.as_of.isoformat()}:")
+        from .store import from_cents
+
+        _rows_out([{"days": b, "claims": v["claims"], "billed": str(from_cents(v["billed"]))}
+                   for b, v in rec.aging.items()], fmt)
+
+
+@cli.command()
+@_DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--by", "by", type=click.Choice(["carc", "procedure", "payer", "category"]),
+              help="Print counts and dollars per key instead of one row per denial.")
+@click.option("--carc-csv", type=click.Path(exists=True, dir_okay=False),
+              help="Full official CARC list (code,description[,deactivated]) laid over the shipped one.")
+@click.option("--rarc-csv", type=click.Path(exists=True, dir_okay=False),
+              help="Full official RARC list (code,description[,deactivated]) laid over the shipped one.")
+@guarded
+def denials(db, fmt, by, carc_csv, rarc_csv):
+    """List denied claims and lines with category, recommended action and the rules that would have prevented them.
+
+    A denial is CLP02=4, or a CO/PI/OA adjustment other than a contractual reduction (CO-45 and kin).
+    PR deductible/coinsurance/copay is not a denial. Reversed payments are left out.
+
+    \b
+    Examples:
+      edi-pipeline denials --db billing.db
+      edi-pipeline denials --by category --format csv
+      edi-pipeline denials --carc-csv carc-full.csv --rarc-csv rarc-full.csv
+    """
+    from .denials import find_denials, summarize, tables_with
+
+    found = find_denials(_open_store(db), tables_with(carc_csv, rarc_csv))
+    if by:
+        _rows_out(summarize(found, by), fmt)
+    elif fmt == "json":
+        _rows_out([d.to_dict() for d in found], fmt)
+    else:
+        _rows_out([d.flat() for d in found], fmt)
+
+
+@cli.command()
+@_DB_OPTION
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="HTML file to write.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Date for A/R aging (default today).")
+@guarded
+def report(db, output, as_of):
+    """Write a self-contained HTML report (works offline): denial rate and dollars by payer,
+    dollars by category, top CARCs, preventable dollars by rule, A/R aging.
+
+    \b
+    Example:
+      edi-pipeline report --db billing.db -o report.html
+    """
+    from .report import write_report
+
+    data = write_report(_open_store(db), output, _as_of(as_of))
+    click.echo(f"{output}: {data.denials} denials, ${data.denied_dollars:,.2f} denied", err=True)
+
+
 
 # --- batch and demo commands (batch.py) ------------------------------------------------
+
+
+def _run_batch(inbox, out, db, workers, quiet, log_json=False):
+    from .batch import inbox_files, run_batch, setup_logging
+
+    log = (log_json, quiet)
+    setup_logging(*log)
+    total = len(inbox_files(inbox))
+    show = not quiet and not log_json and sys.stderr.isatty() and total > 0
+    if show:
+        with click.progressbar(length=total, label="files", file=sys.stderr) as bar:
+            return run_batch(inbox, out, db, workers, progress=lambda _o: bar.update(1), log=log)
+    return run_batch(inbox, out, db, workers, log=log)
+
+
+def _print_summary(summary, out_dir) -> None:
+    d = summary.to_dict()
+    click.echo(f"files: {d['files']} ({d['done']} done, {d['skipped']} already done, "
+               f"{d['quarantined']} quarantined)")
+    click.echo(f"claims: {d['claims_in']} in, {d['claims_out']} out, {d['claims_held']} held; "
+               f"{d['findings']} findings")
+    click.echo(f"999s: {d['acks_accepted']} accepted, {d['acks_rejected']} rejected; "
+               f"claim payments ingested: {d['payments']}")
+    for f in sorted(summary.files, key=lambda f: f.name):
+        if f.status == "quarantined":
+            click.echo(f"  quarantined {f.name}: {f.detail}")
+    click.echo(f"outputs: {out_dir}/{{acks,outbound,rejects,reports,quarantine}}")
+
+
+@cli.command()
+@click.argument("inbox", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--db", type=click.Path(dir_okay=False), default=None,
+              help="Store (default: $EDI_PIPELINE_DB, else OUT/edi_pipeline.db).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings.")
+@click.option("--log-json", is_flag=True, help="Structured JSON-lines log on stderr.")
+@guarded
+def batch(inbox, out_dir, db, workers, quiet, log_json):
+    """Process every 837P and 835 file in INBOX.
+
+    \b
+    837P: validate (999 -> OUT/acks), scrub (OUT/outbound, OUT/rejects, OUT/reports), store the claims
+    835:  ingest into the store (reconcile with `edi-pipeline reconcile`)
+    unreadable: moved aside to OUT/quarantine with NAME.error.txt saying why and where
+
+    Files already done are skipped, so a rerun after a crash finishes the job without duplicates.
+    Exit 0 when everything went through, 1 when a file was quarantined or a claim held.
+
+    \b
+    Examples:
+      edi-pipeline batch inbox/ --out out/
+      edi-pipeline batch inbox/ --out out/ --workers 2 --log-json 2> batch.log
+    """
+    db = db or os.environ.get("EDI_PIPELINE_DB")
+    summary = _run_batch(inbox, out_dir, db, workers, quiet, log_json)
+    _print_summary(summary, out_dir)
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAIL)
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="edi-demo", show_default=True,
+              help="Fresh output folder (emptied if an earlier demo made it).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@guarded
+def demo(out_dir, workers):
+    """Run the batch job over the bundled fixtures with a fresh embedded store.
+
+    Prints the batch summary, the denial table and where the HTML report is. Some fixtures are
+    broken on purpose, so quarantined files and held claims are expected here (exit 0).
+
+    \b
+    Examples:
+      edi-pipeline demo
+      edi-pipeline demo --out /tmp/demo --workers 2
+    """
+    from .batch import bundled_fixtures, fresh_dir
+    from .denials import find_denials
+    from .report import write_report
+    from .store import Store
+
+    fixtures = bundled_fixtures()
+    if not fixtures.is_dir():
+        raise EdiError(f"bundled fixtures not found at {fixtures} (install from a checkout: pip install -e .)")
+    out = fresh_dir(Path(out_dir))
+    inbox = out / "inbox"
+    inbox.mkdir()
+    for f in sorted(fixtures.iterdir()):
+        if f.suffix in (".837", ".835"):
+            shutil.copyfile(f, inbox / f.name)
+    db = str(out / "edi_pipeline.db")
+    summary = _run_batch(inbox, out, db, workers, True)
+    click.echo("== batch summary")
+    _print_summary(summary, out)
+    store = Store(db)
+    try:
+        click.echo("\n== denials")
+        _rows_out([{k: v for k, v in d.flat().items() if k not in ("payer_claim_control_number", "level")}
+                   for d in find_denials(store)], "table")
+        report = out / "report.html"
+        write_report(store, report)
+    finally:
+        store.close()
+    click.echo(f"\n== HTML report: {report.resolve()}")
+    click.echo(f"== store: {Path(db).resolve()}")
+
 
 
 def main() -> None:

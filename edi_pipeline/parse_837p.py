@@ -50,7 +50,7 @@ def parse_837p(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cla
         e = text.split(sep)
         sid = e[0]
         if sid == "CLM":
-            claim, i = _parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues)
+            claim, i = parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues)
             claim.claim_filing_indicator = filing
             claim.payer = payer
             claim.subscriber = subscriber
@@ -109,7 +109,8 @@ def parse_837p(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cla
         i += 1
 
 
-def _parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
+def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
+    """Parse the claim whose CLM is at `segs[i]`, up to `n`; return it and the offset after it."""
     start = i
     e = segs[i].split(sep)
     ne = len(e)
@@ -246,4 +247,4 @@ def service_dates(claim: Claim):
     return [ln.service_date or claim.service_date for ln in claim.lines]
 
 
-__all__ = ["parse_837p", "is_837p", "VERSIONS_837P", "Severity"]
+__all__ = ["parse_837p", "parse_claim", "is_837p", "VERSIONS_837P", "Severity"]

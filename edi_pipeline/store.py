@@ -113,41 +113,44 @@ class Store:
 
     # --- claims --------------------------------------------------------------------
 
+    _CLAIM_COLS = ("id", "file_sha256", "patient_control_number", "member_hash", "payer_id", "payer_name",
+                   "claim_filing_indicator", "profile", "frequency_code", "payer_claim_control_number",
+                   "total_charge_cents", "service_date", "billing_npi", "rendering_npi", "origin", "submitted_at",
+                   "segment_index", "line")
+    _LINE_COLS = ("id", "claim_id", "line_number", "procedure", "modifiers", "charge_cents", "units",
+                  "service_date", "control_number", "dx_pointers", "segment_index", "line")
+
+    def insert_rows(self, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
+        """Insert-or-replace tuples with one prepared statement (sqlite-utils' insert_all is far slower)."""
+        if rows:
+            self.db.conn.executemany(f"insert or replace into [{table}] ({', '.join(cols)}) "
+                                     f"values ({', '.join('?' * len(cols))})", rows)
+
     def save_claims(self, claims: Iterable[Claim], sha: str, origin: str,
                     profile_of=None) -> int:
         """Insert claims and their lines (ids are file + position, so a replay replaces, never duplicates)."""
         claim_rows = []
         line_rows = []
         stamp = now()
+        key = sha[:16]
         for c in claims:
-            cid = f"{sha[:16]}:{c.source.segment_index}"
-            claim_rows.append({
-                "id": cid, "file_sha256": sha, "patient_control_number": c.patient_control_number,
-                "member_hash": member_hash(c), "payer_id": c.payer.id, "payer_name": c.payer.name,
-                "claim_filing_indicator": c.claim_filing_indicator,
-                "profile": profile_of(c) if profile_of else None,
-                "frequency_code": c.frequency_code, "payer_claim_control_number": c.payer_claim_control_number,
-                "total_charge_cents": cents(c.total_charge),
-                "service_date": _iso(c.service_date or next((ln.service_date for ln in c.lines if ln.service_date),
-                                                            None)),
-                "billing_npi": c.billing_provider.npi,
-                "rendering_npi": c.rendering_provider.npi if c.rendering_provider else c.billing_provider.npi,
-                "origin": origin, "submitted_at": stamp, "segment_index": c.source.segment_index,
-                "line": c.source.line,
-            })
+            cid = f"{key}:{c.source.segment_index}"
+            first_date = c.service_date or next((ln.service_date for ln in c.lines if ln.service_date), None)
+            rendering = c.rendering_provider.npi if c.rendering_provider else c.billing_provider.npi
+            claim_rows.append((
+                cid, sha, c.patient_control_number, member_hash(c), c.payer.id, c.payer.name,
+                c.claim_filing_indicator, profile_of(c) if profile_of else None, c.frequency_code,
+                c.payer_claim_control_number, cents(c.total_charge), _iso(first_date), c.billing_provider.npi,
+                rendering, origin, stamp, c.source.segment_index, c.source.line))
             for ln in c.lines:
-                line_rows.append({
-                    "id": f"{cid}:{ln.source.segment_index}", "claim_id": cid, "line_number": ln.line_number,
-                    "procedure": ln.procedure, "modifiers": " ".join(ln.modifiers),
-                    "charge_cents": cents(ln.charge), "units": str(ln.units) if ln.units is not None else None,
-                    "service_date": _iso(ln.service_date or c.service_date), "control_number": ln.control_number,
-                    "dx_pointers": " ".join(map(str, ln.dx_pointers)), "segment_index": ln.source.segment_index,
-                    "line": ln.source.line,
-                })
-        if claim_rows:
-            self.db["claims"].insert_all(claim_rows, replace=True, batch_size=500)
-        if line_rows:
-            self.db["claim_lines"].insert_all(line_rows, replace=True, batch_size=500)
+                src = ln.source
+                line_rows.append((
+                    f"{cid}:{src.segment_index}", cid, ln.line_number, ln.procedure, " ".join(ln.modifiers),
+                    cents(ln.charge), None if ln.units is None else str(ln.units),
+                    _iso(ln.service_date or c.service_date), ln.control_number,
+                    " ".join(map(str, ln.dx_pointers)), src.segment_index, src.line))
+        self.insert_rows("claims", self._CLAIM_COLS, claim_rows)
+        self.insert_rows("claim_lines", self._LINE_COLS, line_rows)
         return len(claim_rows)
 
     def visit_dates(self, member: str, procedures: Iterable[str], since: date, until: date,
@@ -183,54 +186,7 @@ class Store:
 
     def save_remit(self, header: RemitHeader, payments: Iterable[ClaimPayment], sha: str) -> int:
         """Insert one 835 transaction set: header, PLB, claim payments, service payments, CAS."""
-        src = header.source
-        rid = f"{sha[:16]}:{src.segment_index if src else 0}"
-        self.db["remits"].insert({
-            "id": rid, "file_sha256": sha, "payer_id": header.payer.id, "payer_name": header.payer.name,
-            "payee_npi": header.payee.npi, "trace_number": header.trace_number,
-            "payment_date": _iso(header.payment_date), "payment_cents": cents(header.payment_amount),
-            "payment_method": header.payment_method, "credit_debit": header.credit_debit,
-            "segment_index": src.segment_index if src else None, "line": src.line if src else None,
-        }, replace=True)
-        self.db["provider_adjustments"].insert_all(({
-            "id": f"{rid}:{k}", "remit_id": rid, "provider_id": p.provider_id,
-            "fiscal_period_end": _iso(p.fiscal_period_end), "reason": p.reason, "reference": p.reference,
-            "amount_cents": cents(p.amount)} for k, p in enumerate(header.provider_adjustments)), replace=True)
-        cps, sps, adjs = [], [], []
-        for seq, cp in enumerate(payments):
-            cpid = f"{sha[:16]}:{cp.source.segment_index}"
-            cps.append({
-                "id": cpid, "remit_id": rid, "file_sha256": sha, "patient_control_number": cp.patient_control_number,
-                "status_code": cp.status_code, "charge_cents": cents(cp.charge), "paid_cents": cents(cp.paid),
-                "patient_responsibility_cents": cents(cp.patient_responsibility),
-                "claim_filing_indicator": cp.claim_filing_indicator,
-                "payer_claim_control_number": cp.payer_claim_control_number, "frequency_code": cp.frequency_code,
-                "service_date": _iso(cp.service_date), "remarks": " ".join(cp.remarks), "seq": seq,
-                "segment_index": cp.source.segment_index, "line": cp.source.line,
-            })
-            for k, a in enumerate(cp.adjustments):
-                adjs.append({"id": f"{cpid}:c{k}", "claim_payment_id": cpid, "service_payment_id": None,
-                             "group_code": a.group, "reason": a.reason, "amount_cents": cents(a.amount),
-                             "quantity": str(a.quantity) if a.quantity is not None else None})
-            for j, sp in enumerate(cp.lines):
-                spid = f"{cpid}:{sp.source.segment_index}"
-                sps.append({
-                    "id": spid, "claim_payment_id": cpid, "seq": j, "procedure": sp.procedure,
-                    "modifiers": " ".join(sp.modifiers), "original_procedure": sp.original_procedure,
-                    "charge_cents": cents(sp.charge), "paid_cents": cents(sp.paid),
-                    "allowed_cents": cents(sp.allowed), "units": str(sp.units) if sp.units is not None else None,
-                    "service_date": _iso(sp.service_date or cp.service_date), "control_number": sp.control_number,
-                    "remarks": " ".join(sp.remarks), "segment_index": sp.source.segment_index,
-                    "line": sp.source.line,
-                })
-                for k, a in enumerate(sp.adjustments):
-                    adjs.append({"id": f"{spid}:l{k}", "claim_payment_id": cpid, "service_payment_id": spid,
-                                 "group_code": a.group, "reason": a.reason, "amount_cents": cents(a.amount),
-                                 "quantity": str(a.quantity) if a.quantity is not None else None})
-        for table, rows in (("claim_payments", cps), ("service_payments", sps), ("adjustments", adjs)):
-            if rows:
-                self.db[table].insert_all(rows, replace=True, batch_size=500)
-        return len(cps)
+        return self.save_remits_bulk([(header, list(payments))], sha)
 
     # --- authorizations ------------------------------------------------------------
 
@@ -336,7 +292,6 @@ class Store:
                     for k, a in enumerate(sp.adjustments):
                         adjs.append((f"{spid}:l{k}", cpid, spid, a.group, a.reason, cents(a.amount),
                                      None if a.quantity is None else str(a.quantity)))
-        conn = self.db.conn
         for table, cols, rows in (
                 ("remits", ("id", "file_sha256", "payer_id", "payer_name", "payee_npi", "trace_number",
                             "payment_date", "payment_cents", "payment_method", "credit_debit", "segment_index",
@@ -345,9 +300,7 @@ class Store:
                                           "reference", "amount_cents"), plb_rows),
                 ("claim_payments", self._CP_COLS, cps), ("service_payments", self._SP_COLS, sps),
                 ("adjustments", self._ADJ_COLS, adjs)):
-            if rows:
-                conn.executemany(f"insert or replace into [{table}] ({', '.join(cols)}) "
-                                 f"values ({', '.join('?' * len(cols))})", rows)
+            self.insert_rows(table, cols, rows)
         return len(cps)
 
     def table_counts(self, tables: Iterable[str] = ("files", "claims", "claim_lines", "remits", "claim_payments",

@@ -201,7 +201,7 @@ def clean_claims() -> list[Claim]:
         claim("CLEANCI01", ACME, [L("97810", 80), L("97811", 65)], dx=[CLBP], rendering=DR_B, auth="PA2026300"),
         claim("CLEANCI02", ACME, [L("99214", 180)], dx=["M54.2", "G89.4"], who="CLEANDEP",
               patient=dep, relationship="19"),
-        claim("CLEANWC01", STATEWC, [L("99214", 180, auth="WCAUTH1001"), L("20553", 250, auth="WCAUTH1001")],
+        claim("CLEANWC01", STATEWC, [L("99214", 180, mods=["25"], auth="WCAUTH1001"), L("20553", 250, auth="WCAUTH1001")],
               dx=["M54.2", "M79.18"]),
         claim("CLEANAM01", ROADWAY, [L("20561", 120), L("97140", 60, 2)], dx=["M54.2"], auth="NFAUTH2001"),
     ]

@@ -1,0 +1,384 @@
+"""Line-rule registry: findings, proposed edits, sessions and the rule runner.
+
+Rules (in pain_rules.py) are small functions registered with `@rule(ID, scope=...)`. They read
+claims and sessions and *propose* corrections as `Edit`s on the transaction's segment list;
+scrub.py applies them and the writer writes. Rule metadata (profile, severity, action, text)
+comes from codes.py (`CodeTables.rules`, i.e. data/rules.toml), never from this module.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Callable, Iterable, Iterator
+
+from .codes import CodeTables, PayerProfiles, Profile
+from .model import Claim, ServiceLine
+from .store import member_hash
+
+# ---------------------------------------------------------------- edits
+
+
+@dataclass(frozen=True, slots=True)
+class SetElement:
+    """Set element `index` (1-based) of the segment at transaction offset `offset`."""
+
+    offset: int
+    index: int
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetProcedure:
+    """Set SV101-2 (the procedure code) of the SV1 at `offset`."""
+
+    offset: int
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveModifiers:
+    """Drop these modifiers from SV101-3..6 of the SV1 at `offset` (the rest close up)."""
+
+    offset: int
+    modifiers: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSegments:
+    """Remove the segments at offsets [start, end) (a whole 2400 loop)."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsertSegments:
+    """Insert segments (texts without terminator) before the segment at `before`."""
+
+    before: int
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetTotal:
+    """Set CLM02 to the sum of the surviving SV102 (done for every changed claim anyway)."""
+
+    offset: int
+
+
+Edit = SetElement | SetProcedure | RemoveModifiers | RemoveSegments | InsertSegments | SetTotal
+
+
+# ---------------------------------------------------------------- findings
+
+
+@dataclass(slots=True)
+class Finding:
+    rule: str
+    severity: str  # error / warning / info
+    claim: Claim
+    line: ServiceLine | None
+    action: str  # the correction name (set_units, ...) or "none"
+    message: str  # no PHI: codes, counts, positions only
+    edits: tuple[Edit, ...] = ()
+    hold: bool = False  # the claim goes to the rejects file
+    requires: tuple[Claim, ...] = ()  # edits only stand if these claims are emitted too
+    data: dict | None = None  # rule-specific payload (AUTH-REQUIRED: the authorization used)
+
+    @property
+    def procedure(self) -> str | None:
+        return self.line.procedure if self.line else None
+
+    def to_dict(self) -> dict:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "patient_control_number": self.claim.patient_control_number,
+            "line": self.line.line_number if self.line else None,
+            "procedure": self.procedure,
+            "action": self.action,
+            "message": self.message,
+        }
+
+
+# ---------------------------------------------------------------- sessions
+
+
+@dataclass(slots=True)
+class Item:
+    """One service line with its claim (a session member)."""
+
+    claim: Claim
+    line: ServiceLine
+
+    @property
+    def code(self) -> str:
+        return self.line.procedure
+
+    @property
+    def units(self) -> Decimal:
+        return self.line.units if self.line.units is not None else Decimal(1)
+
+
+@dataclass(slots=True)
+class Session:
+    """One patient + rendering provider + date of service, across every claim of a transaction set."""
+
+    key: tuple
+    items: list[Item]
+    service_date: date | None
+
+    _codes: frozenset[str] | None = None
+
+    def codes(self) -> frozenset[str]:
+        if self._codes is None:
+            self._codes = frozenset(it.line.procedure for it in self.items)
+        return self._codes
+
+    def having(self, group: frozenset[str] | set[str]) -> list[Item]:
+        if self.codes().isdisjoint(group):
+            return []
+        return [it for it in self.items if it.line.procedure in group]
+
+
+def line_date(claim: Claim, line: ServiceLine) -> date | None:
+    return line.service_date or claim.service_date
+
+
+def rendering_npi(claim: Claim, line: ServiceLine) -> str | None:
+    """2420A line rendering, else 2310B claim rendering, else 2010AA billing provider."""
+    if line.rendering_npi:
+        return line.rendering_npi
+    if claim.rendering_provider and claim.rendering_provider.npi:
+        return claim.rendering_provider.npi
+    return claim.billing_provider.npi
+
+
+def sessions_of(claims: Iterable[Claim]) -> list[Session]:
+    """Group every line of `claims` into sessions, keeping first-seen order."""
+    groups: dict[tuple, Session] = {}
+    for c in claims:
+        mk = c.member_key
+        for ln in c.lines:
+            d = ln.service_date or c.service_date
+            key = (mk, rendering_npi(c, ln), d)
+            s = groups.get(key)
+            if s is None:
+                s = groups[key] = Session(key, [], d)
+            s.items.append(Item(c, ln))
+    return list(groups.values())
+
+
+# ---------------------------------------------------------------- history
+
+
+class History:
+    """Claim history for visit-counting rules: the store (minus the current file) plus this file.
+
+    `store` may be None (no history). Results are cached per (member, codes, window).
+    """
+
+    def __init__(self, store=None, exclude_file: str | None = None):
+        self.store = store
+        self.exclude_file = exclude_file
+        self._dates: dict[tuple, set[date]] = {}
+        self._lines: dict[tuple, list[tuple[date, str]]] = {}
+        self._empty: bool | None = None
+
+    def _store_empty(self) -> bool:
+        if self._empty is None:
+            if self.store is None:
+                self._empty = True
+            else:
+                rows = list(self.store.db.query(
+                    "select 1 from claims where file_sha256 != ? limit 1", [self.exclude_file or ""]))
+                self._empty = not rows
+        return self._empty
+
+    def visit_dates(self, member: str, codes: frozenset[str], since: date, until: date) -> set[date]:
+        if self._store_empty():
+            return set()
+        key = (member, codes, since, until)
+        got = self._dates.get(key)
+        if got is None:
+            got = self._dates[key] = self.store.visit_dates(member, codes, since, until,
+                                                            exclude_file=self.exclude_file)
+        return got
+
+    def procedure_lines(self, member: str, code: str, since: date, until: date) -> list[tuple[date, str]]:
+        if self._store_empty():
+            return []
+        key = (member, code, since, until)
+        got = self._lines.get(key)
+        if got is None:
+            got = self._lines[key] = self.store.procedure_dates(member, code, since, until,
+                                                                exclude_file=self.exclude_file)
+        return got
+
+
+def year_before(d: date) -> date:
+    """First day of the rolling 12 months that end on `d`."""
+    try:
+        return d.replace(year=d.year - 1) + timedelta(days=1)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year - 1, day=28) + timedelta(days=1)
+
+
+# ---------------------------------------------------------------- context
+
+
+@dataclass
+class Context:
+    """What a rule can see: the transaction's claims and sessions, tables, profiles, history, auths."""
+
+    claims: list[Claim]
+    tables: CodeTables
+    profiles: PayerProfiles
+    history: History = field(default_factory=History)
+    auths: object | None = None  # scrub.AuthBook: find(claim, lines) -> (auth, units) | None
+    _sessions: list[Session] | None = None
+    _profile: dict[int, Profile] = field(default_factory=dict)
+    _member_hash: dict[int, str] = field(default_factory=dict)
+
+    def profile(self, claim: Claim) -> Profile:
+        p = self._profile.get(id(claim))
+        if p is None:
+            p = self._profile[id(claim)] = self.profiles.profile_for(claim.claim_filing_indicator, claim.payer.id)
+        return p
+
+    def member(self, claim: Claim) -> str:
+        h = self._member_hash.get(id(claim))
+        if h is None:
+            h = self._member_hash[id(claim)] = member_hash(claim)
+        return h
+
+    @property
+    def sessions(self) -> list[Session]:
+        if self._sessions is None:
+            self._sessions = sessions_of(self.claims)
+        return self._sessions
+
+    def group(self, name: str) -> frozenset[str]:
+        return self.tables.groups[name]
+
+    def finding(self, rule_id: str, claim: Claim, line: ServiceLine | None, message: str,
+                edits: Iterable[Edit] = (), hold: bool = False, severity: str | None = None,
+                requires: Iterable[Claim] = (), data: dict | None = None) -> Finding:
+        info = self.tables.rules[rule_id]
+        edits = tuple(edits)
+        action = info.action if edits else "none"
+        sev = severity or info.severity
+        req = tuple(c for c in requires if c is not claim)
+        return Finding(rule_id, sev, claim, line, action, message, edits,
+                       hold or (not edits and sev == "error"), req, data)
+
+
+# ---------------------------------------------------------------- registry
+
+RuleFn = Callable[..., Iterable[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    scope: str  # "session", "claim" or "transaction"
+    fn: RuleFn
+
+    @property
+    def doc(self) -> str:
+        return (self.fn.__doc__ or "").strip()
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def rule(rule_id: str, scope: str = "session") -> Callable[[RuleFn], RuleFn]:
+    """Register a rule function under its RULES.md id.
+
+    scope "session": fn(session, ctx) per session; "claim": fn(claim, ctx) per claim;
+    "transaction": fn(ctx) once per transaction set (rules that count across sessions).
+    """
+    if scope not in ("session", "claim", "transaction"):
+        raise ValueError(f"unknown rule scope {scope!r}")
+
+    def register(fn: RuleFn) -> RuleFn:
+        if rule_id in REGISTRY:
+            raise ValueError(f"rule {rule_id} registered twice")
+        REGISTRY[rule_id] = Rule(rule_id, scope, fn)
+        return fn
+
+    return register
+
+
+def registry() -> dict[str, Rule]:
+    from . import pain_rules  # noqa: F401  (registers the rules)
+
+    return REGISTRY
+
+
+def _restrict(session: Session, ctx: Context, profile: str) -> Session | None:
+    """The session's lines whose claim's payer profile runs rules of this catalogue profile."""
+    if profile == "all":
+        return session
+    items = [it for it in session.items if ctx.profile(it.claim).applies(profile)]
+    if not items:
+        return None
+    if len(items) == len(session.items):
+        return session
+    return Session(session.key, items, session.service_date)
+
+
+def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
+    """Run every registered rule (or `only` these ids) over one transaction set's claims.
+
+    Findings on claims whose payer profile does not run the rule (Medicare-only rules on a
+    commercial, WC or no-fault claim) are never produced.
+    """
+    rules = registry()
+    wanted = set(only) if only is not None else None
+    findings: list[Finding] = []
+    restricted: dict[str, list[Session]] = {}
+    for rid, r in rules.items():
+        if wanted is not None and rid not in wanted:
+            continue
+        info = ctx.tables.rules.get(rid)
+        if info is None:
+            continue
+        prof = info.profile
+        if r.scope == "session":
+            sessions = restricted.get(prof)
+            if sessions is None:
+                sessions = restricted[prof] = [x for x in (_restrict(s, ctx, prof) for s in ctx.sessions)
+                                               if x is not None]
+            fn = r.fn
+            for s in sessions:
+                got = fn(s, ctx)
+                if got:
+                    findings.extend(got)
+        elif r.scope == "claim":
+            fn = r.fn
+            for c in ctx.claims:
+                if prof == "all" or ctx.profile(c).applies(prof):
+                    got = fn(c, ctx)
+                    if got:
+                        findings.extend(got)
+        else:
+            findings.extend(f for f in r.fn(ctx) if ctx.profile(f.claim).applies(prof))
+    return findings
+
+
+def by_claim(findings: Iterable[Finding]) -> dict[int, list[Finding]]:
+    out: dict[int, list[Finding]] = defaultdict(list)
+    for f in findings:
+        out[id(f.claim)].append(f)
+    return out
+
+
+def iter_rule_info(tables: CodeTables) -> Iterator:
+    """RuleInfo of every registered rule, in registry (catalogue) order."""
+    for rid in registry():
+        if rid in tables.rules:
+            yield tables.rules[rid]

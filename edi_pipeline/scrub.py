@@ -1,0 +1,478 @@
+"""Scrubbing an 837P: run the line rules, apply their corrections, split passed and held claims.
+
+`scrub_file` reads the input once, runs the rules per transaction set, rebuilds only the claims that
+changed (CLM02 = sum of SV102, LX renumbered, HL loops dropped and renumbered when a subscriber loses
+every claim, SE/GE/IEA recounted by the writer) and writes:
+
+- the corrected 837P: claims that passed or were corrected (unchanged claims byte-identical);
+  an empty file when no claim survives;
+- the rejects 837P (only when at least one claim is held): the held claims exactly as they came in,
+  under the same envelope and header;
+- store rows: the emitted claims (origin "scrub"), the file, the findings and the authorization units
+  used, in one store transaction.
+
+It never prints; the CLI renders the result.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO
+
+from .codes import CodeTables, PayerProfiles, load_profiles, load_tables
+from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from .errors import EdiError, IssueList
+from .model import Claim
+from .parse_837p import parse_claim, is_837p, parse_837p
+from .rules import (Context, Finding, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
+                    SetProcedure, SetTotal, line_date, run)
+from .store import Store, file_sha256
+from .values import format_amount, to_decimal
+from .writer import atomic_output, renumber_hl, set_se_count
+
+
+class ScrubError(EdiError):
+    """The input cannot be scrubbed (unreadable, truncated, or output would overwrite it)."""
+
+
+@dataclass
+class ScrubResult:
+    file: str
+    sha256: str
+    out_path: str | None
+    rejects_path: str | None  # None when no claim was held (no rejects file written)
+    findings: list[Finding]
+    claims_in: int = 0
+    claims_out: int = 0
+    claims_held: int = 0
+    claims_corrected: int = 0
+    claims_emptied: int = 0  # every line removed by a correction (the session is billed elsewhere)
+    transactions_dropped: int = 0
+    seconds: float = 0.0
+    issues: IssueList = field(default_factory=IssueList)
+
+    @property
+    def held(self) -> bool:
+        return self.claims_held > 0
+
+    def summary(self) -> dict:
+        by_rule = Counter(f.rule for f in self.findings)
+        by_action = Counter(f.action for f in self.findings)
+        by_rule_action: dict[str, dict[str, int]] = defaultdict(dict)
+        for (r, a), n in Counter((f.rule, f.action) for f in self.findings).items():
+            by_rule_action[r][a] = n
+        return {
+            "claims_in": self.claims_in, "claims_out": self.claims_out, "claims_held": self.claims_held,
+            "claims_corrected": self.claims_corrected, "claims_emptied": self.claims_emptied,
+            "transactions_dropped": self.transactions_dropped,
+            "findings": len(self.findings),
+            "by_rule": dict(sorted(by_rule.items())), "by_action": dict(sorted(by_action.items())),
+            "by_rule_action": dict(sorted(by_rule_action.items())),
+        }
+
+    def report(self) -> dict:
+        return {
+            "file": os.path.basename(self.file),
+            "output": self.out_path, "rejects": self.rejects_path,
+            "findings": [f.to_dict() for f in self.findings],
+            "summary": self.summary(),
+        }
+
+
+# ---------------------------------------------------------------- authorizations
+
+
+class AuthBook:
+    """Authorizations on file, loaded once per scrub; units are reserved as claims use them."""
+
+    def __init__(self, store: Store | None):
+        self.rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        self.prior: dict[tuple[str, str], int] = defaultdict(int)  # (auth id, pcn) -> units used before
+        self.reserved: dict[str, int] = defaultdict(int)
+        if store is None:
+            return
+        for a in store.authorizations():
+            self.rows[(a["member_id"], a["payer_id"])].append(a)
+        if self.rows:
+            for u in store.db.query("select auth_id, patient_control_number, units from auth_uses"):
+                self.prior[(u["auth_id"], u["patient_control_number"])] += u["units"] or 0
+
+    def find(self, claim: Claim, lines) -> dict | None:
+        """An authorization covering member, payer, every line's code and date, with units left."""
+        cands = self.rows.get((claim.subscriber.member_id or "", claim.payer.id or ""))
+        if not cands:
+            return None
+        need = sum(int(ln.units or 1) for ln in lines)
+        pcn = claim.patient_control_number
+        for a in cands:
+            codes = a["codes"].split()
+            ok = all((ln.procedure in codes or "*" in codes)
+                     and (d := line_date(claim, ln)) is not None and a["start_date"] <= d.isoformat() <= a["end_date"]
+                     for ln in lines)
+            left = a["units_left"] + self.prior.get((a["id"], pcn), 0) - self.reserved[a["id"]]
+            if ok and left >= need:
+                self.reserved[a["id"]] += need
+                return a
+        return None
+
+
+# ---------------------------------------------------------------- applying edits
+
+
+def apply_edits(claim: Claim, edits, sep: str, comp: str) -> list[str] | None:
+    """The claim's segments with `edits` applied, CLM02 = sum of SV102 and LX renumbered;
+    None when no service line is left."""
+    base = claim.start
+    segs = claim.segments[claim.start:claim.end]
+    n = len(segs)
+    removed = [False] * n
+    inserts: dict[int, list[str]] = defaultdict(list)
+    for ed in edits:
+        if isinstance(ed, SetElement):
+            k = ed.offset - base
+            e = segs[k].split(sep)
+            while len(e) <= ed.index:
+                e.append("")
+            e[ed.index] = ed.value
+            segs[k] = sep.join(e)
+        elif isinstance(ed, SetProcedure):
+            k = ed.offset - base
+            e = segs[k].split(sep)
+            c = e[1].split(comp)
+            c[1:2] = [ed.code]
+            e[1] = comp.join(c)
+            segs[k] = sep.join(e)
+        elif isinstance(ed, RemoveModifiers):
+            k = ed.offset - base
+            e = segs[k].split(sep)
+            c = e[1].split(comp)
+            mods = [m for m in c[2:6] if m and m not in ed.modifiers]
+            rest = c[6:]
+            new = c[:2] + mods
+            if rest:
+                new += [""] * (4 - len(mods)) + rest
+            while len(new) > 2 and not new[-1]:
+                new.pop()
+            e[1] = comp.join(new)
+            segs[k] = sep.join(e)
+        elif isinstance(ed, RemoveSegments):
+            for k in range(ed.start - base, ed.end - base):
+                removed[k] = True
+        elif isinstance(ed, InsertSegments):
+            inserts[ed.before - base].extend(ed.texts)
+        elif isinstance(ed, SetTotal):
+            pass  # CLM02 is recomputed below for every changed claim
+        else:  # pragma: no cover
+            raise TypeError(f"unknown edit {ed!r}")
+    out: list[str] = []
+    for k in range(n + 1):
+        if k in inserts:
+            out.extend(inserts[k])
+        if k < n and not removed[k]:
+            out.append(segs[k])
+    total = Decimal(0)
+    lines = 0
+    lx = 0
+    sv1, lxp = "SV1" + sep, "LX" + sep
+    for k, text in enumerate(out):
+        if text.startswith(sv1):
+            lines += 1
+            e = text.split(sep)
+            total += (to_decimal(e[2]) if len(e) > 2 else None) or Decimal(0)
+        elif text.startswith(lxp):
+            lx += 1
+            e = text.split(sep)
+            if e[1] != str(lx):
+                e[1] = str(lx)
+                out[k] = sep.join(e)
+    if not lines:
+        return None
+    e = out[0].split(sep)
+    e[2] = format_amount(total)
+    out[0] = sep.join(e)
+    return out
+
+
+_KEEP = object()
+
+
+def rebuild(tx: Transaction, claims: list[Claim], replace: dict[int, object]) -> list[str] | None:
+    """The transaction's segments with claims replaced (a list), dropped (None) or kept (absent or _KEEP).
+    HL loops left without claims are dropped and HL renumbered; None when no claim is left at all."""
+    if not replace:
+        return tx.segments
+    segs = tx.segments
+    out: list[str] = []
+    pos = 0
+    dropped = False
+    for c in claims:
+        r = replace.get(c.start, _KEEP)
+        out.extend(segs[pos:c.start])
+        if r is _KEEP:
+            out.extend(segs[c.start:c.end])
+        elif r is None:
+            dropped = True
+        else:
+            out.extend(r)  # type: ignore[arg-type]
+        pos = c.end
+    out.extend(segs[pos:])
+    if dropped:
+        pruned = prune_hl(out, tx.delimiters.element)
+        if pruned is None:
+            return None
+        if len(pruned) != len(out):
+            out = renumber_hl(pruned, tx.delimiters.element)
+    return out
+
+
+def prune_hl(segs: list[str], sep: str) -> list[str] | None:
+    """Drop 2000C/2000B loops without claims and 2000A loops without subscribers; None if none is left.
+    HL numbers are left as they are (renumber with writer.renumber_hl)."""
+    hlp, clm = "HL" + sep, "CLM" + sep
+    hls = []  # [index, id, parent, level, has_claim]
+    for i in [i for i, text in enumerate(segs) if text[:2] == "HL" or text[:3] == "CLM"]:
+        text = segs[i]
+        if text.startswith(hlp):
+            e = text.split(sep, 4)
+            hls.append([i, e[1] if len(e) > 1 else "", e[2] if len(e) > 2 else "", e[3] if len(e) > 3 else "", False])
+        elif hls and text.startswith(clm):
+            hls[-1][4] = True
+    if not hls:
+        return segs
+    end = len(segs) - 1 if segs[-1].startswith("SE" + sep) else len(segs)
+    kept_child: Counter = Counter()
+    keep = [True] * len(hls)
+    for k in range(len(hls) - 1, -1, -1):
+        _, hid, parent, level, has_claim = hls[k]
+        if level in ("20", "22", "23"):
+            ok = has_claim or kept_child[hid] > 0
+        else:
+            ok = True
+        keep[k] = ok
+        if ok and parent:
+            kept_child[parent] += 1
+    if not any(keep[k] for k in range(len(hls)) if hls[k][3] in ("22", "23")):
+        return None
+    if all(keep):
+        return segs
+    out = segs[:hls[0][0]]
+    for k, h in enumerate(hls):
+        if keep[k]:
+            stop = hls[k + 1][0] if k + 1 < len(hls) else end
+            out.extend(segs[h[0]:stop])
+    out.extend(segs[end:])
+    return out
+
+
+# ---------------------------------------------------------------- output
+
+
+class _Out:
+    """Writes envelopes lazily so a group or interchange left without transaction sets disappears;
+    recounts SE01, GE01 and IEA01."""
+
+    def __init__(self, fh: IO[str]):
+        self.fh = fh
+        self.pending: list[EnvelopeSegment] = []
+        self.open_isa = False
+        self.open_gs = False
+        self.groups = 0
+        self.sets = 0
+        self.written = 0
+
+    def _emit(self, d, texts) -> None:
+        end = d.segment + d.suffix
+        self.fh.write(end.join(texts) + end)
+
+    def envelope(self, seg: EnvelopeSegment) -> None:
+        if seg.tag == "ISA":
+            self.pending = [seg]
+            self.open_isa = False
+            self.groups = 0
+        elif seg.tag == "GS":
+            self.pending.append(seg)
+            self.open_gs = False
+            self.sets = 0
+        elif seg.tag == "GE":
+            if self.open_gs:
+                self._emit(seg.delimiters, [self._count(seg, self.sets)])
+                self.open_gs = False
+            elif self.pending and self.pending[-1].tag == "GS":
+                self.pending.pop()
+        elif seg.tag == "IEA":
+            if self.open_isa:
+                self._emit(seg.delimiters, [self._count(seg, self.groups)])
+                self.open_isa = False
+            self.pending = []
+        else:
+            pass  # stray segments outside an envelope are not copied
+
+    @staticmethod
+    def _count(seg: EnvelopeSegment, n: int) -> str:
+        e = seg.text.split(seg.delimiters.element)
+        if len(e) > 1:
+            e[1] = str(n)
+        return seg.delimiters.element.join(e)
+
+    def transaction(self, tx: Transaction, segs: list[str]) -> None:
+        for p in self.pending:
+            self._emit(p.delimiters, [p.text])
+            if p.tag == "ISA":
+                self.open_isa = True
+            elif p.tag == "GS":
+                self.open_gs = True
+                self.groups += 1
+        self.pending = []
+        self.sets += 1
+        self.written += 1
+        self._emit(tx.delimiters, set_se_count(segs, tx.delimiters.element))
+
+
+# ---------------------------------------------------------------- the scrub
+
+
+def default_output(path: str) -> str:
+    return f"{path}.scrubbed.837"
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _reparse(claim: Claim, segs: list[str], sep: str, comp: str) -> Claim:
+    """A corrected claim as typed record (for the store), keeping the original's identity."""
+    c, _ = parse_claim(None, segs, [claim.source.line] * len(segs), 0, len(segs), sep, comp,
+                        claim.source.file, claim.source.segment_index, None)
+    for name in ("claim_filing_indicator", "payer", "subscriber", "patient", "billing_provider",
+                 "hl_billing", "hl_subscriber", "hl_patient"):
+        setattr(c, name, getattr(claim, name))
+    c.source = claim.source
+    return c
+
+
+def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
+               rejects_path: str | os.PathLike | None = None, store: Store | None = None,
+               profiles: PayerProfiles | None = None, tables: CodeTables | None = None) -> ScrubResult:
+    """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable."""
+    t0 = time.perf_counter()
+    path = str(path)
+    tables = tables or load_tables()
+    profiles = profiles or load_profiles()
+    out_path = str(out_path) if out_path is not None else default_output(path)
+    rejects_path = str(rejects_path) if rejects_path is not None else f"{path}.rejects.837"
+    for target in (out_path, rejects_path):
+        if target != "-" and _same_file(target, path):
+            raise ScrubError(f"{path}:0: output {target} would overwrite the input")
+    data = Path(path).read_bytes()
+    sha = file_sha256(data)
+    issues = IssueList()
+    history = History(store, exclude_file=sha)
+    auths = AuthBook(store)
+    result = ScrubResult(path, sha, out_path, None, [], issues=issues)
+    main: list[tuple] = []  # ("env", seg) | ("tx", tx, segs or None)
+    rejects: list[tuple] = []
+    emitted: list[Claim] = []
+    auth_uses: list[tuple] = []
+    isa_sender = isa_control = None
+    any_held = False
+    with EnvelopeReader(data, path) as env:
+        for item in env:
+            if isinstance(item, EnvelopeSegment):
+                if item.tag == "ISA" and isa_sender is None:
+                    e = item.elements
+                    isa_sender = e[6].strip() if len(e) > 6 else None
+                    isa_control = e[13].strip() if len(e) > 13 else None
+                main.append(("env", item))
+                rejects.append(("env", item))
+                continue
+            tx = item
+            if not tx.complete:
+                raise ScrubError(f"{path}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
+                                 f"(no SE trailer); nothing written")
+            if not is_837p(tx):
+                raise ScrubError(f"{path}:{tx.lines[0]}: transaction set {tx.control_number} is not an 837P "
+                                 f"(005010X222); scrub reads 837P only")
+            sep, comp = tx.delimiters.element, tx.delimiters.component
+            claims = list(parse_837p(tx, issues))
+            result.claims_in += len(claims)
+            ctx = Context(claims, tables, profiles, history, auths)
+            findings = run(ctx)
+            per_claim: dict[int, list[Finding]] = defaultdict(list)
+            for f in findings:
+                per_claim[id(f.claim)].append(f)
+            held = {id(c) for c in claims if any(f.hold for f in per_claim.get(id(c), ()))}
+            for f in findings:
+                if f.edits and (id(f.claim) in held or any(id(r) in held for r in f.requires)):
+                    f.edits = ()
+                    f.action = "none"
+                    f.message += " (not corrected: claim held)" if id(f.claim) in held else \
+                        " (not corrected: the claim it depends on is held)"
+            main_replace: dict[int, object] = {}
+            rej_replace: dict[int, object] = {}
+            for c in claims:
+                fs = per_claim.get(id(c), ())
+                if id(c) in held:
+                    result.claims_held += 1
+                    main_replace[c.start] = None
+                    continue
+                rej_replace[c.start] = None
+                edits = [ed for f in fs for ed in f.edits]
+                if not edits:
+                    emitted.append(c)
+                    continue
+                new = apply_edits(c, edits, sep, comp)
+                main_replace[c.start] = new
+                if new is None:
+                    result.claims_emptied += 1
+                    continue
+                result.claims_corrected += 1
+                emitted.append(_reparse(c, new, sep, comp))
+                for f in fs:
+                    if f.data and f.edits and "auth" in f.data:
+                        for line_no, proc, units in f.data["lines"]:
+                            auth_uses.append((f.data["auth"]["id"], c.patient_control_number, proc, line_no, units))
+            result.findings.extend(findings)
+            if held:
+                any_held = True
+            segs = rebuild(tx, claims, main_replace)
+            if segs is None:
+                result.transactions_dropped += 1
+            main.append(("tx", tx, segs))
+            rejects.append(("tx", tx, rebuild(tx, claims, rej_replace) if held else None))
+    result.claims_out = len(emitted)
+    _write(main, out_path)
+    if any_held:
+        _write(rejects, rejects_path)
+        result.rejects_path = rejects_path
+    if store is not None:
+        with store.transaction():
+            store.add_file(sha, path, "837", isa_sender, isa_control, "scrub", claims=len(emitted))
+            store.save_claims(emitted, sha, "scrub",
+                              profile_of=lambda c: profiles.profile_for(c.claim_filing_indicator, c.payer.id).name)
+            for auth_id, pcn, proc, line_no, units in auth_uses:
+                store.use_authorization(auth_id, pcn, proc, line_no, units)
+            store.save_findings([f.to_dict() for f in result.findings], sha)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _write(items: list[tuple], target: str) -> None:
+    with atomic_output(target) as fh:
+        out = _Out(fh)
+        for it in items:
+            if it[0] == "env":
+                out.envelope(it[1])
+            elif it[2] is not None:
+                out.transaction(it[1], it[2])
+
+
+__all__ = ["ScrubError", "ScrubResult", "scrub_file", "apply_edits", "rebuild", "prune_hl", "AuthBook",
+           "default_output"]

@@ -1,0 +1,208 @@
+"""scrub_file end to end: goldens, idempotence, unchanged claims, HL rebuilding, history and the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edi_pipeline.document import iter_records
+from edi_pipeline.scrub import ScrubError, prune_hl, scrub_file
+from edi_pipeline.store import Store
+from edi_pipeline.tr3 import validate_tr3
+from edi_pipeline.writer import renumber_hl, set_se_count
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "edi"
+EXPECTED = FIXTURES / "expected"
+GOLDEN = sorted(p.name for p in FIXTURES.glob("837p-*.837") if "invalid" not in p.name)
+
+
+def run(src: Path, tmp_path: Path, store: Store | None = None, tag: str = "out"):
+    own = store is None
+    store = store or Store(":memory:")
+    out, rej = tmp_path / f"{src.name}.{tag}.837", tmp_path / f"{src.name}.{tag}.rej.837"
+    try:
+        return scrub_file(src, out, rej, store), out, rej
+    finally:
+        if own:
+            store.close()
+
+
+def claims(path: Path):
+    if not path.read_bytes():
+        return []
+    return [r for r in iter_records(path.read_bytes(), path.name) if hasattr(r, "lines")]
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_golden_output(tmp_path, name):
+    """Compare with fixtures/edi/expected/<name>.scrubbed.837 (rewrite with scripts/update_goldens.py)."""
+    golden = EXPECTED / f"{name}.scrubbed.837"
+    assert golden.exists(), f"missing golden {golden.name}: run python scripts/update_goldens.py"
+    _, out, _ = run(FIXTURES / name, tmp_path)
+    assert out.read_bytes() == golden.read_bytes()
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_idempotent(tmp_path, name):
+    _, once, _ = run(FIXTURES / name, tmp_path, tag="once")
+    if not once.read_bytes():
+        pytest.skip("every claim held: nothing to re-scrub")
+    result, twice, _ = run(once, tmp_path, tag="twice")
+    assert [f.rule for f in result.findings if f.action != "none"] == []
+    assert result.claims_held == 0
+    assert twice.read_bytes() == once.read_bytes()
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_unchanged_claims_are_byte_identical(tmp_path, name):
+    result, out, _ = run(FIXTURES / name, tmp_path)
+    edited = {f.claim.patient_control_number for f in result.findings if f.edits}
+    before = {c.patient_control_number: c.raw for c in claims(FIXTURES / name)}
+    after = claims(out)
+    assert len(after) == result.claims_out
+    for c in after:
+        if c.patient_control_number not in edited:
+            assert c.raw == before[c.patient_control_number]
+        else:
+            assert c.raw != before[c.patient_control_number]
+
+
+@pytest.mark.parametrize("name", ["837p-clean.837", "837p-multi-interchange.837", "837p-crlf-bom.837"])
+def test_file_without_corrections_is_copied_exactly(tmp_path, name):
+    result, out, rej = run(FIXTURES / name, tmp_path)
+    assert result.claims_held == 0 and not rej.exists()
+    data = (FIXTURES / name).read_bytes()
+    assert out.read_bytes() == data.removeprefix(b"\xef\xbb\xbf")
+
+
+def test_corrected_outputs_stay_tr3_valid(tmp_path):
+    for name in GOLDEN:
+        if "x222a2" in name or "crlf-bom" in name:
+            continue
+        result, out, rej = run(FIXTURES / name, tmp_path)
+        for p in (out, rej):
+            if p.exists() and p.read_bytes():
+                errs = validate_tr3(p.read_text(), p.name).errors
+                assert errs == [], (name, [str(e) for e in errs])
+
+
+def test_prune_hl_drops_emptied_subscriber_and_patient_loops():
+    segs = ["ST*837*1", "BHT*0019", "HL*1**20*1", "NM1*85", "HL*2*1*22*1", "SBR*P", "HL*3*2*23*0", "PAT*19",
+            "HL*4*1*22*0", "SBR*P", "CLM*B*10", "SE*11*1"]
+    out = renumber_hl(prune_hl(segs, "*"), "*")
+    assert out == ["ST*837*1", "BHT*0019", "HL*1**20*1", "NM1*85", "HL*2*1*22*0", "SBR*P", "CLM*B*10", "SE*11*1"]
+    assert prune_hl(["ST*837*1", "HL*1**20*1", "HL*2*1*22*0", "SE*4*1"], "*") is None
+
+
+def test_whole_transaction_dropped_when_every_claim_is_held(tmp_path):
+    result, out, rej = run(FIXTURES / "837p-dx-pointer.837", tmp_path)
+    assert result.claims_out == 0 and result.transactions_dropped == 1
+    assert out.read_bytes() == b""
+    assert len(claims(rej)) == 1 and validate_tr3(rej.read_text()).errors == []
+
+
+def test_rejects_keep_envelope_and_only_held_claims(tmp_path):
+    result, out, rej = run(FIXTURES / "837p-auth-required.837", tmp_path)
+    assert result.claims_held == 2
+    src = (FIXTURES / "837p-auth-required.837").read_text().split("~")
+    got = rej.read_text().split("~")
+    assert got[:3] == src[:3]  # ISA, GS, ST
+    assert sorted(c.patient_control_number for c in claims(rej)) == ["AUTHREQ01", "AUTHREQ02"]
+
+
+def test_never_overwrites_input(tmp_path):
+    src = tmp_path / "in.837"
+    src.write_bytes((FIXTURES / "837p-tpi-units.837").read_bytes())
+    with pytest.raises(ScrubError):
+        scrub_file(src, src, None, None)
+
+
+def test_truncated_input_is_an_error(tmp_path):
+    with pytest.raises(ScrubError, match=r"837p-invalid-truncated.837:\d+:"):
+        run(FIXTURES / "837p-invalid-truncated.837", tmp_path)
+
+
+def test_scrub_records_emitted_claims_and_findings(tmp_path):
+    store = Store(tmp_path / "s.db")
+    result, _, _ = run(FIXTURES / "837p-tpi-one-line.837", tmp_path, store)
+    rows = list(store.db.query("select origin, count(*) n from claims group by origin"))
+    assert rows == [{"origin": "scrub", "n": result.claims_out}]
+    lines = list(store.db.query("select procedure, units from claim_lines"))
+    assert lines == [{"procedure": "20553", "units": "1"}]  # the corrected claim, not the input
+    assert store.db["findings"].count == len(result.findings)
+    assert store.db["files"].count == 1
+    run(FIXTURES / "837p-tpi-one-line.837", tmp_path, store)  # replay replaces, never duplicates
+    assert store.db["claims"].count == result.claims_out
+    store.close()
+
+
+# ---------------------------------------------------------------- history across files
+
+def subset(src: Path, pcns: set[str], dest: Path) -> Path:
+    """A copy of a one-transaction fixture keeping only the subscriber loops of these claims."""
+    text = src.read_text()
+    segs = [s.strip() for s in text.split("~") if s.strip()]
+    st = next(i for i, s in enumerate(segs) if s.startswith("ST*"))
+    se = next(i for i, s in enumerate(segs) if s.startswith("SE*"))
+    body = segs[st:se + 1]
+    hl = [i for i, s in enumerate(body) if s.startswith("HL*") and s.split("*")[3] == "22"]
+    keep = body[:hl[0]]
+    for k, i in enumerate(hl):
+        block = body[i:hl[k + 1] if k + 1 < len(hl) else len(body) - 1]
+        pcn = next(s.split("*")[1] for s in block if s.startswith("CLM*"))
+        if pcn in pcns:
+            keep += block
+    keep = set_se_count(renumber_hl(keep + [body[-1]], "*"), "*")
+    dest.write_text("~\n".join(segs[:st] + keep + segs[se + 1:]) + "~\n")
+    return dest
+
+
+def test_history_second_file_counts_visits_from_store(tmp_path):
+    src = FIXTURES / "837p-tpi-freq.837"
+    first = subset(src, {"TPIFREQ01", "TPIFREQ02", "TPIFREQ03"}, tmp_path / "first.837")
+    second = subset(src, {"TPIFREQ04"}, tmp_path / "second.837")
+    assert validate_tr3(second.read_text()).errors == []
+    # alone, the fourth session is not a repeat
+    alone, _, _ = run(second, tmp_path, tag="alone")
+    assert "TPI-FREQ" not in {f.rule for f in alone.findings}
+    store = Store(tmp_path / "h.db")
+    r1, _, _ = run(first, tmp_path, store)
+    assert "TPI-FREQ" not in {f.rule for f in r1.findings}
+    r2, _, _ = run(second, tmp_path, store)
+    assert [f.rule for f in r2.findings] == ["TPI-FREQ"]
+    # re-scrubbing either file does not double-count its own claims
+    r1b, _, _ = run(first, tmp_path, store, tag="again")
+    assert "TPI-FREQ" not in {f.rule for f in r1b.findings}
+    r2b, _, _ = run(second, tmp_path, store, tag="again")
+    assert [f.rule for f in r2b.findings] == ["TPI-FREQ"]
+    store.close()
+
+
+def test_cpm_monthly_counts_history(tmp_path):
+    src = FIXTURES / "837p-cpm-monthly.837"
+    pcns = sorted(c.patient_control_number for c in claims(src))
+    a = subset(src, {pcns[0]}, tmp_path / "a.837")
+    b = subset(src, {pcns[1]}, tmp_path / "b.837")
+    store = Store(tmp_path / "h.db")
+    ra, _, _ = run(a, tmp_path, store)
+    assert "CPM-MONTHLY" not in {f.rule for f in ra.findings}
+    rb, _, _ = run(b, tmp_path, store)
+    assert "CPM-MONTHLY" in {f.rule for f in rb.findings}
+    rb2, _, _ = run(b, tmp_path, store, tag="again")
+    assert sum(f.rule == "CPM-MONTHLY" for f in rb2.findings) == 1
+    store.close()
+
+
+def test_report_has_no_phi(tmp_path):
+    result, _, _ = run(FIXTURES / "837p-clean.837", tmp_path)
+    for name in ("837p-tpi-units.837", "837p-acu-ncd-max.837", "837p-auth-required.837"):
+        r, _, _ = run(FIXTURES / name, tmp_path)
+        text = str(r.report())
+        for c in claims(FIXTURES / name):
+            p = c.patient or c.subscriber
+            for secret in (c.subscriber.member_id, p.last_name, p.first_name,
+                           p.birth_date.strftime("%Y%m%d") if p.birth_date else None):
+                if secret:
+                    assert secret not in text
