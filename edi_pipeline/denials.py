@@ -1,0 +1,179 @@
+"""Denials: one row per denied claim or line of every active (not reversed) 835 claim payment.
+
+A denial is CLP02 = 4, or a CO/PI/OA adjustment with a positive amount whose CARC category is not
+`contractual` (CO-45 and kin) or `patient responsibility`. PR adjustments are never denials.
+
+Each denied line gives one row: its adjustments that are denials are summed into `amount`; the
+largest of them names `group`/`carc` (the others are in `carcs`). Claim-level (2100) denial
+adjustments give one claim row. A CLP02 = 4 claim payment with no denial adjustment at all gives a
+claim row for CLP03 - CLP04 with carc None.
+
+category: the CARC's category; when that is `other`, the first RARC (line, then claim MOA) with a
+category. action: the CARC's default action, else the category's. preventable_by: rule ids from
+the 'Denial back-links' table (codes.backlinks_for) for the row's adjustments, remarks and procedure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from .codes import CodeTables, load_tables
+from .reconcile import DENIAL_GROUPS, NOT_DENIAL_CATEGORIES, Reconciliation, reconcile
+from .store import Store, from_cents
+
+CATEGORY_ACTION = {
+    "coding/bundling": "correct and resubmit",
+    "medical necessity": "appeal",
+    "authorization": "correct and resubmit",
+    "eligibility": "correct and resubmit",
+    "timely filing": "write off",
+    "duplicate": "write off",
+    "missing information": "correct and resubmit",
+    "benefit limit": "bill patient",
+    "coordination of benefits": "correct and resubmit",
+    "other": "appeal",
+}
+BY_KEYS = ("carc", "procedure", "payer", "category")
+
+
+@dataclass(slots=True)
+class Denial:
+    patient_control_number: str
+    payer_claim_control_number: str | None
+    payer: str | None
+    level: str  # "claim" or "line"
+    procedure: str | None
+    service_date: str | None
+    group: str | None
+    carc: str | None
+    rarcs: list[str]
+    amount: int  # cents
+    category: str
+    action: str
+    preventable_by: list[str]
+    carcs: list[str] = field(default_factory=list)  # every denial group-CARC on the row
+    matched: bool = True  # the payment matched a claim in the store
+
+    def to_dict(self) -> dict:
+        return {
+            "patient_control_number": self.patient_control_number,
+            "payer_claim_control_number": self.payer_claim_control_number, "payer": self.payer,
+            "level": self.level, "procedure": self.procedure, "service_date": self.service_date,
+            "group": self.group, "carc": self.carc, "rarcs": self.rarcs, "amount": str(from_cents(self.amount)),
+            "category": self.category, "action": self.action, "preventable_by": self.preventable_by,
+        }
+
+    def flat(self) -> dict:
+        d = self.to_dict()
+        d["rarcs"] = " ".join(self.rarcs)
+        d["preventable_by"] = " ".join(self.preventable_by)
+        return d
+
+
+def tables_with(carc_csv: str | Path | None = None, rarc_csv: str | Path | None = None) -> CodeTables:
+    """The shipped code tables with a user's full CARC/RARC lists laid over them."""
+    overrides = {}
+    if carc_csv:
+        overrides["carc"] = carc_csv
+    if rarc_csv:
+        overrides["rarc"] = rarc_csv
+    return load_tables(overrides or None)
+
+
+def _classify(tables: CodeTables, group: str | None, carc: str | None, rarcs: list[str],
+              procedure: str | None, adjustments: list[tuple[str, str, int]]) -> tuple[str, str, list[str]]:
+    info = tables.carc.get(carc) if carc else None
+    category = info.category if info else "other"
+    if category == "other":
+        for r in rarcs:
+            ri = tables.rarc.get(r)
+            if ri and ri.category and ri.category not in NOT_DENIAL_CATEGORIES:
+                category = ri.category
+                break
+    action = (info.default_action if info else None) or CATEGORY_ACTION.get(category, "appeal")
+    rules: dict[str, None] = {}
+    for g, reason, _amt in adjustments or [(group or "", carc or "", 0)]:
+        rules.update(dict.fromkeys(tables.backlinks_for(g, reason, rarcs, procedure)))
+    return category, action, list(rules)
+
+
+def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconciliation | None = None) -> list[Denial]:
+    """Every denied claim or line in the store (reversed payments excluded)."""
+    tables = tables or load_tables()
+    rec = rec or reconcile(store, date.today(), tables)
+    active = {p.id: p for p in rec.active}
+    claim_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+    line_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+    for cp_id, sp_id, group, reason, amount in store.recon_adjustments():
+        if cp_id not in active or amount is None or amount <= 0 or group not in DENIAL_GROUPS:
+            continue
+        info = tables.carc.get(reason)
+        if (info.category if info else "other") in NOT_DENIAL_CATEGORIES:
+            continue
+        (line_adj[sp_id] if sp_id else claim_adj[cp_id]).append((group, reason, amount))
+    lines_of: dict[str, list[tuple]] = defaultdict(list)
+    for sp in store.recon_service_payments():
+        if sp[1] in active:
+            lines_of[sp[1]].append(sp)
+
+    out: list[Denial] = []
+    for cp_id, p in active.items():
+        if not (p.denied or p.status_code == "4"):
+            continue
+        pcn = rec.claim_of_payment.get(cp_id, p.patient_control_number)
+        matched = cp_id in rec.claim_of_payment
+        payer = p.payer_name or p.payer_id
+        claim_remarks = p.remarks.split() if p.remarks else []
+        found = False
+        for sp in lines_of.get(cp_id, ()):
+            adjs = line_adj.get(sp[0])
+            if not adjs:
+                continue
+            found = True
+            procedure = sp[4] or sp[2]
+            rarcs = (sp[9].split() if sp[9] else []) + [r for r in claim_remarks if r not in (sp[9] or "").split()]
+            g, reason, _ = max(adjs, key=lambda a: a[2])
+            category, action, rules = _classify(tables, g, reason, rarcs, procedure, adjs)
+            out.append(Denial(pcn, p.payer_claim_control_number, payer, "line", procedure, sp[7] or p.service_date,
+                              g, reason, rarcs, sum(a[2] for a in adjs), category, action, rules,
+                              [f"{a[0]}-{a[1]}" for a in adjs], matched))
+        adjs = claim_adj.get(cp_id)
+        if adjs or (p.status_code == "4" and not found):
+            procedure = None
+            if adjs:
+                g, reason, _ = max(adjs, key=lambda a: a[2])
+                amount = sum(a[2] for a in adjs)
+            else:
+                g = reason = None
+                amount = (p.charge or 0) - (p.paid or 0)
+            category, action, rules = _classify(tables, g, reason, claim_remarks, procedure, adjs or [])
+            out.append(Denial(pcn, p.payer_claim_control_number, payer, "claim", procedure,
+                              p.service_date, g, reason, claim_remarks, amount, category, action, rules,
+                              [f"{a[0]}-{a[1]}" for a in adjs or []], matched))
+    out.sort(key=lambda d: (d.patient_control_number, d.level, d.procedure or "", d.service_date or ""))
+    return out
+
+
+def summarize(denials: list[Denial], by: str) -> list[dict]:
+    """Count and dollars per key (carc as GROUP-CARC), largest dollars first."""
+    if by not in BY_KEYS:
+        raise ValueError(f"--by must be one of {', '.join(BY_KEYS)}")
+    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for d in denials:
+        if by == "carc":
+            key = f"{d.group}-{d.carc}" if d.carc else "(none)"
+        else:
+            key = getattr(d, by) or "(none)"
+        acc[key][0] += 1
+        acc[key][1] += d.amount
+    rows = [{by: k, "count": n, "amount": str(from_cents(c)), "_cents": c} for k, (n, c) in acc.items()]
+    rows.sort(key=lambda r: (-r["_cents"], r[by]))
+    for r in rows:
+        del r["_cents"]
+    return rows
+
+
+__all__ = ["Denial", "find_denials", "summarize", "tables_with", "BY_KEYS", "CATEGORY_ACTION"]

@@ -1,0 +1,171 @@
+"""Loading 837P claims and 835 remittances into the store, one file per transaction.
+
+A file is read completely before the store is touched. It is **rejected** (and the store left
+alone) when the reader raises `EdiError`, when the reader reports any error-severity issue
+(envelope defects such as a truncated file or a wrong SE01 count, unreadable money amounts), or
+when it holds no 837P claim and no 835 remittance. Otherwise everything in the file - files row,
+claims and lines, remits, claim/service payments, adjustments, PLB and findings - is written in
+one `Store.transaction()`: a failure part-way leaves the store as it was before the file.
+
+A file already in the store (same sha256, or same ISA06 sender + ISA13 control number + kind)
+is skipped as a duplicate. 835 balancing (checks.check_remit) becomes findings, not a rejection.
+A database error while writing (locked, disk full) rolls the file back and rejects it; any other
+exception propagates after the rollback.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checks import check_remit
+from .document import check_version, transaction_records
+from .envelope import EnvelopeReader, Transaction
+from .errors import EdiError, Issue, IssueList, Severity, StoreError
+from .model import Claim, ClaimPayment, RemitHeader
+from .store import Store, file_sha256
+
+INGESTED, DUPLICATE, REJECTED = "ingested", "already ingested", "rejected"
+
+
+@dataclass
+class IngestResult:
+    """What happened to one file."""
+
+    path: str
+    status: str  # INGESTED, DUPLICATE or REJECTED
+    sha256: str | None = None
+    kind: str | None = None  # "837P", "835" or "837P+835"
+    claims: int = 0
+    payments: int = 0
+    remits: int = 0
+    reason: str | None = None  # why rejected / which earlier file it duplicates
+    issues: IssueList = field(default_factory=IssueList)  # reader issues
+    findings: IssueList = field(default_factory=IssueList)  # balancing and code-list findings
+
+    @property
+    def ok(self) -> bool:
+        return self.status != REJECTED
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.path, "status": self.status, "sha256": self.sha256, "kind": self.kind,
+            "claims": self.claims, "payments": self.payments, "remits": self.remits, "reason": self.reason,
+            "errors": len(self.issues.errors), "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass
+class _Parsed:
+    claims: list[Claim]
+    remits: list[tuple[RemitHeader, list[ClaimPayment]]]
+    isa_sender: str | None
+    isa_control: str | None
+
+
+def _read(data: bytes, name: str, issues: IssueList) -> _Parsed:
+    claims: list[Claim] = []
+    remits: list[tuple[RemitHeader, list[ClaimPayment]]] = []
+    sender = control = None
+    with EnvelopeReader(data, name) as env:
+        try:
+            for item in env:
+                if not isinstance(item, Transaction):
+                    continue
+                if sender is None:
+                    isa = item.isa.split(item.delimiters.element)
+                    sender = isa[6].strip() if len(isa) > 6 else None
+                    control = isa[13].strip() if len(isa) > 13 else None
+                check_version(item, issues)
+                for rec in transaction_records(item, issues):
+                    if isinstance(rec, Claim):
+                        claims.append(rec)
+                    elif isinstance(rec, RemitHeader):
+                        remits.append((rec, []))
+                    elif remits:
+                        remits[-1][1].append(rec)
+        finally:
+            issues.extend(env.issues)
+    return _Parsed(claims, remits, sender, control)
+
+
+def _kind(parsed: _Parsed) -> str | None:
+    kinds = [k for k, has in (("837P", parsed.claims), ("835", parsed.remits)) if has]
+    return "+".join(kinds) or None
+
+
+def _finding_row(issue: Issue) -> dict:
+    pcn = None
+    msg = issue.message
+    if msg.startswith("claim payment "):
+        pcn = msg[len("claim payment "):].split(":", 1)[0].split(" ", 1)[0]
+    return {"patient_control_number": pcn, "rule": issue.code, "severity": issue.severity.value,
+            "line": issue.pos.line, "procedure": None, "action": None, "message": msg}
+
+
+def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
+                data: bytes | None = None) -> IngestResult:
+    """Load one X12 file (837P claims and/or 835 remittances) into `store`. Never prints."""
+    name = str(path)
+    result = IngestResult(name, REJECTED)
+    try:
+        if data is None:
+            data = Path(path).read_bytes()
+    except OSError as exc:
+        result.reason = f"cannot read: {exc.strerror or exc}"
+        return result
+    sha = result.sha256 = file_sha256(data)
+    earlier = store.seen_file(sha)
+    if earlier:
+        return _duplicate(result, earlier)
+    try:
+        parsed = _read(data, name, result.issues)
+    except EdiError as exc:
+        result.reason = str(exc)
+        return result
+    result.kind = _kind(parsed)
+    errors = result.issues.errors
+    if errors:
+        result.reason = f"{len(errors)} envelope/syntax error(s), first: {errors[0]}"
+        return result
+    if result.kind is None:
+        result.reason = "no 837P claims or 835 remittances in the file"
+        return result
+    earlier = store.seen_file(sha, parsed.isa_sender, parsed.isa_control, result.kind)
+    if earlier:
+        return _duplicate(result, earlier)
+    for header, payments in parsed.remits:
+        check_remit(header, payments, result.findings)
+    result.claims = len(parsed.claims)
+    result.remits = len(parsed.remits)
+    result.payments = sum(len(p) for _, p in parsed.remits)
+    findings = [_finding_row(i) for i in result.findings]
+    findings += [_finding_row(i) for i in result.issues if i.severity is not Severity.ERROR]
+    try:
+        with store.transaction():
+            store.add_file(sha, name, result.kind, parsed.isa_sender, parsed.isa_control, origin,
+                           claims=result.claims, payments=result.payments)
+            if parsed.claims:
+                store.save_claims(parsed.claims, sha, origin)
+            if parsed.remits:
+                store.save_remits_bulk(parsed.remits, sha)
+            store.save_findings(findings, sha)
+    except (sqlite3.Error, StoreError) as exc:  # rolled back: the store is as it was before this file
+        result.claims = result.payments = result.remits = 0
+        result.reason = f"store error, nothing from this file was kept: {exc}"
+        return result
+    result.status = INGESTED
+    return result
+
+
+def _duplicate(result: IngestResult, earlier: dict) -> IngestResult:
+    result.status = DUPLICATE
+    result.kind = result.kind or earlier.get("kind")
+    result.reason = f"same as {earlier.get('name')} ingested {earlier.get('ingested_at')}"
+    return result
+
+
+def ingest_files(paths, store: Store, origin: str = "ingest") -> list[IngestResult]:
+    return [ingest_file(p, store, origin) for p in paths]

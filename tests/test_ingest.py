@@ -1,0 +1,201 @@
+"""ingest_file: counts, source positions, one transaction per file, duplicates, rejected files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edi_pipeline.document import iter_records
+from edi_pipeline.errors import IssueList
+from edi_pipeline.ingest import DUPLICATE, INGESTED, REJECTED, ingest_file
+from edi_pipeline.model import Claim, ClaimPayment, RemitHeader
+from edi_pipeline.store import Store, from_cents
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
+
+
+def counts(store: Store) -> dict[str, int]:
+    return store.table_counts()
+
+
+def parsed(path: Path):
+    recs = list(iter_records(path, path.name, IssueList()))
+    claims = [r for r in recs if isinstance(r, Claim)]
+    pays = [r for r in recs if isinstance(r, ClaimPayment)]
+    headers = [r for r in recs if isinstance(r, RemitHeader)]
+    return claims, pays, headers
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "store.db")
+    yield s
+    s.close()
+
+
+def test_ingest_837_and_835_row_counts_match_the_files(store):
+    c837, c835 = FIXTURES / "pair-denials.837", FIXTURES / "pair-denials.835"
+    claims, _, _ = parsed(c837)
+    _, pays, headers = parsed(c835)
+    r1 = ingest_file(c837, store)
+    r2 = ingest_file(c835, store)
+    assert (r1.status, r1.kind, r1.claims) == (INGESTED, "837P", len(claims))
+    assert (r2.status, r2.kind, r2.payments, r2.remits) == (INGESTED, "835", len(pays), len(headers))
+    n = counts(store)
+    assert n["files"] == 2
+    assert n["claims"] == len(claims)
+    assert n["claim_lines"] == sum(len(c.lines) for c in claims)
+    assert n["claim_payments"] == len(pays)
+    assert n["service_payments"] == sum(len(p.lines) for p in pays)
+    assert n["adjustments"] == sum(len(p.adjustments) + sum(len(s.adjustments) for s in p.lines) for p in pays)
+    assert n["remits"] == len(headers)
+
+
+def test_rows_keep_source_file_and_position(store):
+    path = FIXTURES / "pair-reversal.835"
+    ingest_file(path, store)
+    lines = path.read_text().replace("~\n", "~").split("~")
+    files = {r["sha256"]: r["name"] for r in store.db["files"].rows}
+    for row in store.db["claim_payments"].rows:
+        assert files[row["file_sha256"]] == path.name
+        assert lines[row["segment_index"] - 1].startswith("CLP*" + row["patient_control_number"])
+    for row in store.db["service_payments"].rows:
+        assert lines[row["segment_index"] - 1].startswith("SVC*")
+
+
+def test_bulk_rows_equal_save_remit_rows(store, tmp_path):
+    """The fast writer stores exactly what Store.save_remit stores."""
+    path = FIXTURES / "pair-plb.835"
+    _, pays, headers = parsed(path)
+    ingest_file(path, store)
+    other = Store(tmp_path / "other.db")
+    sha = store.db["files"].rows.__next__()["sha256"]
+    with other.transaction():
+        other.add_file(sha, path.name, "835", None, None, "test")
+        other.save_remit(headers[0], pays, sha)
+    for table in ("remits", "claim_payments", "service_payments", "adjustments", "provider_adjustments"):
+        assert list(store.db[table].rows_where(order_by="id")) == list(other.db[table].rows_where(order_by="id"))
+    other.close()
+
+
+def test_plb_stored(store):
+    path = FIXTURES / "pair-plb.835"
+    _, _, headers = parsed(path)
+    assert ingest_file(path, store).status == INGESTED
+    rows = list(store.db["provider_adjustments"].rows)
+    assert len(rows) == len(headers[0].provider_adjustments) > 0
+    assert sum(from_cents(r["amount_cents"]) for r in rows) == sum(p.amount for p in headers[0].provider_adjustments)
+
+
+def test_reingest_same_bytes_changes_nothing(store):
+    path = FIXTURES / "pair-denials.835"
+    assert ingest_file(path, store).status == INGESTED
+    before = counts(store)
+    again = ingest_file(path, store)
+    assert again.status == DUPLICATE and "pair-denials.835" in again.reason
+    assert counts(store) == before
+
+
+def test_reingest_same_isa_control_changes_nothing(store, tmp_path):
+    path = FIXTURES / "pair-denials.835"
+    assert ingest_file(path, store).status == INGESTED
+    before = counts(store)
+    resent = tmp_path / "resent.835"
+    resent.write_bytes(path.read_bytes() + b"\n")  # other bytes, same ISA06 + ISA13 + kind
+    assert ingest_file(resent, store).status == DUPLICATE
+    assert counts(store) == before
+
+
+def test_same_control_number_other_kind_is_not_a_duplicate(store):
+    assert ingest_file(FIXTURES / "pair-denials.835", store).status == INGESTED
+    assert ingest_file(FIXTURES / "pair-denials.837", store).status == INGESTED
+
+
+def test_crash_in_the_middle_of_an_835_leaves_store_unchanged(store, monkeypatch):
+    assert ingest_file(FIXTURES / "pair-denials.837", store).status == INGESTED
+    before = counts(store)
+    real = Store.save_remits_bulk
+
+    def half_then_fail(self, remits, sha):
+        remits = list(remits)
+        header, pays = remits[0]
+        real(self, [(header, pays[: len(pays) // 2])], sha)
+        assert self.db["claim_payments"].count > 0  # rows really were written before the crash
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Store, "save_remits_bulk", half_then_fail)
+    with pytest.raises(RuntimeError):
+        ingest_file(FIXTURES / "pair-denials.835", store)
+    assert counts(store) == before
+    monkeypatch.undo()
+    assert ingest_file(FIXTURES / "pair-denials.835", store).status == INGESTED  # not taken as a duplicate
+    assert counts(store)["claim_payments"] > 0
+
+
+def test_crash_in_the_middle_of_an_837_leaves_store_unchanged(store, monkeypatch):
+    before = counts(store)
+    real = Store.save_claims
+
+    def some_then_fail(self, claims, sha, origin, profile_of=None):
+        real(self, list(claims)[:3], sha, origin)
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(Store, "save_claims", some_then_fail)
+    with pytest.raises(RuntimeError):
+        ingest_file(FIXTURES / "pair-denials.837", store)
+    assert counts(store) == before
+
+
+@pytest.mark.parametrize("name", ["835-corrupt.835", "837p-invalid-truncated.837", "837p-invalid-se-count.837"])
+def test_corrupt_file_is_rejected_and_store_untouched(store, name):
+    assert ingest_file(FIXTURES / "pair-plb.835", store).status == INGESTED
+    before = counts(store)
+    r = ingest_file(FIXTURES / name, store)
+    assert r.status == REJECTED and not r.ok
+    assert r.issues.errors and r.reason
+    assert counts(store) == before
+
+
+def test_not_x12_is_rejected(store, tmp_path):
+    bad = tmp_path / "notes.835"
+    bad.write_text("hello, this is not an interchange\n")
+    r = ingest_file(bad, store)
+    assert r.status == REJECTED and "ISA" in r.reason
+    assert counts(store)["files"] == 0
+
+
+def test_missing_file_is_rejected(store, tmp_path):
+    r = ingest_file(tmp_path / "nope.835", store)
+    assert r.status == REJECTED and "cannot read" in r.reason
+
+
+def test_unbalanced_835_ingested_with_findings(store):
+    r = ingest_file(FIXTURES / "835-unbalanced.835", store)
+    assert r.status == INGESTED
+    codes = {f.code for f in r.findings}
+    assert {"BAL-LINE", "BAL-CLAIM-PAYMENT", "BAL-PAYMENT"} <= codes
+    stored = {row["rule"] for row in store.db["findings"].rows}
+    assert {"BAL-LINE", "BAL-CLAIM-PAYMENT", "BAL-PAYMENT"} <= stored
+
+
+def test_balanced_835_has_no_balancing_findings(store):
+    r = ingest_file(FIXTURES / "pair-plb.835", store)
+    assert not [f for f in r.findings if f.code.startswith("BAL-")]
+
+
+def test_database_error_mid_file_rejects_it_and_rolls_back(store, monkeypatch):
+    import sqlite3
+
+    assert ingest_file(FIXTURES / "pair-plb.837", store).status == INGESTED
+    before = counts(store)
+    real = Store.save_findings
+
+    def fail(self, findings, sha):
+        real(self, findings, sha)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "save_findings", fail)
+    r = ingest_file(FIXTURES / "pair-plb.835", store)
+    assert r.status == REJECTED and "disk is full" in r.reason and r.payments == 0
+    assert counts(store) == before

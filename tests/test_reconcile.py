@@ -1,0 +1,209 @@
+"""reconcile: claim/payment matching, reversal netting, replacements and voids, lines, aging."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from edi_pipeline.ingest import INGESTED, ingest_file
+from edi_pipeline.reconcile import Payment, _net, aging_bucket, match_lines, reconcile, statuses
+from edi_pipeline.store import Store
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
+AS_OF = date(2026, 12, 31)
+
+
+def variant(name: str, tmp_path: Path, control: int, edit) -> Path:
+    """A fixture copy with its own ISA13/IEA02, segments edited by `edit(list) -> list`, SE01 recounted."""
+    text = (FIXTURES / name).read_text()
+    segs = [s.strip("\r\n") for s in text.split("~") if s.strip()]
+    segs = edit(segs)
+    num = f"{control:09d}"
+    isa = segs[0]
+    segs[0] = isa[:90] + num + isa[99:]
+    out, start = [], None
+    for s in segs:
+        if s.startswith("ST*"):
+            start = len(out)
+        if s.startswith("SE*"):
+            e = s.split("*")
+            e[1] = str(len(out) - start + 1)
+            s = "*".join(e)
+        if s.startswith("IEA*"):
+            s = "IEA*1*" + num
+        out.append(s)
+    path = tmp_path / f"{control}-{name}"
+    path.write_text("~\n".join(out) + "~\n")
+    return path
+
+
+def load(store: Store, *paths) -> None:
+    for p in paths:
+        p = p if isinstance(p, Path) else FIXTURES / p
+        r = ingest_file(p, store)
+        assert r.status == INGESTED, r.reason
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "store.db")
+    yield s
+    s.close()
+
+
+def by_pcn(rec):
+    return {c.patient_control_number: c for c in rec.claims}
+
+
+def test_denials_pair_statuses_and_amounts(store):
+    load(store, "pair-denials.837", "pair-denials.835")
+    claims = by_pcn(reconcile(store, AS_OF))
+    assert claims["DPARTIAL01"].status == "paid"  # CO-45 and PR only: adjudicated and paid
+    assert (claims["DPARTIAL01"].billed, claims["DPARTIAL01"].paid,
+            claims["DPARTIAL01"].patient_responsibility) == (29500, 14900, 5350)
+    assert claims["DBUNDLE01"].status == "partially paid"  # one line bundled (CO-97), one paid
+    assert claims["DMODIFIER01"].status == "partially paid"
+    for pcn in ("DMEDNEC01", "DTIMELY01", "DDUP01", "DAUTH01", "DELIG01", "DCOB01", "DBENLIMIT01"):
+        assert claims[pcn].status == "denied", pcn
+        assert claims[pcn].paid == 0
+    assert claims["NOREMIT01"].status == "open"
+    assert claims["DTIMELY01"].days_outstanding == (date(2026, 11, 4) - date(2026, 9, 10)).days
+
+
+def test_remit_with_no_claim_is_listed(store):
+    load(store, "pair-denials.837", "pair-denials.835")
+    rec = reconcile(store, AS_OF)
+    assert [r["patient_control_number"] for r in rec.unmatched_remits] == ["UNMATCHED01"]
+    assert "UNMATCHED01" not in by_pcn(rec)
+    assert rec.unmatched_remits[0]["paid"] == "88.00"
+
+
+@pytest.mark.parametrize("as_of, bucket, days", [
+    (date(2026, 10, 20), "0-30", 15), (date(2026, 11, 4), "0-30", 30), (date(2026, 11, 5), "31-60", 31),
+    (date(2026, 12, 4), "31-60", 60), (date(2026, 12, 15), "61-90", 71), (date(2027, 1, 3), "61-90", 90),
+    (date(2027, 1, 4), "90+", 91), (date(2027, 6, 1), "90+", 239),
+])
+def test_claims_with_no_remit_are_aged(store, as_of, bucket, days):
+    load(store, "pair-denials.837", "pair-denials.835")  # NOREMIT01: service 2026-10-05, 250.00
+    rec = reconcile(store, as_of)
+    assert by_pcn(rec)["NOREMIT01"].days_outstanding == days
+    assert rec.aging[bucket]["patient_control_numbers"] == ["NOREMIT01"]
+    assert rec.aging[bucket]["billed"] == 25000
+    assert sum(b["claims"] for b in rec.aging.values()) == 1
+
+
+def test_reversal_and_correction_are_netted(store):
+    load(store, "pair-reversal.837", "pair-reversal.835")
+    c = by_pcn(reconcile(store, AS_OF))["REVERSAL01"]
+    # payment 80, reversal -80, correction 116: the corrected payment counts once
+    assert (c.paid, c.patient_responsibility, c.status, c.reversals, c.payments) == (11600, 2900, "paid", 1, 1)
+    assert c.last_payment_date == "2026-11-12"
+
+
+def test_reversal_netting_does_not_depend_on_ingest_order(store):
+    load(store, "pair-reversal.835", "pair-reversal.837")
+    assert by_pcn(reconcile(store, AS_OF))["REVERSAL01"].paid == 11600
+
+
+def test_reversal_without_correction_leaves_nothing_paid(store, tmp_path):
+    def drop_correction(segs):
+        at = [i for i, s in enumerate(segs) if s.startswith("CLP*REVERSAL01*1*")][-1]
+        end = next(i for i in range(at, len(segs)) if segs[i].startswith("SE*"))
+        return segs[:at] + segs[end:]
+
+    load(store, "pair-reversal.837", variant("pair-reversal.835", tmp_path, 901, drop_correction))
+    c = by_pcn(reconcile(store, AS_OF))["REVERSAL01"]
+    assert (c.status, c.paid, c.payments, c.reversals) == ("reversed", 0, 0, 1)
+
+
+def test_replacement_with_new_pcn_joins_original_by_f8(store, tmp_path):
+    def replace(segs):
+        i = next(k for k, s in enumerate(segs) if s.startswith("CLM*REVERSAL01*"))
+        segs[i] = segs[i].replace("CLM*REVERSAL01*", "CLM*REPL01*").replace(":B:1*", ":B:7*")
+        return segs[:i + 1] + ["REF*F8*BP88000301"] + segs[i + 1:]
+
+    load(store, "pair-reversal.837", "pair-reversal.835", variant("pair-reversal.837", tmp_path, 902, replace))
+    rec = reconcile(store, AS_OF)
+    claims = by_pcn(rec)
+    assert "REVERSAL01" not in claims and not rec.unmatched_remits
+    assert (claims["REPL01"].paid, claims["REPL01"].frequency_code, claims["REPL01"].status) == (11600, "7", "paid")
+
+
+def test_latest_submission_wins_and_void_closes_the_claim(store, tmp_path):
+    def void(segs):
+        i = next(k for k, s in enumerate(segs) if s.startswith("CLM*NOREMIT01*"))
+        segs[i] = segs[i].replace(":B:1*", ":B:8*")
+        return segs[:i + 1] + ["REF*F8*NOREMITICN"] + segs[i + 1:]
+
+    load(store, "pair-denials.837", "pair-denials.835")
+    assert by_pcn(reconcile(store, AS_OF))["NOREMIT01"].status == "open"
+    load(store, variant("pair-denials.837", tmp_path, 903, void))
+    rec = reconcile(store, AS_OF)
+    claims = by_pcn(rec)
+    assert claims["NOREMIT01"].status == "voided"
+    assert claims["NOREMIT01"].frequency_code == "8"
+    assert sum(b["claims"] for b in rec.aging.values()) == 0
+    assert len(claims) == len({c.patient_control_number for c in rec.claims})  # one row per claim
+
+
+def test_plb_does_not_change_claim_payments(store):
+    load(store, "pair-plb.837", "pair-plb.835")
+    claims = by_pcn(reconcile(store, AS_OF))
+    assert (claims["PLBPAID01"].paid, claims["PLBPAID02"].paid) == (12400, 8400)
+    assert statuses(reconcile(store, AS_OF)) == {"paid": 2}
+
+
+def test_lines_match_on_ref_6r(store):
+    load(store, "pair-plb.837", "pair-plb.835")
+    c = by_pcn(reconcile(store, AS_OF, lines=True))["PLBPAID01"]
+    assert [(m.line_number, m.procedure, m.paid, m.matched_by) for m in c.lines] == [
+        (1, "99214", 6400, "6R"), (2, "20552", 6000, "6R")]
+
+
+CL = [("c", 1, "20553", "", 25000, "2026-09-15", None), ("c", 2, "J1030", "", 2500, "2026-09-15", None),
+      ("c", 3, "99213", "25", 12000, "2026-09-15", None)]
+
+
+def test_match_lines_falls_back_to_procedure_modifiers_date_charge():
+    sps = [("s1", "p", "J1030", "", None, 2500, 1000, "2026-09-15", None, ""),
+           ("s2", "p", "20553", "", None, 25000, 9000, "2026-09-15", None, ""),
+           ("s3", "p", "99213", "25", None, 12000, 5000, "2026-09-15", None, "")]
+    got = [(m.line_number, m.paid, m.matched_by) for m in match_lines(CL, sps)]
+    assert got == [(1, 9000, "exact"), (2, 1000, "exact"), (3, 5000, "exact")]
+
+
+def test_match_lines_uses_svc06_original_code_when_payer_changed_it():
+    sps = [("s1", "p", "20552", "", "20553", 25000, 7000, "2026-09-15", None, ""),
+           ("s2", "p", "99212", "25", "99213", 12000, 4000, "2026-09-15", None, "")]
+    got = {m.line_number: (m.paid, m.matched_by) for m in match_lines(CL, sps)}
+    assert got == {1: (7000, "exact"), 2: (None, None), 3: (4000, "exact")}
+
+
+def test_match_lines_6r_beats_procedure_and_leftovers_reported():
+    cl = [("c", 1, "20553", "", 25000, "2026-09-15", "A-1"), ("c", 2, "20553", "", 25000, "2026-09-16", "A-2")]
+    sps = [("s1", "p", "20553", "", None, 25000, 100, "2026-09-15", "A-2", ""),
+           ("s2", "p", "20553", "", None, 25000, 200, "2026-09-15", "A-1", ""),
+           ("s3", "p", "97810", "", None, 8000, 0, "2026-09-15", None, "")]
+    got = [(m.line_number, m.paid, m.matched_by) for m in match_lines(cl, sps)]
+    assert got == [(1, 200, "6R"), (2, 100, "6R"), (None, 0, None)]
+
+
+def _p(pid, code, paid, icn="X1"):
+    return Payment(pid, "PCN", code, 100, paid, 0, icn, "2026-01-01", None, None, "", None, "sha")
+
+
+def test_net_cancels_reversal_with_matching_icn_and_keeps_orphan_reversals():
+    active, n = _net([_p("a", "1", 80, "X1"), _p("b", "1", 50, "X2"), _p("r", "22", -80, "X1")])
+    assert ([p.id for p in active], n) == (["b"], 1)
+    active, n = _net([_p("r", "22", -80, "X1")])  # nothing to reverse: the reversal itself stays
+    assert ([p.id for p in active], n) == (["r"], 0)
+    active, n = _net([_p("a", "1", 80, None), _p("b", "1", 30, None), _p("r", "22", -80, None)])
+    assert [p.id for p in active] == ["b"]  # matched on the negated amount
+
+
+@pytest.mark.parametrize("days, bucket", [(-5, "0-30"), (0, "0-30"), (30, "0-30"), (31, "31-60"),
+                                          (60, "31-60"), (61, "61-90"), (90, "61-90"), (91, "90+")])
+def test_aging_bucket_edges(days, bucket):
+    assert aging_bucket(days) == bucket
