@@ -228,7 +228,7 @@ def _xml_value(node, value: str, d: Delimiters, name: str) -> None:
 def _xml_loop(parent, node: Loop, tx: Transaction) -> None:
     for child in node.children:
         if isinstance(child, Loop):
-            el = etree.SubElement(parent, "loop", id=child.id)
+            el = etree.SubElement(parent, "loop", id=_NOT_XML.sub("?", child.id))
             _xml_loop(el, child, tx)
         else:
             _xml_segment(parent, tx.segments[child], tx.delimiters, False)
@@ -239,7 +239,7 @@ def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList 
     that `xml_to_x12` turns back into the same X12."""
     root = etree.Element("x12")
     if filename:
-        root.set("file", os.path.basename(filename))
+        root.set("file", _NOT_XML.sub("?", os.path.basename(filename)))
     interchange = group = None
     n = 0
     for kind, item in _envelope_tree(source, filename, issues):
@@ -248,7 +248,7 @@ def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList 
         d = item.delimiters
         if isinstance(item, Transaction):
             parent = group if group is not None else (interchange if interchange is not None else root)
-            txe = etree.SubElement(parent, "transaction", id=item.set_id)
+            txe = etree.SubElement(parent, "transaction", id=_NOT_XML.sub("?", item.set_id))
             _xml_loop(txe, loop_tree(item), item)
             n += 1
             continue
@@ -275,11 +275,24 @@ def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList 
 
 
 def _delims_attrs(d: Delimiters) -> dict:
-    attrs = {"element": d.element, "component": d.component, "segment": d.segment,
-             "suffix": d.suffix.replace("\r", "\\r").replace("\n", "\\n")}
-    if d.repetition:
-        attrs["repetition"] = d.repetition
+    """Delimiters as attributes; characters XML cannot hold are written as their code points."""
+    attrs = {}
+    for name, value in (("element", d.element), ("component", d.component), ("segment", d.segment),
+                        ("suffix", d.suffix), ("repetition", d.repetition)):
+        if value is not None:
+            attrs[name] = " ".join(str(ord(c)) for c in value)
     return attrs
+
+
+def _delims_from_attrs(node) -> Delimiters:
+    def get(name: str, default: str | None) -> str | None:
+        value = node.get(name)
+        if value is None:
+            return default
+        return "".join(chr(int(c)) for c in value.split())
+
+    return Delimiters(get("element", "*"), get("component", ":"), get("repetition", None), get("segment", "~"),
+                      get("suffix", "\n"))
 
 
 def xml_to_x12(source: str | os.PathLike | BinaryIO | bytes, out: IO[str], filename: str | None = None) -> int:
@@ -299,9 +312,7 @@ def xml_to_x12(source: str | os.PathLike | BinaryIO | bytes, out: IO[str], filen
                                Position(name, 1))
     n = 0
     for interchange in root.iter("interchange"):
-        d = Delimiters(interchange.get("element", "*"), interchange.get("component", ":"),
-                       interchange.get("repetition"), interchange.get("segment", "~"),
-                       interchange.get("suffix", "\\n").replace("\\r", "\r").replace("\\n", "\n"))
+        d = _delims_from_attrs(interchange)
         end = d.segment + d.suffix
         for seg in interchange.iter("seg"):
             raw = seg.get("raw")
