@@ -61,8 +61,7 @@ def check_remit(header: RemitHeader, payments: Iterable[ClaimPayment], issues: I
         if cp.paid is not None:
             total_paid += cp.paid
         cas_total = sum((a.amount for a in cp.adjustments), ZERO)
-        for a in cp.adjustments:
-            _check_adjustment(a.group, a.reason, pcn, src.position("CAS02"), tables, issues)
+        _check_adjustments(cp.adjustments, pcn, src, tables, issues)
         for r in cp.remarks:
             if r not in tables.rarc:
                 issues.append(Issue("CODE-RARC", f"claim payment {pcn}: remark {r} is not a known RARC",
@@ -70,8 +69,7 @@ def check_remit(header: RemitHeader, payments: Iterable[ClaimPayment], issues: I
         for ln in cp.lines:
             line_cas = sum((a.amount for a in ln.adjustments), ZERO)
             cas_total += line_cas
-            for a in ln.adjustments:
-                _check_adjustment(a.group, a.reason, pcn, ln.source.position("CAS02"), tables, issues)
+            _check_adjustments(ln.adjustments, pcn, ln.source, tables, issues)
             for r in ln.remarks:
                 if r not in tables.rarc:
                     issues.append(Issue("CODE-RARC", f"claim payment {pcn}: remark {r} is not a known RARC",
@@ -89,10 +87,15 @@ def check_remit(header: RemitHeader, payments: Iterable[ClaimPayment], issues: I
                             pos))
 
 
-def _check_adjustment(group: str, reason: str, pcn: str, pos, tables, issues: IssueList) -> None:
-    if group not in ("CO", "OA", "PI", "PR"):
-        issues.append(Issue("CODE-CAS-GROUP", f"claim payment {pcn}: adjustment group {group} is not CO/OA/PI/PR",
-                            pos.with_element("CAS01"), Severity.ERROR, group))
-    if reason not in tables.carc:
-        issues.append(Issue("CODE-CARC", f"claim payment {pcn}: {reason} is not a known CARC",
-                            pos, Severity.ERROR, reason))
+def _check_adjustments(adjustments, pcn: str, src, tables, issues: IssueList) -> None:
+    carc = tables.carc
+    for a in adjustments:
+        if a.group not in _GROUPS:
+            issues.append(Issue("CODE-CAS-GROUP", f"claim payment {pcn}: adjustment group {a.group} is not "
+                                "CO/OA/PI/PR", src.position("CAS01"), Severity.ERROR, a.group))
+        if a.reason not in carc:
+            issues.append(Issue("CODE-CARC", f"claim payment {pcn}: {a.reason} is not a known CARC",
+                                src.position("CAS02"), Severity.ERROR, a.reason))
+
+
+_GROUPS = frozenset(("CO", "OA", "PI", "PR"))

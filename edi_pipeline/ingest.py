@@ -1,11 +1,11 @@
 """Loading 837P claims and 835 remittances into the store, one file per transaction.
 
-A file is read completely before the store is touched. It is **rejected** (and the store left
-alone) when the reader raises `EdiError`, when the reader reports any error-severity issue
-(envelope defects such as a truncated file or a wrong SE01 count, unreadable money amounts), or
-when it holds no 837P claim and no 835 remittance. Otherwise everything in the file - files row,
-claims and lines, remits, claim/service payments, adjustments, PLB and findings - is written in
-one `Store.transaction()`: a failure part-way leaves the store as it was before the file.
+A file streams into one `Store.transaction()`, transaction set by transaction set. It is
+**rejected** (the transaction rolled back, the store as it was before the file) when the reader
+raises `EdiError`, when the reader reports any error-severity issue (envelope defects such as a
+truncated file or a wrong SE01 count, unreadable money amounts), or when it holds no 837P claim
+and no 835 remittance. Otherwise everything in the file - files row, claims and lines, remits,
+claim/service payments, adjustments, PLB and findings - commits together.
 
 A file already in the store (same sha256, or same ISA06 sender + ISA13 control number + kind)
 is skipped as a duplicate. 835 balancing (checks.check_remit) becomes findings, not a rejection.
@@ -25,7 +25,7 @@ from .document import check_version, transaction_records
 from .envelope import EnvelopeReader, Transaction
 from .errors import EdiError, Issue, IssueList, Severity, StoreError
 from .model import Claim, ClaimPayment, RemitHeader
-from .store import Store, file_sha256
+from .store import Store, file_sha256, path_sha256
 
 INGESTED, DUPLICATE, REJECTED = "ingested", "already ingested", "rejected"
 
@@ -57,45 +57,6 @@ class IngestResult:
         }
 
 
-@dataclass
-class _Parsed:
-    claims: list[Claim]
-    remits: list[tuple[RemitHeader, list[ClaimPayment]]]
-    isa_sender: str | None
-    isa_control: str | None
-
-
-def _read(data: bytes, name: str, issues: IssueList) -> _Parsed:
-    claims: list[Claim] = []
-    remits: list[tuple[RemitHeader, list[ClaimPayment]]] = []
-    sender = control = None
-    with EnvelopeReader(data, name) as env:
-        try:
-            for item in env:
-                if not isinstance(item, Transaction):
-                    continue
-                if sender is None:
-                    isa = item.isa.split(item.delimiters.element)
-                    sender = isa[6].strip() if len(isa) > 6 else None
-                    control = isa[13].strip() if len(isa) > 13 else None
-                check_version(item, issues)
-                for rec in transaction_records(item, issues):
-                    if isinstance(rec, Claim):
-                        claims.append(rec)
-                    elif isinstance(rec, RemitHeader):
-                        remits.append((rec, []))
-                    elif remits:
-                        remits[-1][1].append(rec)
-        finally:
-            issues.extend(env.issues)
-    return _Parsed(claims, remits, sender, control)
-
-
-def _kind(parsed: _Parsed) -> str | None:
-    kinds = [k for k, has in (("837P", parsed.claims), ("835", parsed.remits)) if has]
-    return "+".join(kinds) or None
-
-
 def _finding_row(issue: Issue) -> dict:
     pcn = None
     msg = issue.message
@@ -105,59 +66,107 @@ def _finding_row(issue: Issue) -> dict:
             "line": issue.pos.line, "procedure": None, "action": None, "message": msg}
 
 
+class _Rejected(Exception):
+    """The file cannot go in; the store transaction is rolled back."""
+
+
+class _Duplicate(Exception):
+    def __init__(self, earlier: dict):
+        self.earlier = earlier
+
+
 def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
                 data: bytes | None = None) -> IngestResult:
-    """Load one X12 file (837P claims and/or 835 remittances) into `store`. Never prints."""
+    """Load one X12 file (837P claims and/or 835 remittances) into `store`. Never prints.
+
+    The file streams transaction set by transaction set into one store transaction, which is
+    rolled back if anything turns out to be wrong, so memory stays flat in file size.
+    """
     name = str(path)
     result = IngestResult(name, REJECTED)
     try:
-        if data is None:
-            data = Path(path).read_bytes()
+        sha = result.sha256 = file_sha256(data) if data is not None else path_sha256(path)
     except OSError as exc:
         result.reason = f"cannot read: {exc.strerror or exc}"
         return result
-    sha = result.sha256 = file_sha256(data)
     earlier = store.seen_file(sha)
     if earlier:
         return _duplicate(result, earlier)
     try:
-        parsed = _read(data, name, result.issues)
-    except EdiError as exc:
+        with store.transaction():
+            store.add_file(sha, name, "", None, None, origin)  # completed below; rows refer to it
+            sender, control = _stream_into(store, data if data is not None else path, name, sha, origin, result)
+            errors = result.issues.errors
+            if errors:
+                raise _Rejected(f"{len(errors)} envelope/syntax error(s), first: {errors[0]}")
+            if result.kind is None:
+                raise _Rejected("no 837P claims or 835 remittances in the file")
+            earlier = store.seen_isa(sender, control, result.kind, exclude_sha=sha)
+            if earlier:
+                raise _Duplicate(earlier)
+            store.add_file(sha, name, result.kind, sender, control, origin,
+                           claims=result.claims, payments=result.payments)
+            findings = [_finding_row(i) for i in result.findings]
+            findings += [_finding_row(i) for i in result.issues if i.severity is not Severity.ERROR]
+            store.save_findings(findings, sha)
+    except _Duplicate as dup:
+        result.claims = result.payments = result.remits = 0
+        return _duplicate(result, dup.earlier)
+    except (_Rejected, EdiError) as exc:  # rolled back: the store is as it was before this file
+        result.claims = result.payments = result.remits = 0
         result.reason = str(exc)
         return result
-    result.kind = _kind(parsed)
-    errors = result.issues.errors
-    if errors:
-        result.reason = f"{len(errors)} envelope/syntax error(s), first: {errors[0]}"
-        return result
-    if result.kind is None:
-        result.reason = "no 837P claims or 835 remittances in the file"
-        return result
-    earlier = store.seen_file(sha, parsed.isa_sender, parsed.isa_control, result.kind)
-    if earlier:
-        return _duplicate(result, earlier)
-    for header, payments in parsed.remits:
-        check_remit(header, payments, result.findings)
-    result.claims = len(parsed.claims)
-    result.remits = len(parsed.remits)
-    result.payments = sum(len(p) for _, p in parsed.remits)
-    findings = [_finding_row(i) for i in result.findings]
-    findings += [_finding_row(i) for i in result.issues if i.severity is not Severity.ERROR]
-    try:
-        with store.transaction():
-            store.add_file(sha, name, result.kind, parsed.isa_sender, parsed.isa_control, origin,
-                           claims=result.claims, payments=result.payments)
-            if parsed.claims:
-                store.save_claims(parsed.claims, sha, origin)
-            if parsed.remits:
-                store.save_remits_bulk(parsed.remits, sha)
-            store.save_findings(findings, sha)
-    except (sqlite3.Error, StoreError) as exc:  # rolled back: the store is as it was before this file
+    except (sqlite3.Error, StoreError) as exc:
         result.claims = result.payments = result.remits = 0
         result.reason = f"store error, nothing from this file was kept: {exc}"
         return result
     result.status = INGESTED
     return result
+
+
+def _stream_into(store: Store, source, name: str, sha: str, origin: str,
+                 result: IngestResult) -> tuple[str | None, str | None]:
+    """Write each transaction set as it is read; raise _Rejected at the first error."""
+    sender = control = None
+    kinds: list[str] = []
+    issues = result.issues
+    with EnvelopeReader(source, name) as env:
+        try:
+            for item in env:
+                if not isinstance(item, Transaction):
+                    continue
+                if sender is None:
+                    isa = item.isa.split(item.delimiters.element)
+                    sender = isa[6].strip() if len(isa) > 6 else None
+                    control = isa[13].strip() if len(isa) > 13 else None
+                check_version(item, issues)
+                claims: list[Claim] = []
+                remits: list[tuple[RemitHeader, list[ClaimPayment]]] = []
+                for rec in transaction_records(item, issues):
+                    if isinstance(rec, Claim):
+                        claims.append(rec)
+                    elif isinstance(rec, RemitHeader):
+                        remits.append((rec, []))
+                    elif remits:
+                        remits[-1][1].append(rec)
+                if issues.errors or env.issues.errors:
+                    break
+                if claims:
+                    store.save_claims(claims, sha, origin)
+                    result.claims += len(claims)
+                    if "837P" not in kinds:
+                        kinds.append("837P")
+                if remits:
+                    for header, payments in remits:
+                        check_remit(header, payments, result.findings)
+                    result.payments += store.save_remits_bulk(remits, sha)
+                    result.remits += len(remits)
+                    if "835" not in kinds:
+                        kinds.append("835")
+        finally:
+            issues.extend(env.issues)
+    result.kind = "+".join(kinds) or None
+    return sender, control
 
 
 def _duplicate(result: IngestResult, earlier: dict) -> IngestResult:

@@ -101,6 +101,7 @@ class Claim:
     hl_billing: int = 0  # offset of the billing provider HL (2000A)
     tx_lines: list[int] | None = None  # line numbers of `segments`
     tx_first_index: int = 0  # file segment index of `segments[0]`
+    _member_key: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def position_at(self, offset: int, loop: str | None = None, element: str | None = None) -> Position:
         """Position of the transaction segment at `offset`."""
@@ -122,11 +123,14 @@ class Claim:
 
     @property
     def member_key(self) -> str:
-        """Who the claim is for, for session and history matching (never logged)."""
-        p = self.patient or self.subscriber
-        return "|".join([self.payer.id or "", self.subscriber.member_id or "",
-                         p.last_name or "", p.first_name or "",
-                         p.birth_date.isoformat() if p.birth_date else ""])
+        """Who the claim is for, for session and history matching (never logged).
+        Computed once, when first asked (after the parser has set payer, subscriber and patient)."""
+        if self._member_key is None:
+            p = self.patient or self.subscriber
+            self._member_key = "|".join([self.payer.id or "", self.subscriber.member_id or "",
+                                         p.last_name or "", p.first_name or "",
+                                         p.birth_date.isoformat() if p.birth_date else ""])
+        return self._member_key
 
     def to_dict(self, plain: bool = False) -> dict[str, Any]:
         """The NDJSON contract; with `plain`, money and dates are strings (JSON-ready)."""

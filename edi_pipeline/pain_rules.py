@@ -109,13 +109,13 @@ def _one_code_rule(rule_id: str, session: Session, ctx: Context) -> list[Finding
 
 # ---------------------------------------------------------------- trigger-point injections
 
-@rule("TPI-UNITS")
+@rule("TPI-UNITS", needs=("tpi",))
 def tpi_units(session: Session, ctx: Context):
     """20552/20553 with SV104 > 1: set SV104 = 1 and SV102 = the per-unit charge."""
     return _units_rule("TPI-UNITS", "tpi", session, ctx)
 
 
-@rule("TPI-ONE-LINE")
+@rule("TPI-ONE-LINE", needs=("tpi",))
 def tpi_one_line(session: Session, ctx: Context):
     """The same TPI code on more than one line of a session: keep the first (1 unit), remove the others."""
     return _one_line_rule("TPI-ONE-LINE", "tpi", session, ctx)
@@ -127,7 +127,7 @@ def tpi_one_code(session: Session, ctx: Context):
     return _one_code_rule("TPI-ONE-CODE", session, ctx)
 
 
-@rule("TPI-MODIFIERS")
+@rule("TPI-MODIFIERS", needs=("tpi",))
 def tpi_modifiers(session: Session, ctx: Context):
     """RT, LT or 50 on a 20552/20553 line (the codes count muscles): remove those modifiers."""
     out = []
@@ -186,7 +186,7 @@ def _medicare_only(ctx: Context) -> Context:
     return view
 
 
-@rule("TPI-ANESTHESIA")
+@rule("TPI-ANESTHESIA", needs=("tpi", "anesthesia"))
 def tpi_anesthesia(session: Session, ctx: Context):
     """An anesthesia code (00100-01999) in a session with 20552/20553: hold the claim."""
     if not session.having(ctx.group("tpi")):
@@ -198,13 +198,13 @@ def tpi_anesthesia(session: Session, ctx: Context):
 
 # ---------------------------------------------------------------- dry needling
 
-@rule("DN-UNITS")
+@rule("DN-UNITS", needs=("dry_needling",))
 def dn_units(session: Session, ctx: Context):
     """20560/20561 with SV104 > 1: set SV104 = 1 and SV102 = the per-unit charge."""
     return _units_rule("DN-UNITS", "dry_needling", session, ctx)
 
 
-@rule("DN-ONE-LINE")
+@rule("DN-ONE-LINE", needs=("dry_needling",))
 def dn_one_line(session: Session, ctx: Context):
     """The same dry-needling code on more than one line of a session: keep the first (1 unit)."""
     return _one_line_rule("DN-ONE-LINE", "dry_needling", session, ctx)
@@ -216,7 +216,7 @@ def dn_one_code(session: Session, ctx: Context):
     return _one_code_rule("DN-ONE-CODE", session, ctx)
 
 
-@rule("DN-TPI-SAME-SESSION")
+@rule("DN-TPI-SAME-SESSION", needs=("tpi", "dry_needling"))
 def dn_tpi_same_session(session: Session, ctx: Context):
     """Dry needling and TPI in one session without 59/XS on the dry-needling line: report."""
     if not session.having(ctx.group("tpi")):
@@ -272,7 +272,7 @@ def _component_sep(sv101: str) -> str:
     return ":"
 
 
-@rule("ACU-INITIAL-UNITS")
+@rule("ACU-INITIAL-UNITS", needs=("acupuncture_initial",))
 def acu_initial_units(session: Session, ctx: Context):
     """97810/97813 with SV104 > 1: 1 unit on the initial line; the extra units (and their charge) move to
     the add-on code (97811 for 97810, 97814 for 97813), onto an add-on line of the same claim or a new line."""
@@ -304,7 +304,7 @@ def acu_initial_units(session: Session, ctx: Context):
     return out
 
 
-@rule("ACU-ADDON-NO-PRIMARY")
+@rule("ACU-ADDON-NO-PRIMARY", needs=("acupuncture_addon",))
 def acu_addon_no_primary(session: Session, ctx: Context):
     """97811/97814 in a session without 97810/97813: hold the claim (an add-on is never billed alone)."""
     codes = session.codes()
@@ -318,7 +318,7 @@ def acu_addon_no_primary(session: Session, ctx: Context):
     return out
 
 
-@rule("ACU-ADDON-MUE")
+@rule("ACU-ADDON-MUE", needs=("acupuncture_addon",))
 def acu_addon_mue(session: Session, ctx: Context):
     """Units of 97811 or 97814 in one session above the MUE table value (default 2): report."""
     total: dict[str, Decimal] = defaultdict(Decimal)
@@ -355,6 +355,13 @@ def acu_ncd_dx(claim: Claim, ctx: Context):
 
 
 def _ncd_visits(ctx: Context) -> list[Finding]:
+    """The findings of ACU-NCD-VISITS and ACU-NCD-MAX (one count serves both rules)."""
+    if "ncd_visits" not in ctx.memo:
+        ctx.memo["ncd_visits"] = _count_ncd_visits(ctx)
+    return ctx.memo["ncd_visits"]
+
+
+def _count_ncd_visits(ctx: Context) -> list[Finding]:
     codes = ctx.group("ncd_visit_codes")
     lim = ctx.tables.limits
     out = []
@@ -402,7 +409,7 @@ def acu_ncd_max(ctx: Context):
 
 # ---------------------------------------------------------------- guidance, E/M, drugs
 
-@rule("GUIDE-INCLUDED")
+@rule("GUIDE-INCLUDED", needs=("joint_with_guidance", "guidance_us"))
 def guide_included(session: Session, ctx: Context):
     """76942 in a session with 20604, 20606 or 20611 (guidance included): remove the 76942 lines."""
     joints = session.having(ctx.group("joint_with_guidance"))
@@ -414,7 +421,7 @@ def guide_included(session: Session, ctx: Context):
             for it in session.having(ctx.group("guidance_us"))]
 
 
-@rule("GUIDE-TPI-MEDICARE")
+@rule("GUIDE-TPI-MEDICARE", needs=("tpi", "guidance"))
 def guide_tpi_medicare(session: Session, ctx: Context):
     """Medicare: 76942 or 77002 in a session with 20552/20553: report (guidance for TPI not covered)."""
     if not session.having(ctx.group("tpi")):
@@ -424,7 +431,7 @@ def guide_tpi_medicare(session: Session, ctx: Context):
             for it in session.having(ctx.group("guidance"))]
 
 
-@rule("EM-SAME-DAY")
+@rule("EM-SAME-DAY", needs=("em_same_day_procedures", "em_office"))
 def em_same_day(session: Session, ctx: Context):
     """E/M 99202-99215 without modifier 25 in a session with an injection, dry needling or acupuncture:
     report (25 only when separately identifiable; never added automatically)."""

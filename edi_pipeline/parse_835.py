@@ -118,15 +118,61 @@ def parse_835(tx: Transaction, header: RemitHeader | None = None,
     base = tx.first_index
     claim: ClaimPayment | None = None
     svc: ServicePayment | None = None
+    t_clp, t_svc, t_cas, t_dtm, t_ref, t_amt, t_moa, t_mia, t_plb = (
+        x + sep for x in ("CLP", "SVC", "CAS", "DTM", "REF", "AMT", "MOA", "MIA", "PLB"))
+    t_lq, t_lx, t_se = (x + sep for x in ("LQ", "LX", "SE"))
     for i in range(1, len(segs)):
         text = segs[i]
-        e = text.split(sep)
-        sid = e[0]
-        ne = len(e)
-        if sid == "CLP":
+        h = text[:4]
+        if h == t_cas:
+            if claim is None:
+                continue
+            e = text.split(sep)
+            ok = _adjustments(e, svc.adjustments if svc is not None else claim.adjustments)
+            if not ok and issues is not None:
+                issues.append(Issue("IK4-6", "CAS amount is not a number",
+                                    tx.position(i, "2110" if svc is not None else "2100", "CAS03")))
+        elif h == t_svc:
+            if claim is None:
+                continue
+            e = text.split(sep)
+            ne = len(e)
+            c = e[1].split(comp)
+            orig = e[6].split(comp) if ne > 6 and e[6] else None
+            svc = ServicePayment(
+                c[1] if len(c) > 1 else "", [m for m in c[2:6] if m] if len(c) > 2 else [],
+                orig[1] if orig and len(orig) > 1 else None,
+                to_decimal(e[2]) if ne > 2 else None,
+                to_decimal(e[3]) if ne > 3 else None,
+                to_decimal(e[5]) if ne > 5 and e[5] else None, None, None, [], [], None,
+                Source(file, lines[i], base + i, i + 1, "2110", "SVC"))
+            claim.lines.append(svc)
+            if issues is not None and (svc.charge is None or svc.paid is None):
+                issues.append(Issue("IK4-6", "SVC02/SVC03 amount is not a number", tx.position(i, "2110", "SVC02")))
+        elif h == t_dtm:
+            if claim is None:
+                continue
+            q = text[4:7]
+            if svc is not None:
+                if (q == "472" or q == "150") and svc.service_date is None:
+                    svc.service_date = to_date(text.split(sep)[2])
+            elif (q == "232" or q == "050") and claim.service_date is None:
+                claim.service_date = to_date(text.split(sep)[2])
+        elif h == t_ref:
+            if svc is not None and text[4:7] == "6R" + sep:
+                svc.control_number = text.split(sep)[2]
+        elif h == t_amt:
+            if svc is not None and text[4:7] == "B6" + sep:
+                svc.allowed = to_decimal(text.split(sep)[2])
+        elif h[:3] == t_lq:
+            if svc is not None and text[3:6] == "HE" + sep:
+                svc.remarks.append(text.split(sep)[2])
+        elif h == t_clp:
             if claim is not None:
                 yield claim
             svc = None
+            e = text.split(sep)
+            ne = len(e)
             claim = ClaimPayment(
                 e[1] if ne > 1 else "", e[2] if ne > 2 else "",
                 to_decimal(e[3]) if ne > 3 else None,
@@ -141,45 +187,13 @@ def parse_835(tx: Transaction, header: RemitHeader | None = None,
                 issues.append(Issue("IK4-6", "CLP03/CLP04 amount is not a number", tx.position(i, "2100", "CLP03")))
         elif claim is None:
             continue
-        elif sid == "SVC":
-            c = e[1].split(comp) if ne > 1 else [""]
-            orig = e[6].split(comp) if ne > 6 and e[6] else None
-            units = to_decimal(e[5]) if ne > 5 and e[5] else None
-            svc = ServicePayment(
-                c[1] if len(c) > 1 else "", [m for m in c[2:6] if m],
-                orig[1] if orig and len(orig) > 1 else None,
-                to_decimal(e[2]) if ne > 2 else None,
-                to_decimal(e[3]) if ne > 3 else None,
-                units, None, None, [], [], None,
-                Source(file, lines[i], base + i, i + 1, "2110", "SVC"))
-            claim.lines.append(svc)
-            if issues is not None and (svc.charge is None or svc.paid is None):
-                issues.append(Issue("IK4-6", "SVC02/SVC03 amount is not a number", tx.position(i, "2110", "SVC02")))
-        elif sid == "CAS":
-            ok = _adjustments(e, svc.adjustments if svc is not None else claim.adjustments)
-            if not ok and issues is not None:
-                issues.append(Issue("IK4-6", "CAS amount is not a number",
-                                    tx.position(i, "2110" if svc is not None else "2100", "CAS03")))
-        elif sid == "DTM" and ne > 2:
-            q = e[1]
-            if svc is not None:
-                if q in ("472", "150") and svc.service_date is None:
-                    svc.service_date = to_date(e[2])
-            elif q in ("232", "050") and claim.service_date is None:
-                claim.service_date = to_date(e[2])
-        elif sid == "REF" and ne > 2 and svc is not None and e[1] == "6R":
-            svc.control_number = e[2]
-        elif sid == "AMT" and ne > 2 and svc is not None and e[1] == "B6":
-            svc.allowed = to_decimal(e[2])
-        elif sid == "LQ" and ne > 2 and svc is not None and e[1] == "HE":
-            svc.remarks.append(e[2])
-        elif sid == "MOA" and svc is None:
-            claim.remarks.extend(r for r in e[3:8] if r)
-        elif sid == "MIA" and svc is None:
+        elif h == t_moa and svc is None:
+            claim.remarks.extend(r for r in text.split(sep)[3:8] if r)
+        elif h == t_mia and svc is None:
+            e = text.split(sep)
             claim.remarks.extend(r for r in (e[5:6] + e[20:24]) if r)
-        elif sid == "LX" or sid == "PLB" or sid == "SE":
-            if claim is not None:
-                yield claim
+        elif h[:3] == t_lx or h == t_plb or h[:3] == t_se:
+            yield claim
             claim = None
             svc = None
     if claim is not None:

@@ -75,6 +75,21 @@ Edit = SetElement | SetProcedure | RemoveModifiers | RemoveSegments | InsertSegm
 # ---------------------------------------------------------------- findings
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimRef:
+    """What a finding keeps of its claim once the transaction set is freed (see Finding.detach)."""
+
+    patient_control_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineRef:
+    """What a finding keeps of its service line once the transaction set is freed."""
+
+    line_number: int
+    procedure: str
+
+
 @dataclass(slots=True)
 class Finding:
     rule: str
@@ -91,6 +106,14 @@ class Finding:
     @property
     def procedure(self) -> str | None:
         return self.line.procedure if self.line else None
+
+    def detach(self) -> None:
+        """Let go of the claim, line and related claims (and so of their transaction set's segments),
+        keeping what the report reads; called once the scrub has written the transaction set."""
+        self.claim = ClaimRef(self.claim.patient_control_number)  # type: ignore[assignment]
+        if self.line is not None:
+            self.line = LineRef(self.line.line_number, self.line.procedure)  # type: ignore[assignment]
+        self.requires = ()
 
     def to_dict(self) -> dict:
         return {
@@ -242,6 +265,7 @@ class Context:
     _sessions: list[Session] | None = None
     _profile: dict[int, Profile] = field(default_factory=dict)
     _member_hash: dict[int, str] = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)  # work shared by several transaction rules, keyed by the rule module
 
     def profile(self, claim: Claim) -> Profile:
         p = self._profile.get(id(claim))
@@ -286,6 +310,7 @@ class Rule:
     id: str
     scope: str  # "session", "claim" or "transaction"
     fn: RuleFn
+    needs: tuple[str, ...] = ()  # session rules: code groups a session must each touch for the rule to fire
 
     @property
     def doc(self) -> str:
@@ -295,19 +320,24 @@ class Rule:
 REGISTRY: dict[str, Rule] = {}
 
 
-def rule(rule_id: str, scope: str = "session") -> Callable[[RuleFn], RuleFn]:
+def rule(rule_id: str, scope: str = "session", needs: tuple[str, ...] = ()) -> Callable[[RuleFn], RuleFn]:
     """Register a rule function under its RULES.md id.
 
     scope "session": fn(session, ctx) per session; "claim": fn(claim, ctx) per claim;
     "transaction": fn(ctx) once per transaction set (rules that count across sessions).
+    `needs` (session rules): code groups the rule cannot fire without -- a session with no code of one
+    of them is not passed to the rule at all. Only a shortcut: the rule must return no finding for such
+    a session anyway.
     """
     if scope not in ("session", "claim", "transaction"):
         raise ValueError(f"unknown rule scope {scope!r}")
+    if needs and scope != "session":
+        raise ValueError("needs is for session rules")
 
     def register(fn: RuleFn) -> RuleFn:
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id} registered twice")
-        REGISTRY[rule_id] = Rule(rule_id, scope, fn)
+        REGISTRY[rule_id] = Rule(rule_id, scope, fn, tuple(needs))
         return fn
 
     return register
@@ -331,6 +361,24 @@ def _restrict(session: Session, ctx: Context, profile: str) -> Session | None:
     return Session(session.key, items, session.service_date)
 
 
+def _session_plan(ctx: Context, rules: Iterable[Rule]) -> dict[str, list[Session]]:
+    """For each session rule, the sessions (in order) that touch every code group the rule needs.
+    Sessions with the same codes get the same rules, so the check runs once per distinct code set."""
+    rules = [r for r in rules if r.scope == "session"]
+    needs = {r.id: [ctx.group(g) for g in r.needs] for r in rules}
+    by_codes: dict[frozenset[str], list[str]] = {}
+    plan: dict[str, list[Session]] = {r.id: [] for r in rules}
+    for s in ctx.sessions:
+        codes = s.codes()
+        ids = by_codes.get(codes)
+        if ids is None:
+            ids = by_codes[codes] = [r.id for r in rules
+                                     if all(not codes.isdisjoint(g) for g in needs[r.id])]
+        for rid in ids:
+            plan[rid].append(s)
+    return plan
+
+
 def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
     """Run every registered rule (or `only` these ids) over one transaction set's claims.
 
@@ -340,7 +388,8 @@ def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
     rules = registry()
     wanted = set(only) if only is not None else None
     findings: list[Finding] = []
-    restricted: dict[str, list[Session]] = {}
+    plan: dict[str, list[Session]] | None = None
+    restricted: dict[tuple[str, int], Session | None] = {}  # (catalogue profile, id(session)) -> view
     for rid, r in rules.items():
         if wanted is not None and rid not in wanted:
             continue
@@ -349,12 +398,17 @@ def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
             continue
         prof = info.profile
         if r.scope == "session":
-            sessions = restricted.get(prof)
-            if sessions is None:
-                sessions = restricted[prof] = [x for x in (_restrict(s, ctx, prof) for s in ctx.sessions)
-                                               if x is not None]
+            if plan is None:
+                plan = _session_plan(ctx, rules.values())
             fn = r.fn
-            for s in sessions:
+            for s in plan[rid]:
+                if prof != "all":
+                    key = (prof, id(s))
+                    if key not in restricted:
+                        restricted[key] = _restrict(s, ctx, prof)
+                    s = restricted[key]
+                    if s is None:
+                        continue
                 got = fn(s, ctx)
                 if got:
                     findings.extend(got)

@@ -16,13 +16,14 @@ It never prints; the CLI renders the result.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from .codes import CodeTables, PayerProfiles, load_profiles, load_tables
 from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
@@ -31,9 +32,9 @@ from .model import Claim
 from .parse_837p import parse_claim, is_837p, parse_837p
 from .rules import (Context, Finding, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
                     SetProcedure, SetTotal, line_date, run)
-from .store import Store, file_sha256
+from .store import Store
 from .values import format_amount, to_decimal
-from .writer import atomic_output, renumber_hl, set_se_count
+from .writer import atomic_output, set_se_count
 
 
 class ScrubError(EdiError):
@@ -203,39 +204,59 @@ _KEEP = object()
 
 def rebuild(tx: Transaction, claims: list[Claim], replace: dict[int, object]) -> list[str] | None:
     """The transaction's segments with claims replaced (a list), dropped (None) or kept (absent or _KEEP).
-    HL loops left without claims are dropped and HL renumbered; None when no claim is left at all."""
+    HL loops left without claims are dropped and HL renumbered; None when no claim is left at all.
+    A set where nothing changes is returned as it is."""
     if not replace:
         return tx.segments
     segs = tx.segments
+    sep = tx.delimiters.element
+    hlp = "HL" + sep
     out: list[str] = []
+    marks: list[int] = []  # offsets in `out` of each HL and each surviving claim's CLM, for pruning
     pos = 0
     dropped = False
+
+    def copy(start: int, stop: int) -> None:  # segments between claims: where the HL segments are
+        base = len(out) - start
+        marks.extend(base + k for k in range(start, stop) if segs[k].startswith(hlp))
+        out.extend(segs[start:stop])
+
     for c in claims:
+        copy(pos, c.start)
         r = replace.get(c.start, _KEEP)
-        out.extend(segs[pos:c.start])
-        if r is _KEEP:
-            out.extend(segs[c.start:c.end])
-        elif r is None:
+        if r is None:
             dropped = True
         else:
-            out.extend(r)  # type: ignore[arg-type]
+            marks.append(len(out))
+            out.extend(segs[c.start:c.end] if r is _KEEP else r)  # type: ignore[arg-type]
         pos = c.end
-    out.extend(segs[pos:])
-    if dropped:
-        pruned = prune_hl(out, tx.delimiters.element)
-        if pruned is None:
-            return None
-        if len(pruned) != len(out):
-            out = renumber_hl(pruned, tx.delimiters.element)
+    copy(pos, len(segs))
+    if not dropped:
+        return out
+    pruned = _prune(out, marks, sep)
+    if pruned is None:
+        return None
+    out, hl_at = pruned
+    if hl_at is not None:
+        _renumber_hl_at(out, hl_at, sep)
     return out
 
 
 def prune_hl(segs: list[str], sep: str) -> list[str] | None:
     """Drop 2000C/2000B loops without claims and 2000A loops without subscribers; None if none is left.
     HL numbers are left as they are (renumber with writer.renumber_hl)."""
+    marks = [i for i, text in enumerate(segs) if text[:2] == "HL" or text[:3] == "CLM"]
+    pruned = _prune(segs, marks, sep)
+    return None if pruned is None else pruned[0]
+
+
+def _prune(segs: list[str], marks: list[int], sep: str) -> tuple[list[str], list[int] | None] | None:
+    """prune_hl given the offsets of the HL and CLM segments (`marks`, in order; others are ignored).
+    Returns the segments and the offsets of the HL segments in them, or (segs, None) when no loop is
+    dropped, or None when no subscriber or patient loop is left."""
     hlp, clm = "HL" + sep, "CLM" + sep
     hls = []  # [index, id, parent, level, has_claim]
-    for i in [i for i, text in enumerate(segs) if text[:2] == "HL" or text[:3] == "CLM"]:
+    for i in marks:
         text = segs[i]
         if text.startswith(hlp):
             e = text.split(sep, 4)
@@ -243,7 +264,7 @@ def prune_hl(segs: list[str], sep: str) -> list[str] | None:
         elif hls and text.startswith(clm):
             hls[-1][4] = True
     if not hls:
-        return segs
+        return segs, None
     end = len(segs) - 1 if segs[-1].startswith("SE" + sep) else len(segs)
     kept_child: Counter = Counter()
     keep = [True] * len(hls)
@@ -259,25 +280,49 @@ def prune_hl(segs: list[str], sep: str) -> list[str] | None:
     if not any(keep[k] for k in range(len(hls)) if hls[k][3] in ("22", "23")):
         return None
     if all(keep):
-        return segs
+        return segs, None
     out = segs[:hls[0][0]]
+    hl_at = []
     for k, h in enumerate(hls):
         if keep[k]:
             stop = hls[k + 1][0] if k + 1 < len(hls) else end
+            hl_at.append(len(out))
             out.extend(segs[h[0]:stop])
     out.extend(segs[end:])
-    return out
+    return out, hl_at
+
+
+def _renumber_hl_at(segs: list[str], hl_at: list[int], sep: str) -> None:
+    """writer.renumber_hl in place, reading only the HL segments at offsets `hl_at` (all of them, in order)."""
+    mapping: dict[str, str] = {}
+    rows = []
+    for n, i in enumerate(hl_at, 1):
+        e = segs[i].split(sep)
+        new = str(n)
+        mapping[e[1]] = new
+        if len(e) > 2 and e[2]:
+            e[2] = mapping.get(e[2], e[2])
+        e[1] = new
+        rows.append(e)
+    parents = {e[2] for e in rows if len(e) > 2 and e[2]}
+    for i, e in zip(hl_at, rows):
+        if len(e) > 4:
+            e[4] = "1" if e[1] in parents else "0"
+        segs[i] = sep.join(e)
 
 
 # ---------------------------------------------------------------- output
 
 
 class _Out:
-    """Writes envelopes lazily so a group or interchange left without transaction sets disappears;
-    recounts SE01, GE01 and IEA01."""
+    """Writes one output as the scrub goes: envelopes lazily, so a group or interchange left without
+    transaction sets disappears; recounts SE01, GE01 and IEA01. Only the pending ISA/GS of the open
+    interchange are held, never a transaction set. The file is opened (`open_file()`) on the first
+    write, so an output nothing is written to is never created."""
 
-    def __init__(self, fh: IO[str]):
-        self.fh = fh
+    def __init__(self, open_file: Callable[[], IO[str]]):
+        self.open_file = open_file
+        self.fh: IO[str] | None = None
         self.pending: list[EnvelopeSegment] = []
         self.open_isa = False
         self.open_gs = False
@@ -286,6 +331,8 @@ class _Out:
         self.written = 0
 
     def _emit(self, d, texts) -> None:
+        if self.fh is None:
+            self.fh = self.open_file()
         end = d.segment + d.suffix
         self.fh.write(end.join(texts) + end)
 
@@ -347,6 +394,12 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
+def _file_sha256(path: str) -> str:
+    """The input's SHA-256, read in chunks (the file is never held in memory)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def _reparse(claim: Claim, segs: list[str], sep: str, comp: str) -> Claim:
     """A corrected claim as typed record (for the store), keeping the original's identity."""
     c, _ = parse_claim(None, segs, [claim.source.line] * len(segs), 0, len(segs), sep, comp,
@@ -358,10 +411,82 @@ def _reparse(claim: Claim, segs: list[str], sep: str, comp: str) -> Claim:
     return c
 
 
+@dataclass
+class _Scrubbed:
+    """One transaction set, scrubbed: what goes to each output and to the store."""
+
+    main: list[str] | None  # None: every claim held or emptied, the set is dropped
+    rejects: list[str] | None  # None: no claim held
+    findings: list[Finding]
+    emitted: list[Claim]  # the claims written to `main`, corrected ones re-read (only with a store)
+    auth_uses: list[tuple]
+
+
+def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed: bool) -> _Scrubbed:
+    """Run the rules over one transaction set and apply their corrections. With `typed`, corrected claims
+    are re-read as typed records (the store keeps what was sent, not what came in)."""
+    sep, comp = tx.delimiters.element, tx.delimiters.component
+    claims = ctx.claims
+    findings = run(ctx)
+    per_claim: dict[int, list[Finding]] = defaultdict(list)
+    for f in findings:
+        per_claim[id(f.claim)].append(f)
+    held = {id(c) for c in claims if any(f.hold for f in per_claim.get(id(c), ()))}
+    for f in findings:
+        if f.edits and (id(f.claim) in held or any(id(r) in held for r in f.requires)):
+            f.edits = ()
+            f.action = "none"
+            f.message += " (not corrected: claim held)" if id(f.claim) in held else \
+                " (not corrected: the claim it depends on is held)"
+    main_replace: dict[int, object] = {}
+    rej_replace: dict[int, object] = {}
+    emitted: list[Claim] = []
+    auth_uses: list[tuple] = []
+    for c in claims:
+        fs = per_claim.get(id(c), ())
+        if id(c) in held:
+            result.claims_held += 1
+            main_replace[c.start] = None
+            continue
+        rej_replace[c.start] = None
+        edits = [ed for f in fs for ed in f.edits]
+        if not edits:
+            emitted.append(c)
+            continue
+        new = apply_edits(c, edits, sep, comp)
+        main_replace[c.start] = new
+        if new is None:
+            result.claims_emptied += 1
+            continue
+        result.claims_corrected += 1
+        emitted.append(_reparse(c, new, sep, comp) if typed else c)
+        for f in fs:
+            if f.data and f.edits and "auth" in f.data:
+                for line_no, proc, units in f.data["lines"]:
+                    auth_uses.append((f.data["auth"]["id"], c.patient_control_number, proc, line_no, units))
+    return _Scrubbed(rebuild(tx, claims, main_replace),
+                     rebuild(tx, claims, rej_replace) if held else None,
+                     findings, emitted, auth_uses)
+
+
+_FINDING_COLS = ("id", "file_sha256", "rule", "severity", "patient_control_number", "line", "procedure",
+                 "action", "message")
+
+
+def _finding_rows(findings: list[Finding], sha: str, first: int) -> list[tuple]:
+    """Store rows of `findings`, numbered from `first` (ids as Store.save_findings gives them)."""
+    key = sha[:16]
+    return [(f"{key}:{k}", sha, *f.to_dict().values()) for k, f in enumerate(findings, first)]
+
+
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                rejects_path: str | os.PathLike | None = None, store: Store | None = None,
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None) -> ScrubResult:
-    """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable."""
+    """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
+
+    The file is read, scrubbed and written one transaction set at a time: memory holds one set (and the
+    findings so far), not the file. Both outputs go to temporary files renamed into place at the end
+    and the store rows go into one store transaction, so a failure part way leaves nothing behind."""
     t0 = time.perf_counter()
     path = str(path)
     tables = tables or load_tables()
@@ -371,27 +496,29 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     for target in (out_path, rejects_path):
         if target != "-" and _same_file(target, path):
             raise ScrubError(f"{path}:0: output {target} would overwrite the input")
-    data = Path(path).read_bytes()
-    sha = file_sha256(data)
+    sha = _file_sha256(path)
     issues = IssueList()
     history = History(store, exclude_file=sha)
     auths = AuthBook(store)
     result = ScrubResult(path, sha, out_path, None, [], issues=issues)
-    main: list[tuple] = []  # ("env", seg) | ("tx", tx, segs or None)
-    rejects: list[tuple] = []
-    emitted: list[Claim] = []
-    auth_uses: list[tuple] = []
     isa_sender = isa_control = None
-    any_held = False
-    with EnvelopeReader(data, path) as env:
+    with contextlib.ExitStack() as stack:
+        if store is not None:
+            stack.enter_context(store.transaction())
+            store.add_file(sha, path, "837", None, None, "scrub", claims=0)  # completed at the end
+            store.db.execute("delete from findings where file_sha256 = ?", [sha])
+        main_fh = stack.enter_context(atomic_output(out_path))  # written even when no claim survives
+        main = _Out(lambda: main_fh)
+        rejects = _Out(lambda: stack.enter_context(atomic_output(rejects_path)))
+        env = stack.enter_context(EnvelopeReader(path, path))
         for item in env:
             if isinstance(item, EnvelopeSegment):
                 if item.tag == "ISA" and isa_sender is None:
                     e = item.elements
                     isa_sender = e[6].strip() if len(e) > 6 else None
                     isa_control = e[13].strip() if len(e) > 13 else None
-                main.append(("env", item))
-                rejects.append(("env", item))
+                main.envelope(item)
+                rejects.envelope(item)
                 continue
             tx = item
             if not tx.complete:
@@ -400,78 +527,33 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
             if not is_837p(tx):
                 raise ScrubError(f"{path}:{tx.lines[0]}: transaction set {tx.control_number} is not an 837P "
                                  f"(005010X222); scrub reads 837P only")
-            sep, comp = tx.delimiters.element, tx.delimiters.component
-            claims = list(parse_837p(tx, issues))
-            result.claims_in += len(claims)
-            ctx = Context(claims, tables, profiles, history, auths)
-            findings = run(ctx)
-            per_claim: dict[int, list[Finding]] = defaultdict(list)
-            for f in findings:
-                per_claim[id(f.claim)].append(f)
-            held = {id(c) for c in claims if any(f.hold for f in per_claim.get(id(c), ()))}
-            for f in findings:
-                if f.edits and (id(f.claim) in held or any(id(r) in held for r in f.requires)):
-                    f.edits = ()
-                    f.action = "none"
-                    f.message += " (not corrected: claim held)" if id(f.claim) in held else \
-                        " (not corrected: the claim it depends on is held)"
-            main_replace: dict[int, object] = {}
-            rej_replace: dict[int, object] = {}
-            for c in claims:
-                fs = per_claim.get(id(c), ())
-                if id(c) in held:
-                    result.claims_held += 1
-                    main_replace[c.start] = None
-                    continue
-                rej_replace[c.start] = None
-                edits = [ed for f in fs for ed in f.edits]
-                if not edits:
-                    emitted.append(c)
-                    continue
-                new = apply_edits(c, edits, sep, comp)
-                main_replace[c.start] = new
-                if new is None:
-                    result.claims_emptied += 1
-                    continue
-                result.claims_corrected += 1
-                emitted.append(_reparse(c, new, sep, comp))
-                for f in fs:
-                    if f.data and f.edits and "auth" in f.data:
-                        for line_no, proc, units in f.data["lines"]:
-                            auth_uses.append((f.data["auth"]["id"], c.patient_control_number, proc, line_no, units))
-            result.findings.extend(findings)
-            if held:
-                any_held = True
-            segs = rebuild(tx, claims, main_replace)
-            if segs is None:
+            ctx = Context(list(parse_837p(tx, issues)), tables, profiles, history, auths)
+            result.claims_in += len(ctx.claims)
+            done = _scrub_transaction(tx, ctx, result, typed=store is not None)
+            if done.main is None:
                 result.transactions_dropped += 1
-            main.append(("tx", tx, segs))
-            rejects.append(("tx", tx, rebuild(tx, claims, rej_replace) if held else None))
-    result.claims_out = len(emitted)
-    _write(main, out_path)
-    if any_held:
-        _write(rejects, rejects_path)
-        result.rejects_path = rejects_path
-    if store is not None:
-        with store.transaction():
-            store.add_file(sha, path, "837", isa_sender, isa_control, "scrub", claims=len(emitted))
-            store.save_claims(emitted, sha, "scrub",
-                              profile_of=lambda c: profiles.profile_for(c.claim_filing_indicator, c.payer.id).name)
-            for auth_id, pcn, proc, line_no, units in auth_uses:
-                store.use_authorization(auth_id, pcn, proc, line_no, units)
-            store.save_findings([f.to_dict() for f in result.findings], sha)
+            else:
+                main.transaction(tx, done.main)
+            if done.rejects is not None:
+                rejects.transaction(tx, done.rejects)
+            result.claims_out += len(done.emitted)
+            if store is not None:
+                store.save_claims(done.emitted, sha, "scrub", profile_of=lambda c: ctx.profile(c).name)
+                for auth_id, pcn, proc, line_no, units in done.auth_uses:
+                    store.use_authorization(auth_id, pcn, proc, line_no, units)
+                store.insert_rows("findings", _FINDING_COLS,
+                                  _finding_rows(done.findings, sha, len(result.findings)))
+            for f in done.findings:
+                f.detach()  # the report keeps the findings, not the transaction set
+            result.findings.extend(done.findings)
+            del tx, ctx, done, item  # free the set before reading the next one
+        if rejects.fh is not None:
+            result.rejects_path = rejects_path
+        if store is not None:
+            store.db.execute("update files set isa_sender = ?, isa_control = ?, claims = ? where sha256 = ?",
+                             [isa_sender, isa_control, result.claims_out, sha])
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def _write(items: list[tuple], target: str) -> None:
-    with atomic_output(target) as fh:
-        out = _Out(fh)
-        for it in items:
-            if it[0] == "env":
-                out.envelope(it[1])
-            elif it[2] is not None:
-                out.transaction(it[1], it[2])
 
 
 __all__ = ["ScrubError", "ScrubResult", "scrub_file", "apply_edits", "rebuild", "prune_hl", "AuthBook",

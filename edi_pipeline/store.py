@@ -24,10 +24,18 @@ def default_db_path() -> str:
     return os.environ.get("EDI_PIPELINE_DB") or DEFAULT_DB
 
 
+_cents: dict[Decimal, int] = {}
+
+
 def cents(value: Decimal | None) -> int | None:
     if value is None:
         return None
-    return int((value * 100).to_integral_value())
+    got = _cents.get(value)
+    if got is None:
+        got = int((value * 100).to_integral_value())
+        if len(_cents) < 100_000:
+            _cents[value] = got
+    return got
 
 
 def from_cents(value: int | None) -> Decimal | None:
@@ -45,6 +53,15 @@ def member_hash(claim: Claim) -> str:
 
 def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def path_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def now() -> str:
@@ -67,6 +84,8 @@ class Store:
                 os.chmod(self.path, 0o600)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA busy_timeout=30000")
+            # WAL + NORMAL: a killed process never loses a committed file; only power loss can drop the last one.
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             migrations.apply(self.db)
         except Exception as exc:  # sqlite3.DatabaseError, OSError
@@ -93,14 +112,19 @@ class Store:
 
     # --- files ---------------------------------------------------------------------
 
-    def seen_file(self, sha: str, isa_sender: str | None = None, isa_control: str | None = None,
-                  kind: str | None = None) -> dict | None:
-        """The earlier copy of this file: the same bytes, or the same ISA sender, control number and kind."""
+    def seen_file(self, sha: str) -> dict | None:
+        """The earlier copy of a file with these exact bytes."""
         rows = list(self.db.query("select * from files where sha256 = ?", [sha]))
-        if not rows and isa_sender and isa_control:
-            rows = list(self.db.query(
-                "select * from files where isa_sender = ? and isa_control = ? and kind = ?",
-                [isa_sender, isa_control, kind]))
+        return rows[0] if rows else None
+
+    def seen_isa(self, isa_sender: str | None, isa_control: str | None, kind: str,
+                 exclude_sha: str | None = None) -> dict | None:
+        """An earlier file with the same ISA sender, control number and kind."""
+        if not (isa_sender and isa_control):
+            return None
+        rows = list(self.db.query(
+            "select * from files where isa_sender = ? and isa_control = ? and kind = ? and sha256 != ?",
+            [isa_sender, isa_control, kind, exclude_sha or ""]))
         return rows[0] if rows else None
 
     def add_file(self, sha: str, name: str, kind: str, isa_sender: str | None, isa_control: str | None,

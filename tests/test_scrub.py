@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,126 @@ def test_report_has_no_phi(tmp_path):
                            p.birth_date.strftime("%Y%m%d") if p.birth_date else None):
                 if secret:
                     assert secret not in text
+
+
+# ---------------------------------------------------------------- streaming, one transaction set at a time
+
+def segments(path: Path) -> list[str]:
+    return [s.strip() for s in path.read_text().split("~") if s.strip()]
+
+
+def envelope_file(dest: Path, isa: str, iea: str, groups: list[tuple[str, list[list[str]], str]]) -> Path:
+    """An 837P file: ISA, each (GS, its transaction sets, GE), IEA."""
+    segs = [isa]
+    for gs, sets, ge in groups:
+        segs += [gs] + [s for st in sets for s in st] + [ge]
+    dest.write_text("~\n".join(segs + [iea]) + "~\n")
+    return dest
+
+
+def split_sets(segs: list[str]) -> list[list[str]]:
+    """The ST..SE transaction sets of a segment list."""
+    sets, cur = [], None
+    for s in segs:
+        if s.startswith("ST*"):
+            cur = [s]
+        elif cur is not None:
+            cur.append(s)
+            if s.startswith("SE*"):
+                sets.append(cur)
+                cur = None
+    return sets
+
+
+def test_generated_multi_set_file_scrubs_like_each_set_alone(tmp_path):
+    """Rules run per transaction set: scrubbing a many-set, many-interchange file gives, set by set, what
+    scrubbing each set alone in its own file gives, with GE01/IEA01 recounted over the surviving sets."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "generate.py"), "--claims", "120", "--seed", "5",
+                    "--claims-per-st", "2", "--interchanges", "2", "--trip-rate", "0.7", "--out", str(tmp_path)],
+                   check=True, capture_output=True)
+    src = tmp_path / "gen-120.837"
+    whole, out, rej = run(src, tmp_path)
+    assert whole.transactions_dropped > 0 and whole.claims_held > 0 and whole.claims_corrected > 0
+
+    segs = segments(src)
+    expected_main: list[list[str]] = []
+    expected_rej: list[list[str]] = []
+    findings = []
+    isa = gs = None
+    for k, s in enumerate(segs):
+        if s.startswith("ISA*"):
+            isa = s
+        elif s.startswith("GS*"):
+            gs = s
+        elif s.startswith("ST*"):
+            st = split_sets(segs[k:])[0]
+            ctrl = gs.split("*")[6]
+            one = envelope_file(tmp_path / f"one-{len(findings)}.837", isa, f"IEA*1*{isa.split('*')[13]}",
+                                [(gs, [st], f"GE*1*{ctrl}")])
+            alone, o, r = run(one, tmp_path)
+            findings += [(f.rule, f.claim.patient_control_number, f.action, f.message) for f in alone.findings]
+            expected_main += split_sets(segments(o)) if o.read_bytes() else []
+            expected_rej += split_sets(segments(r)) if r.exists() else []
+    assert split_sets(segments(out)) == expected_main
+    assert split_sets(segments(rej)) == expected_rej
+    assert [(f.rule, f.claim.patient_control_number, f.action, f.message) for f in whole.findings] == findings
+
+    for path in (out, rej):  # every GE01 and IEA01 counts what was written
+        got = segments(path)
+        sets = groups = 0
+        for s in got:
+            if s.startswith("GS*"):
+                sets, groups = 0, groups + 1
+            elif s.startswith("SE*"):
+                sets += 1
+            elif s.startswith("GE*"):
+                assert s.split("*")[1] == str(sets)
+            elif s.startswith("IEA*"):
+                assert s.split("*")[1] == str(groups)
+                groups = 0
+        assert validate_tr3(path.read_text(), path.name).errors == []
+
+
+def test_dropped_sets_and_groups_are_recounted(tmp_path):
+    """A set whose every claim is held leaves GE01 one short; a group left without sets is dropped from
+    the corrected file (IEA01 recounted) and kept in the rejects file."""
+    clean = split_sets(segments(FIXTURES / "837p-clean.837"))[0]
+    held = split_sets(segments(FIXTURES / "837p-dx-pointer.837"))[0]
+
+    def renumbered(st: list[str], ctrl: str) -> list[str]:
+        return [st[0].replace("*0001*", f"*{ctrl}*", 1)] + st[1:-1] + [st[-1].replace("*0001", f"*{ctrl}")]
+
+    isa = segments(FIXTURES / "837p-clean.837")[0]
+    gs1 = "GS*HC*PAINCLINIC01*CLEARHOUSE01*20261201*1200*101*X*005010X222A1"
+    gs2 = gs1.replace("*101*", "*102*")
+    src = envelope_file(tmp_path / "multi.837", isa, "IEA*2*000001000", [
+        (gs1, [renumbered(clean, "0001"), renumbered(held, "0002")], "GE*2*101"),
+        (gs2, [renumbered(held, "0003")], "GE*1*102")])
+    result, out, rej = run(src, tmp_path)
+    assert result.transactions_dropped == 2 and result.claims_held == 2
+    main = segments(out)
+    assert [s for s in main if s[:2] in ("IS", "GS", "ST", "SE", "GE", "IE")] == [
+        isa, gs1, "ST*837*0001*005010X222A1", clean[-1], "GE*1*101", "IEA*1*000001000"]
+    rejects = segments(rej)
+    assert [s for s in rejects if s[:2] in ("GS", "ST", "GE", "IE")] == [
+        gs1, "ST*837*0002*005010X222A1", "GE*1*101",
+        gs2, "ST*837*0003*005010X222A1", "GE*1*102", "IEA*2*000001000"]
+    for path in (out, rej):
+        assert validate_tr3(path.read_text(), path.name).errors == []
+
+
+def test_failure_part_way_leaves_no_output_and_no_store_rows(tmp_path):
+    """The outputs are written as the scrub goes, but only renamed into place (and the store rows only
+    committed) once the whole file is scrubbed."""
+    good = split_sets(segments(FIXTURES / "837p-tpi-units.837"))[0]
+    isa = segments(FIXTURES / "837p-tpi-units.837")[0]
+    gs = "GS*HC*PAINCLINIC01*CLEARHOUSE01*20261201*1200*101*X*005010X222A1"
+    src = envelope_file(tmp_path / "partial.837", isa, "IEA*1*000001000",
+                        [(gs, [good, good[:-1]], "GE*2*101")])  # the second set has no SE
+    store = Store(tmp_path / "s.db")
+    with pytest.raises(ScrubError, match="truncated"):
+        run(src, tmp_path, store)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["partial.837", "s.db", "s.db-shm", "s.db-wal"]
+    assert store.table_counts(("files", "claims", "claim_lines", "findings")) == {
+        "files": 0, "claims": 0, "claim_lines": 0, "findings": 0}
+    store.close()
