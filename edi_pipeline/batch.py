@@ -6,19 +6,18 @@ import json
 import logging
 import multiprocessing
 import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .envelope import EnvelopeReader, Transaction
-from .errors import EdiError
+from .errors import EdiError, Position
 from .ingest import REJECTED, ingest_file
 from .scrub import scrub_file
-from .store import Store, file_sha256
+from .store import Store, path_sha256
 from .validate import validate_file
-from .writer import atomic_output
+from .writer import atomic_copy, atomic_output
+from .x12 import Delimiters
 
 log = logging.getLogger("edi_pipeline.batch")
 
@@ -68,26 +67,32 @@ class BatchSummary:
         }
 
 
-def detect_kind(data: bytes, name: str) -> str:
-    """'837P', '835', '837P+835' or raise EdiError when nothing usable is in the file."""
-    kinds = set()
-    with EnvelopeReader(data, name) as env:
-        for item in env:
-            if isinstance(item, Transaction):
-                if item.set_id == "837":
-                    kinds.add("837P")
-                elif item.set_id == "835":
-                    kinds.add("835")
+def detect_kind(path: Path) -> str:
+    """'837P', '835' or '837P+835' from the ST01 values in the file, read in chunks; EdiError when
+    the file does not start with an ISA or holds neither."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+        start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        Delimiters.from_isa(start.decode("latin-1"), Position(path.name, 1, 1, None, "ISA"))
+        sep = start[3:4]
+        marks = {b"ST" + sep + b"837": "837P", b"ST" + sep + b"835": "835"}
+        kinds: set[str] = set()
+        chunk = head
+        tail = b""
+        while chunk:
+            window = tail + chunk
+            kinds.update(kind for mark, kind in marks.items() if mark in window)
+            tail = window[-8:]
+            chunk = fh.read(1 << 20)
     if not kinds:
-        raise EdiError(f"{name}:1: no 837P or 835 transaction set in the file")
+        raise EdiError(f"{path.name}:1: no 837P or 835 transaction set in the file")
     return "+".join(sorted(kinds, reverse=True))
 
 
 def _quarantine(path: Path, out: Path, reason: str) -> FileOutcome:
     qdir = out / "quarantine"
     target = qdir / path.name
-    with atomic_output(target, mode=0o600, encoding="utf-8") as fh:
-        fh.write(path.read_bytes().decode("utf-8", "surrogateescape"))
+    atomic_copy(path, target, mode=0o600)
     with atomic_output(qdir / f"{path.name}.error.txt", mode=0o600) as fh:
         fh.write(reason.rstrip() + "\n")
     log.warning("quarantined", extra={"file": path.name, "reason": reason.splitlines()[0]})
@@ -97,14 +102,13 @@ def _quarantine(path: Path, out: Path, reason: str) -> FileOutcome:
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str) -> FileOutcome:
     """Handle one inbox file by type; safe to rerun after a crash (everything it writes is idempotent)."""
     path, out = Path(path), Path(out)
-    data = path.read_bytes()
-    sha = file_sha256(data)
+    sha = path_sha256(path)
     store = Store(db)
     try:
         if store.db["batch_files"].count_where("sha256 = ? and status != 'running'", [sha]):
             return FileOutcome(path.name, SKIPPED, detail="already processed")
         try:
-            kind = detect_kind(data, path.name)
+            kind = detect_kind(path)
         except EdiError as exc:
             outcome = _quarantine(path, out, str(exc))
             _mark(store, sha, path.name, None, outcome)
@@ -112,7 +116,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str) -> Fi
         outcome = FileOutcome(path.name, DONE, kind)
         log.info("file started", extra={"file": path.name, "kind": kind})
         if "837P" in kind:
-            result = validate_file(path, path.name, data)
+            result = validate_file(path, path.name)
             for ack in result.acks:
                 target = out / "acks" / f"{path.name}.{ack.group_control_number or 'group'}.999"
                 with atomic_output(target) as fh:
@@ -135,7 +139,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str) -> Fi
             outcome.findings += len(scrubbed.findings)
             outcome.outputs += [p for p in (scrubbed.out_path, scrubbed.rejects_path, str(report)) if p]
         if "835" in kind:
-            ingested = ingest_file(path, store, origin="batch", data=data)
+            ingested = ingest_file(path, store, origin="batch")
             if ingested.status == REJECTED:
                 outcome = _quarantine(path, out, f"{path.name}: {ingested.reason}")
                 _mark(store, sha, path.name, kind, outcome)
