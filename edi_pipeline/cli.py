@@ -46,6 +46,8 @@ def guarded(fn):
         except KeyboardInterrupt:
             _fail("interrupted")
         except Exception as exc:  # last resort: one line, no traceback, no data values
+            if os.environ.get("EDI_PIPELINE_DEBUG"):
+                raise
             _fail(f"internal error ({type(exc).__name__}); please report it with the input's shape, not its data")
 
     return wrapper
@@ -63,6 +65,8 @@ def print_issues(issues, stream=None, minimum: Severity = Severity.WARNING) -> N
 @click.version_option(package_name="edi-pipeline")
 def cli():
     """X12 837P/835 pipeline for pain-management billing.
+
+    Set EDI_PIPELINE_DEBUG=1 to see the traceback of an internal error.
 
     \b
     Examples:
@@ -238,13 +242,25 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
 
 @cli.group()
 def rules():
-    """The line-rule catalogue (ids as in domain/RULES.md)."""
+    """The line-rule catalogue (ids as in domain/RULES.md).
+
+    \b
+    Examples:
+      edi-pipeline rules list
+      edi-pipeline rules explain ACU-NCD-VISITS
+    """
 
 
 @rules.command("list")
 @guarded
 def rules_list():
-    """Print id, payer profile, severity and a one-line description of every rule."""
+    """Print id, payer profile, severity and a one-line description of every rule.
+
+    \b
+    Examples:
+      edi-pipeline rules list
+      edi-pipeline rules list | grep medicare
+    """
     from .codes import load_tables
     from .rules import iter_rule_info
 
@@ -258,7 +274,13 @@ def rules_list():
 @click.argument("rule_id")
 @guarded
 def rules_explain(rule_id):
-    """Print a rule's trigger, correction and sources."""
+    """Print a rule's trigger, correction and sources.
+
+    \b
+    Examples:
+      edi-pipeline rules explain TPI-UNITS
+      edi-pipeline rules explain acu-ncd-dx
+    """
     from .codes import load_tables
     from .rules import registry
 
@@ -277,7 +299,13 @@ def rules_explain(rule_id):
 
 @cli.group()
 def auth():
-    """Prior authorizations on file (used by rule AUTH-REQUIRED)."""
+    """Prior authorizations on file (used by rule AUTH-REQUIRED).
+
+    \b
+    Examples:
+      edi-pipeline auth import auths.csv
+      edi-pipeline auth list
+    """
 
 
 @auth.command("import")
@@ -285,7 +313,15 @@ def auth():
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help="Store (default: $EDI_PIPELINE_DB).")
 @guarded
 def auth_import(csv_file, db):
-    """Load authorizations from CSV: member_id,payer_id,auth_number,codes,units,start,end."""
+    """Load authorizations from CSV: member_id,payer_id,auth_number,codes,units,start,end.
+
+    codes is a space- or |-separated list (or * for any code); start and end are YYYY-MM-DD.
+    Loading the same payer_id + auth_number again replaces it.
+
+    \b
+    Examples:
+      edi-pipeline auth import auths.csv --db billing.db
+    """
     from .store import Store
 
     store = Store(db)
@@ -300,7 +336,12 @@ def auth_import(csv_file, db):
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help="Store (default: $EDI_PIPELINE_DB).")
 @guarded
 def auth_list(db):
-    """Table of authorizations on file and the units left."""
+    """Table of authorizations on file and the units left.
+
+    \b
+    Examples:
+      edi-pipeline auth list --db billing.db
+    """
     from .store import Store
 
     store = Store(db)
