@@ -47,9 +47,13 @@ class Source:
         return Position(self.file, self.line, self.segment_index, self.st_position,
                         self.segment_id, self.loop, element)
 
-    def to_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "segment_index": self.segment_index,
-                "st_position": self.st_position, "loop": self.loop}
+    def to_dict(self, with_file: bool = True) -> dict:
+        """Position as a dict; nested records leave out the file their parent already names."""
+        d = {"line": self.line, "segment_index": self.segment_index, "st_position": self.st_position,
+             "loop": self.loop}
+        if with_file:
+            d["file"] = self.file
+        return d
 
 
 @dataclass(slots=True)
@@ -165,7 +169,7 @@ class Claim:
                     "dx_pointers": ln.dx_pointers,
                     "control_number": ln.control_number,
                     "prior_authorization": ln.prior_authorization,
-                    "source": ln.source.to_dict(),
+                    "source": ln.source.to_dict(False),
                 }
                 for ln in self.lines
             ],
@@ -301,7 +305,7 @@ class ClaimPayment:
                     "control_number": ln.control_number,
                     "adjustments": [a.to_dict(plain) for a in ln.adjustments],
                     "remarks": ln.remarks,
-                    "source": ln.source.to_dict(),
+                    "source": ln.source.to_dict(False),
                 }
                 for ln in self.lines
             ],

@@ -129,6 +129,7 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
     t_sv1, t_dtp, t_ref, t_nm1, t_clm, t_sbr, t_lin, t_svd = (
         x + sep for x in ("SV1", "DTP", "REF", "NM1", "CLM", "SBR", "LIN", "SVD"))
     t_lx, t_hl, t_hi, t_lq = (x + sep for x in ("LX", "HL", "HI", "LQ"))
+    q_472, q_434, q_6r, q_g1, q_f8 = "472" + sep, "434" + sep, "6R" + sep, "G1" + sep, "F8" + sep
     i += 1
     while i < n:
         text = segs[i]
@@ -155,29 +156,28 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
                 issues.append(Issue("IK4-6", "SV102 line charge is not a number",
                                     tx.position(i, "2400", "SV102")))
         elif h == t_dtp:
-            e = text.split(sep)
-            if len(e) > 3:
-                if e[1] == "472":
-                    if section == "2400" and line is not None:
-                        line.service_date, line.service_date_end = date_range(e[3])
-                    elif section == "2300":
-                        claim_date = to_date(e[3])
-                elif e[1] == "434" and section == "2300" and claim_date is None:
-                    claim_date = to_date(e[3])
-        elif h == t_ref:
-            e = text.split(sep)
-            if len(e) > 2:
-                q = e[1]
+            q = text[4:8]
+            if q == q_472 or (q == q_434 and section == "2300" and claim_date is None):
+                value = text[text.rfind(sep) + 1:]  # DTP03, the last element
                 if section == "2400" and line is not None:
-                    if q == "6R":
-                        line.control_number = e[2]
-                    elif q == "G1":
-                        line.prior_authorization = e[2]
+                    if q == q_472:
+                        line.service_date, line.service_date_end = date_range(value)
                 elif section == "2300":
-                    if q == "G1":
-                        prior_auth = e[2]
-                    elif q == "F8":
-                        payer_ctrl = e[2]
+                    claim_date = to_date(value)
+        elif h == t_ref:
+            q = text[4:7]
+            if q == q_6r or q == q_g1 or q == q_f8:
+                value = text.split(sep)[2]
+                if section == "2400" and line is not None:
+                    if q == q_6r:
+                        line.control_number = value
+                    elif q == q_g1:
+                        line.prior_authorization = value
+                elif section == "2300":
+                    if q == q_g1:
+                        prior_auth = value
+                    elif q == q_f8:
+                        payer_ctrl = value
         elif h[:3] == t_lx:
             if line is not None:
                 line.end = i
