@@ -83,7 +83,8 @@ class Store:
             if fresh:
                 os.chmod(self.path, 0o600)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA busy_timeout=30000")
+            # A batch worker may wait for another that holds the write lock for a whole large file.
+            self.db.execute("PRAGMA busy_timeout=600000")
             # WAL + NORMAL: a killed process never loses a committed file; only power loss can drop the last one.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
