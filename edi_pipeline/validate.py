@@ -13,7 +13,8 @@ from .errors import EdiError, Issue, IssueList, Position, Severity
 from .model import ClaimPayment
 from .parse_835 import is_835, parse_835, parse_835_header
 from .parse_837p import is_837p, parse_837p
-from .tr3 import GroupAck, validate_tr3
+from .tr3 import GroupAck
+from .tr3_compiled import validate_tr3_fast
 
 
 @dataclass
@@ -77,7 +78,7 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
         result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
         return result
     text = data.decode("utf-8", errors="replace")
-    tr3 = validate_tr3(text, name)
+    tr3 = validate_tr3_fast(text, name)
     seen = {(i.pos.segment_index, i.code) for i in result.issues}
     ours = {i.code for i in result.issues}
     for issue in tr3.issues:

@@ -1,0 +1,298 @@
+"""edi_pipeline.tr3_compiled: the compiled-map validator must be interchangeable
+with tr3.validate_tr3 (same issues, positions, 999s) and much faster."""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, corpus_files, fixture_files
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edi_pipeline import tr3_compiled
+from edi_pipeline.errors import Severity
+from edi_pipeline.tr3 import Tr3Result, validate_tr3
+from edi_pipeline.tr3_compiled import compiled_map, validate_tr3_fast
+
+NOW = datetime(2024, 1, 2, 3, 4)
+
+# Known, accepted differences between tr3.validate_tr3 and validate_tr3_fast:
+# (file name, code, segment index, element) of error issues only one side reports.
+# Empty: on the corpus and the fixtures both give identical results. Inputs on
+# which pyx12 itself crashes (ENV-PYX12) are emulated, not guaranteed.
+ALLOWED: set[tuple[str, str, int, str | None]] = set()
+
+
+def _x12_paths() -> list[Path]:
+    return corpus_files() + fixture_files()
+
+
+def _params():
+    paths = _x12_paths()
+    if not paths:
+        return [pytest.param(None, marks=pytest.mark.skip(reason="no corpus or fixtures"))]
+    return [pytest.param(p, id=f"{p.parent.name}/{p.name}") for p in paths]
+
+
+def _error_keys(result: Tr3Result, name: str) -> set[tuple]:
+    return {(i.code, i.pos.segment_index, i.pos.element) for i in result.issues
+            if i.severity is Severity.ERROR
+            and (name, i.code, i.pos.segment_index, i.pos.element) not in ALLOWED}
+
+
+def _full(result: Tr3Result) -> tuple[list, list]:
+    issues = [(i.code, i.pos, i.message, i.severity, i.value) for i in result.issues]
+    groups = [(g.group_control_number, g.transaction_type, g.accepted, g.ack_text)
+              for g in result.groups]
+    return issues, groups
+
+
+def _both(text: str, name: str = "f") -> tuple[Tr3Result, Tr3Result]:
+    return validate_tr3(text, name, now=NOW), validate_tr3_fast(text, name, now=NOW)
+
+
+# ---------------------------------------------------------------- equivalence
+
+
+@pytest.mark.parametrize("path", _params())
+def test_same_errors_and_verdicts_as_tr3(path):
+    """The requirement: same (code, segment index, element) for every error and
+    the same accepted/rejected per functional group."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    slow, fast = _both(text, path.name)
+    assert _error_keys(fast, path.name) == _error_keys(slow, path.name)
+    assert [g.accepted for g in fast.groups] == [g.accepted for g in slow.groups]
+    assert [g.group_control_number for g in fast.groups] == [g.group_control_number for g in slow.groups]
+
+
+@pytest.mark.parametrize("path", _params())
+def test_identical_issues_and_999s(path):
+    """Stronger: every issue (warnings too) with its message, position and value,
+    in the same order, and byte-identical 999s."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    slow, fast = _both(text, path.name)
+    assert _full(fast) == _full(slow)
+
+
+def tiny_837(clm05: str = "11:B:1", extra: list[str] | None = None) -> str:
+    segs = [
+        "GS*HC*SENDER*RECEIVER*20240101*1200*1*X*005010X222A1",
+        "ST*837*0001*005010X222A1",
+        "BHT*0019*00*REF1*20240101*1200*CH",
+        "NM1*41*2*SUBMITTER*****46*S123",
+        "PER*IC*CONTACT*TE*5555550100",
+        "NM1*40*2*RECEIVER*****46*R123",
+        "HL*1**20*1",
+        "NM1*85*2*BILLING*****XX*1234567893",
+        "N3*1 MAIN ST",
+        "N4*TOWN*NY*12345",
+        "REF*EI*123456789",
+        "HL*2*1*22*0",
+        "SBR*P*18*******CI",
+        "NM1*IL*1*DOE*JANE****MI*M123",
+        "NM1*PR*2*PAYER*****PI*P123",
+        f"CLM*PCN1*100***{clm05}*Y*A*Y*Y",
+        "HI*ABK:R69",
+        "LX*1",
+        "SV1*HC:99213*100*UN*1***1",
+        "DTP*472*D8*20240101",
+        *(extra or []),
+    ]
+    segs.append(f"SE*{len(segs)}*0001")
+    segs += ["GE*1*1", "IEA*1*000000001"]
+    isa = ("ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
+           "*240101*1200*^*00501*000000001*0*T*:")
+    return "~\n".join([isa, *segs]) + "~\n"
+
+
+INLINE = {
+    "valid": tiny_837(),
+    "bad-code": tiny_837(clm05="11:X:1"),
+    "bad-date": tiny_837(extra=["DTP*471*D8*20240231"]),
+    "rd8": tiny_837(extra=["DTP*472*RD8*20240101-20240102"]),
+    "bad-time": tiny_837().replace("BHT*0019*00*REF1*20240101*1200", "BHT*0019*00*REF1*20240101*2561"),
+    "too-long": tiny_837().replace("N4*TOWN*NY*12345", "N4*TOWN*NY*1234567890123456"),
+    "not-numeric": tiny_837().replace("CLM*PCN1*100*", "CLM*PCN1*1O0*"),
+    "too-many-elements": tiny_837().replace("N3*1 MAIN ST", "N3*1 MAIN ST*SUITE 2*X"),
+    "too-many-components": tiny_837().replace("SV1*HC:99213", "SV1*HC:99213:1:2:3:4:5:6:7:8"),
+    "missing-required": tiny_837().replace("NM1*PR*2*PAYER*****PI*P123", "NM1*PR*2******PI*P123"),
+    "syntax-pair": tiny_837().replace("PER*IC*CONTACT*TE*5555550100", "PER*IC*CONTACT*TE"),
+    "missing-segment": tiny_837().replace("N3*1 MAIN ST~\n", ""),
+    "unexpected": tiny_837().replace("LX*1~\n", "LX*1~\nN3*X~\n"),
+    "unknown-id": tiny_837().replace("LX*1~\n", "LX*1~\nZZZ*1~\n"),
+    "hl-sequence": tiny_837().replace("HL*2*1*22*0", "HL*3*7*22*0"),
+    "lx-sequence": tiny_837().replace("LX*1", "LX*2"),
+    "trailing-separator": tiny_837().replace("N3*1 MAIN ST", "N3*1 MAIN ST*"),
+    "control-char": tiny_837().replace("N3*1 MAIN ST", "N3*1 MAIN\tST"),
+    "trailing-space": tiny_837().replace("REF*EI*123456789", "REF*EI*123456789 "),
+    "se-count": tiny_837().replace("SE*20*0001", "SE*21*0001"),
+    "no-trailers": tiny_837().split("SE*")[0],
+    "bad-version": tiny_837().replace("005010X222A1", "005010X999"),
+    "crlf-bom": "\ufeff\r\n" + tiny_837().replace("~\n", "~\r\n").replace("BILLING", "BÏLLING"),
+    "newline-terminated": tiny_837().replace("~\n", "\n"),
+    "other-separators": tiny_837().replace("*", "|").replace(":", ">"),
+    "two-interchanges": tiny_837() + tiny_837(),
+    "orphan-trailer": tiny_837().replace("GS*HC", "GE*HC", 1),
+    "no-st": tiny_837().replace("ST*837*0001*005010X222A1~\n", ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INLINE))
+def test_inline_cases_identical(name):
+    slow, fast = _both(INLINE[name], name)
+    assert _full(fast) == _full(slow)
+
+
+def test_inline_bad_code_position_and_999():
+    result = validate_tr3_fast(INLINE["bad-code"], "bad.837", now=NOW)
+    hits = [i for i in result.issues if i.code == "IK4-7"]
+    assert len(hits) == 1
+    pos = hits[0].pos
+    assert (pos.line, pos.segment_index, pos.st_position) == (17, 17, 15)
+    assert (pos.segment_id, pos.loop, pos.element) == ("CLM", "2300", "CLM05-2")
+    assert "IK4*5:2*1332*7*X~" in result.groups[0].ack_text
+    assert not result.groups[0].accepted
+    assert validate_tr3_fast(INLINE["valid"], now=NOW).issues == []
+
+
+# ---------------------------------------------------------------- differential fuzzing
+
+
+_CHARS = list("ABCZ019 -.:*~^|XY") + ["\t", "é", "", "  "]
+_VALUES = ["", "X", "99", "20240231", "1.5", "-", "AB:CD", "ZZ", "A" * 90, "2024-01-01", "D8",
+           "RD8", "20240101-20240102", "1 ", "123456789012"]
+
+
+def _mutate(rng: random.Random, text: str) -> str:
+    segs = text.split("~")
+    for _ in range(rng.randint(1, 6)):
+        k = rng.randrange(len(segs))
+        op = rng.randrange(9)
+        if op == 0 and len(segs) > 3:
+            del segs[k]
+        elif op == 1:
+            segs.insert(k, segs[rng.randrange(len(segs))])
+        elif op == 2:
+            j = rng.randrange(len(segs))
+            segs[k], segs[j] = segs[j], segs[k]
+        elif op in (3, 4, 5) and segs[k]:
+            s = segs[k]
+            i = rng.randrange(len(s))
+            segs[k] = s[:i] + rng.choice(_CHARS) + s[i + rng.randint(0, 2):]
+        elif op == 6:
+            els = segs[k].split("*")
+            if len(els) > 1:
+                els[rng.randrange(1, len(els))] = rng.choice(_VALUES)
+                segs[k] = "*".join(els)
+        elif op == 7:
+            segs[k] += rng.choice(["*", "*X", "**", ":", "*A:B:C:D:E:F:G:H"])
+        elif op == 8:
+            els = segs[k].split("*")
+            if len(els) > 2:
+                del els[rng.randrange(1, len(els))]
+                segs[k] = "*".join(els)
+    return "~".join(segs)
+
+
+def test_mutated_inputs_identical():
+    """Seeded mutations of the fixtures (segments dropped, repeated, swapped,
+    values and characters changed): both validators agree on all of them."""
+    bases = [INLINE["valid"]] + [p.read_text(errors="replace") for p in fixture_files()][:20]
+    rng = random.Random(5010)
+    for n in range(150):
+        text = _mutate(rng, rng.choice(bases))
+        slow, fast = _both(text)
+        assert _full(fast) == _full(slow), f"mutation #{n}:\n{text}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.sampled_from(list("ISAGEN*~:^|0123456789 \n-")), max_size=300))
+def test_never_raises_on_garbage(text):
+    result = validate_tr3_fast("ISA*" + text)
+    assert isinstance(result, Tr3Result)
+    assert isinstance(validate_tr3_fast(text), Tr3Result)
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "hello world", "ISA", "ISA*00", "\x00\x01garbage\xff",
+                                  "GS*HC*A*B*20240101*1200*1*X*005010X222A1~"])
+def test_garbage_gives_env_issue(text):
+    result = validate_tr3_fast(text, "junk")
+    assert result.groups == []
+    assert any(i.code.startswith("ENV-") for i in result.issues)
+    assert _full(result) == _full(validate_tr3(text, "junk"))
+
+
+def test_truncations_never_raise_and_match():
+    full = tiny_837()
+    for cut in range(0, len(full), 23):
+        assert _full(validate_tr3_fast(full[:cut], now=NOW)) == _full(validate_tr3(full[:cut], now=NOW))
+    validate_tr3_fast(b"ISA*bytes")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the tables come from pyx12
+
+
+def test_tables_are_compiled_from_pyx12_maps():
+    import pyx12.map_if
+    import pyx12.params
+
+    name = "837.5010.X222.A1.xml"
+    pmap = pyx12.map_if.load_map_file(name, pyx12.params.params())
+    root = compiled_map(name)
+    pyx12_segs = {}
+
+    def walk(node):
+        for k in sorted(node.pos_map):
+            for child in node.pos_map[k]:
+                if child.is_loop():
+                    walk(child)
+                else:
+                    pyx12_segs[child.get_path()] = child
+    walk(pmap)
+    ours = {path: n for path, n in root.paths.items() if n.is_segment()}
+    assert set(ours) == set(pyx12_segs)
+    for path, pseg in pyx12_segs.items():
+        seg = ours[path]
+        assert seg.nkids == len(pseg.children)
+        assert seg.key == pseg.x12path.format()
+        for ours_k, theirs in zip(seg.kids, pseg.children):
+            assert ours_k.name == theirs.name and ours_k.usage == theirs.usage
+            if theirs.is_element():
+                assert (ours_k.min_len, ours_k.max_len, ours_k.data_type) == \
+                    (theirs.min_len, theirs.max_len, theirs.data_type)
+                if theirs.valid_codes:
+                    assert ours_k.codes == theirs._valid_codes_set
+
+
+def test_cache_is_optional(tmp_path, monkeypatch):
+    """A read-only / unusable cache location and a corrupt cache file are ignored."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # mkdir under a file fails
+    monkeypatch.setattr(tr3_compiled, "_COMPILED", {})
+    assert validate_tr3_fast(INLINE["valid"], now=NOW).issues == []
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setattr(tr3_compiled, "_COMPILED", {})
+    compiled_map("837.5010.X222.A1.xml")
+    pickles = list((cache / "edi-pipeline").glob("tr3c-837.5010.X222.A1.xml-*.pickle"))
+    assert len(pickles) == 1
+    pickles[0].write_bytes(b"corrupt")
+    monkeypatch.setattr(tr3_compiled, "_COMPILED", {})
+    assert _full(validate_tr3_fast(INLINE["bad-code"], now=NOW)) == \
+        _full(validate_tr3(INLINE["bad-code"], now=NOW))
+    if os.name == "posix" and os.geteuid() != 0:  # root ignores permissions
+        (cache / "edi-pipeline").chmod(0o500)
+        try:
+            monkeypatch.setattr(tr3_compiled, "_COMPILED", {})
+            assert validate_tr3_fast(INLINE["valid"], now=NOW).issues == []
+        finally:
+            (cache / "edi-pipeline").chmod(0o700)
+
+
+# Speed is measured by scripts/bench.py, not by timed tests.
