@@ -14,10 +14,11 @@ Lines
     `match_lines` pairs claim lines and service payments on REF*6R, else on (procedure - SVC06
     when the payer changed the code -, modifiers, date, charge), then (procedure, date), then procedure.
 Status
-    open (no payment), reversed (every payment reversed), voided, denied (nothing paid and a
-    denial adjustment or CLP02 = 4), partially paid (something paid and some of the charge denied,
-    or CLP03 not accounted for by CLP04 + adjustments), paid (contractual and patient
-    responsibility reductions only). "billed" is the latest submission's CLM02.
+    voided (the latest submission is a void; `paid` keeps any payment the payer has not reversed
+    yet, i.e. money to be returned), open (no payment), reversed (every payment reversed), denied
+    (nothing paid and a denial adjustment or CLP02 = 4), partially paid (something paid and some of
+    the charge denied, or CLP03 not accounted for by CLP04 + adjustments), paid (contractual and
+    patient responsibility reductions only). "billed" is the latest submission's CLM02.
 Days outstanding
     Service date to the last active payment's date; for a claim with no remit, to `as_of`.
 """
@@ -317,7 +318,7 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
             adj = sum(p.adjustments for p in active)
             denied = sum(p.denied for p in active)
             last_date = max((p.payment_date for p in active if p.payment_date), default=None)
-        if freq == "8" and not active:
+        if freq == "8":  # the claim of record is a void, even before the payer reverses its payment
             status = "voided"
         elif not pays:
             status = "open"

@@ -209,13 +209,20 @@ def clean_claims() -> list[Claim]:
 
 # ----------------------------------------------------------------------------- 835 helpers
 
-def pay(line: Line, claim_: Claim, n: int, allowed, pr=(), extra=(), remarks=(), units=None) -> ServicePay:
-    """A paid line: CO-45 = charge - allowed, PR adjustments out of the allowed amount."""
-    co45 = to_cents(line.charge) - to_cents(allowed)
+def pay(line: Line, claim_: Claim, n: int, allowed, pr=(), extra=(), remarks=(), units=None,
+        code: str | None = None, ctrl: bool = True) -> ServicePay:
+    """A paid line. `extra` adjustments (denials, PI reductions) come off the charge first; CO-45 =
+    charge - extra - allowed; PR adjustments come out of the allowed amount, so paid = allowed - PR.
+    `code`: the payer adjudicated another code (SVC01 = code, SVC06 = the submitted one).
+    `ctrl=False`: the payer does not echo REF*6R."""
+    co45 = to_cents(line.charge) - sum(to_cents(a.amount) for a in extra) - to_cents(allowed)
+    assert co45 >= 0 and to_cents(allowed) >= sum(to_cents(a) for _, a in pr), (claim_.pcn, n)
     adjs = ([Adj("CO", "45", co45 / 100)] if co45 else []) + list(extra) + [Adj("PR", r, a) for r, a in pr]
-    return ServicePay(line.code, line.charge, units=units or line.units, modifiers=line.modifiers,
-                      dos=line.dos or claim_.dos, adjs=adjs, ctrl=f"{claim_.pcn}-{n}", allowed=allowed,
-                      remarks=list(remarks))
+    recoded = code is not None and code != line.code
+    return ServicePay(code or line.code, line.charge, units=units or line.units,
+                      modifiers=line.modifiers, dos=line.dos or claim_.dos, adjs=adjs,
+                      ctrl=f"{claim_.pcn}-{n}" if ctrl else "", allowed=allowed, remarks=list(remarks),
+                      orig_code=line.code if recoded else "", orig_modifiers=line.modifiers if recoded else ())
 
 
 def deny(line: Line, claim_: Claim, n: int, group: str, reason: str, remarks=()) -> ServicePay:
@@ -233,7 +240,8 @@ def negate(cp: ClaimPay, icn: str) -> ClaimPay:
     """CLP02=22 reversal of a previous payment: every amount negated."""
     svcs = [ServicePay(s.code, -to_cents(s.charge) / 100, None, s.units, s.modifiers, s.dos,
                        [Adj(a.group, a.reason, -to_cents(a.amount) / 100, a.qty) for a in s.adjs], s.ctrl,
-                       None if s.allowed is None else -to_cents(s.allowed) / 100, s.remarks) for s in cp.services]
+                       None if s.allowed is None else -to_cents(s.allowed) / 100, s.remarks, s.orig_code,
+                       s.orig_modifiers) for s in cp.services]
     return ClaimPay(cp.pcn, "22", -to_cents(cp.charge) / 100, cp.patient, svcs, filing=cp.filing,
                     payer_claim_no=icn, rendering=cp.rendering, start=cp.start,
                     adjs=[Adj(a.group, a.reason, -to_cents(a.amount) / 100) for a in cp.adjs])
@@ -321,6 +329,69 @@ def pair_plb() -> tuple[str, str]:
     return t837, build_835([Remit835(MEDICARE, BILLING, cps, pay_date="20261118", trace="EFT2611180001", plb=plb)])
 
 
+def pair_corrections() -> tuple[str, str]:
+    """Corrected claims and the remit cases the other pairs miss.
+
+    The 837 holds two batches: the originals (BHT 2026-10-10) and the corrections (2026-11-20):
+    CORRREPL01 replaced (CLM05-3 = 7, REF*F8 = its CLP07, adds the J1030 line that was left off) and
+    CORRVOID01 voided (CLM05-3 = 8). The 835 holds three remits:
+    2026-11-04 Medicare: CORRREPL01, CORRVOID01 and CORRREV01 paid; CORROTHER01 denied CO-170 (category
+    `other`, no RARC); CORRNOCAS01 denied CLP02 = 4 with no CAS at all (a $0 99024 post-op visit: with
+    no CAS a balanced claim has CLP03 = CLP04).
+    2026-11-06 ACME: CORRPI01 paid with PI-150 30 on the E/M line (underpaid, denial).
+    2026-12-02 Medicare: CORRREV01 reversed with no corrected payment; CORRREPL01's first payment
+    reversed and the replacement paid (CLP09 = 7); CORRCODE01 paid with its 20553 line adjudicated as
+    20552 (SVC06 = 20553, no REF*6R echoed). The void has no payer response yet.
+    """
+    M = MEDICARE
+    repl_orig = claim("CORRREPL01", M, [L("20553", 250), L("99213", 120, mods=["25"])], dx=[MYO, "M54.2"])
+    void_orig = claim("CORRVOID01", M, [L("20552", 150)])
+    rev = claim("CORRREV01", M, [L("97813", 95)], dx=[CLBP], rendering=DR_B)
+    recode = claim("CORRCODE01", M, [L("99213", 120, mods=["25"]), L("20553", 250)], dx=[MYO, "M54.2"])
+    pi = claim("CORRPI01", ACME, [L("99214", 180, mods=["25"]), L("20552", 150)], dx=["M62.838"])
+    other = claim("CORROTHER01", M, [L("20561", 120)], dx=[CLBP], rendering=DR_B)
+    nocas = claim("CORRNOCAS01", M, [L("99024", 0)], dx=["M54.2"])
+    repl_icn, void_icn, rev_icn = "26300000101", "26300000102", "26300000103"
+    repl = claim("CORRREPL01", M, [L("20553", 250), L("99213", 120, mods=["25"]), L("J1030", 25)],
+                 dx=[MYO, "M54.2"], freq="7", orig_ref=repl_icn)
+    void = claim("CORRVOID01", M, [L("20552", 150)], freq="8", orig_ref=void_icn)
+    originals = Submission837(BILLING, [repl_orig, void_orig, rev, recode, pi, other, nocas], batch_id="PAIRCORR1",
+                              date="20261010")
+    corrections = Submission837(BILLING, [repl, void], batch_id="PAIRCORR2", date="20261120")
+    t837 = interchange_text(Envelope(sender=originals.submitter_id, receiver=originals.receiver_id,
+                                     date="20261120", time="1200"), "HC", V837,
+                            [build_837_set(originals, "0001"), build_837_set(corrections, "0002")])
+
+    def lines(c: Claim, *paid) -> list[ServicePay]:
+        """Every line paid: (allowed, PR-2 coinsurance) per line."""
+        return [pay(ln, c, n, allowed, [("2", coins)])
+                for n, (ln, (allowed, coins)) in enumerate(zip(c.lines, paid, strict=True), 1)]
+
+    repl_paid = remit_claim(repl_orig, "1", lines(repl_orig, (110, 22), (75, 15)), repl_icn)
+    rev_paid = remit_claim(rev, "1", lines(rev, (60, 12)), rev_icn)
+    first = [
+        repl_paid,
+        remit_claim(void_orig, "1", lines(void_orig, (80, 16)), void_icn),
+        rev_paid,
+        remit_claim(other, "4", [deny(other.lines[0], other, 1, "CO", "170")], "26300000104"),
+        remit_claim(nocas, "4", [ServicePay("99024", 0, dos=nocas.dos, ctrl="CORRNOCAS01-1")], "26300000105"),
+    ]
+    commercial = [remit_claim(pi, "1", [pay(pi.lines[0], pi, 1, 100, [("3", 20)], [Adj("PI", "150", 30)]),
+                                        pay(pi.lines[1], pi, 2, 95)], "AC55000201")]
+    second = [
+        negate(rev_paid, rev_icn),
+        negate(repl_paid, repl_icn),
+        remit_claim(repl, "1", lines(repl, (110, 22), (75, 15), (10, 2)), "26300000201", freq="7"),
+        remit_claim(recode, "1", [pay(recode.lines[0], recode, 1, 75, [("2", 15)]),
+                                  pay(recode.lines[1], recode, 2, 80, [("2", 16)], code="20552", ctrl=False)],
+                    "26300000202"),
+    ]
+    t835 = build_835([Remit835(M, BILLING, first, pay_date="20261104", trace="EFT2611040101"),
+                      Remit835(ACME, BILLING, commercial, pay_date="20261106", trace="EFT2611060102"),
+                      Remit835(M, BILLING, second, pay_date="20261202", trace="EFT2612020103")])
+    return t837, t835
+
+
 def unbalanced_835() -> str:
     sub_ = patient("UNBAL", 801)
     cp = ClaimPay("UNBAL01", "1", 400, sub_, [
@@ -401,7 +472,7 @@ def build_all(out_dir: Path | str = DEFAULT_OUT) -> list[tuple[str, str]]:
     put("pair-denials.837", d837, "claims for pair-denials.835, incl. NOREMIT01 that has no remit")
     put("pair-denials.835", d835,
         "denial categories: CO-97+M80, CO-50, CO-197, CO-27, CO-29, OA-18, CO-16+N122, CO-119, CO-22, CO-4, "
-        "CO-151+N362, partial CO-45+PR-2/PR-3; UNMATCHED01 remit with no claim")
+        "CO-151+N362 on the second unit (first unit paid), partial CO-45+PR-2/PR-3; UNMATCHED01 remit with no claim")
     r837, r835 = pair_reversal()
     put("pair-reversal.837", r837, "claim REVERSAL01 for pair-reversal.835")
     put("pair-reversal.835", r835, "payment, then CLP02=22 reversal with negated amounts and a corrected payment")
@@ -410,6 +481,14 @@ def build_all(out_dir: Path | str = DEFAULT_OUT) -> list[tuple[str, str]]:
     put("pair-plb.835", p835, "PLB WO:ABC 25, L6 interest -3.2, FB 10; BPR02 = sum CLP04 - sum PLB")
     put("835-unbalanced.835", unbalanced_835(), "line, claim and BPR02 amounts that do not balance")
     put("835-corrupt.835", corrupt_835(), "garbage bytes and a broken CLP mid-file, truncated before PLB/SE/GE/IEA")
+    k837, k835 = pair_corrections()
+    put("pair-corrections.837", k837,
+        "originals, then a corrections batch: CORRREPL01 replaced (CLM05-3=7, REF*F8, adds a line) and "
+        "CORRVOID01 voided (CLM05-3=8, REF*F8)")
+    put("pair-corrections.835", k835,
+        "replacement: original payment reversed and the replacement paid (CLP09=7); paid claim later voided; "
+        "CLP02=22 reversal with no corrected payment; payer-changed code (SVC06, no REF*6R); PI-150 underpayment; "
+        "CO-170 (category other); CLP02=4 with no CAS ($0 claim)")
     readme = ["# Bundled EDI fixtures", "",
               "Written by `python3 scripts/make_fixtures.py` (deterministic; all names, ids and NPIs are fake). "
               "Every 837P is TR3-valid per pyx12 unless its name says `invalid` (`837p-x222a2` validates once "

@@ -227,6 +227,8 @@ class ServicePay:
     ctrl: str = ""  # REF*6R
     allowed: object = None  # AMT*B6
     remarks: Sequence[str] = ()  # LQ*HE
+    orig_code: str = ""  # SVC06: the submitted code when the payer adjudicated another one (SVC01)
+    orig_modifiers: Sequence[str] = ()  # SVC06 modifiers
 
 
 @dataclass
@@ -504,7 +506,7 @@ def claim_segments_835(c: ClaimPay) -> list[str]:
         out.append(seg("DTM", "233", c.end))
     for s in c.services:
         out.append(seg("SVC", sv101(s.code, s.modifiers), fmt_money(s.charge), fmt_cents(service_paid_cents(s)),
-                       "", fmt_qty(s.units)))
+                       "", fmt_qty(s.units), sv101(s.orig_code, s.orig_modifiers) if s.orig_code else ""))
         if s.dos:
             out.append(seg("DTM", "472", s.dos))
         out += cas_segments(s.adjs)

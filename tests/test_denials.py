@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edi_pipeline.codes import load_tables
-from edi_pipeline.denials import find_denials, summarize, tables_with
+from edi_pipeline.denials import CATEGORY_ACTION, find_denials, summarize, tables_with
 from edi_pipeline.ingest import INGESTED, ingest_file
 from edi_pipeline.reconcile import is_denial_adjustment, reconcile
 from edi_pipeline.store import Store
@@ -151,3 +151,119 @@ def test_reconcile_and_denials_agree_on_denied_claims(store):
     rec = reconcile(store, date(2026, 12, 31))
     denied = {c.patient_control_number for c in rec.claims if c.status in ("denied", "partially paid")}
     assert denied == {d.patient_control_number for d in find_denials(store, rec=rec) if d.matched}
+
+
+# ------------------------------------------------------------------ pair-corrections
+
+def clp_loops(name: str) -> dict[str, list[dict]]:
+    """pcn -> each CLP loop in file order: status, charge/paid cents, CAS (group, reason, cents, level)."""
+    from decimal import Decimal
+    out: dict[str, list[dict]] = {}
+    cur = None
+    in_svc = False
+    for s in (FIXTURES / name).read_text().split("~"):
+        e = s.strip().split("*")
+        if e[0] == "CLP":
+            cur = {"status": e[2], "charge": int(Decimal(e[3]) * 100), "paid": int(Decimal(e[4]) * 100), "cas": []}
+            out.setdefault(e[1], []).append(cur)
+            in_svc = False
+        elif e[0] == "SVC":
+            in_svc = True
+        elif e[0] == "CAS" and cur is not None:
+            cur["cas"] += [(e[1], e[i], int(Decimal(e[i + 1]) * 100), "line" if in_svc else "claim")
+                           for i in range(2, len(e) - 1, 3) if e[i]]
+        elif e[0] == "SE":
+            cur = None
+    return out
+
+
+@pytest.fixture
+def corrections(tmp_path):
+    s = Store(tmp_path / "corr.db")
+    load(s, "pair-corrections.837", "pair-corrections.835")
+    yield s
+    s.close()
+
+
+def test_corrections_pi_underpayment_is_a_denial(corrections):
+    tables = load_tables()
+    (p,) = clp_loops("pair-corrections.835")["CORRPI01"]
+    pi = [a for a in p["cas"] if a[0] == "PI"]
+    assert len(pi) == 1 and pi[0][3] == "line" and p["paid"] > 0
+    _, reason, amount, _ = pi[0]
+    category = tables.carc[reason].category
+    assert category not in ("contractual", "patient responsibility", "other")
+    rows = [d for d in find_denials(corrections, tables) if d.patient_control_number == "CORRPI01"]
+    assert len(rows) == 1, rows  # the other line has CO-45 only
+    d = rows[0]
+    assert (d.level, d.group, d.carc, d.amount, d.category, d.carcs) == (
+        "line", "PI", reason, amount, category, [f"PI-{reason}"])
+    assert d.action == (tables.carc[reason].default_action or CATEGORY_ACTION[category])
+
+
+def test_corrections_carc_of_category_other(corrections):
+    tables = load_tables()
+    (p,) = clp_loops("pair-corrections.835")["CORROTHER01"]
+    ((group, reason, amount, level),) = p["cas"]
+    assert tables.carc[reason].category == "other"
+    (d,) = [d for d in find_denials(corrections, tables) if d.patient_control_number == "CORROTHER01"]
+    assert (d.level, d.group, d.carc, d.amount, d.rarcs) == (level, group, reason, amount, [])
+    assert d.category == "other"
+    assert d.action == (tables.carc[reason].default_action or CATEGORY_ACTION["other"])
+
+
+def test_corrections_denied_claim_without_any_cas(corrections):
+    (p,) = clp_loops("pair-corrections.835")["CORRNOCAS01"]
+    assert p["status"] == "4" and p["cas"] == []
+    (d,) = [d for d in find_denials(corrections) if d.patient_control_number == "CORRNOCAS01"]
+    assert (d.level, d.group, d.carc, d.carcs, d.procedure) == ("claim", None, None, [], None)
+    assert d.amount == p["charge"] - p["paid"]
+    assert d.category == "other" and d.action == CATEGORY_ACTION["other"]
+
+
+def test_denied_claim_whose_cas_the_payer_left_off(tmp_path):
+    """An unbalanced remit: CLP02 = 4 and no CAS, so the row is for CLP03 - CLP04."""
+    (p,) = clp_loops("pair-denials.835")["DELIG01"]
+    assert p["status"] == "4" and p["charge"] > p["paid"]
+    segs, loop, dropped = [], None, 0
+    for seg in (FIXTURES / "pair-denials.835").read_text().split("~\n"):
+        if seg.startswith(("CLP*", "SE*")):
+            loop = seg.split("*")[1]
+        if loop == "DELIG01" and seg.startswith("CAS*"):
+            dropped += 1
+            continue
+        if seg.startswith("SE*") and dropped:
+            seg = f"SE*{int(seg.split('*')[1]) - dropped}*{seg.split('*')[2]}"
+            dropped = 0
+        segs.append(seg)
+    path = tmp_path / "no-cas.835"
+    path.write_text("~\n".join(segs))
+    s = Store(tmp_path / "s.db")
+    load(s, "pair-denials.837")
+    r = ingest_file(path, s)
+    assert r.status == INGESTED and "BAL-CLAIM-PAYMENT" in {f.code for f in r.findings}
+    (d,) = [d for d in find_denials(s) if d.patient_control_number == "DELIG01"]
+    assert (d.level, d.carc, d.amount) == ("claim", None, p["charge"] - p["paid"])
+    s.close()
+
+
+def test_corrections_reversed_and_replaced_payments_give_no_denials(corrections):
+    """CORRREPL01's first payment and CORRREV01's only payment are reversed; CORRCODE01 was recoded,
+    not denied; CORRVOID01 was paid in full."""
+    pcns = {d.patient_control_number for d in find_denials(corrections)}
+    assert pcns == {"CORRPI01", "CORROTHER01", "CORRNOCAS01"}
+
+
+def test_corrections_reconcile_and_denials_agree(corrections):
+    rec = reconcile(corrections, date(2026, 12, 31))
+    denied = {c.patient_control_number for c in rec.claims if c.status in ("denied", "partially paid")}
+    assert denied == {d.patient_control_number for d in find_denials(corrections, rec=rec) if d.matched}
+
+
+def test_units_denial_leaves_a_paid_unit(store):
+    """DUNITS01: CO-151 takes the second unit; the first is paid (not a negative payment)."""
+    (p,) = clp_loops("pair-denials.835")["DUNITS01"]
+    assert p["status"] == "1" and p["paid"] > 0
+    (d,) = [d for d in find_denials(store) if d.patient_control_number == "DUNITS01"]
+    co151 = [a for a in p["cas"] if a[:2] == ("CO", "151")]
+    assert d.amount == sum(a[2] for a in co151) and "N362" in d.rarcs

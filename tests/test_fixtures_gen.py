@@ -82,7 +82,7 @@ def test_invalid_fixtures_fail_pyx12(fixtures_dir, name):
 
 
 def test_valid_835_fixtures_pass_pyx12_and_balance(fixtures_dir):
-    for name in ["pair-denials.835", "pair-reversal.835", "pair-plb.835"]:
+    for name in ["pair-denials.835", "pair-reversal.835", "pair-plb.835", "pair-corrections.835"]:
         text = (fixtures_dir / name).read_text()
         ok, errors = x12gen.pyx12_validate(text)
         assert ok, (name, errors[:3])
@@ -124,6 +124,20 @@ def test_pairs_link_claims_and_remits(fixtures_dir):
     rev = (fixtures_dir / "pair-reversal.835").read_text()
     assert [s.split("*")[2] for s in x12gen.split_segments(rev) if s.startswith("CLP*")] == ["1", "22", "1"]
     assert "PLB*" in (fixtures_dir / "pair-plb.835").read_text()
+    assert ids((fixtures_dir / "pair-corrections.837").read_text(), "CLM") == ids(
+        (fixtures_dir / "pair-corrections.835").read_text(), "CLP")
+
+
+def test_835_fixtures_pay_nothing_negative_outside_reversals(fixtures_dir):
+    """CLP04 and SVC03 are >= 0 except under a CLP02 = 22 reversal."""
+    for name in ["pair-denials.835", "pair-reversal.835", "pair-plb.835", "pair-corrections.835"]:
+        status = None
+        for s in x12gen.split_segments((fixtures_dir / name).read_text()):
+            e = s.split("*")
+            if e[0] == "CLP":
+                status = e[2]
+            if status != "22" and (e[0] == "CLP" and e[4].startswith("-") or e[0] == "SVC" and e[3].startswith("-")):
+                raise AssertionError(f"{name}: negative payment outside a reversal: {s}")
 
 
 def test_all_npis_luhn_valid(fixtures_dir, gen_files):

@@ -199,3 +199,30 @@ def test_database_error_mid_file_rejects_it_and_rolls_back(store, monkeypatch):
     r = ingest_file(FIXTURES / "pair-plb.835", store)
     assert r.status == REJECTED and "disk is full" in r.reason and r.payments == 0
     assert counts(store) == before
+
+
+def test_corrections_pair_rows(store):
+    """Two 837 batches in one file keep their order; CLM05-3/REF*F8 and SVC06 reach the store."""
+    c837, c835 = FIXTURES / "pair-corrections.837", FIXTURES / "pair-corrections.835"
+    claims, _, _ = parsed(c837)
+    _, pays, headers = parsed(c835)
+    r1, r2 = ingest_file(c837, store), ingest_file(c835, store)
+    assert (r1.status, r1.claims) == (INGESTED, len(claims))
+    assert (r2.status, r2.payments, r2.remits) == (INGESTED, len(pays), len(headers))
+    assert not [f for f in r2.findings if f.code.startswith("BAL-")]  # balanced, reversals included
+    n = counts(store)
+    assert (n["claims"], n["claim_lines"]) == (len(claims), sum(len(c.lines) for c in claims))
+    assert n["service_payments"] == sum(len(p.lines) for p in pays)
+    rows = [(r[1], r[2], r[3]) for r in store.recon_claims()]  # ingest order
+    assert rows == [(c.patient_control_number, c.frequency_code, c.payer_claim_control_number) for c in claims]
+    corrected = {(pcn, freq, f8) for pcn, freq, f8 in rows if freq in ("7", "8")}
+    icns = {p.payer_claim_control_number for p in pays if p.status_code == "1"}
+    assert len(corrected) == 2 and {f8 for _, _, f8 in corrected} <= icns
+    recoded = [ln for p in pays for ln in p.lines if ln.original_procedure]
+    assert recoded
+    stored = {(r["procedure"], r["original_procedure"], r["control_number"])
+              for r in store.db["service_payments"].rows if r["original_procedure"]}
+    assert stored == {(ln.procedure, ln.original_procedure, ln.control_number) for ln in recoded}
+    assert all(proc != orig and ctrl is None for proc, orig, ctrl in stored)
+    reversals = [p for p in pays if p.status_code == "22"]
+    assert reversals and all(p.paid < 0 for p in reversals)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,162 @@ def test_net_cancels_reversal_with_matching_icn_and_keeps_orphan_reversals():
                                           (60, "31-60"), (61, "61-90"), (90, "61-90"), (91, "90+")])
 def test_aging_bucket_edges(days, bucket):
     assert aging_bucket(days) == bucket
+
+
+# ------------------------------------------------------------------ pair-corrections: values read from the fixture
+
+def segments(name: str) -> list[list[str]]:
+    text = (FIXTURES / name).read_text()
+    return [s.strip().split("*") for s in text.split("~") if s.strip()]
+
+
+def cents(amount: str) -> int:
+    return int(Decimal(amount) * 100)
+
+
+def clm_submissions(pcn: str) -> list[dict]:
+    """Each CLM for pcn in file order: charge, frequency (CLM05-3), REF*F8."""
+    out = []
+    for e in segments("pair-corrections.837"):
+        if e[0] == "CLM":
+            cur = {"pcn": e[1], "charge": cents(e[2]), "freq": e[5].split(":")[2], "f8": None}
+            out.append(cur)
+        elif e[0] == "REF" and e[1] == "F8":
+            out[-1]["f8"] = e[2]
+    return [c for c in out if c["pcn"] == pcn]
+
+
+def clp_loops(pcn: str) -> list[dict]:
+    """Each CLP for pcn in file order with its SVCs (SVC01, SVC06, SVC03 cents, REF*6R) and CAS."""
+    out, cur, svc = [], None, None
+    for e in segments("pair-corrections.835"):
+        if e[0] == "CLP":
+            cur = {"pcn": e[1], "status": e[2], "charge": cents(e[3]), "paid": cents(e[4]), "pr": cents(e[5]),
+                   "icn": e[7], "freq": e[9], "svcs": [], "cas": []}
+            out.append(cur)
+            svc = None
+        elif e[0] == "SVC" and cur is not None:
+            svc = {"code": e[1].split(":")[1], "orig": e[6].split(":")[1] if len(e) > 6 and e[6] else None,
+                   "paid": cents(e[3]), "6r": None}
+            cur["svcs"].append(svc)
+        elif e[0] == "REF" and e[1] == "6R" and svc is not None:
+            svc["6r"] = e[2]
+        elif e[0] == "CAS" and cur is not None:
+            cur["cas"] += [(e[1], e[i], cents(e[i + 1])) for i in range(2, len(e) - 1, 3) if e[i]]
+        elif e[0] in ("SE", "PLB"):
+            cur = svc = None
+    return [c for c in out if c["pcn"] == pcn]
+
+
+@pytest.fixture(params=["837 first", "835 first"])
+def corrections(request, store):
+    names = ["pair-corrections.837", "pair-corrections.835"]
+    load(store, *(names if request.param == "837 first" else names[::-1]))
+    return store
+
+
+def test_corrections_replacement_is_the_claim_of_record(corrections):
+    subs = clm_submissions("CORRREPL01")
+    loops = clp_loops("CORRREPL01")
+    original = next(p for p in loops if p["status"] == "1" and p["freq"] == "1")
+    replacement_paid = next(p for p in loops if p["freq"] == "7")
+    assert [s["freq"] for s in subs] == ["1", "7"] and subs[1]["f8"] == original["icn"]
+    assert subs[0]["charge"] != subs[1]["charge"]  # the replacement adds a line
+    rec = reconcile(corrections, AS_OF, lines=True)
+    assert [c.patient_control_number for c in rec.claims].count("CORRREPL01") == 1
+    assert not rec.unmatched_remits
+    c = by_pcn(rec)["CORRREPL01"]
+    assert (c.billed, c.frequency_code) == (subs[1]["charge"], "7")
+    # the first payment is reversed, only the replacement's payment counts
+    assert (c.paid, c.patient_responsibility, c.payments, c.reversals, c.status) == (
+        replacement_paid["paid"], replacement_paid["pr"], 1, 1, "paid")
+    # lines are the replacement's, each matched to the replacement payment's line
+    assert [(m.line_number, m.procedure, m.paid, m.matched_by) for m in c.lines] == [
+        (n, s["code"], s["paid"], "6R") for n, s in enumerate(replacement_paid["svcs"], 1)]
+
+
+def test_corrections_void_of_a_paid_claim_is_voided(corrections):
+    subs = clm_submissions("CORRVOID01")
+    (paid,) = clp_loops("CORRVOID01")  # the payer has not answered the void yet
+    assert [s["freq"] for s in subs] == ["1", "8"] and subs[1]["f8"] == paid["icn"] and paid["paid"] > 0
+    rec = reconcile(corrections, AS_OF)
+    c = by_pcn(rec)["CORRVOID01"]
+    assert (c.status, c.frequency_code) == ("voided", "8")
+    assert c.paid == paid["paid"]  # still held: to be returned when the payer reverses it
+    assert "CORRVOID01" not in [p for b in rec.aging.values() for p in b["patient_control_numbers"]]
+
+
+def test_corrections_void_then_payer_reversal_leaves_nothing_paid(store, tmp_path):
+    def neg(x: str) -> str:
+        return x if x in ("", "0") else x[1:] if x.startswith("-") else "-" + x
+
+    def reverse_void(segs):  # the last remit also recoups the voided claim: CLP02 = 22, amounts negated
+        start = next(i for i, s in enumerate(segs) if s.startswith("CLP*CORRVOID01*1*"))
+        end = next(i for i in range(start + 1, len(segs)) if segs[i].startswith(("CLP*", "SE*")))
+        out = []
+        for s in segs[start:end]:
+            e = s.split("*")
+            if e[0] == "CLP":
+                e[2], e[3], e[4], e[5] = "22", neg(e[3]), neg(e[4]), neg(e[5])
+            elif e[0] == "SVC":
+                e[2], e[3] = neg(e[2]), neg(e[3])
+            elif e[0] == "CAS":
+                e[3::3] = [neg(x) for x in e[3::3]]
+            elif e[0] == "AMT":
+                e[2] = neg(e[2])
+            out.append("*".join(e))
+        last_st = max(i for i, s in enumerate(segs) if s.startswith("ST*"))
+        bpr = segs[last_st + 1].split("*")
+        bpr[2] = str(Decimal(cents(bpr[2]) + cents(out[0].split("*")[4])) / 100)
+        segs[last_st + 1] = "*".join(bpr)
+        se = max(i for i, s in enumerate(segs) if s.startswith("SE*"))
+        return segs[:se] + out + segs[se:]
+
+    path = variant("pair-corrections.835", tmp_path, 904, reverse_void)
+    load(store, "pair-corrections.837")
+    r = ingest_file(path, store)
+    assert r.status == INGESTED and not [f for f in r.findings if f.code.startswith("BAL-")], r.findings
+    c = by_pcn(reconcile(store, AS_OF))["CORRVOID01"]
+    assert (c.status, c.paid, c.payments, c.reversals) == ("voided", 0, 0, 1)
+
+
+def test_corrections_reversal_without_correction(corrections):
+    loops = clp_loops("CORRREV01")
+    assert [p["status"] for p in loops] == ["1", "22"] and loops[1]["paid"] == -loops[0]["paid"] != 0
+    c = by_pcn(reconcile(corrections, AS_OF))["CORRREV01"]
+    assert (c.status, c.paid, c.patient_responsibility, c.payments, c.reversals) == ("reversed", 0, 0, 0, 1)
+    assert c.last_payment_date is None
+
+
+def test_corrections_changed_code_matches_on_svc06(corrections):
+    (p,) = clp_loops("CORRCODE01")
+    recoded = next(s for s in p["svcs"] if s["orig"])
+    assert recoded["code"] != recoded["orig"] and recoded["6r"] is None  # nothing else to match on
+    c = by_pcn(reconcile(corrections, AS_OF, lines=True))["CORRCODE01"]
+    assert all(m.line_number is not None and m.matched_by for m in c.lines), c.lines  # no leftovers
+    m = next(m for m in c.lines if m.procedure == recoded["orig"])
+    assert (m.paid, m.matched_by) == (recoded["paid"], "exact")
+    assert (c.paid, c.status) == (p["paid"], "paid")
+
+
+def test_corrections_pi_reduction_leaves_the_claim_partially_paid(corrections):
+    (p,) = clp_loops("CORRPI01")
+    pi = [a for a in p["cas"] if a[0] == "PI"]
+    assert pi and p["paid"] > 0
+    c = by_pcn(reconcile(corrections, AS_OF))["CORRPI01"]
+    assert (c.status, c.paid, c.denied) == ("partially paid", p["paid"], sum(a[2] for a in pi))
+
+
+def test_corrections_denied_claims(corrections):
+    claims = by_pcn(reconcile(corrections, AS_OF))
+    for pcn in ("CORROTHER01", "CORRNOCAS01"):
+        (p,) = clp_loops(pcn)
+        assert p["status"] == "4"
+        assert (claims[pcn].status, claims[pcn].paid) == ("denied", 0), pcn
+    assert not clp_loops("CORRNOCAS01")[0]["cas"]
+
+
+def test_denials_pair_units_claim_is_paid_for_one_unit(store):
+    load(store, "pair-denials.837", "pair-denials.835")
+    c = by_pcn(reconcile(store, AS_OF))["DUNITS01"]  # CO-151 on the second unit, CO-45 + PR-2 on the first
+    assert (c.status, c.paid, c.patient_responsibility, c.denied) == ("partially paid", 8800, 2200, 25000)
