@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import IO, BinaryIO, Iterator
 
+import orjson
 from lxml import etree
 
 from .document import iter_records
@@ -40,10 +41,14 @@ def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueLi
     """One JSON object per 837P claim, 835 header and 835 claim payment. Returns the count."""
     n = 0
     write = out.write
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+    fallback = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode  # escapes surrogates
+    fast = orjson.dumps
     for rec in iter_records(source, filename, issues):
-        write(encode(rec.to_dict(plain=True)))
-        write("\n")
+        d = rec.to_dict(plain=True)
+        try:
+            write(fast(d, option=orjson.OPT_APPEND_NEWLINE).decode())
+        except orjson.JSONEncodeError:  # text with bytes that were not UTF-8 (kept as surrogates)
+            write(fallback(d) + "\n")
         n += 1
     return n
 

@@ -97,3 +97,18 @@ def test_x222a2_label_is_read_with_a_warning():
     issues = IssueList()
     cs = [r for r in iter_records(FIXTURES / "837p-x222a2.837", issues=issues) if isinstance(r, Claim)]
     assert cs and issues.has("SYN-VERSION")
+
+
+def test_ndjson_of_bytes_that_are_not_utf8_is_still_valid_json():
+    import io
+    import json
+
+    from edi_pipeline.convert import to_ndjson
+
+    data = (FIXTURES / "837p-clean.837").read_bytes().replace(b"DRAYCOMBE", b"DRAY\xffCOMBE")
+    out = io.StringIO()
+    assert to_ndjson(data, out, "x.837") == 9
+    text = out.getvalue()
+    text.encode("utf-8")  # no lone surrogates in the output text itself
+    first = json.loads(text.splitlines()[0])
+    assert first["subscriber"]["last_name"].encode("utf-8", "surrogateescape") == b"DRAY\xffCOMBE"
