@@ -247,6 +247,7 @@ def code_shape_ok(kind: str, value: str) -> bool:
         raise ValueError(f"unknown code kind {kind!r}; known: {', '.join(sorted(SHAPE_KINDS))}") from None
 
 
+@lru_cache(maxsize=65536)
 def npi_valid(npi: str) -> bool:
     """10 digits whose Luhn check (over the 80840 prefix + NPI) holds."""
     if not (isinstance(npi, str) and len(npi) == 10 and npi.isascii() and npi.isdigit()):

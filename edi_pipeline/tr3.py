@@ -508,12 +508,21 @@ class _Run:
         line = line0 + text.count("\n", start, isa_end + 1)
         rest = text[isa_end + 1:].split(d.term)
         last = len(rest) - 1
+        term_nl = 1 if d.term == "\n" else 0
         for k, raw in enumerate(rest):
-            stripped = raw.lstrip("\r\n")  # pyx12 strips only CR/LF before a segment
-            seg_line = line + raw.count("\n", 0, len(raw) - len(stripped))
-            line += raw.count("\n") + (1 if d.term == "\n" else 0)
-            body = stripped.rstrip("\r\n")
-            if not body.strip():
+            nl = raw.count("\n")
+            if nl == 0 and "\r" not in raw:
+                body = raw  # the common cases: no line breaks, or exactly one before the segment
+                seg_line = line
+            elif nl == 1 and raw[0] == "\n" and "\r" not in raw:
+                body = raw[1:]
+                seg_line = line + 1
+            else:
+                stripped = raw.lstrip("\r\n")  # pyx12 strips only CR/LF before a segment
+                seg_line = line + raw.count("\n", 0, len(raw) - len(stripped))
+                body = stripped.rstrip("\r\n")
+            line += nl + term_nl
+            if not body or body.isspace():
                 if raw == "" and k != last and not d.term.isspace():
                     self.add("ENV-EMPTY-SEGMENT", "empty segment (two terminators in a row)",
                              Position(self.file, seg_line, 0), Severity.WARNING)
@@ -525,7 +534,7 @@ class _Run:
                 body = body.replace("\r", "").replace("\n", "")
                 self.add("ENV-LINE-BREAK", "line break inside a segment (ignored)",
                          Position(self.file, seg_line, index), Severity.WARNING)
-            seg_id = body.lstrip(" ").split(d.ele, 1)[0]  # pyx12 ignores leading spaces
+            seg_id = (body.lstrip(" ") if body[0] == " " else body).split(d.ele, 1)[0]  # pyx12 ignores leading spaces
             body, changed = _ascii(body, d.ele + d.comp + d.term)
             self.segs.append(_Seg(body, seg_id, seg_line))
             if changed:
