@@ -75,6 +75,15 @@ class Transaction:
                         offset + 1, seg_id, loop, element)
 
 
+def upper_ids(segments: list[str], sep: str) -> None:
+    """Upper-case the segment identifiers in place (lower-case ones are tolerated with a warning)."""
+    for k, text in enumerate(segments):
+        i = text.find(sep)
+        head = text if i < 0 else text[:i]
+        if not head.isupper():
+            segments[k] = head.upper() + text[len(head):]
+
+
 def _seg_id(text: str, sep: str) -> str:
     i = text.find(sep)
     return (text if i < 0 else text[:i]).upper()
@@ -156,15 +165,18 @@ class EnvelopeReader:
             seg_id = _seg_id(text, sep)
             if seg_id != text[: len(seg_id)]:
                 if not warned_lower:
-                    self._issue("SYN-LOWERCASE", "lower-case segment identifier", line, index, seg_id,
-                                severity=Severity.WARNING)
+                    self._issue("SYN-LOWERCASE", "lower-case segment identifiers read as upper case", line,
+                                index, seg_id, severity=Severity.WARNING)
                     warned_lower = True
+                text = seg_id + text[len(seg_id):]
             if tx is not None:
                 if seg_id == "ST":
                     pass  # handled below after closing
                 elif seg_id == "SE":
                     tx_segments.append(text)
                     tx_lines.append(line)
+                    if warned_lower:
+                        upper_ids(tx_segments, sep)
                     self._check_se(tx, text, line, index)
                     sets += 1
                     yield tx
@@ -172,6 +184,8 @@ class EnvelopeReader:
                     continue
                 if tx is not None:
                     tx.complete = False
+                    if warned_lower:
+                        upper_ids(tx_segments, sep)
                     self._issue("ENV-SE-MISSING", f"transaction set {tx.control_number} has no SE trailer",
                                 line, index, seg_id)
                     sets += 1
@@ -226,6 +240,8 @@ class EnvelopeReader:
                 yield EnvelopeSegment("STRAY", text, line, index, delims)
         if tx is not None:
             tx.complete = False
+            if warned_lower:
+                upper_ids(tx_segments, sep)
             self._issue("ENV-SE-MISSING", f"transaction set {tx.control_number} has no SE trailer (file truncated)",
                         tx_lines[-1], index, "SE")
             yield tx

@@ -15,6 +15,7 @@ from .parse_835 import is_835, parse_835, parse_835_header
 from .parse_837p import is_837p, parse_837p
 from .tr3 import GroupAck
 from .tr3_compiled import validate_tr3_fast
+from .x12 import upper_ids_text
 
 
 @dataclass
@@ -78,6 +79,8 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
         result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
         return result
     text = data.decode("utf-8", errors="replace")
+    if result.issues.has("SYN-LOWERCASE"):
+        text = upper_ids_text(text)
     tr3 = validate_tr3_fast(text, name)
     seen = {(i.pos.segment_index, i.code) for i in result.issues}
     ours = {i.code for i in result.issues}

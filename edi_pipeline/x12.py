@@ -263,6 +263,23 @@ class SegmentReader:
         return (new.element, new.component, new.segment) != (cur.element, cur.component, cur.segment)
 
 
+def upper_ids_text(text: str) -> str:
+    """The same text with every segment identifier upper-cased (same length, so positions hold)."""
+    start = len(text) - len(text.lstrip("\ufeff" + _WS))
+    try:
+        d, _ = Delimiters.from_isa(text[start:start + 4096])
+    except InterchangeError:
+        return text
+    parts = text.split(d.segment)
+    for k, part in enumerate(parts):
+        lead = len(part) - len(part.lstrip("\ufeff" + _WS))
+        end = part.find(d.element, lead)
+        head = part[lead:end if end >= 0 else len(part)]
+        if head and not head.isupper():
+            parts[k] = part[:lead] + head.upper() + part[lead + len(head):]
+    return d.segment.join(parts)
+
+
 def split_elements(text: str, delims: Delimiters) -> list[str]:
     return text.split(delims.element)
 

@@ -91,3 +91,20 @@ def test_missing_final_terminator_warns():
 def test_reads_binary_stream():
     got, _ = segs(io.BytesIO(text().encode()), filename="x.837")
     assert len(got) == 7
+
+
+def test_lower_case_segment_ids_are_read_with_a_warning():
+    from conftest import FIXTURES
+
+    from edi_pipeline.document import iter_records
+    from edi_pipeline.errors import IssueList
+    from edi_pipeline.validate import validate_file
+
+    text = (FIXTURES / "837p-clean.837").read_text()
+    lower = "~\n".join(s[:3].lower() + s[3:] for s in text.split("~\n"))
+    issues = IssueList()
+    claims = list(iter_records(lower.encode(), "lower.837", issues))
+    assert len(claims) == len(list(iter_records(FIXTURES / "837p-clean.837")))
+    assert issues.has("SYN-LOWERCASE")
+    result = validate_file("lower.837", "lower.837", lower.encode())
+    assert result.ok and result.acks and result.acks[0].accepted
