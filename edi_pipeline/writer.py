@@ -130,6 +130,11 @@ def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
         sys.stdout.flush()
         return
     target = Path(path)
+    if target.exists() and not target.is_file():
+        # /dev/null, a FIFO, a terminal: write straight through, never rename over it.
+        with open(target, "w", encoding=encoding, errors="surrogateescape", newline="") as fh:
+            yield fh
+        return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -152,6 +157,10 @@ def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
 def atomic_copy(src: str | os.PathLike, target: str | os.PathLike, mode: int | None = None) -> None:
     """Copy a file so that `target` appears whole or not at all."""
     target = Path(target)
+    if target.exists() and not target.is_file():
+        with open(target, "wb") as out, open(src, "rb") as fh:
+            shutil.copyfileobj(fh, out, 1 << 20)
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

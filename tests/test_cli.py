@@ -146,3 +146,12 @@ def test_broken_corpus_files_report_their_defect(name):
     assert hits, [i["code"] for i in issues]
     if segment_index is not None:
         assert hits[0]["segment_index"] == segment_index
+
+
+def test_output_to_a_device_is_written_through_not_replaced():
+    import os
+    import stat
+
+    r = run("convert", str(FIXTURES / "837p-clean.837"), "--to", "ndjson", "-o", os.devnull)
+    assert r.exit_code == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
