@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import io
@@ -100,19 +101,23 @@ def convert(input, output, fmt, quiet):
       edi-pipeline convert claims.xml --to x12 -o claims.837
       cat remit.835 | edi-pipeline convert - --to csv
     """
-    data = sys.stdin.buffer.read() if input == "-" else Path(input).read_bytes()
     name = "<stdin>" if input == "-" else input
     issues = IssueList()
-    if looks_like_xml(data[:64]):
-        buf = io.StringIO()
-        xml_to_x12(data, buf, name)
-        if fmt == "xml":
-            with atomic_output(output) as out:
-                out.write(data.decode("utf-8", errors="surrogateescape"))
-            return
-        data = buf.getvalue().encode("utf-8", errors="surrogateescape")
-    with atomic_output(output, mode=0o600) as out:
-        CONVERTERS[fmt](data, out, name, issues)
+    with contextlib.ExitStack() as stack:
+        stream = sys.stdin.buffer if input == "-" else stack.enter_context(open(input, "rb"))
+        if not hasattr(stream, "peek"):
+            stream = io.BufferedReader(stream)
+        if looks_like_xml(stream.peek(64)[:64]):
+            data = stream.read()
+            if fmt == "xml":
+                with atomic_output(output) as out:
+                    out.write(data.decode("utf-8", errors="surrogateescape"))
+                return
+            buf = io.StringIO()
+            xml_to_x12(data, buf, name)
+            stream = io.BytesIO(buf.getvalue().encode("utf-8", errors="surrogateescape"))
+        with atomic_output(output, mode=0o600) as out:
+            CONVERTERS[fmt](stream, out, name, issues)  # streams: memory stays flat in file size
     if not quiet:
         print_issues(issues)
 
