@@ -93,8 +93,8 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
     if earlier:
         return _duplicate(result, earlier)
     try:
-        with store.transaction():
-            store.add_file(sha, name, "", None, None, origin)  # completed below; rows refer to it
+        with store.staged():
+            store.add_file(sha, name, "", None, None, origin)  # completed below
             sender, control = _stream_into(store, data if data is not None else path, name, sha, origin, result)
             errors = result.issues.errors
             if errors:

@@ -469,16 +469,6 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
                      findings, emitted, auth_uses)
 
 
-_FINDING_COLS = ("id", "file_sha256", "rule", "severity", "patient_control_number", "line", "procedure",
-                 "action", "message")
-
-
-def _finding_rows(findings: list[Finding], sha: str, first: int) -> list[tuple]:
-    """Store rows of `findings`, numbered from `first` (ids as Store.save_findings gives them)."""
-    key = sha[:16]
-    return [(f"{key}:{k}", sha, *f.to_dict().values()) for k, f in enumerate(findings, first)]
-
-
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                rejects_path: str | os.PathLike | None = None, store: Store | None = None,
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None) -> ScrubResult:
@@ -504,9 +494,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     isa_sender = isa_control = None
     with contextlib.ExitStack() as stack:
         if store is not None:
-            stack.enter_context(store.transaction())
-            store.add_file(sha, path, "837", None, None, "scrub", claims=0)  # completed at the end
-            store.db.execute("delete from findings where file_sha256 = ?", [sha])
+            stack.enter_context(store.staged())
         main_fh = stack.enter_context(atomic_output(out_path))  # written even when no claim survives
         main = _Out(lambda: main_fh)
         rejects = _Out(lambda: stack.enter_context(atomic_output(rejects_path)))
@@ -541,8 +529,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 store.save_claims(done.emitted, sha, "scrub", profile_of=lambda c: ctx.profile(c).name)
                 for auth_id, pcn, proc, line_no, units in done.auth_uses:
                     store.use_authorization(auth_id, pcn, proc, line_no, units)
-                store.insert_rows("findings", _FINDING_COLS,
-                                  _finding_rows(done.findings, sha, len(result.findings)))
+                store.save_findings([f.to_dict() for f in done.findings], sha, len(result.findings))
             for f in done.findings:
                 f.detach()  # the report keeps the findings, not the transaction set
             result.findings.extend(done.findings)
@@ -550,8 +537,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         if rejects.fh is not None:
             result.rejects_path = rejects_path
         if store is not None:
-            store.db.execute("update files set isa_sender = ?, isa_control = ?, claims = ? where sha256 = ?",
-                             [isa_sender, isa_control, result.claims_out, sha])
+            store.add_file(sha, path, "837", isa_sender, isa_control, "scrub", claims=result.claims_out)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -79,6 +79,7 @@ class Store:
                 fresh = not Path(self.path).exists()
             else:
                 fresh = False
+            self._schema = "main"  # "temp" while staged() collects a job's rows in temp.stage_* tables
             self.db = sqlite_utils.Database(self.path)
             if fresh:
                 os.chmod(self.path, 0o600)
@@ -111,6 +112,38 @@ class Store:
             raise
         conn.execute("COMMIT")
 
+    # Tables a file's processing writes, parents first (the order staged rows are copied in).
+    STAGED_TABLES = ("files", "claims", "claim_lines", "remits", "provider_adjustments", "claim_payments",
+                     "service_payments", "adjustments", "auth_uses", "findings")
+
+    @contextlib.contextmanager
+    def staged(self) -> Iterator[None]:
+        """Stage a long job's writes in private temporary tables, taking no lock on the store; on
+        success copy them in with one short transaction, on failure drop them. Parallel batch
+        workers therefore wait for each other only while rows are copied, not while files are read.
+        The files row is replaced, and the file's earlier findings are replaced by the staged ones."""
+        conn = self.db.conn
+        if self._schema != "main" or conn.in_transaction:
+            raise StoreError("staged() cannot nest or run inside a transaction")
+        for t in self.STAGED_TABLES:  # named apart, so unqualified reads still see the store
+            conn.execute(f"create temp table if not exists [stage_{t}] as select * from main.[{t}] where 0")
+            conn.execute(f"delete from temp.[stage_{t}]")
+        self._schema = "temp"
+        try:
+            yield
+            self._schema = "main"
+            conn.commit()  # the temp tables' own implicit transaction
+            with self.transaction():
+                conn.execute("delete from main.findings where file_sha256 in (select sha256 from temp.stage_files)")
+                for t in self.STAGED_TABLES:
+                    conn.execute(f"insert or replace into main.[{t}] select * from temp.[stage_{t}]")
+        finally:
+            self._schema = "main"
+            if conn.in_transaction:
+                conn.rollback()
+            for t in self.STAGED_TABLES:
+                conn.execute(f"drop table if exists temp.[stage_{t}]")
+
     # --- files ---------------------------------------------------------------------
 
     def seen_file(self, sha: str) -> dict | None:
@@ -128,13 +161,14 @@ class Store:
             [isa_sender, isa_control, kind, exclude_sha or ""]))
         return rows[0] if rows else None
 
+    _FILE_COLS = ("sha256", "name", "kind", "isa_sender", "isa_control", "origin", "ingested_at", "claims",
+                  "payments")
+
     def add_file(self, sha: str, name: str, kind: str, isa_sender: str | None, isa_control: str | None,
                  origin: str, claims: int = 0, payments: int = 0) -> None:
-        self.db["files"].insert({
-            "sha256": sha, "name": os.path.basename(name), "kind": kind, "isa_sender": isa_sender,
-            "isa_control": isa_control, "origin": origin, "ingested_at": now(), "claims": claims,
-            "payments": payments,
-        }, replace=True)
+        """Record (or update) a file; call again at the end of a job with its final counts."""
+        self.insert_rows("files", self._FILE_COLS, [(sha, os.path.basename(name), kind, isa_sender, isa_control,
+                                                     origin, now(), claims, payments)])
 
     # --- claims --------------------------------------------------------------------
 
@@ -148,7 +182,8 @@ class Store:
     def insert_rows(self, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
         """Insert-or-replace tuples with one prepared statement (sqlite-utils' insert_all is far slower)."""
         if rows:
-            self.db.conn.executemany(f"insert or replace into [{table}] ({', '.join(cols)}) "
+            target = f"main.[{table}]" if self._schema == "main" else f"temp.[stage_{table}]"
+            self.db.conn.executemany(f"insert or replace into {target} ({', '.join(cols)}) "
                                      f"values ({', '.join('?' * len(cols))})", rows)
 
     def save_claims(self, claims: Iterable[Claim], sha: str, origin: str,
@@ -258,18 +293,21 @@ class Store:
 
     def use_authorization(self, auth_id: str, pcn: str, procedure: str, line_number: int, units: int) -> None:
         """Record units used; the same claim line using the same auth again is not counted twice."""
-        self.db["auth_uses"].insert({
-            "id": f"{auth_id}:{pcn}:{line_number}:{procedure}", "auth_id": auth_id,
-            "patient_control_number": pcn, "procedure": procedure, "line_number": line_number,
-            "units": units, "used_at": now()}, replace=True)
+        self.insert_rows("auth_uses", ("id", "auth_id", "patient_control_number", "procedure", "line_number",
+                                       "units", "used_at"),
+                         [(f"{auth_id}:{pcn}:{line_number}:{procedure}", auth_id, pcn, procedure, line_number,
+                           units, now())])
 
     # --- findings ------------------------------------------------------------------
 
-    def save_findings(self, findings: Iterable[dict], sha: str) -> None:
-        rows = [{"id": f"{sha[:16]}:{k}", "file_sha256": sha, **f} for k, f in enumerate(findings)]
-        self.db["findings"].delete_where("file_sha256 = ?", [sha])
-        if rows:
-            self.db["findings"].insert_all(rows, replace=True)
+    FINDING_COLS = ("id", "file_sha256", "patient_control_number", "rule", "severity", "line", "procedure",
+                    "action", "message")
+
+    def save_findings(self, findings: Iterable[dict], sha: str, start: int = 0) -> None:
+        """Add a file's findings (dicts with the FINDING_COLS after id and file_sha256), numbered from `start`."""
+        cols = self.FINDING_COLS[2:]
+        self.insert_rows("findings", self.FINDING_COLS,
+                         [(f"{sha[:16]}:{k}", sha, *(f.get(c) for c in cols)) for k, f in enumerate(findings, start)])
 
     # --- bulk remit insert and reconciliation queries (ingest.py, reconcile.py, denials.py) ---
 
