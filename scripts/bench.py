@@ -63,6 +63,36 @@ pyx12.x12n_document.x12n_document(pyx12.params.params(), sys.argv[1], None, None
 """
 
 
+LIBRARY = """
+import io, json, os, sys, tempfile, time, gc
+import pyx12.x12file
+from edi_pipeline.convert import to_ndjson
+from edi_pipeline.document import iter_records
+from edi_pipeline.ingest import ingest_file
+from edi_pipeline.reconcile import reconcile
+from edi_pipeline.scrub import scrub_file
+from edi_pipeline.store import Store
+gc.set_threshold(100_000, 50, 100)
+f837, f835, work = sys.argv[1:4]
+out = {}
+def timed(name, fn):
+    t = time.perf_counter(); fn(); out[name] = time.perf_counter() - t
+timed("pyx12 X12Reader plain read", lambda: sum(1 for _ in pyx12.x12file.X12Reader(f837)))
+timed("typed 837P parse (iter_records)", lambda: sum(1 for _ in iter_records(f837)))
+with open(os.devnull, "w") as devnull:
+    timed("parse to NDJSON (to_ndjson)", lambda: to_ndjson(f837, devnull))
+db = tempfile.mktemp(dir=work, suffix=".db")
+store = Store(db)
+timed("scrub (scrub_file, store)", lambda: scrub_file(f837, os.path.join(work, "lib.837"),
+                                                     os.path.join(work, "lib.rejects.837"), store))
+db2 = tempfile.mktemp(dir=work, suffix=".db")
+store2 = Store(db2)
+ingest_file(f837, store2)
+timed("ingest+reconcile (835)", lambda: (ingest_file(f835, store2), reconcile(store2)))
+print(json.dumps(out))
+"""
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--claims", type=int, default=20000)
@@ -133,6 +163,21 @@ def main(argv=None) -> int:
         shutil.rmtree(out, ignore_errors=True)
         batch[workers] = step(f"batch --workers {workers}", cli("batch", str(inbox), "--out", str(out), "--quiet",
                                                                  "--workers", str(workers)), n, mb_inbox)
+
+    print("\nin one process (no interpreter start-up), same files:", flush=True)
+    lib = json.loads(subprocess.run([PY, "-c", LIBRARY, str(f837), str(f835), str(work)], check=True,
+                                    capture_output=True, text=True).stdout)
+    payments_lib = sum(1 for line in f835.read_text().split("~") if line.lstrip().startswith("CLP*"))
+    for name, seconds in lib.items():
+        count = payments_lib if "835" in name else n
+        unit = "payments/s" if "835" in name else "claims/s"
+        rows.append({"step": f"library: {name}", "seconds": round(seconds, 3),
+                     "claims_per_s": round(count / seconds)})
+        print(f"  {name:34} {seconds:6.2f} s {round(count / seconds):>9,} {unit}", flush=True)
+    lib_ref = lib["pyx12 X12Reader plain read"]
+    print(f"  typed parse vs pyx12 plain read: {lib_ref / lib['typed 837P parse (iter_records)']:.1f}x; "
+          f"NDJSON: {lib_ref / lib['parse to NDJSON (to_ndjson)']:.1f}x; "
+          f"scrub: {lib_ref / lib['scrub (scrub_file, store)']:.1f}x")
 
     if args.rss_gb:
         big_claims = int(args.rss_gb * 1e9 / (f837.stat().st_size / n))
