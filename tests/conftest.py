@@ -33,3 +33,16 @@ def fixture_files(pattern: str = "*") -> list[Path]:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+def phi_values() -> set[str]:
+    """Names, member ids and birth dates of every subscriber and patient in the fixtures."""
+    values = set()
+    for p in FIXTURES.glob("*.8*"):
+        for seg in p.read_text(errors="replace").replace("\n", "").split("~"):
+            e = seg.split("*")
+            if e[0] == "NM1" and len(e) > 9 and e[1] in ("IL", "QC"):
+                values.update(v for v in (e[3], e[4], e[9]) if len(v) > 3)
+            if e[0] == "DMG" and len(e) > 2:
+                values.add(e[2])
+    return values

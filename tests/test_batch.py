@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, phi_values
 
 from edi_pipeline.cli import cli
 from edi_pipeline.store import Store
@@ -126,19 +126,6 @@ def test_two_workers_same_result(tmp_path):
             assert a.keys() == b.keys()
         else:
             assert a == b
-
-
-def phi_values():
-    """Names and member ids of every subscriber and patient in the fixtures."""
-    values = set()
-    for p in FIXTURES.glob("*.8*"):
-        for seg in p.read_text(errors="replace").replace("\n", "").split("~"):
-            e = seg.split("*")
-            if e[0] == "NM1" and len(e) > 9 and e[1] in ("IL", "QC"):
-                values.update(v for v in (e[3], e[4], e[9]) if len(v) > 3)
-            if e[0] == "DMG" and len(e) > 2:
-                values.add(e[2])
-    return values
 
 
 def test_logs_are_json_lines_without_phi(tmp_path):
