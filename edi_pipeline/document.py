@@ -44,10 +44,9 @@ def iter_records(source: str | os.PathLike | bytes | BinaryIO, filename: str | N
     issues = IssueList() if issues is None else issues
     with EnvelopeReader(source, filename) as env:
         try:
-            for item in env:
-                if isinstance(item, Transaction):
-                    check_version(item, issues)
-                    yield from transaction_records(item, issues)
+            for item in env.transactions():
+                check_version(item, issues)
+                yield from transaction_records(item, issues)
         finally:
             issues.extend(env.issues)
 

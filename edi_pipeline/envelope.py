@@ -114,6 +114,12 @@ class EnvelopeReader:
     def delimiters(self) -> Delimiters | None:
         return self.reader.delimiters
 
+    def transactions(self) -> Iterator[Transaction]:
+        """Only the transaction sets, in file order."""
+        for item in self:
+            if isinstance(item, Transaction):
+                yield item
+
     def _issue(self, code: str, message: str, line: int, index: int, seg: str,
                element: str | None = None, severity: Severity = Severity.ERROR,
                st_position: int | None = None) -> None:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .checks import check_remit
 from .document import check_version, transaction_records
-from .envelope import EnvelopeReader, Transaction
+from .envelope import EnvelopeReader
 from .errors import EdiError, Issue, IssueList, Severity, StoreError
 from .model import Claim, ClaimPayment, RemitHeader
 from .store import Store, file_sha256, path_sha256
@@ -132,9 +131,7 @@ def _stream_into(store: Store, source, name: str, sha: str, origin: str,
     issues = result.issues
     with EnvelopeReader(source, name) as env:
         try:
-            for item in env:
-                if not isinstance(item, Transaction):
-                    continue
+            for item in env.transactions():
                 if sender is None:
                     isa = item.isa.split(item.delimiters.element)
                     sender = isa[6].strip() if len(isa) > 6 else None

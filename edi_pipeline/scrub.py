@@ -526,7 +526,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 rejects.transaction(tx, done.rejects)
             result.claims_out += len(done.emitted)
             if store is not None:
-                store.save_claims(done.emitted, sha, "scrub", profile_of=lambda c: ctx.profile(c).name)
+                store.save_claims(done.emitted, sha, "scrub", profile_of=lambda c, ctx=ctx: ctx.profile(c).name)
                 for auth_id, pcn, proc, line_no, units in done.auth_uses:
                     store.use_authorization(auth_id, pcn, proc, line_no, units)
                 store.save_findings([f.to_dict() for f in done.findings], sha, len(result.findings))

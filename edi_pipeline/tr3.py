@@ -814,7 +814,7 @@ def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool]:
     gs = grp.gs + [""] * (9 - len(grp.gs))
     ctrl = f"{n:09d}"
     body: list[str] = []
-    body.append(f"ST*999*0001*005010X231A1")
+    body.append("ST*999*0001*005010X231A1")
     body.append(f"AK1*{_clean(gs[1], 2)}*{_clean(gs[6], 9)}*{_clean(gs[8], 12)}")
     accepted = 0
     for st in grp.sts:
@@ -872,9 +872,13 @@ def validate_tr3(text: str, filename: str | None = None, *,
     Never raises: input pyx12 cannot read yields an ENV-* issue instead.
     `now` fixes the 999 envelope date/time (default: current UTC time).
     """
-    run = _Run(filename)
-    now = now or datetime.now(timezone.utc)
+    return run_validation(_Run(filename), text, filename, now)
+
+
+def run_validation(run: "_Run", text: str, filename: str | None, now: datetime | None) -> Tr3Result:
+    """Lex, prepare and walk with `run` (pyx12-driven or compiled), then build the 999s. Never raises."""
     try:
+        now = now or datetime.now(timezone.utc)
         if not isinstance(text, str):
             text = bytes(text).decode("utf-8", "replace")
         if run.lex(text):

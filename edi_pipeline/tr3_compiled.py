@@ -27,13 +27,13 @@ import pickle
 import re
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import tr3
-from .errors import Position, Severity
-from .tr3 import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run)
+from .errors import Severity
+from .tr3 import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
 
@@ -131,7 +131,7 @@ def _compile(map_name: str) -> _Root:
     import pyx12.map_if
     import pyx12.params
     from pyx12.errors import EngineError
-    from pyx12.map_if import composite_if, element_if, loop_if, segment_if
+    from pyx12.map_if import composite_if, loop_if, segment_if
 
     param = pyx12.params.params()
     pmap = pyx12.map_if.load_map_file(map_name, param)
@@ -1234,19 +1234,4 @@ _RE_SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$", re.S)
 def validate_tr3_fast(text: str, filename: str | None = None, *,
                       now: datetime | None = None) -> Tr3Result:
     """Same contract as tr3.validate_tr3, on compiled maps. Never raises."""
-    run = _FastRun(filename)
-    try:
-        now = now or datetime.now(timezone.utc)
-        if not isinstance(text, str):
-            text = bytes(text).decode("utf-8", "replace")
-        if run.lex(text):
-            run.prepare()
-            run.walk()
-        groups = run.acks(now)
-    except Exception as exc:  # last line of defence: never raise
-        run.add("ENV-UNREADABLE", f"input could not be validated ({type(exc).__name__})",
-                Position(filename, 0, 0))
-        groups = []
-    issues = [e.issue for e in run.errs]
-    issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
-    return Tr3Result(issues, groups)
+    return run_validation(_FastRun(filename), text, filename, now)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .checks import check_claim, check_remit
 from .document import check_version
-from .envelope import EnvelopeReader, Transaction
+from .envelope import EnvelopeReader
 from .errors import EdiError, Issue, IssueList, Position, Severity
 from .model import ClaimPayment
 from .parse_835 import is_835, parse_835, parse_835_header
@@ -48,9 +48,7 @@ def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation) 
     issues = result.issues
     with EnvelopeReader(path, name) as env:
         try:
-            for item in env:
-                if not isinstance(item, Transaction):
-                    continue
+            for item in env.transactions():
                 result.transactions += 1
                 check_version(item, issues)
                 if is_837p(item):

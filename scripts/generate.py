@@ -308,7 +308,6 @@ class Generator:
             svcs.append(ServicePay(ln.code, Cents(charge), None, units, ln.modifiers, c.dos, adjs + pr, ctrl,
                                    Cents(allowed), remarks))
         charge = sum(int(l.charge) for l in c.lines)
-        paid = sum(int(s.charge) - sum(int(a.amount) for a in s.adjs) for s in svcs)
         status = "4" if deny_claim else "1"
         pat = c.patient or c.subscriber
         cp = ClaimPay(c.pcn, status, Cents(charge), pat, svcs, filing=clp06_for(payer.filing), payer_claim_no=icn,

@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from x12gen import (V837, Adj, Claim, ClaimPay, Envelope, InterchangeWriter, Line, Payer, Person,  # noqa: E402
-                    Plb, Provider, Remit835, ServicePay, Submission837, build_835, build_835_set, build_837,
+                    Plb, Provider, Remit835, ServicePay, Submission837, build_835, build_837,
                     build_837_set, clp06_for, fake_address, fake_name, interchange_text, make_npi, to_cents)
 
 ROOT = Path(__file__).resolve().parent.parent

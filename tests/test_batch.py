@@ -1,7 +1,6 @@
 """The batch job and demo: outputs by type, quarantine, idempotent reruns, crash recovery, workers, no PHI."""
 
 import json
-import os
 import shutil
 import stat
 import subprocess

@@ -2,7 +2,6 @@
 
 import io
 
-from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from mutations import mutated
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from samples import tiny_837
 
 from edi_pipeline.errors import Severity
 from edi_pipeline.tr3 import Tr3Result, validate_tr3
@@ -216,36 +217,6 @@ def test_many_transaction_sets():
 # ---------------------------------------------------------------- inline
 
 
-def tiny_837(clm05="11:B:1", first_line_extra="") -> str:
-    segs = [
-        "GS*HC*SENDER*RECEIVER*20240101*1200*1*X*005010X222A1",
-        "ST*837*0001*005010X222A1",
-        "BHT*0019*00*REF1*20240101*1200*CH",
-        "NM1*41*2*SUBMITTER*****46*S123",
-        "PER*IC*CONTACT*TE*5555550100",
-        "NM1*40*2*RECEIVER*****46*R123",
-        "HL*1**20*1",
-        "NM1*85*2*BILLING*****XX*1234567893",
-        "N3*1 MAIN ST",
-        "N4*TOWN*NY*12345",
-        "REF*EI*123456789",
-        "HL*2*1*22*0",
-        "SBR*P*18*******CI",
-        "NM1*IL*1*DOE*JANE****MI*M123",
-        "NM1*PR*2*PAYER*****PI*P123",
-        f"CLM*PCN1*100***{clm05}*Y*A*Y*Y",
-        "HI*ABK:R69",
-        "LX*1",
-        "SV1*HC:99213*100*UN*1***1",
-        "DTP*472*D8*20240101",
-    ]
-    body = segs[1:]
-    segs.append(f"SE*{len(body) + 1}*0001")
-    segs += ["GE*1*1", "IEA*1*000000001"]
-    isa = ("ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
-           "*240101*1200*^*00501*000000001*0*T*:")
-    assert len(isa) == 105
-    return first_line_extra + "~\n".join([isa, *segs]) + "~\n"
 
 
 def test_inline_valid_claim_is_accepted():
@@ -274,7 +245,7 @@ def test_inline_bad_code_is_rejected_with_ik4_7_at_its_position():
 
 
 def test_inline_bom_crlf_and_non_ascii_are_absorbed():
-    text = tiny_837(first_line_extra="\ufeff\r\n").replace("~\n", "~\r\n").replace("BILLING", "BÏLLING")
+    text = tiny_837(prefix="\ufeff\r\n").replace("~\n", "~\r\n").replace("BILLING", "BÏLLING")
     result = validate_tr3(text, "odd.837", now=NOW)
     assert [i.code for i in result.issues] == ["ENV-NON-ASCII"]
     assert result.issues[0].pos.line == 10 and result.issues[0].pos.segment_id == "NM1"
