@@ -10,6 +10,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from .codes import CodeTables, load_tables
 from .denials import Denial, find_denials
@@ -27,11 +28,11 @@ class ReportData:
     by_rule: list[dict]  # rule, count, dollars
     aging: list[dict]  # bucket, claims, billed
     denials: int
-    denied_dollars: float
+    denied_dollars: Decimal
 
 
-def _d(cents: int) -> float:
-    return float(from_cents(cents))
+def _d(cents: int) -> Decimal:
+    return from_cents(cents)
 
 
 def report_data(store: Store, as_of: date | None = None, tables: CodeTables | None = None,
@@ -92,7 +93,7 @@ def _table(rows: list[dict], cols: list[tuple[str, str]]) -> str:
             v = r.get(key)
             if isinstance(v, float) and key.endswith("rate"):
                 v = f"{v:.1%}"
-            elif isinstance(v, float):
+            elif isinstance(v, Decimal):
                 v = f"${v:,.2f}"
             cells.append(f"<td>{html.escape('' if v is None else str(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
