@@ -143,7 +143,9 @@ class EnvelopeReader:
         closers: set[str] = set()
         tx_segments: list[str] = []
         tx_lines: list[int] = []
+        last_line = 0
         for texts, lines in reader.batches():
+          last_line = lines[-1]
           delims = reader.delimiters
           sep = delims.element
           if sep != closers_sep:
@@ -251,7 +253,6 @@ class EnvelopeReader:
             self._issue("ENV-SE-MISSING", f"transaction set {tx.control_number} has no SE trailer (file truncated)",
                         tx_lines[-1], index, "SE")
             yield tx
-        last_line = tx_lines[-1] if tx_lines else 0
         if gs is not None:
             self._issue("ENV-GE-MISSING", "functional group has no GE trailer (file truncated)", last_line, index,
                         "GE")

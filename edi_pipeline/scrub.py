@@ -469,6 +469,10 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
                      findings, emitted, auth_uses)
 
 
+# Envelope defects that would make the corrected file itself broken.
+_UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE"))
+
+
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                rejects_path: str | os.PathLike | None = None, store: Store | None = None,
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None) -> ScrubResult:
@@ -492,6 +496,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     auths = AuthBook(store)
     result = ScrubResult(path, sha, out_path, None, [], issues=issues)
     isa_sender = isa_control = None
+    sets_read = 0
     with contextlib.ExitStack() as stack:
         if store is not None:
             stack.enter_context(store.staged())
@@ -509,6 +514,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 rejects.envelope(item)
                 continue
             tx = item
+            sets_read += 1
             if not tx.complete:
                 raise ScrubError(f"{path}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
                                  f"(no SE trailer); nothing written")
@@ -534,6 +540,11 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 f.detach()  # the report keeps the findings, not the transaction set
             result.findings.extend(done.findings)
             del tx, ctx, done, item  # free the set before reading the next one
+        broken = [i for i in env.issues.errors if i.code in _UNWRITABLE]
+        if broken:
+            raise ScrubError(f"{broken[0]}; nothing written")
+        if not sets_read:
+            raise ScrubError(f"{path}:1: no 837P transaction set in the file; nothing written")
         if rejects.fh is not None:
             result.rejects_path = rejects_path
         if store is not None:

@@ -149,3 +149,23 @@ def test_rules_explain_unknown(runner):
     res = runner.invoke(cli, ["rules", "explain", "NO-SUCH-RULE"])
     assert res.exit_code == 1
     assert res.stderr.strip() == "Error: unknown rule id 'NO-SUCH-RULE'; see `edi-pipeline rules list`"
+
+
+def test_scrub_refuses_input_it_cannot_write_back_whole(tmp_path):
+    from click.testing import CliRunner
+
+    from edi_pipeline.cli import cli
+
+    clean = (FIXTURES / "837p-clean.837").read_text()
+    cases = {
+        "no-iea.837": clean[: clean.index("IEA*")],
+        "isa-only.837": clean.split("~\n")[0] + "~\n",
+    }
+    for name, text in cases.items():
+        src = tmp_path / name
+        src.write_text(text)
+        out = tmp_path / f"{name}.out"
+        r = CliRunner().invoke(cli, ["scrub", str(src), "-o", str(out), "--db", str(tmp_path / "s.db")])
+        assert r.exit_code == 1, name
+        assert r.stderr.startswith(f"Error: {src}:") and "nothing written" in r.stderr
+        assert not out.exists()
