@@ -121,18 +121,15 @@ def renumber_lx(segs: list[str], sep: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
-                  encoding: str = "utf-8") -> Iterator[IO[str]]:
-    """Open `path` for writing through a temporary file renamed into place on success;
-    `None` or `-` writes to stdout. A failure leaves no partial file behind."""
-    if path is None or str(path) == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = Path(path)
+def _replace_atomically(target: Path, mode: int | None, binary: bool,
+                        encoding: str = "utf-8") -> Iterator[IO]:
+    """A file object on a temporary file beside `target`, renamed onto it on success and removed on
+    failure; a `target` that exists and is not a regular file (/dev/null, a FIFO) is written straight
+    through, never renamed over."""
+    kind = {"mode": "wb"} if binary else {"mode": "w", "encoding": encoding, "errors": "surrogateescape",
+                                          "newline": ""}
     if target.exists() and not target.is_file():
-        # /dev/null, a FIFO, a terminal: write straight through, never rename over it.
-        with open(target, "w", encoding=encoding, errors="surrogateescape", newline="") as fh:
+        with open(target, **kind) as fh:
             yield fh
         return
     try:
@@ -143,7 +140,7 @@ def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
     try:
         if mode is not None:
             os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding=encoding, errors="surrogateescape", newline="") as fh:
+        with os.fdopen(fd, **kind) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -154,24 +151,20 @@ def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
         raise
 
 
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
+                  encoding: str = "utf-8") -> Iterator[IO[str]]:
+    """Open `path` for writing through a temporary file renamed into place on success (mode 0600
+    unless `mode` says otherwise); `None` or `-` writes to stdout. A failure leaves no partial file."""
+    if path is None or str(path) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    with _replace_atomically(Path(path), mode, False, encoding) as fh:
+        yield fh
+
+
 def atomic_copy(src: str | os.PathLike, target: str | os.PathLike, mode: int | None = None) -> None:
     """Copy a file so that `target` appears whole or not at all."""
-    target = Path(target)
-    if target.exists() and not target.is_file():
-        with open(target, "wb") as out, open(src, "rb") as fh:
-            shutil.copyfileobj(fh, out, 1 << 20)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        if mode is not None:
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
-            shutil.copyfileobj(fh, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _replace_atomically(Path(target), mode, True) as out, open(src, "rb") as fh:
+        shutil.copyfileobj(fh, out, 1 << 20)

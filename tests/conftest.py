@@ -35,6 +35,16 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+@pytest.fixture
+def store(tmp_path):
+    """A fresh store in the test's folder."""
+    from edi_pipeline.store import Store
+
+    s = Store(tmp_path / "store.db")
+    yield s
+    s.close()
+
+
 def phi_values() -> set[str]:
     """Names, member ids and birth dates of every subscriber and patient in the fixtures."""
     values = set()

@@ -27,11 +27,6 @@ def parsed(path: Path):
     return claims, pays, headers
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "store.db")
-    yield s
-    s.close()
 
 
 def test_ingest_837_and_835_row_counts_match_the_files(store):

@@ -47,11 +47,6 @@ def load(store: Store, *paths) -> None:
         assert r.status == INGESTED, r.reason
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "store.db")
-    yield s
-    s.close()
 
 
 def by_pcn(rec):
