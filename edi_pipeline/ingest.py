@@ -171,7 +171,3 @@ def _duplicate(result: IngestResult, earlier: dict) -> IngestResult:
     result.kind = result.kind or earlier.get("kind")
     result.reason = f"same as {earlier.get('name')} ingested {earlier.get('ingested_at')}"
     return result
-
-
-def ingest_files(paths, store: Store, origin: str = "ingest") -> list[IngestResult]:
-    return [ingest_file(p, store, origin) for p in paths]

@@ -117,18 +117,3 @@ def loop_tree(tx: Transaction) -> Loop:
             stack.append(node)
         stack[-1].children.append(i)
     return root
-
-
-def loop_ids(tx: Transaction) -> list[str | None]:
-    """Loop id of each segment of the transaction set (None outside loops)."""
-    out: list[str | None] = [None] * len(tx.segments)
-
-    def walk(node: Loop, loop: str | None) -> None:
-        for child in node.children:
-            if isinstance(child, Loop):
-                walk(child, child.id)
-            else:
-                out[child] = loop
-
-    walk(loop_tree(tx), None)
-    return out

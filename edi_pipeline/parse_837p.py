@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from .envelope import Transaction
-from .errors import Issue, IssueList, Severity
+from .errors import Issue, IssueList
 from .model import Claim, Party, Person, Provider, ServiceLine, Source
 from .values import date_range, to_date, to_decimal
 
-VERSIONS_837P = ("005010X222A1", "005010X222A2", "005010X222")
 _DX_QUALIFIERS = frozenset(("ABK", "ABF", "BK", "BF"))
 
 
@@ -242,9 +241,4 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
     return claim, i
 
 
-def service_dates(claim: Claim):
-    """Each line's date of service, falling back to the claim's."""
-    return [ln.service_date or claim.service_date for ln in claim.lines]
-
-
-__all__ = ["parse_837p", "parse_claim", "is_837p", "VERSIONS_837P", "Severity"]
+__all__ = ["parse_837p", "parse_claim", "is_837p"]

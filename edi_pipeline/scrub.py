@@ -34,7 +34,7 @@ from .rules import (Context, Finding, History, InsertSegments, RemoveModifiers, 
                     SetProcedure, SetTotal, line_date, run)
 from .store import Store
 from .values import format_amount, to_decimal
-from .writer import atomic_output, set_se_count
+from .writer import atomic_output, renumber_lx, set_se_count
 
 
 class ScrubError(EdiError):
@@ -178,21 +178,15 @@ def apply_edits(claim: Claim, edits, sep: str, comp: str) -> list[str] | None:
             out.append(segs[k])
     total = Decimal(0)
     lines = 0
-    lx = 0
-    sv1, lxp = "SV1" + sep, "LX" + sep
-    for k, text in enumerate(out):
+    sv1 = "SV1" + sep
+    for text in out:
         if text.startswith(sv1):
             lines += 1
             e = text.split(sep)
             total += (to_decimal(e[2]) if len(e) > 2 else None) or Decimal(0)
-        elif text.startswith(lxp):
-            lx += 1
-            e = text.split(sep)
-            if e[1] != str(lx):
-                e[1] = str(lx)
-                out[k] = sep.join(e)
     if not lines:
         return None
+    out = renumber_lx(out, sep)
     e = out[0].split(sep)
     e[2] = format_amount(total)
     out[0] = sep.join(e)

@@ -416,12 +416,3 @@ class Store:
         return self.db.execute(
             "select claim_payment_id, service_payment_id, group_code, reason, amount_cents "
             "from adjustments order by rowid").fetchall()
-
-
-def open_store(path: str | os.PathLike | None = None) -> Store:
-    return Store(path)
-
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise StoreError(message)

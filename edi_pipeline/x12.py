@@ -6,7 +6,6 @@ import codecs
 import io
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from .errors import InterchangeError, Issue, IssueList, Position, Severity
@@ -278,16 +277,3 @@ def upper_ids_text(text: str) -> str:
         if head and not head.isupper():
             parts[k] = part[:lead] + head.upper() + part[lead + len(head):]
     return d.segment.join(parts)
-
-
-def split_elements(text: str, delims: Delimiters) -> list[str]:
-    return text.split(delims.element)
-
-
-def open_source(path: str) -> BinaryIO:
-    """`-` is stdin; anything else a path."""
-    if path == "-":
-        import sys
-
-        return sys.stdin.buffer
-    return open(Path(path), "rb")
