@@ -133,7 +133,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str) -> Fi
                 return outcome
             report = out / "reports" / f"{path.name}.json"
             with atomic_output(report, mode=0o600) as fh:
-                json.dump(scrubbed.report(), fh, indent=1)
+                scrubbed.write_report(fh)
             outcome.claims_in += scrubbed.claims_in
             outcome.claims_out += scrubbed.claims_out
             outcome.claims_held += scrubbed.claims_held

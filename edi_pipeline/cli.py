@@ -179,19 +179,19 @@ def write_acks(result, ack_dir: Path) -> list[Path]:
 
 # --- scrub, rules and auth commands (scrub.py, rules.py) ---------------------------------
 
-def _text_report(report: dict) -> str:
-    lines = []
-    for f in report["findings"]:
+def _text_report(result, out) -> None:
+    """A readable scrub report, a line per finding, then the summary."""
+    for finding in result.findings:
+        f = finding.to_dict()
         where = f"line {f['line']}" if f["line"] is not None else "claim"
         proc = f" {f['procedure']}" if f["procedure"] else ""
-        lines.append(f"{f['patient_control_number']} {where}{proc}: {f['rule']} ({f['severity']}, "
-                     f"{f['action']}) {f['message']}")
-    s = report["summary"]
-    lines.append(f"claims: {s['claims_in']} in, {s['claims_out']} out, {s['claims_held']} held, "
-                 f"{s['claims_corrected']} corrected, {s['claims_emptied']} emptied by corrections")
+        out.write(f"{f['patient_control_number']} {where}{proc}: {f['rule']} ({f['severity']}, "
+                  f"{f['action']}) {f['message']}\n")
+    s = result.summary()
+    out.write(f"claims: {s['claims_in']} in, {s['claims_out']} out, {s['claims_held']} held, "
+              f"{s['claims_corrected']} corrected, {s['claims_emptied']} emptied by corrections\n")
     for rule_id, actions in s["by_rule_action"].items():
-        lines.append(f"  {rule_id}: " + ", ".join(f"{a} {n}" for a, n in sorted(actions.items())))
-    return "\n".join(lines)
+        out.write(f"  {rule_id}: " + ", ".join(f"{a} {n}" for a, n in sorted(actions.items())) + "\n")
 
 
 @cli.command()
@@ -232,15 +232,13 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
         result = scrub_file(input, output, rejects, store, profiles, tables)
     finally:
         store.close()
-    report = result.report()
     if report_path:
         with atomic_output(report_path) as out:
-            json.dump(report, out, indent=1)
-            out.write("\n")
+            result.write_report(out)
     if fmt == "text":
-        click.echo(_text_report(report), err=True)
+        _text_report(result, sys.stderr)
     else:
-        s = report["summary"]
+        s = result.summary()
         click.echo(f"{input}: {s['claims_in']} claims in, {s['claims_out']} out, {s['claims_held']} held, "
                    f"{s['findings']} findings", err=True)
     sys.exit(EXIT_FAIL if result.held else EXIT_OK)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import time
 from collections import Counter, defaultdict
@@ -83,6 +84,18 @@ class ScrubResult:
             "findings": [f.to_dict() for f in self.findings],
             "summary": self.summary(),
         }
+
+    def write_report(self, out: IO[str]) -> None:
+        """The same JSON as report(), written finding by finding so no whole-report dict is built."""
+        out.write("{\n")
+        for key, value in (("file", os.path.basename(self.file)), ("output", self.out_path),
+                           ("rejects", self.rejects_path)):
+            out.write(f" {json.dumps(key)}: {json.dumps(value)},\n")
+        out.write(' "findings": [')
+        for k, f in enumerate(self.findings):
+            out.write(("\n  " if k == 0 else ",\n  ") + json.dumps(f.to_dict()))
+        out.write("\n ],\n" if self.findings else "],\n")
+        out.write(f' "summary": {json.dumps(self.summary(), indent=1)}\n}}\n')
 
 
 # ---------------------------------------------------------------- authorizations

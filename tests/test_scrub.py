@@ -331,3 +331,14 @@ def test_failure_part_way_leaves_no_output_and_no_store_rows(tmp_path):
     assert store.table_counts(("files", "claims", "claim_lines", "findings")) == {
         "files": 0, "claims": 0, "claim_lines": 0, "findings": 0}
     store.close()
+
+
+@pytest.mark.parametrize("name", ["837p-clean.837", "837p-tpi-units.837", "837p-tpi-anesthesia.837"])
+def test_streamed_report_is_the_report(tmp_path, name):
+    import io
+    import json
+
+    result, _, _ = run(FIXTURES / name, tmp_path)
+    buf = io.StringIO()
+    result.write_report(buf)
+    assert json.loads(buf.getvalue()) == json.loads(json.dumps(result.report()))
