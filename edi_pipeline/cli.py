@@ -394,10 +394,13 @@ _DB_OPTION = click.option("--db", type=click.Path(dir_okay=False), default=None,
                           help="SQLite store (default $EDI_PIPELINE_DB or edi_pipeline.db).")
 
 
-def _open_store(db):
-    from .store import Store
+def _open_store(db, must_exist: bool = False):
+    from .store import Store, default_db_path
 
-    return Store(db)
+    path = db or default_db_path()
+    if must_exist and not Path(path).exists():
+        raise EdiError(f"store {path} does not exist: ingest files first, or pass --db")
+    return Store(path)
 
 
 @cli.command()
@@ -468,7 +471,7 @@ def reconcile_cmd(db, fmt, as_of):
     """
     from .reconcile import claim_rows, reconcile
 
-    rec = reconcile(_open_store(db), _as_of(as_of), lines=(fmt == "json"))
+    rec = reconcile(_open_store(db, must_exist=True), _as_of(as_of), lines=(fmt == "json"))
     if fmt == "json":  # compact: the C encoder is ~10x faster than indented output on large stores
         click.echo(json.dumps(rec.to_dict(), separators=(",", ":"), default=str))
         return
@@ -507,7 +510,7 @@ def denials(db, fmt, by, carc_csv, rarc_csv):
     """
     from .denials import find_denials, summarize, tables_with
 
-    found = find_denials(_open_store(db), tables_with(carc_csv, rarc_csv))
+    found = find_denials(_open_store(db, must_exist=True), tables_with(carc_csv, rarc_csv))
     if by:
         _rows_out(summarize(found, by), fmt)
     elif fmt == "json":
@@ -531,7 +534,7 @@ def report(db, output, as_of):
     """
     from .report import write_report
 
-    data = write_report(_open_store(db), output, _as_of(as_of))
+    data = write_report(_open_store(db, must_exist=True), output, _as_of(as_of))
     click.echo(f"{output}: {data.denials} denials, ${data.denied_dollars:,.2f} denied", err=True)
 
 

@@ -151,3 +151,15 @@ def test_report_writes_html(db, tmp_path):
 
 def test_report_needs_output(db):
     assert run("report", "--db", db).exit_code == 2
+
+
+def test_read_commands_refuse_a_store_that_does_not_exist(tmp_path):
+    from click.testing import CliRunner
+
+    from edi_pipeline.cli import cli
+
+    missing = tmp_path / "nope.db"
+    for args in (["reconcile"], ["denials"], ["report", "-o", str(tmp_path / "r.html")]):
+        r = CliRunner().invoke(cli, [*args, "--db", str(missing)])
+        assert r.exit_code == 1 and "does not exist" in r.stderr
+    assert not missing.exists()
