@@ -8,11 +8,14 @@ comes from codes.py (`CodeTables.rules`, i.e. data/rules.toml), never from this 
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Callable, Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator
 
 from .codes import CodeTables, PayerProfiles, Profile
 from .model import Claim, ServiceLine
@@ -125,6 +128,54 @@ class Finding:
             "action": self.action,
             "message": self.message,
         }
+
+
+class FindingLog:
+    """A scrub's findings in order. The first `keep` stay in memory; later ones go, detached, to an
+    anonymous temporary file and come back as plain findings (no edits), so memory stays flat however
+    many findings a large file has."""
+
+    def __init__(self, keep: int = 20_000):
+        self.keep = keep
+        self._held: list[Finding] = []
+        self._spill: IO[bytes] | None = None
+        self._count = 0
+
+    def append(self, f: Finding) -> None:
+        self._count += 1
+        if len(self._held) < self.keep:
+            self._held.append(f)
+            return
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile()
+        line = f.line
+        pickle.dump((f.rule, f.severity, f.claim.patient_control_number,
+                     None if line is None else (line.line_number, line.procedure), f.action, f.message),
+                    self._spill)
+
+    def extend(self, findings: Iterable[Finding]) -> None:
+        for f in findings:
+            self.append(f)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Finding]:
+        yield from self._held
+        if self._spill is None:
+            return
+        self._spill.flush()
+        self._spill.seek(0)
+        try:
+            while True:
+                try:
+                    rule, severity, pcn, line, action, message = pickle.load(self._spill)
+                except EOFError:
+                    break
+                yield Finding(rule, severity, ClaimRef(pcn),  # type: ignore[arg-type]
+                              LineRef(*line) if line else None, action, message)  # type: ignore[arg-type]
+        finally:
+            self._spill.seek(0, os.SEEK_END)
 
 
 # ---------------------------------------------------------------- sessions

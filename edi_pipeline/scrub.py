@@ -31,7 +31,7 @@ from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
 from .errors import EdiError, IssueList
 from .model import Claim
 from .parse_837p import parse_claim, is_837p, parse_837p
-from .rules import (Context, Finding, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
+from .rules import (Context, Finding, FindingLog, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
                     SetProcedure, SetTotal, line_date, run)
 from .store import Store
 from .values import format_amount, to_decimal
@@ -48,7 +48,7 @@ class ScrubResult:
     sha256: str
     out_path: str | None
     rejects_path: str | None  # None when no claim was held (no rejects file written)
-    findings: list[Finding]
+    findings: FindingLog
     claims_in: int = 0
     claims_out: int = 0
     claims_held: int = 0
@@ -501,7 +501,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     issues = IssueList()
     history = History(store, exclude_file=sha)
     auths = AuthBook(store)
-    result = ScrubResult(path, sha, out_path, None, [], issues=issues)
+    result = ScrubResult(path, sha, out_path, None, FindingLog(), issues=issues)
     isa_sender = isa_control = None
     sets_read = 0
     with contextlib.ExitStack() as stack:

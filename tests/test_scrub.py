@@ -342,3 +342,35 @@ def test_streamed_report_is_the_report(tmp_path, name):
     buf = io.StringIO()
     result.write_report(buf)
     assert json.loads(buf.getvalue()) == json.loads(json.dumps(result.report()))
+
+
+def test_findings_past_the_memory_limit_come_back_from_disk_in_order():
+    from edi_pipeline.rules import ClaimRef, Finding, FindingLog, LineRef
+
+    log = FindingLog(keep=2)
+    made = [Finding("TPI-UNITS", "warning", ClaimRef(f"PCN{k}"), LineRef(k, "20552") if k % 2 else None,
+                    "set_units", f"message {k}") for k in range(7)]
+    log.extend(made[:5])
+    assert len(log) == 5 and [f.message for f in log] == [f"message {k}" for k in range(5)]
+    log.extend(made[5:])  # appending after reading goes on at the end
+    back = list(log)
+    assert [f.to_dict() for f in back] == [f.to_dict() for f in made]
+    assert back[3].claim.patient_control_number == "PCN3" and back[4].line is None
+
+
+def test_a_scrub_whose_findings_spill_to_disk_reports_the_same(tmp_path, monkeypatch):
+    import json
+
+    from edi_pipeline import scrub as scrub_module
+    from edi_pipeline.rules import FindingLog
+
+    name = "837p-tpi-modifiers.837"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    in_memory, _, _ = run(FIXTURES / name, tmp_path / "a")
+    assert len(in_memory.findings) >= 2
+    monkeypatch.setattr(scrub_module, "FindingLog", lambda: FindingLog(keep=1))
+    spilled, _, _ = run(FIXTURES / name, tmp_path / "b")
+    assert spilled.findings._spill is not None
+    assert json.dumps(spilled.report()["findings"]) == json.dumps(in_memory.report()["findings"])
+    assert spilled.summary() == in_memory.summary()
