@@ -144,12 +144,11 @@ def validate(files, ack_dir, fmt):
     results = []
     for path in files:
         try:
-            data = Path(path).read_bytes()
+            result = validate_file(path, path)
         except OSError as exc:
             click.echo(f"{path}:0: - ENV-UNREADABLE {exc.strerror or exc}", err=True)
             failed = True
             continue
-        result = validate_file(path, path, data)
         failed |= not result.ok
         results.append(result)
         if ack_dir:

@@ -143,6 +143,8 @@ class EnvelopeReader:
         closers: set[str] = set()
         tx_segments: list[str] = []
         tx_lines: list[int] = []
+        isa_controls: set[str] = set()
+        st_controls: set[str] = set()
         last_line = 0
         for texts, lines in reader.batches():
           last_line = lines[-1]
@@ -203,6 +205,11 @@ class EnvelopeReader:
                 if isa is not None:
                     self._issue("ENV-IEA-MISSING", "interchange has no IEA trailer", line, index, "ISA")
                 isa = EnvelopeSegment("ISA", text, line, index, delims)
+                control = (isa.elements + [""] * 14)[13].strip()
+                if control in isa_controls:
+                    self._issue("TA1-025", f"interchange control number {control} repeats an earlier ISA13",
+                                line, index, "ISA", "ISA13")
+                isa_controls.add(control)
                 interchange_no += 1
                 groups = 0
                 gs = None
@@ -213,6 +220,7 @@ class EnvelopeReader:
                 if gs is not None:
                     self._issue("ENV-GE-MISSING", "functional group has no GE trailer", line, index, "GS")
                 gs = EnvelopeSegment("GS", text, line, index, delims)
+                st_controls = set()
                 group_no += 1
                 groups += 1
                 sets = 0
@@ -224,6 +232,10 @@ class EnvelopeReader:
                 tx_lines = [line]
                 tx = Transaction(filename, delims, isa.text if isa else "", gs.text if gs else "",
                                  tx_segments, tx_lines, index, interchange_no, group_no)
+                if tx.control_number in st_controls:
+                    self._issue("IK5-23", f"transaction set control number {tx.control_number} repeats in "
+                                "its functional group", line, index, "ST", "ST02", st_position=1)
+                st_controls.add(tx.control_number)
             elif seg_id == "GE":
                 ge = EnvelopeSegment("GE", text, line, index, delims)
                 if gs is None:

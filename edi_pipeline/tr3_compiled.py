@@ -27,12 +27,13 @@ import pickle
 import re
 import sys
 import tempfile
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import tr3
-from .errors import Severity
+from .errors import Issue, Severity
 from .tr3 import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
@@ -1235,3 +1236,84 @@ def validate_tr3_fast(text: str, filename: str | None = None, *,
                       now: datetime | None = None) -> Tr3Result:
     """Same contract as tr3.validate_tr3, on compiled maps. Never raises."""
     return run_validation(_FastRun(filename), text, filename, now)
+
+
+# ---------------------------------------------------------------- one transaction set at a time
+
+
+def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | None = None) -> Tr3Result:
+    """validate_tr3_fast for files too large to hold: each transaction set is validated on its own,
+    inside its real ISA and GS and a GE/IEA made for it, and the sets of a functional group are merged
+    into one 999. Memory is bounded by one transaction set. Interchange and group trailers are left
+    to the envelope reader (edi_pipeline.envelope), which checks their counts. Never raises."""
+    from .envelope import EnvelopeReader, EnvelopeSegment
+    from .errors import InterchangeError, Position as Pos
+
+    now = now or datetime.now(timezone.utc)
+    issues: list = []
+    seen: set = set()
+    groups: dict[tuple[int, int], Any] = {}
+    isa = gs = None
+    try:
+        with EnvelopeReader(source, filename) as env:
+            for item in env:
+                if isinstance(item, EnvelopeSegment):
+                    if item.tag == "ISA":
+                        isa = item
+                    elif item.tag == "GS":
+                        gs = item
+                    elif item.tag == "GE" and isa is not None and gs is not None:
+                        key = (isa.index, gs.index)
+                        if key in groups:
+                            groups[key].ge01 = (item.elements + [""])[1]
+                    continue
+                if isa is None or gs is None:
+                    continue
+                tx = item
+                d = tx.delimiters
+                end = d.segment + "\n"
+                isa13 = (isa.elements + [""] * 14)[13]
+                gs06 = (gs.elements + [""] * 7)[6]
+                text = end.join([isa.text, gs.text, *tx.segments, f"GE{d.element}1{d.element}{gs06}",
+                                 f"IEA{d.element}1{d.element}{isa13}"]) + end
+                run = _FastRun(filename)
+                result = run_validation(run, text, filename, now)
+                n = len(tx.segments)
+                for issue in result.issues:
+                    k = issue.pos.segment_index
+                    if k == 1:
+                        line, index = isa.line, isa.index
+                    elif k == 2:
+                        line, index = gs.line, gs.index
+                    elif 3 <= k < 3 + n:
+                        line, index = tx.lines[k - 3], tx.first_index + k - 3
+                    else:
+                        continue  # the GE/IEA made for this set
+                    p = issue.pos
+                    moved = replace(issue, pos=Pos(p.file, line, index, p.st_position, p.segment_id, p.loop,
+                                                   p.element))
+                    mark = (moved.code, index, p.element, moved.message)
+                    if k <= 2 and mark in seen:
+                        continue  # the same ISA/GS finding from every set
+                    seen.add(mark)
+                    issues.append(moved)
+                if run.groups:
+                    key = (isa.index, gs.index)
+                    grp = run.groups[0]
+                    if key not in groups:
+                        groups[key] = grp
+                    else:
+                        groups[key].sts.extend(grp.sts)
+                del run, result, text
+    except InterchangeError as exc:
+        issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{exc.pos} ", ""), exc.pos))
+    acks = []
+    for n, grp in enumerate(groups.values(), start=1):
+        gsv = grp.gs + [""] * (9 - len(grp.gs))
+        if gsv[1] == "FA":
+            continue
+        tx_type = grp.sts[0].st01 if grp.sts else {"HC": "837", "HP": "835"}.get(gsv[1], gsv[1])
+        ack_text, accepted = tr3._build_999(grp, n, now)
+        acks.append(GroupAck(gsv[6], tx_type, accepted, ack_text))
+    issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
+    return Tr3Result(issues, acks)

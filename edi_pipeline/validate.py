@@ -14,7 +14,7 @@ from .model import ClaimPayment
 from .parse_835 import is_835, parse_835, parse_835_header
 from .parse_837p import is_837p, parse_837p
 from .tr3 import GroupAck
-from .tr3_compiled import validate_tr3_fast
+from .tr3_compiled import validate_tr3_fast, validate_tr3_sets
 from .x12 import upper_ids_text
 
 
@@ -41,7 +41,8 @@ class Validation:
 
 # pyx12 codes for defects the envelope reader has already reported
 _SAME_AS = {"IK5-4": "IK5-4", "IK5-2": "ENV-SE-MISSING", "AK9-3": "ENV-GE-MISSING",
-            "TA1-023": "ENV-IEA-MISSING", "ENV-TRUNCATED": "SYN-NO-TERMINATOR", "ENV-ISA-LENGTH": "ENV-ISA-LENGTH"}
+            "TA1-023": "ENV-IEA-MISSING", "ENV-TRUNCATED": "SYN-NO-TERMINATOR", "ENV-ISA-LENGTH": "ENV-ISA-LENGTH",
+            "IK5-23": "IK5-23", "TA1-025": "TA1-025"}
 
 
 def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation) -> None:
@@ -64,22 +65,37 @@ def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation) 
             issues.extend(env.issues)
 
 
-def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes | None = None) -> Validation:
-    """Validate a file; never raises for bad content (unreadable input becomes an Issue)."""
+# Files larger than this are validated one transaction set at a time, in memory bounded by the largest set.
+LARGE_FILE = 32 << 20
+
+
+def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes | None = None, *,
+                  by_set: bool | None = None) -> Validation:
+    """Validate a file; never raises for bad content (unreadable input becomes an Issue).
+
+    `by_set` (default: for files over LARGE_FILE) validates each transaction set inside its own
+    envelope instead of the whole text at once; the envelope reader checks the trailers either way.
+    """
     name = name or os.fspath(path)
     result = Validation(name)
-    if data is None:
+    if by_set is None:
+        by_set = data is None and os.path.getsize(path) > LARGE_FILE
+    if data is None and not by_set:
         data = Path(path).read_bytes()
+    source = data if data is not None else path
     try:
-        _own_checks(data, name, result)
+        _own_checks(source, name, result)
     except EdiError as exc:
         pos = getattr(exc, "pos", None) or Position(name)
         result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
         return result
-    text = data.decode("utf-8", errors="replace")
-    if result.issues.has("SYN-LOWERCASE"):
-        text = upper_ids_text(text)
-    tr3 = validate_tr3_fast(text, name)
+    if by_set:
+        tr3 = validate_tr3_sets(source, name)
+    else:
+        text = data.decode("utf-8", errors="replace")
+        if result.issues.has("SYN-LOWERCASE"):
+            text = upper_ids_text(text)
+        tr3 = validate_tr3_fast(text, name)
     seen = {(i.pos.segment_index, i.code) for i in result.issues}
     ours = {i.code for i in result.issues}
     for issue in tr3.issues:

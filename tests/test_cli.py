@@ -155,3 +155,14 @@ def test_output_to_a_device_is_written_through_not_replaced():
     r = run("convert", str(FIXTURES / "837p-clean.837"), "--to", "ndjson", "-o", os.devnull)
     assert r.exit_code == 0
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_validate_set_by_set_gives_the_same_lines(tmp_path):
+    from edi_pipeline.validate import validate_file
+
+    for name in ("837p-clean.837", "pair-denials.835", "837p-invalid-se-count.837", "837p-multi-interchange.837"):
+        path = FIXTURES / name
+        whole = validate_file(path, by_set=False)
+        by_set = validate_file(path, by_set=True)
+        assert sorted(map(str, by_set.issues)) == sorted(map(str, whole.issues)), name
+        assert [a.accepted for a in by_set.acks] == [a.accepted for a in whole.acks]

@@ -268,3 +268,25 @@ def test_cache_is_optional(tmp_path, monkeypatch):
 
 
 # Speed is measured by scripts/bench.py, not by timed tests.
+
+
+# Differences allowed between whole-file and set-by-set validation: trailer and cross-set checks,
+# which the envelope reader makes (ENV-GE*/ENV-IEA*/ENV-SE-MISSING, IK5-23, TA1-025) in both modes.
+_ENVELOPE_ONLY = ("AK9-", "TA1-", "IK5-2", "IK5-23")
+
+
+@pytest.mark.parametrize("path", [*fixture_files(), *corpus_files()], ids=lambda p: p.name)
+def test_set_by_set_validation_matches_whole_file(path):
+    from edi_pipeline.tr3_compiled import validate_tr3_sets
+
+    whole = validate_tr3_fast(path.read_bytes().decode("utf-8", "replace"), str(path), now=NOW)
+    by_set = validate_tr3_sets(path, str(path), now=NOW)
+
+    def keys(result):
+        return {(i.code, i.pos.segment_index, i.pos.line, i.pos.element) for i in result.issues
+                if i.severity is Severity.ERROR and not i.code.startswith(_ENVELOPE_ONLY)}
+
+    assert keys(by_set) == keys(whole)
+    assert [g.accepted for g in by_set.groups] == [g.accepted for g in whole.groups]
+    if not any(i.code.startswith(_ENVELOPE_ONLY) for i in whole.issues):
+        assert [g.ack_text for g in by_set.groups] == [g.ack_text for g in whole.groups]
