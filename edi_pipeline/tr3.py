@@ -489,6 +489,15 @@ class _Run:
                  seg_id=seg_id, loop=self.cur_loop, st_pos=pos.st_position,
                  ele_pos=ele_pos, sub_pos=sub_pos, data_ele=data_ele)
 
+    def skip_group(self, index: int, fic: str, vriic: str, state: dict) -> None:
+        """A GS with no implementation-guide map: say so and leave its group unvalidated."""
+        self.add("ENV-NO-MAP", f"no implementation-guide map for GS01={fic!r} GS08={vriic!r}; group not validated",
+                 self.pos(index), Severity.WARNING, level="env")
+        grp = self.segs[index - 1].group
+        if grp is not None:
+            self.groups[grp].validated = False
+        state["skip"] = True
+
     # ---- stage 1: split the original text into segments, build the copy
 
     def lex(self, text: str) -> bool:
@@ -679,13 +688,7 @@ class _Run:
             fic, vriic = seg.get_value("GS01"), seg.get_value("GS08")
             name = index_if.get_filename(state["icvn"], vriic, fic)
             if name is None:
-                self.add("ENV-NO-MAP",
-                         f"no implementation-guide map for GS01={fic!r} GS08={vriic!r}; group not validated",
-                         self.pos(index), Severity.WARNING, level="env")
-                grp = self.segs[index - 1].group
-                if grp is not None:
-                    self.groups[grp].validated = False
-                state["skip"] = True
+                self.skip_group(index, fic, vriic, state)
             else:
                 state["map"] = _load_map(name)
                 self.map_name = name

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import tr3
-from .errors import Issue, Severity
+from .errors import Issue
 from .tr3 import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
@@ -1080,13 +1080,7 @@ class _FastRun(_Run):
             fic, vriic = self._gv(elems, 0), self._gv(elems, 7)
             name = _map_filename(state["icvn"], vriic, fic)
             if name is None:
-                self.add("ENV-NO-MAP",
-                         f"no implementation-guide map for GS01={fic!r} GS08={vriic!r}; group not validated",
-                         self.pos(index), Severity.WARNING, level="env")
-                grp = self.segs[index - 1].group
-                if grp is not None:
-                    self.groups[grp].validated = False
-                state["skip"] = True
+                self.skip_group(index, fic, vriic, state)
             else:
                 state["map"] = compiled_map(name)
                 self.map_name = name
