@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import corpus_params
 
 from edi_pipeline.document import iter_records
 from edi_pipeline.scrub import ScrubError, prune_hl, scrub_file
@@ -374,3 +375,19 @@ def test_a_scrub_whose_findings_spill_to_disk_reports_the_same(tmp_path, monkeyp
     assert spilled.findings._spill is not None
     assert json.dumps(spilled.report()["findings"]) == json.dumps(in_memory.report()["findings"])
     assert spilled.summary() == in_memory.summary()
+
+
+@pytest.mark.parametrize("path", corpus_params())
+def test_corpus_scrubs_or_is_refused_and_stays_tr3_valid(path, tmp_path):
+    from edi_pipeline.errors import EdiError
+    from edi_pipeline.tr3_compiled import validate_tr3_fast
+
+    out, rej = tmp_path / "out.837", tmp_path / "rej.837"
+    try:
+        result = scrub_file(path, out, rej, Store(":memory:"))
+    except EdiError as exc:  # not an 837P, or not whole: refused with a positioned line, nothing written
+        assert str(exc).startswith(f"{path}:") and not out.exists()
+        return
+    assert result.claims_in == result.claims_out + result.claims_held + result.claims_emptied
+    if not validate_tr3_fast(path.read_bytes().decode("utf-8", "replace")).errors and out.stat().st_size:
+        assert not validate_tr3_fast(out.read_text()).errors
