@@ -119,7 +119,8 @@ def render_html(data: ReportData) -> str:
     payer_fig.add_bar(name="Denied dollars", x=[r["payer"] for r in data.by_payer],
                       y=[r["denied_dollars"] for r in data.by_payer], yaxis="y")
     payer_fig.add_scatter(name="Denial rate", x=[r["payer"] for r in data.by_payer],
-                          y=[r["denial_rate"] or 0 for r in data.by_payer], yaxis="y2", mode="markers+lines")
+                          y=[r["denial_rate"] or 0 for r in data.by_payer], yaxis="y2", mode="markers",
+                          marker=dict(size=12))
     payer_fig.update_layout(title_text="Denial rate and dollars by payer", height=380, template="plotly_white",
                             yaxis=dict(title_text="Denied $"),
                             yaxis2=dict(title_text="Denial rate", overlaying="y", side="right",
