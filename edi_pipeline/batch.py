@@ -140,7 +140,8 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str) -> Fi
             outcome.findings += len(scrubbed.findings)
             outcome.outputs += [p for p in (scrubbed.out_path, scrubbed.rejects_path, str(report)) if p]
         if "835" in kind:
-            ingested = ingest_file(path, store, origin="batch")
+            # a file holding 837P sets too: scrub stored those, so load only its 835 sets here
+            ingested = ingest_file(path, store, origin="batch", remits_only="837P" in kind)
             if ingested.status == REJECTED:
                 outcome = _quarantine(path, out, f"{path.name}: {ingested.reason}")
                 _mark(store, sha, path.name, kind, outcome)
@@ -202,10 +203,12 @@ def inbox_files(inbox: str | os.PathLike) -> list[Path]:
     return sorted(p for p in Path(inbox).iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def _is_remit(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    return b"ST*835" in head or b"GS*HP" in head
+def _remits_only(path: Path) -> bool:
+    """A file whose only transaction sets are 835s (it goes in the second phase)."""
+    try:
+        return detect_kind(path) == "835"
+    except (EdiError, OSError):
+        return False
 
 
 def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,
@@ -218,7 +221,7 @@ def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None =
     db = db or str(out / "edi_pipeline.db")
     Store(db).close()  # create and migrate once, before the workers race
     files = inbox_files(inbox)
-    remits = [p for p in files if _is_remit(p)]
+    remits = [p for p in files if _remits_only(p)]
     phases = [[p for p in files if p not in remits], remits]
     summary = BatchSummary()
     pool = None

@@ -18,7 +18,7 @@ from .document import iter_records
 from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
 from .errors import InterchangeError, IssueList, Position
 from .loops import Loop, loop_tree
-from .model import Claim, ClaimPayment, RemitHeader
+from .model import Claim, ClaimPayment
 from .writer import X12Writer
 from .x12 import Delimiters
 
@@ -98,25 +98,19 @@ def to_x12(source, out: IO[str], filename: str | None = None, issues: IssueList 
     """Write the input back segment for segment (no recounts: a faithful copy)."""
     writer = X12Writer(out, recount=False)
     n = 0
-    with EnvelopeReader(source, filename) as env:
-        try:
-            for item in env:
-                writer.write(item)
-                n += isinstance(item, Transaction)
-        finally:
-            if issues is not None:
-                issues.extend(env.issues)
+    for item in _envelope_items(source, filename, issues):
+        writer.write(item)
+        n += isinstance(item, Transaction)
     return n
 
 
 # --- tree shapes (JSON and XML) ---------------------------------------------------------
 
-def _envelope_tree(source, filename, issues) -> Iterator[tuple[str, object]]:
+def _envelope_items(source, filename, issues) -> Iterator[EnvelopeSegment | Transaction]:
+    """The file's envelope segments and transaction sets; reader issues go to `issues`."""
     with EnvelopeReader(source, filename) as env:
         try:
-            yield "delims", None
-            for item in env:
-                yield "item", item
+            yield from env
         finally:
             if issues is not None:
                 issues.extend(env.issues)
@@ -147,9 +141,7 @@ def to_json(source, out: IO[str], filename: str | None = None, issues: IssueList
     doc: dict = {"file": filename, "interchanges": []}
     isa = group = None
     n = 0
-    for kind, item in _envelope_tree(source, filename, issues):
-        if kind != "item":
-            continue
+    for item in _envelope_items(source, filename, issues):
         if isinstance(item, Transaction):
             tree = _loop_json(loop_tree(item), item)
             tx = {"set_id": item.set_id, "control_number": item.control_number, "version": item.version,
@@ -247,9 +239,7 @@ def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList 
         root.set("file", _NOT_XML.sub("?", os.path.basename(filename)))
     interchange = group = None
     n = 0
-    for kind, item in _envelope_tree(source, filename, issues):
-        if kind != "item":
-            continue
+    for item in _envelope_items(source, filename, issues):
         d = item.delimiters
         if isinstance(item, Transaction):
             parent = group if group is not None else (interchange if interchange is not None else root)
@@ -351,4 +341,4 @@ def looks_like_xml(head: bytes) -> bool:
 
 
 __all__ = ["CONVERTERS", "FORMATS", "xml_to_x12", "looks_like_xml", "to_ndjson", "to_json", "to_xml",
-           "to_csv", "to_x12", "EnvelopeSegment", "RemitHeader"]
+           "to_csv", "to_x12"]

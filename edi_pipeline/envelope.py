@@ -147,117 +147,117 @@ class EnvelopeReader:
         st_controls: set[str] = set()
         last_line = 0
         for texts, lines in reader.batches():
-          last_line = lines[-1]
-          delims = reader.delimiters
-          sep = delims.element
-          if sep != closers_sep:
-              closers_sep = sep
-              closers = {"SE" + sep, "GE" + sep, "ST" + sep, "GS" + sep, "ISA", "IEA",
-                         "se" + sep, "ge" + sep, "st" + sep, "gs" + sep, "isa", "iea"}
-          # Segments that open or close something; everything between them belongs to the open set.
-          marks = [k for k, t in enumerate(texts) if t[:3] in closers]
-          n = len(texts)
-          j = 0
-          while j < n:
-            if tx is not None:
-                m = marks[bisect_left(marks, j)] if marks and marks[-1] >= j else n
-                if m > j:
-                    tx_segments.extend(texts[j:m])
-                    tx_lines.extend(lines[j:m])
-                    index += m - j
-                    j = m
-                    if j == n:
-                        break
-            text = texts[j]
-            line = lines[j]
-            j += 1
-            index += 1
-            seg_id = _seg_id(text, sep)
-            if seg_id != text[: len(seg_id)]:
-                if not warned_lower:
-                    self._issue("SYN-LOWERCASE", "lower-case segment identifiers read as upper case", line,
-                                index, seg_id, severity=Severity.WARNING)
-                    warned_lower = True
-                text = seg_id + text[len(seg_id):]
-            if tx is not None:
-                if seg_id == "ST":
-                    pass  # handled below after closing
-                elif seg_id == "SE":
-                    tx_segments.append(text)
-                    tx_lines.append(line)
-                    if warned_lower:
-                        upper_ids(tx_segments, sep)
-                    self._check_se(tx, text, line, index)
-                    sets += 1
-                    yield tx
-                    tx = None
-                    continue
+            last_line = lines[-1]
+            delims = reader.delimiters
+            sep = delims.element
+            if sep != closers_sep:
+                closers_sep = sep
+                closers = {"SE" + sep, "GE" + sep, "ST" + sep, "GS" + sep, "ISA", "IEA",
+                           "se" + sep, "ge" + sep, "st" + sep, "gs" + sep, "isa", "iea"}
+            # Segments that open or close something; everything between them belongs to the open set.
+            marks = [k for k, t in enumerate(texts) if t[:3] in closers]
+            n = len(texts)
+            j = 0
+            while j < n:
                 if tx is not None:
-                    tx.complete = False
-                    if warned_lower:
-                        upper_ids(tx_segments, sep)
-                    self._issue("ENV-SE-MISSING", f"transaction set {tx.control_number} has no SE trailer",
-                                line, index, seg_id)
-                    sets += 1
-                    yield tx
-                    tx = None
-            if seg_id == "ISA":
-                if isa is not None:
-                    self._issue("ENV-IEA-MISSING", "interchange has no IEA trailer", line, index, "ISA")
-                isa = EnvelopeSegment("ISA", text, line, index, delims)
-                control = (isa.elements + [""] * 14)[13].strip()
-                if control in isa_controls:
-                    self._issue("TA1-025", f"interchange control number {control} repeats an earlier ISA13",
-                                line, index, "ISA", "ISA13")
-                isa_controls.add(control)
-                interchange_no += 1
-                groups = 0
-                gs = None
-                yield isa
-            elif seg_id == "GS":
-                if isa is None:
-                    self._issue("ENV-OUTSIDE", "GS outside an interchange", line, index, "GS")
-                if gs is not None:
-                    self._issue("ENV-GE-MISSING", "functional group has no GE trailer", line, index, "GS")
-                gs = EnvelopeSegment("GS", text, line, index, delims)
-                st_controls = set()
-                group_no += 1
-                groups += 1
-                sets = 0
-                yield gs
-            elif seg_id == "ST":
-                if gs is None:
-                    self._issue("ENV-OUTSIDE", "ST outside a functional group", line, index, "ST")
-                tx_segments = [text]
-                tx_lines = [line]
-                tx = Transaction(filename, delims, isa.text if isa else "", gs.text if gs else "",
-                                 tx_segments, tx_lines, index, interchange_no, group_no)
-                if tx.control_number in st_controls:
-                    self._issue("IK5-23", f"transaction set control number {tx.control_number} repeats in "
-                                "its functional group", line, index, "ST", "ST02", st_position=1)
-                st_controls.add(tx.control_number)
-            elif seg_id == "GE":
-                ge = EnvelopeSegment("GE", text, line, index, delims)
-                if gs is None:
-                    self._issue("ENV-OUTSIDE", "GE without a GS", line, index, "GE")
-                else:
-                    self._check_trailer(ge, sets, gs, 6, "GE", "transaction sets")
-                gs = None
-                yield ge
-            elif seg_id == "IEA":
-                iea = EnvelopeSegment("IEA", text, line, index, delims)
-                if gs is not None:
-                    self._issue("ENV-GE-MISSING", "functional group has no GE trailer", line, index, "IEA")
+                    m = marks[bisect_left(marks, j)] if marks and marks[-1] >= j else n
+                    if m > j:
+                        tx_segments.extend(texts[j:m])
+                        tx_lines.extend(lines[j:m])
+                        index += m - j
+                        j = m
+                        if j == n:
+                            break
+                text = texts[j]
+                line = lines[j]
+                j += 1
+                index += 1
+                seg_id = _seg_id(text, sep)
+                if seg_id != text[: len(seg_id)]:
+                    if not warned_lower:
+                        self._issue("SYN-LOWERCASE", "lower-case segment identifiers read as upper case", line,
+                                    index, seg_id, severity=Severity.WARNING)
+                        warned_lower = True
+                    text = seg_id + text[len(seg_id):]
+                if tx is not None:
+                    if seg_id == "ST":
+                        pass  # handled below after closing
+                    elif seg_id == "SE":
+                        tx_segments.append(text)
+                        tx_lines.append(line)
+                        if warned_lower:
+                            upper_ids(tx_segments, sep)
+                        self._check_se(tx, text, line, index)
+                        sets += 1
+                        yield tx
+                        tx = None
+                        continue
+                    if tx is not None:
+                        tx.complete = False
+                        if warned_lower:
+                            upper_ids(tx_segments, sep)
+                        self._issue("ENV-SE-MISSING", f"transaction set {tx.control_number} has no SE trailer",
+                                    line, index, seg_id)
+                        sets += 1
+                        yield tx
+                        tx = None
+                if seg_id == "ISA":
+                    if isa is not None:
+                        self._issue("ENV-IEA-MISSING", "interchange has no IEA trailer", line, index, "ISA")
+                    isa = EnvelopeSegment("ISA", text, line, index, delims)
+                    control = (isa.elements + [""] * 14)[13].strip()
+                    if control in isa_controls:
+                        self._issue("TA1-025", f"interchange control number {control} repeats an earlier ISA13",
+                                    line, index, "ISA", "ISA13")
+                    isa_controls.add(control)
+                    interchange_no += 1
+                    groups = 0
                     gs = None
-                if isa is None:
-                    self._issue("ENV-OUTSIDE", "IEA without an ISA", line, index, "IEA")
+                    yield isa
+                elif seg_id == "GS":
+                    if isa is None:
+                        self._issue("ENV-OUTSIDE", "GS outside an interchange", line, index, "GS")
+                    if gs is not None:
+                        self._issue("ENV-GE-MISSING", "functional group has no GE trailer", line, index, "GS")
+                    gs = EnvelopeSegment("GS", text, line, index, delims)
+                    st_controls = set()
+                    group_no += 1
+                    groups += 1
+                    sets = 0
+                    yield gs
+                elif seg_id == "ST":
+                    if gs is None:
+                        self._issue("ENV-OUTSIDE", "ST outside a functional group", line, index, "ST")
+                    tx_segments = [text]
+                    tx_lines = [line]
+                    tx = Transaction(filename, delims, isa.text if isa else "", gs.text if gs else "",
+                                     tx_segments, tx_lines, index, interchange_no, group_no)
+                    if tx.control_number in st_controls:
+                        self._issue("IK5-23", f"transaction set control number {tx.control_number} repeats in "
+                                    "its functional group", line, index, "ST", "ST02", st_position=1)
+                    st_controls.add(tx.control_number)
+                elif seg_id == "GE":
+                    ge = EnvelopeSegment("GE", text, line, index, delims)
+                    if gs is None:
+                        self._issue("ENV-OUTSIDE", "GE without a GS", line, index, "GE")
+                    else:
+                        self._check_trailer(ge, sets, gs, 6, "GE", "transaction sets")
+                    gs = None
+                    yield ge
+                elif seg_id == "IEA":
+                    iea = EnvelopeSegment("IEA", text, line, index, delims)
+                    if gs is not None:
+                        self._issue("ENV-GE-MISSING", "functional group has no GE trailer", line, index, "IEA")
+                        gs = None
+                    if isa is None:
+                        self._issue("ENV-OUTSIDE", "IEA without an ISA", line, index, "IEA")
+                    else:
+                        self._check_trailer(iea, groups, isa, 13, "IEA", "functional groups")
+                    isa = None
+                    yield iea
                 else:
-                    self._check_trailer(iea, groups, isa, 13, "IEA", "functional groups")
-                isa = None
-                yield iea
-            else:
-                self._issue("ENV-OUTSIDE", "segment outside any transaction set", line, index, seg_id[:3])
-                yield EnvelopeSegment("STRAY", text, line, index, delims)
+                    self._issue("ENV-OUTSIDE", "segment outside any transaction set", line, index, seg_id[:3])
+                    yield EnvelopeSegment("STRAY", text, line, index, delims)
         if tx is not None:
             tx.complete = False
             if warned_lower:

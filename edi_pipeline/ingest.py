@@ -75,16 +75,20 @@ class _Duplicate(Exception):
 
 
 def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
-                data: bytes | None = None) -> IngestResult:
+                data: bytes | None = None, remits_only: bool = False) -> IngestResult:
     """Load one X12 file (837P claims and/or 835 remittances) into `store`. Never prints.
 
     The file streams transaction set by transaction set into one store transaction, which is
     rolled back if anything turns out to be wrong, so memory stays flat in file size.
+    `remits_only` loads just the 835 sets of a file whose 837P sets scrub has stored; the file is
+    then recorded under `<sha256>:835`, so each part has its own idempotent record.
     """
     name = str(path)
     result = IngestResult(name, REJECTED)
     try:
         sha = result.sha256 = file_sha256(data) if data is not None else path_sha256(path)
+        if remits_only:
+            sha += ":835"
     except OSError as exc:
         result.reason = f"cannot read: {exc.strerror or exc}"
         return result
@@ -94,7 +98,8 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
     try:
         with store.staged():
             store.add_file(sha, name, "", None, None, origin)  # completed below
-            sender, control = _stream_into(store, data if data is not None else path, name, sha, origin, result)
+            sender, control = _stream_into(store, data if data is not None else path, name, sha, origin, result,
+                                           remits_only)
             errors = result.issues.errors
             if errors:
                 raise _Rejected(f"{len(errors)} envelope/syntax error(s), first: {errors[0]}")
@@ -124,7 +129,7 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
 
 
 def _stream_into(store: Store, source, name: str, sha: str, origin: str,
-                 result: IngestResult) -> tuple[str | None, str | None]:
+                 result: IngestResult, remits_only: bool = False) -> tuple[str | None, str | None]:
     """Write each transaction set as it is read; raise _Rejected at the first error."""
     sender = control = None
     kinds: list[str] = []
@@ -148,7 +153,7 @@ def _stream_into(store: Store, source, name: str, sha: str, origin: str,
                         remits[-1][1].append(rec)
                 if issues.errors or env.issues.errors:
                     break
-                if claims:
+                if claims and not remits_only:
                     store.save_claims(claims, sha, origin)
                     result.claims += len(claims)
                     if "837P" not in kinds:

@@ -17,7 +17,6 @@ It never prints; the CLI renders the result.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -28,12 +27,12 @@ from typing import IO, Callable
 
 from .codes import CodeTables, PayerProfiles, load_profiles, load_tables
 from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
-from .errors import EdiError, IssueList
+from .errors import EdiError, Issue, IssueList, Severity
 from .model import Claim
 from .parse_837p import parse_claim, is_837p, parse_837p
 from .rules import (Context, Finding, FindingLog, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
                     SetProcedure, SetTotal, line_date, run)
-from .store import Store
+from .store import Store, path_sha256
 from .values import format_amount, to_decimal
 from .writer import atomic_output, renumber_lx, set_se_count
 
@@ -401,12 +400,6 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _file_sha256(path: str) -> str:
-    """The input's SHA-256, read in chunks (the file is never held in memory)."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def _reparse(claim: Claim, segs: list[str], sep: str, comp: str) -> Claim:
     """A corrected claim as typed record (for the store), keeping the original's identity."""
     c, _ = parse_claim(None, segs, [claim.source.line] * len(segs), 0, len(segs), sep, comp,
@@ -497,7 +490,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     for target in (out_path, rejects_path):
         if target != "-" and _same_file(target, path):
             raise ScrubError(f"{path}:0: output {target} would overwrite the input")
-    sha = _file_sha256(path)
+    sha = path_sha256(path)
     issues = IssueList()
     history = History(store, exclude_file=sha)
     auths = AuthBook(store)
@@ -521,13 +514,14 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 rejects.envelope(item)
                 continue
             tx = item
-            sets_read += 1
             if not tx.complete:
                 raise ScrubError(f"{path}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
                                  f"(no SE trailer); nothing written")
-            if not is_837p(tx):
-                raise ScrubError(f"{path}:{tx.lines[0]}: transaction set {tx.control_number} is not an 837P "
-                                 f"(005010X222); scrub reads 837P only")
+            if not is_837p(tx):  # an 835 beside the claims: not ours to correct, left out of the output
+                issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} ({tx.set_id}) is not "
+                                    "an 837P; left out of the corrected file", tx.position(0), Severity.WARNING))
+                continue
+            sets_read += 1
             ctx = Context(list(parse_837p(tx, issues)), tables, profiles, history, auths)
             result.claims_in += len(ctx.claims)
             done = _scrub_transaction(tx, ctx, result, typed=store is not None)

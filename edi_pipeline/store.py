@@ -57,11 +57,8 @@ def file_sha256(data: bytes) -> str:
 
 def path_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def now() -> str:
@@ -307,7 +304,7 @@ class Store:
         """Add a file's findings (dicts with the FINDING_COLS after id and file_sha256), numbered from `start`."""
         cols = self.FINDING_COLS[2:]
         self.insert_rows("findings", self.FINDING_COLS,
-                         [(f"{sha[:16]}:{k}", sha, *(f.get(c) for c in cols)) for k, f in enumerate(findings, start)])
+                         [(f"{sha}:{k}", sha, *(f.get(c) for c in cols)) for k, f in enumerate(findings, start)])
 
     # --- bulk remit insert and reconciliation queries (ingest.py, reconcile.py, denials.py) ---
 

@@ -489,6 +489,16 @@ class _Run:
                  seg_id=seg_id, loop=self.cur_loop, st_pos=pos.st_position,
                  ele_pos=ele_pos, sub_pos=sub_pos, data_ele=data_ele)
 
+    def interchange_version(self) -> str | None:
+        """ISA12 of the first interchange, or None (reported) when it is neither 00401 nor 00501."""
+        isa_text = self.segs[0].text
+        icvn = isa_text[84:89] if len(isa_text) >= 89 else ""
+        if icvn not in ("00401", "00501"):
+            self.add("ENV-UNREADABLE", "ISA12 interchange version is not 00401 or 00501",
+                     self.pos(1, element="ISA12"))
+            return None
+        return icvn
+
     def skip_group(self, index: int, fic: str, vriic: str, state: dict) -> None:
         """A GS with no implementation-guide map: say so and leave its group unvalidated."""
         self.add("ENV-NO-MAP", f"no implementation-guide map for GS01={fic!r} GS08={vriic!r}; group not validated",
@@ -619,10 +629,8 @@ class _Run:
 
     def walk(self) -> None:
         isa_text = self.segs[0].text
-        icvn = isa_text[84:89] if len(isa_text) >= 89 else ""
-        if icvn not in ("00401", "00501"):
-            self.add("ENV-UNREADABLE", "ISA12 interchange version is not 00401 or 00501",
-                     self.pos(1, element="ISA12"))
+        icvn = self.interchange_version()
+        if icvn is None:
             return
         src = pyx12.x12file.X12Reader(io.StringIO(isa_text + self.delims.term))
         feed = _Feed(self.segs, self, src)

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from . import tr3
-from .errors import Issue
+from .envelope import EnvelopeReader, EnvelopeSegment
+from .errors import InterchangeError, Issue, Position
 from .tr3 import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
@@ -994,11 +995,8 @@ class _FastRun(_Run):
     # ---- stage 2
 
     def walk(self) -> None:
-        isa_text = self.segs[0].text
-        icvn = isa_text[84:89] if len(isa_text) >= 89 else ""
-        if icvn not in ("00401", "00501"):
-            self.add("ENV-UNREADABLE", "ISA12 interchange version is not 00401 or 00501",
-                     self.pos(1, element="ISA12"))
+        icvn = self.interchange_version()
+        if icvn is None:
             return
         # reader state
         self.rerr: list[tuple] = []
@@ -1240,9 +1238,6 @@ def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | No
     inside its real ISA and GS and a GE/IEA made for it, and the sets of a functional group are merged
     into one 999. Memory is bounded by one transaction set. Interchange and group trailers are left
     to the envelope reader (edi_pipeline.envelope), which checks their counts. Never raises."""
-    from .envelope import EnvelopeReader, EnvelopeSegment
-    from .errors import InterchangeError, Position as Pos
-
     now = now or datetime.now(timezone.utc)
     issues: list = []
     seen: set = set()
@@ -1284,7 +1279,7 @@ def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | No
                     else:
                         continue  # the GE/IEA made for this set
                     p = issue.pos
-                    moved = replace(issue, pos=Pos(p.file, line, index, p.st_position, p.segment_id, p.loop,
+                    moved = replace(issue, pos=Position(p.file, line, index, p.st_position, p.segment_id, p.loop,
                                                    p.element))
                     mark = (moved.code, index, p.element, moved.message)
                     if k <= 2 and mark in seen:

@@ -182,7 +182,8 @@ class SegmentReader:
                     line += nl + (term == "\n")
                     if not text:
                         continue
-                    if text[:3] == "ISA" and index and self._delimiters_change(text, term, parts, k):
+                    if text[:3] == "ISA" and index and self._delimiters_change(
+                            text + term + (parts[k + 1][:2] if k + 1 < len(parts) else "")):
                         buf = term.join(parts[k:]) + term + buf
                         buf = buf.lstrip(_WS)
                         line = seg_line
@@ -198,7 +199,7 @@ class SegmentReader:
                 more = next(chunks, None)
                 head = buf.lstrip(_WS)
                 if head[:3] == "ISA" and (len(head) > ISA_LENGTH + 2 or more is None) and index \
-                        and self._delimiters_change(head, "", [], 0):
+                        and self._delimiters_change(head):
                     line += buf.count("\n", 0, len(buf) - len(head))
                     buf = head + (more or "")
                     break
@@ -252,10 +253,10 @@ class SegmentReader:
         self.delimiters = delims
         return delims
 
-    def _delimiters_change(self, text: str, term: str, parts: list[str], k: int) -> bool:
-        following = parts[k + 1][:2] if k + 1 < len(parts) else ""
+    def _delimiters_change(self, isa: str) -> bool:
+        """Whether the interchange starting at `isa` uses other delimiters than the current one."""
         try:
-            new, _ = Delimiters.from_isa(text + term + following)
+            new, _ = Delimiters.from_isa(isa)
         except InterchangeError:
             return False
         cur = self.delimiters

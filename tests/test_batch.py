@@ -160,3 +160,17 @@ def test_demo_runs_on_bundled_fixtures(tmp_path):
 @pytest.mark.parametrize("args", [["batch", "/nonexistent-inbox", "--out", "x"], ["batch"]])
 def test_batch_usage_errors(args):
     assert CliRunner().invoke(cli, args).exit_code == 2
+
+
+def test_a_file_holding_837p_and_835_loses_neither(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    mixed = inbox / "mixed.x12"
+    mixed.write_bytes((FIXTURES / "pair-plb.837").read_bytes() + (FIXTURES / "pair-plb.835").read_bytes())
+    out = tmp_path / "out"
+    r = batch(inbox, out)
+    assert r.exit_code == 0, r.output
+    assert (out / "outbound" / "mixed.x12").exists()
+    c = counts(out / "edi_pipeline.db")
+    assert c["claims"] > 0 and c["claim_payments"] > 0 and c["provider_adjustments"] > 0
+    assert batch(inbox, out).exit_code == 0 and counts(out / "edi_pipeline.db") == c

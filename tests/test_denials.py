@@ -22,12 +22,17 @@ def load(store: Store, *names) -> None:
         assert r.status == INGESTED, r.reason
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "store.db")
-    load(s, "pair-denials.837", "pair-denials.835")
+def loaded(path, *names):
+    """A store at `path` with the fixture files `names` ingested; closed when the test ends."""
+    s = Store(path)
+    load(s, *names)
     yield s
     s.close()
+
+
+@pytest.fixture
+def store(tmp_path):
+    yield from loaded(tmp_path / "store.db", "pair-denials.837", "pair-denials.835")
 
 
 # pcn: (group, carc, category, procedure, amount cents, rules expected among preventable_by)
@@ -179,10 +184,7 @@ def clp_loops(name: str) -> dict[str, list[dict]]:
 
 @pytest.fixture
 def corrections(tmp_path):
-    s = Store(tmp_path / "corr.db")
-    load(s, "pair-corrections.837", "pair-corrections.835")
-    yield s
-    s.close()
+    yield from loaded(tmp_path / "corr.db", "pair-corrections.837", "pair-corrections.835")
 
 
 def test_corrections_pi_underpayment_is_a_denial(corrections):
