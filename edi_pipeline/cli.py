@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .convert import CONVERTERS, FORMATS, looks_like_xml, xml_to_x12
+from .convert import CONVERTERS, FORMATS, compact_json, looks_like_xml, xml_to_x12
 from .errors import EdiError, IssueList, Severity
 from .writer import atomic_output
 
@@ -471,8 +471,8 @@ def reconcile_cmd(db, fmt, as_of):
     from .reconcile import claim_rows, reconcile
 
     rec = reconcile(_open_store(db, must_exist=True), _as_of(as_of), lines=(fmt == "json"))
-    if fmt == "json":  # compact: the C encoder is ~10x faster than indented output on large stores
-        click.echo(json.dumps(rec.to_dict(), separators=(",", ":"), default=str))
+    if fmt == "json":  # compact, through orjson: indented output is ~10x slower on large stores
+        click.echo(compact_json(rec.to_dict()))
         return
     _rows_out(claim_rows(rec), fmt)
     if fmt == "table":

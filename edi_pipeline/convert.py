@@ -37,19 +37,40 @@ def dumps(obj) -> str:
     return json.dumps(obj, default=json_default, separators=(",", ":"), ensure_ascii=False)
 
 
+def _money_text(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def compact_json(obj) -> str:
+    """One-line JSON; Decimals and other non-JSON values as their text."""
+    try:
+        return orjson.dumps(obj, default=str).decode()
+    except orjson.JSONEncodeError:  # text with bytes that were not UTF-8 (kept as surrogates)
+        return json.dumps(obj, separators=(",", ":"), default=str)
+
+
 def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
     """One JSON object per 837P claim, 835 header and 835 claim payment. Returns the count."""
     n = 0
     write = out.write
-    fallback = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode  # escapes surrogates
+    fallback = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=json_default).encode
     fast = orjson.dumps
+    newline = orjson.OPT_APPEND_NEWLINE
+    pending: list[bytes] = []
     for rec in iter_records(source, filename, issues):
-        d = rec.to_dict(plain=True)
+        d = rec.to_dict()  # orjson writes dates as ISO text itself; Decimals go through _money_text
         try:
-            write(fast(d, option=orjson.OPT_APPEND_NEWLINE).decode())
+            pending.append(fast(d, default=_money_text, option=newline))
         except orjson.JSONEncodeError:  # text with bytes that were not UTF-8 (kept as surrogates)
-            write(fallback(d) + "\n")
+            pending.append((fallback(d) + "\n").encode("utf-8", "surrogateescape"))
         n += 1
+        if len(pending) >= 512:
+            write(b"".join(pending).decode("utf-8", "surrogateescape"))
+            pending.clear()
+    if pending:
+        write(b"".join(pending).decode("utf-8", "surrogateescape"))
     return n
 
 

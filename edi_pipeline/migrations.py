@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+import sys
+
+
+def _import_sqlite_utils():
+    """sqlite-utils imports numpy and pandas when they are installed, only to map their scalar
+    types; the store never passes those, and the imports cost ~60 ms per command. Hide them
+    while sqlite-utils loads (later imports of them still work)."""
+    hidden = [m for m in ("numpy", "pandas") if m not in sys.modules]
+    for m in hidden:
+        sys.modules[m] = None  # type: ignore[assignment]  # makes `import m` raise ImportError
+    try:
+        import sqlite_utils
+        import sqlite_utils.migrations
+    finally:
+        for m in hidden:
+            del sys.modules[m]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
+Database = sqlite_utils.Database
+Migrations = sqlite_utils.migrations.Migrations
 
 migrations = Migrations("edi_pipeline")
 

@@ -138,42 +138,45 @@ class Claim:
 
     def to_dict(self, plain: bool = False) -> dict[str, Any]:
         """The NDJSON contract; with `plain`, money and dates are strings (JSON-ready)."""
-        m, d = (_text, _iso) if plain else (_same, _same)
+        if plain:
+            m, d = _text, _iso
+            lines = [
+                {"line_number": ln.line_number, "procedure": ln.procedure, "modifiers": ln.modifiers,
+                 "description": ln.description, "charge": m(ln.charge), "units": m(ln.units),
+                 "unit_basis": ln.unit_basis, "service_date": d(ln.service_date), "dx_pointers": ln.dx_pointers,
+                 "control_number": ln.control_number, "prior_authorization": ln.prior_authorization,
+                 "source": ln.source.to_dict(False)}
+                for ln in self.lines]
+        else:
+            m = d = _same
+            lines = [
+                {"line_number": ln.line_number, "procedure": ln.procedure, "modifiers": ln.modifiers,
+                 "description": ln.description, "charge": ln.charge, "units": ln.units,
+                 "unit_basis": ln.unit_basis, "service_date": ln.service_date, "dx_pointers": ln.dx_pointers,
+                 "control_number": ln.control_number, "prior_authorization": ln.prior_authorization,
+                 "source": {"line": (s := ln.source).line, "segment_index": s.segment_index,
+                            "st_position": s.st_position, "loop": s.loop}}
+                for ln in self.lines]
+        payer, bp, rp, src = self.payer, self.billing_provider, self.rendering_provider, self.source
         return {
             "type": "837P_claim",
             "patient_control_number": self.patient_control_number,
             "total_charge": m(self.total_charge),
             "claim_filing_indicator": self.claim_filing_indicator,
-            "payer": _party(self.payer),
+            "payer": {"name": payer.name, "id": payer.id},
             "subscriber": _person(self.subscriber, d),
             "patient": _person(self.patient, d) if self.patient else None,
-            "billing_provider": _provider(self.billing_provider),
-            "rendering_provider": {"npi": self.rendering_provider.npi, "name": self.rendering_provider.name}
-            if self.rendering_provider else None,
+            "billing_provider": {"npi": bp.npi, "name": bp.name, "taxonomy": bp.taxonomy},
+            "rendering_provider": {"npi": rp.npi, "name": rp.name} if rp else None,
             "place_of_service": self.place_of_service,
             "frequency_code": self.frequency_code,
             "prior_authorization": self.prior_authorization,
             "payer_claim_control_number": self.payer_claim_control_number,
             "service_date": d(self.service_date),
             "diagnoses": self.diagnoses,
-            "lines": [
-                {
-                    "line_number": ln.line_number,
-                    "procedure": ln.procedure,
-                    "modifiers": ln.modifiers,
-                    "description": ln.description,
-                    "charge": m(ln.charge),
-                    "units": m(ln.units),
-                    "unit_basis": ln.unit_basis,
-                    "service_date": d(ln.service_date),
-                    "dx_pointers": ln.dx_pointers,
-                    "control_number": ln.control_number,
-                    "prior_authorization": ln.prior_authorization,
-                    "source": ln.source.to_dict(False),
-                }
-                for ln in self.lines
-            ],
-            "source": self.source.to_dict(),
+            "lines": lines,
+            "source": {"line": src.line, "segment_index": src.segment_index, "st_position": src.st_position,
+                       "loop": src.loop, "file": src.file},
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Iterator
 
 from .envelope import Transaction
@@ -43,12 +44,12 @@ def parse_837p(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cla
     hl_billing = hl_subscriber = 0
     hl_patient: int | None = None
     in_billing_hl = False
+    t_clm, t_hl, t_nm1, t_dmg, t_sbr, t_prv = (x + sep for x in ("CLM", "HL", "NM1", "DMG", "SBR", "PRV"))
     i = 1
     while i < n:
         text = segs[i]
-        e = text.split(sep)
-        sid = e[0]
-        if sid == "CLM":
+        h = text[:4]
+        if h == t_clm:
             claim, i = parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues)
             claim.claim_filing_indicator = filing
             claim.payer = payer
@@ -62,25 +63,8 @@ def parse_837p(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cla
             claim.tx_first_index = base
             yield claim
             continue
-        if sid == "HL":
-            level = e[3] if len(e) > 3 else ""
-            in_billing_hl = level == "20"
-            if level == "20":
-                billing = Provider()
-                hl_billing = i
-            elif level == "22":
-                subscriber = Person()
-                person = subscriber
-                payer = Party()
-                patient = None
-                hl_patient = None
-                filing = None
-                hl_subscriber = i
-            elif level == "23":
-                patient = Person()
-                person = patient
-                hl_patient = i
-        elif sid == "NM1" and len(e) > 1:
+        if h == t_nm1:
+            e = text.split(sep)
             q = e[1]
             if q == "85":
                 billing.name = _name(e)
@@ -98,14 +82,45 @@ def parse_837p(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cla
                 patient.first_name = (e[4] or None) if len(e) > 4 else None
                 patient.member_id = subscriber.member_id
                 person = patient
-        elif sid == "DMG" and len(e) > 2:
-            person.birth_date = to_date(e[2])
-            person.gender = e[3] if len(e) > 3 else None
-        elif sid == "SBR":
+        elif h[:3] == t_hl:
+            e = text.split(sep)
+            level = e[3] if len(e) > 3 else ""
+            in_billing_hl = level == "20"
+            if level == "20":
+                billing = Provider()
+                hl_billing = i
+            elif level == "22":
+                subscriber = Person()
+                person = subscriber
+                payer = Party()
+                patient = None
+                hl_patient = None
+                filing = None
+                hl_subscriber = i
+            elif level == "23":
+                patient = Person()
+                person = patient
+                hl_patient = i
+        elif h == t_dmg:
+            e = text.split(sep)
+            if len(e) > 2:
+                person.birth_date = to_date(e[2])
+                person.gender = e[3] if len(e) > 3 else None
+        elif h == t_sbr:
+            e = text.split(sep)
             filing = e[9] if len(e) > 9 else None
-        elif sid == "PRV" and in_billing_hl and len(e) > 3:
-            billing.taxonomy = e[3]
+        elif h == t_prv and in_billing_hl:
+            e = text.split(sep)
+            if len(e) > 3:
+                billing.taxonomy = e[3]
         i += 1
+
+
+@functools.cache
+def _tags(sep: str) -> tuple[str, ...]:
+    """Segment-id and qualifier prefixes for `sep`, as parse_claim compares them."""
+    return tuple(x + sep for x in ("SV1", "DTP", "REF", "NM1", "CLM", "SBR", "LIN", "SVD", "LX", "HL", "HI", "LQ",
+                                   "472", "434", "6R", "G1", "F8"))
 
 
 def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
@@ -113,6 +128,7 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
     start = i
     e = segs[i].split(sep)
     ne = len(e)
+    clm01 = e[1] if ne > 1 else ""
     clm05 = e[5].split(comp) if ne > 5 else []
     total = to_decimal(e[2]) if ne > 2 else None
     if total is None and issues is not None:
@@ -125,10 +141,8 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
     claim_date = None
     section = "2300"
     line: ServiceLine | None = None
-    t_sv1, t_dtp, t_ref, t_nm1, t_clm, t_sbr, t_lin, t_svd = (
-        x + sep for x in ("SV1", "DTP", "REF", "NM1", "CLM", "SBR", "LIN", "SVD"))
-    t_lx, t_hl, t_hi, t_lq = (x + sep for x in ("LX", "HL", "HI", "LQ"))
-    q_472, q_434, q_6r, q_g1, q_f8 = "472" + sep, "434" + sep, "6R" + sep, "G1" + sep, "F8" + sep
+    (t_sv1, t_dtp, t_ref, t_nm1, t_clm, t_sbr, t_lin, t_svd, t_lx, t_hl, t_hi, t_lq,
+     q_472, q_434, q_6r, q_g1, q_f8) = _tags(sep)
     i += 1
     while i < n:
         text = segs[i]
@@ -216,9 +230,8 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
         i += 1
     if line is not None:
         line.end = i
-    c = segs[start].split(sep)
     claim = Claim(
-        c[1] if len(c) > 1 else "",
+        clm01,
         total,
         None,
         Party(),

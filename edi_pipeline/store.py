@@ -11,10 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import sqlite_utils
-
 from .errors import StoreError
-from .migrations import migrations
+from .migrations import migrations, sqlite_utils
 from .model import Claim, ClaimPayment, RemitHeader
 
 DEFAULT_DB = "edi_pipeline.db"
