@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import IO, BinaryIO, Iterator
 
 import orjson
-from lxml import etree
 
 from .document import iter_records
 from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
@@ -23,6 +22,15 @@ from .writer import X12Writer
 from .x12 import Delimiters
 
 FORMATS = ("ndjson", "json", "xml", "csv", "x12")
+
+etree = None  # lxml.etree, loaded by the XML entry points: it would add ~5 ms to every command's start-up
+
+
+def _load_lxml() -> None:
+    global etree
+    if etree is None:
+        from lxml import etree as loaded
+        etree = loaded
 
 
 def json_default(value):
@@ -35,12 +43,6 @@ def json_default(value):
 
 def dumps(obj) -> str:
     return json.dumps(obj, default=json_default, separators=(",", ":"), ensure_ascii=False)
-
-
-def _money_text(value):
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def compact_json(obj) -> str:
@@ -60,9 +62,9 @@ def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueLi
     newline = orjson.OPT_APPEND_NEWLINE
     pending: list[bytes] = []
     for rec in iter_records(source, filename, issues):
-        d = rec.to_dict()  # orjson writes dates as ISO text itself; Decimals go through _money_text
+        d = rec.to_dict(plain=True)
         try:
-            pending.append(fast(d, default=_money_text, option=newline))
+            pending.append(fast(d, option=newline))
         except orjson.JSONEncodeError:  # text with bytes that were not UTF-8 (kept as surrogates)
             pending.append((fallback(d) + "\n").encode("utf-8", "surrogateescape"))
         n += 1
@@ -255,6 +257,7 @@ def _xml_loop(parent, node: Loop, tx: Transaction) -> None:
 def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
     """An XML tree of interchanges, groups, transaction sets, loops, segments and elements
     that `xml_to_x12` turns back into the same X12."""
+    _load_lxml()
     root = etree.Element("x12")
     if filename:
         root.set("file", _NOT_XML.sub("?", os.path.basename(filename)))
@@ -313,6 +316,7 @@ def _delims_from_attrs(node) -> Delimiters:
 
 def xml_to_x12(source: str | os.PathLike | BinaryIO | bytes, out: IO[str], filename: str | None = None) -> int:
     """Rebuild X12 from XML written by `to_xml`."""
+    _load_lxml()
     name = filename or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<xml>")
     try:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)

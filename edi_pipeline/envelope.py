@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
+from itertools import compress
+from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
@@ -89,6 +91,10 @@ def _seg_id(text: str, sep: str) -> str:
     return (text if i < 0 else text[:i]).upper()
 
 
+_first = itemgetter(0)  # texts are never empty
+_CLOSER_INITIALS = frozenset("SGIsgi")
+
+
 class EnvelopeReader:
     """Walks a file as a stream of EnvelopeSegment and Transaction items, in file order.
 
@@ -155,7 +161,9 @@ class EnvelopeReader:
                 closers = {"SE" + sep, "GE" + sep, "ST" + sep, "GS" + sep, "ISA", "IEA",
                            "se" + sep, "ge" + sep, "st" + sep, "gs" + sep, "isa", "iea"}
             # Segments that open or close something; everything between them belongs to the open set.
-            marks = [k for k, t in enumerate(texts) if t[:3] in closers]
+            # First letters filter in C; the few S/G/I segments left are checked in full.
+            marks = [k for k in compress(range(len(texts)), map(_CLOSER_INITIALS.__contains__, map(_first, texts)))
+                     if texts[k][:3] in closers]
             n = len(texts)
             j = 0
             while j < n:

@@ -137,26 +137,17 @@ class Claim:
         return self._member_key
 
     def to_dict(self, plain: bool = False) -> dict[str, Any]:
-        """The NDJSON contract; with `plain`, money and dates are strings (JSON-ready)."""
-        if plain:
-            m, d = _text, _iso
-            lines = [
-                {"line_number": ln.line_number, "procedure": ln.procedure, "modifiers": ln.modifiers,
-                 "description": ln.description, "charge": m(ln.charge), "units": m(ln.units),
-                 "unit_basis": ln.unit_basis, "service_date": d(ln.service_date), "dx_pointers": ln.dx_pointers,
-                 "control_number": ln.control_number, "prior_authorization": ln.prior_authorization,
-                 "source": ln.source.to_dict(False)}
-                for ln in self.lines]
-        else:
-            m = d = _same
-            lines = [
-                {"line_number": ln.line_number, "procedure": ln.procedure, "modifiers": ln.modifiers,
-                 "description": ln.description, "charge": ln.charge, "units": ln.units,
-                 "unit_basis": ln.unit_basis, "service_date": ln.service_date, "dx_pointers": ln.dx_pointers,
-                 "control_number": ln.control_number, "prior_authorization": ln.prior_authorization,
-                 "source": {"line": (s := ln.source).line, "segment_index": s.segment_index,
-                            "st_position": s.st_position, "loop": s.loop}}
-                for ln in self.lines]
+        """The NDJSON contract; with `plain`, money is text. Dates stay `date`s, which orjson (and
+        convert.json_default) write as ISO text."""
+        m = _text if plain else _same
+        lines = [
+            {"line_number": ln.line_number, "procedure": ln.procedure, "modifiers": ln.modifiers,
+             "description": ln.description, "charge": m(ln.charge), "units": m(ln.units),
+             "unit_basis": ln.unit_basis, "service_date": ln.service_date, "dx_pointers": ln.dx_pointers,
+             "control_number": ln.control_number, "prior_authorization": ln.prior_authorization,
+             "source": {"line": (s := ln.source).line, "segment_index": s.segment_index,
+                        "st_position": s.st_position, "loop": s.loop}}
+            for ln in self.lines]
         payer, bp, rp, src = self.payer, self.billing_provider, self.rendering_provider, self.source
         return {
             "type": "837P_claim",
@@ -164,15 +155,15 @@ class Claim:
             "total_charge": m(self.total_charge),
             "claim_filing_indicator": self.claim_filing_indicator,
             "payer": {"name": payer.name, "id": payer.id},
-            "subscriber": _person(self.subscriber, d),
-            "patient": _person(self.patient, d) if self.patient else None,
+            "subscriber": _person(self.subscriber),
+            "patient": _person(self.patient) if self.patient else None,
             "billing_provider": {"npi": bp.npi, "name": bp.name, "taxonomy": bp.taxonomy},
             "rendering_provider": {"npi": rp.npi, "name": rp.name} if rp else None,
             "place_of_service": self.place_of_service,
             "frequency_code": self.frequency_code,
             "prior_authorization": self.prior_authorization,
             "payer_claim_control_number": self.payer_claim_control_number,
-            "service_date": d(self.service_date),
+            "service_date": self.service_date,
             "diagnoses": self.diagnoses,
             "lines": lines,
             "source": {"line": src.line, "segment_index": src.segment_index, "st_position": src.st_position,
@@ -217,8 +208,8 @@ class ProviderAdjustment:
     amount: Decimal
 
     def to_dict(self, plain: bool = False) -> dict:
-        m, d = (_text, _iso) if plain else (_same, _same)
-        return {"provider_id": self.provider_id, "fiscal_period_end": d(self.fiscal_period_end),
+        m = _text if plain else _same
+        return {"provider_id": self.provider_id, "fiscal_period_end": self.fiscal_period_end,
                 "reason": self.reason, "reference": self.reference, "amount": m(self.amount)}
 
 
@@ -239,13 +230,13 @@ class RemitHeader:
     plb_positions: list[Position] = field(default_factory=list)
 
     def to_dict(self, plain: bool = False) -> dict:
-        m, d = (_text, _iso) if plain else (_same, _same)
+        m = _text if plain else _same
         return {
             "type": "835_header",
             "payment_amount": m(self.payment_amount),
             "credit_debit": self.credit_debit,
             "payment_method": self.payment_method,
-            "payment_date": d(self.payment_date),
+            "payment_date": self.payment_date,
             "trace_number": self.trace_number,
             "payer": _party(self.payer),
             "payee": {"npi": self.payee.npi, "name": self.payee.name},
@@ -278,7 +269,7 @@ class ClaimPayment:
         return self.header.payer
 
     def to_dict(self, plain: bool = False) -> dict[str, Any]:
-        m, d = (_text, _iso) if plain else (_same, _same)
+        m = _text if plain else _same
         h = self.header
         return {
             "type": "835_claim_payment",
@@ -293,7 +284,7 @@ class ClaimPayment:
             "payer": _party(h.payer),
             "payee": {"npi": h.payee.npi, "name": h.payee.name},
             "trace_number": h.trace_number,
-            "payment_date": d(h.payment_date),
+            "payment_date": h.payment_date,
             "adjustments": [a.to_dict(plain) for a in self.adjustments],
             "remarks": self.remarks,
             "lines": [
@@ -304,7 +295,7 @@ class ClaimPayment:
                     "charge": m(ln.charge),
                     "paid": m(ln.paid),
                     "units": m(ln.units),
-                    "service_date": d(ln.service_date),
+                    "service_date": ln.service_date,
                     "control_number": ln.control_number,
                     "adjustments": [a.to_dict(plain) for a in ln.adjustments],
                     "remarks": ln.remarks,
@@ -324,10 +315,6 @@ def _text(v):
     return None if v is None else str(v)
 
 
-def _iso(v):
-    return None if v is None else v.isoformat()
-
-
 def _party(p: Party) -> dict:
     return {"name": p.name, "id": p.id}
 
@@ -336,6 +323,6 @@ def _provider(p: Provider) -> dict:
     return {"npi": p.npi, "name": p.name, "taxonomy": p.taxonomy}
 
 
-def _person(p: Person, d=_same) -> dict:
+def _person(p: Person) -> dict:
     return {"member_id": p.member_id, "last_name": p.last_name, "first_name": p.first_name,
-            "birth_date": d(p.birth_date), "gender": p.gender}
+            "birth_date": p.birth_date, "gender": p.gender}

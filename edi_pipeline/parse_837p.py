@@ -13,6 +13,10 @@ from .values import date_range, to_date, to_decimal
 _DX_QUALIFIERS = frozenset(("ABK", "ABF", "BK", "BF"))
 
 
+# Placeholders parse_claim's callers replace with the claim's real payer, subscriber and billing provider.
+_NO_PARTY, _NO_PERSON, _NO_PROVIDER = Party(), Person(), Provider()
+
+
 def is_837p(tx: Transaction) -> bool:
     return tx.set_id == "837" and tx.version.startswith("005010X222")
 
@@ -144,10 +148,33 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
     (t_sv1, t_dtp, t_ref, t_nm1, t_clm, t_sbr, t_lin, t_svd, t_lx, t_hl, t_hi, t_lq,
      q_472, q_434, q_6r, q_g1, q_f8) = _tags(sep)
     i += 1
-    while i < n:
+    while i < n:  # branches ordered by how often a claim has the segment
         text = segs[i]
         h = text[:4]
-        if h == t_sv1:
+        if h == t_ref:
+            q = text[4:7]
+            if q == q_6r or q == q_g1 or q == q_f8:
+                value = text.split(sep)[2]
+                if section == "2400" and line is not None:
+                    if q == q_6r:
+                        line.control_number = value
+                    elif q == q_g1:
+                        line.prior_authorization = value
+                elif section == "2300":
+                    if q == q_g1:
+                        prior_auth = value
+                    elif q == q_f8:
+                        payer_ctrl = value
+        elif h == t_dtp:
+            q = text[4:8]
+            if q == q_472 or (q == q_434 and section == "2300" and claim_date is None):
+                value = text[text.rfind(sep) + 1:]  # DTP03, the last element
+                if section == "2400" and line is not None:
+                    if q == q_472:
+                        line.service_date, line.service_date_end = date_range(value)
+                elif section == "2300":
+                    claim_date = to_date(value)
+        elif h == t_sv1:
             if line is None or section != "2400":
                 i += 1
                 continue
@@ -168,49 +195,19 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
             if line.charge is None and issues is not None:
                 issues.append(Issue("IK4-6", "SV102 line charge is not a number",
                                     tx.position(i, "2400", "SV102")))
-        elif h == t_dtp:
-            q = text[4:8]
-            if q == q_472 or (q == q_434 and section == "2300" and claim_date is None):
-                value = text[text.rfind(sep) + 1:]  # DTP03, the last element
-                if section == "2400" and line is not None:
-                    if q == q_472:
-                        line.service_date, line.service_date_end = date_range(value)
-                elif section == "2300":
-                    claim_date = to_date(value)
-        elif h == t_ref:
-            q = text[4:7]
-            if q == q_6r or q == q_g1 or q == q_f8:
-                value = text.split(sep)[2]
-                if section == "2400" and line is not None:
-                    if q == q_6r:
-                        line.control_number = value
-                    elif q == q_g1:
-                        line.prior_authorization = value
-                elif section == "2300":
-                    if q == q_g1:
-                        prior_auth = value
-                    elif q == q_f8:
-                        payer_ctrl = value
-        elif h[:3] == t_lx:
-            if line is not None:
-                line.end = i
-            section = "2400"
-            number = text[3:]
-            line = ServiceLine(int(number) if number.isdigit() else len(claim_lines) + 1, "", [], None, None,
-                               None, None, None, None, [], None, None, None, None,
-                               Source(file, lines[i], base + i, i + 1, "2400", "LX"), i, i + 1)
-            claim_lines.append(line)
-        elif h[:3] == t_hl or h == t_clm:
-            break
-        elif h[:3] == t_hi:
-            if section == "2300":
-                for el in text.split(sep)[1:]:
-                    parts = el.split(comp)
-                    if len(parts) > 1 and parts[0] in _DX_QUALIFIERS:
-                        diagnoses.append(parts[1])
-        elif h == t_nm1:
-            e = text.split(sep)
-            if len(e) > 1:
+        else:
+            h3 = h[:3]
+            if h3 == t_lx:
+                if line is not None:
+                    line.end = i
+                section = "2400"
+                number = text[3:]
+                line = ServiceLine(int(number) if number.isdigit() else len(claim_lines) + 1, "", [], None, None,
+                                   None, None, None, None, [], None, None, None, None,
+                                   Source(file, lines[i], base + i, i + 1, "2400", "LX"), i, i + 1)
+                claim_lines.append(line)
+            elif h == t_nm1:
+                e = text.split(sep)
                 if e[1] == "82":
                     npi = e[9] if len(e) > 9 and e[8] == "XX" else None
                     if section == "2300":
@@ -219,14 +216,22 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
                         line.rendering_npi = npi
                 elif section == "2400":
                     section = "2420"
-        elif h == t_sbr:
-            section = "2320"
-        elif h == t_lin:
-            section = "2410"
-        elif h == t_svd:
-            section = "2430"
-        elif h[:3] == t_lq:
-            section = "2440"
+            elif h3 == t_hi:
+                if section == "2300":
+                    for el in text.split(sep)[1:]:
+                        parts = el.split(comp)
+                        if len(parts) > 1 and parts[0] in _DX_QUALIFIERS:
+                            diagnoses.append(parts[1])
+            elif h3 == t_hl or h == t_clm:
+                break
+            elif h == t_sbr:
+                section = "2320"
+            elif h == t_lin:
+                section = "2410"
+            elif h == t_svd:
+                section = "2430"
+            elif h3 == t_lq:
+                section = "2440"
         i += 1
     if line is not None:
         line.end = i
@@ -234,10 +239,10 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
         clm01,
         total,
         None,
-        Party(),
-        Person(),
+        _NO_PARTY,
+        _NO_PERSON,
         None,
-        Provider(),
+        _NO_PROVIDER,
         rendering,
         clm05[0] if clm05 and clm05[0] else None,
         clm05[2] if len(clm05) > 2 and clm05[2] else None,
