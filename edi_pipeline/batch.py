@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +46,9 @@ class FileOutcome:
 @dataclass
 class BatchSummary:
     files: list[FileOutcome] = field(default_factory=list)
+    # After a run that ingested remits: claims per reconciliation status, and remits matching no claim.
+    reconciled: dict[str, int] | None = None
+    unmatched_remits: int = 0
 
     def count(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files)
@@ -65,6 +69,8 @@ class BatchSummary:
             "quarantined": self.quarantined,
             **{k: self.count(k) for k in ("claims_in", "claims_out", "claims_held", "findings", "payments",
                                            "acks_accepted", "acks_rejected")},
+            "reconciled": self.reconciled,
+            "unmatched_remits": self.unmatched_remits,
         }
 
 
@@ -240,7 +246,36 @@ def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None =
         if pool:
             pool.close()
             pool.join()
+    if summary.count("payments"):
+        reconcile_into_report(summary, db, out)
     return summary
+
+
+RECONCILIATION_REPORT = "reconciliation.csv"
+
+
+def reconcile_into_report(summary: BatchSummary, db: str, out: Path) -> None:
+    """Reconcile the whole store after remits arrived: per-claim rows to reports/reconciliation.csv,
+    counts per status into the summary."""
+    import csv
+
+    from .reconcile import claim_rows, reconcile
+
+    store = Store(db)
+    try:
+        rec = reconcile(store)
+    finally:
+        store.close()
+    rows = claim_rows(rec)
+    with atomic_output(out / "reports" / RECONCILIATION_REPORT, mode=0o600) as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient_control_number"],
+                           lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    summary.reconciled = dict(Counter(c.status for c in rec.claims))
+    summary.unmatched_remits = len(rec.unmatched_remits)
+    log.info("reconciled", extra={"file": RECONCILIATION_REPORT, "claims_in": len(rows),
+                                  "payments": summary.count("payments")})
 
 
 def bundled_fixtures() -> Path:

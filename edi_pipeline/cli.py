@@ -562,6 +562,10 @@ def _print_summary(summary, out_dir) -> None:
                f"{d['findings']} findings")
     click.echo(f"999s: {d['acks_accepted']} accepted, {d['acks_rejected']} rejected; "
                f"claim payments ingested: {d['payments']}")
+    if summary.reconciled is not None:
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary.reconciled.items())) or "no claims"
+        click.echo(f"reconciled: {statuses}; {summary.unmatched_remits} remits match no claim "
+                   f"(reports/reconciliation.csv)")
     for f in sorted(summary.files, key=lambda f: f.name):
         if f.status == "quarantined":
             click.echo(f"  quarantined {f.name}: {f.detail}")
@@ -582,7 +586,7 @@ def batch(inbox, out_dir, db, workers, quiet, log_json):
 
     \b
     837P: validate (999 -> OUT/acks), scrub (OUT/outbound, OUT/rejects, OUT/reports), store the claims
-    835:  ingest into the store (reconcile with `edi-pipeline reconcile`)
+    835:  ingest into the store, then reconcile the store (OUT/reports/reconciliation.csv)
     unreadable: moved aside to OUT/quarantine with NAME.error.txt saying why and where
 
     Files already done are skipped, so a rerun after a crash finishes the job without duplicates.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import codecs
 import csv
 import json
 import os
@@ -53,10 +54,22 @@ def compact_json(obj) -> str:
         return json.dumps(obj, separators=(",", ":"), default=str)
 
 
+def _utf8_bytes_writer(out: IO[str]):
+    """A function writing UTF-8 bytes to `out`: straight to its byte buffer when it has one and
+    encodes UTF-8 (no decode and re-encode), else through its text layer."""
+    buffer = getattr(out, "buffer", None)
+    encoding = getattr(out, "encoding", None)
+    if buffer is not None and encoding and codecs.lookup(encoding).name == "utf-8":
+        out.flush()  # anything already written through the text layer goes first
+        return buffer.write
+    write = out.write
+    return lambda data: write(data.decode("utf-8", "surrogateescape"))
+
+
 def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
     """One JSON object per 837P claim, 835 header and 835 claim payment. Returns the count."""
     n = 0
-    write = out.write
+    write = _utf8_bytes_writer(out)
     fallback = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=json_default).encode
     fast = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
@@ -65,14 +78,14 @@ def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueLi
         d = rec.to_dict(plain=True)
         try:
             pending.append(fast(d, option=newline))
-        except orjson.JSONEncodeError:  # text with bytes that were not UTF-8 (kept as surrogates)
-            pending.append((fallback(d) + "\n").encode("utf-8", "surrogateescape"))
+        except orjson.JSONEncodeError:  # text with bytes that were not UTF-8 (kept as surrogates): escaped
+            pending.append((fallback(d) + "\n").encode("ascii"))
         n += 1
         if len(pending) >= 512:
-            write(b"".join(pending).decode("utf-8", "surrogateescape"))
+            write(b"".join(pending))
             pending.clear()
     if pending:
-        write(b"".join(pending).decode("utf-8", "surrogateescape"))
+        write(b"".join(pending))
     return n
 
 

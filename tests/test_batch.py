@@ -174,3 +174,30 @@ def test_a_file_holding_837p_and_835_loses_neither(tmp_path):
     c = counts(out / "edi_pipeline.db")
     assert c["claims"] > 0 and c["claim_payments"] > 0 and c["provider_adjustments"] > 0
     assert batch(inbox, out).exit_code == 0 and counts(out / "edi_pipeline.db") == c
+
+
+def test_remits_are_reconciled_after_ingest(tmp_path):
+    inbox = make_inbox(tmp_path, extra=False)
+    out = tmp_path / "out"
+    r = batch(inbox, out)
+    assert r.exit_code == 1, r.output  # pair-denials.837 holds claims
+    report = out / "reports" / "reconciliation.csv"
+    assert stat.S_IMODE(report.stat().st_mode) == 0o600
+    # the same rows the reconcile command prints for this store
+    direct = CliRunner().invoke(cli, ["reconcile", "--db", str(out / "edi_pipeline.db"), "--format", "csv"])
+    assert direct.exit_code == 0
+    rows = report.read_text().splitlines()
+    assert rows and rows == direct.output.splitlines()[:len(rows)]
+    statuses = [line.rsplit(",", 2)[1] for line in rows[1:]]
+    for status in set(statuses):
+        assert f"{statuses.count(status)} {status}" in r.output
+    assert {"denied", "paid", "partially paid"} <= set(statuses)
+    assert "remits match no claim" in r.output
+
+
+def test_no_reconciliation_without_remits(tmp_path):
+    inbox = make_inbox(tmp_path, names=["pair-denials.837"], extra=False)
+    out = tmp_path / "out"
+    r = batch(inbox, out)
+    assert "claims: 13 in" in r.output, r.output
+    assert not (out / "reports" / "reconciliation.csv").exists() and "reconciled:" not in r.output
