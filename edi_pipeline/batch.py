@@ -15,9 +15,7 @@ from typing import Callable, Iterable
 
 from .errors import EdiError, Position
 from .ingest import REJECTED, ingest_file
-from .scrub import scrub_file
 from .store import Store, path_sha256
-from .validate import validate_file
 from .writer import atomic_copy, atomic_output
 from .x12 import Delimiters
 
@@ -41,6 +39,7 @@ class FileOutcome:
     acks_accepted: int = 0
     acks_rejected: int = 0
     outputs: list[str] = field(default_factory=list)
+    remits_key: str | None = None  # the store record its claim payments carry, when it brought some
 
 
 @dataclass
@@ -123,6 +122,9 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str) -> Fi
         outcome = FileOutcome(path.name, DONE, kind)
         log.info("file started", extra={"file": path.name, "kind": kind})
         if "837P" in kind:
+            from .scrub import scrub_file  # here: an 835-only run does not pay for loading rules and TR3 maps
+            from .validate import validate_file
+
             result = validate_file(path, path.name)
             for ack in result.acks:
                 target = out / "acks" / f"{path.name}.{ack.group_control_number or 'group'}.999"
@@ -154,6 +156,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str) -> Fi
                 return outcome
             outcome.payments += ingested.payments
             outcome.findings += len(ingested.findings)
+            outcome.remits_key = ingested.key if ingested.payments else None
         _mark(store, sha, path.name, kind, outcome)
         log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,
                                      "claims_held": outcome.claims_held, "payments": outcome.payments})
@@ -246,24 +249,25 @@ def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None =
         if pool:
             pool.close()
             pool.join()
-    if summary.count("payments"):
-        reconcile_into_report(summary, db, out)
+    keys = [f.remits_key for f in summary.files if f.remits_key]
+    if keys:
+        reconcile_into_report(summary, db, out, keys)
     return summary
 
 
 RECONCILIATION_REPORT = "reconciliation.csv"
 
 
-def reconcile_into_report(summary: BatchSummary, db: str, out: Path) -> None:
-    """Reconcile the whole store after remits arrived: per-claim rows to reports/reconciliation.csv,
-    counts per status into the summary."""
+def reconcile_into_report(summary: BatchSummary, db: str, out: Path, remits_keys: list[str]) -> None:
+    """Reconcile the claims the run's remits paid or denied (their whole history, not the whole store):
+    per-claim rows to reports/reconciliation.csv, counts per status into the summary."""
     import csv
 
     from .reconcile import claim_rows, reconcile
 
     store = Store(db)
     try:
-        rec = reconcile(store)
+        rec = reconcile(store, pcns=store.remit_pcns(remits_keys))
     finally:
         store.close()
     rows = claim_rows(rec)

@@ -36,6 +36,7 @@ class IngestResult:
     path: str
     status: str  # INGESTED, DUPLICATE or REJECTED
     sha256: str | None = None
+    key: str | None = None  # the file's record in the store (rows carry it): sha256, or sha256:835
     kind: str | None = None  # "837P", "835" or "837P+835"
     claims: int = 0
     payments: int = 0
@@ -89,6 +90,7 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
         sha = result.sha256 = file_sha256(data) if data is not None else path_sha256(path)
         if remits_only:
             sha += ":835"
+        result.key = sha
     except OSError as exc:
         result.reason = f"cannot read: {exc.strerror or exc}"
         return result

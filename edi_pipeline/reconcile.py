@@ -25,11 +25,12 @@ Days outstanding
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from .codes import CodeTables, load_tables
 from .store import Store, from_cents
@@ -239,17 +240,28 @@ def _days(a: str | None, b: date | str | None) -> int | None:
 
 
 def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None = None,
-              lines: bool = False) -> Reconciliation:
-    """Match every payment in the store to its claim; net reversals; age claims with no remit."""
+              lines: bool = False, pcns: Iterable[str] | None = None) -> Reconciliation:
+    """Match every payment in the store to its claim; net reversals; age claims with no remit.
+
+    With `pcns`, only the claim groups of those patient control numbers (and the replacements and
+    voids linked to them) are read and reconciled, with the same results as in a whole-store run."""
     as_of = as_of or date.today()
     tables = tables or load_tables()
-    claim_rows = store.recon_claims()
-    pay_rows = store.recon_payments()
-
-    payments = [Payment(*r) for r in pay_rows]
-    by_id = {p.id: p for p in payments}
     not_denial = [code for code, info in tables.carc.items() if info.category in NOT_DENIAL_CATEGORIES]
-    for cp_id, adj, denied in store.recon_adjustment_totals(not_denial):
+    cl_of: dict[str, list[tuple]] = defaultdict(list)
+    sp_of: dict[str, list[tuple]] = defaultdict(list)
+    with store.recon_scope(store.linked_pcns(pcns)) if pcns is not None else contextlib.nullcontext():
+        claim_rows = store.recon_claims()
+        payments = [Payment(*r) for r in store.recon_payments()]
+        adjustment_totals = store.recon_adjustment_totals(not_denial)
+        if lines:
+            for r in store.recon_claim_lines():
+                cl_of[r[0]].append(r)
+            for r in store.recon_service_payments():
+                sp_of[r[1]].append(r)
+
+    by_id = {p.id: p for p in payments}
+    for cp_id, adj, denied in adjustment_totals:
         p = by_id.get(cp_id)
         if p is not None:
             p.adjustments = adj or 0
@@ -273,15 +285,6 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
     pays_of: dict[str, list[Payment]] = defaultdict(list)
     for p in payments:
         pays_of[_find(parent, p.patient_control_number)].append(p)
-
-    want_lines = lines
-    cl_of: dict[str, list[tuple]] = defaultdict(list)
-    sp_of: dict[str, list[tuple]] = defaultdict(list)
-    if want_lines:
-        for r in store.recon_claim_lines():
-            cl_of[r[0]].append(r)
-        for r in store.recon_service_payments():
-            sp_of[r[1]].append(r)
 
     result = Reconciliation(as_of, [], [], {b: {"claims": 0, "billed": 0, "patient_control_numbers": []}
                                              for b in AGING_BUCKETS})
@@ -336,7 +339,7 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
             days = _days(service_date, as_of)
         rec = ClaimRecon(pcn, payer_name or payer_id, service_date, charge, paid, pr, adj, denied, status, days,
                          len(active), reversals, freq, last_date)
-        if want_lines:
+        if lines:
             sps = [sp for p in active for sp in sp_of.get(p.id, ())]
             rec.lines = match_lines(cl_of.get(cid, []), sps)
         result.claims.append(rec)

@@ -75,6 +75,7 @@ class Store:
             else:
                 fresh = False
             self._schema = "main"  # "temp" while staged() collects a job's rows in temp.stage_* tables
+            self._scoped = False  # True inside recon_scope()
             # No sqlite-utils plugins: loading them scans every installed package's entry points (~10 ms).
             self.db = sqlite_utils.Database(self.path, execute_plugins=False)
             if fresh:
@@ -367,18 +368,80 @@ class Store:
                                                     "findings")) -> dict[str, int]:
         return {t: self.db.execute(f"select count(*) from [{t}]").fetchone()[0] for t in tables}
 
+    # --- reconciliation reads, of the whole store or (inside recon_scope) of some claims' groups ---
+
+    _SCOPE = "(select pcn from temp.recon_scope)"
+
+    def _where(self, column: str, scoped_to: str | None = None) -> str:
+        """`where column in (...)` while recon_scope() is on, else nothing. `scoped_to` is a subquery
+        mapping the scope's patient control numbers to the ids `column` holds."""
+        if not self._scoped:
+            return ""
+        return f" where {column} in {scoped_to or self._SCOPE}"
+
+    @contextlib.contextmanager
+    def recon_scope(self, pcns: Iterable[str]) -> Iterator[None]:
+        """Inside, the recon_* reads see only the claims and payments of these patient control numbers."""
+        conn = self.db.conn
+        conn.execute("create temp table if not exists recon_scope (pcn text primary key)")
+        conn.execute("delete from temp.recon_scope")
+        conn.executemany("insert or ignore into temp.recon_scope values (?)", ((p,) for p in pcns))
+        self._scoped = True
+        try:
+            yield
+        finally:
+            self._scoped = False
+            conn.execute("delete from temp.recon_scope")
+            conn.commit()
+
+    def remit_pcns(self, file_keys: Iterable[str]) -> set[str]:
+        """Patient control numbers of the claim payments that came in these files."""
+        pcns: set[str] = set()
+        for key in file_keys:
+            pcns.update(r[0] for r in self.db.execute(
+                "select distinct patient_control_number from claim_payments where file_sha256 = ?", [key]))
+        return pcns
+
+    def linked_pcns(self, pcns: Iterable[str]) -> set[str]:
+        """`pcns` plus every patient control number reconcile would group with them: replacements and
+        voids (frequency 7/8) whose REF*F8 is a payment's CLP07, followed both ways until nothing is added.
+        Each round is one set-wise query, whatever the number of pcns."""
+        conn = self.db.conn
+        conn.execute("create temp table if not exists recon_new (pcn text primary key)")
+        scope: set[str] = set()
+        new = set(pcns)
+        try:
+            while new:
+                scope |= new
+                conn.execute("delete from temp.recon_new")
+                conn.executemany("insert or ignore into temp.recon_new values (?)", ((p,) for p in new))
+                found = {r[0] for r in conn.execute(
+                    "select patient_control_number from claims where frequency_code in ('7', '8') and "
+                    "payer_claim_control_number in (select payer_claim_control_number from claim_payments "
+                    "where patient_control_number in (select pcn from temp.recon_new)) "
+                    "union select patient_control_number from claim_payments where payer_claim_control_number in "
+                    "(select payer_claim_control_number from claims where frequency_code in ('7', '8') and "
+                    "patient_control_number in (select pcn from temp.recon_new))")}
+                new = found - scope
+        finally:
+            conn.execute("delete from temp.recon_new")
+            conn.commit()
+        return scope
+
     def recon_claims(self) -> list[tuple]:
         """Every claim submission in ingest order: (id, pcn, frequency, F8, charge cents, service date,
         payer id, payer name, file sha)."""
         return self.db.execute(
             "select id, patient_control_number, frequency_code, payer_claim_control_number, total_charge_cents, "
-            "service_date, payer_id, payer_name, file_sha256 from claims order by rowid").fetchall()
+            "service_date, payer_id, payer_name, file_sha256 from claims"
+            f"{self._where('patient_control_number')} order by rowid").fetchall()
 
     def recon_claim_lines(self) -> list[tuple]:
         """(claim id, line number, procedure, modifiers, charge cents, service date, REF*6R)."""
         return self.db.execute(
             "select claim_id, line_number, procedure, modifiers, charge_cents, service_date, control_number "
-            "from claim_lines order by rowid").fetchall()
+            f"from claim_lines{self._where('claim_id', f'(select id from claims where patient_control_number in {self._SCOPE})')} "
+            "order by rowid").fetchall()
 
     def recon_payments(self) -> list[tuple]:
         """Every claim payment in payment order: (id, pcn, CLP02, charge, paid, patient resp cents, CLP07,
@@ -387,14 +450,17 @@ class Store:
             "select cp.id, cp.patient_control_number, cp.status_code, cp.charge_cents, cp.paid_cents, "
             "cp.patient_responsibility_cents, cp.payer_claim_control_number, r.payment_date, r.payer_id, "
             "r.payer_name, cp.remarks, cp.service_date, cp.file_sha256 "
-            "from claim_payments cp join remits r on r.id = cp.remit_id "
+            f"from claim_payments cp join remits r on r.id = cp.remit_id{self._where('cp.patient_control_number')} "
             "order by coalesce(r.payment_date, ''), cp.rowid").fetchall()
+
+    _SCOPED_PAYMENTS = f"(select id from claim_payments where patient_control_number in {_SCOPE})"
 
     def recon_service_payments(self) -> list[tuple]:
         """(id, claim payment id, procedure, modifiers, SVC06, charge, paid, service date, REF*6R, remarks)."""
         return self.db.execute(
             "select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, paid_cents, "
-            "service_date, control_number, remarks from service_payments order by rowid").fetchall()
+            "service_date, control_number, remarks from service_payments"
+            f"{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} order by rowid").fetchall()
 
     def recon_adjustment_totals(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
         """Per claim payment: (id, non-PR CAS total, denial CAS total) in cents. A denial is a positive
@@ -405,7 +471,8 @@ class Store:
             "select claim_payment_id, sum(case when group_code != 'PR' then amount_cents else 0 end), "
             "sum(case when group_code in ('CO', 'PI', 'OA') and amount_cents > 0 "
             f"and reason not in ({marks}) then amount_cents else 0 end) "
-            "from adjustments group by claim_payment_id", reasons).fetchall()
+            f"from adjustments{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} group by claim_payment_id",
+            reasons).fetchall()
 
     def recon_adjustments(self) -> list[tuple]:
         """(claim payment id, service payment id or None, group, reason, amount cents)."""

@@ -224,7 +224,7 @@ def main(argv=None) -> int:
              b837.stat().st_size / 1e6)
 
     def ratio(a: dict | None, b: dict | None) -> str:
-        return f"{b['seconds'] / a['seconds']:.1f}x" if a and b else "n/a"
+        return f"{round(b['seconds'] / a['seconds'], 2):.1f}x" if a and b else "n/a"
 
     print()
     print(f"parse vs pyx12 plain read:       {ratio(parse, ref_read)}  {parse['claims_per_s']:>7,} claims/s"

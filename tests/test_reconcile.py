@@ -362,3 +362,49 @@ def test_denials_pair_units_claim_is_paid_for_one_unit(store):
     load(store, "pair-denials.837", "pair-denials.835")
     c = by_pcn(reconcile(store, AS_OF))["DUNITS01"]  # CO-151 on the second unit, CO-45 + PR-2 on the first
     assert (c.status, c.paid, c.patient_responsibility, c.denied) == ("partially paid", 8800, 2200, 25000)
+
+
+# ------------------------------------------------------------------ scoped reconciliation (batch reports)
+
+
+def _assert_scoped_matches_whole(store):
+    whole = reconcile(store, AS_OF, lines=True)
+    claims, remits = by_pcn(whole), {r["patient_control_number"]: r for r in whole.unmatched_remits}
+    pcns = {r[1] for r in store.recon_payments()} | set(claims)
+    assert pcns
+    for pcn in sorted(pcns):
+        part = reconcile(store, AS_OF, lines=True, pcns=[pcn])
+        # every group the part holds is the whole run's group, value for value
+        for c in part.claims:
+            assert c == claims[c.patient_control_number], pcn
+        for r in part.unmatched_remits:
+            assert r == remits[r["patient_control_number"]], pcn
+        # and the pcn's own group is there
+        got = {c.patient_control_number for c in part.claims} | {r["patient_control_number"] for r in
+                                                                 part.unmatched_remits}
+        assert got, pcn
+
+
+def test_scoped_reconcile_equals_whole_store_on_corrections(corrections):
+    _assert_scoped_matches_whole(corrections)
+
+
+def test_scoped_reconcile_follows_a_replacement_with_a_new_pcn(store, tmp_path):
+    def replace(segs):
+        i = next(k for k, s in enumerate(segs) if s.startswith("CLM*REVERSAL01*"))
+        segs[i] = segs[i].replace("CLM*REVERSAL01*", "CLM*REPL01*").replace(":B:1*", ":B:7*")
+        return segs[:i + 1] + ["REF*F8*BP88000301"] + segs[i + 1:]
+
+    load(store, "pair-reversal.837", "pair-reversal.835", variant("pair-reversal.837", tmp_path, 904, replace))
+    assert store.linked_pcns(["REVERSAL01"]) == {"REVERSAL01", "REPL01"}
+    assert store.linked_pcns(["REPL01"]) == {"REVERSAL01", "REPL01"}
+    part = reconcile(store, AS_OF, pcns=["REVERSAL01"])  # the remit's pcn; the claim of record is REPL01
+    assert [c.patient_control_number for c in part.claims] == ["REPL01"] and not part.unmatched_remits
+    _assert_scoped_matches_whole(store)
+
+
+def test_scoped_reconcile_on_denials_and_plb(store):
+    load(store, "pair-denials.837", "pair-denials.835", "pair-plb.837", "pair-plb.835")
+    _assert_scoped_matches_whole(store)
+    part = reconcile(store, AS_OF, pcns=[])
+    assert not part.claims and not part.unmatched_remits
