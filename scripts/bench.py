@@ -1,6 +1,9 @@
 """Benchmark edi-pipeline against pyx12 on the generator's files: claims/s, MB/s, peak RSS and ratios.
 
-Every step runs in its own process (so peak RSS is that step's own), on the same files, in one run:
+Every step runs as one command in its own process (so peak RSS is that step's own), on the same files,
+in one run, and prints its speed over its pyx12 reference: pyx12's plain X12Reader over the same 837P
+(parse, scrub) or 835 (ingest+reconcile), and pyx12's validation (validate). A last section repeats the
+steps in one process, without interpreter start-up.
 
     python scripts/bench.py --claims 20000            # the standard figures
     python scripts/bench.py --claims 20000 --rss-gb 1 # also parse a ~1 GB 837P for peak RSS
