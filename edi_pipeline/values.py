@@ -34,7 +34,7 @@ def to_date(text: str) -> date | None:
     t = text[:8]
     if len(t) == 8 and t.isdigit():
         try:
-            value = date(int(t[:4]), int(t[4:6]), int(t[6:8]))
+            value = date.fromisoformat(t)  # CCYYMMDD is ISO 8601's basic form; ASCII digits only
         except ValueError:
             value = None
     if len(_dates) < 100_000:
