@@ -174,7 +174,7 @@ def _mark(store: Store, sha: str, name: str, kind: str | None, outcome: FileOutc
 class JsonLines(logging.Formatter):
     """One JSON object per log record, with only the fields this module puts there (never claim data)."""
 
-    FIELDS = ("file", "kind", "reason", "claims_in", "claims_held", "payments")
+    FIELDS = ("file", "kind", "reason", "claims_in", "claims_held", "payments", "claims")
 
     def format(self, record: logging.LogRecord) -> str:
         doc = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
@@ -278,7 +278,7 @@ def reconcile_into_report(summary: BatchSummary, db: str, out: Path, remits_keys
         w.writerows(rows)
     summary.reconciled = dict(Counter(c.status for c in rec.claims))
     summary.unmatched_remits = len(rec.unmatched_remits)
-    log.info("reconciled", extra={"file": RECONCILIATION_REPORT, "claims_in": len(rows),
+    log.info("reconciled", extra={"file": RECONCILIATION_REPORT, "claims": len(rows),
                                   "payments": summary.count("payments")})
 
 

@@ -134,8 +134,10 @@ def test_logs_are_json_lines_without_phi(tmp_path):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     events = [json.loads(x) for x in lines]
-    assert {"file started", "file done", "quarantined"} <= {e["event"] for e in events}
+    assert {"file started", "file done", "quarantined", "reconciled"} <= {e["event"] for e in events}
     assert all("file" in e for e in events)
+    (done,) = [e for e in events if e["event"] == "reconciled"]
+    assert done["claims"] > 0 and done["payments"] > 0
     text = proc.stderr + proc.stdout
     leaked = [v for v in phi_values() if v in text]
     assert not leaked
