@@ -48,6 +48,7 @@ class BatchSummary:
     # After a run that ingested remits: claims per reconciliation status, and remits matching no claim.
     reconciled: dict[str, int] | None = None
     unmatched_remits: int = 0
+    reconcile_error: str | None = None  # the reconciliation failed; the files' own results stand
 
     def count(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files)
@@ -58,7 +59,7 @@ class BatchSummary:
 
     @property
     def ok(self) -> bool:
-        return not self.quarantined and not self.count("claims_held")
+        return not self.quarantined and not self.count("claims_held") and not self.reconcile_error
 
     def to_dict(self) -> dict:
         return {
@@ -70,6 +71,7 @@ class BatchSummary:
                                            "acks_accepted", "acks_rejected")},
             "reconciled": self.reconciled,
             "unmatched_remits": self.unmatched_remits,
+            "reconcile_error": self.reconcile_error,
         }
 
 
@@ -251,7 +253,12 @@ def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None =
             pool.join()
     keys = [f.remits_key for f in summary.files if f.remits_key]
     if keys:
-        reconcile_into_report(summary, db, out, keys)
+        try:
+            reconcile_into_report(summary, db, out, keys)
+        except (EdiError, OSError) as exc:  # the files are done and recorded; say so and exit 1
+            summary.reconcile_error = str(exc)
+            logging.getLogger("edi_pipeline.batch").error(  # `log` is this function's logging parameter
+                "reconcile failed", extra={"file": RECONCILIATION_REPORT, "reason": str(exc)})
     return summary
 
 

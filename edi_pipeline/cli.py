@@ -562,6 +562,8 @@ def _print_summary(summary, out_dir) -> None:
                f"{d['findings']} findings")
     click.echo(f"999s: {d['acks_accepted']} accepted, {d['acks_rejected']} rejected; "
                f"claim payments ingested: {d['payments']}")
+    if summary.reconcile_error:
+        click.echo(f"reconciliation failed: {summary.reconcile_error}")
     if summary.reconciled is not None:
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary.reconciled.items())) or "no claims"
         click.echo(f"reconciled: {statuses}; {summary.unmatched_remits} remits match no claim "

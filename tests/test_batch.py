@@ -211,3 +211,20 @@ def test_no_reconciliation_without_remits(tmp_path):
     r = batch(inbox, out)
     assert "claims: 13 in" in r.output, r.output
     assert not (out / "reports" / "reconciliation.csv").exists() and "reconciled:" not in r.output
+
+
+def test_a_failed_reconciliation_keeps_the_summary_and_exits_1(tmp_path, monkeypatch):
+    import edi_pipeline.reconcile as reconcile_module
+    from edi_pipeline.errors import StoreError
+
+    def broken(*args, **kwargs):
+        raise StoreError("cannot read store: database is locked")
+
+    monkeypatch.setattr(reconcile_module, "reconcile", broken)
+    inbox = make_inbox(tmp_path, names=["pair-plb.837", "pair-plb.835"], extra=False)
+    out = tmp_path / "out"
+    r = batch(inbox, out)
+    assert r.exit_code == 1
+    assert "claim payments ingested: " in r.output and "reconciliation failed: cannot read store" in r.output
+    assert not (out / "reports" / "reconciliation.csv").exists()
+    assert counts(out / "edi_pipeline.db")["claim_payments"] > 0  # the files' own work stands
