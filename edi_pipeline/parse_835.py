@@ -152,12 +152,14 @@ def parse_835(tx: Transaction, header: RemitHeader | None = None,
         elif h == t_dtm:
             if claim is None:
                 continue
-            q = text[4:7]
+            e = text.split(sep, 3)
+            q = e[1]
+            value = e[2] if len(e) > 2 else ""  # a DTM cut short has no date: None
             if svc is not None:
                 if (q == "472" or q == "150") and svc.service_date is None:
-                    svc.service_date = to_date(text.split(sep)[2])
+                    svc.service_date = to_date(value)
             elif (q == "232" or q == "050") and claim.service_date is None:
-                claim.service_date = to_date(text.split(sep)[2])
+                claim.service_date = to_date(value)
         elif h == t_ref:
             if svc is not None and text[4:7] == "6R" + sep:
                 svc.control_number = text.split(sep)[2]

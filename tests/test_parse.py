@@ -112,3 +112,13 @@ def test_ndjson_of_bytes_that_are_not_utf8_is_still_valid_json():
     text.encode("utf-8")  # no lone surrogates in the output text itself
     first = json.loads(text.splitlines()[0])
     assert first["subscriber"]["last_name"].encode("utf-8", "surrogateescape") == b"DRAY\xffCOMBE"
+
+
+def test_835_dtm_cut_short_is_read_without_a_date():
+    text = (FIXTURES / "pair-plb.835").read_text()
+    cut = text[:text.index("DTM*472*") + len("DTM*472")]  # the file ends inside a service-line DTM
+    issues = IssueList()
+    records = list(iter_records(cut.encode(), "cut.835", issues))
+    payments = [r for r in records if isinstance(r, ClaimPayment)]
+    assert payments and payments[-1].lines[-1].service_date is None
+    assert issues.errors  # the missing trailers are reported
