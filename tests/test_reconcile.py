@@ -114,13 +114,15 @@ def test_reversal_without_correction_leaves_nothing_paid(store, tmp_path):
     assert (c.status, c.paid, c.payments, c.reversals) == ("reversed", 0, 0, 1)
 
 
-def test_replacement_with_new_pcn_joins_original_by_f8(store, tmp_path):
-    def replace(segs):
-        i = next(k for k, s in enumerate(segs) if s.startswith("CLM*REVERSAL01*"))
-        segs[i] = segs[i].replace("CLM*REVERSAL01*", "CLM*REPL01*").replace(":B:1*", ":B:7*")
-        return segs[:i + 1] + ["REF*F8*BP88000301"] + segs[i + 1:]
+def replace_with_new_pcn(segs):
+    """REVERSAL01 resubmitted as REPL01, frequency 7, REF*F8 naming the payer's claim (CLP07)."""
+    i = next(k for k, s in enumerate(segs) if s.startswith("CLM*REVERSAL01*"))
+    segs[i] = segs[i].replace("CLM*REVERSAL01*", "CLM*REPL01*").replace(":B:1*", ":B:7*")
+    return segs[:i + 1] + ["REF*F8*BP88000301"] + segs[i + 1:]
 
-    load(store, "pair-reversal.837", "pair-reversal.835", variant("pair-reversal.837", tmp_path, 902, replace))
+
+def test_replacement_with_new_pcn_joins_original_by_f8(store, tmp_path):
+    load(store, "pair-reversal.837", "pair-reversal.835", variant("pair-reversal.837", tmp_path, 902, replace_with_new_pcn))
     rec = reconcile(store, AS_OF)
     claims = by_pcn(rec)
     assert "REVERSAL01" not in claims and not rec.unmatched_remits
@@ -390,12 +392,7 @@ def test_scoped_reconcile_equals_whole_store_on_corrections(corrections):
 
 
 def test_scoped_reconcile_follows_a_replacement_with_a_new_pcn(store, tmp_path):
-    def replace(segs):
-        i = next(k for k, s in enumerate(segs) if s.startswith("CLM*REVERSAL01*"))
-        segs[i] = segs[i].replace("CLM*REVERSAL01*", "CLM*REPL01*").replace(":B:1*", ":B:7*")
-        return segs[:i + 1] + ["REF*F8*BP88000301"] + segs[i + 1:]
-
-    load(store, "pair-reversal.837", "pair-reversal.835", variant("pair-reversal.837", tmp_path, 904, replace))
+    load(store, "pair-reversal.837", "pair-reversal.835", variant("pair-reversal.837", tmp_path, 904, replace_with_new_pcn))
     assert store.linked_pcns(["REVERSAL01"]) == {"REVERSAL01", "REPL01"}
     assert store.linked_pcns(["REPL01"]) == {"REVERSAL01", "REPL01"}
     part = reconcile(store, AS_OF, pcns=["REVERSAL01"])  # the remit's pcn; the claim of record is REPL01
