@@ -371,6 +371,8 @@ class Store:
     # --- reconciliation reads, of the whole store or (inside recon_scope) of some claims' groups ---
 
     _SCOPE = "(select pcn from temp.recon_scope)"
+    _SCOPED_CLAIMS = f"(select id from claims where patient_control_number in {_SCOPE})"
+    _SCOPED_PAYMENTS = f"(select id from claim_payments where patient_control_number in {_SCOPE})"
 
     def _where(self, column: str, scoped_to: str | None = None) -> str:
         """`where column in (...)` while recon_scope() is on, else nothing. `scoped_to` is a subquery
@@ -383,6 +385,7 @@ class Store:
     def recon_scope(self, pcns: Iterable[str]) -> Iterator[None]:
         """Inside, the recon_* reads see only the claims and payments of these patient control numbers."""
         conn = self.db.conn
+        was_open = conn.in_transaction
         conn.execute("create temp table if not exists recon_scope (pcn text primary key)")
         conn.execute("delete from temp.recon_scope")
         conn.executemany("insert or ignore into temp.recon_scope values (?)", ((p,) for p in pcns))
@@ -392,7 +395,8 @@ class Store:
         finally:
             self._scoped = False
             conn.execute("delete from temp.recon_scope")
-            conn.commit()
+            if not was_open:  # end only the implicit transaction the temp rows opened, never a caller's
+                conn.commit()
 
     def remit_pcns(self, file_keys: Iterable[str]) -> set[str]:
         """Patient control numbers of the claim payments that came in these files."""
@@ -407,6 +411,7 @@ class Store:
         voids (frequency 7/8) whose REF*F8 is a payment's CLP07, followed both ways until nothing is added.
         Each round is one set-wise query, whatever the number of pcns."""
         conn = self.db.conn
+        was_open = conn.in_transaction
         conn.execute("create temp table if not exists recon_new (pcn text primary key)")
         scope: set[str] = set()
         new = set(pcns)
@@ -425,7 +430,8 @@ class Store:
                 new = found - scope
         finally:
             conn.execute("delete from temp.recon_new")
-            conn.commit()
+            if not was_open:
+                conn.commit()
         return scope
 
     def recon_claims(self) -> list[tuple]:
@@ -440,8 +446,7 @@ class Store:
         """(claim id, line number, procedure, modifiers, charge cents, service date, REF*6R)."""
         return self.db.execute(
             "select claim_id, line_number, procedure, modifiers, charge_cents, service_date, control_number "
-            f"from claim_lines{self._where('claim_id', f'(select id from claims where patient_control_number in {self._SCOPE})')} "
-            "order by rowid").fetchall()
+            f"from claim_lines{self._where('claim_id', self._SCOPED_CLAIMS)} order by rowid").fetchall()
 
     def recon_payments(self) -> list[tuple]:
         """Every claim payment in payment order: (id, pcn, CLP02, charge, paid, patient resp cents, CLP07,
@@ -452,8 +457,6 @@ class Store:
             "r.payer_name, cp.remarks, cp.service_date, cp.file_sha256 "
             f"from claim_payments cp join remits r on r.id = cp.remit_id{self._where('cp.patient_control_number')} "
             "order by coalesce(r.payment_date, ''), cp.rowid").fetchall()
-
-    _SCOPED_PAYMENTS = f"(select id from claim_payments where patient_control_number in {_SCOPE})"
 
     def recon_service_payments(self) -> list[tuple]:
         """(id, claim payment id, procedure, modifiers, SVC06, charge, paid, service date, REF*6R, remarks)."""

@@ -405,3 +405,19 @@ def test_scoped_reconcile_on_denials_and_plb(store):
     _assert_scoped_matches_whole(store)
     part = reconcile(store, AS_OF, pcns=[])
     assert not part.claims and not part.unmatched_remits
+
+
+def test_scoped_reconcile_leaves_a_callers_transaction_open(store):
+    load(store, "pair-plb.837", "pair-plb.835")
+    before = store.table_counts(["files"])["files"]
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo):
+        with store.transaction():
+            store.add_file("f" * 64, "scratch", "835", None, None, "test")
+            part = reconcile(store, AS_OF, pcns=["PLBPAID01"])
+            assert [c.patient_control_number for c in part.claims] == ["PLBPAID01"]
+            raise Undo  # rolls the transaction back: the scoped reads must not have committed it
+    assert store.table_counts(["files"])["files"] == before
