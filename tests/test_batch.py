@@ -175,6 +175,9 @@ def test_a_file_holding_837p_and_835_loses_neither(tmp_path):
     assert (out / "outbound" / "mixed.x12").exists()
     c = counts(out / "edi_pipeline.db")
     assert c["claims"] > 0 and c["claim_payments"] > 0 and c["provider_adjustments"] > 0
+    # its remits (stored under the file's 835 record) are reconciled against its own claims
+    rows = (out / "reports" / "reconciliation.csv").read_text().splitlines()[1:]
+    assert rows and all(",paid," in r or ",partially paid," in r or ",denied," in r for r in rows)
     assert batch(inbox, out).exit_code == 0 and counts(out / "edi_pipeline.db") == c
 
 
