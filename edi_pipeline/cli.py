@@ -588,11 +588,12 @@ def batch(inbox, out_dir, db, workers, quiet, log_json):
 
     \b
     837P: validate (999 -> OUT/acks), scrub (OUT/outbound, OUT/rejects, OUT/reports), store the claims
-    835:  ingest into the store, then reconcile the store (OUT/reports/reconciliation.csv)
+    835:  ingest into the store, then reconcile the claims those remits paid or denied
+          (OUT/reports/reconciliation.csv; `edi-pipeline reconcile` covers the whole store)
     unreadable: moved aside to OUT/quarantine with NAME.error.txt saying why and where
 
     Files already done are skipped, so a rerun after a crash finishes the job without duplicates.
-    Exit 0 when everything went through, 1 when a file was quarantined or a claim held.
+    Exit 0 when everything went through, 1 when a file was quarantined, a claim held or the reconciliation failed.
 
     \b
     Examples:
