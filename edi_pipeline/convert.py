@@ -10,12 +10,12 @@ import os
 import re
 from datetime import date
 from decimal import Decimal
-from typing import IO, BinaryIO, Iterator
+from typing import IO, BinaryIO
 
 import orjson
 
-from .document import iter_records
-from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from .document import iter_records, iter_transactions
+from .envelope import Transaction
 from .errors import InterchangeError, IssueList, Position
 from .loops import Loop, loop_tree
 from .model import Claim, ClaimPayment
@@ -40,10 +40,6 @@ def json_default(value):
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, default=json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def compact_json(obj) -> str:
@@ -134,27 +130,13 @@ def to_x12(source, out: IO[str], filename: str | None = None, issues: IssueList 
     """Write the input back segment for segment (no recounts: a faithful copy)."""
     writer = X12Writer(out, recount=False)
     n = 0
-    for item in _envelope_items(source, filename, issues):
+    for item in iter_transactions(source, filename, issues):
         writer.write(item)
         n += isinstance(item, Transaction)
     return n
 
 
 # --- tree shapes (JSON and XML) ---------------------------------------------------------
-
-def _envelope_items(source, filename, issues) -> Iterator[EnvelopeSegment | Transaction]:
-    """The file's envelope segments and transaction sets; reader issues go to `issues`."""
-    with EnvelopeReader(source, filename) as env:
-        try:
-            yield from env
-        finally:
-            if issues is not None:
-                issues.extend(env.issues)
-
-
-def _element_names(seg_id: str, count: int) -> list[str]:
-    return [f"{seg_id}{k:02d}" for k in range(1, count + 1)]
-
 
 def _segment_json(text: str, d: Delimiters) -> dict:
     e = text.split(d.element)
@@ -177,7 +159,7 @@ def to_json(source, out: IO[str], filename: str | None = None, issues: IssueList
     doc: dict = {"file": filename, "interchanges": []}
     isa = group = None
     n = 0
-    for item in _envelope_items(source, filename, issues):
+    for item in iter_transactions(source, filename, issues):
         if isinstance(item, Transaction):
             tree = _loop_json(loop_tree(item), item)
             tx = {"set_id": item.set_id, "control_number": item.control_number, "version": item.version,
@@ -276,7 +258,7 @@ def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList 
         root.set("file", _NOT_XML.sub("?", os.path.basename(filename)))
     interchange = group = None
     n = 0
-    for item in _envelope_items(source, filename, issues):
+    for item in iter_transactions(source, filename, issues):
         d = item.delimiters
         if isinstance(item, Transaction):
             parent = group if group is not None else (interchange if interchange is not None else root)

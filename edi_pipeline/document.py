@@ -51,7 +51,12 @@ def iter_records(source: str | os.PathLike | bytes | BinaryIO, filename: str | N
             issues.extend(env.issues)
 
 
-def iter_transactions(source: str | os.PathLike | bytes | BinaryIO,
-                      filename: str | None = None) -> Iterator[EnvelopeSegment | Transaction]:
+def iter_transactions(source: str | os.PathLike | bytes | BinaryIO, filename: str | None = None,
+                      issues: IssueList | None = None) -> Iterator[EnvelopeSegment | Transaction]:
+    """The file's envelope segments and transaction sets, in order; reader issues go to `issues`."""
     with EnvelopeReader(source, filename) as env:
-        yield from env
+        try:
+            yield from env
+        finally:
+            if issues is not None:
+                issues.extend(env.issues)

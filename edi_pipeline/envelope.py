@@ -6,7 +6,7 @@ import os
 from bisect import bisect_left
 from itertools import compress
 from operator import itemgetter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 from .errors import Issue, IssueList, Position, Severity
@@ -39,10 +39,7 @@ class Transaction:
     segments: list[str]  # ST .. SE inclusive (no SE when truncated)
     lines: list[int]
     first_index: int  # file segment index of ST
-    interchange_number: int
-    group_number: int
     complete: bool = True
-    issues: IssueList = field(default_factory=IssueList)
 
     @property
     def set_id(self) -> str:
@@ -62,11 +59,6 @@ class Transaction:
             return st[3]
         gs = self.gs.split(self.delimiters.element)
         return gs[8] if len(gs) > 8 else ""
-
-    @property
-    def functional_id(self) -> str:
-        gs = self.gs.split(self.delimiters.element)
-        return gs[1] if len(gs) > 1 else ""
 
     def position(self, offset: int, loop: str | None = None, element: str | None = None) -> Position:
         """Position of the segment at `offset` in `segments` (0 = ST)."""
@@ -116,10 +108,6 @@ class EnvelopeReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    @property
-    def delimiters(self) -> Delimiters | None:
-        return self.reader.delimiters
-
     def transactions(self) -> Iterator[Transaction]:
         """Only the transaction sets, in file order."""
         for item in self:
@@ -141,8 +129,6 @@ class EnvelopeReader:
         groups = 0
         sets = 0
         tx: Transaction | None = None
-        interchange_no = 0
-        group_no = 0
         index = 0
         warned_lower = False
         closers_sep = ""
@@ -218,7 +204,6 @@ class EnvelopeReader:
                         self._issue("TA1-025", f"interchange control number {control} repeats an earlier ISA13",
                                     line, index, "ISA", "ISA13")
                     isa_controls.add(control)
-                    interchange_no += 1
                     groups = 0
                     gs = None
                     yield isa
@@ -229,7 +214,6 @@ class EnvelopeReader:
                         self._issue("ENV-GE-MISSING", "functional group has no GE trailer", line, index, "GS")
                     gs = EnvelopeSegment("GS", text, line, index, delims)
                     st_controls = set()
-                    group_no += 1
                     groups += 1
                     sets = 0
                     yield gs
@@ -239,7 +223,7 @@ class EnvelopeReader:
                     tx_segments = [text]
                     tx_lines = [line]
                     tx = Transaction(filename, delims, isa.text if isa else "", gs.text if gs else "",
-                                     tx_segments, tx_lines, index, interchange_no, group_no)
+                                     tx_segments, tx_lines, index)
                     if tx.control_number in st_controls:
                         self._issue("IK5-23", f"transaction set control number {tx.control_number} repeats in "
                                     "its functional group", line, index, "ST", "ST02", st_position=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass, field
 
 
@@ -24,10 +23,6 @@ class Position:
     segment_id: str = ""
     loop: str | None = None
     element: str | None = None  # reference designator, e.g. "SV101-2"
-
-    def with_element(self, element: str | None) -> "Position":
-        return Position(self.file, self.line, self.segment_index, self.st_position,
-                        self.segment_id, self.loop, element)
 
     def __str__(self) -> str:
         where = f"{self.file or '-'}:{self.line}:"
@@ -85,9 +80,6 @@ class IssueList(list):
 
     def has(self, code: str) -> bool:
         return any(i.code == code for i in self)
-
-    def to_json(self) -> str:
-        return json.dumps([i.to_dict() for i in self])
 
 
 class EdiError(Exception):

@@ -227,7 +227,6 @@ class RemitHeader:
     provider_adjustments: list[ProviderAdjustment] = field(default_factory=list)
     source: Source | None = None
     bpr_position: Position | None = None
-    plb_positions: list[Position] = field(default_factory=list)
 
     def to_dict(self, plain: bool = False) -> dict:
         m = _text if plain else _same
@@ -317,10 +316,6 @@ def _text(v):
 
 def _party(p: Party) -> dict:
     return {"name": p.name, "id": p.id}
-
-
-def _provider(p: Provider) -> dict:
-    return {"npi": p.npi, "name": p.name, "taxonomy": p.taxonomy}
 
 
 def _person(p: Person) -> dict:

@@ -35,7 +35,7 @@ def parse_835_header(tx: Transaction, issues: IssueList | None = None) -> RemitH
             header.bpr_position = tx.position(i, "HEADER", "BPR02")
             header.payment_amount = to_decimal(e[2]) if ne > 2 else None
             if header.payment_amount is None and issues is not None:
-                issues.append(Issue("IK4-6", "BPR02 payment amount is not a number", tx.position(i, "HEADER", "BPR02")))
+                issues.append(Issue("IK4-6", "BPR02 payment amount is not a number", header.bpr_position))
             header.credit_debit = e[3] if ne > 3 else None
             header.payment_method = e[4] if ne > 4 else None
             header.payment_date = to_date(e[16]) if ne > 16 else None
@@ -70,7 +70,6 @@ def parse_835_header(tx: Transaction, issues: IssueList | None = None) -> RemitH
             break
         j -= 1
     for j in reversed(plbs):
-        header.plb_positions.append(tx.position(j, "SUMMARY", "PLB04"))
         e = segs[j].split(sep)
         provider = e[1] if len(e) > 1 else ""
         period = to_date(e[2]) if len(e) > 2 else None
@@ -121,6 +120,7 @@ def parse_835(tx: Transaction, header: RemitHeader | None = None,
     t_clp, t_svc, t_cas, t_dtm, t_ref, t_amt, t_moa, t_mia, t_plb = (
         x + sep for x in ("CLP", "SVC", "CAS", "DTM", "REF", "AMT", "MOA", "MIA", "PLB"))
     t_lq, t_lx, t_se = (x + sep for x in ("LQ", "LX", "SE"))
+    q_6r, q_b6, q_he = (x + sep for x in ("6R", "B6", "HE"))
     for i in range(1, len(segs)):
         text = segs[i]
         h = text[:4]
@@ -161,13 +161,13 @@ def parse_835(tx: Transaction, header: RemitHeader | None = None,
             elif (q == "232" or q == "050") and claim.service_date is None:
                 claim.service_date = to_date(value)
         elif h == t_ref:
-            if svc is not None and text[4:7] == "6R" + sep:
+            if svc is not None and text[4:7] == q_6r:
                 svc.control_number = text.split(sep)[2]
         elif h == t_amt:
-            if svc is not None and text[4:7] == "B6" + sep:
+            if svc is not None and text[4:7] == q_b6:
                 svc.allowed = to_decimal(text.split(sep)[2])
         elif h[:3] == t_lq:
-            if svc is not None and text[3:6] == "HE" + sep:
+            if svc is not None and text[3:6] == q_he:
                 svc.remarks.append(text.split(sep)[2])
         elif h == t_clp:
             if claim is not None:

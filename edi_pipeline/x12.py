@@ -75,7 +75,6 @@ class SegmentReader:
     def __init__(self, source: str | os.PathLike | bytes | BinaryIO, filename: str | None = None):
         self.issues = IssueList()
         self.delimiters: Delimiters | None = None
-        self.segment_count = 0
         self._owned = False
         if isinstance(source, (bytes, bytearray)):
             self._stream: BinaryIO = io.BytesIO(source)
@@ -148,6 +147,7 @@ class SegmentReader:
             while not restart:
                 texts: list[str] = []
                 lines: list[int] = []
+                parts = None
                 if sepnl is not None:
                     # Fast path: every separator is exactly terminator + suffix and nothing else
                     # in the chunk is a line break, an empty segment or a new ISA.
@@ -164,10 +164,11 @@ class SegmentReader:
                         index += k
                         buf = rest
                         parts = []
+                    elif sepnl == term:  # no suffix: that split is the general one below
+                        buf = rest
                     else:
-                        parts = buf.split(term)
-                        buf = parts.pop()
-                else:
+                        parts = None
+                if parts is None:
                     parts = buf.split(term)
                     buf = parts.pop()
                 for k, part in enumerate(parts):
@@ -223,11 +224,9 @@ class SegmentReader:
                         index += 1
                         self._warn("SYN-NO-TERMINATOR", "last segment has no terminator", line, index)
                         yield [tail], [line]
-                    self.segment_count = index
                     return
                 buf += more
             buf = self._fill(buf, chunks)
-        self.segment_count = index
 
     @staticmethod
     def _fill(buf: str, chunks: Iterator[str]) -> str:
