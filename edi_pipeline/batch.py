@@ -7,14 +7,13 @@ import logging
 import multiprocessing
 import os
 import shutil
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import EdiError, Position
-from .ingest import REJECTED, ingest_file
+from .ingest import ingest_file
 from .store import Store, path_sha256
 from .writer import atomic_copy, atomic_output
 from .x12 import Delimiters
@@ -38,7 +37,6 @@ class FileOutcome:
     payments: int = 0
     acks_accepted: int = 0
     acks_rejected: int = 0
-    outputs: list[str] = field(default_factory=list)
     remits_key: str | None = None  # the store record its claim payments carry, when it brought some
 
 
@@ -99,72 +97,70 @@ def detect_kind(path: Path) -> str:
 
 def _quarantine(path: Path, out: Path, reason: str) -> FileOutcome:
     qdir = out / "quarantine"
-    target = qdir / path.name
-    atomic_copy(path, target, mode=0o600)
+    atomic_copy(path, qdir / path.name, mode=0o600)
     with atomic_output(qdir / f"{path.name}.error.txt", mode=0o600) as fh:
         fh.write(reason.rstrip() + "\n")
     log.warning("quarantined", extra={"file": path.name, "reason": reason.splitlines()[0]})
-    return FileOutcome(path.name, QUARANTINED, detail=reason.splitlines()[0], outputs=[str(target)])
+    return FileOutcome(path.name, QUARANTINED, detail=reason.splitlines()[0])
 
 
-def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str) -> FileOutcome:
-    """Handle one inbox file by type; safe to rerun after a crash (everything it writes is idempotent)."""
+def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None) -> FileOutcome:
+    """Handle one inbox file by type (`kind` as detect_kind gives it, when already known); safe to rerun
+    after a crash (everything it writes is idempotent)."""
     path, out = Path(path), Path(out)
     sha = path_sha256(path)
     store = Store(db)
     try:
         if store.db["batch_files"].count_where("sha256 = ? and status != 'running'", [sha]):
             return FileOutcome(path.name, SKIPPED, detail="already processed")
-        try:
-            kind = detect_kind(path)
-        except EdiError as exc:
-            outcome = _quarantine(path, out, str(exc))
-            _mark(store, sha, path.name, None, outcome)
-            return outcome
-        outcome = FileOutcome(path.name, DONE, kind)
-        log.info("file started", extra={"file": path.name, "kind": kind})
-        if "837P" in kind:
-            from .scrub import scrub_file  # here: an 835-only run does not pay for loading rules and TR3 maps
-            from .validate import validate_file
-
-            result = validate_file(path, path.name)
-            for ack in result.acks:
-                target = out / "acks" / f"{path.name}.{ack.group_control_number or 'group'}.999"
-                with atomic_output(target) as fh:
-                    fh.write(ack.ack_text)
-                outcome.outputs.append(str(target))
-                outcome.acks_accepted += ack.accepted
-                outcome.acks_rejected += not ack.accepted
-            try:
-                scrubbed = scrub_file(path, out / "outbound" / path.name, out / "rejects" / path.name, store)
-            except EdiError as exc:
-                outcome = _quarantine(path, out, str(exc))
-                _mark(store, sha, path.name, kind, outcome)
-                return outcome
-            report = out / "reports" / f"{path.name}.json"
-            with atomic_output(report, mode=0o600) as fh:
-                scrubbed.write_report(fh)
-            outcome.claims_in += scrubbed.claims_in
-            outcome.claims_out += scrubbed.claims_out
-            outcome.claims_held += scrubbed.claims_held
-            outcome.findings += len(scrubbed.findings)
-            outcome.outputs += [p for p in (scrubbed.out_path, scrubbed.rejects_path, str(report)) if p]
-        if "835" in kind:
-            # a file holding 837P sets too: scrub stored those, so load only its 835 sets here
-            ingested = ingest_file(path, store, origin="batch", remits_only="837P" in kind)
-            if ingested.status == REJECTED:
-                outcome = _quarantine(path, out, f"{path.name}: {ingested.reason}")
-                _mark(store, sha, path.name, kind, outcome)
-                return outcome
-            outcome.payments += ingested.payments
-            outcome.findings += len(ingested.findings)
-            outcome.remits_key = ingested.key if ingested.payments else None
+        kind, outcome = _process(path, out, store, sha, kind)
         _mark(store, sha, path.name, kind, outcome)
-        log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,
-                                     "claims_held": outcome.claims_held, "payments": outcome.payments})
+        if outcome.status == DONE:
+            log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,
+                                         "claims_held": outcome.claims_held, "payments": outcome.payments})
         return outcome
     finally:
         store.close()
+
+
+def _process(path: Path, out: Path, store: Store, sha: str,
+             kind: str | None) -> tuple[str | None, FileOutcome]:
+    """process_file's work on a file not done before: its kind and its outcome, DONE or QUARANTINED."""
+    try:
+        kind = kind or detect_kind(path)
+    except EdiError as exc:
+        return None, _quarantine(path, out, str(exc))
+    outcome = FileOutcome(path.name, DONE, kind)
+    log.info("file started", extra={"file": path.name, "kind": kind})
+    if "837P" in kind:
+        from .scrub import scrub_file  # here: an 835-only run does not pay for loading rules and TR3 maps
+        from .validate import validate_file, write_acks
+
+        result = validate_file(path, path.name)
+        write_acks(result, out / "acks")
+        for ack in result.acks:
+            outcome.acks_accepted += ack.accepted
+            outcome.acks_rejected += not ack.accepted
+        try:
+            scrubbed = scrub_file(path, out / "outbound" / path.name, out / "rejects" / path.name, store,
+                                  sha256=sha)
+        except EdiError as exc:
+            return kind, _quarantine(path, out, str(exc))
+        with atomic_output(out / "reports" / f"{path.name}.json", mode=0o600) as fh:
+            scrubbed.write_report(fh)
+        outcome.claims_in += scrubbed.claims_in
+        outcome.claims_out += scrubbed.claims_out
+        outcome.claims_held += scrubbed.claims_held
+        outcome.findings += len(scrubbed.findings)
+    if "835" in kind:
+        # a file holding 837P sets too: scrub stored those, so load only its 835 sets here
+        ingested = ingest_file(path, store, origin="batch", remits_only="837P" in kind, sha256=sha)
+        if not ingested.ok:
+            return kind, _quarantine(path, out, f"{path.name}: {ingested.reason}")
+        outcome.payments += ingested.payments
+        outcome.findings += len(ingested.findings)
+        outcome.remits_key = ingested.key if ingested.payments else None
+    return kind, outcome
 
 
 def _mark(store: Store, sha: str, name: str, kind: str | None, outcome: FileOutcome) -> None:
@@ -198,10 +194,10 @@ def setup_logging(log_json: bool = False, quiet: bool = False) -> None:
     logger.setLevel(logging.INFO if log_json else (logging.ERROR if quiet else logging.WARNING))
 
 
-def _job(args: tuple[str, str, str]) -> FileOutcome:
-    path, out, db = args
+def _job(args: tuple[str, str, str, str | None]) -> FileOutcome:
+    path, out, db, kind = args
     try:
-        return process_file(path, out, db)
+        return process_file(path, out, db, kind)
     except Exception as exc:  # one bad file must not stop the batch
         reason = f"{Path(path).name}: internal error ({type(exc).__name__})"
         try:
@@ -214,34 +210,34 @@ def inbox_files(inbox: str | os.PathLike) -> list[Path]:
     return sorted(p for p in Path(inbox).iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def _remits_only(path: Path) -> bool:
-    """A file whose only transaction sets are 835s (it goes in the second phase)."""
+def _kind_or_none(path: Path) -> str | None:
+    """detect_kind, or None when it cannot tell (process_file then quarantines the file with the reason)."""
     try:
-        return detect_kind(path) == "835"
+        return detect_kind(path)
     except (EdiError, OSError):
-        return False
+        return None
 
 
 def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,
               progress: Callable[[FileOutcome], None] | None = None,
-              log: tuple[bool, bool] | None = None) -> BatchSummary:
+              log_setup: tuple[bool, bool] | None = None) -> BatchSummary:
     """837P files first (so remits find their claims), then 835s; `workers` processes in parallel."""
     out = Path(out)
     for sub in SUBDIRS:
         (out / sub).mkdir(parents=True, exist_ok=True)
     db = db or str(out / "edi_pipeline.db")
     Store(db).close()  # create and migrate once, before the workers race
-    files = inbox_files(inbox)
-    remits = [p for p in files if _remits_only(p)]
-    phases = [[p for p in files if p not in remits], remits]
+    kinds = {p: _kind_or_none(p) for p in inbox_files(inbox)}
+    remits = [p for p, kind in kinds.items() if kind == "835"]
+    phases = [[p for p, kind in kinds.items() if kind != "835"], remits]
     summary = BatchSummary()
     pool = None
     if workers > 1:
-        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=setup_logging if log else None,
-                                                          initargs=log or ())
+        pool = multiprocessing.get_context("spawn").Pool(
+            workers, initializer=setup_logging if log_setup else None, initargs=log_setup or ())
     try:
         for phase in phases:
-            jobs = [(str(p), str(out), db) for p in phase]
+            jobs = [(str(p), str(out), db, kinds[p]) for p in phase]
             results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
             for outcome in results:
                 summary.files.append(outcome)
@@ -257,8 +253,7 @@ def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None =
             reconcile_into_report(summary, db, out, keys)
         except (EdiError, OSError) as exc:  # the files are done and recorded; say so and exit 1
             summary.reconcile_error = str(exc)
-            logging.getLogger("edi_pipeline.batch").error(  # `log` is this function's logging parameter
-                "reconcile failed", extra={"file": RECONCILIATION_REPORT, "reason": str(exc)})
+            log.error("reconcile failed", extra={"file": RECONCILIATION_REPORT, "reason": str(exc)})
     return summary
 
 
@@ -270,7 +265,7 @@ def reconcile_into_report(summary: BatchSummary, db: str, out: Path, remits_keys
     per-claim rows to reports/reconciliation.csv, counts per status into the summary."""
     import csv
 
-    from .reconcile import claim_rows, reconcile
+    from .reconcile import claim_rows, reconcile, statuses
 
     store = Store(db)
     try:
@@ -283,7 +278,7 @@ def reconcile_into_report(summary: BatchSummary, db: str, out: Path, remits_keys
                            lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    summary.reconciled = dict(Counter(c.status for c in rec.claims))
+    summary.reconciled = statuses(rec)
     summary.unmatched_remits = len(rec.unmatched_remits)
     log.info("reconciled", extra={"file": RECONCILIATION_REPORT, "claims": len(rows),
                                   "payments": summary.count("payments")})

@@ -41,7 +41,7 @@ def check_claim(claim: Claim, issues: IssueList) -> None:
         sv1 = claim.find(f"SV1{sep}", ln.start, ln.end)
         sv1 = ln.start if sv1 is None else sv1
         p = ln.procedure
-        if p and not (code_shape_ok("cpt", p) or code_shape_ok("hcpcs", p)):
+        if p and not code_shape_ok("procedure", p):
             issues.append(Issue("CODE-PROC", f"claim {pcn} line {ln.line_number}: {p} is not shaped like CPT/HCPCS",
                                 claim.position_at(sv1, "2400", "SV101-2"),
                                 Severity.WARNING, p))

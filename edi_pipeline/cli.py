@@ -138,7 +138,7 @@ def validate(files, ack_dir, fmt):
       edi-pipeline validate claims.837
       edi-pipeline validate inbox/*.837 --ack-dir acks/ --format json
     """
-    from .validate import validate_file
+    from .validate import validate_file, write_acks
 
     failed = False
     results = []
@@ -163,17 +163,6 @@ def validate(files, ack_dir, fmt):
             click.echo(f"{r.file}: {state}: {r.transactions} transaction sets, {r.claims} claims, "
                        f"{r.payments} claim payments, {len(r.issues.errors)} errors", err=True)
     sys.exit(EXIT_FAIL if failed else EXIT_OK)
-
-
-def write_acks(result, ack_dir: Path) -> list[Path]:
-    written = []
-    base = Path(result.file).name
-    for ack in result.acks:
-        target = ack_dir / f"{base}.{ack.group_control_number or 'group'}.999"
-        with atomic_output(target) as out:
-            out.write(ack.ack_text)
-        written.append(target)
-    return written
 
 
 # --- scrub, rules and auth commands (scrub.py, rules.py) ---------------------------------
@@ -550,8 +539,8 @@ def _run_batch(inbox, out, db, workers, quiet, log_json=False):
     show = not quiet and not log_json and sys.stderr.isatty() and total > 0
     if show:
         with click.progressbar(length=total, label="files", file=sys.stderr) as bar:
-            return run_batch(inbox, out, db, workers, progress=lambda _o: bar.update(1), log=log)
-    return run_batch(inbox, out, db, workers, log=log)
+            return run_batch(inbox, out, db, workers, progress=lambda _o: bar.update(1), log_setup=log)
+    return run_batch(inbox, out, db, workers, log_setup=log)
 
 
 def _print_summary(summary, out_dir) -> None:

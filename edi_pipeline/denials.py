@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from .codes import CodeTables, load_tables
-from .reconcile import DENIAL_GROUPS, NOT_DENIAL_CATEGORIES, Reconciliation, reconcile
+from .reconcile import NOT_DENIAL_CATEGORIES, Reconciliation, is_denial_adjustment, reconcile
 from .store import Store, from_cents
 
 CATEGORY_ACTION = {
@@ -108,10 +108,7 @@ def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconcilia
     claim_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
     line_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
     for cp_id, sp_id, group, reason, amount in store.recon_adjustments():
-        if cp_id not in active or amount is None or amount <= 0 or group not in DENIAL_GROUPS:
-            continue
-        info = tables.carc.get(reason)
-        if (info.category if info else "other") in NOT_DENIAL_CATEGORIES:
+        if cp_id not in active or not is_denial_adjustment(group, reason, amount, tables):
             continue
         (line_adj[sp_id] if sp_id else claim_adj[cp_id]).append((group, reason, amount))
     lines_of: dict[str, list[tuple]] = defaultdict(list)

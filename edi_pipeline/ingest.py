@@ -24,7 +24,7 @@ from .document import check_version, transaction_records
 from .envelope import EnvelopeReader
 from .errors import EdiError, Issue, IssueList, Severity, StoreError
 from .model import Claim, ClaimPayment, RemitHeader
-from .store import Store, file_sha256, path_sha256
+from .store import Store, path_sha256
 
 INGESTED, DUPLICATE, REJECTED = "ingested", "already ingested", "rejected"
 
@@ -76,18 +76,19 @@ class _Duplicate(Exception):
 
 
 def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
-                data: bytes | None = None, remits_only: bool = False) -> IngestResult:
+                remits_only: bool = False, sha256: str | None = None) -> IngestResult:
     """Load one X12 file (837P claims and/or 835 remittances) into `store`. Never prints.
 
     The file streams transaction set by transaction set into one store transaction, which is
     rolled back if anything turns out to be wrong, so memory stays flat in file size.
     `remits_only` loads just the 835 sets of a file whose 837P sets scrub has stored; the file is
     then recorded under `<sha256>:835`, so each part has its own idempotent record.
+    `sha256` is the file's digest when the caller has already read it.
     """
     name = str(path)
     result = IngestResult(name, REJECTED)
     try:
-        sha = result.sha256 = file_sha256(data) if data is not None else path_sha256(path)
+        sha = result.sha256 = sha256 or path_sha256(path)
         if remits_only:
             sha += ":835"
         result.key = sha
@@ -99,9 +100,7 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
         return _duplicate(result, earlier)
     try:
         with store.staged():
-            store.add_file(sha, name, "", None, None, origin)  # completed below
-            sender, control = _stream_into(store, data if data is not None else path, name, sha, origin, result,
-                                           remits_only)
+            sender, control = _stream_into(store, path, name, sha, origin, result, remits_only)
             errors = result.issues.errors
             if errors:
                 raise _Rejected(f"{len(errors)} envelope/syntax error(s), first: {errors[0]}")

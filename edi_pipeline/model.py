@@ -106,6 +106,7 @@ class Claim:
     tx_lines: list[int] | None = None  # line numbers of `segments`
     tx_first_index: int = 0  # file segment index of `segments[0]`
     _member_key: str | None = field(default=None, init=False, repr=False, compare=False)
+    _member_hash: str | None = field(default=None, init=False, repr=False, compare=False)  # store.member_hash
 
     def position_at(self, offset: int, loop: str | None = None, element: str | None = None) -> Position:
         """Position of the transaction segment at `offset`."""

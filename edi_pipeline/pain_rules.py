@@ -182,7 +182,6 @@ def _medicare_only(ctx: Context) -> Context:
         return ctx
     view = Context(claims, ctx.tables, ctx.profiles, ctx.history, ctx.auths)
     view._profile = ctx._profile
-    view._member_hash = ctx._member_hash
     return view
 
 

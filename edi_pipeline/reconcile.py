@@ -29,11 +29,10 @@ import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
-from typing import Iterable, Mapping
+from typing import Iterable
 
 from .codes import CodeTables, load_tables
-from .store import Store, from_cents
+from .store import Store
 
 AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
 NOT_DENIAL_CATEGORIES = frozenset({"contractual", "patient responsibility"})
@@ -311,16 +310,11 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
         cid, pcn, freq, _f8, charge, service_date, payer_id, payer_name, _sha = row
         pays = pays_of.get(key, ())
         active, reversals = netted.get(key, ((), 0))
-        if len(active) == 1:
-            p = active[0]
-            paid, pr, adj, denied, last_date = (p.paid or 0, p.patient_responsibility or 0, p.adjustments,
-                                                p.denied, p.payment_date)
-        else:
-            paid = sum(p.paid or 0 for p in active)
-            pr = sum(p.patient_responsibility or 0 for p in active)
-            adj = sum(p.adjustments for p in active)
-            denied = sum(p.denied for p in active)
-            last_date = max((p.payment_date for p in active if p.payment_date), default=None)
+        paid = sum(p.paid or 0 for p in active)
+        pr = sum(p.patient_responsibility or 0 for p in active)
+        adj = sum(p.adjustments for p in active)
+        denied = sum(p.denied for p in active)
+        last_date = max((p.payment_date for p in active if p.payment_date), default=None)
         if freq == "8":  # the claim of record is a void, even before the payer reverses its payment
             status = "voided"
         elif not pays:
@@ -358,14 +352,6 @@ def claim_rows(rec: Reconciliation) -> list[dict]:
     return [{k: v for k, v in c.to_dict().items() if k != "lines"} for c in rec.claims]
 
 
-def totals(rec: Reconciliation) -> Mapping[str, Decimal | None]:
-    return {
-        "billed": from_cents(sum(c.billed or 0 for c in rec.claims)),
-        "paid": from_cents(sum(c.paid for c in rec.claims)),
-        "patient_responsibility": from_cents(sum(c.patient_responsibility for c in rec.claims)),
-    }
-
-
 def statuses(rec: Reconciliation) -> dict[str, int]:
     out: dict[str, int] = defaultdict(int)
     for c in rec.claims:
@@ -374,4 +360,4 @@ def statuses(rec: Reconciliation) -> dict[str, int]:
 
 
 __all__ = ["reconcile", "match_lines", "Reconciliation", "ClaimRecon", "LineMatch", "Payment",
-           "is_denial_adjustment", "aging_bucket", "AGING_BUCKETS", "claim_rows", "statuses", "totals"]
+           "is_denial_adjustment", "aging_bucket", "AGING_BUCKETS", "claim_rows", "statuses"]

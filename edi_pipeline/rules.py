@@ -315,7 +315,6 @@ class Context:
     auths: object | None = None  # scrub.AuthBook: find(claim, lines) -> (auth, units) | None
     _sessions: list[Session] | None = None
     _profile: dict[int, Profile] = field(default_factory=dict)
-    _member_hash: dict[int, str] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # work shared by several transaction rules, keyed by the rule module
 
     def profile(self, claim: Claim) -> Profile:
@@ -325,10 +324,7 @@ class Context:
         return p
 
     def member(self, claim: Claim) -> str:
-        h = self._member_hash.get(id(claim))
-        if h is None:
-            h = self._member_hash[id(claim)] = member_hash(claim)
-        return h
+        return member_hash(claim)
 
     @property
     def sessions(self) -> list[Session]:

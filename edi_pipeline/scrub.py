@@ -31,10 +31,10 @@ from .errors import EdiError, Issue, IssueList, Severity
 from .model import Claim
 from .parse_837p import parse_claim, is_837p, parse_837p
 from .rules import (Context, Finding, FindingLog, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
-                    SetProcedure, SetTotal, line_date, run)
+                    SetProcedure, SetTotal, by_claim, line_date, run)
 from .store import Store, path_sha256
 from .values import format_amount, to_decimal
-from .writer import atomic_output, renumber_lx, set_se_count
+from .writer import atomic_output, renumber_hl_at, renumber_lx, set_se_count
 
 
 class ScrubError(EdiError):
@@ -244,7 +244,7 @@ def rebuild(tx: Transaction, claims: list[Claim], replace: dict[int, object]) ->
         return None
     out, hl_at = pruned
     if hl_at is not None:
-        _renumber_hl_at(out, hl_at, sep)
+        renumber_hl_at(out, hl_at, sep)
     return out
 
 
@@ -298,25 +298,6 @@ def _prune(segs: list[str], marks: list[int], sep: str) -> tuple[list[str], list
     return out, hl_at
 
 
-def _renumber_hl_at(segs: list[str], hl_at: list[int], sep: str) -> None:
-    """writer.renumber_hl in place, reading only the HL segments at offsets `hl_at` (all of them, in order)."""
-    mapping: dict[str, str] = {}
-    rows = []
-    for n, i in enumerate(hl_at, 1):
-        e = segs[i].split(sep)
-        new = str(n)
-        mapping[e[1]] = new
-        if len(e) > 2 and e[2]:
-            e[2] = mapping.get(e[2], e[2])
-        e[1] = new
-        rows.append(e)
-    parents = {e[2] for e in rows if len(e) > 2 and e[2]}
-    for i, e in zip(hl_at, rows):
-        if len(e) > 4:
-            e[4] = "1" if e[1] in parents else "0"
-        segs[i] = sep.join(e)
-
-
 # ---------------------------------------------------------------- output
 
 
@@ -334,7 +315,6 @@ class _Out:
         self.open_gs = False
         self.groups = 0
         self.sets = 0
-        self.written = 0
 
     def _emit(self, d, texts) -> None:
         if self.fh is None:
@@ -382,7 +362,6 @@ class _Out:
                 self.groups += 1
         self.pending = []
         self.sets += 1
-        self.written += 1
         self._emit(tx.delimiters, set_se_count(segs, tx.delimiters.element))
 
 
@@ -428,9 +407,7 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
     sep, comp = tx.delimiters.element, tx.delimiters.component
     claims = ctx.claims
     findings = run(ctx)
-    per_claim: dict[int, list[Finding]] = defaultdict(list)
-    for f in findings:
-        per_claim[id(f.claim)].append(f)
+    per_claim = by_claim(findings)
     held = {id(c) for c in claims if any(f.hold for f in per_claim.get(id(c), ()))}
     for f in findings:
         if f.edits and (id(f.claim) in held or any(id(r) in held for r in f.requires)):
@@ -475,8 +452,10 @@ _UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE"))
 
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                rejects_path: str | os.PathLike | None = None, store: Store | None = None,
-               profiles: PayerProfiles | None = None, tables: CodeTables | None = None) -> ScrubResult:
+               profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
+               sha256: str | None = None) -> ScrubResult:
     """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
+    `sha256` is the file's digest when the caller has already read it.
 
     The file is read, scrubbed and written one transaction set at a time: memory holds one set (and the
     findings so far), not the file. Both outputs go to temporary files renamed into place at the end
@@ -490,7 +469,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     for target in (out_path, rejects_path):
         if target != "-" and _same_file(target, path):
             raise ScrubError(f"{path}:0: output {target} would overwrite the input")
-    sha = path_sha256(path)
+    sha = sha256 or path_sha256(path)
     issues = IssueList()
     history = History(store, exclude_file=sha)
     auths = AuthBook(store)

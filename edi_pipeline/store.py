@@ -9,7 +9,7 @@ import os
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .errors import StoreError
 from .migrations import migrations, sqlite_utils
@@ -45,12 +45,10 @@ def _iso(d: date | None) -> str | None:
 
 
 def member_hash(claim: Claim) -> str:
-    """A stable key for the patient that keeps no name or member id in the store."""
-    return hashlib.sha256(claim.member_key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
-
-
-def file_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    """A stable key for the patient that keeps no name or member id in the store (computed once a claim)."""
+    if claim._member_hash is None:
+        claim._member_hash = hashlib.sha256(claim.member_key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return claim._member_hash
 
 
 def path_sha256(path: str | os.PathLike) -> str:
@@ -279,15 +277,6 @@ class Store:
             "select a.*, a.units - coalesce((select sum(u.units) from auth_uses u where u.auth_id = a.id), 0) "
             "as units_left from authorizations a order by a.payer_id, a.auth_number"))
 
-    def find_authorization(self, member_id: str, payer_id: str, procedure: str, on: date,
-                           units: int) -> dict | None:
-        for a in self.authorizations():
-            if (a["member_id"] == member_id and a["payer_id"] == payer_id
-                    and (procedure in a["codes"].split() or "*" in a["codes"].split())
-                    and a["start_date"] <= on.isoformat() <= a["end_date"] and a["units_left"] >= units):
-                return a
-        return None
-
     def use_authorization(self, auth_id: str, pcn: str, procedure: str, line_number: int, units: int) -> None:
         """Record units used; the same claim line using the same auth again is not counted twice."""
         self.insert_rows("auth_uses", ("id", "auth_id", "patient_control_number", "procedure", "line_number",
@@ -382,21 +371,33 @@ class Store:
         return f" where {column} in {scoped_to or self._SCOPE}"
 
     @contextlib.contextmanager
-    def recon_scope(self, pcns: Iterable[str]) -> Iterator[None]:
-        """Inside, the recon_* reads see only the claims and payments of these patient control numbers."""
+    def _pcn_table(self, name: str) -> Iterator[Callable[[Iterable[str]], None]]:
+        """A private temp table of patient control numbers; yields fill(pcns), which replaces its rows.
+        Ends only the implicit transaction its rows opened, never a caller's."""
         conn = self.db.conn
         was_open = conn.in_transaction
-        conn.execute("create temp table if not exists recon_scope (pcn text primary key)")
-        conn.execute("delete from temp.recon_scope")
-        conn.executemany("insert or ignore into temp.recon_scope values (?)", ((p,) for p in pcns))
-        self._scoped = True
+        conn.execute(f"create temp table if not exists {name} (pcn text primary key)")
+
+        def fill(pcns: Iterable[str]) -> None:
+            conn.execute(f"delete from temp.{name}")
+            conn.executemany(f"insert or ignore into temp.{name} values (?)", ((p,) for p in pcns))
         try:
-            yield
+            yield fill
         finally:
-            self._scoped = False
-            conn.execute("delete from temp.recon_scope")
-            if not was_open:  # end only the implicit transaction the temp rows opened, never a caller's
+            conn.execute(f"delete from temp.{name}")
+            if not was_open:
                 conn.commit()
+
+    @contextlib.contextmanager
+    def recon_scope(self, pcns: Iterable[str]) -> Iterator[None]:
+        """Inside, the recon_* reads see only the claims and payments of these patient control numbers."""
+        with self._pcn_table("recon_scope") as fill:
+            fill(pcns)
+            self._scoped = True
+            try:
+                yield
+            finally:
+                self._scoped = False
 
     def remit_pcns(self, file_keys: Iterable[str]) -> set[str]:
         """Patient control numbers of the claim payments that came in these files."""
@@ -410,17 +411,13 @@ class Store:
         """`pcns` plus every patient control number reconcile would group with them: replacements and
         voids (frequency 7/8) whose REF*F8 is a payment's CLP07, followed both ways until nothing is added.
         Each round is one set-wise query, whatever the number of pcns."""
-        conn = self.db.conn
-        was_open = conn.in_transaction
-        conn.execute("create temp table if not exists recon_new (pcn text primary key)")
         scope: set[str] = set()
         new = set(pcns)
-        try:
+        with self._pcn_table("recon_new") as fill:
             while new:
                 scope |= new
-                conn.execute("delete from temp.recon_new")
-                conn.executemany("insert or ignore into temp.recon_new values (?)", ((p,) for p in new))
-                found = {r[0] for r in conn.execute(
+                fill(new)
+                found = {r[0] for r in self.db.conn.execute(
                     "select patient_control_number from claims where frequency_code in ('7', '8') and "
                     "payer_claim_control_number in (select payer_claim_control_number from claim_payments "
                     "where patient_control_number in (select pcn from temp.recon_new)) "
@@ -428,10 +425,6 @@ class Store:
                     "(select payer_claim_control_number from claims where frequency_code in ('7', '8') and "
                     "patient_control_number in (select pcn from temp.recon_new))")}
                 new = found - scope
-        finally:
-            conn.execute("delete from temp.recon_new")
-            if not was_open:
-                conn.commit()
         return scope
 
     def recon_claims(self) -> list[tuple]:

@@ -15,6 +15,7 @@ from .parse_835 import is_835, parse_835, parse_835_header
 from .parse_837p import is_837p, parse_837p
 from .tr3 import GroupAck
 from .tr3_compiled import validate_tr3_fast, validate_tr3_sets
+from .writer import atomic_output
 from .x12 import upper_ids_text
 
 
@@ -107,4 +108,16 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
     return result
 
 
-__all__ = ["validate_file", "Validation", "Severity"]
+def write_acks(result: Validation, ack_dir: Path) -> list[Path]:
+    """Each functional group's 999 as ACK_DIR/<file name>.<GS06>.999, written atomically."""
+    written = []
+    base = Path(result.file).name
+    for ack in result.acks:
+        target = ack_dir / f"{base}.{ack.group_control_number or 'group'}.999"
+        with atomic_output(target) as out:
+            out.write(ack.ack_text)
+        written.append(target)
+    return written
+
+
+__all__ = ["validate_file", "write_acks", "Validation", "Severity"]

@@ -77,31 +77,28 @@ def set_se_count(segs: list[str], sep: str) -> list[str]:
 def renumber_hl(segs: list[str], sep: str) -> list[str]:
     """Renumber HL01 1..n and fix HL02 parents (and HL04 child flags) after HL loops were dropped."""
     out = list(segs)
-    mapping: dict[str, str] = {}
-    hl_at: list[int] = []
-    for i, text in enumerate(out):
-        if text.startswith("HL" + sep):
-            e = text.split(sep)
-            new = str(len(hl_at) + 1)
-            mapping[e[1]] = new
-            if len(e) > 2 and e[2]:
-                e[2] = mapping.get(e[2], e[2])
-            e[1] = new
-            out[i] = sep.join(e)
-            hl_at.append(i)
-    parents = set()
-    for i in hl_at:
-        e = out[i].split(sep)
-        if len(e) > 2 and e[2]:
-            parents.add(e[2])
-    for i in hl_at:
-        e = out[i].split(sep)
-        if len(e) > 4:
-            flag = "1" if e[1] in parents else "0"
-            if e[4] != flag:
-                e[4] = flag
-                out[i] = sep.join(e)
+    hlp = "HL" + sep
+    renumber_hl_at(out, [i for i, text in enumerate(out) if text.startswith(hlp)], sep)
     return out
+
+
+def renumber_hl_at(segs: list[str], hl_at: list[int], sep: str) -> None:
+    """renumber_hl in place, given the offsets of all the HL segments, in order."""
+    mapping: dict[str, str] = {}
+    rows = []
+    for n, i in enumerate(hl_at, 1):
+        e = segs[i].split(sep)
+        new = str(n)
+        mapping[e[1]] = new
+        if len(e) > 2 and e[2]:
+            e[2] = mapping.get(e[2], e[2])
+        e[1] = new
+        rows.append(e)
+    parents = {e[2] for e in rows if len(e) > 2 and e[2]}
+    for i, e in zip(hl_at, rows):
+        if len(e) > 4:
+            e[4] = "1" if e[1] in parents else "0"
+        segs[i] = sep.join(e)
 
 
 def renumber_lx(segs: list[str], sep: str) -> list[str]:
