@@ -173,10 +173,8 @@ class EnvelopeReader:
                                     index, seg_id, severity=Severity.WARNING)
                         warned_lower = True
                     text = seg_id + text[len(seg_id):]
-                if tx is not None:
-                    if seg_id == "ST":
-                        pass  # handled below after closing
-                    elif seg_id == "SE":
+                if tx is not None:  # an envelope segment closes the open set, with or without its SE
+                    if seg_id == "SE":
                         tx_segments.append(text)
                         tx_lines.append(line)
                         if warned_lower:
@@ -186,15 +184,10 @@ class EnvelopeReader:
                         yield tx
                         tx = None
                         continue
-                    if tx is not None:
-                        tx.complete = False
-                        if warned_lower:
-                            upper_ids(tx_segments, sep)
-                        self._issue("ENV-SE-MISSING", f"transaction set {tx.control_number} has no SE trailer",
-                                    line, index, seg_id)
-                        sets += 1
-                        yield tx
-                        tx = None
+                    self._close_without_se(tx, warned_lower, "", line, index, seg_id)
+                    sets += 1
+                    yield tx
+                    tx = None
                 if seg_id == "ISA":
                     if isa is not None:
                         self._issue("ENV-IEA-MISSING", "interchange has no IEA trailer", line, index, "ISA")
@@ -251,11 +244,7 @@ class EnvelopeReader:
                     self._issue("ENV-OUTSIDE", "segment outside any transaction set", line, index, seg_id[:3])
                     yield EnvelopeSegment("STRAY", text, line, index, delims)
         if tx is not None:
-            tx.complete = False
-            if warned_lower:
-                upper_ids(tx_segments, sep)
-            self._issue("ENV-SE-MISSING", f"transaction set {tx.control_number} has no SE trailer (file truncated)",
-                        tx_lines[-1], index, "SE")
+            self._close_without_se(tx, warned_lower, " (file truncated)", tx_lines[-1], index, "SE")
             yield tx
         if gs is not None:
             self._issue("ENV-GE-MISSING", "functional group has no GE trailer (file truncated)", last_line, index,
@@ -264,10 +253,17 @@ class EnvelopeReader:
             self._issue("ENV-IEA-MISSING", "interchange has no IEA trailer (file truncated)", last_line, index,
                         "IEA")
 
+    def _close_without_se(self, tx: Transaction, lower_ids: bool, why: str, line: int, index: int,
+                          seg_id: str) -> None:
+        tx.complete = False
+        if lower_ids:
+            upper_ids(tx.segments, tx.delimiters.element)
+        self._issue("ENV-SE-MISSING", f"transaction set {tx.control_number} has no SE trailer{why}",
+                    line, index, seg_id)
+
     def _check_se(self, tx: Transaction, text: str, line: int, index: int) -> None:
         se = text.split(tx.delimiters.element)
-        count = len(tx.segments)
-        pos = len(tx.segments)
+        count = pos = len(tx.segments)
         if len(se) < 3:
             self._issue("ENV-SE-INVALID", "SE needs a segment count and a control number", line, index, "SE",
                         st_position=pos)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import unicodedata
 from dataclasses import dataclass, field
@@ -52,7 +53,6 @@ _VERSION_ALIASES = {
     "005010X222": "005010X222A1",
     "005010X221": "005010X221A1",
 }
-_FIC_BY_ST01 = {"835": "HP", "837": "HC", "999": "FA", "277": "HN"}
 _ENVELOPE_IDS = {"ISA", "IEA", "GS", "GE"}
 _HEADER_OF = {"SE": "ST", "GE": "GS", "IEA": "ISA"}
 
@@ -588,7 +588,7 @@ class _Run:
                     gs[8] = _VERSION_ALIASES[vriic]
                     self.add("ENV-MAP-SUBSTITUTED", f"GS08 {vriic} validated with the {gs[8]} map",
                              self.pos(i + 1, element="GS08"), Severity.INFO)
-                st01 = next((s.text.split(d.ele)[1:2] for s in self.segs[i + 1:]
+                st01 = next((s.text.split(d.ele)[1:2] for s in itertools.islice(self.segs, i + 1, None)
                              if s.seg_id in ("ST", "GS")), [])
                 st01 = st01[0] if st01 else ""
                 if st01 == "835" and len(gs) > 1 and gs[1] != "HP":
@@ -767,15 +767,20 @@ class _Run:
     # ---- stage 3: 999s
 
     def acks(self, now: datetime) -> list[GroupAck]:
-        out = []
-        for n, grp in enumerate(self.groups, start=1):
-            gs = grp.gs + [""] * (9 - len(grp.gs))
-            if gs[1] == "FA":
-                continue
-            tx = grp.sts[0].st01 if grp.sts else {"HC": "837", "HP": "835"}.get(gs[1], gs[1])
-            text, accepted = _build_999(grp, n, now)
-            out.append(GroupAck(gs[6], tx, accepted, text))
-        return out
+        return group_acks(self.groups, now)
+
+
+def group_acks(groups: list[_Group], now: datetime) -> list[GroupAck]:
+    """A 999 for each functional group that is not itself acknowledgments (GS01 FA)."""
+    out = []
+    for n, grp in enumerate(groups, start=1):
+        gs = grp.gs + [""] * (9 - len(grp.gs))
+        if gs[1] == "FA":
+            continue
+        tx = grp.sts[0].st01 if grp.sts else {"HC": "837", "HP": "835"}.get(gs[1], gs[1])
+        text, accepted = _build_999(grp, n, now)
+        out.append(GroupAck(gs[6], tx, accepted, text))
+    return out
 
 
 # ---------------------------------------------------------------- 999 builder

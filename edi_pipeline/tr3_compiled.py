@@ -1296,13 +1296,5 @@ def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | No
                 del run, result, text
     except InterchangeError as exc:
         issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{exc.pos} ", ""), exc.pos))
-    acks = []
-    for n, grp in enumerate(groups.values(), start=1):
-        gsv = grp.gs + [""] * (9 - len(grp.gs))
-        if gsv[1] == "FA":
-            continue
-        tx_type = grp.sts[0].st01 if grp.sts else {"HC": "837", "HP": "835"}.get(gsv[1], gsv[1])
-        ack_text, accepted = tr3._build_999(grp, n, now)
-        acks.append(GroupAck(gsv[6], tx_type, accepted, ack_text))
     issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
-    return Tr3Result(issues, acks)
+    return Tr3Result(issues, tr3.group_acks(list(groups.values()), now))
