@@ -205,19 +205,8 @@ class SegmentReader:
                     buf = head + (more or "")
                     break
                 if more is None:
-                    pieces = buf.split(term)
-                    buf = pieces.pop()
-                    texts, lines = [], []
-                    for piece in pieces:
-                        text = piece.strip(_WS)
-                        line += piece.count("\n", 0, len(piece) - len(piece.lstrip(_WS)))
-                        if text:
-                            index += 1
-                            texts.append(text)
-                            lines.append(line)
-                        line += piece.count("\n", len(piece) - len(piece.lstrip(_WS)))
-                    if texts:
-                        yield texts, lines
+                    if term in buf:  # whole segments left (after the fast path): read them like any others
+                        continue
                     tail = buf.strip(_WS)
                     if tail:
                         line += buf.count("\n", 0, len(buf) - len(buf.lstrip(_WS)))

@@ -108,3 +108,16 @@ def test_lower_case_segment_ids_are_read_with_a_warning():
     assert issues.has("SYN-LOWERCASE")
     result = validate_file("lower.837", "lower.837", lower.encode())
     assert result.ok and result.acks and result.acks[0].accepted
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+def test_last_chunk_still_restarts_on_an_isa_with_other_delimiters(monkeypatch, chunk):
+    """Interchange 1 ends `IEA…~` with no newline and interchange 2 (| and FS) follows at once: the last
+    chunk is read with the same ISA check as the others, wherever the chunk boundary falls."""
+    first = text().rstrip("\n")  # newline after every terminator but the last
+    second = ISA.replace("*", "|").replace(":~", ">\x1c") + "".join(s.replace("*", "|") + "\x1c" for s in BODY)
+    monkeypatch.setattr(x12, "CHUNK", chunk)
+    got, r = segs(first + second)
+    ids = [t.split("*")[0].split("|")[0] for t in got]
+    assert ids == ["ISA", *[s[:s.index("*")] for s in BODY], "ISA", *[s[:s.index("*")] for s in BODY]]
+    assert not r.issues.has("SYN-NO-TERMINATOR")
