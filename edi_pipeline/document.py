@@ -16,10 +16,10 @@ Record = Claim | ClaimPayment | RemitHeader
 
 def check_version(tx: Transaction, issues: IssueList) -> None:
     """Warn on 837P version labels other than 005010X222A1 (they are read as A1)."""
-    if tx.set_id == "837":
+    if is_837p(tx):
         v = tx.version
         if v != "005010X222A1":
-            issues.append(Issue("SYN-VERSION", f"version label {v or '(none)'} read as 005010X222A1",
+            issues.append(Issue("SYN-VERSION", f"version label {v} read as 005010X222A1",
                                 tx.position(0, None, "ST03"), Severity.WARNING))
 
 

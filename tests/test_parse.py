@@ -122,3 +122,10 @@ def test_835_dtm_cut_short_is_read_without_a_date():
     payments = [r for r in records if isinstance(r, ClaimPayment)]
     assert payments and payments[-1].lines[-1].service_date is None
     assert issues.errors  # the missing trailers are reported
+
+
+def test_837_institutional_is_refused_without_a_false_version_warning():
+    text = (FIXTURES / "837p-clean.837").read_text().replace("005010X222A1", "005010X223A2")
+    issues = IssueList()
+    assert not list(iter_records(text.encode(), "837i.837", issues))
+    assert issues.has("ENV-UNSUPPORTED") and not issues.has("SYN-VERSION")
