@@ -133,6 +133,11 @@ class AuthBook:
                 return a
         return None
 
+    def release(self, finding: Finding) -> None:
+        """Give back the units an AUTH-REQUIRED finding reserved, when its REF*G1 is not sent after all."""
+        if finding.data and "auth" in finding.data:
+            self.reserved[finding.data["auth"]["id"]] -= sum(units for _, _, units in finding.data["lines"])
+
 
 # ---------------------------------------------------------------- applying edits
 
@@ -411,6 +416,8 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
     held = {id(c) for c in claims if any(f.hold for f in per_claim.get(id(c), ()))}
     for f in findings:
         if f.edits and (id(f.claim) in held or any(id(r) in held for r in f.requires)):
+            if ctx.auths is not None:
+                ctx.auths.release(f)
             f.edits = ()
             f.action = "none"
             f.message += " (not corrected: claim held)" if id(f.claim) in held else \
@@ -434,6 +441,9 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
         main_replace[c.start] = new
         if new is None:
             result.claims_emptied += 1
+            if ctx.auths is not None:
+                for f in fs:
+                    ctx.auths.release(f)
             continue
         result.claims_corrected += 1
         emitted.append(_reparse(c, new, sep, comp) if typed else c)

@@ -391,3 +391,35 @@ def test_corpus_scrubs_or_is_refused_and_stays_tr3_valid(path, tmp_path):
     assert result.claims_in == result.claims_out + result.claims_held + result.claims_emptied
     if not validate_tr3_fast(path.read_bytes().decode("utf-8", "replace")).errors and out.stat().st_size:
         assert not validate_tr3_fast(out.read_text()).errors
+
+
+def test_units_reserved_for_a_held_claim_go_back_to_the_authorization(tmp_path):
+    """Claim 1 (set 1) matches the only unit on file but is held by another rule (DX-POINTER), so it uses
+    nothing: claim 3 (set 2, same patient) still gets the unit."""
+    segs = [s.strip() for s in (FIXTURES / "837p-auth-required.837").read_text().split("~") if s.strip()]
+    st, se = next(i for i, s in enumerate(segs) if s.startswith("ST*")), next(
+        i for i, s in enumerate(segs) if s.startswith("SE*"))
+    second = next(i for i, s in enumerate(segs) if s.startswith("HL*3*"))
+    body = segs[st:second]  # ST .. the first claim, without the second subscriber
+
+    def tx(control: str, pcn: str, pointers: str) -> list[str]:
+        out = [s.replace("AUTHREQ01", pcn) for s in body]
+        out[0] = f"ST*837*{control}*005010X222A1"
+        out = [s.replace("SV1*HC:97813*95*UN*1***1", f"SV1*HC:97813*95*UN*1***{pointers}") for s in out]
+        return out + [f"SE*{len(out) + 1}*{control}"]
+
+    segments = segs[:st] + tx("0001", "AUTHREQ01", "1:9") + tx("0002", "AUTHREQ03", "1") + ["GE*2*101", segs[-1]]
+    src = tmp_path / "two-sets.837"
+    src.write_text("~\n".join(segments) + "~\n")
+    auths = tmp_path / "auths.csv"
+    auths.write_text("member_id,payer_id,auth_number,codes,units,start,end\n"
+                     "FM0000047,ACM01,PA-ONE-UNIT,97813,1,2026-01-01,2026-12-31\n")
+    store = Store(tmp_path / "s.db")
+    try:
+        store.import_authorizations(auths)
+        result, out, rej = run(src, tmp_path, store)
+    finally:
+        store.close()
+    assert sorted(c.patient_control_number for c in claims(rej)) == ["AUTHREQ01"]
+    assert [c.patient_control_number for c in claims(out)] == ["AUTHREQ03"]
+    assert "REF*G1*PA-ONE-UNIT" in out.read_text()
