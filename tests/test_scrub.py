@@ -397,8 +397,7 @@ def test_units_reserved_for_a_held_claim_go_back_to_the_authorization(tmp_path):
     """Claim 1 (set 1) matches the only unit on file but is held by another rule (DX-POINTER), so it uses
     nothing: claim 3 (set 2, same patient) still gets the unit."""
     segs = [s.strip() for s in (FIXTURES / "837p-auth-required.837").read_text().split("~") if s.strip()]
-    st, se = next(i for i, s in enumerate(segs) if s.startswith("ST*")), next(
-        i for i, s in enumerate(segs) if s.startswith("SE*"))
+    st = next(i for i, s in enumerate(segs) if s.startswith("ST*"))
     second = next(i for i, s in enumerate(segs) if s.startswith("HL*3*"))
     body = segs[st:second]  # ST .. the first claim, without the second subscriber
 
