@@ -111,7 +111,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
     sha = path_sha256(path)
     store = Store(db)
     try:
-        if store.db["batch_files"].count_where("sha256 = ? and status != 'running'", [sha]):
+        if store.conn.execute("select 1 from batch_files where sha256 = ? and status != 'running'", [sha]).fetchone():
             return FileOutcome(path.name, SKIPPED, detail="already processed")
         kind, outcome = _process(path, out, store, sha, kind)
         _mark(store, sha, path.name, kind, outcome)
@@ -164,9 +164,10 @@ def _process(path: Path, out: Path, store: Store, sha: str,
 
 
 def _mark(store: Store, sha: str, name: str, kind: str | None, outcome: FileOutcome) -> None:
-    store.db["batch_files"].insert({
-        "sha256": sha, "name": name, "kind": kind, "status": outcome.status, "detail": outcome.detail,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, replace=True)
+    with store.transaction():
+        store.insert_rows("batch_files", ("sha256", "name", "kind", "status", "detail", "finished_at"),
+                          [(sha, name, kind, outcome.status, outcome.detail,
+                            datetime.now(timezone.utc).isoformat(timespec="seconds"))])
 
 
 class JsonLines(logging.Formatter):

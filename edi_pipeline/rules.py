@@ -267,7 +267,7 @@ class History:
             if self.store is None:
                 self._empty = True
             else:
-                rows = list(self.store.db.query(
+                rows = list(self.store.query(
                     "select 1 from claims where file_sha256 != ? limit 1", [self.exclude_file or ""]))
                 self._empty = not rows
         return self._empty

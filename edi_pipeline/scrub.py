@@ -112,7 +112,7 @@ class AuthBook:
         for a in store.authorizations():
             self.rows[(a["member_id"], a["payer_id"])].append(a)
         if self.rows:
-            for u in store.db.query("select auth_id, patient_control_number, units from auth_uses"):
+            for u in store.query("select auth_id, patient_control_number, units from auth_uses"):
                 self.prior[(u["auth_id"], u["patient_control_number"])] += u["units"] or 0
 
     def find(self, claim: Claim, lines) -> dict | None:

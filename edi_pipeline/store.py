@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import os
+import sqlite3
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .errors import StoreError
-from .migrations import migrations, sqlite_utils
+from . import migrations
 from .model import Claim, ClaimPayment, RemitHeader
 
 DEFAULT_DB = "edi_pipeline.db"
@@ -62,7 +64,8 @@ def now() -> str:
 
 
 class Store:
-    """A sqlite-utils Database with this project's schema applied."""
+    """The store's sqlite3 connection, with this project's schema applied by sqlite-utils migrations.
+    `db` is the same connection as a sqlite-utils Database, made (and sqlite-utils imported) on first use."""
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = str(path) if path is not None else default_db_path()
@@ -74,30 +77,48 @@ class Store:
                 fresh = False
             self._schema = "main"  # "temp" while staged() collects a job's rows in temp.stage_* tables
             self._scoped = False  # True inside recon_scope()
-            # No sqlite-utils plugins: loading them scans every installed package's entry points (~10 ms).
-            self.db = sqlite_utils.Database(self.path, execute_plugins=False)
+            self.conn = sqlite3.connect(self.path)
             if fresh:
                 os.chmod(self.path, 0o600)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA journal_mode=WAL")
             # A batch worker may wait for another that holds the write lock for a whole large file.
-            self.db.execute("PRAGMA busy_timeout=600000")
+            self.conn.execute("PRAGMA busy_timeout=600000")
             # WAL + NORMAL: a killed process never loses a committed file; only power loss can drop the last one.
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            migrations.apply(self.db)
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            if not migrations.is_current(self.conn):
+                migrations.apply(self.db)
         except Exception as exc:  # sqlite3.DatabaseError, OSError
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
 
+    @functools.cached_property
+    def db(self):
+        """This connection as a sqlite_utils.Database (no plugins: loading them scans every installed
+        package's entry points, ~10 ms)."""
+        return migrations.import_sqlite_utils().Database(self.conn, execute_plugins=False)
+
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
+
+    def query(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
+        """Rows of a SELECT as dicts."""
+        cursor = self.conn.execute(sql, params)
+        keys = [d[0] for d in cursor.description]
+        return (dict(zip(keys, row)) for row in cursor)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
-        conn = self.db.conn
-        if conn.in_transaction:
-            with self.db.atomic():
+        conn = self.conn
+        if conn.in_transaction:  # nested: a savepoint inside the caller's transaction
+            conn.execute("SAVEPOINT store_nested")
+            try:
                 yield
+            except BaseException:
+                conn.execute("ROLLBACK TO store_nested")
+                conn.execute("RELEASE store_nested")
+                raise
+            conn.execute("RELEASE store_nested")
             return
         conn.execute("BEGIN IMMEDIATE")  # take the write lock now: parallel workers wait instead of failing
         try:
@@ -117,7 +138,7 @@ class Store:
         success copy them in with one short transaction, on failure drop them. Parallel batch
         workers therefore wait for each other only while rows are copied, not while files are read.
         The files row is replaced, and the file's earlier findings are replaced by the staged ones."""
-        conn = self.db.conn
+        conn = self.conn
         if self._schema != "main" or conn.in_transaction:
             raise StoreError("staged() cannot nest or run inside a transaction")
         for t in self.STAGED_TABLES:  # named apart, so unqualified reads still see the store
@@ -143,7 +164,7 @@ class Store:
 
     def seen_file(self, sha: str) -> dict | None:
         """The earlier copy of a file with these exact bytes."""
-        rows = list(self.db.query("select * from files where sha256 = ?", [sha]))
+        rows = list(self.query("select * from files where sha256 = ?", [sha]))
         return rows[0] if rows else None
 
     def seen_isa(self, isa_sender: str | None, isa_control: str | None, kind: str,
@@ -151,7 +172,7 @@ class Store:
         """An earlier file with the same ISA sender, control number and kind."""
         if not (isa_sender and isa_control):
             return None
-        rows = list(self.db.query(
+        rows = list(self.query(
             "select * from files where isa_sender = ? and isa_control = ? and kind = ? and sha256 != ?",
             [isa_sender, isa_control, kind, exclude_sha or ""]))
         return rows[0] if rows else None
@@ -178,7 +199,7 @@ class Store:
         """Insert-or-replace tuples with one prepared statement (sqlite-utils' insert_all is far slower)."""
         if rows:
             target = f"main.[{table}]" if self._schema == "main" else f"temp.[stage_{table}]"
-            self.db.conn.executemany(f"insert or replace into {target} ({', '.join(cols)}) "
+            self.conn.executemany(f"insert or replace into {target} ({', '.join(cols)}) "
                                      f"values ({', '.join('?' * len(cols))})", rows)
 
     def save_claims(self, claims: Iterable[Claim], sha: str, origin: str,
@@ -222,7 +243,7 @@ class Store:
         if exclude_file:
             sql += " and c.file_sha256 != ?"
             params.append(exclude_file)
-        return {date.fromisoformat(r["service_date"]) for r in self.db.query(sql, params) if r["service_date"]}
+        return {date.fromisoformat(r["service_date"]) for r in self.query(sql, params) if r["service_date"]}
 
     def procedure_dates(self, member: str, procedure: str, since: date, until: date,
                         exclude_file: str | None = None) -> list[tuple[date, str]]:
@@ -235,7 +256,7 @@ class Store:
             sql += " and c.file_sha256 != ?"
             params.append(exclude_file)
         return [(date.fromisoformat(r["service_date"]), r["patient_control_number"])
-                for r in self.db.query(sql, params) if r["service_date"]]
+                for r in self.query(sql, params) if r["service_date"]]
 
     # --- remits --------------------------------------------------------------------
 
@@ -273,7 +294,7 @@ class Store:
         return len(rows)
 
     def authorizations(self) -> list[dict]:
-        return list(self.db.query(
+        return list(self.query(
             "select a.*, a.units - coalesce((select sum(u.units) from auth_uses u where u.auth_id = a.id), 0) "
             "as units_left from authorizations a order by a.payer_id, a.auth_number"))
 
@@ -355,7 +376,7 @@ class Store:
     def table_counts(self, tables: Iterable[str] = ("files", "claims", "claim_lines", "remits", "claim_payments",
                                                     "service_payments", "adjustments", "provider_adjustments",
                                                     "findings")) -> dict[str, int]:
-        return {t: self.db.execute(f"select count(*) from [{t}]").fetchone()[0] for t in tables}
+        return {t: self.conn.execute(f"select count(*) from [{t}]").fetchone()[0] for t in tables}
 
     # --- reconciliation reads, of the whole store or (inside recon_scope) of some claims' groups ---
 
@@ -374,7 +395,7 @@ class Store:
     def _pcn_table(self, name: str) -> Iterator[Callable[[Iterable[str]], None]]:
         """A private temp table of patient control numbers; yields fill(pcns), which replaces its rows.
         Ends only the implicit transaction its rows opened, never a caller's."""
-        conn = self.db.conn
+        conn = self.conn
         was_open = conn.in_transaction
         conn.execute(f"create temp table if not exists {name} (pcn text primary key)")
 
@@ -403,7 +424,7 @@ class Store:
         """Patient control numbers of the claim payments that came in these files."""
         pcns: set[str] = set()
         for key in file_keys:
-            pcns.update(r[0] for r in self.db.execute(
+            pcns.update(r[0] for r in self.conn.execute(
                 "select distinct patient_control_number from claim_payments where file_sha256 = ?", [key]))
         return pcns
 
@@ -417,7 +438,7 @@ class Store:
             while new:
                 scope |= new
                 fill(new)
-                found = {r[0] for r in self.db.conn.execute(
+                found = {r[0] for r in self.conn.execute(
                     "select patient_control_number from claims where frequency_code in ('7', '8') and "
                     "payer_claim_control_number in (select payer_claim_control_number from claim_payments "
                     "where patient_control_number in (select pcn from temp.recon_new)) "
@@ -430,21 +451,21 @@ class Store:
     def recon_claims(self) -> list[tuple]:
         """Every claim submission in ingest order: (id, pcn, frequency, F8, charge cents, service date,
         payer id, payer name, file sha)."""
-        return self.db.execute(
+        return self.conn.execute(
             "select id, patient_control_number, frequency_code, payer_claim_control_number, total_charge_cents, "
             "service_date, payer_id, payer_name, file_sha256 from claims"
             f"{self._where('patient_control_number')} order by rowid").fetchall()
 
     def recon_claim_lines(self) -> list[tuple]:
         """(claim id, line number, procedure, modifiers, charge cents, service date, REF*6R)."""
-        return self.db.execute(
+        return self.conn.execute(
             "select claim_id, line_number, procedure, modifiers, charge_cents, service_date, control_number "
             f"from claim_lines{self._where('claim_id', self._SCOPED_CLAIMS)} order by rowid").fetchall()
 
     def recon_payments(self) -> list[tuple]:
         """Every claim payment in payment order: (id, pcn, CLP02, charge, paid, patient resp cents, CLP07,
         payment date, payer id, payer name, remarks, service date, file sha)."""
-        return self.db.execute(
+        return self.conn.execute(
             "select cp.id, cp.patient_control_number, cp.status_code, cp.charge_cents, cp.paid_cents, "
             "cp.patient_responsibility_cents, cp.payer_claim_control_number, r.payment_date, r.payer_id, "
             "r.payer_name, cp.remarks, cp.service_date, cp.file_sha256 "
@@ -453,7 +474,7 @@ class Store:
 
     def recon_service_payments(self) -> list[tuple]:
         """(id, claim payment id, procedure, modifiers, SVC06, charge, paid, service date, REF*6R, remarks)."""
-        return self.db.execute(
+        return self.conn.execute(
             "select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, paid_cents, "
             "service_date, control_number, remarks from service_payments"
             f"{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} order by rowid").fetchall()
@@ -463,7 +484,7 @@ class Store:
         CO/PI/OA amount whose reason is not in `not_denial_reasons` (contractual and kin)."""
         reasons = sorted(set(not_denial_reasons))
         marks = ",".join("?" * len(reasons)) or "''"
-        return self.db.execute(
+        return self.conn.execute(
             "select claim_payment_id, sum(case when group_code != 'PR' then amount_cents else 0 end), "
             "sum(case when group_code in ('CO', 'PI', 'OA') and amount_cents > 0 "
             f"and reason not in ({marks}) then amount_cents else 0 end) "
@@ -472,6 +493,6 @@ class Store:
 
     def recon_adjustments(self) -> list[tuple]:
         """(claim payment id, service payment id or None, group, reason, amount cents)."""
-        return self.db.execute(
+        return self.conn.execute(
             "select claim_payment_id, service_payment_id, group_code, reason, amount_cents "
             "from adjustments order by rowid").fetchall()

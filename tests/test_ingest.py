@@ -222,3 +222,45 @@ def test_corrections_pair_rows(store):
     assert all(proc != orig and ctrl is None for proc, orig, ctrl in stored)
     reversals = [p for p in pays if p.status_code == "22"]
     assert reversals and all(p.paid < 0 for p in reversals)
+
+
+def test_a_current_store_is_used_without_importing_sqlite_utils(tmp_path):
+    """sqlite-utils creates and migrates the schema; a store already current is read and written
+    through sqlite3 alone (the import costs every store command ~40 ms)."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.db"
+    Store(db).close()  # creates and migrates
+    code = ("import sys; from edi_pipeline.store import Store; from edi_pipeline.ingest import ingest_file; "
+            "from edi_pipeline.reconcile import reconcile; "
+            f"s = Store({str(db)!r}); r = ingest_file({str(FIXTURES / 'pair-denials.835')!r}, s); "
+            "reconcile(s, lines=True); print(r.status, r.payments, 'sqlite_utils' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == INGESTED and int(out[1]) > 0
+    assert out[2] == "False"
+    assert Store(db).table_counts()["claim_payments"] == int(out[1])
+
+
+def test_a_store_without_the_schema_is_migrated_once(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    sqlite3.connect(db).close()  # an empty SQLite file: no tables, no migrations table
+    store = Store(db)
+    assert {"claims", "claim_payments", "batch_files"} <= set(store.db.table_names())
+    store.close()
+    applied = sqlite3.connect(db).execute("select name from _sqlite_migrations").fetchall()
+    Store(db).close()
+    assert sqlite3.connect(db).execute("select name from _sqlite_migrations").fetchall() == applied == [("m001_core",)]
+
+
+def test_nested_store_transaction_rolls_back_only_its_own_writes(tmp_path):
+    store = Store(tmp_path / "n.db")
+    with store.transaction():
+        store.add_file("a" * 64, "outer.835", "835", None, None, "test")
+        with pytest.raises(RuntimeError):
+            with store.transaction():
+                store.add_file("b" * 64, "inner.835", "835", None, None, "test")
+                raise RuntimeError
+    assert [r["name"] for r in store.query("select name from files")] == ["outer.835"]
