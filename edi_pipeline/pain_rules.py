@@ -8,6 +8,7 @@ Messages carry codes, counts and line numbers only, never names, member ids or b
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -165,14 +166,18 @@ def tpi_freq(ctx: Context):
         hist = ctx.history.visit_dates(member, codes, year_before(ordered[0]), ordered[-1])
         every = sorted(hist | set(ordered))
         for d in ordered:
-            lo = year_before(d)
-            n = sum(1 for x in every if lo <= x <= d)
+            n = _count_between(every, year_before(d), d)
             if n > limit:
                 it = dates[d][0]
                 out.append(ctx.finding("TPI-FREQ", it.claim, it.line,
                                        f"TPI session {n} in 12 months (limit {limit}); a repeat needs documented "
                                        f"relief of at least 50% for 6 weeks"))
     return out
+
+
+def _count_between(ordered: list[date], lo: date, hi: date) -> int:
+    """How many of the sorted dates fall in [lo, hi] (a binary search: a member's dates can be many)."""
+    return bisect_right(ordered, hi) - bisect_left(ordered, lo)
 
 
 def _medicare_only(ctx: Context) -> Context:
@@ -369,9 +374,8 @@ def _count_ncd_visits(ctx: Context) -> list[Finding]:
         hist = ctx.history.visit_dates(member, codes, year_before(ordered[0]), ordered[-1])
         every = sorted(hist | set(ordered))
         for d in ordered:
-            lo12, lo90 = year_before(d), d - timedelta(days=89)
-            n12 = sum(1 for x in every if lo12 <= x <= d)
-            n90 = sum(1 for x in every if lo90 <= x <= d)
+            n12 = _count_between(every, year_before(d), d)
+            n90 = _count_between(every, d - timedelta(days=89), d)
             items = dates[d]
             if n12 > lim.max_12_months:
                 seen: set[int] = set()

@@ -26,6 +26,7 @@ Days outstanding
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -57,13 +58,21 @@ def aging_bucket(days: int) -> str:
     return "90+"
 
 
+_money_text: dict[int, str] = {}
+
+
 def _money(c: int | None) -> str | None:
-    """Cents as a decimal string, the same text as str(from_cents(c)) but cheaper."""
+    """Cents as a decimal string, the same text as str(from_cents(c)) but cheaper (amounts repeat)."""
     if c is None:
         return None
-    sign = "-" if c < 0 else ""
-    c = abs(c)
-    return f"{sign}{c // 100}.{c % 100:02d}"
+    text = _money_text.get(c)
+    if text is None:
+        sign = "-" if c < 0 else ""
+        a = abs(c)
+        text = f"{sign}{a // 100}.{a % 100:02d}"
+        if len(_money_text) < 100_000:
+            _money_text[c] = text
+    return text
 
 
 @dataclass(slots=True)
@@ -196,10 +205,22 @@ _FALLBACKS = (
 def match_lines(claim_lines: list[tuple], service_payments: list[tuple]) -> list[LineMatch]:
     """Pair claim lines (claim_id, line_number, procedure, modifiers, charge, date, 6R) with service
     payments (id, cp id, procedure, modifiers, SVC06, charge, paid, date, 6R, remarks)."""
-    out: list[LineMatch] = []
+    by_6r = {sp[8]: sp for sp in service_payments if sp[8]}
+    if len(by_6r) == len(service_payments) == len(claim_lines):  # the usual case: every line pairs on 6R
+        out = []
+        for cl in claim_lines:
+            sp = by_6r.pop(cl[6], None) if cl[6] else None
+            if sp is None:
+                break
+            out.append(LineMatch(cl[1], cl[2], cl[4], sp[6], "6R"))
+        else:
+            if len(out) > 1:
+                out.sort(key=_line_order)
+            return out
+        by_6r = {sp[8]: sp for sp in service_payments if sp[8]}
+    out = []
     free = list(service_payments)
     pending = []
-    by_6r = {sp[8]: sp for sp in free if sp[8]}
     for cl in claim_lines:
         sp = by_6r.pop(cl[6], None) if cl[6] else None
         if sp is not None:
@@ -231,11 +252,16 @@ def _line_order(m: LineMatch) -> tuple:
     return (m.line_number is None, m.line_number or 0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _iso_date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
 def _days(a: str | None, b: date | str | None) -> int | None:
     if not a or not b:
         return None
-    end = b if isinstance(b, date) else date.fromisoformat(b)
-    return (end - date.fromisoformat(a)).days
+    end = b if isinstance(b, date) else _iso_date(b)
+    return (end - _iso_date(a)).days
 
 
 def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None = None,
@@ -278,12 +304,17 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
             if a != b:
                 parent[a] = b  # the replacement's PCN names the group
     latest: dict[str, tuple] = {}
-    for row in claim_rows:
-        latest[_find(parent, row[1])] = row  # rows come in ingest order: last one wins
-
     pays_of: dict[str, list[Payment]] = defaultdict(list)
-    for p in payments:
-        pays_of[_find(parent, p.patient_control_number)].append(p)
+    if parent:
+        for row in claim_rows:
+            latest[_find(parent, row[1])] = row  # rows come in ingest order: last one wins
+        for p in payments:
+            pays_of[_find(parent, p.patient_control_number)].append(p)
+    else:  # no replacement or void joins two groups: each PCN is its own group
+        for row in claim_rows:
+            latest[row[1]] = row
+        for p in payments:
+            pays_of[p.patient_control_number].append(p)
 
     result = Reconciliation(as_of, [], [], {b: {"claims": 0, "billed": 0, "patient_control_numbers": []}
                                              for b in AGING_BUCKETS})
@@ -310,20 +341,27 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
         cid, pcn, freq, _f8, charge, service_date, payer_id, payer_name, _sha = row
         pays = pays_of.get(key, ())
         active, reversals = netted.get(key, ((), 0))
-        paid = sum(p.paid or 0 for p in active)
-        pr = sum(p.patient_responsibility or 0 for p in active)
-        adj = sum(p.adjustments for p in active)
-        denied = sum(p.denied for p in active)
-        last_date = max((p.payment_date for p in active if p.payment_date), default=None)
+        paid = pr = adj = denied = charged = 0
+        last_date = None
+        status_4 = False
+        for p in active:
+            paid += p.paid or 0
+            pr += p.patient_responsibility or 0
+            adj += p.adjustments
+            denied += p.denied
+            charged += p.charge or 0
+            status_4 = status_4 or p.status_code == "4"
+            if p.payment_date and (last_date is None or p.payment_date > last_date):
+                last_date = p.payment_date
         if freq == "8":  # the claim of record is a void, even before the payer reverses its payment
             status = "voided"
         elif not pays:
             status = "open"
         elif not active:
             status = "reversed"
-        elif paid <= 0 and (denied > 0 or any(p.status_code == "4" for p in active)):
+        elif paid <= 0 and (denied > 0 or status_4):
             status = "denied"
-        elif denied > 0 or paid + pr + adj < sum(p.charge or 0 for p in active):  # CLP03 not fully accounted
+        elif denied > 0 or paid + pr + adj < charged:  # CLP03 not fully accounted
             status = "partially paid"
         else:
             status = "paid"

@@ -287,3 +287,23 @@ def test_payer_id_overrides_filing_indicator(tmp_path):
                         store, profiles)
     assert "GUIDE-TPI-MEDICARE" not in {f.rule for f in result.findings}
     store.close()
+
+
+def test_window_counts_match_a_plain_count_for_any_dates():
+    """TPI-FREQ and ACU-NCD-* count a member's dates in a rolling window by binary search."""
+    from datetime import date, timedelta
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from edi_pipeline.pain_rules import _count_between
+
+    days = st.integers(0, 4000).map(lambda k: date(2015, 1, 1) + timedelta(days=k))
+
+    @given(st.sets(days, max_size=300), days, st.integers(0, 400))
+    def check(dates, hi, width):
+        ordered = sorted(dates)
+        lo = hi - timedelta(days=width)
+        assert _count_between(ordered, lo, hi) == sum(1 for x in ordered if lo <= x <= hi)
+
+    check()
