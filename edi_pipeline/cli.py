@@ -611,8 +611,12 @@ def demo(out_dir, workers):
       edi-pipeline demo
       edi-pipeline demo --out /tmp/demo --workers 2
     """
+    from datetime import date
+
     from .batch import bundled_fixtures, fresh_dir
+    from .codes import load_tables
     from .denials import find_denials
+    from .reconcile import reconcile
     from .report import write_report
     from .store import Store
 
@@ -631,11 +635,14 @@ def demo(out_dir, workers):
     _print_summary(summary, out)
     store = Store(db)
     try:
+        tables = load_tables()
+        rec = reconcile(store, date.today(), tables)  # once, for the denial table and the report
+        denials = find_denials(store, tables, rec)
         click.echo("\n== denials")
         _rows_out([{k: v for k, v in d.flat().items() if k not in ("payer_claim_control_number", "level")}
-                   for d in find_denials(store)], "table")
+                   for d in denials], "table")
         report = out / "report.html"
-        write_report(store, report)
+        write_report(store, report, rec.as_of, tables, rec=rec, denials=denials)
     finally:
         store.close()
     click.echo(f"\n== HTML report: {report.resolve()}")

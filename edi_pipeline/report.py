@@ -36,10 +36,13 @@ def _d(cents: int) -> Decimal:
 
 
 def report_data(store: Store, as_of: date | None = None, tables: CodeTables | None = None,
-                top: int = 10) -> ReportData:
+                top: int = 10, rec: Reconciliation | None = None,
+                denials: list[Denial] | None = None) -> ReportData:
+    """The report's figures; `rec` and `denials` when the caller already has them (as of `as_of`)."""
     tables = tables or load_tables()
-    rec: Reconciliation = reconcile(store, as_of, tables)
-    denials: list[Denial] = find_denials(store, tables, rec)
+    rec = rec or reconcile(store, as_of, tables)
+    if denials is None:
+        denials = find_denials(store, tables, rec)
     adjudicated: dict[str, set[str]] = defaultdict(set)
     for c in rec.claims:
         if c.payments:
@@ -173,9 +176,10 @@ th {{ background: #f3f3f3; }} .note, .empty {{ color: #666; font-size: .9em; }}
 
 
 def write_report(store: Store, output: str | os.PathLike, as_of: date | None = None,
-                 tables: CodeTables | None = None) -> ReportData:
+                 tables: CodeTables | None = None, rec: Reconciliation | None = None,
+                 denials: list[Denial] | None = None) -> ReportData:
     """Write the report atomically to `output` and return the data it shows."""
-    data = report_data(store, as_of, tables)
+    data = report_data(store, as_of, tables, rec=rec, denials=denials)
     page = render_html(data)
     with atomic_output(output) as out:
         out.write(page)

@@ -159,6 +159,27 @@ def test_demo_runs_on_bundled_fixtures(tmp_path):
     assert refused.exit_code == 1 and (other / "keep.txt").exists()
 
 
+def test_demo_reconciles_the_whole_store_once(tmp_path, monkeypatch):
+    """The denial table and the HTML report share one reconciliation (the batch's own is scoped)."""
+    import edi_pipeline.denials
+    import edi_pipeline.reconcile
+    import edi_pipeline.report
+
+    real = edi_pipeline.reconcile.reconcile
+    whole_store = []
+
+    def counting(store, *args, **kwargs):
+        if kwargs.get("pcns") is None:
+            whole_store.append(1)
+        return real(store, *args, **kwargs)
+
+    for module in (edi_pipeline.reconcile, edi_pipeline.report, edi_pipeline.denials):
+        monkeypatch.setattr(module, "reconcile", counting)
+    r = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
+    assert r.exit_code == 0, r.output
+    assert len(whole_store) == 1
+
+
 @pytest.mark.parametrize("args", [["batch", "/nonexistent-inbox", "--out", "x"], ["batch"]])
 def test_batch_usage_errors(args):
     assert CliRunner().invoke(cli, args).exit_code == 2
