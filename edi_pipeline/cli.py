@@ -461,7 +461,9 @@ def reconcile_cmd(db, fmt, as_of):
 
     rec = reconcile(_open_store(db, must_exist=True), _as_of(as_of), lines=(fmt == "json"))
     if fmt == "json":  # compact, through orjson: indented output is ~10x slower on large stores
-        click.echo(compact_json(rec.to_dict()))
+        out = click.get_text_stream("stdout")
+        rec.write_json(out.write, compact_json)
+        out.write("\n")
         return
     _rows_out(claim_rows(rec), fmt)
     if fmt == "table":

@@ -30,7 +30,7 @@ import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .codes import CodeTables, load_tables
 from .store import Store
@@ -147,14 +147,26 @@ class Reconciliation:
     active: list[Payment] = field(default_factory=list)  # every active (not reversed) payment, matched or not
     claim_of_payment: dict[str, str] = field(default_factory=dict)  # payment id -> group pcn
 
-    def to_dict(self) -> dict:
+    def to_dict(self, claims: bool = True) -> dict:
+        """The JSON document; without `claims`, its "claims" list is left empty (write_json streams it)."""
         return {
             "as_of": self.as_of.isoformat(),
-            "claims": [c.to_dict() for c in self.claims],
+            "claims": [c.to_dict() for c in self.claims] if claims else [],
             "unmatched_remits": self.unmatched_remits,
             "aging": {b: {"claims": v["claims"], "billed": _money(v["billed"]),
                           "patient_control_numbers": v["patient_control_numbers"]} for b, v in self.aging.items()},
         }
+
+
+    def write_json(self, write: Callable[[str], object], dumps: Callable[[object], str], batch: int = 512) -> None:
+        """Write compact JSON, the same text as dumps(self.to_dict()), holding the dicts of only
+        `batch` claims at a time (a whole store's claims as dicts would cost hundreds of MB)."""
+        head, _, tail = dumps(self.to_dict(claims=False)).partition('"claims":[]')
+        write(head + '"claims":[')
+        for k in range(0, len(self.claims), batch):
+            part = dumps([c.to_dict() for c in self.claims[k:k + batch]])
+            write(("," if k else "") + part[1:-1])
+        write("]" + tail)
 
 
 # ------------------------------------------------------------------------------ matching

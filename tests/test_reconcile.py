@@ -421,3 +421,31 @@ def test_scoped_reconcile_leaves_a_callers_transaction_open(store):
             assert [c.patient_control_number for c in part.claims] == ["PLBPAID01"]
             raise Undo  # rolls the transaction back: the scoped reads must not have committed it
     assert store.table_counts(["files"])["files"] == before
+
+
+@pytest.mark.parametrize("batch", [1, 2, 512])
+def test_streamed_json_is_the_same_document(store, batch):
+    """reconcile --format json writes the claims a batch at a time; the text is what one dump gives."""
+    import json
+
+    from edi_pipeline.convert import compact_json
+
+    load(store, "pair-denials.837", "pair-denials.835", "pair-plb.837", "pair-plb.835", "pair-reversal.837",
+         "pair-reversal.835")
+    rec = reconcile(store, AS_OF, lines=True)
+    assert len(rec.claims) > 2 and rec.unmatched_remits is not None
+    parts: list[str] = []
+    rec.write_json(parts.append, compact_json, batch=batch)
+    text = "".join(parts)
+    assert text == compact_json(rec.to_dict())
+    assert json.loads(text)["claims"][0]["patient_control_number"] == rec.claims[0].patient_control_number
+
+
+def test_streamed_json_of_a_store_without_claims(store):
+    from edi_pipeline.convert import compact_json
+
+    load(store, "pair-plb.835")
+    rec = reconcile(store, AS_OF, lines=True)
+    parts: list[str] = []
+    rec.write_json(parts.append, compact_json)
+    assert "".join(parts) == compact_json(rec.to_dict()) and not rec.claims
