@@ -264,24 +264,18 @@ RECONCILIATION_REPORT = "reconciliation.csv"
 def reconcile_into_report(summary: BatchSummary, db: str, out: Path, remits_keys: list[str]) -> None:
     """Reconcile the claims the run's remits paid or denied (their whole history, not the whole store):
     per-claim rows to reports/reconciliation.csv, counts per status into the summary."""
-    import csv
-
-    from .reconcile import claim_rows, reconcile, statuses
+    from .reconcile import reconcile, statuses, write_claims_csv
 
     store = Store(db)
     try:
         rec = reconcile(store, pcns=store.remit_pcns(remits_keys))
     finally:
         store.close()
-    rows = claim_rows(rec)
     with atomic_output(out / "reports" / RECONCILIATION_REPORT, mode=0o600) as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["patient_control_number"],
-                           lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+        claims = write_claims_csv(rec, fh)
     summary.reconciled = statuses(rec)
     summary.unmatched_remits = len(rec.unmatched_remits)
-    log.info("reconciled", extra={"file": RECONCILIATION_REPORT, "claims": len(rows),
+    log.info("reconciled", extra={"file": RECONCILIATION_REPORT, "claims": claims,
                                   "payments": summary.count("payments")})
 
 

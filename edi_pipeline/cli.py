@@ -457,23 +457,25 @@ def reconcile_cmd(db, fmt, as_of):
       edi-pipeline reconcile --db billing.db
       edi-pipeline reconcile --as-of 2026-12-31 --format json
     """
-    from .reconcile import claim_rows, reconcile
+    from .reconcile import claim_rows, reconcile, write_claims_csv
 
     rec = reconcile(_open_store(db, must_exist=True), _as_of(as_of), lines=(fmt == "json"))
+    out = click.get_text_stream("stdout")
     if fmt == "json":  # compact, through orjson: indented output is ~10x slower on large stores
-        out = click.get_text_stream("stdout")
         rec.write_json(out.write, compact_json)
         out.write("\n")
         return
-    _rows_out(claim_rows(rec), fmt)
-    if fmt == "table":
-        click.echo("\nRemits matching no claim:")
-        _rows_out(rec.unmatched_remits, fmt)
-        click.echo(f"\nClaims with no remit, aged as of {rec.as_of.isoformat()}:")
-        from .store import from_cents
+    if fmt == "csv":  # streamed: a whole store's rows are never held as text
+        write_claims_csv(rec, out)
+        return
+    from .store import from_cents
 
-        _rows_out([{"days": b, "claims": v["claims"], "billed": str(from_cents(v["billed"]))}
-                   for b, v in rec.aging.items()], fmt)
+    _rows_out(claim_rows(rec), fmt)
+    click.echo("\nRemits matching no claim:")
+    _rows_out(rec.unmatched_remits, fmt)
+    click.echo(f"\nClaims with no remit, aged as of {rec.as_of.isoformat()}:")
+    _rows_out([{"days": b, "claims": v["claims"], "billed": str(from_cents(v["billed"]))}
+               for b, v in rec.aging.items()], fmt)
 
 
 @cli.command()

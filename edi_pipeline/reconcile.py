@@ -26,11 +26,12 @@ Days outstanding
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterable
+from typing import IO, Callable, Iterable
 
 from .codes import CodeTables, load_tables
 from .store import Store
@@ -397,9 +398,23 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
     return result
 
 
+CLAIM_COLUMNS = ("patient_control_number", "payer", "service_date", "billed", "paid", "patient_responsibility",
+                 "adjustments", "status", "days_outstanding")
+
+
 def claim_rows(rec: Reconciliation) -> list[dict]:
-    """Flat rows for table/csv output."""
+    """Flat rows for table output."""
     return [{k: v for k, v in c.to_dict().items() if k != "lines"} for c in rec.claims]
+
+
+def write_claims_csv(rec: Reconciliation, out: IO[str]) -> int:
+    """One CSV row per claim (CLAIM_COLUMNS, header even when there is none), streamed; returns the count."""
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CLAIM_COLUMNS)
+    for c in rec.claims:
+        d = c.to_dict()
+        w.writerow([d[k] for k in CLAIM_COLUMNS])
+    return len(rec.claims)
 
 
 def statuses(rec: Reconciliation) -> dict[str, int]:
@@ -410,4 +425,5 @@ def statuses(rec: Reconciliation) -> dict[str, int]:
 
 
 __all__ = ["reconcile", "match_lines", "Reconciliation", "ClaimRecon", "LineMatch", "Payment",
-           "is_denial_adjustment", "aging_bucket", "AGING_BUCKETS", "claim_rows", "statuses"]
+           "is_denial_adjustment", "aging_bucket", "AGING_BUCKETS", "claim_rows", "write_claims_csv",
+           "CLAIM_COLUMNS", "statuses"]
