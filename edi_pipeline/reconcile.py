@@ -90,7 +90,6 @@ class Payment:
     payer_name: str | None
     remarks: str
     service_date: str | None
-    file_sha256: str
     adjustments: int = 0  # non-PR CAS total, cents
     denied: int = 0  # denial CAS total, cents
 
@@ -351,7 +350,7 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
             })
 
     for key, row in latest.items():
-        cid, pcn, freq, _f8, charge, service_date, payer_id, payer_name, _sha = row
+        cid, pcn, freq, _f8, charge, service_date, payer_id, payer_name = row
         pays = pays_of.get(key, ())
         active, reversals = netted.get(key, ((), 0))
         paid = pr = adj = denied = charged = 0

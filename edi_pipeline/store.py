@@ -450,10 +450,10 @@ class Store:
 
     def recon_claims(self) -> list[tuple]:
         """Every claim submission in ingest order: (id, pcn, frequency, F8, charge cents, service date,
-        payer id, payer name, file sha)."""
+        payer id, payer name)."""
         return self.conn.execute(
             "select id, patient_control_number, frequency_code, payer_claim_control_number, total_charge_cents, "
-            "service_date, payer_id, payer_name, file_sha256 from claims"
+            "service_date, payer_id, payer_name from claims"
             f"{self._where('patient_control_number')} order by rowid").fetchall()
 
     def recon_claim_lines(self) -> list[tuple]:
@@ -464,11 +464,11 @@ class Store:
 
     def recon_payments(self) -> list[tuple]:
         """Every claim payment in payment order: (id, pcn, CLP02, charge, paid, patient resp cents, CLP07,
-        payment date, payer id, payer name, remarks, service date, file sha)."""
+        payment date, payer id, payer name, remarks, service date)."""
         return self.conn.execute(
             "select cp.id, cp.patient_control_number, cp.status_code, cp.charge_cents, cp.paid_cents, "
             "cp.patient_responsibility_cents, cp.payer_claim_control_number, r.payment_date, r.payer_id, "
-            "r.payer_name, cp.remarks, cp.service_date, cp.file_sha256 "
+            "r.payer_name, cp.remarks, cp.service_date "
             f"from claim_payments cp join remits r on r.id = cp.remit_id{self._where('cp.patient_control_number')} "
             "order by coalesce(r.payment_date, ''), cp.rowid").fetchall()
 

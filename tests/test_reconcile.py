@@ -189,7 +189,7 @@ def test_match_lines_6r_beats_procedure_and_leftovers_reported():
 
 
 def _p(pid, code, paid, icn="X1"):
-    return Payment(pid, "PCN", code, 100, paid, 0, icn, "2026-01-01", None, None, "", None, "sha")
+    return Payment(pid, "PCN", code, 100, paid, 0, icn, "2026-01-01", None, None, "", None)
 
 
 def test_net_cancels_reversal_with_matching_icn_and_keeps_orphan_reversals():
