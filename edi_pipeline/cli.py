@@ -84,10 +84,13 @@ def cli():
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               show_default=True, help="Output file; - is stdout.")
 @click.option("--to", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
-@click.option("-q", "--quiet", is_flag=True, help="Do not print input warnings.")
+@click.option("-q", "--quiet", is_flag=True, help="Print input errors only, not warnings.")
 @guarded
 def convert(input, output, fmt, quiet):
     """Convert X12 (or XML written by this tool) to ndjson, json, xml, csv or x12.
+
+    Whatever could be read is written; errors in the input (a missing trailer, a bad
+    amount) are printed and make the exit code 1.
 
     \b
     ndjson: one object per 837P claim / 835 claim payment (plus one per 835 header)
@@ -118,8 +121,8 @@ def convert(input, output, fmt, quiet):
             stream = io.BytesIO(buf.getvalue().encode("utf-8", errors="surrogateescape"))
         with atomic_output(output, mode=0o600) as out:
             CONVERTERS[fmt](stream, out, name, issues)  # streams: memory stays flat in file size
-    if not quiet:
-        print_issues(issues)
+    print_issues(issues, minimum=Severity.ERROR if quiet else Severity.WARNING)
+    sys.exit(EXIT_FAIL if issues.errors else EXIT_OK)
 
 
 @cli.command()

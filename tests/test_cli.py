@@ -69,6 +69,22 @@ def test_garbage_input_one_line_error_and_no_partial_file(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".out.ndjson.*"))
 
 
+def test_convert_of_a_truncated_file_writes_what_it_read_and_exits_1(tmp_path):
+    text = (FIXTURES / "837p-clean.837").read_text()
+    cut = text[:text.index("\nSE*")]  # no SE, GE or IEA
+    out = tmp_path / "out.ndjson"
+    r = run("convert", "-", "--to", "ndjson", "-o", str(out), input=cut)
+    assert r.exit_code == 1
+    assert out.read_text().count("837P_claim") >= 1
+    assert "ENV-SE-MISSING" in r.stderr and all(ERROR_LINE.match(x) for x in r.stderr.splitlines())
+    with_bom = "\ufeff" + cut  # plus a warning (SYN-BOM)
+    assert "SYN-BOM" in run("convert", "-", "--to", "ndjson", "-o", str(out), input=with_bom).stderr
+    quiet = run("convert", "-", "--to", "ndjson", "-o", str(out), "--quiet", input=with_bom)
+    assert quiet.exit_code == 1 and "ENV-SE-MISSING" in quiet.stderr and "SYN-BOM" not in quiet.stderr
+    clean = run("convert", str(FIXTURES / "837p-clean.837"), "--to", "ndjson", "-o", str(out))
+    assert clean.exit_code == 0 and not clean.stderr
+
+
 def test_missing_file_is_exit_1_and_usage_is_exit_2(tmp_path):
     assert run("convert", str(tmp_path / "nope.837"), "--to", "json").exit_code == 1
     assert run("convert", str(FIXTURES / "837p-clean.837"), "--to", "yaml").exit_code == 2
