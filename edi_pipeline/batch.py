@@ -143,9 +143,11 @@ def _process(path: Path, out: Path, store: Store, sha: str,
             outcome.acks_rejected += not ack.accepted
         try:
             scrubbed = scrub_file(path, out / "outbound" / path.name, out / "rejects" / path.name, store,
-                                  sha256=sha)
+                                  sha256=sha, withheld=result.rejected_sets())
         except EdiError as exc:
             return kind, _quarantine(path, out, str(exc))
+        if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
+            (out / "outbound" / path.name).unlink(missing_ok=True)
         with atomic_output(out / "reports" / f"{path.name}.json", mode=0o600) as fh:
             scrubbed.write_report(fh)
         outcome.claims_in += scrubbed.claims_in

@@ -204,8 +204,8 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
     """Apply the pain-management line rules to an 837P and write a corrected file.
 
     Claims that pass or were corrected go to OUTPUT; held claims (an error no safe correction
-    fixes) go to REJECTS. Exit 0 when nothing was held, 1 when any claim was held or the input
-    is unreadable.
+    fixes, or an invalid value in the claim itself, such as a charge that is not a number) go
+    to REJECTS. Exit 0 when nothing was held, 1 when any claim was held or the input is unreadable.
 
     \b
     Examples:
@@ -226,6 +226,9 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
     if report_path:
         with atomic_output(report_path) as out:
             result.write_report(out)
+    print_issues(result.issues)
+    for bad in result.claims_invalid:
+        click.echo(f"{bad['at']}: claim {bad['patient_control_number']} held: {bad['error']}", err=True)
     if fmt == "text":
         _text_report(result, sys.stderr)
     else:
@@ -584,6 +587,7 @@ def batch(inbox, out_dir, db, workers, quiet, log_json):
 
     \b
     837P: validate (999 -> OUT/acks), scrub (OUT/outbound, OUT/rejects, OUT/reports), store the claims
+          sent; a transaction set its 999 rejects goes to OUT/rejects whole and is not sent on
     835:  ingest into the store, then reconcile the claims those remits paid or denied
           (OUT/reports/reconciliation.csv; `edi-pipeline reconcile` covers the whole store)
     unreadable: moved aside to OUT/quarantine with NAME.error.txt saying why and where

@@ -384,8 +384,9 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
         rec = ClaimRecon(pcn, payer_name or payer_id, service_date, charge, paid, pr, adj, denied, status, days,
                          len(active), reversals, freq, last_date)
         if lines:
-            sps = [sp for p in active for sp in sp_of.get(p.id, ())]
-            rec.lines = match_lines(cl_of.get(cid, []), sps)
+            # popped: each is read once, and the rows go as their matches are made (peak memory)
+            sps = [sp for p in active for sp in sp_of.pop(p.id, ())]
+            rec.lines = match_lines(cl_of.pop(cid, []), sps)
         result.claims.append(rec)
         if status == "open":
             bucket = result.aging[aging_bucket(max(days or 0, 0))]

@@ -23,7 +23,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import IO, Callable
+from typing import IO, Callable, Collection
 
 from .codes import CodeTables, PayerProfiles, load_profiles, load_tables
 from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
@@ -56,6 +56,11 @@ class ScrubResult:
     transactions_dropped: int = 0
     seconds: float = 0.0
     issues: IssueList = field(default_factory=IssueList)
+    # Claims held for errors in their own segments (a charge that is not a number...): no rule can
+    # correct them, and the payer would reject them. Each: pcn, position and the first error.
+    claims_invalid: list[dict] = field(default_factory=list)
+    # Transaction sets passed to the rejects file unchanged because their 999 rejected them.
+    sets_withheld: list[dict] = field(default_factory=list)
 
     @property
     def held(self) -> bool:
@@ -71,6 +76,7 @@ class ScrubResult:
             "claims_in": self.claims_in, "claims_out": self.claims_out, "claims_held": self.claims_held,
             "claims_corrected": self.claims_corrected, "claims_emptied": self.claims_emptied,
             "transactions_dropped": self.transactions_dropped,
+            "claims_invalid": len(self.claims_invalid), "sets_withheld": len(self.sets_withheld),
             "findings": len(self.findings),
             "by_rule": dict(sorted(by_rule.items())), "by_action": dict(sorted(by_action.items())),
             "by_rule_action": dict(sorted(by_rule_action.items())),
@@ -81,6 +87,7 @@ class ScrubResult:
             "file": os.path.basename(self.file),
             "output": self.out_path, "rejects": self.rejects_path,
             "findings": [f.to_dict() for f in self.findings],
+            "claims_invalid": self.claims_invalid, "sets_withheld": self.sets_withheld,
             "summary": self.summary(),
         }
 
@@ -94,6 +101,8 @@ class ScrubResult:
         for k, f in enumerate(self.findings):
             out.write(("\n  " if k == 0 else ",\n  ") + json.dumps(f.to_dict()))
         out.write("\n ],\n" if self.findings else "],\n")
+        out.write(f' "claims_invalid": {json.dumps(self.claims_invalid)},\n')
+        out.write(f' "sets_withheld": {json.dumps(self.sets_withheld)},\n')
         out.write(f' "summary": {json.dumps(self.summary(), indent=1)}\n}}\n')
 
 
@@ -406,14 +415,16 @@ class _Scrubbed:
     auth_uses: list[tuple]
 
 
-def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed: bool) -> _Scrubbed:
+def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed: bool,
+                       invalid: frozenset[int] = frozenset()) -> _Scrubbed:
     """Run the rules over one transaction set and apply their corrections. With `typed`, corrected claims
-    are re-read as typed records (the store keeps what was sent, not what came in)."""
+    are re-read as typed records (the store keeps what was sent, not what came in). Claims whose id is
+    in `invalid` (errors in their own segments) are held whatever the rules say."""
     sep, comp = tx.delimiters.element, tx.delimiters.component
     claims = ctx.claims
     findings = run(ctx)
     per_claim = by_claim(findings)
-    held = {id(c) for c in claims if any(f.hold for f in per_claim.get(id(c), ()))}
+    held = {id(c) for c in claims if id(c) in invalid or any(f.hold for f in per_claim.get(id(c), ()))}
     for f in findings:
         if f.edits and (id(f.claim) in held or any(id(r) in held for r in f.requires)):
             if ctx.auths is not None:
@@ -456,6 +467,37 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
                      findings, emitted, auth_uses)
 
 
+def _invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubResult) -> frozenset[int]:
+    """Ids of the claims with an error in their own segments (from reading the set), recorded on `result`."""
+    errors = [i for i in new_issues if i.severity is Severity.ERROR and i.pos.st_position]
+    if not errors:
+        return frozenset()
+    bad: dict[int, Issue] = {}
+    for c in claims:
+        for i in errors:
+            if c.start < i.pos.st_position <= c.end and id(c) not in bad:
+                bad[id(c)] = i
+    for c in claims:
+        if id(c) in bad:
+            i = bad[id(c)]
+            result.claims_invalid.append({"patient_control_number": c.patient_control_number,
+                                          "segment_index": c.source.segment_index, "line": c.source.line,
+                                          "error": f"{i.code} {i.message}", "at": str(i.pos)})
+    return frozenset(bad)
+
+
+def _withhold(tx: Transaction, rejects: "_Out", result: ScrubResult, isa13: str, gs06: str) -> None:
+    """A transaction set its 999 rejected: every claim held, the set copied to the rejects file as it came."""
+    clm = "CLM" + tx.delimiters.element
+    claims = sum(1 for text in tx.segments if text.startswith(clm))
+    result.claims_in += claims
+    result.claims_held += claims
+    result.transactions_dropped += 1
+    rejects.transaction(tx, tx.segments)
+    result.sets_withheld.append({"interchange": isa13, "group": gs06, "transaction_set": tx.control_number,
+                                 "claims": claims, "reason": "rejected by its 999 (IK5 R or AK9 R)"})
+
+
 # Envelope defects that would make the corrected file itself broken.
 _UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE"))
 
@@ -463,9 +505,11 @@ _UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE"))
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                rejects_path: str | os.PathLike | None = None, store: Store | None = None,
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
-               sha256: str | None = None) -> ScrubResult:
+               sha256: str | None = None, withheld: Collection[tuple[str, str, str]] = ()) -> ScrubResult:
     """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
-    `sha256` is the file's digest when the caller has already read it.
+    `sha256` is the file's digest when the caller has already read it. The transaction sets named
+    in `withheld` as (ISA13, GS06, ST02), the ones a 999 rejected, go to the rejects file unchanged:
+    the sender will correct and resend them, so none of their claims may go out or into the store.
 
     The file is read, scrubbed and written one transaction set at a time: memory holds one set (and the
     findings so far), not the file. Both outputs go to temporary files renamed into place at the end
@@ -485,6 +529,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     auths = AuthBook(store)
     result = ScrubResult(path, sha, out_path, None, FindingLog(), issues=issues)
     isa_sender = isa_control = None
+    isa13 = gs06 = ""  # of the open interchange and group
     sets_read = 0
     with contextlib.ExitStack() as stack:
         if store is not None:
@@ -495,10 +540,14 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         env = stack.enter_context(EnvelopeReader(path, path))
         for item in env:
             if isinstance(item, EnvelopeSegment):
-                if item.tag == "ISA" and isa_sender is None:
-                    e = item.elements
-                    isa_sender = e[6].strip() if len(e) > 6 else None
-                    isa_control = e[13].strip() if len(e) > 13 else None
+                e = item.elements
+                if item.tag == "ISA":
+                    isa13 = e[13].strip() if len(e) > 13 else ""
+                    if isa_sender is None:
+                        isa_sender = e[6].strip() if len(e) > 6 else None
+                        isa_control = isa13 or None
+                elif item.tag == "GS":
+                    gs06 = e[6].strip() if len(e) > 6 else ""
                 main.envelope(item)
                 rejects.envelope(item)
                 continue
@@ -511,9 +560,15 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                                     "an 837P; left out of the corrected file", tx.position(0), Severity.WARNING))
                 continue
             sets_read += 1
+            if (isa13, gs06, tx.control_number.strip()) in withheld:
+                _withhold(tx, rejects, result, isa13, gs06)
+                del tx, item
+                continue
+            first_issue = len(issues)
             ctx = Context(list(parse_837p(tx, issues)), tables, profiles, history, auths)
             result.claims_in += len(ctx.claims)
-            done = _scrub_transaction(tx, ctx, result, typed=store is not None)
+            invalid = _invalid_claims(ctx.claims, issues[first_issue:], result)
+            done = _scrub_transaction(tx, ctx, result, typed=store is not None, invalid=invalid)
             if done.main is None:
                 result.transactions_dropped += 1
             else:

@@ -32,6 +32,8 @@ class GroupAck:
     transaction_type: str  # "837", "835", ...
     accepted: bool  # AK901 is A or E
     ack_text: str  # full 999 interchange, ISA..IEA
+    interchange_control_number: str = ""  # ISA13 of the acknowledged group
+    rejected_sets: tuple[str, ...] = ()  # ST02 of each set this 999 rejects (every set when AK901 is R)
 
 
 @dataclass
@@ -778,8 +780,9 @@ def group_acks(groups: list[_Group], now: datetime) -> list[GroupAck]:
         if gs[1] == "FA":
             continue
         tx = grp.sts[0].st01 if grp.sts else {"HC": "837", "HP": "835"}.get(gs[1], gs[1])
-        text, accepted = _build_999(grp, n, now)
-        out.append(GroupAck(gs[6], tx, accepted, text))
+        text, accepted, rejected = _build_999(grp, n, now)
+        isa13 = grp.isa[13].strip() if len(grp.isa) > 13 else ""
+        out.append(GroupAck(gs[6], tx, accepted, text, isa13, rejected))
     return out
 
 
@@ -825,7 +828,8 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     return lines, ack
 
 
-def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool]:
+def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool, tuple[str, ...]]:
+    """The 999 text, whether the group is accepted, and the ST02s of the sets it rejects."""
     isa = (grp.isa + [""] * 17)[:17]
     gs = grp.gs + [""] * (9 - len(grp.gs))
     ctrl = f"{n:09d}"
@@ -833,6 +837,7 @@ def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool]:
     body.append("ST*999*0001*005010X231A1")
     body.append(f"AK1*{_clean(gs[1], 2)}*{_clean(gs[6], 9)}*{_clean(gs[8], 12)}")
     accepted = 0
+    rejected: list[str] = []
     for st in grp.sts:
         ak2 = f"AK2*{_clean(st.st01, 3)}*{_clean(st.st02, 9)}"
         impl = _clean(st.st03 or gs[8], 35)
@@ -848,6 +853,8 @@ def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool]:
             ik5 = ["5"]
         body.append("*".join(["IK5", ack, *ik5[:5]]))
         accepted += ack in ("A", "E")
+        if ack == "R":
+            rejected.append(st.st02.strip())
     gs_codes = sorted({e.code for e in grp.errs if e.level == "gs"}, key=lambda c: int(c))
     if not grp.validated:
         gs_codes = sorted(set(gs_codes) | {"1"}, key=int)
@@ -875,7 +882,9 @@ def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool]:
     ]
     trailer = [f"GE*1*{n}", f"IEA*1*{ctrl}"]
     text = "".join(s + "~\n" for s in header + body + trailer)
-    return text, ak9 in ("A", "E")
+    if ak9 == "R":
+        rejected = [st.st02.strip() for st in grp.sts]
+    return text, ak9 in ("A", "E"), tuple(rejected)
 
 
 # ---------------------------------------------------------------- entry point

@@ -32,6 +32,11 @@ class Validation:
     def ok(self) -> bool:
         return not self.issues.errors
 
+    def rejected_sets(self) -> set[tuple[str, str, str]]:
+        """(ISA13, GS06, ST02) of every transaction set a 999 of this file rejects."""
+        return {(a.interchange_control_number, a.group_control_number.strip(), st02)
+                for a in self.acks for st02 in a.rejected_sets}
+
     def to_dict(self) -> dict:
         return {"file": self.file, "ok": self.ok, "transactions": self.transactions, "claims": self.claims,
                 "claim_payments": self.payments,

@@ -56,13 +56,15 @@ def test_batch_outputs_by_type(tmp_path):
     why = (out / "quarantine" / "corrupt.835.error.txt").read_text()
     assert "corrupt.835:" in why and "#" in why
     for n in ("pair-denials.837", "pair-plb.837", "held.837"):
-        assert (out / "outbound" / n).exists() and (out / "reports" / f"{n}.json").exists()
+        assert (out / "reports" / f"{n}.json").exists()
         assert list((out / "acks").glob(f"{n}.*.999"))
+    assert (out / "outbound" / "pair-denials.837").exists() and (out / "outbound" / "pair-plb.837").exists()
     assert (out / "rejects" / "held.837").exists()
+    assert not (out / "outbound" / "held.837").exists()  # every claim held: no empty file to send
     report = json.loads((out / "reports" / "held.837.json").read_text())
     assert any(f["rule"] == "TPI-ANESTHESIA" for f in report["findings"])
     # files holding PHI are private
-    for p in [out / "outbound" / "held.837", out / "rejects" / "held.837", out / "quarantine" / "corrupt.835"]:
+    for p in [out / "outbound" / "pair-plb.837", out / "rejects" / "held.837", out / "quarantine" / "corrupt.835"]:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
     c = counts(out / "edi_pipeline.db")
     assert c["claim_payments"] > 0 and c["claims"] > 0
@@ -178,6 +180,27 @@ def test_demo_reconciles_the_whole_store_once(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
     assert r.exit_code == 0, r.output
     assert len(whole_store) == 1
+
+
+def test_a_set_its_999_rejects_is_not_sent_on(tmp_path):
+    """The 999 tells the sender to fix and resend the set: forwarding its claims too would send them twice."""
+    inbox = make_inbox(tmp_path, ["837p-invalid-se-count.837", "837p-clean.837"], extra=False)
+    out = tmp_path / "out"
+    r = batch(inbox, out)
+    assert r.exit_code == 1, r.output
+    ack = next((out / "acks").glob("837p-invalid-se-count.837.*.999")).read_text()
+    assert "IK5*R" in ack
+    assert not (out / "outbound" / "837p-invalid-se-count.837").exists()
+    assert "CLM*" in (out / "rejects" / "837p-invalid-se-count.837").read_text()
+    report = json.loads((out / "reports" / "837p-invalid-se-count.837.json").read_text())
+    assert report["sets_withheld"][0]["transaction_set"] == "0001"
+    assert (out / "outbound" / "837p-clean.837").exists()
+    store = Store(out / "edi_pipeline.db")
+    try:
+        files = {r["name"]: r["claims"] for r in store.query("select name, claims from files")}
+    finally:
+        store.close()
+    assert files["837p-invalid-se-count.837"] == 0 and files["837p-clean.837"] > 0
 
 
 @pytest.mark.parametrize("args", [["batch", "/nonexistent-inbox", "--out", "x"], ["batch"]])

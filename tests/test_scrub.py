@@ -115,6 +115,41 @@ def test_rejects_keep_envelope_and_only_held_claims(tmp_path):
     assert sorted(c.patient_control_number for c in claims(rej)) == ["AUTHREQ01", "AUTHREQ02"]
 
 
+def test_a_claim_with_an_invalid_value_is_held_not_sent(tmp_path):
+    """No rule can correct a charge that is not a number, and the payer would reject the claim:
+    it goes to the rejects file untouched, the others go out, and the outbound file is TR3-valid."""
+    text = (FIXTURES / "837p-clean.837").read_text()
+    src = tmp_path / "bad.837"
+    src.write_text(text.replace("SV1*HC:20553*250*", "SV1*HC:20553*2X50*", 1))
+    store = Store(tmp_path / "s.db")
+    result, out, rej = run(src, tmp_path, store)
+    assert [c["patient_control_number"] for c in result.claims_invalid] == ["CLEANMCR01"]
+    assert "IK4-6" in result.claims_invalid[0]["error"] and result.claims_held == 1
+    assert [c.patient_control_number for c in claims(rej)] == ["CLEANMCR01"]
+    sent = {c.patient_control_number for c in claims(out)}
+    assert "CLEANMCR01" not in sent and len(sent) == result.claims_out == result.claims_in - 1
+    assert validate_tr3(out.read_text()).errors == []
+    stored = {r["patient_control_number"] for r in store.query("select patient_control_number from claims")}
+    assert stored == sent
+    store.close()
+
+
+def test_withheld_sets_go_to_rejects_whole_and_nothing_of_them_is_stored(tmp_path):
+    src = FIXTURES / "837p-multi-interchange.837"
+    first = [r for r in iter_records(src) if hasattr(r, "lines")]
+    store = Store(tmp_path / "s.db")
+    out, rej = tmp_path / "o.837", tmp_path / "r.837"
+    result = scrub_file(src, out, rej, store, withheld={("000000101", "10101", "0001")})
+    assert len(result.sets_withheld) == 1 and result.sets_withheld[0]["claims"] >= 1
+    held = {c.patient_control_number for c in claims(rej)}
+    sent = {c.patient_control_number for c in claims(out)}
+    assert held and sent and not held & sent and held | sent == {c.patient_control_number for c in first}
+    assert result.claims_held == len(held) and result.claims_in == len(first)
+    stored = {r["patient_control_number"] for r in store.query("select patient_control_number from claims")}
+    assert stored <= sent
+    store.close()
+
+
 def test_never_overwrites_input(tmp_path):
     src = tmp_path / "in.837"
     src.write_bytes((FIXTURES / "837p-tpi-units.837").read_bytes())
