@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import time
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -472,11 +473,12 @@ def _invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubR
     errors = [i for i in new_issues if i.severity is Severity.ERROR and i.pos.st_position]
     if not errors:
         return frozenset()
+    starts = [c.start for c in claims]  # claims are in set order
     bad: dict[int, Issue] = {}
-    for c in claims:
-        for i in errors:
-            if c.start < i.pos.st_position <= c.end and id(c) not in bad:
-                bad[id(c)] = i
+    for i in errors:
+        k = bisect_right(starts, i.pos.st_position - 1) - 1  # the last claim starting at or before it
+        if k >= 0 and i.pos.st_position <= claims[k].end:
+            bad.setdefault(id(claims[k]), i)
     for c in claims:
         if id(c) in bad:
             i = bad[id(c)]
