@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -252,14 +253,15 @@ def sessions_of(claims: Iterable[Claim]) -> list[Session]:
 class History:
     """Claim history for visit-counting rules: the store (minus the current file) plus this file.
 
-    `store` may be None (no history). Results are cached per (member, codes, window).
+    `store` may be None (no history). A member's dates for a code set are read from the store once,
+    whatever the windows asked for later (each window is a binary search in them).
     """
 
     def __init__(self, store=None, exclude_file: str | None = None):
         self.store = store
         self.exclude_file = exclude_file
-        self._dates: dict[tuple, set[date]] = {}
-        self._lines: dict[tuple, list[tuple[date, str]]] = {}
+        self._dates: dict[tuple, list[date]] = {}
+        self._lines: dict[tuple, tuple[list[date], list[tuple[date, str]]]] = {}
         self._empty: bool | None = None
 
     def _store_empty(self) -> bool:
@@ -275,22 +277,24 @@ class History:
     def visit_dates(self, member: str, codes: frozenset[str], since: date, until: date) -> set[date]:
         if self._store_empty():
             return set()
-        key = (member, codes, since, until)
-        got = self._dates.get(key)
-        if got is None:
-            got = self._dates[key] = self.store.visit_dates(member, codes, since, until,
-                                                            exclude_file=self.exclude_file)
-        return got
+        key = (member, codes)
+        every = self._dates.get(key)
+        if every is None:
+            every = self._dates[key] = sorted(self.store.visit_dates(member, codes, date.min, date.max,
+                                                                     exclude_file=self.exclude_file))
+        return set(every[bisect_left(every, since):bisect_right(every, until)])
 
     def procedure_lines(self, member: str, code: str, since: date, until: date) -> list[tuple[date, str]]:
         if self._store_empty():
             return []
-        key = (member, code, since, until)
+        key = (member, code)
         got = self._lines.get(key)
         if got is None:
-            got = self._lines[key] = self.store.procedure_dates(member, code, since, until,
-                                                                exclude_file=self.exclude_file)
-        return got
+            rows = sorted(self.store.procedure_dates(member, code, date.min, date.max,
+                                                     exclude_file=self.exclude_file))
+            got = self._lines[key] = ([d for d, _ in rows], rows)
+        dates, rows = got
+        return rows[bisect_left(dates, since):bisect_right(dates, until)]
 
 
 def year_before(d: date) -> date:

@@ -307,3 +307,35 @@ def test_window_counts_match_a_plain_count_for_any_dates():
         assert _count_between(ordered, lo, hi) == sum(1 for x in ordered if lo <= x <= hi)
 
     check()
+
+
+def test_history_reads_a_members_dates_once_for_every_window():
+    """Visit and CPM rules ask for many windows per member; the store is asked once per member and codes,
+    and each window's answer is the same as a windowed query would give."""
+    from datetime import date, timedelta
+
+    from edi_pipeline.rules import History
+
+    days = [date(2024, 1, 1) + timedelta(days=9 * k) for k in range(120)]
+
+    class CountingStore:
+        calls = 0
+
+        def query(self, sql, params):
+            return iter([(1,)])  # the store is not empty
+
+        def visit_dates(self, member, codes, since, until, exclude_file=None):
+            CountingStore.calls += 1
+            return {d for d in days if since <= d <= until}
+
+        def procedure_dates(self, member, code, since, until, exclude_file=None):
+            CountingStore.calls += 1
+            return [(d, f"PCN{k}") for k, d in enumerate(days) if since <= d <= until]
+
+    history = History(CountingStore(), exclude_file="x")
+    for start in days[::7]:
+        lo, hi = start, start + timedelta(days=90)
+        assert history.visit_dates("m", frozenset({"20553"}), lo, hi) == {d for d in days if lo <= d <= hi}
+        assert sorted(history.procedure_lines("m", "G3002", lo, hi)) == [
+            (d, f"PCN{k}") for k, d in enumerate(days) if lo <= d <= hi]
+    assert CountingStore.calls == 2
