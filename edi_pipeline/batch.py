@@ -8,7 +8,6 @@ import multiprocessing
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -111,10 +110,10 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
     sha = path_sha256(path)
     store = Store(db)
     try:
-        if store.conn.execute("select 1 from batch_files where sha256 = ? and status != 'running'", [sha]).fetchone():
+        if store.batch_file_done(sha):
             return FileOutcome(path.name, SKIPPED, detail="already processed")
         kind, outcome = _process(path, out, store, sha, kind)
-        _mark(store, sha, path.name, kind, outcome)
+        store.mark_batch_file(sha, path.name, kind, outcome.status, outcome.detail)
         if outcome.status == DONE:
             log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,
                                          "claims_held": outcome.claims_held, "payments": outcome.payments})
@@ -163,13 +162,6 @@ def _process(path: Path, out: Path, store: Store, sha: str,
         outcome.findings += len(ingested.findings)
         outcome.remits_key = ingested.key if ingested.payments else None
     return kind, outcome
-
-
-def _mark(store: Store, sha: str, name: str, kind: str | None, outcome: FileOutcome) -> None:
-    with store.transaction():
-        store.insert_rows("batch_files", ("sha256", "name", "kind", "status", "detail", "finished_at"),
-                          [(sha, name, kind, outcome.status, outcome.detail,
-                            datetime.now(timezone.utc).isoformat(timespec="seconds"))])
 
 
 class JsonLines(logging.Formatter):

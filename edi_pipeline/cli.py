@@ -474,13 +474,13 @@ def reconcile_cmd(db, fmt, as_of):
     if fmt == "csv":  # streamed: a whole store's rows are never held as text
         write_claims_csv(rec, out)
         return
-    from .store import from_cents
+    from .store import cents_text
 
     _rows_out(claim_rows(rec), fmt)
     click.echo("\nRemits matching no claim:")
     _rows_out(rec.unmatched_remits, fmt)
     click.echo(f"\nClaims with no remit, aged as of {rec.as_of.isoformat()}:")
-    _rows_out([{"days": b, "claims": v["claims"], "billed": str(from_cents(v["billed"]))}
+    _rows_out([{"days": b, "claims": v["claims"], "billed": cents_text(v["billed"])}
                for b, v in rec.aging.items()], fmt)
 
 

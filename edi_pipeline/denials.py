@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .codes import CodeTables, load_tables
 from .reconcile import NOT_DENIAL_CATEGORIES, Reconciliation, is_denial_adjustment, reconcile
-from .store import Store, from_cents
+from .store import Store, cents_text
 
 CATEGORY_ACTION = {
     "coding/bundling": "correct and resubmit",
@@ -62,7 +62,7 @@ class Denial:
             "patient_control_number": self.patient_control_number,
             "payer_claim_control_number": self.payer_claim_control_number, "payer": self.payer,
             "level": self.level, "procedure": self.procedure, "service_date": self.service_date,
-            "group": self.group, "carc": self.carc, "rarcs": self.rarcs, "amount": str(from_cents(self.amount)),
+            "group": self.group, "carc": self.carc, "rarcs": self.rarcs, "amount": cents_text(self.amount),
             "category": self.category, "action": self.action, "preventable_by": self.preventable_by,
         }
 
@@ -166,7 +166,7 @@ def summarize(denials: list[Denial], by: str) -> list[dict]:
             key = getattr(d, by) or "(none)"
         acc[key][0] += 1
         acc[key][1] += d.amount
-    rows = [{by: k, "count": n, "amount": str(from_cents(c)), "_cents": c} for k, (n, c) in acc.items()]
+    rows = [{by: k, "count": n, "amount": cents_text(c), "_cents": c} for k, (n, c) in acc.items()]
     rows.sort(key=lambda r: (-r["_cents"], r[by]))
     for r in rows:
         del r["_cents"]

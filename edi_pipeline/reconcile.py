@@ -34,7 +34,7 @@ from datetime import date
 from typing import IO, Callable, Iterable
 
 from .codes import CodeTables, load_tables
-from .store import Store
+from .store import Store, cents_text
 
 AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
 NOT_DENIAL_CATEGORIES = frozenset({"contractual", "patient responsibility"})
@@ -57,23 +57,6 @@ def aging_bucket(days: int) -> str:
     if days <= 90:
         return "61-90"
     return "90+"
-
-
-_money_text: dict[int, str] = {}
-
-
-def _money(c: int | None) -> str | None:
-    """Cents as a decimal string, the same text as str(from_cents(c)) but cheaper (amounts repeat)."""
-    if c is None:
-        return None
-    text = _money_text.get(c)
-    if text is None:
-        sign = "-" if c < 0 else ""
-        a = abs(c)
-        text = f"{sign}{a // 100}.{a % 100:02d}"
-        if len(_money_text) < 100_000:
-            _money_text[c] = text
-    return text
 
 
 @dataclass(slots=True)
@@ -103,8 +86,8 @@ class LineMatch:
     matched_by: str | None  # "6R", "exact", "procedure+date", "procedure" or None (unmatched)
 
     def to_dict(self) -> dict:
-        return {"line_number": self.line_number, "procedure": self.procedure, "billed": _money(self.billed),
-                "paid": _money(self.paid), "matched_by": self.matched_by}
+        return {"line_number": self.line_number, "procedure": self.procedure, "billed": cents_text(self.billed),
+                "paid": cents_text(self.paid), "matched_by": self.matched_by}
 
 
 @dataclass(slots=True)
@@ -128,9 +111,9 @@ class ClaimRecon:
     def to_dict(self) -> dict:
         d = {
             "patient_control_number": self.patient_control_number, "payer": self.payer,
-            "service_date": self.service_date, "billed": _money(self.billed), "paid": _money(self.paid),
-            "patient_responsibility": _money(self.patient_responsibility),
-            "adjustments": _money(self.adjustments), "status": self.status,
+            "service_date": self.service_date, "billed": cents_text(self.billed), "paid": cents_text(self.paid),
+            "patient_responsibility": cents_text(self.patient_responsibility),
+            "adjustments": cents_text(self.adjustments), "status": self.status,
             "days_outstanding": self.days_outstanding,
         }
         if self.lines is not None:
@@ -153,7 +136,7 @@ class Reconciliation:
             "as_of": self.as_of.isoformat(),
             "claims": [c.to_dict() for c in self.claims] if claims else [],
             "unmatched_remits": self.unmatched_remits,
-            "aging": {b: {"claims": v["claims"], "billed": _money(v["billed"]),
+            "aging": {b: {"claims": v["claims"], "billed": cents_text(v["billed"]),
                           "patient_control_numbers": v["patient_control_numbers"]} for b, v in self.aging.items()},
         }
 
@@ -217,29 +200,18 @@ _FALLBACKS = (
 def match_lines(claim_lines: list[tuple], service_payments: list[tuple]) -> list[LineMatch]:
     """Pair claim lines (claim_id, line_number, procedure, modifiers, charge, date, 6R) with service
     payments (id, cp id, procedure, modifiers, SVC06, charge, paid, date, 6R, remarks)."""
-    by_6r = {sp[8]: sp for sp in service_payments if sp[8]}
-    if len(by_6r) == len(service_payments) == len(claim_lines):  # the usual case: every line pairs on 6R
-        out = []
-        for cl in claim_lines:
-            sp = by_6r.pop(cl[6], None) if cl[6] else None
-            if sp is None:
-                break
-            out.append(LineMatch(cl[1], cl[2], cl[4], sp[6], "6R"))
-        else:
-            if len(out) > 1:
-                out.sort(key=_line_order)
-            return out
-        by_6r = {sp[8]: sp for sp in service_payments if sp[8]}
-    out = []
-    free = list(service_payments)
+    out: list[LineMatch] = []
     pending = []
+    paired: set[str] = set()  # ids of the service payments paired on 6R
+    by_6r = {sp[8]: sp for sp in service_payments if sp[8]}
     for cl in claim_lines:
         sp = by_6r.pop(cl[6], None) if cl[6] else None
         if sp is not None:
-            free.remove(sp)  # short lists: a claim has at most 50 lines
+            paired.add(sp[0])
             out.append(LineMatch(cl[1], cl[2], cl[4], sp[6], "6R"))
         else:
             pending.append(cl)
+    free = [sp for sp in service_payments if sp[0] not in paired]
     for how, key_cl, key_sp in _FALLBACKS:
         if not pending or not free:
             break
@@ -250,7 +222,7 @@ def match_lines(claim_lines: list[tuple], service_payments: list[tuple]) -> list
             if sp is None:
                 still.append(cl)
             else:
-                free.remove(sp)
+                free.remove(sp)  # short lists: a claim has at most 50 lines
                 out.append(LineMatch(cl[1], cl[2], cl[4], sp[6], how))
         pending = still
     out.extend(LineMatch(cl[1], cl[2], cl[4], None, None) for cl in pending)
@@ -317,16 +289,11 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
                 parent[a] = b  # the replacement's PCN names the group
     latest: dict[str, tuple] = {}
     pays_of: dict[str, list[Payment]] = defaultdict(list)
-    if parent:
-        for row in claim_rows:
-            latest[_find(parent, row[1])] = row  # rows come in ingest order: last one wins
-        for p in payments:
-            pays_of[_find(parent, p.patient_control_number)].append(p)
-    else:  # no replacement or void joins two groups: each PCN is its own group
-        for row in claim_rows:
-            latest[row[1]] = row
-        for p in payments:
-            pays_of[p.patient_control_number].append(p)
+    root = {x: _find(parent, x) for x in parent}  # a PCN not in it is its own group
+    for row in claim_rows:
+        latest[root.get(row[1], row[1])] = row  # rows come in ingest order: last one wins
+    for p in payments:
+        pays_of[root.get(p.patient_control_number, p.patient_control_number)].append(p)
 
     result = Reconciliation(as_of, [], [], {b: {"claims": 0, "billed": 0, "patient_control_numbers": []}
                                              for b in AGING_BUCKETS})
@@ -344,8 +311,8 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
                 "payer_claim_control_number": pays[-1].payer_claim_control_number,
                 "payer": pays[-1].payer_name or pays[-1].payer_id,
                 "payments": len(active),
-                "charge": _money(sum(p.charge or 0 for p in active)),
-                "paid": _money(sum(p.paid or 0 for p in active)),
+                "charge": cents_text(sum(p.charge or 0 for p in active)),
+                "paid": cents_text(sum(p.paid or 0 for p in active)),
                 "last_payment_date": pays[-1].payment_date,
             })
 

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import IO, Callable, Iterable, Iterator
 
 from .codes import CodeTables, PayerProfiles, Profile
@@ -250,6 +251,9 @@ def sessions_of(claims: Iterable[Claim]) -> list[Session]:
 # ---------------------------------------------------------------- history
 
 
+_first = itemgetter(0)
+
+
 class History:
     """Claim history for visit-counting rules: the store (minus the current file) plus this file.
 
@@ -261,7 +265,7 @@ class History:
         self.store = store
         self.exclude_file = exclude_file
         self._dates: dict[tuple, list[date]] = {}
-        self._lines: dict[tuple, tuple[list[date], list[tuple[date, str]]]] = {}
+        self._lines: dict[tuple, list[tuple[date, str]]] = {}
         self._empty: bool | None = None
 
     def _store_empty(self) -> bool:
@@ -288,13 +292,11 @@ class History:
         if self._store_empty():
             return []
         key = (member, code)
-        got = self._lines.get(key)
-        if got is None:
-            rows = sorted(self.store.procedure_dates(member, code, date.min, date.max,
-                                                     exclude_file=self.exclude_file))
-            got = self._lines[key] = ([d for d, _ in rows], rows)
-        dates, rows = got
-        return rows[bisect_left(dates, since):bisect_right(dates, until)]
+        rows = self._lines.get(key)
+        if rows is None:
+            rows = self._lines[key] = sorted(self.store.procedure_dates(member, code, date.min, date.max,
+                                                                        exclude_file=self.exclude_file))
+        return rows[bisect_left(rows, since, key=_first):bisect_right(rows, until, key=_first)]
 
 
 def year_before(d: date) -> date:

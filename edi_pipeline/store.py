@@ -42,6 +42,22 @@ def from_cents(value: int | None) -> Decimal | None:
     return None if value is None else (Decimal(value) / 100).quantize(Decimal("0.01"))
 
 
+_cents_text: dict[int, str] = {}
+
+
+def cents_text(value: int | None) -> str | None:
+    """Cents as decimal text, the same as str(from_cents(value)) but cheaper (amounts repeat)."""
+    if value is None:
+        return None
+    text = _cents_text.get(value)
+    if text is None:
+        a = abs(value)
+        text = f"{'-' if value < 0 else ''}{a // 100}.{a % 100:02d}"
+        if len(_cents_text) < 100_000:
+            _cents_text[value] = text
+    return text
+
+
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
@@ -185,6 +201,17 @@ class Store:
         """Record (or update) a file; call again at the end of a job with its final counts."""
         self.insert_rows("files", self._FILE_COLS, [(sha, os.path.basename(name), kind, isa_sender, isa_control,
                                                      origin, now(), claims, payments)])
+
+    def batch_file_done(self, sha: str) -> bool:
+        """Whether the batch job has finished a file with these bytes."""
+        return self.conn.execute("select 1 from batch_files where sha256 = ? and status != 'running'",
+                                 [sha]).fetchone() is not None
+
+    def mark_batch_file(self, sha: str, name: str, kind: str | None, status: str, detail: str) -> None:
+        """Record the batch job's outcome for a file, in a transaction of its own."""
+        with self.transaction():
+            self.insert_rows("batch_files", ("sha256", "name", "kind", "status", "detail", "finished_at"),
+                             [(sha, name, kind, status, detail, now())])
 
     # --- claims --------------------------------------------------------------------
 
