@@ -80,7 +80,7 @@ pyx12.x12n_document.x12n_document(pyx12.params.params(), sys.argv[1], None, None
 
 
 LIBRARY = """
-import io, json, os, sys, tempfile, time, gc
+import io, json, os, sys, time, gc
 import pyx12.x12file
 from edi_pipeline.convert import to_ndjson
 from edi_pipeline.document import iter_records
@@ -100,14 +100,24 @@ timed("pyx12 X12Reader plain read (835)", lambda: sum(1 for _ in pyx12.x12file.X
 timed("typed 837P parse (iter_records)", lambda: sum(1 for _ in iter_records(f837)))
 with open(os.devnull, "w") as devnull:
     timed("parse to NDJSON (to_ndjson)", lambda: to_ndjson(f837, devnull))
-db = tempfile.mktemp(dir=work, suffix=".db")
-store = Store(db)
+def remove_store(path):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+made = []
+def fresh_store(name):  # removed again at the end: a rerun of the bench leaves no store behind
+    made.append(os.path.join(work, name))
+    remove_store(made[-1])
+    return Store(made[-1])
+store = fresh_store("lib-scrub.db")
 timed("scrub (scrub_file, store)", lambda: scrub_file(f837, os.path.join(work, "lib.837"),
                                                      os.path.join(work, "lib.rejects.837"), store))
-db2 = tempfile.mktemp(dir=work, suffix=".db")
-store2 = Store(db2)
+store2 = fresh_store("lib-remit.db")
 ingest_file(f837, store2)
 timed("ingest+reconcile (835)", lambda: (ingest_file(f835, store2), reconcile(store2)))
+store.close(); store2.close()
+for path in made:
+    remove_store(path)
 print(json.dumps(out))
 """
 
