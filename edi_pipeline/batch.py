@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import EdiError, Position
-from .ingest import ingest_file
-from .store import Store, path_sha256
+from .ingest import INGESTED, ingest_file
+from .store import Store, kind_families, path_sha256
 from .writer import atomic_copy, atomic_output
 from .x12 import Delimiters
 
@@ -72,13 +72,31 @@ class BatchSummary:
         }
 
 
+def _first_isa(head: bytes, name: str) -> tuple[bytes, int]:
+    """The file's first bytes from its ISA on, and the ISA's line; EdiError when there is no valid ISA."""
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    line = 1 + head[:len(head) - len(start)].count(b"\n")
+    Delimiters.from_isa(start.decode("latin-1"), Position(name, line, 1, None, "ISA"))
+    return start, line
+
+
+def interchange_id(path: Path) -> tuple[str, str, int] | None:
+    """The first ISA's sender (ISA06) and control number (ISA13), and its line; None when unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            start, line = _first_isa(fh.read(4096), path.name)
+    except (EdiError, OSError):
+        return None
+    e = start.decode("latin-1").split(start[3:4].decode("latin-1"), 14)
+    return (e[6].strip(), e[13].strip(), line) if len(e) > 13 else None
+
+
 def detect_kind(path: Path) -> str:
     """'837P', '835' or '837P+835' from the ST01 values in the file, read in chunks; EdiError when
     the file does not start with an ISA or holds neither."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
-        start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-        Delimiters.from_isa(start.decode("latin-1"), Position(path.name, 1, 1, None, "ISA"))
+        start, _ = _first_isa(head, path.name)
         sep = start[3:4]
         marks = {b"ST" + sep + b"837": "837P", b"ST" + sep + b"835": "835"}
         kinds: set[str] = set()
@@ -103,11 +121,12 @@ def _quarantine(path: Path, out: Path, reason: str) -> FileOutcome:
     return FileOutcome(path.name, QUARANTINED, detail=reason.splitlines()[0])
 
 
-def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None) -> FileOutcome:
-    """Handle one inbox file by type (`kind` as detect_kind gives it, when already known); safe to rerun
-    after a crash (everything it writes is idempotent)."""
+def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
+                 sha: str | None = None) -> FileOutcome:
+    """Handle one inbox file by type (`kind` as detect_kind gives it, and its `sha`256, when already
+    known); safe to rerun after a crash (everything it writes is idempotent)."""
     path, out = Path(path), Path(out)
-    sha = path_sha256(path)
+    sha = sha or path_sha256(path)
     store = Store(db)
     try:
         if store.batch_file_done(sha):
@@ -156,8 +175,8 @@ def _process(path: Path, out: Path, store: Store, sha: str,
     if "835" in kind:
         # a file holding 837P sets too: scrub stored those, so load only its 835 sets here
         ingested = ingest_file(path, store, origin="batch", remits_only="837P" in kind, sha256=sha)
-        if not ingested.ok:
-            return kind, _quarantine(path, out, f"{path.name}: {ingested.reason}")
+        if ingested.status != INGESTED:  # rejected, or an interchange already in the store
+            return kind, _quarantine(path, out, f"{path.name}: {ingested.status}: {ingested.reason}")
         outcome.payments += ingested.payments
         outcome.findings += len(ingested.findings)
         outcome.remits_key = ingested.key if ingested.payments else None
@@ -189,10 +208,10 @@ def setup_logging(log_json: bool = False, quiet: bool = False) -> None:
     logger.setLevel(logging.INFO if log_json else (logging.ERROR if quiet else logging.WARNING))
 
 
-def _job(args: tuple[str, str, str, str | None]) -> FileOutcome:
-    path, out, db, kind = args
+def _job(args: tuple[str, str, str, str | None, str | None]) -> FileOutcome:
+    path, out, db, kind, sha = args
     try:
-        return process_file(path, out, db, kind)
+        return process_file(path, out, db, kind, sha)
     except Exception as exc:  # one bad file must not stop the batch
         reason = f"{Path(path).name}: internal error ({type(exc).__name__})"
         try:
@@ -213,6 +232,55 @@ def _kind_or_none(path: Path) -> str | None:
         return None
 
 
+def _sha_or_none(path: Path) -> str | None:
+    try:
+        return path_sha256(path)
+    except OSError:
+        return None
+
+
+def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[Path, str | None], out: Path,
+                   store: Store) -> dict[Path, FileOutcome]:
+    """The run's files that must not be processed, decided before any worker starts (so two workers
+    can never both take one interchange):
+    - a second copy of the same bytes under another name: skipped;
+    - a different file whose interchange (ISA06 sender + ISA13 control number, same kind of sets) was
+      processed before, in an earlier run or earlier in this one: quarantined, since its claims would
+      go to the payer twice or its payments count twice (TA1 note 025, duplicate control number)."""
+    early: dict[Path, FileOutcome] = {}
+    first_copy: dict[str, Path] = {}
+    first_isa: dict[tuple[str, str, str], Path] = {}
+    for path in order:
+        sha, kind = shas[path], kinds[path]
+        if sha is None or kind is None or store.batch_file_done(sha):
+            continue  # process_file says why it cannot read it, or skips it as done
+        if sha in first_copy:
+            early[path] = FileOutcome(path.name, SKIPPED, kind, detail=f"same bytes as {first_copy[sha].name}")
+            continue
+        first_copy[sha] = path
+        isa = interchange_id(path)
+        if isa is None:
+            continue
+        sender, control, line = isa
+        keys = [(family, sender, control) for family in sorted(kind_families(kind))]
+        earlier_in_run = next((first_isa[k] for k in keys if k in first_isa), None)
+        earlier = store.seen_isa(sender, control, kind, exclude_sha=sha) if earlier_in_run is None else None
+        for k in keys:
+            first_isa.setdefault(k, path)
+        if earlier_in_run is None and earlier is None:
+            continue
+        source = (f"{earlier_in_run.name}, earlier in this run" if earlier_in_run is not None
+                  else f"{earlier['name']}, {earlier['ingested_at']}")
+        outcome = _quarantine(path, out, f"{path.name}:{line}: ISA#1 ISA13 TA1-025 interchange control number "
+                                         f"{control} from sender {sender} was already processed ({source}): not "
+                                         "processed again, so nothing goes out or counts twice; a new file "
+                                         "needs a new ISA13")
+        outcome.kind = kind
+        store.mark_batch_file(sha, path.name, kind, outcome.status, outcome.detail)
+        early[path] = outcome
+    return early
+
+
 def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,
               progress: Callable[[FileOutcome], None] | None = None,
               log_setup: tuple[bool, bool] | None = None) -> BatchSummary:
@@ -221,18 +289,27 @@ def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None =
     for sub in SUBDIRS:
         (out / sub).mkdir(parents=True, exist_ok=True)
     db = db or str(out / "edi_pipeline.db")
-    Store(db).close()  # create and migrate once, before the workers race
     kinds = {p: _kind_or_none(p) for p in inbox_files(inbox)}
+    shas = {p: _sha_or_none(p) for p in kinds}
     remits = [p for p, kind in kinds.items() if kind == "835"]
     phases = [[p for p, kind in kinds.items() if kind != "835"], remits]
+    store = Store(db)  # created and migrated once, before the workers race
+    try:
+        early = screen_repeats(phases[0] + phases[1], kinds, shas, out, store)
+    finally:
+        store.close()
     summary = BatchSummary()
+    for outcome in early.values():
+        summary.files.append(outcome)
+        if progress:
+            progress(outcome)
     pool = None
     if workers > 1:
         pool = multiprocessing.get_context("spawn").Pool(
             workers, initializer=setup_logging if log_setup else None, initargs=log_setup or ())
     try:
         for phase in phases:
-            jobs = [(str(p), str(out), db, kinds[p]) for p in phase]
+            jobs = [(str(p), str(out), db, kinds[p], shas[p]) for p in phase if p not in early]
             results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
             for outcome in results:
                 summary.files.append(outcome)

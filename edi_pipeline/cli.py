@@ -593,6 +593,8 @@ def batch(inbox, out_dir, db, workers, quiet, log_json):
     unreadable: moved aside to OUT/quarantine with NAME.error.txt saying why and where
 
     Files already done are skipped, so a rerun after a crash finishes the job without duplicates.
+    A second copy of a file is skipped, and a different file resending an interchange already
+    processed (same ISA06 sender and ISA13 control number) is quarantined: nothing goes out twice.
     Exit 0 when everything went through, 1 when a file was quarantined, a claim held or the reconciliation failed.
 
     \b

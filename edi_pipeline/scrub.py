@@ -595,7 +595,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         if rejects.fh is not None:
             result.rejects_path = rejects_path
         if store is not None:
-            store.add_file(sha, path, "837", isa_sender, isa_control, "scrub", claims=result.claims_out)
+            store.add_file(sha, path, "837P", isa_sender, isa_control, "scrub", claims=result.claims_out)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -69,6 +69,12 @@ def member_hash(claim: Claim) -> str:
     return claim._member_hash
 
 
+def kind_families(kind: str | None) -> set[str]:
+    """'837' and/or '835': the kinds of transaction set a files.kind value ('837P', '835', '837P+835', or
+    '837', scrub's label) holds."""
+    return {f for f in ("837", "835") if kind and f in kind}
+
+
 def path_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file, read in chunks."""
     with open(path, "rb") as fh:
@@ -185,13 +191,18 @@ class Store:
 
     def seen_isa(self, isa_sender: str | None, isa_control: str | None, kind: str,
                  exclude_sha: str | None = None) -> dict | None:
-        """An earlier file with the same ISA sender, control number and kind."""
+        """An earlier file with the same ISA sender and control number holding the same kind of sets
+        (a file's own parts, `sha` and `sha:835`, excluded)."""
         if not (isa_sender and isa_control):
             return None
-        rows = list(self.query(
-            "select * from files where isa_sender = ? and isa_control = ? and kind = ? and sha256 != ?",
-            [isa_sender, isa_control, kind, exclude_sha or ""]))
-        return rows[0] if rows else None
+        base = (exclude_sha or "").removesuffix(":835")
+        wanted = kind_families(kind)
+        for row in self.query("select * from files where isa_sender = ? and isa_control = ? "
+                              "and sha256 not in (?, ?) order by rowid",
+                              [isa_sender, isa_control, base, f"{base}:835"]):
+            if wanted & kind_families(row["kind"]):
+                return row
+        return None
 
     _FILE_COLS = ("sha256", "name", "kind", "isa_sender", "isa_control", "origin", "ingested_at", "claims",
                   "payments")

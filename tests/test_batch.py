@@ -275,3 +275,69 @@ def test_a_failed_reconciliation_keeps_the_summary_and_exits_1(tmp_path, monkeyp
     assert "claim payments ingested: " in r.output and "reconciliation failed: cannot read store" in r.output
     assert not (out / "reports" / "reconciliation.csv").exists()
     assert counts(out / "edi_pipeline.db")["claim_payments"] > 0  # the files' own work stands
+
+
+def resend(src, dst):
+    """The same interchange (same ISA sender and control number) in different bytes: a line break
+    after every segment, as a sender's second transmission of a file may have."""
+    dst.write_text(src.read_text().replace("~", "~\n"))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_resent_interchange_is_quarantined_not_counted_twice(tmp_path, workers):
+    names = ["pair-plb.837", "pair-plb.835"]
+    reference = tmp_path / "reference"
+    assert batch(make_inbox(tmp_path, names, extra=False), reference).exit_code == 0
+    inbox = tmp_path / "inbox"
+    resend(inbox / "pair-plb.837", inbox / "resent-plb.837")
+    resend(inbox / "pair-plb.835", inbox / "resent-plb.835")
+    out = tmp_path / "out"
+    r = batch(inbox, out, "--workers", workers)
+    assert r.exit_code == 1, r.output
+    assert "2 quarantined" in r.output
+    for name, first in (("resent-plb.837", "pair-plb.837"), ("resent-plb.835", "pair-plb.835")):
+        why = (out / "quarantine" / f"{name}.error.txt").read_text()
+        assert why.startswith(f"{name}:1: ISA#1 ISA13 TA1-025 ") and f"({first}, earlier in this run)" in why
+    assert sorted(p.name for p in (out / "outbound").iterdir()) == ["pair-plb.837"]
+    assert counts(out / "edi_pipeline.db") == {**counts(reference / "edi_pipeline.db"),
+                                               "batch_files": 4}
+
+
+def test_a_resend_in_a_later_run_is_quarantined(tmp_path):
+    inbox = make_inbox(tmp_path, ["pair-plb.837", "pair-plb.835"], extra=False)
+    out = tmp_path / "out"
+    assert batch(inbox, out).exit_code == 0
+    before = counts(out / "edi_pipeline.db")
+    resend(inbox / "pair-plb.835", inbox / "resent-plb.835")
+    r = batch(inbox, out)
+    assert r.exit_code == 1 and "1 quarantined" in r.output, r.output
+    why = (out / "quarantine" / "resent-plb.835.error.txt").read_text()
+    assert "TA1-025" in why and "(pair-plb.835, 20" in why  # the earlier file and when it came
+    assert counts(out / "edi_pipeline.db") == {**before, "batch_files": before["batch_files"] + 1}
+    r = batch(inbox, out)  # recorded: the next run skips it like the files that were done
+    assert r.exit_code == 0 and "3 already done" in r.output, r.output
+
+
+def test_two_copies_of_one_file_in_one_run_are_sent_once(tmp_path):
+    inbox = make_inbox(tmp_path, ["pair-plb.837", "pair-plb.835"], extra=False)
+    shutil.copyfile(inbox / "pair-plb.837", inbox / "copy-plb.837")
+    out = tmp_path / "out"
+    r = batch(inbox, out, "--workers", "2")
+    assert r.exit_code == 0, r.output
+    assert "1 already done" in r.output
+    assert sorted(p.name for p in (out / "outbound").iterdir()) == ["copy-plb.837"]  # the first by name
+
+
+def test_ingest_sees_a_scrubbed_interchange_resent(tmp_path):
+    db = str(tmp_path / "s.db")
+    first, again = tmp_path / "first.837", tmp_path / "again.837"
+    shutil.copyfile(FIXTURES / "pair-plb.837", first)
+    resend(first, again)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["scrub", str(first), "-o", str(tmp_path / "out.837"), "--db", db])
+    assert r.exit_code == 0, r.output
+    before = counts(db)
+    assert before["claims"] > 0 and before["files"] == 1
+    r = runner.invoke(cli, ["ingest", str(again), "--db", db])
+    assert r.exit_code == 0 and "already ingested (same as " in r.output, r.output
+    assert counts(db) == before
