@@ -162,8 +162,10 @@ def _process(path: Path, out: Path, store: Store, sha: str,
         try:
             scrubbed = scrub_file(path, out / "outbound" / path.name, out / "rejects" / path.name, store,
                                   sha256=sha, withheld=result.rejected_sets())
-        except EdiError as exc:
-            return kind, _quarantine(path, out, str(exc))
+        except EdiError as exc:  # its 999s are written: the summary counts them
+            quarantined = _quarantine(path, out, str(exc))
+            quarantined.acks_accepted, quarantined.acks_rejected = outcome.acks_accepted, outcome.acks_rejected
+            return kind, quarantined
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
             (out / "outbound" / path.name).unlink(missing_ok=True)
         with atomic_output(out / "reports" / f"{path.name}.json", mode=0o600) as fh:

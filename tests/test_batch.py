@@ -1,6 +1,7 @@
 """The batch job and demo: outputs by type, quarantine, idempotent reruns, crash recovery, workers, no PHI."""
 
 import json
+import re
 import shutil
 import stat
 import subprocess
@@ -341,3 +342,17 @@ def test_ingest_sees_a_scrubbed_interchange_resent(tmp_path):
     r = runner.invoke(cli, ["ingest", str(again), "--db", db])
     assert r.exit_code == 0 and "already ingested (same as " in r.output, r.output
     assert counts(db) == before
+
+
+def test_a_quarantined_837_still_counts_the_999s_it_was_sent(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    text = (FIXTURES / "837p-clean.837").read_text()
+    (inbox / "institutional.837").write_text(text.replace("005010X222A1", "005010X223A2"))  # an 837I label
+    out = tmp_path / "out"
+    r = batch(inbox, out)
+    assert r.exit_code == 1 and "1 quarantined" in r.output, r.output
+    acks = list((out / "acks").glob("institutional.837.*.999"))
+    assert acks
+    accepted, rejected = (int(w) for w in re.search(r"999s: (\d+) accepted, (\d+) rejected", r.output).groups())
+    assert accepted + rejected == len(acks)
