@@ -37,6 +37,7 @@ from .codes import CodeTables, load_tables
 from .store import Store, cents_text
 
 AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
+SCOPED_READ_MAX_SHARE = 0.5  # reconcile(pcns=...) scopes over this share of the store's claims are read whole
 NOT_DENIAL_CATEGORIES = frozenset({"contractual", "patient responsibility"})
 DENIAL_GROUPS = frozenset({"CO", "PI", "OA"})
 
@@ -259,15 +260,21 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
     not_denial = [code for code, info in tables.carc.items() if info.category in NOT_DENIAL_CATEGORIES]
     cl_of: dict[str, list[tuple]] = defaultdict(list)
     sp_of: dict[str, list[tuple]] = defaultdict(list)
-    with store.recon_scope(store.linked_pcns(pcns)) if pcns is not None else contextlib.nullcontext():
+    scope = store.linked_pcns(pcns) if pcns is not None else None
+    # A scope holding much of the store is read faster whole and filtered here: the same rows either way.
+    filter_here = scope is not None and len(scope) > SCOPED_READ_MAX_SHARE * store.claims_upper_bound()
+    with store.recon_scope(scope) if scope is not None and not filter_here else contextlib.nullcontext():
         claim_rows = store.recon_claims()
         payments = [Payment(*r) for r in store.recon_payments()]
         adjustment_totals = store.recon_adjustment_totals(not_denial)
-        if lines:
+        if lines:  # rows outside a filtered scope are never asked for below
             for r in store.recon_claim_lines():
                 cl_of[r[0]].append(r)
             for r in store.recon_service_payments():
                 sp_of[r[1]].append(r)
+    if filter_here:
+        claim_rows = [r for r in claim_rows if r[1] in scope]
+        payments = [p for p in payments if p.patient_control_number in scope]
 
     by_id = {p.id: p for p in payments}
     for cp_id, adj, denied in adjustment_totals:

@@ -416,6 +416,10 @@ class Store:
                                                     "findings")) -> dict[str, int]:
         return {t: self.conn.execute(f"select count(*) from [{t}]").fetchone()[0] for t in tables}
 
+    def claims_upper_bound(self) -> int:
+        """At least the number of claim rows, read without a scan (the largest rowid; replaced rows leave gaps)."""
+        return self.conn.execute("select coalesce(max(rowid), 0) from claims").fetchone()[0]
+
     # --- reconciliation reads, of the whole store or (inside recon_scope) of some claims' groups ---
 
     _SCOPE = "(select pcn from temp.recon_scope)"

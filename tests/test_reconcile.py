@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edi_pipeline import reconcile as reconcile_module
 from edi_pipeline.ingest import INGESTED, ingest_file
 from edi_pipeline.reconcile import Payment, _net, aging_bucket, match_lines, reconcile, statuses
 from edi_pipeline.store import Store
@@ -369,6 +370,13 @@ def test_denials_pair_units_claim_is_paid_for_one_unit(store):
 # ------------------------------------------------------------------ scoped reconciliation (batch reports)
 
 
+@pytest.fixture(params=[0.0, 1e9], ids=["read-whole-then-filter", "read-scope-only"])
+def scope_reads(request, monkeypatch):
+    """Both ways reconcile(pcns=...) reads: the whole store filtered in Python, and SQL scoped reads."""
+    monkeypatch.setattr(reconcile_module, "SCOPED_READ_MAX_SHARE", request.param)
+    return request.param
+
+
 def _assert_scoped_matches_whole(store):
     whole = reconcile(store, AS_OF, lines=True)
     claims, remits = by_pcn(whole), {r["patient_control_number"]: r for r in whole.unmatched_remits}
@@ -387,11 +395,11 @@ def _assert_scoped_matches_whole(store):
         assert got, pcn
 
 
-def test_scoped_reconcile_equals_whole_store_on_corrections(corrections):
+def test_scoped_reconcile_equals_whole_store_on_corrections(corrections, scope_reads):
     _assert_scoped_matches_whole(corrections)
 
 
-def test_scoped_reconcile_follows_a_replacement_with_a_new_pcn(store, tmp_path):
+def test_scoped_reconcile_follows_a_replacement_with_a_new_pcn(store, tmp_path, scope_reads):
     load(store, "pair-reversal.837", "pair-reversal.835", variant("pair-reversal.837", tmp_path, 904, replace_with_new_pcn))
     assert store.linked_pcns(["REVERSAL01"]) == {"REVERSAL01", "REPL01"}
     assert store.linked_pcns(["REPL01"]) == {"REVERSAL01", "REPL01"}
@@ -400,14 +408,14 @@ def test_scoped_reconcile_follows_a_replacement_with_a_new_pcn(store, tmp_path):
     _assert_scoped_matches_whole(store)
 
 
-def test_scoped_reconcile_on_denials_and_plb(store):
+def test_scoped_reconcile_on_denials_and_plb(store, scope_reads):
     load(store, "pair-denials.837", "pair-denials.835", "pair-plb.837", "pair-plb.835")
     _assert_scoped_matches_whole(store)
     part = reconcile(store, AS_OF, pcns=[])
     assert not part.claims and not part.unmatched_remits
 
 
-def test_scoped_reconcile_leaves_a_callers_transaction_open(store):
+def test_scoped_reconcile_leaves_a_callers_transaction_open(store, scope_reads):
     load(store, "pair-plb.837", "pair-plb.835")
     before = store.table_counts(["files"])["files"]
 
@@ -449,3 +457,17 @@ def test_streamed_json_of_a_store_without_claims(store):
     parts: list[str] = []
     rec.write_json(parts.append, compact_json)
     assert "".join(parts) == compact_json(rec.to_dict()) and not rec.claims
+
+
+def test_a_scope_holding_most_of_the_store_is_read_whole(store, monkeypatch):
+    load(store, "pair-denials.837", "pair-denials.835", "pair-plb.837", "pair-plb.835")
+    scoped_reads = []
+    real = Store.recon_scope
+    monkeypatch.setattr(Store, "recon_scope", lambda self, pcns: scoped_reads.append(1) or real(self, pcns))
+    every = {r[1] for r in store.recon_claims()}
+    whole = reconcile(store, AS_OF)
+    assert reconcile(store, AS_OF, pcns=every).claims == whole.claims
+    assert not scoped_reads  # all of it: one whole read, nothing to scope
+    one = sorted(every)[0]
+    assert [c.patient_control_number for c in reconcile(store, AS_OF, pcns=[one]).claims] == [one]
+    assert scoped_reads == [1]  # a few claims of many: SQL reads only their rows
