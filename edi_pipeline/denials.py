@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from .codes import CodeTables, load_tables
-from .reconcile import NOT_DENIAL_CATEGORIES, Reconciliation, is_denial_adjustment, reconcile
+from .reconcile import NOT_DENIAL_CATEGORIES, Reconciliation, not_denial_reasons, reconcile
 from .store import Store, cents_text
 
 CATEGORY_ACTION = {
@@ -107,12 +107,12 @@ def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconcilia
     active = {p.id: p for p in rec.active}
     claim_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
     line_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
-    for cp_id, sp_id, group, reason, amount in store.recon_adjustments():
-        if cp_id not in active or not is_denial_adjustment(group, reason, amount, tables):
-            continue
-        (line_adj[sp_id] if sp_id else claim_adj[cp_id]).append((group, reason, amount))
+    not_denial = not_denial_reasons(tables)  # read from the store: only denial rows, not every CAS
+    for cp_id, sp_id, group, reason, amount in store.denial_adjustments(not_denial):
+        if cp_id in active:
+            (line_adj[sp_id] if sp_id else claim_adj[cp_id]).append((group, reason, amount))
     lines_of: dict[str, list[tuple]] = defaultdict(list)
-    for sp in store.recon_service_payments():
+    for sp in store.denied_service_payments(not_denial):
         if sp[1] in active:
             lines_of[sp[1]].append(sp)
 

@@ -50,6 +50,11 @@ def is_denial_adjustment(group: str, reason: str, amount_cents: int, tables: Cod
     return (info.category if info else "other") not in NOT_DENIAL_CATEGORIES
 
 
+def not_denial_reasons(tables: CodeTables) -> list[str]:
+    """CARCs whose adjustments are never denials (contractual reductions, patient responsibility)."""
+    return [code for code, info in tables.carc.items() if info.category in NOT_DENIAL_CATEGORIES]
+
+
 def aging_bucket(days: int) -> str:
     if days <= 30:
         return "0-30"
@@ -257,7 +262,7 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
     voids linked to them) are read and reconciled, with the same results as in a whole-store run."""
     as_of = as_of or date.today()
     tables = tables or load_tables()
-    not_denial = [code for code, info in tables.carc.items() if info.category in NOT_DENIAL_CATEGORIES]
+    not_denial = not_denial_reasons(tables)
     cl_of: dict[str, list[tuple]] = defaultdict(list)
     sp_of: dict[str, list[tuple]] = defaultdict(list)
     scope = store.linked_pcns(pcns) if pcns is not None else None
@@ -399,5 +404,5 @@ def statuses(rec: Reconciliation) -> dict[str, int]:
 
 
 __all__ = ["reconcile", "match_lines", "Reconciliation", "ClaimRecon", "LineMatch", "Payment",
-           "is_denial_adjustment", "aging_bucket", "AGING_BUCKETS", "claim_rows", "write_claims_csv",
+           "is_denial_adjustment", "not_denial_reasons", "aging_bucket", "AGING_BUCKETS", "claim_rows", "write_claims_csv",
            "CLAIM_COLUMNS", "statuses"]

@@ -521,20 +521,36 @@ class Store:
             "service_date, control_number, remarks from service_payments"
             f"{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} order by rowid").fetchall()
 
-    def recon_adjustment_totals(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
-        """Per claim payment: (id, non-PR CAS total, denial CAS total) in cents. A denial is a positive
-        CO/PI/OA amount whose reason is not in `not_denial_reasons` (contractual and kin)."""
-        reasons = sorted(set(not_denial_reasons))
+    @staticmethod
+    def _denial(reasons: Iterable[str]) -> tuple[str, list[str]]:
+        """SQL true for an adjustment row that is a denial: a positive CO/PI/OA amount whose reason is
+        not in `reasons` (contractual and kin), and its parameters."""
+        reasons = sorted(set(reasons))
         marks = ",".join("?" * len(reasons)) or "''"
+        return f"group_code in ('CO', 'PI', 'OA') and amount_cents > 0 and reason not in ({marks})", reasons
+
+    def recon_adjustment_totals(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
+        """Per claim payment: (id, non-PR CAS total, denial CAS total) in cents."""
+        denial, params = self._denial(not_denial_reasons)
         return self.conn.execute(
             "select claim_payment_id, sum(case when group_code != 'PR' then amount_cents else 0 end), "
-            "sum(case when group_code in ('CO', 'PI', 'OA') and amount_cents > 0 "
-            f"and reason not in ({marks}) then amount_cents else 0 end) "
+            f"sum(case when {denial} then amount_cents else 0 end) "
             f"from adjustments{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} group by claim_payment_id",
-            reasons).fetchall()
+            params).fetchall()
 
-    def recon_adjustments(self) -> list[tuple]:
-        """(claim payment id, service payment id or None, group, reason, amount cents)."""
+    def denial_adjustments(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
+        """(claim payment id, service payment id or None, group, reason, amount cents) of every denial
+        adjustment (see _denial), in ingest order."""
+        denial, params = self._denial(not_denial_reasons)
         return self.conn.execute(
             "select claim_payment_id, service_payment_id, group_code, reason, amount_cents "
-            "from adjustments order by rowid").fetchall()
+            f"from adjustments where {denial} order by rowid", params).fetchall()
+
+    def denied_service_payments(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
+        """recon_service_payments' rows, of only the service payments with a denial adjustment."""
+        denial, params = self._denial(not_denial_reasons)
+        return self.conn.execute(
+            "select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, paid_cents, "
+            "service_date, control_number, remarks from service_payments where id in "
+            f"(select service_payment_id from adjustments where {denial}) order by rowid", params).fetchall()
+

@@ -10,7 +10,7 @@ import pytest
 from edi_pipeline.codes import load_tables
 from edi_pipeline.denials import CATEGORY_ACTION, find_denials, summarize, tables_with
 from edi_pipeline.ingest import INGESTED, ingest_file
-from edi_pipeline.reconcile import is_denial_adjustment, reconcile
+from edi_pipeline.reconcile import is_denial_adjustment, not_denial_reasons, reconcile
 from edi_pipeline.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
@@ -269,3 +269,15 @@ def test_units_denial_leaves_a_paid_unit(store):
     (d,) = [d for d in find_denials(store) if d.patient_control_number == "DUNITS01"]
     co151 = [a for a in p["cas"] if a[:2] == ("CO", "151")]
     assert d.amount == sum(a[2] for a in co151) and "N362" in d.rarcs
+
+
+def test_the_store_reads_exactly_the_denial_adjustments(store):
+    load(store, "pair-plb.837", "pair-plb.835", "pair-reversal.837", "pair-reversal.835")  # beside pair-denials
+    t = load_tables()
+    every = store.conn.execute("select claim_payment_id, service_payment_id, group_code, reason, amount_cents "
+                               "from adjustments order by rowid").fetchall()
+    denials = [a for a in every if is_denial_adjustment(a[2], a[3], a[4], t)]
+    assert denials and len(denials) < len(every)  # CO-45, PR and reversal rows are there and are not denials
+    assert store.denial_adjustments(not_denial_reasons(t)) == denials
+    lines = {a[1] for a in denials if a[1]}
+    assert {sp[0] for sp in store.denied_service_payments(not_denial_reasons(t))} == lines
