@@ -333,8 +333,9 @@ class Store:
 
     def authorizations(self) -> list[dict]:
         return list(self.query(
-            "select a.*, a.units - coalesce((select sum(u.units) from auth_uses u where u.auth_id = a.id), 0) "
-            "as units_left from authorizations a order by a.payer_id, a.auth_number"))
+            "select a.*, a.units - coalesce(u.used, 0) as units_left from authorizations a left join "
+            "(select auth_id, sum(units) as used from auth_uses group by auth_id) u on u.auth_id = a.id "
+            "order by a.payer_id, a.auth_number"))
 
     def use_authorization(self, auth_id: str, pcn: str, procedure: str, line_number: int, units: int) -> None:
         """Record units used; the same claim line using the same auth again is not counted twice."""
@@ -465,9 +466,10 @@ class Store:
     def remit_pcns(self, file_keys: Iterable[str]) -> set[str]:
         """Patient control numbers of the claim payments that came in these files."""
         pcns: set[str] = set()
-        for key in file_keys:
+        for key in file_keys:  # a file's claim payment ids start with its digest's first 16 digits
             pcns.update(r[0] for r in self.conn.execute(
-                "select distinct patient_control_number from claim_payments where file_sha256 = ?", [key]))
+                "select distinct patient_control_number from claim_payments where id >= ? and id < ? "
+                "and file_sha256 = ?", [f"{key[:16]}:", f"{key[:16]};", key]))
         return pcns
 
     def linked_pcns(self, pcns: Iterable[str]) -> set[str]:

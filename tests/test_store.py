@@ -1,0 +1,99 @@
+"""The store's own lookups stay index searches as the store grows: SQLite work counted in VM steps."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+
+from edi_pipeline.ingest import INGESTED, ingest_file
+from edi_pipeline.store import Store
+
+FILLER = "f" * 64
+
+
+def vm_steps(store: Store, fn) -> int:
+    """SQLite virtual-machine instructions (in tens) that fn() runs: a measure of work, not of time."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    store.conn.set_progress_handler(count, 10)
+    try:
+        fn()
+    finally:
+        store.conn.set_progress_handler(None, 0)
+    return steps
+
+
+def add_filler(store: Store, n: int) -> None:
+    """n unrelated claims, claim payments (each with a payer claim control number) and findings."""
+    with store.transaction():
+        store.add_file(FILLER, "filler", "837P+835", "FILLER", "1", "test")
+        store.insert_rows("remits", ("id", "file_sha256"), [("filler:remit", FILLER)])
+        store.insert_rows("claims", ("id", "file_sha256", "patient_control_number", "member_hash", "frequency_code",
+                                     "payer_claim_control_number"),
+                          [(f"filler:{k}", FILLER, f"FILL{k}", f"m{k}", "7" if k % 10 == 0 else "1", f"ICN{k}")
+                           for k in range(n)])
+        store.insert_rows("claim_payments", ("id", "remit_id", "file_sha256", "patient_control_number",
+                                             "payer_claim_control_number"),
+                          [(f"filler:p{k}", "filler:remit", FILLER, f"FILL{k}", f"PAY{k}") for k in range(n)])
+        store.insert_rows("findings", ("id", "file_sha256", "rule"), [(f"filler:{k}", FILLER, "X") for k in range(n)])
+
+
+def sized_store(path, n: int) -> Store:
+    store = Store(path)
+    for name in ("pair-reversal.837", "pair-reversal.835"):
+        assert ingest_file(FIXTURES / name, store).status == INGESTED
+    add_filler(store, n)
+    return store
+
+
+def assert_flat(tmp_path, work) -> None:
+    """work(store) on a store with 500 filler rows a table and on one with 20,000: 40x the rows may not
+    cost 2x the SQLite work (a scan would cost ~40x)."""
+    steps = []
+    for n in (500, 20000):
+        store = sized_store(tmp_path / f"{n}.db", n)
+        try:
+            steps.append(vm_steps(store, lambda: work(store)))
+        finally:
+            store.close()
+    assert steps[1] < 2 * steps[0] + 50, steps
+
+
+def test_linking_replacements_to_payments_does_not_scan(tmp_path):
+    def work(store):
+        assert store.linked_pcns(["REVERSAL01"]) == {"REVERSAL01"}
+    assert_flat(tmp_path, work)
+
+
+def test_a_files_remit_pcns_do_not_scan(tmp_path):
+    def work(store):
+        key = store.conn.execute("select sha256 from files where kind = '835'").fetchone()[0]
+        assert store.remit_pcns([key]) == {"REVERSAL01"}
+    assert_flat(tmp_path, work)
+
+
+def test_replacing_a_files_findings_does_not_scan(tmp_path):
+    def work(store):
+        with store.staged():
+            store.add_file("a" * 64, "one", "837P", "S", "2", "test")
+            store.save_findings([{"rule": "TPI-UNITS"}], "a" * 64)
+        assert store.conn.execute("select count(*) from findings where file_sha256 = ?", ["a" * 64]).fetchone()[0] == 1
+    assert_flat(tmp_path, work)
+
+
+def test_units_left_per_authorization_is_linear(tmp_path):
+    steps = []
+    for n in (100, 400):
+        store = Store(tmp_path / f"a{n}.db")
+        with store.transaction():
+            store.insert_rows("authorizations", ("id", "member_id", "payer_id", "auth_number", "codes", "units"),
+                              [(f"P:{k}", "M", "P", str(k), "97810", 10) for k in range(n)])
+            store.insert_rows("auth_uses", ("id", "auth_id", "units"), [(f"u{k}", f"P:{k}", 3) for k in range(n)])
+        steps.append(vm_steps(store, store.authorizations))
+        assert {a["units_left"] for a in store.authorizations()} == {7}
+        store.close()
+    assert steps[1] < 8 * steps[0], steps  # 4x the rows: linear work is ~4x, a scan per row ~16x
