@@ -37,6 +37,7 @@ class FileOutcome:
     acks_accepted: int = 0
     acks_rejected: int = 0
     remits_key: str | None = None  # the store record its claim payments carry, when it brought some
+    output: str | None = None  # the name its outputs took, when not its own (see output_name)
 
 
 @dataclass
@@ -112,13 +113,26 @@ def detect_kind(path: Path) -> str:
     return "+".join(sorted(kinds, reverse=True))
 
 
-def _quarantine(path: Path, out: Path, reason: str) -> FileOutcome:
+def output_name(store: Store, name: str, sha: str) -> str:
+    """The name an input's outputs take: its own, unless a different file of that name was processed
+    before (senders reuse names), whose outputs may still wait to be picked up; then its own tagged with
+    this file's digest, so nothing of the earlier file is overwritten. The same file always gets the same name."""
+    if not store.batch_name_taken(name, sha):
+        return name
+    p = Path(name)
+    return f"{p.stem}.{sha[:12]}{p.suffix}"
+
+
+def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> FileOutcome:
+    """Copy the file to quarantine/ (as `name`, default its own) with NAME.error.txt saying why."""
+    name = name or path.name
     qdir = out / "quarantine"
-    atomic_copy(path, qdir / path.name, mode=0o600)
-    with atomic_output(qdir / f"{path.name}.error.txt", mode=0o600) as fh:
+    atomic_copy(path, qdir / name, mode=0o600)
+    with atomic_output(qdir / f"{name}.error.txt", mode=0o600) as fh:
         fh.write(reason.rstrip() + "\n")
     log.warning("quarantined", extra={"file": path.name, "reason": reason.splitlines()[0]})
-    return FileOutcome(path.name, QUARANTINED, detail=reason.splitlines()[0])
+    return FileOutcome(path.name, QUARANTINED, detail=reason.splitlines()[0],
+                       output=name if name != path.name else None)
 
 
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
@@ -135,7 +149,8 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
         store.mark_batch_file(sha, path.name, kind, outcome.status, outcome.detail)
         if outcome.status == DONE:
             log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,
-                                         "claims_held": outcome.claims_held, "payments": outcome.payments})
+                                         "claims_held": outcome.claims_held, "payments": outcome.payments,
+                                         "output": outcome.output or path.name})
         return outcome
     finally:
         store.close()
@@ -144,31 +159,32 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
 def _process(path: Path, out: Path, store: Store, sha: str,
              kind: str | None) -> tuple[str | None, FileOutcome]:
     """process_file's work on a file not done before: its kind and its outcome, DONE or QUARANTINED."""
+    name = output_name(store, path.name, sha)
     try:
         kind = kind or detect_kind(path)
     except EdiError as exc:
-        return None, _quarantine(path, out, str(exc))
-    outcome = FileOutcome(path.name, DONE, kind)
+        return None, _quarantine(path, out, str(exc), name)
+    outcome = FileOutcome(path.name, DONE, kind, output=name if name != path.name else None)
     log.info("file started", extra={"file": path.name, "kind": kind})
     if "837P" in kind:
         from .scrub import scrub_file  # here: an 835-only run does not pay for loading rules and TR3 maps
         from .validate import validate_file, write_acks
 
         result = validate_file(path, path.name)
-        write_acks(result, out / "acks")
+        write_acks(result, out / "acks", name)
         for ack in result.acks:
             outcome.acks_accepted += ack.accepted
             outcome.acks_rejected += not ack.accepted
         try:
-            scrubbed = scrub_file(path, out / "outbound" / path.name, out / "rejects" / path.name, store,
+            scrubbed = scrub_file(path, out / "outbound" / name, out / "rejects" / name, store,
                                   sha256=sha, withheld=result.rejected_sets())
         except EdiError as exc:  # its 999s are written: the summary counts them
-            quarantined = _quarantine(path, out, str(exc))
+            quarantined = _quarantine(path, out, str(exc), name)
             quarantined.acks_accepted, quarantined.acks_rejected = outcome.acks_accepted, outcome.acks_rejected
             return kind, quarantined
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
-            (out / "outbound" / path.name).unlink(missing_ok=True)
-        with atomic_output(out / "reports" / f"{path.name}.json", mode=0o600) as fh:
+            (out / "outbound" / name).unlink(missing_ok=True)
+        with atomic_output(out / "reports" / f"{name}.json", mode=0o600) as fh:
             scrubbed.write_report(fh)
         outcome.claims_in += scrubbed.claims_in
         outcome.claims_out += scrubbed.claims_out
@@ -178,7 +194,7 @@ def _process(path: Path, out: Path, store: Store, sha: str,
         # a file holding 837P sets too: scrub stored those, so load only its 835 sets here
         ingested = ingest_file(path, store, origin="batch", remits_only="837P" in kind, sha256=sha)
         if ingested.status != INGESTED:  # rejected, or an interchange already in the store
-            return kind, _quarantine(path, out, f"{path.name}: {ingested.status}: {ingested.reason}")
+            return kind, _quarantine(path, out, f"{path.name}: {ingested.status}: {ingested.reason}", name)
         outcome.payments += ingested.payments
         outcome.findings += len(ingested.findings)
         outcome.remits_key = ingested.key if ingested.payments else None
@@ -188,7 +204,7 @@ def _process(path: Path, out: Path, store: Store, sha: str,
 class JsonLines(logging.Formatter):
     """One JSON object per log record, with only the fields this module puts there (never claim data)."""
 
-    FIELDS = ("file", "kind", "reason", "claims_in", "claims_held", "payments", "claims")
+    FIELDS = ("file", "output", "kind", "reason", "claims_in", "claims_held", "payments", "claims")
 
     def format(self, record: logging.LogRecord) -> str:
         doc = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
@@ -276,7 +292,7 @@ def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[
         outcome = _quarantine(path, out, f"{path.name}:{line}: ISA#1 ISA13 TA1-025 interchange control number "
                                          f"{control} from sender {sender} was already processed ({source}): not "
                                          "processed again, so nothing goes out or counts twice; a new file "
-                                         "needs a new ISA13")
+                                         "needs a new ISA13", output_name(store, path.name, sha))
         outcome.kind = kind
         store.mark_batch_file(sha, path.name, kind, outcome.status, outcome.detail)
         early[path] = outcome

@@ -570,6 +570,8 @@ def _print_summary(summary, out_dir) -> None:
     for f in sorted(summary.files, key=lambda f: f.name):
         if f.status == "quarantined":
             click.echo(f"  quarantined {f.name}: {f.detail}")
+        if f.output:
+            click.echo(f"  {f.name}: a different file of that name came before; its outputs are named {f.output}")
     click.echo(f"outputs: {out_dir}/{{acks,outbound,rejects,reports,quarantine}}")
 
 
@@ -595,6 +597,8 @@ def batch(inbox, out_dir, db, workers, quiet, log_json):
     Files already done are skipped, so a rerun after a crash finishes the job without duplicates.
     A second copy of a file is skipped, and a different file resending an interchange already
     processed (same ISA06 sender and ISA13 control number) is quarantined: nothing goes out twice.
+    Outputs are named after their input, with its digest added when a different file of that name
+    came before, so nothing waiting to be picked up is overwritten.
     Exit 0 when everything went through, 1 when a file was quarantined, a claim held or the reconciliation failed.
 
     \b

@@ -117,12 +117,14 @@ def m001_core(db) -> None:
 
 def m002_lookup_indexes(db) -> None:
     """Indexes the store's own lookups need as it grows, and none they do not: grouping replacements with
-    the payments they follow (REF*F8 = CLP07) and replacing a file's findings were full-table scans."""
+    the payments they follow (REF*F8 = CLP07), replacing a file's findings and finding an earlier batch
+    file of the same name would otherwise scan whole tables."""
     db.execute("create index if not exists idx_claims_replaced_icn on claims (payer_claim_control_number) "
                "where frequency_code in ('7', '8')")  # partial: only replacements and voids carry the link
     db.execute("create index if not exists idx_claim_payments_payer_claim_control_number "
                "on claim_payments (payer_claim_control_number)")
     db.execute("create index if not exists idx_findings_file_sha256 on findings (file_sha256)")
+    db.execute("create index if not exists idx_batch_files_name on batch_files (name)")
     db.execute("drop index if exists idx_findings_rule")  # never searched by rule
     db.execute("drop index if exists idx_claim_lines_control_number")  # REF*6R pairs in memory, not by search
 

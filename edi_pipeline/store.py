@@ -218,6 +218,11 @@ class Store:
         return self.conn.execute("select 1 from batch_files where sha256 = ? and status != 'running'",
                                  [sha]).fetchone() is not None
 
+    def batch_name_taken(self, name: str, sha: str) -> bool:
+        """Whether the batch job has recorded a different file under this name."""
+        return self.conn.execute("select 1 from batch_files where name = ? and sha256 != ? limit 1",
+                                 [name, sha]).fetchone() is not None
+
     def mark_batch_file(self, sha: str, name: str, kind: str | None, status: str, detail: str) -> None:
         """Record the batch job's outcome for a file, in a transaction of its own."""
         with self.transaction():

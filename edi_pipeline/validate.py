@@ -113,10 +113,10 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
     return result
 
 
-def write_acks(result: Validation, ack_dir: Path) -> list[Path]:
-    """Each functional group's 999 as ACK_DIR/<file name>.<GS06>.999, written atomically."""
+def write_acks(result: Validation, ack_dir: Path, name: str | None = None) -> list[Path]:
+    """Each functional group's 999 as ACK_DIR/<name, default the file's>.<GS06>.999, written atomically."""
     written = []
-    base = Path(result.file).name
+    base = name or Path(result.file).name
     for ack in result.acks:
         target = ack_dir / f"{base}.{ack.group_control_number or 'group'}.999"
         with atomic_output(target) as out:

@@ -1,11 +1,13 @@
 """The batch job and demo: outputs by type, quarantine, idempotent reruns, crash recovery, workers, no PHI."""
 
+import hashlib
 import json
 import re
 import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -356,3 +358,31 @@ def test_a_quarantined_837_still_counts_the_999s_it_was_sent(tmp_path):
     assert acks
     accepted, rejected = (int(w) for w in re.search(r"999s: (\d+) accepted, (\d+) rejected", r.output).groups())
     assert accepted + rejected == len(acks)
+
+
+def test_a_reused_file_name_never_overwrites_the_earlier_files_outputs(tmp_path):
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "claims.837")
+    (inbox / "notes.txt").write_text("first note\n")
+    assert batch(inbox, out).exit_code == 1  # notes.txt is quarantined
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".db"
+             and "-wal" not in p.name and "-shm" not in p.name}
+    assert Path("outbound/claims.837") in first and Path("quarantine/notes.txt") in first
+
+    # the next day the sender sends other claims under the same name, before the first were picked up
+    shutil.copyfile(FIXTURES / "pair-denials.837", inbox / "claims.837")
+    (inbox / "notes.txt").write_text("second note\n")
+    r = batch(inbox, out)
+    assert r.exit_code == 1, r.output
+    for path, data in first.items():
+        assert (out / path).read_bytes() == data, path  # nothing of the first run is overwritten
+    tag = hashlib.sha256((inbox / "claims.837").read_bytes()).hexdigest()[:12]
+    assert f"its outputs are named claims.{tag}.837" in r.output
+    assert (out / "outbound" / f"claims.{tag}.837").exists() and (out / "reports" / f"claims.{tag}.837.json").exists()
+    assert list((out / "acks").glob(f"claims.{tag}.837.*.999"))
+    notes = hashlib.sha256(b"second note\n").hexdigest()[:12]
+    assert (out / "quarantine" / f"notes.{notes}.txt").read_text() == "second note\n"
+
+    r = batch(inbox, out)  # and a rerun finds both done
+    assert r.exit_code == 0 and "2 already done" in r.output, r.output
