@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -9,7 +10,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .errors import EdiError, Position
 from .ingest import INGESTED, ingest_file
@@ -299,14 +300,40 @@ def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[
     return early
 
 
+LOCK_NAME = ".edi-pipeline-batch.lock"
+
+
+@contextlib.contextmanager
+def exclusive_run(out: Path) -> Iterator[None]:
+    """Hold OUT's batch lock for the run: a second batch on the same output folder (an overlapping
+    cron job) stops at once instead of taking the same files. The lock goes with the process."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(out / LOCK_NAME, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EdiError(f"another edi-pipeline batch is running with --out {out} (it holds "
+                           f"{out / LOCK_NAME}); this run did nothing") from None
+        yield
+
+
 def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,
               progress: Callable[[FileOutcome], None] | None = None,
               log_setup: tuple[bool, bool] | None = None) -> BatchSummary:
-    """837P files first (so remits find their claims), then 835s; `workers` processes in parallel."""
+    """837P files first (so remits find their claims), then 835s; `workers` processes in parallel.
+    One run at a time per output folder (EdiError when another holds it)."""
     out = Path(out)
     for sub in SUBDIRS:
         (out / sub).mkdir(parents=True, exist_ok=True)
-    db = db or str(out / "edi_pipeline.db")
+    with exclusive_run(out):
+        return _run(inbox, out, db or str(out / "edi_pipeline.db"), workers, progress, log_setup)
+
+
+def _run(inbox, out: Path, db: str, workers: int, progress, log_setup) -> BatchSummary:
     kinds = {p: _kind_or_none(p) for p in inbox_files(inbox)}
     shas = {p: _sha_or_none(p) for p in kinds}
     remits = [p for p, kind in kinds.items() if kind == "835"]

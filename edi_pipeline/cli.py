@@ -598,7 +598,8 @@ def batch(inbox, out_dir, db, workers, quiet, log_json):
     A second copy of a file is skipped, and a different file resending an interchange already
     processed (same ISA06 sender and ISA13 control number) is quarantined: nothing goes out twice.
     Outputs are named after their input, with its digest added when a different file of that name
-    came before, so nothing waiting to be picked up is overwritten.
+    came before, so nothing waiting to be picked up is overwritten. One batch runs at a time per
+    --out folder; a second one stops at once and does nothing.
     Exit 0 when everything went through, 1 when a file was quarantined, a claim held or the reconciliation failed.
 
     \b

@@ -386,3 +386,20 @@ def test_a_reused_file_name_never_overwrites_the_earlier_files_outputs(tmp_path)
 
     r = batch(inbox, out)  # and a rerun finds both done
     assert r.exit_code == 0 and "2 already done" in r.output, r.output
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the batch lock is POSIX flock")
+def test_a_second_batch_on_the_same_output_folder_does_nothing(tmp_path):
+    import fcntl
+
+    from edi_pipeline.batch import LOCK_NAME
+
+    inbox, out = make_inbox(tmp_path, ["pair-plb.837"], extra=False), tmp_path / "out"
+    out.mkdir()
+    with open(out / LOCK_NAME, "a") as held:  # a batch still running on OUT (an overlapping cron job)
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = batch(inbox, out)
+        assert r.exit_code == 1 and "another edi-pipeline batch is running" in r.output, r.output
+        assert not list((out / "outbound").iterdir()) and not (out / "edi_pipeline.db").exists()
+    r = batch(inbox, out)  # the first run ended: the lock went with it
+    assert r.exit_code == 0 and (out / "outbound" / "pair-plb.837").exists(), r.output
