@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -48,6 +49,7 @@ class BatchSummary:
     reconciled: dict[str, int] | None = None
     unmatched_remits: int = 0
     reconcile_error: str | None = None  # the reconciliation failed; the files' own results stand
+    waiting: int = 0  # files left for the next run: still changing (see run_batch's settle)
 
     def count(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files)
@@ -66,6 +68,7 @@ class BatchSummary:
             "done": sum(f.status == DONE for f in self.files),
             "skipped": sum(f.status == SKIPPED for f in self.files),
             "quarantined": self.quarantined,
+            "waiting": self.waiting,
             **{k: self.count(k) for k in ("claims_in", "claims_out", "claims_held", "findings", "payments",
                                            "acks_accepted", "acks_rejected")},
             "reconciled": self.reconciled,
@@ -239,8 +242,22 @@ def _job(args: tuple[str, str, str, str | None, str | None]) -> FileOutcome:
             return FileOutcome(Path(path).name, QUARANTINED, detail=reason)
 
 
+# Names upload tools give a file while it is written (renamed when complete): never read.
+PARTIAL_SUFFIXES = (".part", ".filepart", ".partial", ".tmp", ".crdownload", ".uploading")
+
+
 def inbox_files(inbox: str | os.PathLike) -> list[Path]:
-    return sorted(p for p in Path(inbox).iterdir() if p.is_file() and not p.name.startswith("."))
+    """The inbox's files, hidden files and partial uploads left out."""
+    return sorted(p for p in Path(inbox).iterdir()
+                  if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(PARTIAL_SUFFIXES))
+
+
+def settled(files: list[Path], seconds: float) -> list[Path]:
+    """The files unchanged for at least `seconds` (the others may still be being written)."""
+    if seconds <= 0:
+        return files
+    cutoff = time.time() - seconds
+    return [p for p in files if p.stat().st_mtime <= cutoff]
 
 
 def _kind_or_none(path: Path) -> str | None:
@@ -323,18 +340,21 @@ def exclusive_run(out: Path) -> Iterator[None]:
 
 def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,
               progress: Callable[[FileOutcome], None] | None = None,
-              log_setup: tuple[bool, bool] | None = None) -> BatchSummary:
+              log_setup: tuple[bool, bool] | None = None, settle: float = 0) -> BatchSummary:
     """837P files first (so remits find their claims), then 835s; `workers` processes in parallel.
-    One run at a time per output folder (EdiError when another holds it)."""
+    Files changed in the last `settle` seconds are left for the next run. One run at a time per
+    output folder (EdiError when another holds it)."""
     out = Path(out)
     for sub in SUBDIRS:
         (out / sub).mkdir(parents=True, exist_ok=True)
     with exclusive_run(out):
-        return _run(inbox, out, db or str(out / "edi_pipeline.db"), workers, progress, log_setup)
+        return _run(inbox, out, db or str(out / "edi_pipeline.db"), workers, progress, log_setup, settle)
 
 
-def _run(inbox, out: Path, db: str, workers: int, progress, log_setup) -> BatchSummary:
-    kinds = {p: _kind_or_none(p) for p in inbox_files(inbox)}
+def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: float) -> BatchSummary:
+    every = inbox_files(inbox)
+    ready = settled(every, settle)
+    kinds = {p: _kind_or_none(p) for p in ready}
     shas = {p: _sha_or_none(p) for p in kinds}
     remits = [p for p, kind in kinds.items() if kind == "835"]
     phases = [[p for p, kind in kinds.items() if kind != "835"], remits]
@@ -343,7 +363,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup) -> BatchS
         early = screen_repeats(phases[0] + phases[1], kinds, shas, out, store)
     finally:
         store.close()
-    summary = BatchSummary()
+    summary = BatchSummary(waiting=len(every) - len(ready))
     for outcome in early.values():
         summary.files.append(outcome)
         if progress:

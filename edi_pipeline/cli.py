@@ -540,23 +540,25 @@ def report(db, output, as_of):
 # --- batch and demo commands (batch.py) ------------------------------------------------
 
 
-def _run_batch(inbox, out, db, workers, quiet, log_json=False):
-    from .batch import inbox_files, run_batch, setup_logging
+def _run_batch(inbox, out, db, workers, quiet, log_json=False, settle=0.0):
+    from .batch import inbox_files, run_batch, settled, setup_logging
 
     log = (log_json, quiet)
     setup_logging(*log)
-    total = len(inbox_files(inbox))
+    total = len(settled(inbox_files(inbox), settle))
     show = not quiet and not log_json and sys.stderr.isatty() and total > 0
     if show:
         with click.progressbar(length=total, label="files", file=sys.stderr) as bar:
-            return run_batch(inbox, out, db, workers, progress=lambda _o: bar.update(1), log_setup=log)
-    return run_batch(inbox, out, db, workers, log_setup=log)
+            return run_batch(inbox, out, db, workers, progress=lambda _o: bar.update(1), log_setup=log,
+                             settle=settle)
+    return run_batch(inbox, out, db, workers, log_setup=log, settle=settle)
 
 
 def _print_summary(summary, out_dir) -> None:
     d = summary.to_dict()
+    waiting = f"; {d['waiting']} still changing, left for the next run" if d["waiting"] else ""
     click.echo(f"files: {d['files']} ({d['done']} done, {d['skipped']} already done, "
-               f"{d['quarantined']} quarantined)")
+               f"{d['quarantined']} quarantined){waiting}")
     click.echo(f"claims: {d['claims_in']} in, {d['claims_out']} out, {d['claims_held']} held; "
                f"{d['findings']} findings")
     click.echo(f"999s: {d['acks_accepted']} accepted, {d['acks_rejected']} rejected; "
@@ -583,8 +585,11 @@ def _print_summary(summary, out_dir) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings.")
 @click.option("--log-json", is_flag=True, help="Structured JSON-lines log on stderr.")
+@click.option("--settle", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
+              help="Leave files changed in the last SECONDS for the next run (still being uploaded). "
+                   "Names ending .part, .filepart, .partial, .tmp, .crdownload or .uploading are never read.")
 @guarded
-def batch(inbox, out_dir, db, workers, quiet, log_json):
+def batch(inbox, out_dir, db, workers, quiet, log_json, settle):
     """Process every 837P and 835 file in INBOX.
 
     \b
@@ -606,9 +611,10 @@ def batch(inbox, out_dir, db, workers, quiet, log_json):
     Examples:
       edi-pipeline batch inbox/ --out out/
       edi-pipeline batch inbox/ --out out/ --workers 2 --log-json 2> batch.log
+      edi-pipeline batch /sftp/in --out /sftp/out --settle 60 --quiet   # from cron
     """
     db = db or os.environ.get("EDI_PIPELINE_DB")
-    summary = _run_batch(inbox, out_dir, db, workers, quiet, log_json)
+    summary = _run_batch(inbox, out_dir, db, workers, quiet, log_json, settle)
     _print_summary(summary, out_dir)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAIL)
 

@@ -403,3 +403,24 @@ def test_a_second_batch_on_the_same_output_folder_does_nothing(tmp_path):
         assert not list((out / "outbound").iterdir()) and not (out / "edi_pipeline.db").exists()
     r = batch(inbox, out)  # the first run ended: the lock went with it
     assert r.exit_code == 0 and (out / "outbound" / "pair-plb.837").exists(), r.output
+
+
+def test_partial_uploads_and_files_still_changing_wait_for_the_next_run(tmp_path):
+    import os
+    import time
+
+    inbox, out = make_inbox(tmp_path, ["pair-plb.837", "pair-plb.835"], extra=False), tmp_path / "out"
+    (inbox / "upload.837.filepart").write_bytes((FIXTURES / "pair-denials.837").read_bytes()[:500])
+    old = time.time() - 3600
+    for name in ("pair-plb.837", "pair-plb.835"):
+        os.utime(inbox / name, (old, old))  # arrived an hour ago; pair-plb.835 is now being rewritten:
+    os.utime(inbox / "pair-plb.835", None)
+    r = batch(inbox, out, "--settle", "60")
+    assert r.exit_code == 0, r.output
+    assert "files: 1 (1 done" in r.output and "1 still changing, left for the next run" in r.output
+    assert not list((out / "quarantine").iterdir())  # the partial upload was never read
+    assert counts(out / "edi_pipeline.db")["claim_payments"] == 0
+    os.utime(inbox / "pair-plb.835", (old, old))
+    r = batch(inbox, out, "--settle", "60")
+    assert r.exit_code == 0 and "files: 2 (1 done, 1 already done" in r.output, r.output
+    assert counts(out / "edi_pipeline.db")["claim_payments"] > 0
