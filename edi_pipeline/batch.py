@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 from .errors import EdiError, Position
 from .ingest import INGESTED, ingest_file
 from .store import Store, kind_families, path_sha256
-from .writer import atomic_copy, atomic_output
+from .writer import LockHeld, atomic_copy, atomic_output, file_lock
 from .x12 import Delimiters
 
 log = logging.getLogger("edi_pipeline.batch")
@@ -325,17 +325,11 @@ def exclusive_run(out: Path) -> Iterator[None]:
     """Hold OUT's batch lock for the run: a second batch on the same output folder (an overlapping
     cron job) stops at once instead of taking the same files. The lock goes with the process."""
     try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    with open(out / LOCK_NAME, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise EdiError(f"another edi-pipeline batch is running with --out {out} (it holds "
-                           f"{out / LOCK_NAME}); this run did nothing") from None
-        yield
+        with file_lock(out / LOCK_NAME, wait=False):
+            yield
+    except LockHeld:
+        raise EdiError(f"another edi-pipeline batch is running with --out {out} (it holds "
+                       f"{out / LOCK_NAME}); this run did nothing") from None
 
 
 def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,

@@ -127,7 +127,9 @@ def convert(input, output, fmt, quiet):
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--ack-dir", type=click.Path(file_okay=False), help="Write one 999 per functional group here.")
+@click.option("--ack-dir", type=click.Path(file_okay=False),
+              help="Write one 999 per functional group here, each with an interchange control number never used "
+                   "in this folder before (the last is kept in DIR/.edi-pipeline-control-number).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @guarded
 def validate(files, ack_dir, fmt):

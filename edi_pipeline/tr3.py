@@ -31,9 +31,19 @@ class GroupAck:
     group_control_number: str
     transaction_type: str  # "837", "835", ...
     accepted: bool  # AK901 is A or E
-    ack_text: str  # full 999 interchange, ISA..IEA
+    ack_text: str  # full 999 interchange, ISA..IEA, numbered 1, 2, ... within its file (see numbered)
     interchange_control_number: str = ""  # ISA13 of the acknowledged group
     rejected_sets: tuple[str, ...] = ()  # ST02 of each set this 999 rejects (every set when AK901 is R)
+
+    def numbered(self, control: int) -> str:
+        """ack_text as the interchange to send: `control` as its ISA13/IEA02 and GS06/GE02 (a receiver
+        rejects an interchange whose control number it has seen before from the same sender)."""
+        segs = self.ack_text.split("~\n")
+        isa, gs, ge, iea = (segs[k].split("*") for k in (0, 1, -3, -2))
+        isa[13] = iea[2] = f"{control:09d}"
+        gs[6] = ge[2] = str(control)
+        segs[0], segs[1], segs[-3], segs[-2] = (("*".join(x) for x in (isa, gs, ge, iea)))
+        return "~\n".join(segs)
 
 
 @dataclass

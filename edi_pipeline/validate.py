@@ -15,7 +15,7 @@ from .parse_835 import is_835, parse_835, parse_835_header
 from .parse_837p import is_837p, parse_837p
 from .tr3 import GroupAck
 from .tr3_compiled import validate_tr3_fast, validate_tr3_sets
-from .writer import atomic_output
+from .writer import atomic_output, file_lock
 from .x12 import upper_ids_text
 
 
@@ -113,14 +113,35 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
     return result
 
 
+SEQUENCE_NAME = ".edi-pipeline-control-number"
+
+
+def take_control_numbers(ack_dir: Path, count: int) -> list[int]:
+    """`count` interchange control numbers never handed out before for acknowledgments written to
+    `ack_dir`: the last one is kept in ACK_DIR/.edi-pipeline-control-number, read and advanced under a
+    lock, so reruns and parallel workers never reuse one. 1 after 999999999."""
+    ack_dir.mkdir(parents=True, exist_ok=True)
+    seq = ack_dir / SEQUENCE_NAME
+    with file_lock(ack_dir / f"{SEQUENCE_NAME}.lock"):
+        try:
+            last = int(seq.read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            last = 0
+        numbers = [(last + k - 1) % 999_999_999 + 1 for k in range(1, count + 1)]
+        with atomic_output(seq, mode=0o644) as fh:
+            fh.write(f"{numbers[-1] if numbers else last}\n")
+    return numbers
+
+
 def write_acks(result: Validation, ack_dir: Path, name: str | None = None) -> list[Path]:
-    """Each functional group's 999 as ACK_DIR/<name, default the file's>.<GS06>.999, written atomically."""
+    """Each functional group's 999 as ACK_DIR/<name, default the file's>.<GS06 acknowledged>.999, written
+    atomically, each under its own interchange control number (take_control_numbers)."""
     written = []
     base = name or Path(result.file).name
-    for ack in result.acks:
+    for ack, control in zip(result.acks, take_control_numbers(ack_dir, len(result.acks))):
         target = ack_dir / f"{base}.{ack.group_control_number or 'group'}.999"
         with atomic_output(target) as out:
-            out.write(ack.ack_text)
+            out.write(ack.numbered(control))
         written.append(target)
     return written
 

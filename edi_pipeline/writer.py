@@ -161,6 +161,27 @@ def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
         yield fh
 
 
+class LockHeld(Exception):
+    """file_lock(wait=False) found the lock taken."""
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created if missing) while inside; it goes with the process.
+    With `wait` False, raise LockHeld at once when another process holds it. No lock where flock is missing."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise LockHeld(str(path)) from None
+        yield
+
+
 def atomic_copy(src: str | os.PathLike, target: str | os.PathLike, mode: int | None = None) -> None:
     """Copy a file so that `target` appears whole or not at all."""
     with _replace_atomically(Path(target), mode, True) as out, open(src, "rb") as fh:

@@ -367,7 +367,7 @@ def test_a_reused_file_name_never_overwrites_the_earlier_files_outputs(tmp_path)
     (inbox / "notes.txt").write_text("first note\n")
     assert batch(inbox, out).exit_code == 1  # notes.txt is quarantined
     first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".db"
-             and "-wal" not in p.name and "-shm" not in p.name}
+             and "-wal" not in p.name and "-shm" not in p.name and not p.name.startswith(".")}
     assert Path("outbound/claims.837") in first and Path("quarantine/notes.txt") in first
 
     # the next day the sender sends other claims under the same name, before the first were picked up
@@ -424,3 +424,12 @@ def test_partial_uploads_and_files_still_changing_wait_for_the_next_run(tmp_path
     r = batch(inbox, out, "--settle", "60")
     assert r.exit_code == 0 and "files: 2 (1 done, 1 already done" in r.output, r.output
     assert counts(out / "edi_pipeline.db")["claim_payments"] > 0
+
+
+def test_999s_of_every_run_have_their_own_interchange_control_numbers(tmp_path):
+    inbox, out = make_inbox(tmp_path, ["pair-plb.837", "pair-denials.837"], extra=False), tmp_path / "out"
+    assert batch(inbox, out, "--workers", "2").exit_code == 1  # pair-denials holds claims
+    shutil.copyfile(FIXTURES / "837p-multi-interchange.837", inbox / "multi.837")
+    batch(inbox, out)
+    controls = [p.read_text().split("~")[0].split("*")[13] for p in (out / "acks").glob("*.999")]
+    assert len(controls) == 4 and len(set(controls)) == 4, controls

@@ -290,3 +290,57 @@ def test_truncated_and_mangled_inputs_never_raise():
     validate_tr3(full.replace("SV1*HC:99213", "SV1*HC:99213:1:2:3:4:5:6:7:8"))  # pyx12 IndexError
     validate_tr3(full + full)
     validate_tr3(b"ISA*bytes")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ interchange control numbers of the 999s
+
+
+def _take(args):
+    from edi_pipeline.validate import take_control_numbers
+
+    folder, count = args
+    return [n for _ in range(count) for n in take_control_numbers(Path(folder), 1)]
+
+
+def test_no_two_999s_share_an_interchange_control_number(tmp_path):
+    from edi_pipeline.validate import validate_file, write_acks
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
+    controls = []
+    for _ in range(2):  # the same files acknowledged twice, as a rerun does
+        for name in ("837p-multi-interchange.837", "pair-plb.837"):
+            for path in write_acks(validate_file(fixtures / name), tmp_path / "acks"):
+                segs = segments(path.read_text())
+                isa, gs, ge, iea = segs[0], segs[1], segs[-2], segs[-1]
+                assert isa[13] == iea[2] and gs[6] == ge[2] and int(gs[6]) == int(isa[13])
+                controls.append(isa[13])
+    assert len(controls) == 6 and len(set(controls)) == 6
+
+
+def test_parallel_writers_never_take_the_same_control_number(tmp_path):
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        taken = pool.map(_take, [(str(tmp_path), 40)] * 2)
+    every = taken[0] + taken[1]
+    assert len(set(every)) == 80 and max(every) == 80
+
+
+def test_control_numbers_wrap_after_nine_digits(tmp_path):
+    from edi_pipeline.validate import SEQUENCE_NAME, take_control_numbers
+
+    (tmp_path / SEQUENCE_NAME).write_text("999999998\n")
+    assert take_control_numbers(tmp_path, 3) == [999999999, 1, 2]
+    assert take_control_numbers(tmp_path, 1) == [3]
+
+
+def test_a_numbered_999_differs_only_in_its_control_numbers():
+    ack = validate_tr3(tiny_837(), "t.837").groups[0]
+    text = ack.numbered(4711)
+    check_999(text)  # still a valid 999 with a fixed-width ISA
+    before, after = segments(ack.ack_text), segments(text)
+    assert [s[0] for s in before] == [s[0] for s in after]
+    assert after[0][13] == "000004711" == after[-1][2] and after[1][6] == "4711" == after[-2][2]
+    for b, a in zip(before, after):
+        if b[0] not in ("ISA", "GS", "GE", "IEA"):
+            assert a == b
