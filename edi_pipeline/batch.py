@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -85,15 +86,17 @@ def _first_isa(head: bytes, name: str) -> tuple[bytes, int]:
     return start, line
 
 
-def interchange_id(path: Path) -> tuple[str, str, int] | None:
-    """The first ISA's sender (ISA06) and control number (ISA13), and its line; None when unreadable."""
+def read_first_isa(path: Path) -> tuple[list[str], int] | None:
+    """The first ISA's elements (ISA01..ISA16 at 1..16) and its line; None when unreadable."""
     try:
         with open(path, "rb") as fh:
             start, line = _first_isa(fh.read(4096), path.name)
     except (EdiError, OSError):
         return None
-    e = start.decode("latin-1").split(start[3:4].decode("latin-1"), 14)
-    return (e[6].strip(), e[13].strip(), line) if len(e) > 13 else None
+    text = start.decode("latin-1")
+    elements = text.split(text[3], 16)  # _first_isa checked there are 16 separators
+    elements[16] = elements[16][:1]  # ISA16, the component separator
+    return elements, line
 
 
 def detect_kind(path: Path) -> str:
@@ -179,6 +182,13 @@ def _process(path: Path, out: Path, store: Store, sha: str,
         for ack in result.acks:
             outcome.acks_accepted += ack.accepted
             outcome.acks_rejected += not ack.accepted
+        rejected = result.rejected_interchanges()
+        if rejected:  # its TA1 rejects the interchange: nothing of the file goes on or into the store
+            first = rejected[0].errors[0]
+            quarantined = _quarantine(path, out, f"{path.name}: interchange {rejected[0].control_number} rejected "
+                                                 f"(TA1 {rejected[0].note}, in acks/): {first}", name)
+            quarantined.acks_accepted, quarantined.acks_rejected = outcome.acks_accepted, outcome.acks_rejected
+            return kind, quarantined
         try:
             scrubbed = scrub_file(path, out / "outbound" / name, out / "rejects" / name, store,
                                   sha256=sha, withheld=result.rejected_sets())
@@ -268,6 +278,14 @@ def _kind_or_none(path: Path) -> str | None:
         return None
 
 
+def _write_ta1(isa: list[str], note: str, target: Path) -> None:
+    from .tr3 import ta1_text
+    from .validate import take_control_numbers
+
+    with atomic_output(target) as fh:
+        fh.write(ta1_text(isa, note, take_control_numbers(target.parent, 1)[0], datetime.now(timezone.utc)))
+
+
 def _sha_or_none(path: Path) -> str | None:
     try:
         return path_sha256(path)
@@ -294,10 +312,11 @@ def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[
             early[path] = FileOutcome(path.name, SKIPPED, kind, detail=f"same bytes as {first_copy[sha].name}")
             continue
         first_copy[sha] = path
-        isa = interchange_id(path)
-        if isa is None:
+        found = read_first_isa(path)
+        if found is None:
             continue
-        sender, control, line = isa
+        isa, line = found
+        sender, control = isa[6].strip(), isa[13].strip()
         keys = [(family, sender, control) for family in sorted(kind_families(kind))]
         earlier_in_run = next((first_isa[k] for k in keys if k in first_isa), None)
         earlier = store.seen_isa(sender, control, kind, exclude_sha=sha) if earlier_in_run is None else None
@@ -310,7 +329,8 @@ def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[
         outcome = _quarantine(path, out, f"{path.name}:{line}: ISA#1 ISA13 TA1-025 interchange control number "
                                          f"{control} from sender {sender} was already processed ({source}): not "
                                          "processed again, so nothing goes out or counts twice; a new file "
-                                         "needs a new ISA13", output_name(store, path.name, sha))
+                                         "needs a new ISA13 (TA1 in acks/)", output_name(store, path.name, sha))
+        _write_ta1(isa, "025", out / "acks" / f"{outcome.output or path.name}.{control}.ta1")
         outcome.kind = kind
         store.mark_batch_file(sha, path.name, kind, outcome.status, outcome.detail)
         early[path] = outcome

@@ -128,8 +128,9 @@ def convert(input, output, fmt, quiet):
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--ack-dir", type=click.Path(file_okay=False),
-              help="Write one 999 per functional group here, each with an interchange control number never used "
-                   "in this folder before (the last is kept in DIR/.edi-pipeline-control-number).")
+              help="Write one 999 per functional group here, and a TA1 per interchange with envelope errors or "
+                   "asking for one (ISA14 = 1); each with an interchange control number never used in this "
+                   "folder before (the last is kept in DIR/.edi-pipeline-control-number).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @guarded
 def validate(files, ack_dir, fmt):
@@ -596,7 +597,8 @@ def batch(inbox, out_dir, db, workers, quiet, log_json, settle):
 
     \b
     837P: validate (999 -> OUT/acks), scrub (OUT/outbound, OUT/rejects, OUT/reports), store the claims
-          sent; a transaction set its 999 rejects goes to OUT/rejects whole and is not sent on
+          sent; a transaction set its 999 rejects goes to OUT/rejects whole and is not sent on, and a
+          file with an interchange a TA1 rejects (broken envelope) is quarantined whole
     835:  ingest into the store, then reconcile the claims those remits paid or denied
           (OUT/reports/reconciliation.csv; `edi-pipeline reconcile` covers the whole store)
     unreadable: moved aside to OUT/quarantine with NAME.error.txt saying why and where

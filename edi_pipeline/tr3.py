@@ -18,7 +18,7 @@ from pyx12.map_walker import apply_walk_errors, walk_tree
 
 from .errors import Issue, Position, Severity
 
-__all__ = ["GroupAck", "Tr3Result", "validate_tr3"]
+__all__ = ["GroupAck", "Tr3Result", "validate_tr3", "ta1_text"]
 
 # pyx12 logs every error it finds; a library must stay quiet.
 logging.getLogger("pyx12").addHandler(logging.NullHandler())
@@ -838,6 +838,27 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     return lines, ack
 
 
+def _reply_isa(isa: list[str], ctrl: str, now: datetime) -> str:
+    """The ISA of an acknowledgment to the interchange whose ISA elements are `isa`: sender and
+    receiver swapped, fixed width, usage (test or production) kept."""
+    isa = (isa + [""] * 17)[:17]
+    qual_s, id_s = (isa[7] or "ZZ")[:2].ljust(2), _clean(isa[8], 15).ljust(15)
+    qual_r, id_r = (isa[5] or "ZZ")[:2].ljust(2), _clean(isa[6], 15).ljust(15)
+    usage = isa[15].strip()[:1] or "P"
+    return (f"ISA*00*{' ' * 10}*00*{' ' * 10}*{qual_s}*{id_s}*{qual_r}*{id_r}*"
+            f"{now:%y%m%d}*{now:%H%M}*^*00501*{ctrl}*0*{usage}*:")
+
+
+def ta1_text(isa: list[str], note: str, control: int, now: datetime) -> str:
+    """A TA1 interchange acknowledging the interchange whose ISA elements are `isa`: accepted when
+    `note` is 000 (no error), else rejected with that TA105 note code."""
+    isa = (isa + [""] * 17)[:17]
+    ctrl = f"{control:09d}"
+    ta1 = (f"TA1*{_clean(isa[13], 9).rjust(9, '0')}*{_clean(isa[9], 6).ljust(6, '0')}*"
+           f"{_clean(isa[10], 4).ljust(4, '0')}*{'A' if note == '000' else 'R'}*{note}")
+    return "".join(s + "~\n" for s in (_reply_isa(isa, ctrl, now), ta1, f"IEA*0*{ctrl}"))
+
+
 def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool, tuple[str, ...]]:
     """The 999 text, whether the group is accepted, and the ST02s of the sets it rejects."""
     isa = (grp.isa + [""] * 17)[:17]
@@ -881,12 +902,8 @@ def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool, tuple[str
     body.append("*".join(["AK9", ak9, str(int(included)), str(received), str(accepted),
                           *gs_codes[:5]]))
     body.append(f"SE*{len(body) + 1}*0001")
-    qual_s, id_s = (isa[7] or "ZZ")[:2].ljust(2), _clean(isa[8], 15).ljust(15)
-    qual_r, id_r = (isa[5] or "ZZ")[:2].ljust(2), _clean(isa[6], 15).ljust(15)
-    usage = isa[15].strip()[:1] or "P"
     header = [
-        f"ISA*00*{' ' * 10}*00*{' ' * 10}*{qual_s}*{id_s}*{qual_r}*{id_r}*"
-        f"{now:%y%m%d}*{now:%H%M}*^*00501*{ctrl}*0*{usage}*:",
+        _reply_isa(isa, ctrl, now),
         f"GS*FA*{_clean(gs[3], 15) or 'RECEIVER'}*{_clean(gs[2], 15) or 'SENDER'}*"
         f"{now:%Y%m%d}*{now:%H%M}*{n}*X*005010X231A1",
     ]

@@ -3,20 +3,58 @@
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .checks import check_claim, check_remit
 from .document import check_version
-from .envelope import EnvelopeReader
+from .envelope import EnvelopeReader, EnvelopeSegment
 from .errors import EdiError, Issue, IssueList, Position, Severity
 from .model import ClaimPayment
 from .parse_835 import is_835, parse_835, parse_835_header
 from .parse_837p import is_837p, parse_837p
-from .tr3 import GroupAck
+from .tr3 import GroupAck, ta1_text
 from .tr3_compiled import validate_tr3_fast, validate_tr3_sets
 from .writer import atomic_output, file_lock
 from .x12 import upper_ids_text
+
+
+# Envelope-reader codes that are interchange (TA1) errors, with their TA105 note codes.
+TA1_NOTE_OF = {"ENV-IEA01": "021", "ENV-IEA02": "001", "ENV-IEA-MISSING": "023", "ENV-IEA-INVALID": "022"}
+
+
+def ta1_note(issue: Issue) -> str | None:
+    """The TA105 note code of an interchange-level error, else None."""
+    if issue.severity is not Severity.ERROR:
+        return None
+    if issue.code.startswith("TA1-"):
+        return issue.code[4:]
+    return TA1_NOTE_OF.get(issue.code)
+
+
+@dataclass
+class Interchange:
+    """One ISA..IEA of the file, as its TA1 answers it."""
+
+    isa: list[str]  # the ISA's elements
+    index: int  # the ISA's segment index in the file
+    errors: list[Issue] = field(default_factory=list)  # its interchange-level (TA1) errors
+
+    @property
+    def control_number(self) -> str:
+        return self.isa[13].strip() if len(self.isa) > 13 else ""
+
+    @property
+    def note(self) -> str:
+        """TA105: the first error's note code, or 000 (accepted)."""
+        return ta1_note(self.errors[0]) or "024" if self.errors else "000"
+
+    @property
+    def wants_ta1(self) -> bool:
+        """A TA1 answers an interchange with errors, and one that asks for it (ISA14 = 1)."""
+        return bool(self.errors) or (len(self.isa) > 14 and self.isa[14].strip() == "1")
 
 
 @dataclass
@@ -24,9 +62,13 @@ class Validation:
     file: str
     issues: IssueList = field(default_factory=IssueList)
     acks: list[GroupAck] = field(default_factory=list)
+    interchanges: list[Interchange] = field(default_factory=list)
     transactions: int = 0
     claims: int = 0
     payments: int = 0
+
+    def rejected_interchanges(self) -> list[Interchange]:
+        return [x for x in self.interchanges if x.errors]
 
     @property
     def ok(self) -> bool:
@@ -55,7 +97,11 @@ def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation) 
     issues = result.issues
     with EnvelopeReader(path, name) as env:
         try:
-            for item in env.transactions():
+            for item in env:
+                if isinstance(item, EnvelopeSegment):
+                    if item.tag == "ISA":
+                        result.interchanges.append(Interchange(item.elements, item.index))
+                    continue
                 result.transactions += 1
                 check_version(item, issues)
                 if is_837p(item):
@@ -110,7 +156,17 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
         result.issues.append(issue)
     result.acks = tr3.groups
     result.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.element or ""))
+    _assign_interchange_errors(result)
     return result
+
+
+def _assign_interchange_errors(result: Validation) -> None:
+    """Each interchange-level error goes to the interchange it lies in (the last ISA at or before it)."""
+    starts = [x.index for x in result.interchanges]
+    for issue in result.issues:
+        if starts and ta1_note(issue) is not None:
+            k = max(bisect_right(starts, issue.pos.segment_index or 0) - 1, 0)
+            result.interchanges[k].errors.append(issue)
 
 
 SEQUENCE_NAME = ".edi-pipeline-control-number"
@@ -133,16 +189,24 @@ def take_control_numbers(ack_dir: Path, count: int) -> list[int]:
     return numbers
 
 
-def write_acks(result: Validation, ack_dir: Path, name: str | None = None) -> list[Path]:
-    """Each functional group's 999 as ACK_DIR/<name, default the file's>.<GS06 acknowledged>.999, written
+def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
+               now: datetime | None = None) -> list[Path]:
+    """Each functional group's 999 as ACK_DIR/<name, default the file's>.<GS06 acknowledged>.999, and a TA1
+    for each interchange with envelope errors or asking for one (ISA14 = 1) as <name>.<ISA13>.ta1; written
     atomically, each under its own interchange control number (take_control_numbers)."""
-    written = []
+    now = now or datetime.now(timezone.utc)
     base = name or Path(result.file).name
-    for ack, control in zip(result.acks, take_control_numbers(ack_dir, len(result.acks))):
-        target = ack_dir / f"{base}.{ack.group_control_number or 'group'}.999"
-        with atomic_output(target) as out:
-            out.write(ack.numbered(control))
-        written.append(target)
+    ta1s = [x for x in result.interchanges if x.wants_ta1]
+    controls = iter(take_control_numbers(ack_dir, len(result.acks) + len(ta1s)))
+    texts = [(f"{base}.{ack.group_control_number or 'group'}.999", ack.numbered(next(controls)))
+             for ack in result.acks]
+    texts += [(f"{base}.{x.control_number or 'interchange'}.ta1", ta1_text(x.isa, x.note, next(controls), now))
+              for x in ta1s]
+    written = []
+    for file_name, text in texts:
+        with atomic_output(ack_dir / file_name) as out:
+            out.write(text)
+        written.append(ack_dir / file_name)
     return written
 
 

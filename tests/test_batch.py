@@ -433,3 +433,24 @@ def test_999s_of_every_run_have_their_own_interchange_control_numbers(tmp_path):
     batch(inbox, out)
     controls = [p.read_text().split("~")[0].split("*")[13] for p in (out / "acks").glob("*.999")]
     assert len(controls) == 4 and len(set(controls)) == 4, controls
+
+
+def test_an_837_whose_interchange_a_ta1_rejects_is_quarantined_whole(tmp_path):
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    text = (FIXTURES / "pair-plb.837").read_text()
+    (inbox / "badiea.837").write_text(text.replace("IEA*1*000001050", "IEA*1*000009999"))
+    r = batch(inbox, out)
+    assert r.exit_code == 1 and "interchange 000001050 rejected (TA1 001" in r.output, r.output
+    assert not list((out / "outbound").iterdir()) and counts(out / "edi_pipeline.db")["claims"] == 0
+    ta1 = (out / "acks" / "badiea.837.000001050.ta1").read_text()
+    assert "TA1*000001050*" in ta1 and "*R*001~" in ta1
+
+
+def test_a_resent_interchange_gets_a_ta1_025(tmp_path):
+    inbox = make_inbox(tmp_path, ["pair-plb.837"], extra=False)
+    resend(inbox / "pair-plb.837", inbox / "resent-plb.837")
+    out = tmp_path / "out"
+    assert batch(inbox, out).exit_code == 1
+    ta1 = (out / "acks" / "resent-plb.837.000001050.ta1").read_text()
+    assert "TA1*000001050*" in ta1 and "*R*025~" in ta1

@@ -344,3 +344,46 @@ def test_a_numbered_999_differs_only_in_its_control_numbers():
     for b, a in zip(before, after):
         if b[0] not in ("ISA", "GS", "GE", "IEA"):
             assert a == b
+
+
+# ------------------------------------------------------------------ TA1 interchange acknowledgments
+
+
+def _ta1s(tmp_path, text: str, name: str = "in.837") -> dict[str, list[list[str]]]:
+    from edi_pipeline.validate import validate_file, write_acks
+
+    src = tmp_path / name
+    src.write_text(text)
+    acks = tmp_path / "acks"
+    written = write_acks(validate_file(src), acks)
+    out = {}
+    for path in written:
+        if path.suffix == ".ta1":
+            raw = path.read_text()
+            assert len(raw.split("~")[0]) == 105  # fixed-width ISA
+            segs = segments(raw)
+            assert [s[0] for s in segs] == ["ISA", "TA1", "IEA"] and segs[2][1:] == ["0", segs[0][13]]
+            out[path.name] = segs
+    return out
+
+
+MULTI = Path(__file__).resolve().parent.parent / "fixtures" / "edi" / "837p-multi-interchange.837"
+
+
+def test_a_ta1_rejects_the_interchange_whose_envelope_is_broken(tmp_path):
+    text = MULTI.read_text().replace("IEA*1*000000102", "IEA*1*000000999")  # the second interchange's trailer
+    ta1s = _ta1s(tmp_path, text)
+    assert list(ta1s) == ["in.837.000000102.ta1"]  # the first interchange is sound and asked for none
+    isa, ta1, _ = ta1s["in.837.000000102.ta1"]
+    assert ta1[1:] == ["000000102", "261201", "1300", "R", "001"]  # TA101-103 name the received ISA
+    assert (isa[6].strip(), isa[8].strip()) == ("CLEARHOUSE01", "PAINCLINIC01")  # an answer: sender and receiver swap
+
+
+def test_a_ta1_accepts_an_interchange_that_asks_for_one(tmp_path):
+    first = MULTI.read_text().split("IEA*1*000000101~")[0] + "IEA*1*000000101~\n"
+    for folder in ("quiet", "asking"):
+        (tmp_path / folder).mkdir()
+    assert _ta1s(tmp_path / "quiet", first) == {}  # ISA14 = 0 and no envelope error: no TA1
+    asking = first.replace("*000000101*0*T*", "*000000101*1*T*")  # ISA14 = 1
+    ta1s = _ta1s(tmp_path / "asking", asking)
+    assert [segs[1][4:] for segs in ta1s.values()] == [["A", "000"]]
