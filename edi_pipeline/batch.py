@@ -179,7 +179,7 @@ def _process(path: Path, out: Path, store: Store, sha: str,
 
         result = validate_file(path, path.name)
         write_acks(result, out / "acks", name)
-        for ack in result.acks:
+        for ack in result.acks_to_send():
             outcome.acks_accepted += ack.accepted
             outcome.acks_rejected += not ack.accepted
         rejected = result.rejected_interchanges()

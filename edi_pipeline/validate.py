@@ -70,6 +70,11 @@ class Validation:
     def rejected_interchanges(self) -> list[Interchange]:
         return [x for x in self.interchanges if x.errors]
 
+    def acks_to_send(self) -> list[GroupAck]:
+        """The 999s, less those of groups in an interchange a TA1 rejects (its content is not taken)."""
+        rejected = {x.control_number for x in self.rejected_interchanges()}
+        return [a for a in self.acks if a.interchange_control_number not in rejected]
+
     @property
     def ok(self) -> bool:
         return not self.issues.errors
@@ -192,14 +197,15 @@ def take_control_numbers(ack_dir: Path, count: int) -> list[int]:
 def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
                now: datetime | None = None) -> list[Path]:
     """Each functional group's 999 as ACK_DIR/<name, default the file's>.<GS06 acknowledged>.999, and a TA1
-    for each interchange with envelope errors or asking for one (ISA14 = 1) as <name>.<ISA13>.ta1; written
-    atomically, each under its own interchange control number (take_control_numbers)."""
+    for each interchange with envelope errors or asking for one (ISA14 = 1) as <name>.<ISA13>.ta1 (an
+    interchange the TA1 rejects gets no 999s); written atomically, each under its own interchange control
+    number (take_control_numbers)."""
     now = now or datetime.now(timezone.utc)
     base = name or Path(result.file).name
     ta1s = [x for x in result.interchanges if x.wants_ta1]
-    controls = iter(take_control_numbers(ack_dir, len(result.acks) + len(ta1s)))
-    texts = [(f"{base}.{ack.group_control_number or 'group'}.999", ack.numbered(next(controls)))
-             for ack in result.acks]
+    acks = result.acks_to_send()
+    controls = iter(take_control_numbers(ack_dir, len(acks) + len(ta1s)))
+    texts = [(f"{base}.{ack.group_control_number or 'group'}.999", ack.numbered(next(controls))) for ack in acks]
     texts += [(f"{base}.{x.control_number or 'interchange'}.ta1", ta1_text(x.isa, x.note, next(controls), now))
               for x in ta1s]
     written = []

@@ -374,6 +374,8 @@ def test_a_ta1_rejects_the_interchange_whose_envelope_is_broken(tmp_path):
     text = MULTI.read_text().replace("IEA*1*000000102", "IEA*1*000000999")  # the second interchange's trailer
     ta1s = _ta1s(tmp_path, text)
     assert list(ta1s) == ["in.837.000000102.ta1"]  # the first interchange is sound and asked for none
+    acks = sorted(p.name for p in (tmp_path / "acks").glob("*.999"))
+    assert acks == ["in.837.10101.999"]  # the rejected interchange's group (10201) gets no 999
     isa, ta1, _ = ta1s["in.837.000000102.ta1"]
     assert ta1[1:] == ["000000102", "261201", "1300", "R", "001"]  # TA101-103 name the received ISA
     assert (isa[6].strip(), isa[8].strip()) == ("CLEARHOUSE01", "PAINCLINIC01")  # an answer: sender and receiver swap
