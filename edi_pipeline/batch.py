@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -42,6 +43,12 @@ class FileOutcome:
     remits_key: str | None = None  # the store record its claim payments carry, when it brought some
     output: str | None = None  # the name its outputs took, when not its own (see output_name)
 
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        del d["remits_key"]  # the store's internal record key
+        d["output"] = self.output or self.name
+        return d
+
 
 @dataclass
 class BatchSummary:
@@ -76,6 +83,11 @@ class BatchSummary:
             "unmatched_remits": self.unmatched_remits,
             "reconcile_error": self.reconcile_error,
         }
+
+    def to_json(self) -> dict:
+        """The summary's counts and each file's outcome, in name order (batch --format json)."""
+        return {**self.to_dict(), "ok": self.ok,
+                "file_outcomes": [f.to_dict() for f in sorted(self.files, key=lambda f: f.name)]}
 
 
 def _first_isa(head: bytes, name: str) -> tuple[bytes, int]:
@@ -153,6 +165,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
         if store.batch_file_done(sha):
             return FileOutcome(path.name, SKIPPED, detail="already processed")
         kind, outcome = _process(path, out, store, sha, kind)
+        outcome.kind = outcome.kind or kind
         store.mark_batch_file(sha, path.name, kind, outcome.status, outcome.detail)
         if outcome.status == DONE:
             log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,

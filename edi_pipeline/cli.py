@@ -588,11 +588,13 @@ def _print_summary(summary, out_dir) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings.")
 @click.option("--log-json", is_flag=True, help="Structured JSON-lines log on stderr.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: the summary and every file's outcome as one JSON document on stdout.")
 @click.option("--settle", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
               help="Leave files changed in the last SECONDS for the next run (still being uploaded). "
                    "Names ending .part, .filepart, .partial, .tmp, .crdownload or .uploading are never read.")
 @guarded
-def batch(inbox, out_dir, db, workers, quiet, log_json, settle):
+def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle):
     """Process every 837P and 835 file in INBOX.
 
     \b
@@ -616,10 +618,14 @@ def batch(inbox, out_dir, db, workers, quiet, log_json, settle):
       edi-pipeline batch inbox/ --out out/
       edi-pipeline batch inbox/ --out out/ --workers 2 --log-json 2> batch.log
       edi-pipeline batch /sftp/in --out /sftp/out --settle 60 --quiet   # from cron
+      edi-pipeline batch inbox/ --out out/ --format json | jq '.file_outcomes[] | select(.status != "done")'
     """
     db = db or os.environ.get("EDI_PIPELINE_DB")
     summary = _run_batch(inbox, out_dir, db, workers, quiet, log_json, settle)
-    _print_summary(summary, out_dir)
+    if fmt == "json":
+        click.echo(json.dumps(summary.to_json(), indent=1))
+    else:
+        _print_summary(summary, out_dir)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAIL)
 
 

@@ -454,3 +454,16 @@ def test_a_resent_interchange_gets_a_ta1_025(tmp_path):
     assert batch(inbox, out).exit_code == 1
     ta1 = (out / "acks" / "resent-plb.837.000001050.ta1").read_text()
     assert "TA1*000001050*" in ta1 and "*R*025~" in ta1
+
+
+def test_batch_json_summary_lists_every_file(tmp_path):
+    inbox, out = make_inbox(tmp_path), tmp_path / "out"
+    r = batch(inbox, out, "--format", "json")
+    assert r.exit_code == 1
+    doc = json.loads(r.output)
+    outcomes = {f["name"]: f for f in doc["file_outcomes"]}
+    assert sorted(outcomes) == sorted(p.name for p in inbox.iterdir())
+    assert doc["ok"] is False and doc["quarantined"] == 2 == sum(f["status"] == "quarantined" for f in outcomes.values())
+    assert outcomes["held.837"]["claims_held"] > 0 and outcomes["held.837"]["kind"] == "837P"
+    assert outcomes["corrupt.835"]["kind"] == "835" and "corrupt.835:" in outcomes["corrupt.835"]["detail"]
+    assert doc["payments"] == sum(f["payments"] for f in outcomes.values()) > 0
