@@ -11,7 +11,6 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -90,7 +89,7 @@ class BatchSummary:
                 "file_outcomes": [f.to_dict() for f in sorted(self.files, key=lambda f: f.name)]}
 
 
-def _first_isa(head: bytes, name: str) -> tuple[bytes, int]:
+def _isa_start(head: bytes, name: str) -> tuple[bytes, int]:
     """The file's first bytes from its ISA on, and the ISA's line; EdiError when there is no valid ISA."""
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     line = 1 + head[:len(head) - len(start)].count(b"\n")
@@ -102,11 +101,11 @@ def read_first_isa(path: Path) -> tuple[list[str], int] | None:
     """The first ISA's elements (ISA01..ISA16 at 1..16) and its line; None when unreadable."""
     try:
         with open(path, "rb") as fh:
-            start, line = _first_isa(fh.read(4096), path.name)
+            start, line = _isa_start(fh.read(4096), path.name)
     except (EdiError, OSError):
         return None
     text = start.decode("latin-1")
-    elements = text.split(text[3], 16)  # _first_isa checked there are 16 separators
+    elements = text.split(text[3], 16)  # _isa_start checked there are 16 separators
     elements[16] = elements[16][:1]  # ISA16, the component separator
     return elements, line
 
@@ -116,7 +115,7 @@ def detect_kind(path: Path) -> str:
     the file does not start with an ISA or holds neither."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
-        start, _ = _first_isa(head, path.name)
+        start, _ = _isa_start(head, path.name)
         sep = start[3:4]
         marks = {b"ST" + sep + b"837": "837P", b"ST" + sep + b"835": "835"}
         kinds: set[str] = set()
@@ -291,14 +290,6 @@ def _kind_or_none(path: Path) -> str | None:
         return None
 
 
-def _write_ta1(isa: list[str], note: str, target: Path) -> None:
-    from .tr3 import ta1_text
-    from .validate import take_control_numbers
-
-    with atomic_output(target) as fh:
-        fh.write(ta1_text(isa, note, take_control_numbers(target.parent, 1)[0], datetime.now(timezone.utc)))
-
-
 def _sha_or_none(path: Path) -> str | None:
     try:
         return path_sha256(path)
@@ -316,7 +307,7 @@ def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[
       go to the payer twice or its payments count twice (TA1 note 025, duplicate control number)."""
     early: dict[Path, FileOutcome] = {}
     first_copy: dict[str, Path] = {}
-    first_isa: dict[tuple[str, str, str], Path] = {}
+    first_of_interchange: dict[tuple[str, str, str], Path] = {}
     for path in order:
         sha, kind = shas[path], kinds[path]
         if sha is None or kind is None or store.batch_file_done(sha):
@@ -331,10 +322,10 @@ def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[
         isa, line = found
         sender, control = isa[6].strip(), isa[13].strip()
         keys = [(family, sender, control) for family in sorted(kind_families(kind))]
-        earlier_in_run = next((first_isa[k] for k in keys if k in first_isa), None)
+        earlier_in_run = next((first_of_interchange[k] for k in keys if k in first_of_interchange), None)
         earlier = store.seen_isa(sender, control, kind, exclude_sha=sha) if earlier_in_run is None else None
         for k in keys:
-            first_isa.setdefault(k, path)
+            first_of_interchange.setdefault(k, path)
         if earlier_in_run is None and earlier is None:
             continue
         source = (f"{earlier_in_run.name}, earlier in this run" if earlier_in_run is not None
@@ -343,7 +334,9 @@ def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[
                                          f"{control} from sender {sender} was already processed ({source}): not "
                                          "processed again, so nothing goes out or counts twice; a new file "
                                          "needs a new ISA13 (TA1 in acks/)", output_name(store, path.name, sha))
-        _write_ta1(isa, "025", out / "acks" / f"{outcome.output or path.name}.{control}.ta1")
+        from .validate import write_ta1
+
+        write_ta1(out / "acks", f"{outcome.output or path.name}.{control}.ta1", isa, "025")
         outcome.kind = kind
         store.mark_batch_file(sha, path.name, kind, outcome.status, outcome.detail)
         early[path] = outcome

@@ -200,20 +200,27 @@ def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
     for each interchange with envelope errors or asking for one (ISA14 = 1) as <name>.<ISA13>.ta1 (an
     interchange the TA1 rejects gets no 999s); written atomically, each under its own interchange control
     number (take_control_numbers)."""
-    now = now or datetime.now(timezone.utc)
     base = name or Path(result.file).name
-    ta1s = [x for x in result.interchanges if x.wants_ta1]
     acks = result.acks_to_send()
-    controls = iter(take_control_numbers(ack_dir, len(acks) + len(ta1s)))
-    texts = [(f"{base}.{ack.group_control_number or 'group'}.999", ack.numbered(next(controls))) for ack in acks]
-    texts += [(f"{base}.{x.control_number or 'interchange'}.ta1", ta1_text(x.isa, x.note, next(controls), now))
-              for x in ta1s]
     written = []
-    for file_name, text in texts:
-        with atomic_output(ack_dir / file_name) as out:
-            out.write(text)
-        written.append(ack_dir / file_name)
+    for ack, control in zip(acks, take_control_numbers(ack_dir, len(acks))):
+        written.append(ack_dir / f"{base}.{ack.group_control_number or 'group'}.999")
+        with atomic_output(written[-1]) as out:
+            out.write(ack.numbered(control))
+    for x in result.interchanges:
+        if x.wants_ta1:
+            written.append(write_ta1(ack_dir, f"{base}.{x.control_number or 'interchange'}.ta1", x.isa, x.note, now))
     return written
 
 
-__all__ = ["validate_file", "write_acks", "Validation", "Severity"]
+def write_ta1(ack_dir: Path, file_name: str, isa: list[str], note: str, now: datetime | None = None) -> Path:
+    """ACK_DIR/FILE_NAME: a TA1 answering the interchange whose ISA elements are `isa` (tr3.ta1_text),
+    under an interchange control number of its own."""
+    target = ack_dir / file_name
+    control = take_control_numbers(ack_dir, 1)[0]
+    with atomic_output(target) as out:
+        out.write(ta1_text(isa, note, control, now or datetime.now(timezone.utc)))
+    return target
+
+
+__all__ = ["validate_file", "write_acks", "write_ta1", "take_control_numbers", "Validation", "Severity"]
