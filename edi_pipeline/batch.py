@@ -330,10 +330,9 @@ def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[
             continue
         source = (f"{earlier_in_run.name}, earlier in this run" if earlier_in_run is not None
                   else f"{earlier['name']}, {earlier['ingested_at']}")
-        outcome = _quarantine(path, out, f"{path.name}:{line}: ISA#1 ISA13 TA1-025 interchange control number "
-                                         f"{control} from sender {sender} was already processed ({source}): not "
-                                         "processed again, so nothing goes out or counts twice; a new file "
-                                         "needs a new ISA13 (TA1 in acks/)", output_name(store, path.name, sha))
+        outcome = _quarantine(path, out, f"{path.name}:{line}: ISA#1 ISA13 TA1-025 interchange {control} from "
+                                         f"{sender} already processed ({source}); a new file needs a new ISA13",
+                              output_name(store, path.name, sha))
         from .validate import write_ta1
 
         write_ta1(out / "acks", f"{outcome.output or path.name}.{control}.ta1", isa, "025")

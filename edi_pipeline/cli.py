@@ -557,6 +557,9 @@ def _run_batch(inbox, out, db, workers, quiet, log_json=False, settle=0.0):
     return run_batch(inbox, out, db, workers, log_setup=log, settle=settle)
 
 
+SUMMARY_NOTES = 12  # per-file lines in the batch summary, so that it fits one screen
+
+
 def _print_summary(summary, out_dir) -> None:
     d = summary.to_dict()
     waiting = f"; {d['waiting']} still changing, left for the next run" if d["waiting"] else ""
@@ -572,11 +575,17 @@ def _print_summary(summary, out_dir) -> None:
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary.reconciled.items())) or "no claims"
         click.echo(f"reconciled: {statuses}; {summary.unmatched_remits} remits match no claim "
                    f"(reports/reconciliation.csv)")
+    notes = []
     for f in sorted(summary.files, key=lambda f: f.name):
         if f.status == "quarantined":
-            click.echo(f"  quarantined {f.name}: {f.detail}")
+            notes.append(f"  quarantined {f.name}: {f.detail}")
         if f.output:
-            click.echo(f"  {f.name}: a different file of that name came before; its outputs are named {f.output}")
+            notes.append(f"  {f.name}: a different file of that name came before; its outputs are named {f.output}")
+    shown = notes if len(notes) <= SUMMARY_NOTES else notes[:SUMMARY_NOTES - 1]
+    for line in shown:
+        click.echo(line)
+    if len(shown) < len(notes):  # one screen: the rest are in quarantine/*.error.txt and --format json
+        click.echo(f"  ... and {len(notes) - len(shown)} more (quarantine/*.error.txt, or --format json)")
     click.echo(f"outputs: {out_dir}/{{acks,outbound,rejects,reports,quarantine}}")
 
 

@@ -467,3 +467,19 @@ def test_batch_json_summary_lists_every_file(tmp_path):
     assert outcomes["held.837"]["claims_held"] > 0 and outcomes["held.837"]["kind"] == "837P"
     assert outcomes["corrupt.835"]["kind"] == "835" and "corrupt.835:" in outcomes["corrupt.835"]["detail"]
     assert doc["payments"] == sum(f["payments"] for f in outcomes.values()) > 0
+
+
+def test_the_summary_fits_one_screen_however_many_files_are_quarantined(tmp_path):
+    from edi_pipeline.cli import SUMMARY_NOTES
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    for k in range(SUMMARY_NOTES + 8):
+        (inbox / f"note{k:02d}.txt").write_text(f"not an interchange ({k})\n")
+    r = batch(inbox, out)
+    assert r.exit_code == 1
+    lines = r.output.splitlines()
+    assert len(lines) <= SUMMARY_NOTES + 6, r.output
+    assert sum(line.startswith("  quarantined ") for line in lines) == SUMMARY_NOTES - 1
+    assert "  ... and 9 more (quarantine/*.error.txt, or --format json)" in lines
+    assert len(list((out / "quarantine").glob("*.error.txt"))) == SUMMARY_NOTES + 8  # each file still says why
