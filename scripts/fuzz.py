@@ -30,6 +30,7 @@ COMMANDS = [
     ["validate", "{f}", "--ack-dir", "{d}/acks"],
     ["scrub", "{f}", "-o", "{d}/s.837", "--rejects", "{d}/r.837", "--report", "{d}/rep.json", "--db", "{d}/s.db"],
     ["ingest", "{f}", "--db", "{d}/i.db"],
+    ["batch", "{d}/inbox", "--out", "{d}/out", "--quiet"],
 ]
 SWAPS = [(b"*", b"~"), (b"~", b"*"), (b":", b"*"), (b"*", b"|"), (b"~", b"\n"), (b"\n", b""), (b"~", b"~~")]
 
@@ -77,6 +78,8 @@ def main(argv=None) -> int:
         d = Path(tempfile.mkdtemp(prefix="fuzz-"))
         f = d / "in.edi"
         f.write_bytes(data)
+        (d / "inbox").mkdir()
+        (d / "inbox" / "in.edi").write_bytes(data)
         try:
             for cmd in COMMANDS:
                 r = runner.invoke(cli, [a.format(f=f, d=d) for a in cmd])
