@@ -257,7 +257,9 @@ def _job(args: tuple[str, str, str, str | None, str | None]) -> FileOutcome:
     try:
         return process_file(path, out, db, kind, sha)
     except Exception as exc:  # one bad file must not stop the batch
-        reason = f"{Path(path).name}: internal error ({type(exc).__name__})"
+        # our own errors say what and where (never data values); anything else only its type
+        reason = f"{Path(path).name}: " + (str(exc) if isinstance(exc, EdiError) else
+                                           f"internal error ({type(exc).__name__})")
         try:
             return _quarantine(Path(path), Path(out), reason)
         except OSError:

@@ -180,14 +180,19 @@ SEQUENCE_NAME = ".edi-pipeline-control-number"
 def take_control_numbers(ack_dir: Path, count: int) -> list[int]:
     """`count` interchange control numbers never handed out before for acknowledgments written to
     `ack_dir`: the last one is kept in ACK_DIR/.edi-pipeline-control-number, read and advanced under a
-    lock, so reruns and parallel workers never reuse one. 1 after 999999999."""
+    lock, so reruns and parallel workers never reuse one. 1 after 999999999. EdiError when the file is
+    damaged."""
     ack_dir.mkdir(parents=True, exist_ok=True)
     seq = ack_dir / SEQUENCE_NAME
     with file_lock(ack_dir / f"{SEQUENCE_NAME}.lock"):
         try:
-            last = int(seq.read_text().strip() or 0)
-        except (FileNotFoundError, ValueError):
-            last = 0
+            text = seq.read_text().strip()
+        except FileNotFoundError:
+            text = "0"
+        if not text.isdigit():  # never restart silently: the numbers already sent would be reused
+            raise EdiError(f"{seq}:1: the control-number sequence is damaged ({len(text)} characters, not a "
+                           "number); put back the last number sent")
+        last = int(text)
         numbers = [(last + k - 1) % 999_999_999 + 1 for k in range(1, count + 1)]
         with atomic_output(seq, mode=0o644) as fh:
             fh.write(f"{numbers[-1] if numbers else last}\n")

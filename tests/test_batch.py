@@ -483,3 +483,14 @@ def test_the_summary_fits_one_screen_however_many_files_are_quarantined(tmp_path
     assert sum(line.startswith("  quarantined ") for line in lines) == SUMMARY_NOTES - 1
     assert "  ... and 9 more (quarantine/*.error.txt, or --format json)" in lines
     assert len(list((out / "quarantine").glob("*.error.txt"))) == SUMMARY_NOTES + 8  # each file still says why
+
+
+def test_a_damaged_ack_sequence_quarantines_with_the_reason(tmp_path):
+    from edi_pipeline.validate import SEQUENCE_NAME
+
+    inbox, out = make_inbox(tmp_path, ["pair-plb.837"], extra=False), tmp_path / "out"
+    (out / "acks").mkdir(parents=True)
+    (out / "acks" / SEQUENCE_NAME).write_text("garbage\n")
+    r = batch(inbox, out)
+    assert r.exit_code == 1 and "control-number sequence is damaged" in r.output, r.output
+    assert not list((out / "outbound").iterdir())

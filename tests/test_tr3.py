@@ -389,3 +389,13 @@ def test_a_ta1_accepts_an_interchange_that_asks_for_one(tmp_path):
     asking = first.replace("*000000101*0*T*", "*000000101*1*T*")  # ISA14 = 1
     ta1s = _ta1s(tmp_path / "asking", asking)
     assert [segs[1][4:] for segs in ta1s.values()] == [["A", "000"]]
+
+
+def test_a_damaged_control_number_sequence_is_an_error_not_a_restart(tmp_path):
+    from edi_pipeline.errors import EdiError
+    from edi_pipeline.validate import SEQUENCE_NAME, take_control_numbers
+
+    (tmp_path / SEQUENCE_NAME).write_text("12a\n")
+    with pytest.raises(EdiError, match="damaged"):
+        take_control_numbers(tmp_path, 1)
+    assert (tmp_path / SEQUENCE_NAME).read_text() == "12a\n"
