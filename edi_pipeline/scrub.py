@@ -488,8 +488,10 @@ def _invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubR
     return frozenset(bad)
 
 
-def _withhold(tx: Transaction, rejects: "_Out", result: ScrubResult, isa13: str, gs06: str) -> None:
-    """A transaction set its 999 rejected: every claim held, the set copied to the rejects file as it came."""
+def _withhold(tx: Transaction, rejects: "_Out", result: ScrubResult, isa13: str, gs06: str,
+              reason: str = "rejected by its 999 (IK5 R or AK9 R)") -> None:
+    """A transaction set not to scrub or send (its 999 rejected it, or it is not an 837P): every claim
+    held, the set copied to the rejects file as it came."""
     clm = "CLM" + tx.delimiters.element
     claims = sum(1 for text in tx.segments if text.startswith(clm))
     result.claims_in += claims
@@ -497,7 +499,7 @@ def _withhold(tx: Transaction, rejects: "_Out", result: ScrubResult, isa13: str,
     result.transactions_dropped += 1
     rejects.transaction(tx, tx.segments)
     result.sets_withheld.append({"interchange": isa13, "group": gs06, "transaction_set": tx.control_number,
-                                 "claims": claims, "reason": "rejected by its 999 (IK5 R or AK9 R)"})
+                                 "claims": claims, "reason": reason})
 
 
 # Envelope defects that would make the corrected file itself broken.
@@ -557,7 +559,14 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
             if not tx.complete:
                 raise ScrubError(f"{path}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
                                  f"(no SE trailer); nothing written")
-            if not is_837p(tx):  # an 835 beside the claims: not ours to correct, left out of the output
+            if not is_837p(tx):
+                if tx.set_id == "837":  # institutional or dental claims: not ours to scrub, never dropped
+                    issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} is an 837 "
+                                        f"{tx.version}, not an 837P; held unchanged in the rejects file",
+                                        tx.position(0, None, "ST03"), Severity.WARNING))
+                    _withhold(tx, rejects, result, isa13, gs06, f"an 837 {tx.version}, not an 837P (005010X222)")
+                    continue
+                # an 835 beside the claims: not ours to correct (batch ingests it), left out of the output
                 issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} ({tx.set_id}) is not "
                                     "an 837P; left out of the corrected file", tx.position(0), Severity.WARNING))
                 continue

@@ -457,3 +457,22 @@ def test_units_reserved_for_a_held_claim_go_back_to_the_authorization(tmp_path):
     assert sorted(c.patient_control_number for c in claims(rej)) == ["AUTHREQ01"]
     assert [c.patient_control_number for c in claims(out)] == ["AUTHREQ03"]
     assert "REF*G1*PA-ONE-UNIT" in out.read_text()
+
+
+def test_an_837_that_is_not_professional_is_held_unchanged_never_dropped(tmp_path):
+    from conftest import FIXTURES
+
+    text = (FIXTURES / "837p-multi-interchange.837").read_text()
+    first, second = text.split("IEA*1*000000101~")
+    institutional = second.replace("005010X222A1", "005010X223A2")  # the second interchange: an 837I label
+    src = tmp_path / "mixed.837"
+    src.write_text(first + "IEA*1*000000101~" + institutional)
+    result = scrub_file(src, tmp_path / "out.837", tmp_path / "rejects.837")
+    held = result.sets_withheld
+    assert [(h["interchange"], h["claims"]) for h in held] == [("000000102", 1)]
+    assert "not an 837P" in held[0]["reason"] and result.held
+    st_to_se = institutional[institutional.index("ST*837"):institutional.index("GE*")]
+    assert st_to_se in (tmp_path / "rejects.837").read_text()  # as it came
+    out = (tmp_path / "out.837").read_text()
+    assert "005010X223A2" not in out and out.count("CLM*") == first.count("CLM*") > 0
+    assert any(i.code == "ENV-NOT-837P" for i in result.issues)
