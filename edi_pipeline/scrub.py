@@ -509,11 +509,12 @@ _UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE"))
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                rejects_path: str | os.PathLike | None = None, store: Store | None = None,
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
-               sha256: str | None = None, withheld: Collection[tuple[str, str, str]] = ()) -> ScrubResult:
+               sha256: str | None = None, withheld: Collection[tuple[int, str, str]] = ()) -> ScrubResult:
     """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
     `sha256` is the file's digest when the caller has already read it. The transaction sets named
-    in `withheld` as (ISA13, GS06, ST02), the ones a 999 rejected, go to the rejects file unchanged:
-    the sender will correct and resend them, so none of their claims may go out or into the store.
+    in `withheld` as (ISA segment index in the file, GS06, ST02), the ones a 999 rejected, go to the
+    rejects file unchanged: the sender will correct and resend them, so none of their claims may go out
+    or into the store.
 
     The file is read, scrubbed and written one transaction set at a time: memory holds one set (and the
     findings so far), not the file. Both outputs go to temporary files renamed into place at the end
@@ -534,6 +535,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     result = ScrubResult(path, sha, out_path, None, FindingLog(), issues=issues)
     isa_sender = isa_control = None
     isa13 = gs06 = ""  # of the open interchange and group
+    isa_index = 0  # file segment index of the open interchange's ISA
     sets_read = 0
     with contextlib.ExitStack() as stack:
         if store is not None:
@@ -547,6 +549,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 e = item.elements
                 if item.tag == "ISA":
                     isa13 = e[13].strip() if len(e) > 13 else ""
+                    isa_index = item.index
                     if isa_sender is None:
                         isa_sender = e[6].strip() if len(e) > 6 else None
                         isa_control = isa13 or None
@@ -571,7 +574,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                                     "an 837P; left out of the corrected file", tx.position(0), Severity.WARNING))
                 continue
             sets_read += 1
-            if (isa13, gs06, tx.control_number.strip()) in withheld:
+            if (isa_index, gs06, tx.control_number.strip()) in withheld:
                 _withhold(tx, rejects, result, isa13, gs06)
                 del tx, item
                 continue

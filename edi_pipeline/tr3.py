@@ -34,6 +34,7 @@ class GroupAck:
     ack_text: str  # full 999 interchange, ISA..IEA, numbered 1, 2, ... within its file (see numbered)
     interchange_control_number: str = ""  # ISA13 of the acknowledged group
     rejected_sets: tuple[str, ...] = ()  # ST02 of each set this 999 rejects (every set when AK901 is R)
+    interchange_index: int = 0  # file segment index of the acknowledged group's ISA
 
     def numbered(self, control: int) -> str:
         """ack_text as the interchange to send: `control` as its ISA13/IEA02 and GS06/GE02 (a receiver
@@ -244,6 +245,7 @@ class _Group:
     errs: list[_Err] = field(default_factory=list)
     ge01: str | None = None
     validated: bool = True
+    isa_index: int = 0  # file segment index of the group's ISA (tells apart interchanges sharing an ISA13)
 
 
 def _loop_id(node: Any) -> str | None:
@@ -581,10 +583,12 @@ class _Run:
         d = self.delims
         assert d is not None
         isa: list[str] = []
+        isa_index = 0
         st_pos: int | None = None
         for i, seg in enumerate(self.segs):
             sid = seg.seg_id
             if sid == "ISA":
+                isa_index = i + 1
                 fixed = _normalise_isa(seg.text, d)
                 if fixed != seg.text:
                     self.add("ENV-ISA-LENGTH",
@@ -594,7 +598,7 @@ class _Run:
                 isa = fixed.split(d.ele)
             elif sid == "GS":
                 gs = seg.text.split(d.ele)
-                self.groups.append(_Group(isa, gs[:]))
+                self.groups.append(_Group(isa, gs[:], isa_index=isa_index))
                 vriic = gs[8].strip() if len(gs) > 8 else ""
                 if vriic in _VERSION_ALIASES:
                     gs[8] = _VERSION_ALIASES[vriic]
@@ -792,7 +796,7 @@ def group_acks(groups: list[_Group], now: datetime) -> list[GroupAck]:
         tx = grp.sts[0].st01 if grp.sts else {"HC": "837", "HP": "835"}.get(gs[1], gs[1])
         text, accepted, rejected = _build_999(grp, n, now)
         isa13 = grp.isa[13].strip() if len(grp.isa) > 13 else ""
-        out.append(GroupAck(gs[6], tx, accepted, text, isa13, rejected))
+        out.append(GroupAck(gs[6], tx, accepted, text, isa13, rejected, grp.isa_index))
     return out
 
 

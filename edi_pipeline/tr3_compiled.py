@@ -1289,6 +1289,7 @@ def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | No
                 if run.groups:
                     key = (isa.index, gs.index)
                     grp = run.groups[0]
+                    grp.isa_index = isa.index
                     if key not in groups:
                         groups[key] = grp
                     else:

@@ -72,16 +72,16 @@ class Validation:
 
     def acks_to_send(self) -> list[GroupAck]:
         """The 999s, less those of groups in an interchange a TA1 rejects (its content is not taken)."""
-        rejected = {x.control_number for x in self.rejected_interchanges()}
-        return [a for a in self.acks if a.interchange_control_number not in rejected]
+        rejected = {x.index for x in self.rejected_interchanges()}
+        return [a for a in self.acks if a.interchange_index not in rejected]
 
     @property
     def ok(self) -> bool:
         return not self.issues.errors
 
-    def rejected_sets(self) -> set[tuple[str, str, str]]:
-        """(ISA13, GS06, ST02) of every transaction set a 999 of this file rejects."""
-        return {(a.interchange_control_number, a.group_control_number.strip(), st02)
+    def rejected_sets(self) -> set[tuple[int, str, str]]:
+        """(ISA segment index, GS06, ST02) of every transaction set a 999 of this file rejects."""
+        return {(a.interchange_index, a.group_control_number.strip(), st02)
                 for a in self.acks for st02 in a.rejected_sets}
 
     def to_dict(self) -> dict:
@@ -207,14 +207,21 @@ def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
     number (take_control_numbers)."""
     base = name or Path(result.file).name
     acks = result.acks_to_send()
-    written = []
+    written: list[Path] = []
+
+    def target(control_number: str, isa_index: int, suffix: str) -> Path:
+        """NAME.CONTROL.suffix, or NAME.CONTROL.ISA-INDEX.suffix when the file repeats the control number."""
+        path = ack_dir / f"{base}.{control_number}.{suffix}"
+        return ack_dir / f"{base}.{control_number}.{isa_index}.{suffix}" if path in written else path
+
     for ack, control in zip(acks, take_control_numbers(ack_dir, len(acks))):
-        written.append(ack_dir / f"{base}.{ack.group_control_number or 'group'}.999")
+        written.append(target(ack.group_control_number.strip() or "group", ack.interchange_index, "999"))
         with atomic_output(written[-1]) as out:
             out.write(ack.numbered(control))
     for x in result.interchanges:
         if x.wants_ta1:
-            written.append(write_ta1(ack_dir, f"{base}.{x.control_number or 'interchange'}.ta1", x.isa, x.note, now))
+            path = target(x.control_number or "interchange", x.index, "ta1")
+            written.append(write_ta1(ack_dir, path.name, x.isa, x.note, now))
     return written
 
 

@@ -139,7 +139,7 @@ def test_withheld_sets_go_to_rejects_whole_and_nothing_of_them_is_stored(tmp_pat
     first = [r for r in iter_records(src) if hasattr(r, "lines")]
     store = Store(tmp_path / "s.db")
     out, rej = tmp_path / "o.837", tmp_path / "r.837"
-    result = scrub_file(src, out, rej, store, withheld={("000000101", "10101", "0001")})
+    result = scrub_file(src, out, rej, store, withheld={(1, "10101", "0001")})
     assert len(result.sets_withheld) == 1 and result.sets_withheld[0]["claims"] >= 1
     held = {c.patient_control_number for c in claims(rej)}
     sent = {c.patient_control_number for c in claims(out)}
@@ -476,3 +476,21 @@ def test_an_837_that_is_not_professional_is_held_unchanged_never_dropped(tmp_pat
     out = (tmp_path / "out.837").read_text()
     assert "005010X223A2" not in out and out.count("CLM*") == first.count("CLM*") > 0
     assert any(i.code == "ENV-NOT-837P" for i in result.issues)
+
+
+def test_a_withheld_set_is_told_apart_from_one_with_the_same_control_numbers(tmp_path):
+    from conftest import FIXTURES
+
+    from edi_pipeline.envelope import EnvelopeReader
+
+    text = (FIXTURES / "837p-multi-interchange.837").read_text()
+    first, second = text.split("IEA*1*000000101~")
+    second = second.replace("000000102", "000000101").replace("10201", "10101")  # same ISA13, GS06 and ST02
+    src = tmp_path / "twins.837"
+    src.write_text(first + "IEA*1*000000101~" + second)
+    with EnvelopeReader(src) as env:
+        isa_at = [item.index for item in env if getattr(item, "tag", None) == "ISA"]
+    assert len(isa_at) == 2
+    result = scrub_file(src, tmp_path / "out.837", tmp_path / "rejects.837", withheld={(isa_at[1], "10101", "0001")})
+    assert [h["claims"] for h in result.sets_withheld] == [second.count("CLM*")]
+    assert (tmp_path / "out.837").read_text().count("CLM*") == first.count("CLM*") > 0

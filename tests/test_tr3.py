@@ -399,3 +399,15 @@ def test_a_damaged_control_number_sequence_is_an_error_not_a_restart(tmp_path):
     with pytest.raises(EdiError, match="damaged"):
         take_control_numbers(tmp_path, 1)
     assert (tmp_path / SEQUENCE_NAME).read_text() == "12a\n"
+
+
+def test_a_repeated_isa13_rejects_only_the_repeat_and_every_ack_keeps_its_own_file(tmp_path):
+    text = MULTI.read_text()
+    first, second = text.split("IEA*1*000000101~")
+    first = first.replace("*000000101*0*T*", "*000000101*1*T*")  # the first asks for a TA1
+    second = second.replace("000000102", "000000101")  # the second repeats its ISA13 (and IEA02)
+    ta1s = _ta1s(tmp_path, first + "IEA*1*000000101~" + second)
+    assert sorted(segs[1][4:][0] + segs[1][5] for segs in ta1s.values()) == ["A000", "R025"]
+    assert len(ta1s) == 2  # two files, though both answer ISA13 000000101
+    acks = sorted(p.name for p in (tmp_path / "acks").glob("*.999"))
+    assert acks == ["in.837.10101.999"]  # the first interchange's group is acknowledged; the repeat's is not
