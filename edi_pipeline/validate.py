@@ -182,6 +182,8 @@ def take_control_numbers(ack_dir: Path, count: int) -> list[int]:
     `ack_dir`: the last one is kept in ACK_DIR/.edi-pipeline-control-number, read and advanced under a
     lock, so reruns and parallel workers never reuse one. 1 after 999999999. EdiError when the file is
     damaged."""
+    if count <= 0:
+        return []
     ack_dir.mkdir(parents=True, exist_ok=True)
     seq = ack_dir / SEQUENCE_NAME
     with file_lock(ack_dir / f"{SEQUENCE_NAME}.lock"):
@@ -195,7 +197,7 @@ def take_control_numbers(ack_dir: Path, count: int) -> list[int]:
         last = int(text)
         numbers = [(last + k - 1) % 999_999_999 + 1 for k in range(1, count + 1)]
         with atomic_output(seq, mode=0o644) as fh:
-            fh.write(f"{numbers[-1] if numbers else last}\n")
+            fh.write(f"{numbers[-1]}\n")
     return numbers
 
 
@@ -214,22 +216,24 @@ def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
         path = ack_dir / f"{base}.{control_number}.{suffix}"
         return ack_dir / f"{base}.{control_number}.{isa_index}.{suffix}" if path in written else path
 
-    for ack, control in zip(acks, take_control_numbers(ack_dir, len(acks))):
+    ta1s = [x for x in result.interchanges if x.wants_ta1]
+    controls = iter(take_control_numbers(ack_dir, len(acks) + len(ta1s)))
+    for ack in acks:
         written.append(target(ack.group_control_number.strip() or "group", ack.interchange_index, "999"))
         with atomic_output(written[-1]) as out:
-            out.write(ack.numbered(control))
-    for x in result.interchanges:
-        if x.wants_ta1:
-            path = target(x.control_number or "interchange", x.index, "ta1")
-            written.append(write_ta1(ack_dir, path.name, x.isa, x.note, now))
+            out.write(ack.numbered(next(controls)))
+    for x in ta1s:
+        path = target(x.control_number or "interchange", x.index, "ta1")
+        written.append(write_ta1(ack_dir, path.name, x.isa, x.note, now, next(controls)))
     return written
 
 
-def write_ta1(ack_dir: Path, file_name: str, isa: list[str], note: str, now: datetime | None = None) -> Path:
+def write_ta1(ack_dir: Path, file_name: str, isa: list[str], note: str, now: datetime | None = None,
+              control: int | None = None) -> Path:
     """ACK_DIR/FILE_NAME: a TA1 answering the interchange whose ISA elements are `isa` (tr3.ta1_text),
-    under an interchange control number of its own."""
+    under interchange control number `control` (default: the next one of the folder's sequence)."""
     target = ack_dir / file_name
-    control = take_control_numbers(ack_dir, 1)[0]
+    control = control or take_control_numbers(ack_dir, 1)[0]
     with atomic_output(target) as out:
         out.write(ta1_text(isa, note, control, now or datetime.now(timezone.utc)))
     return target
