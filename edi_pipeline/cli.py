@@ -76,6 +76,8 @@ def cli():
       edi-pipeline validate claims.837 --ack-dir acks/
       edi-pipeline convert claims.837 --to ndjson | jq .patient_control_number
       edi-pipeline scrub claims.837 -o claims.fixed.837 --report findings.json
+      edi-pipeline batch inbox/ --out out/ --workers 2
+      edi-pipeline denials --by carc --db out/edi_pipeline.db
     """
 
 
