@@ -194,20 +194,21 @@ def _process(path: Path, out: Path, store: Store, sha: str,
         for ack in result.acks_to_send():
             outcome.acks_accepted += ack.accepted
             outcome.acks_rejected += not ack.accepted
+
+        def quarantined(reason: str) -> tuple[str, FileOutcome]:  # its acks are written: the summary counts them
+            q = _quarantine(path, out, reason, name)
+            q.acks_accepted, q.acks_rejected = outcome.acks_accepted, outcome.acks_rejected
+            return kind, q
+
         rejected = result.rejected_interchanges()
         if rejected:  # its TA1 rejects the interchange: nothing of the file goes on or into the store
-            first = rejected[0].errors[0]
-            quarantined = _quarantine(path, out, f"{path.name}: interchange {rejected[0].control_number} rejected "
-                                                 f"(TA1 {rejected[0].note}, in acks/): {first}", name)
-            quarantined.acks_accepted, quarantined.acks_rejected = outcome.acks_accepted, outcome.acks_rejected
-            return kind, quarantined
+            return quarantined(f"{path.name}: interchange {rejected[0].control_number} rejected "
+                               f"(TA1 {rejected[0].note}, in acks/): {rejected[0].errors[0]}")
         try:
             scrubbed = scrub_file(path, out / "outbound" / name, out / "rejects" / name, store,
                                   sha256=sha, withheld=result.rejected_sets())
-        except EdiError as exc:  # its 999s are written: the summary counts them
-            quarantined = _quarantine(path, out, str(exc), name)
-            quarantined.acks_accepted, quarantined.acks_rejected = outcome.acks_accepted, outcome.acks_rejected
-            return kind, quarantined
+        except EdiError as exc:
+            return quarantined(str(exc))
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
             (out / "outbound" / name).unlink(missing_ok=True)
         with atomic_output(out / "reports" / f"{name}.json", mode=0o600) as fh:

@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator
 from .errors import StoreError
 from . import migrations
 from .model import Claim, ClaimPayment, RemitHeader
+from .values import bounded_memo
 
 DEFAULT_DB = "edi_pipeline.db"
 
@@ -24,38 +25,22 @@ def default_db_path() -> str:
     return os.environ.get("EDI_PIPELINE_DB") or DEFAULT_DB
 
 
-_cents: dict[Decimal, int] = {}
-
-
+@bounded_memo
 def cents(value: Decimal | None) -> int | None:
-    if value is None:
-        return None
-    got = _cents.get(value)
-    if got is None:
-        got = int((value * 100).to_integral_value())
-        if len(_cents) < 100_000:
-            _cents[value] = got
-    return got
+    return None if value is None else int((value * 100).to_integral_value())
 
 
 def from_cents(value: int | None) -> Decimal | None:
     return None if value is None else (Decimal(value) / 100).quantize(Decimal("0.01"))
 
 
-_cents_text: dict[int, str] = {}
-
-
+@bounded_memo
 def cents_text(value: int | None) -> str | None:
     """Cents as decimal text, the same as str(from_cents(value)) but cheaper (amounts repeat)."""
     if value is None:
         return None
-    text = _cents_text.get(value)
-    if text is None:
-        a = abs(value)
-        text = f"{'-' if value < 0 else ''}{a // 100}.{a % 100:02d}"
-        if len(_cents_text) < 100_000:
-            _cents_text[value] = text
-    return text
+    a = abs(value)
+    return f"{'-' if value < 0 else ''}{a // 100}.{a % 100:02d}"
 
 
 def _iso(d: date | None) -> str | None:
@@ -521,12 +506,14 @@ class Store:
             f"from claim_payments cp join remits r on r.id = cp.remit_id{self._where('cp.patient_control_number')} "
             "order by coalesce(r.payment_date, ''), cp.rowid").fetchall()
 
+    _SERVICE_PAYMENT_ROWS = ("select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, "
+                             "paid_cents, service_date, control_number, remarks from service_payments")
+
     def recon_service_payments(self) -> list[tuple]:
         """(id, claim payment id, procedure, modifiers, SVC06, charge, paid, service date, REF*6R, remarks)."""
         return self.conn.execute(
-            "select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, paid_cents, "
-            "service_date, control_number, remarks from service_payments"
-            f"{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} order by rowid").fetchall()
+            f"{self._SERVICE_PAYMENT_ROWS}{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} "
+            "order by rowid").fetchall()
 
     @staticmethod
     def _denial(reasons: Iterable[str]) -> tuple[str, list[str]]:
@@ -557,7 +544,6 @@ class Store:
         """recon_service_payments' rows, of only the service payments with a denial adjustment."""
         denial, params = self._denial(not_denial_reasons)
         return self.conn.execute(
-            "select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, paid_cents, "
-            "service_date, control_number, remarks from service_payments where id in "
-            f"(select service_payment_id from adjustments where {denial}) order by rowid", params).fetchall()
+            f"{self._SERVICE_PAYMENT_ROWS} where id in (select service_payment_id from adjustments where {denial}) "
+            "order by rowid", params).fetchall()
 

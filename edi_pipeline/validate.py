@@ -48,8 +48,8 @@ class Interchange:
 
     @property
     def note(self) -> str:
-        """TA105: the first error's note code, or 000 (accepted)."""
-        return ta1_note(self.errors[0]) or "024" if self.errors else "000"
+        """TA105: the first error's note code (every error in `errors` has one), or 000 (accepted)."""
+        return (ta1_note(self.errors[0]) or "024") if self.errors else "000"
 
     @property
     def wants_ta1(self) -> bool:
@@ -210,11 +210,15 @@ def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
     base = name or Path(result.file).name
     acks = result.acks_to_send()
     written: list[Path] = []
+    names: set[str] = set()
 
     def target(control_number: str, isa_index: int, suffix: str) -> Path:
         """NAME.CONTROL.suffix, or NAME.CONTROL.ISA-INDEX.suffix when the file repeats the control number."""
-        path = ack_dir / f"{base}.{control_number}.{suffix}"
-        return ack_dir / f"{base}.{control_number}.{isa_index}.{suffix}" if path in written else path
+        file_name = f"{base}.{control_number}.{suffix}"
+        if file_name in names:
+            file_name = f"{base}.{control_number}.{isa_index}.{suffix}"
+        names.add(file_name)
+        return ack_dir / file_name
 
     ta1s = [x for x in result.interchanges if x.wants_ta1]
     controls = iter(take_control_numbers(ack_dir, len(acks) + len(ta1s)))

@@ -2,44 +2,51 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
 
-_dates: dict[str, date | None] = {}
-_money: dict[str, Decimal | None] = {}
+CACHE_LIMIT = 100_000  # distinct values a bounded_memo keeps: amounts and dates repeat across claims
 
 
+def bounded_memo(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`fn` of one hashable argument, with the results of its first CACHE_LIMIT distinct arguments kept
+    (memory stays flat on any file). The table is `.cache` (cleared to time a cold start)."""
+    cache: dict = {}
+
+    def memo(key):
+        got = cache.get(key, cache)
+        if got is cache:
+            got = fn(key)
+            if len(cache) < CACHE_LIMIT:
+                cache[key] = got
+        return got
+
+    memo.cache = cache  # type: ignore[attr-defined]
+    return functools.update_wrapper(memo, fn)
+
+
+@bounded_memo
 def to_decimal(text: str) -> Decimal | None:
     """X12 R/N2 text to Decimal; None when empty or malformed."""
-    got = _money.get(text, _money)
-    if got is not _money:
-        return got  # type: ignore[return-value]
     try:
         value = Decimal(text) if text else None
-        if value is not None and not value.is_finite():
-            value = None
     except (InvalidOperation, ValueError):
-        value = None
-    if len(_money) < 100_000:
-        _money[text] = value
-    return value
+        return None
+    return value if value is None or value.is_finite() else None
 
 
+@bounded_memo
 def to_date(text: str) -> date | None:
     """CCYYMMDD (or the first date of CCYYMMDD-CCYYMMDD) to date; None when invalid."""
-    got = _dates.get(text, _dates)
-    if got is not _dates:
-        return got  # type: ignore[return-value]
-    value = None
     t = text[:8]
     if len(t) == 8 and t.isdigit():
         try:
-            value = date.fromisoformat(t)  # CCYYMMDD is ISO 8601's basic form; ASCII digits only
+            return date.fromisoformat(t)  # CCYYMMDD is ISO 8601's basic form; ASCII digits only
         except ValueError:
-            value = None
-    if len(_dates) < 100_000:
-        _dates[text] = value
-    return value
+            return None
+    return None
 
 
 def date_range(text: str) -> tuple[date | None, date | None]:
