@@ -60,7 +60,7 @@ class ScrubResult:
     # Claims held for errors in their own segments (a charge that is not a number...): no rule can
     # correct them, and the payer would reject them. Each: pcn, position and the first error.
     claims_invalid: list[dict] = field(default_factory=list)
-    # Transaction sets passed to the rejects file unchanged because their 999 rejected them.
+    # Transaction sets passed to the rejects file unchanged: their 999 rejected them, or they are not 837P.
     sets_withheld: list[dict] = field(default_factory=list)
 
     @property
