@@ -183,8 +183,7 @@ class SegmentReader:
                     line += nl + (term == "\n")
                     if not text:
                         continue
-                    if text[:3] == "ISA" and index and self._delimiters_change(
-                            text + term + (parts[k + 1][:2] if k + 1 < len(parts) else "")):
+                    if text[:3] == "ISA" and index and self._delimiters_change(self._isa_head(text, parts, k, buf)):
                         buf = term.join(parts[k:]) + term + buf
                         buf = buf.lstrip(_WS)
                         line = seg_line
@@ -216,6 +215,14 @@ class SegmentReader:
                     return
                 buf += more
             buf = self._fill(buf, chunks)
+
+    def _isa_head(self, text: str, parts: list[str], k: int, rest: str) -> str:
+        """The ISA `text` at parts[k] with what follows it, as far as a whole ISA reaches: when the new
+        interchange's element separator is the current terminator, its ISA was split into parts."""
+        term = self.delimiters.segment
+        after = parts[k + 1:k + 17]
+        head = term.join([text, *after])
+        return head + term + rest[:ISA_LENGTH] if len(after) < 16 else head
 
     @staticmethod
     def _fill(buf: str, chunks: Iterator[str]) -> str:

@@ -121,3 +121,15 @@ def test_last_chunk_still_restarts_on_an_isa_with_other_delimiters(monkeypatch, 
     ids = [t.split("*")[0].split("|")[0] for t in got]
     assert ids == ["ISA", *[s[:s.index("*")] for s in BODY], "ISA", *[s[:s.index("*")] for s in BODY]]
     assert not r.issues.has("SYN-NO-TERMINATOR")
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+def test_second_interchange_whose_element_separator_was_the_terminator(monkeypatch, chunk):
+    """Interchange 2 separates its elements with `~`, interchange 1's terminator, and ends segments
+    with `!`: split at `~`, its ISA arrives in pieces, and is still read as a new interchange."""
+    second = ISA.replace("~", "!").replace("*", "~") + "\n" + "".join(s.replace("*", "~") + "!\n" for s in BODY)
+    monkeypatch.setattr(x12, "CHUNK", chunk)
+    got, r = segs(text(suffix="") + second)
+    assert len(got) == 14 and r.delimiters.element == "~" and r.delimiters.segment == "!"
+    assert got[7] == second.split("!")[0] and got[-1] == "IEA~1~000000001"
+    assert not r.issues
