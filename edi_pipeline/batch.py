@@ -8,13 +8,14 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import EdiError, Position
+from .errors import EdiError, InterchangeError, Position
 from .ingest import INGESTED, ingest_file
 from .store import Store, kind_families, path_sha256
 from .writer import LockHeld, atomic_copy, atomic_output, file_lock
@@ -97,38 +98,113 @@ def _isa_start(head: bytes, name: str) -> tuple[bytes, int]:
     return start, line
 
 
-def read_first_isa(path: Path) -> tuple[list[str], int] | None:
-    """The first ISA's elements (ISA01..ISA16 at 1..16) and its line; None when unreadable."""
+@dataclass
+class InterchangeMark:
+    """One ISA of a file, as the batch screen reads it: who sent it, its control number, where it is
+    and which kinds of transaction set ('837P', '835') follow it."""
+
+    elements: list[str]  # ISA01..ISA16 at 1..16
+    line: int
+    index: int  # segment position in the file (1 for the first ISA)
+    kinds: set[str] = field(default_factory=set)
+
+    @property
+    def sender(self) -> str:
+        return self.elements[6].strip()
+
+    @property
+    def control(self) -> str:
+        return self.elements[13].strip()
+
+
+@dataclass
+class FileScan:
+    kind: str  # '837P', '835' or '837P+835'
+    interchanges: list[InterchangeMark]
+
+
+SCAN_CHUNK = 1 << 20
+_SCAN_KINDS = {b"7": "837P", b"5": "835"}
+
+
+def _isa_mark(text: bytes, line: int, index: int) -> tuple[InterchangeMark, Delimiters] | None:
     try:
-        with open(path, "rb") as fh:
-            start, line = _isa_start(fh.read(4096), path.name)
-    except (EdiError, OSError):
+        delims, isa_len = Delimiters.from_isa(text.decode("latin-1"))
+    except InterchangeError:
         return None
-    text = start.decode("latin-1")
-    elements = text.split(text[3], 16)  # _isa_start checked there are 16 separators
+    elements = text[:isa_len].decode("latin-1").split(delims.element, 16)
     elements[16] = elements[16][:1]  # ISA16, the component separator
-    return elements, line
+    return InterchangeMark(elements, line, index), delims
+
+
+def _scan_pattern(delims: Delimiters) -> re.Pattern[bytes]:
+    """A segment terminator, then (after any line breaks) an ISA or an ST of an 837 or 835."""
+    term = re.escape(delims.segment.encode("latin-1"))
+    sep = re.escape(delims.element.encode("latin-1"))
+    return re.compile(term + rb"[ \t\r\n]*(?:(?i:(ISA))|(?i:ST)" + sep + rb"83([57]))")
+
+
+def scan_file(path: Path) -> FileScan:
+    """Every interchange of a file (its ISA) and the kinds of set in it, read in chunks at C speed;
+    EdiError when the file does not start with an ISA or holds neither an 837 nor an 835."""
+    with open(path, "rb") as fh:
+        head = fh.read(SCAN_CHUNK)
+        buf, line = _isa_start(head, path.name)
+        first = _isa_mark(buf[:4096], line, 1)
+        assert first is not None  # _isa_start has read it
+        mark, delims = first
+        marks = [mark]
+        pattern = _scan_pattern(delims)
+        term = delims.segment.encode("latin-1")
+        index = 1  # segments counted up to `last`
+        more = True
+        while True:
+            if more:
+                chunk = fh.read(SCAN_CHUNK)
+                more = bool(chunk)
+                buf += chunk
+            # Matches start at a terminator. What follows the last terminator before the final 128
+            # bytes waits for the next chunk, so an ISA or ST cut between chunks is read whole.
+            end = buf.rfind(term, 0, len(buf) - 128) if more else len(buf)
+            if end <= 0:
+                continue  # no whole segment yet: read on
+            pos = last = 0
+            while (m := pattern.search(buf, pos, end)) is not None:
+                at, pos = m.start(), m.end()
+                line += buf.count(b"\n", last, at)
+                index += buf.count(term, last, at)
+                last = at
+                if not m.group(1):
+                    marks[-1].kinds.add(_SCAN_KINDS[m.group(2)])
+                    continue
+                isa_at = m.start(1)
+                found = _isa_mark(buf[isa_at:isa_at + 4096], line + buf.count(b"\n", at, isa_at), index + 1)
+                if found is None:  # not a readable ISA: process_file's reader reports it
+                    continue
+                mark, new = found
+                marks.append(mark)
+                if (new.element, new.segment) != (delims.element, delims.segment):
+                    break  # read on from this ISA, with its delimiters
+            else:
+                if not more:
+                    break
+                line += buf.count(b"\n", last, end)
+                index += buf.count(term, last, end)
+                buf = buf[end:]
+                continue
+            line += buf.count(b"\n", at, isa_at)
+            index += buf.count(term, at, isa_at)
+            delims, pattern, term = new, _scan_pattern(new), new.segment.encode("latin-1")
+            buf = buf[isa_at:]
+    kinds = set().union(*(m.kinds for m in marks))
+    if not kinds:
+        raise EdiError(f"{path.name}:1: no 837P or 835 transaction set in the file")
+    return FileScan("+".join(sorted(kinds, reverse=True)), marks)
 
 
 def detect_kind(path: Path) -> str:
-    """'837P', '835' or '837P+835' from the ST01 values in the file, read in chunks; EdiError when
-    the file does not start with an ISA or holds neither."""
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-        start, _ = _isa_start(head, path.name)
-        sep = start[3:4]
-        marks = {b"ST" + sep + b"837": "837P", b"ST" + sep + b"835": "835"}
-        kinds: set[str] = set()
-        chunk = head
-        tail = b""
-        while chunk:
-            window = tail + chunk
-            kinds.update(kind for mark, kind in marks.items() if mark in window)
-            tail = window[-8:]
-            chunk = fh.read(1 << 20)
-    if not kinds:
-        raise EdiError(f"{path.name}:1: no 837P or 835 transaction set in the file")
-    return "+".join(sorted(kinds, reverse=True))
+    """'837P', '835' or '837P+835' from the ST01 values in the file (see scan_file)."""
+    return scan_file(path).kind
 
 
 def output_name(store: Store, name: str, sha: str) -> str:
@@ -285,10 +361,10 @@ def settled(files: list[Path], seconds: float) -> list[Path]:
     return [p for p in files if p.stat().st_mtime <= cutoff]
 
 
-def _kind_or_none(path: Path) -> str | None:
-    """detect_kind, or None when it cannot tell (process_file then quarantines the file with the reason)."""
+def _scan_or_none(path: Path) -> FileScan | None:
+    """scan_file, or None when it cannot tell (process_file then quarantines the file with the reason)."""
     try:
-        return detect_kind(path)
+        return scan_file(path)
     except (EdiError, OSError):
         return None
 
@@ -300,49 +376,61 @@ def _sha_or_none(path: Path) -> str | None:
         return None
 
 
-def screen_repeats(order: list[Path], kinds: dict[Path, str | None], shas: dict[Path, str | None], out: Path,
+def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: dict[Path, str | None], out: Path,
                    store: Store) -> dict[Path, FileOutcome]:
     """The run's files that must not be processed, decided before any worker starts (so two workers
     can never both take one interchange):
     - a second copy of the same bytes under another name: skipped;
-    - a different file whose interchange (ISA06 sender + ISA13 control number, same kind of sets) was
-      processed before, in an earlier run or earlier in this one: quarantined, since its claims would
-      go to the payer twice or its payments count twice (TA1 note 025, duplicate control number)."""
+    - a different file holding an interchange (ISA06 sender + ISA13 control number, same kind of sets)
+      processed before, in an earlier run or earlier in this one: quarantined whole, since its claims
+      would go to the payer twice or its payments count twice (TA1 note 025, duplicate control number)."""
     early: dict[Path, FileOutcome] = {}
     first_copy: dict[str, Path] = {}
     first_of_interchange: dict[tuple[str, str, str], Path] = {}
     for path in order:
-        sha, kind = shas[path], kinds[path]
-        if sha is None or kind is None or store.batch_file_done(sha):
+        sha, scan = shas[path], scans[path]
+        if sha is None or scan is None or store.batch_file_done(sha):
             continue  # process_file says why it cannot read it, or skips it as done
         if sha in first_copy:
-            early[path] = FileOutcome(path.name, SKIPPED, kind, detail=f"same bytes as {first_copy[sha].name}")
+            early[path] = FileOutcome(path.name, SKIPPED, scan.kind, detail=f"same bytes as {first_copy[sha].name}")
             continue
         first_copy[sha] = path
-        found = read_first_isa(path)
-        if found is None:
+        marks = [m for m in scan.interchanges if m.kinds]
+        in_run = {}
+        for k, m in enumerate(marks):
+            found = next((first_of_interchange[key] for key in _run_keys(m) if key in first_of_interchange), None)
+            if found is not None:
+                in_run[k] = found
+        in_store = store.earlier_interchanges(
+            [(m.sender, m.control, "+".join(sorted(m.kinds, reverse=True))) for m in marks], exclude_sha=sha)
+        for m in marks:
+            for key in _run_keys(m):
+                first_of_interchange.setdefault(key, path)
+        repeats = sorted(in_run.keys() | in_store.keys())
+        if not repeats:
             continue
-        isa, line = found
-        sender, control = isa[6].strip(), isa[13].strip()
-        keys = [(family, sender, control) for family in sorted(kind_families(kind))]
-        earlier_in_run = next((first_of_interchange[k] for k in keys if k in first_of_interchange), None)
-        earlier = store.seen_isa(sender, control, kind, exclude_sha=sha) if earlier_in_run is None else None
-        for k in keys:
-            first_of_interchange.setdefault(k, path)
-        if earlier_in_run is None and earlier is None:
-            continue
-        source = (f"{earlier_in_run.name}, earlier in this run" if earlier_in_run is not None
-                  else f"{earlier['name']}, {earlier['ingested_at']}")
-        outcome = _quarantine(path, out, f"{path.name}:{line}: ISA#1 ISA13 TA1-025 interchange {control} from "
-                                         f"{sender} already processed ({source}); a new file needs a new ISA13",
-                              output_name(store, path.name, sha))
+        k = repeats[0]
+        m = marks[k]
+        source = (f"{in_run[k].name}, earlier in this run" if k in in_run
+                  else f"{in_store[k]['name']}, {in_store[k]['ingested_at']}")
+        rest = (f"; the file's other interchanges ({len(marks) - len(repeats)}) are new, held with it: they need "
+                "a file of their own" if len(repeats) < len(marks) else "")
+        outcome = _quarantine(path, out, f"{path.name}:{m.line}: ISA#{m.index} ISA13 TA1-025 interchange {m.control} "
+                                         f"from {m.sender} already processed ({source}); a new file needs a new "
+                                         f"ISA13{rest}", output_name(store, path.name, sha))
         from .validate import write_ta1
 
-        write_ta1(out / "acks", f"{outcome.output or path.name}.{control}.ta1", isa, "025")
-        outcome.kind = kind
-        store.mark_batch_file(sha, path.name, kind, outcome.status, outcome.detail)
+        for j in repeats:
+            write_ta1(out / "acks", f"{outcome.output or path.name}.{marks[j].control}.ta1", marks[j].elements, "025")
+        outcome.kind = scan.kind
+        store.mark_batch_file(sha, path.name, scan.kind, outcome.status, outcome.detail)
         early[path] = outcome
     return early
+
+
+def _run_keys(mark: InterchangeMark) -> list[tuple[str, str, str]]:
+    """The keys a run's interchanges are told apart by: one per kind of set it holds."""
+    return [(family, mark.sender, mark.control) for family in sorted(kind_families("+".join(mark.kinds)))]
 
 
 LOCK_NAME = ".edi-pipeline-batch.lock"
@@ -376,13 +464,14 @@ def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None =
 def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: float) -> BatchSummary:
     every = inbox_files(inbox)
     ready = settled(every, settle)
-    kinds = {p: _kind_or_none(p) for p in ready}
-    shas = {p: _sha_or_none(p) for p in kinds}
+    scans = {p: _scan_or_none(p) for p in ready}
+    kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
+    shas = {p: _sha_or_none(p) for p in scans}
     remits = [p for p, kind in kinds.items() if kind == "835"]
     phases = [[p for p, kind in kinds.items() if kind != "835"], remits]
     store = Store(db)  # created and migrated once, before the workers race
     try:
-        early = screen_repeats(phases[0] + phases[1], kinds, shas, out, store)
+        early = screen_repeats(phases[0] + phases[1], scans, shas, out, store)
     finally:
         store.close()
     summary = BatchSummary(waiting=len(every) - len(ready))

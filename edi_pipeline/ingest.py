@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from .checks import check_remit
 from .document import check_version, transaction_records
-from .envelope import EnvelopeReader
-from .errors import EdiError, Issue, IssueList, Severity, StoreError
+from .envelope import EnvelopeReader, EnvelopeSegment
+from .errors import EdiError, Issue, IssueList, Position, Severity, StoreError
 from .model import Claim, ClaimPayment, RemitHeader
 from .store import Store, path_sha256
 
@@ -100,17 +100,25 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
         return _duplicate(result, earlier)
     try:
         with store.staged():
-            sender, control = _stream_into(store, path, name, sha, origin, result, remits_only)
+            interchanges = _stream_into(store, path, name, sha, origin, result, remits_only)
             errors = result.issues.errors
             if errors:
                 raise _Rejected(f"{len(errors)} envelope/syntax error(s), first: {errors[0]}")
             if result.kind is None:
                 raise _Rejected("no 837P claims or 835 remittances in the file")
-            earlier = store.seen_isa(sender, control, result.kind, exclude_sha=sha)
+            earlier = store.earlier_interchanges(interchanges, exclude_sha=sha)
             if earlier:
-                raise _Duplicate(earlier)
-            store.add_file(sha, name, result.kind, sender, control, origin,
+                k, row = next(iter(earlier.items()))
+                if len(earlier) == len(interchanges):  # all of it came before, in other bytes: nothing new
+                    raise _Duplicate(row)
+                sender, control, _, pos = interchanges[k]
+                raise _Rejected(f"{pos} TA1-025 interchange {control} from {sender} came before, in {row['name']} "
+                                f"(ingested {row['ingested_at']}); the file's other interchanges are new, so "
+                                "nothing of it was ingested: they need a file of their own")
+            first = interchanges[0] if interchanges else (None, None)
+            store.add_file(sha, name, result.kind, first[0], first[1], origin,
                            claims=result.claims, payments=result.payments)
+            store.add_interchanges(sha, interchanges)
             findings = [_finding_row(i) for i in result.findings]
             findings += [_finding_row(i) for i in result.issues if i.severity is not Severity.ERROR]
             store.save_findings(findings, sha)
@@ -130,18 +138,23 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
 
 
 def _stream_into(store: Store, source, name: str, sha: str, origin: str,
-                 result: IngestResult, remits_only: bool = False) -> tuple[str | None, str | None]:
-    """Write each transaction set as it is read; raise _Rejected at the first error."""
-    sender = control = None
+                 result: IngestResult, remits_only: bool = False) -> list[tuple[str, str, str, Position]]:
+    """Write each transaction set as it is read; raise _Rejected at the first error. Returns the
+    interchanges whose sets it wrote: ISA06 sender, ISA13 control number, kind of sets, ISA position."""
+    interchanges: dict[tuple[str, str], tuple[set[str], Position]] = {}
+    held: set[str] = set()
     kinds: list[str] = []
     issues = result.issues
     with EnvelopeReader(source, name) as env:
         try:
-            for item in env.transactions():
-                if sender is None:
-                    isa = item.isa.split(item.delimiters.element)
-                    sender = isa[6].strip() if len(isa) > 6 else None
-                    control = isa[13].strip() if len(isa) > 13 else None
+            for item in env:
+                if isinstance(item, EnvelopeSegment):
+                    if item.tag == "ISA":
+                        e = item.elements
+                        held = interchanges.setdefault(
+                            (e[6].strip() if len(e) > 6 else "", e[13].strip() if len(e) > 13 else ""),
+                            (set(), Position(name, item.line, item.index, None, "ISA", None, "ISA13")))[0]
+                    continue
                 check_version(item, issues)
                 claims: list[Claim] = []
                 remits: list[tuple[RemitHeader, list[ClaimPayment]]] = []
@@ -157,6 +170,7 @@ def _stream_into(store: Store, source, name: str, sha: str, origin: str,
                 if claims and not remits_only:
                     store.save_claims(claims, sha, origin)
                     result.claims += len(claims)
+                    held.add("837P")
                     if "837P" not in kinds:
                         kinds.append("837P")
                 if remits:
@@ -164,12 +178,14 @@ def _stream_into(store: Store, source, name: str, sha: str, origin: str,
                         check_remit(header, payments, result.findings)
                     result.payments += store.save_remits_bulk(remits, sha)
                     result.remits += len(remits)
+                    held.add("835")
                     if "835" not in kinds:
                         kinds.append("835")
         finally:
             issues.extend(env.issues)
     result.kind = "+".join(kinds) or None
-    return sender, control
+    return [(sender, control, "+".join(sorted(sets, reverse=True)), pos)
+            for (sender, control), (sets, pos) in interchanges.items() if sets]
 
 
 def _duplicate(result: IngestResult, earlier: dict) -> IngestResult:

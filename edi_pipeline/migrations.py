@@ -129,4 +129,16 @@ def m002_lookup_indexes(db) -> None:
     db.execute("drop index if exists idx_claim_lines_control_number")  # REF*6R pairs in memory, not by search
 
 
-STEPS = (m001_core, m002_lookup_indexes)  # in order; a new step goes last, and is never edited once released
+def m003_interchanges(db) -> None:
+    """Every interchange a file brought (ISA06 sender, ISA13 control number, the kinds of set in it), so
+    a resend is recognised by any of its interchanges, not only by its file's first. A file recorded
+    before this step is known by its first ISA, as `files` kept it."""
+    db["interchanges"].create({
+        "file_sha256": str, "isa_sender": str, "isa_control": str, "kind": str,
+    }, pk=("file_sha256", "isa_sender", "isa_control"), foreign_keys=[("file_sha256", "files", "sha256")])
+    db["interchanges"].create_index(["isa_sender", "isa_control"])
+    db.execute("insert or ignore into interchanges select sha256, isa_sender, isa_control, kind from files "
+               "where isa_sender is not null and isa_control is not null")
+
+
+STEPS = (m001_core, m002_lookup_indexes, m003_interchanges)  # in order; a new step goes last, and is never edited once released

@@ -533,8 +533,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     history = History(store, exclude_file=sha)
     auths = AuthBook(store)
     result = ScrubResult(path, sha, out_path, None, FindingLog(), issues=issues)
-    isa_sender = isa_control = None
-    isa13 = gs06 = ""  # of the open interchange and group
+    interchanges: dict[tuple[str, str], str] = {}  # (ISA06, ISA13) -> "837P" once a set of it is read
+    isa06 = isa13 = gs06 = ""  # of the open interchange and group
     isa_index = 0  # file segment index of the open interchange's ISA
     sets_read = 0
     with contextlib.ExitStack() as stack:
@@ -548,11 +548,10 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
             if isinstance(item, EnvelopeSegment):
                 e = item.elements
                 if item.tag == "ISA":
+                    isa06 = e[6].strip() if len(e) > 6 else ""
                     isa13 = e[13].strip() if len(e) > 13 else ""
                     isa_index = item.index
-                    if isa_sender is None:
-                        isa_sender = e[6].strip() if len(e) > 6 else None
-                        isa_control = isa13 or None
+                    interchanges.setdefault((isa06, isa13), "")
                 elif item.tag == "GS":
                     gs06 = e[6].strip() if len(e) > 6 else ""
                 main.envelope(item)
@@ -574,6 +573,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                                     "an 837P; left out of the corrected file", tx.position(0), Severity.WARNING))
                 continue
             sets_read += 1
+            interchanges[isa06, isa13] = "837P"
             if (isa_index, gs06, tx.control_number.strip()) in withheld:
                 _withhold(tx, rejects, result, isa13, gs06)
                 del tx, item
@@ -607,7 +607,10 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         if rejects.fh is not None:
             result.rejects_path = rejects_path
         if store is not None:
-            store.add_file(sha, path, "837P", isa_sender, isa_control, "scrub", claims=result.claims_out)
+            first = next(iter(interchanges))
+            store.add_file(sha, path, "837P", first[0] or None, first[1] or None, "scrub", claims=result.claims_out)
+            store.add_interchanges(sha, [(sender, control, kind) for (sender, control), kind in interchanges.items()
+                                         if kind])
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -136,8 +136,8 @@ class Store:
         conn.execute("COMMIT")
 
     # Tables a file's processing writes, parents first (the order staged rows are copied in).
-    STAGED_TABLES = ("files", "claims", "claim_lines", "remits", "provider_adjustments", "claim_payments",
-                     "service_payments", "adjustments", "auth_uses", "findings")
+    STAGED_TABLES = ("files", "interchanges", "claims", "claim_lines", "remits", "provider_adjustments",
+                     "claim_payments", "service_payments", "adjustments", "auth_uses", "findings")
 
     @contextlib.contextmanager
     def staged(self) -> Iterator[None]:
@@ -174,20 +174,30 @@ class Store:
         rows = list(self.query("select * from files where sha256 = ?", [sha]))
         return rows[0] if rows else None
 
-    def seen_isa(self, isa_sender: str | None, isa_control: str | None, kind: str,
-                 exclude_sha: str | None = None) -> dict | None:
-        """An earlier file with the same ISA sender and control number holding the same kind of sets
-        (a file's own parts, `sha` and `sha:835`, excluded)."""
-        if not (isa_sender and isa_control):
-            return None
+    def earlier_interchanges(self, interchanges: Iterable[tuple], exclude_sha: str | None = None) -> dict[int, dict]:
+        """Those of `interchanges` (ISA06 sender, ISA13 control number, kind of sets, ...) that an earlier file
+        brought with sets of the same kind: their positions in the list, each with the first such file's
+        row. A file's own parts, `sha` and `sha:835`, are not earlier files."""
         base = (exclude_sha or "").removesuffix(":835")
-        wanted = kind_families(kind)
-        for row in self.query("select * from files where isa_sender = ? and isa_control = ? "
-                              "and sha256 not in (?, ?) order by rowid",
-                              [isa_sender, isa_control, base, f"{base}:835"]):
-            if wanted & kind_families(row["kind"]):
-                return row
-        return None
+        found: dict[int, dict] = {}
+        for k, (sender, control, kind, *_) in enumerate(interchanges):
+            if not (sender and control):
+                continue
+            wanted = kind_families(kind)
+            for row in self.query("select f.*, i.kind as interchange_kind from interchanges i "
+                                  "join files f on f.sha256 = i.file_sha256 where i.isa_sender = ? "
+                                  "and i.isa_control = ? and i.file_sha256 not in (?, ?) order by f.rowid",
+                                  [sender, control, base, f"{base}:835"]):
+                if wanted & kind_families(row.pop("interchange_kind")):
+                    found[k] = row
+                    break
+        return found
+
+    def add_interchanges(self, sha: str, interchanges: Iterable[tuple]) -> None:
+        """Record the interchanges (ISA06 sender, ISA13 control number, kind of sets, ...) a file brought."""
+        self.insert_rows("interchanges", ("file_sha256", "isa_sender", "isa_control", "kind"),
+                         [(sha, sender, control, kind) for sender, control, kind, *_ in interchanges
+                          if sender and control])
 
     _FILE_COLS = ("sha256", "name", "kind", "isa_sender", "isa_control", "origin", "ingested_at", "claims",
                   "payments")

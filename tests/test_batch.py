@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import FIXTURES, ROOT, phi_values
+from conftest import CORPUS, FIXTURES, ROOT, corpus_files, fixture_files, phi_values
 
+import edi_pipeline.batch as batch_module
+from edi_pipeline.batch import scan_file
 from edi_pipeline.cli import cli
+from edi_pipeline.envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from edi_pipeline.errors import EdiError
 from edi_pipeline.store import Store
 
 PAIRS = ["pair-denials.837", "pair-denials.835", "pair-plb.837", "pair-plb.835", "pair-reversal.837",
@@ -494,3 +498,87 @@ def test_a_damaged_ack_sequence_quarantines_with_the_reason(tmp_path):
     r = batch(inbox, out)
     assert r.exit_code == 1 and "control-number sequence is damaged" in r.output, r.output
     assert not list((out / "outbound").iterdir())
+
+
+def reader_interchanges(path: Path) -> list[tuple]:
+    """Each interchange as the envelope reader finds it: sender, control number, line, position, kinds."""
+    found: list[tuple] = []
+    with EnvelopeReader(path, path.name) as env:
+        for item in env:
+            if isinstance(item, EnvelopeSegment) and item.tag == "ISA":
+                found.append((item.elements[6].strip(), item.elements[13].strip(), item.line, item.index, set()))
+            elif isinstance(item, Transaction) and item.set_id in ("837", "835") and found:
+                found[-1][4].add("837P" if item.set_id == "837" else "835")
+    return found
+
+
+def scanned_interchanges(path: Path) -> list[tuple]:
+    return [(m.sender, m.control, m.line, m.index, m.kinds) for m in scan_file(path).interchanges]
+
+
+def other_delimiters(path: Path) -> str:
+    """The file with `~` as element separator and `!` + newline as terminator (its old terminator)."""
+    text = path.read_text()
+    return text.replace("~", "\0").replace("*", "~").replace("\0", "!\n")
+
+
+@pytest.mark.parametrize("chunk", [200, 4096, 1 << 20])
+def test_scan_finds_every_interchange_the_reader_finds(tmp_path, monkeypatch, chunk):
+    """The batch screen's byte scan (chunked, in C) against the envelope reader: same ISAs, lines,
+    positions and kinds of set, across chunk boundaries and delimiter changes."""
+    monkeypatch.setattr(batch_module, "SCAN_CHUNK", chunk)
+    mixed = tmp_path / "mixed.x12"
+    mixed.write_text((FIXTURES / "pair-plb.835").read_text() + other_delimiters(FIXTURES / "pair-denials.837")
+                     + "\n" + (FIXTURES / "pair-denials.835").read_text())
+    paths = fixture_files() + [mixed]
+    for path in paths:
+        assert scanned_interchanges(path) == reader_interchanges(path), path.name
+    assert [(m.control, m.kinds) for m in scan_file(mixed).interchanges] == [
+        ("000001051", {"835"}), ("000001046", {"837P"}), ("000001047", {"835"})]
+    assert scan_file(mixed).kind == "837P+835"
+
+
+def test_scan_finds_the_corpus_interchanges_the_reader_finds():
+    files = [p for p in corpus_files() if p.suffix != ".md"]
+    if not files:
+        pytest.skip(f"corpus not found at {CORPUS}; set EDI_CORPUS to ../shared/corpus to run corpus tests")
+    scanned = 0
+    for path in files:
+        try:
+            got = scanned_interchanges(path)
+        except EdiError:  # no ISA, or no 837/835: the batch quarantines it with the reader's reason
+            continue
+        assert got == reader_interchanges(path), path.name
+        scanned += 1
+    assert scanned > 40
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_interchange_resent_behind_a_new_one_is_quarantined(tmp_path, workers):
+    """A file whose second interchange was processed before, in an earlier run or earlier in this one:
+    the whole file is held (its new interchange with it), with a TA1 025 for the repeated interchange."""
+    inbox = make_inbox(tmp_path, ["pair-plb.837", "pair-plb.835"], extra=False)
+    out = tmp_path / "out"
+    assert batch(inbox, out).exit_code == 0
+    before = counts(out / "edi_pipeline.db")
+    combined = (FIXTURES / "pair-denials.835").read_text() + (FIXTURES / "pair-plb.835").read_text()
+    (inbox / "combined.835").write_text(combined)  # 000001051 came in pair-plb.835 in the first run
+    (inbox / "later.837").write_text((FIXTURES / "pair-denials.837").read_text()
+                                     + (FIXTURES / "pair-denials.837").read_text().replace("000001046", "000001099"))
+    (inbox / "redo.837").write_text((FIXTURES / "pair-reversal.837").read_text()
+                                    + (inbox / "later.837").read_text())  # 000001046: in later.837, read first
+    r = batch(inbox, out, "--workers", workers)
+    assert r.exit_code == 1 and "2 quarantined" in r.output, r.output
+    first = (FIXTURES / "pair-denials.835").read_text()
+    why = (out / "quarantine" / "combined.835.error.txt").read_text()
+    assert why.startswith(f"combined.835:{first.count(chr(10)) + 1}: ISA#{first.count('~') + 1} ISA13 TA1-025 interchange 000001051 from "
+                          "PAYERSYS01 already processed (pair-plb.835, 20"), why
+    assert "the file's other interchanges (1) are new" in why
+    ta1 = (out / "acks" / "combined.835.000001051.ta1").read_text()
+    assert "TA1*000001051*" in ta1 and "*R*025~" in ta1
+    why = (out / "quarantine" / "redo.837.error.txt").read_text()
+    assert "interchange 000001046 from " in why and "(later.837, earlier in this run)" in why, why
+    assert sorted(p.name for p in (out / "outbound").iterdir()) == ["later.837", "pair-plb.837"]
+    after = counts(out / "edi_pipeline.db")
+    assert after["claim_payments"] == before["claim_payments"]  # nothing of combined.835 counted
+    assert after["files"] == before["files"] + 1  # later.837 only

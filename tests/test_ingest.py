@@ -102,6 +102,37 @@ def test_reingest_same_isa_control_changes_nothing(store, tmp_path):
     assert counts(store) == before
 
 
+def test_an_interchange_resent_behind_a_new_one_is_not_counted_twice(store, tmp_path):
+    """A file whose second interchange came in before: its payments would count twice, and its new
+    interchange cannot go in without it. Nothing of it goes in; the error names the ISA's position."""
+    first = FIXTURES / "pair-plb.835"
+    assert ingest_file(first, store).status == INGESTED
+    before = counts(store)
+    combined = tmp_path / "combined.835"
+    new = (FIXTURES / "pair-denials.835").read_bytes()
+    combined.write_bytes(new + first.read_bytes())
+    r = ingest_file(combined, store)
+    assert r.status == REJECTED, r.reason
+    isa_line = new.count(b"\n") + 1
+    segments = new.count(b"~")
+    assert r.reason.startswith(f"{combined}:{isa_line}: ISA#{segments + 1} ISA13 TA1-025 interchange 000001051 "
+                               "from PAYERSYS01 came before, in pair-plb.835"), r.reason
+    assert counts(store) == before
+
+
+def test_a_file_of_interchanges_all_seen_before_is_a_duplicate(store, tmp_path):
+    a, b = FIXTURES / "pair-plb.835", FIXTURES / "pair-denials.835"
+    for path in (a, b):
+        assert ingest_file(path, store).status == INGESTED
+    before = counts(store)
+    both = tmp_path / "both.835"
+    both.write_bytes(b.read_bytes() + a.read_bytes())
+    assert ingest_file(both, store).status == DUPLICATE
+    assert counts(store) == before
+    assert {(r["isa_control"], r["kind"]) for r in store.query("select * from interchanges")} == {
+        ("000001051", "835"), ("000001047", "835")}
+
+
 def test_same_control_number_other_kind_is_not_a_duplicate(store):
     assert ingest_file(FIXTURES / "pair-denials.835", store).status == INGESTED
     assert ingest_file(FIXTURES / "pair-denials.837", store).status == INGESTED
@@ -253,7 +284,7 @@ def test_a_store_without_the_schema_is_migrated_once(tmp_path):
     applied = sqlite3.connect(db).execute("select name from _sqlite_migrations").fetchall()
     Store(db).close()
     assert sqlite3.connect(db).execute("select name from _sqlite_migrations").fetchall() == applied == [
-        ("m001_core",), ("m002_lookup_indexes",)]
+        ("m001_core",), ("m002_lookup_indexes",), ("m003_interchanges",)]
 
 
 def test_nested_store_transaction_rolls_back_only_its_own_writes(tmp_path):

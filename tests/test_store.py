@@ -28,7 +28,8 @@ def vm_steps(store: Store, fn) -> int:
 
 
 def add_filler(store: Store, n: int) -> None:
-    """n unrelated claims, claim payments (each with a payer claim control number) and findings."""
+    """n unrelated claims, claim payments (each with a payer claim control number), findings and files
+    (each with an interchange)."""
     with store.transaction():
         store.add_file(FILLER, "filler", "837P+835", "FILLER", "1", "test")
         store.insert_rows("remits", ("id", "file_sha256"), [("filler:remit", FILLER)])
@@ -40,6 +41,9 @@ def add_filler(store: Store, n: int) -> None:
                                              "payer_claim_control_number"),
                           [(f"filler:p{k}", "filler:remit", FILLER, f"FILL{k}", f"PAY{k}") for k in range(n)])
         store.insert_rows("findings", ("id", "file_sha256", "rule"), [(f"filler:{k}", FILLER, "X") for k in range(n)])
+        store.insert_rows("files", ("sha256", "name", "kind"), [(f"filler-file-{k}", "filler", "835") for k in range(n)])
+        store.insert_rows("interchanges", ("file_sha256", "isa_sender", "isa_control", "kind"),
+                          [(f"filler-file-{k}", "FILLER", f"{k:09d}", "835") for k in range(n)])
 
 
 def sized_store(path, n: int) -> Store:
@@ -97,3 +101,38 @@ def test_units_left_per_authorization_is_linear(tmp_path):
         assert {a["units_left"] for a in store.authorizations()} == {7}
         store.close()
     assert steps[1] < 8 * steps[0], steps  # 4x the rows: linear work is ~4x, a scan per row ~16x
+
+
+def test_a_store_from_before_m003_knows_its_files_interchanges(tmp_path):
+    """A store made before the interchanges table: opening it adds the table, filled from each file's
+    first ISA, so a resend of a file recorded then is still recognised."""
+    import sqlite3
+
+    from edi_pipeline import migrations
+
+    db = tmp_path / "m002.db"
+    conn = sqlite3.connect(db)
+    old = migrations.import_sqlite_utils()
+    m = old.migrations.Migrations(migrations.MIGRATION_SET)
+    for step in migrations.STEPS[:2]:
+        m()(step)
+    m.apply(old.Database(conn))
+    conn.execute("insert into files (sha256, name, kind, isa_sender, isa_control) values "
+                 "('a', 'old.835', '835', 'PAYER', '000000007')")
+    conn.commit()
+    conn.close()
+    store = Store(db)
+    try:
+        assert list(store.query("select * from interchanges")) == [
+            {"file_sha256": "a", "isa_sender": "PAYER", "isa_control": "000000007", "kind": "835"}]
+        found = store.earlier_interchanges([("PAYER", "000000007", "835"), ("PAYER", "000000008", "835")], "b")
+        assert list(found) == [0] and found[0]["name"] == "old.835"
+        assert store.earlier_interchanges([("PAYER", "000000007", "837P")], "b") == {}  # other kind of sets
+        assert store.earlier_interchanges([("PAYER", "000000007", "835")], "a:835") == {}  # the file's own part
+    finally:
+        store.close()
+
+
+def test_finding_an_earlier_interchange_does_not_scan(tmp_path):
+    assert_flat(tmp_path, lambda store: store.earlier_interchanges([("FILLER", "000000002", "835"),
+                                                                    ("FILLER", "999999999", "835")]))
