@@ -1238,64 +1238,79 @@ def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | No
     inside its real ISA and GS and a GE/IEA made for it, and the sets of a functional group are merged
     into one 999. Memory is bounded by one transaction set. Interchange and group trailers are left
     to the envelope reader (edi_pipeline.envelope), which checks their counts. Never raises."""
-    now = now or datetime.now(timezone.utc)
-    issues: list = []
-    seen: set = set()
-    groups: dict[tuple[int, int], Any] = {}
-    isa = gs = None
+    sets = SetValidation(filename, now)
     try:
         with EnvelopeReader(source, filename) as env:
             for item in env:
-                if isinstance(item, EnvelopeSegment):
-                    if item.tag == "ISA":
-                        isa = item
-                    elif item.tag == "GS":
-                        gs = item
-                    elif item.tag == "GE" and isa is not None and gs is not None:
-                        key = (isa.index, gs.index)
-                        if key in groups:
-                            groups[key].ge01 = (item.elements + [""])[1]
-                    continue
-                if isa is None or gs is None:
-                    continue
-                tx = item
-                d = tx.delimiters
-                end = d.segment + "\n"
-                isa13 = (isa.elements + [""] * 14)[13]
-                gs06 = (gs.elements + [""] * 7)[6]
-                text = end.join([isa.text, gs.text, *tx.segments, f"GE{d.element}1{d.element}{gs06}",
-                                 f"IEA{d.element}1{d.element}{isa13}"]) + end
-                run = _FastRun(filename)
-                result = run_validation(run, text, filename, now)
-                n = len(tx.segments)
-                for issue in result.issues:
-                    k = issue.pos.segment_index
-                    if k == 1:
-                        line, index = isa.line, isa.index
-                    elif k == 2:
-                        line, index = gs.line, gs.index
-                    elif 3 <= k < 3 + n:
-                        line, index = tx.lines[k - 3], tx.first_index + k - 3
-                    else:
-                        continue  # the GE/IEA made for this set
-                    p = issue.pos
-                    moved = replace(issue, pos=Position(p.file, line, index, p.st_position, p.segment_id, p.loop,
-                                                   p.element))
-                    mark = (moved.code, index, p.element, moved.message)
-                    if k <= 2 and mark in seen:
-                        continue  # the same ISA/GS finding from every set
-                    seen.add(mark)
-                    issues.append(moved)
-                if run.groups:
-                    key = (isa.index, gs.index)
-                    grp = run.groups[0]
-                    grp.isa_index = isa.index
-                    if key not in groups:
-                        groups[key] = grp
-                    else:
-                        groups[key].sts.extend(grp.sts)
-                del run, result, text
+                sets.feed(item)
     except InterchangeError as exc:
-        issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{exc.pos} ", ""), exc.pos))
-    issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
-    return Tr3Result(issues, tr3.group_acks(list(groups.values()), now))
+        sets.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{exc.pos} ", ""), exc.pos))
+    return sets.result()
+
+
+class SetValidation:
+    """validate_tr3_sets' work, fed the envelope reader's items one at a time: a caller reading the
+    file for its own checks validates it in the same pass."""
+
+    def __init__(self, filename: str | None = None, now: datetime | None = None):
+        self.filename = filename
+        self.now = now or datetime.now(timezone.utc)
+        self.issues: list = []
+        self._seen: set = set()
+        self._groups: dict[tuple[int, int], Any] = {}
+        self._isa = self._gs = None
+
+    def feed(self, item) -> None:
+        isa, gs = self._isa, self._gs
+        if isinstance(item, EnvelopeSegment):
+            if item.tag == "ISA":
+                self._isa = item
+            elif item.tag == "GS":
+                self._gs = item
+            elif item.tag == "GE" and isa is not None and gs is not None:
+                key = (isa.index, gs.index)
+                if key in self._groups:
+                    self._groups[key].ge01 = (item.elements + [""])[1]
+            return
+        if isa is None or gs is None:
+            return
+        tx = item
+        d = tx.delimiters
+        end = d.segment + "\n"
+        isa13 = (isa.elements + [""] * 14)[13]
+        gs06 = (gs.elements + [""] * 7)[6]
+        text = end.join([isa.text, gs.text, *tx.segments, f"GE{d.element}1{d.element}{gs06}",
+                         f"IEA{d.element}1{d.element}{isa13}"]) + end
+        run = _FastRun(self.filename)
+        result = run_validation(run, text, self.filename, self.now)
+        del text
+        n = len(tx.segments)
+        for issue in result.issues:
+            k = issue.pos.segment_index
+            if k == 1:
+                line, index = isa.line, isa.index
+            elif k == 2:
+                line, index = gs.line, gs.index
+            elif 3 <= k < 3 + n:
+                line, index = tx.lines[k - 3], tx.first_index + k - 3
+            else:
+                continue  # the GE/IEA made for this set
+            p = issue.pos
+            moved = replace(issue, pos=Position(p.file, line, index, p.st_position, p.segment_id, p.loop, p.element))
+            mark = (moved.code, index, p.element, moved.message)
+            if k <= 2 and mark in self._seen:
+                continue  # the same ISA/GS finding from every set
+            self._seen.add(mark)
+            self.issues.append(moved)
+        if run.groups:
+            key = (isa.index, gs.index)
+            grp = run.groups[0]
+            grp.isa_index = isa.index
+            if key not in self._groups:
+                self._groups[key] = grp
+            else:
+                self._groups[key].sts.extend(grp.sts)
+
+    def result(self) -> Tr3Result:
+        self.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
+        return Tr3Result(self.issues, tr3.group_acks(list(self._groups.values()), self.now))

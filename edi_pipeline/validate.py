@@ -7,16 +7,17 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from .checks import check_claim, check_remit
 from .document import check_version
-from .envelope import EnvelopeReader, EnvelopeSegment
+from .envelope import EnvelopeReader, EnvelopeSegment, Transaction
 from .errors import EdiError, Issue, IssueList, Position, Severity
 from .model import ClaimPayment
 from .parse_835 import is_835, parse_835, parse_835_header
 from .parse_837p import is_837p, parse_837p
 from .tr3 import GroupAck, ta1_text
-from .tr3_compiled import validate_tr3_fast, validate_tr3_sets
+from .tr3_compiled import SetValidation, validate_tr3_fast
 from .writer import atomic_output, file_lock
 from .x12 import upper_ids_text
 
@@ -98,11 +99,15 @@ _SAME_AS = {"IK5-4": "IK5-4", "IK5-2": "ENV-SE-MISSING", "AK9-3": "ENV-GE-MISSIN
             "IK5-23": "IK5-23", "TA1-025": "TA1-025"}
 
 
-def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation) -> None:
+def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation,
+                also: Callable[[EnvelopeSegment | Transaction], None] | None = None) -> None:
+    """The envelope reader's, the parsers' and the balancing checks; `also` sees every item read."""
     issues = result.issues
     with EnvelopeReader(path, name) as env:
         try:
             for item in env:
+                if also is not None:
+                    also(item)
                 if isinstance(item, EnvelopeSegment):
                     if item.tag == "ISA":
                         result.interchanges.append(Interchange(item.elements, item.index))
@@ -124,31 +129,38 @@ def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation) 
 
 # Files larger than this are validated one transaction set at a time, in memory bounded by the largest set.
 LARGE_FILE = 32 << 20
+# Reader findings (envelope and syntax) under which walking the whole text adds pyx12's own interchange-
+# and group-level codes. A file without any gets the same issues and 999s set by set, in a fraction of
+# the memory (pinned by tests over the fixtures and the corpus), so it is validated that way.
+_WHOLE_WALK_FINDINGS = ("ENV-", "TA1-", "SYN-")
 
 
 def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes | None = None, *,
                   by_set: bool | None = None) -> Validation:
     """Validate a file; never raises for bad content (unreadable input becomes an Issue).
 
-    `by_set` (default: for files over LARGE_FILE) validates each transaction set inside its own
-    envelope instead of the whole text at once; the envelope reader checks the trailers either way.
+    `by_set` validates each transaction set inside its own envelope instead of the whole text at once;
+    the envelope reader checks the trailers either way. Default: for a file (not `data`) over LARGE_FILE,
+    or whose envelope the reader found sound.
     """
     name = name or os.fspath(path)
     result = Validation(name)
-    if by_set is None:
-        by_set = data is None and os.path.getsize(path) > LARGE_FILE
-    if data is None and not by_set:
-        data = Path(path).read_bytes()
-    source = data if data is not None else path
+    sets = SetValidation(name) if by_set is not False else None  # TR3 set by set, in the same read
     try:
-        _own_checks(source, name, result)
+        _own_checks(data if data is not None else path, name, result, sets.feed if sets else None)
     except EdiError as exc:
         pos = getattr(exc, "pos", None) or Position(name)
         result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
         return result
-    if by_set:
-        tr3 = validate_tr3_sets(source, name)
+    if by_set is None:
+        by_set = data is None and (os.path.getsize(path) > LARGE_FILE or not any(
+            i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
+    if by_set and sets is not None:
+        tr3 = sets.result()
     else:
+        del sets  # walked whole instead: let its results go first
+        if data is None:
+            data = Path(path).read_bytes()
         text = data.decode("utf-8", errors="replace")
         if result.issues.has("SYN-LOWERCASE"):
             text = upper_ids_text(text)

@@ -290,3 +290,26 @@ def test_set_by_set_validation_matches_whole_file(path):
     assert [g.accepted for g in by_set.groups] == [g.accepted for g in whole.groups]
     if not any(i.code.startswith(_ENVELOPE_ONLY) for i in whole.issues):
         assert [g.ack_text for g in by_set.groups] == [g.ack_text for g in whole.groups]
+
+
+def _stamp_free(ack_text: str) -> str:
+    """A 999 without its ISA09/ISA10 and GS04/GS05 (the time it was made)."""
+    segs = ack_text.split("~\n")
+    for k, (a, b) in ((0, (9, 10)), (1, (4, 5))):
+        e = segs[k].split("*")
+        e[a] = e[b] = ""
+        segs[k] = "*".join(e)
+    return "~\n".join(segs)
+
+
+@pytest.mark.parametrize("path", [*fixture_files(), *corpus_files()], ids=lambda p: p.name)
+def test_validate_file_chooses_set_by_set_only_where_it_changes_nothing(path):
+    """validate_file walks a small file set by set unless the envelope reader found something: the
+    issues and 999s must then be exactly those of the whole-text walk."""
+    from edi_pipeline.validate import validate_file
+
+    chosen = validate_file(path)
+    whole = validate_file(path, by_set=False)
+    assert [str(i) for i in chosen.issues] == [str(i) for i in whole.issues]
+    assert [(a.accepted, a.rejected_sets, _stamp_free(a.ack_text)) for a in chosen.acks] == \
+        [(a.accepted, a.rejected_sets, _stamp_free(a.ack_text)) for a in whole.acks]
