@@ -150,8 +150,9 @@ def scan_file(path: Path) -> FileScan:
     with open(path, "rb") as fh:
         head = fh.read(SCAN_CHUNK)
         buf, line = _isa_start(head, path.name)
-        first = _isa_mark(buf[:4096], line, 1)
-        assert first is not None  # _isa_start has read it
+        first = _isa_mark(buf, line, 1)
+        if first is None:  # an ISA that only reads whole past the first chunk
+            raise EdiError(f"{path.name}:{line}: ISA#1 ISA is too long to read")
         mark, delims = first
         marks = [mark]
         pattern = _scan_pattern(delims)

@@ -582,3 +582,22 @@ def test_an_interchange_resent_behind_a_new_one_is_quarantined(tmp_path, workers
     after = counts(out / "edi_pipeline.db")
     assert after["claim_payments"] == before["claim_payments"]  # nothing of combined.835 counted
     assert after["files"] == before["files"] + 1  # later.837 only
+
+
+@pytest.mark.parametrize("chunk", [1000, 1 << 20])
+def test_an_overlong_isa_is_screened_without_a_crash(tmp_path, monkeypatch, chunk):
+    """An ISA of 5,000 characters, longer than the screen's first read (1000) or not: the file is
+    quarantined with the reader's reason, never a crash."""
+    monkeypatch.setattr(batch_module, "SCAN_CHUNK", chunk)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    text = (FIXTURES / "pair-plb.835").read_text()
+    isa, rest = text.split("~", 1)
+    e = isa.split("*")
+    e[2] = " " * 5000
+    (inbox / "long.835").write_text("*".join(e) + "~" + rest)
+    out = tmp_path / "out"
+    r = batch(inbox, out)
+    assert r.exit_code == 1 and "1 quarantined" in r.output, r.output
+    why = (out / "quarantine" / "long.835.error.txt").read_text()
+    assert why.startswith("long.835:") and "long.835:1: ISA#1 " in why, why
