@@ -19,7 +19,7 @@ from .errors import EdiError, InterchangeError, Position
 from .ingest import INGESTED, ingest_file
 from .store import Store, kind_families, path_sha256
 from .writer import LockHeld, atomic_copy, atomic_output, file_lock
-from .x12 import Delimiters
+from .x12 import Delimiters, SegmentReader
 
 log = logging.getLogger("edi_pipeline.batch")
 
@@ -105,7 +105,6 @@ class InterchangeMark:
 
     elements: list[str]  # ISA01..ISA16 at 1..16
     line: int
-    index: int  # segment position in the file (1 for the first ISA)
     kinds: set[str] = field(default_factory=set)
 
     @property
@@ -127,14 +126,19 @@ SCAN_CHUNK = 1 << 20
 _SCAN_KINDS = {b"7": "837P", b"5": "835"}
 
 
-def _isa_mark(text: bytes, line: int, index: int) -> tuple[InterchangeMark, Delimiters] | None:
+def _isa_mark(text: bytes, line: int) -> tuple[InterchangeMark, Delimiters] | None:
     try:
         delims, isa_len = Delimiters.from_isa(text.decode("latin-1"))
     except InterchangeError:
         return None
-    elements = text[:isa_len].decode("latin-1").split(delims.element, 16)
+    # Read as the envelope reader reads it, so the keys match the store's: up to the first terminator
+    # (even one inside an element), decoded as UTF-8 with other bytes kept as surrogates.
+    raw = text[:isa_len]
+    raw = raw[:raw.find(delims.segment.encode("latin-1"))]
+    elements = [e.decode("utf-8", "surrogateescape") for e in raw.split(delims.element.encode("latin-1"), 16)]
+    elements += [""] * (17 - len(elements))
     elements[16] = elements[16][:1]  # ISA16, the component separator
-    return InterchangeMark(elements, line, index), delims
+    return InterchangeMark(elements, line), delims
 
 
 def _scan_pattern(delims: Delimiters) -> re.Pattern[bytes]:
@@ -150,14 +154,13 @@ def scan_file(path: Path) -> FileScan:
     with open(path, "rb") as fh:
         head = fh.read(SCAN_CHUNK)
         buf, line = _isa_start(head, path.name)
-        first = _isa_mark(buf, line, 1)
+        first = _isa_mark(buf, line)
         if first is None:  # an ISA that only reads whole past the first chunk
             raise EdiError(f"{path.name}:{line}: ISA#1 ISA is too long to read")
         mark, delims = first
         marks = [mark]
         pattern = _scan_pattern(delims)
         term = delims.segment.encode("latin-1")
-        index = 1  # segments counted up to `last`
         more = True
         while True:
             if more:
@@ -171,15 +174,14 @@ def scan_file(path: Path) -> FileScan:
                 continue  # no whole segment yet: read on
             pos = last = 0
             while (m := pattern.search(buf, pos, end)) is not None:
-                at, pos = m.start(), m.end()
-                line += buf.count(b"\n", last, at)
-                index += buf.count(term, last, at)
-                last = at
+                pos = m.end()
                 if not m.group(1):
                     marks[-1].kinds.add(_SCAN_KINDS[m.group(2)])
                     continue
                 isa_at = m.start(1)
-                found = _isa_mark(buf[isa_at:isa_at + 4096], line + buf.count(b"\n", at, isa_at), index + 1)
+                line += buf.count(b"\n", last, isa_at)
+                last = isa_at
+                found = _isa_mark(buf[isa_at:isa_at + 4096], line)
                 if found is None:  # not a readable ISA: process_file's reader reports it
                     continue
                 mark, new = found
@@ -190,11 +192,8 @@ def scan_file(path: Path) -> FileScan:
                 if not more:
                     break
                 line += buf.count(b"\n", last, end)
-                index += buf.count(term, last, end)
                 buf = buf[end:]
                 continue
-            line += buf.count(b"\n", at, isa_at)
-            index += buf.count(term, at, isa_at)
             delims, pattern, term = new, _scan_pattern(new), new.segment.encode("latin-1")
             buf = buf[isa_at:]
     kinds = set().union(*(m.kinds for m in marks))
@@ -416,7 +415,8 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
                   else f"{in_store[k]['name']}, {in_store[k]['ingested_at']}")
         rest = (f"; the file's other interchanges ({len(marks) - len(repeats)}) are new, held with it: they need "
                 "a file of their own" if len(repeats) < len(marks) else "")
-        outcome = _quarantine(path, out, f"{path.name}:{m.line}: ISA#{m.index} ISA13 TA1-025 interchange {m.control} "
+        index = isa_index(path, scan.interchanges, m)
+        outcome = _quarantine(path, out, f"{path.name}:{m.line}: ISA#{index} ISA13 TA1-025 interchange {m.control} "
                                          f"from {m.sender} already processed ({source}); a new file needs a new "
                                          f"ISA13{rest}", output_name(store, path.name, sha))
         from .validate import write_ta1
@@ -427,6 +427,22 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
         store.mark_batch_file(sha, path.name, scan.kind, outcome.status, outcome.detail)
         early[path] = outcome
     return early
+
+
+def isa_index(path: Path, marks: list[InterchangeMark], mark: InterchangeMark) -> int:
+    """`mark`'s segment position in the file, counted as the envelope reader counts (a second read,
+    made only to report a repeat: the screen's scan counts lines, not segments)."""
+    at = next(k for k, m in enumerate(marks) if m is mark)
+    if at == 0:
+        return 1
+    nth = sum(1 for m in marks[:at] if m.line == mark.line)  # ISAs before it on its line
+    with SegmentReader(path, path.name) as reader:
+        for index, (text, line) in enumerate(reader, 1):
+            if line == mark.line and text[:3].upper() == "ISA":
+                if not nth:
+                    return index
+                nth -= 1
+    return 0
 
 
 def _run_keys(mark: InterchangeMark) -> list[tuple[str, str, str]]:

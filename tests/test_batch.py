@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import CORPUS, FIXTURES, ROOT, corpus_files, fixture_files, phi_values
 
 import edi_pipeline.batch as batch_module
-from edi_pipeline.batch import scan_file
+from edi_pipeline.batch import isa_index, scan_file
 from edi_pipeline.cli import cli
 from edi_pipeline.envelope import EnvelopeReader, EnvelopeSegment, Transaction
 from edi_pipeline.errors import EdiError
@@ -513,7 +513,10 @@ def reader_interchanges(path: Path) -> list[tuple]:
 
 
 def scanned_interchanges(path: Path) -> list[tuple]:
-    return [(m.sender, m.control, m.line, m.index, m.kinds) for m in scan_file(path).interchanges]
+    """Each interchange as the batch screen finds it; the position counted (as the screen does) only
+    for a repeat it reports."""
+    marks = scan_file(path).interchanges
+    return [(m.sender, m.control, m.line, isa_index(path, marks, m), m.kinds) for m in marks]
 
 
 def other_delimiters(path: Path) -> str:
