@@ -295,6 +295,13 @@ def _process(path: Path, out: Path, store: Store, sha: str,
         outcome.findings += len(scrubbed.findings)
     if "835" in kind:
         # a file holding 837P sets too: scrub stored those, so load only its 835 sets here
+        key = f"{sha}:835" if "837P" in kind else sha
+        stored = store.seen_file(key)
+        if stored is not None:  # a run killed after storing it, before marking it done: finish it
+            outcome.payments += stored["payments"] or 0
+            outcome.remits_key = key if stored["payments"] else None
+            outcome.detail = "stored by an interrupted run; finished now"
+            return kind, outcome
         ingested = ingest_file(path, store, origin="batch", remits_only="837P" in kind, sha256=sha)
         if ingested.status != INGESTED:  # rejected, or an interchange already in the store
             return kind, _quarantine(path, out, f"{path.name}: {ingested.status}: {ingested.reason}", name)

@@ -120,6 +120,39 @@ def test_killed_mid_file_then_rerun_loses_and_duplicates_nothing(tmp_path):
     assert counts(out / "edi_pipeline.db") == expected
 
 
+KILLED_BEFORE_MARK = """
+import os, sys
+import edi_pipeline.store as store
+real = store.Store.mark_batch_file
+def mark_batch_file(self, sha, name, *a):
+    if name == sys.argv[3]:
+        os._exit(137)  # killed after the file's store transaction, before the file is marked done
+    real(self, sha, name, *a)
+store.Store.mark_batch_file = mark_batch_file
+from edi_pipeline.cli import cli
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+"""
+
+
+@pytest.mark.parametrize("victim", ["pair-plb.835", "pair-plb.837"])
+def test_killed_after_storing_a_file_then_rerun_finishes_it(tmp_path, victim):
+    """Killed between a file's store transaction and its done mark: the rerun finishes the file (an
+    835's payments reconciled, nothing quarantined) instead of taking it for a resend."""
+    inbox = make_inbox(tmp_path, ["pair-plb.837", "pair-plb.835"], extra=False)
+    reference = tmp_path / "reference"
+    assert batch(inbox, reference).exit_code == 0
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", KILLED_BEFORE_MARK, str(inbox), str(out), victim], cwd=ROOT,
+                          capture_output=True)
+    assert proc.returncode == 137
+    r = batch(inbox, out)
+    assert r.exit_code == 0 and "0 quarantined" in r.output, r.output
+    assert not list((out / "quarantine").iterdir())
+    assert counts(out / "edi_pipeline.db") == counts(reference / "edi_pipeline.db")
+    assert (out / "reports" / "reconciliation.csv").read_text() == \
+        (reference / "reports" / "reconciliation.csv").read_text()
+
+
 def test_two_workers_same_result(tmp_path):
     inbox = make_inbox(tmp_path, extra=False)
     one, two = tmp_path / "one", tmp_path / "two"
