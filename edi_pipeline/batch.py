@@ -25,6 +25,9 @@ log = logging.getLogger("edi_pipeline.batch")
 
 SUBDIRS = ("acks", "outbound", "rejects", "reports", "quarantine")
 DONE, SKIPPED, QUARANTINED = "done", "skipped", "quarantined"
+# The store's status for a done file whose claim payments no reconciliation report holds yet (a run
+# killed before its reconcile): the next run reconciles them.
+AWAITING_RECONCILE = "awaiting reconcile"
 
 
 @dataclass
@@ -241,7 +244,8 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
             return FileOutcome(path.name, SKIPPED, detail="already processed")
         kind, outcome = _process(path, out, store, sha, kind)
         outcome.kind = outcome.kind or kind
-        store.mark_batch_file(sha, path.name, kind, outcome.status, outcome.detail)
+        status = AWAITING_RECONCILE if outcome.status == DONE and outcome.remits_key else outcome.status
+        store.mark_batch_file(sha, path.name, kind, status, outcome.detail)
         if outcome.status == DONE:
             log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,
                                          "claims_held": outcome.claims_held, "payments": outcome.payments,
@@ -519,14 +523,32 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
         if pool:
             pool.close()
             pool.join()
+    store = Store(db)
+    try:
+        # this run's remits, and those of an earlier run killed (or failed) before its reconcile
+        waiting = store.batch_files_with_status(AWAITING_RECONCILE)
+    finally:
+        store.close()
     keys = [f.remits_key for f in summary.files if f.remits_key]
+    keys += [k for k in (_remits_key(row) for row in waiting) if k not in keys]
     if keys:
         try:
             reconcile_into_report(summary, db, out, keys)
         except (EdiError, OSError) as exc:  # the files are done and recorded; say so and exit 1
             summary.reconcile_error = str(exc)
             log.error("reconcile failed", extra={"file": RECONCILIATION_REPORT, "reason": str(exc)})
+        else:
+            store = Store(db)
+            try:
+                store.set_batch_status([k.removesuffix(":835") for k in keys], DONE)
+            finally:
+                store.close()
     return summary
+
+
+def _remits_key(row: dict) -> str:
+    """The store record a batch file's claim payments carry (see process_file)."""
+    return f"{row['sha256']}:835" if "837P" in (row["kind"] or "") else row["sha256"]
 
 
 RECONCILIATION_REPORT = "reconciliation.csv"

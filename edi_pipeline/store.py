@@ -218,6 +218,15 @@ class Store:
         return self.conn.execute("select 1 from batch_files where name = ? and sha256 != ? limit 1",
                                  [name, sha]).fetchone() is not None
 
+    def batch_files_with_status(self, status: str) -> list[dict]:
+        """The batch job's files recorded with `status`, in the order they were recorded."""
+        return list(self.query("select * from batch_files where status = ? order by rowid", [status]))
+
+    def set_batch_status(self, shas: Iterable[str], status: str) -> None:
+        """Change the recorded status of the batch job's files, in one transaction."""
+        with self.transaction():
+            self.conn.executemany("update batch_files set status = ? where sha256 = ?", [(status, s) for s in shas])
+
     def mark_batch_file(self, sha: str, name: str, kind: str | None, status: str, detail: str) -> None:
         """Record the batch job's outcome for a file, in a transaction of its own."""
         with self.transaction():

@@ -315,6 +315,37 @@ def test_a_failed_reconciliation_keeps_the_summary_and_exits_1(tmp_path, monkeyp
     assert "claim payments ingested: " in r.output and "reconciliation failed: cannot read store" in r.output
     assert not (out / "reports" / "reconciliation.csv").exists()
     assert counts(out / "edi_pipeline.db")["claim_payments"] > 0  # the files' own work stands
+    monkeypatch.undo()
+    r = batch(inbox, out)  # the next run reconciles what the failed one could not
+    assert r.exit_code == 0 and "2 already done" in r.output and "reconciled: 2 paid" in r.output, r.output
+    assert len((out / "reports" / "reconciliation.csv").read_text().splitlines()) == 3
+    r = batch(inbox, out)  # and only once
+    assert r.exit_code == 0 and "reconciled:" not in r.output, r.output
+
+
+KILLED_IN_RECONCILE = """
+import os, sys
+import edi_pipeline.reconcile as reconcile
+def reconcile_killed(*a, **k):
+    os._exit(137)  # killed after every file is done, before the reconciliation report is written
+reconcile.reconcile = reconcile_killed
+from edi_pipeline.cli import cli
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+"""
+
+
+def test_killed_before_the_reconciliation_report_then_rerun_writes_it(tmp_path):
+    inbox = make_inbox(tmp_path, ["pair-plb.837", "pair-plb.835"], extra=False)
+    reference = tmp_path / "reference"
+    assert batch(inbox, reference).exit_code == 0
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", KILLED_IN_RECONCILE, str(inbox), str(out)], cwd=ROOT,
+                          capture_output=True)
+    assert proc.returncode == 137 and not (out / "reports" / "reconciliation.csv").exists()
+    r = batch(inbox, out)
+    assert r.exit_code == 0 and "2 already done" in r.output, r.output
+    assert (out / "reports" / "reconciliation.csv").read_text() == \
+        (reference / "reports" / "reconciliation.csv").read_text()
 
 
 def resend(src, dst):
