@@ -580,7 +580,9 @@ def _print_summary(summary, out_dir) -> None:
     notes = []
     for f in sorted(summary.files, key=lambda f: f.name):
         if f.status == "quarantined":
-            notes.append(f"  quarantined {f.name}: {f.detail}")
+            # a reason names its file first (NAME:line: ...); the line names it once
+            notes.append(f"  quarantined {f.detail}" if f.detail.startswith(f"{f.name}:")
+                         else f"  quarantined {f.name}: {f.detail}")
         if f.output:
             notes.append(f"  {f.name}: a different file of that name came before; its outputs are named {f.output}")
     shown = notes if len(notes) <= SUMMARY_NOTES else notes[:SUMMARY_NOTES - 1]

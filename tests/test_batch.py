@@ -62,6 +62,8 @@ def test_batch_outputs_by_type(tmp_path):
     assert why.startswith("notes.txt:1: ISA#1 ")
     why = (out / "quarantine" / "corrupt.835.error.txt").read_text()
     assert "corrupt.835:" in why and "#" in why
+    # the summary names each quarantined file once, then its reason
+    assert "  quarantined notes.txt:1: ISA#1 " in r.output and "  quarantined corrupt.835: rejected: " in r.output
     for n in ("pair-denials.837", "pair-plb.837", "held.837"):
         assert (out / "reports" / f"{n}.json").exists()
         assert list((out / "acks").glob(f"{n}.*.999"))
