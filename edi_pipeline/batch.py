@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 from .errors import EdiError, InterchangeError, Position
 from .ingest import INGESTED, ingest_file
-from .store import Store, kind_families, path_sha256
+from .store import Store, kind_families, kind_label, path_sha256
 from .writer import LockHeld, atomic_copy, atomic_output, file_lock
 from .x12 import Delimiters, SegmentReader
 
@@ -93,14 +93,6 @@ class BatchSummary:
                 "file_outcomes": [f.to_dict() for f in sorted(self.files, key=lambda f: f.name)]}
 
 
-def _isa_start(head: bytes, name: str) -> tuple[bytes, int]:
-    """The file's first bytes from its ISA on, and the ISA's line; EdiError when there is no valid ISA."""
-    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    line = 1 + head[:len(head) - len(start)].count(b"\n")
-    Delimiters.from_isa(start.decode("latin-1"), Position(name, line, 1, None, "ISA"))
-    return start, line
-
-
 @dataclass
 class InterchangeMark:
     """One ISA of a file, as the batch screen reads it: who sent it, its control number, where it is
@@ -118,6 +110,10 @@ class InterchangeMark:
     def control(self) -> str:
         return self.elements[13].strip()
 
+    @property
+    def kind(self) -> str:
+        return kind_label(self.kinds)
+
 
 @dataclass
 class FileScan:
@@ -129,11 +125,9 @@ SCAN_CHUNK = 1 << 20
 _SCAN_KINDS = {b"7": "837P", b"5": "835"}
 
 
-def _isa_mark(text: bytes, line: int) -> tuple[InterchangeMark, Delimiters] | None:
-    try:
-        delims, isa_len = Delimiters.from_isa(text.decode("latin-1"))
-    except InterchangeError:
-        return None
+def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[InterchangeMark, Delimiters]:
+    """The ISA at the start of `text`, with its delimiters; InterchangeError (at `pos`) when unreadable."""
+    delims, isa_len = Delimiters.from_isa(text.decode("latin-1"), pos)
     # Read as the envelope reader reads it, so the keys match the store's: up to the first terminator
     # (even one inside an element), decoded as UTF-8 with other bytes kept as surrogates.
     raw = text[:isa_len]
@@ -156,11 +150,9 @@ def scan_file(path: Path) -> FileScan:
     EdiError when the file does not start with an ISA or holds neither an 837 nor an 835."""
     with open(path, "rb") as fh:
         head = fh.read(SCAN_CHUNK)
-        buf, line = _isa_start(head, path.name)
-        first = _isa_mark(buf, line)
-        if first is None:  # an ISA that only reads whole past the first chunk
-            raise EdiError(f"{path.name}:{line}: ISA#1 ISA is too long to read")
-        mark, delims = first
+        buf = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        line = 1 + head[:len(head) - len(buf)].count(b"\n")
+        mark, delims = _read_isa(buf, line, Position(path.name, line, 1, None, "ISA"))
         marks = [mark]
         pattern = _scan_pattern(delims)
         term = delims.segment.encode("latin-1")
@@ -184,10 +176,10 @@ def scan_file(path: Path) -> FileScan:
                 isa_at = m.start(1)
                 line += buf.count(b"\n", last, isa_at)
                 last = isa_at
-                found = _isa_mark(buf[isa_at:isa_at + 4096], line)
-                if found is None:  # not a readable ISA: process_file's reader reports it
+                try:
+                    mark, new = _read_isa(buf[isa_at:isa_at + 4096], line)
+                except InterchangeError:  # not a readable ISA: process_file's reader reports it
                     continue
-                mark, new = found
                 marks.append(mark)
                 if (new.element, new.segment) != (delims.element, delims.segment):
                     break  # read on from this ISA, with its delimiters
@@ -202,12 +194,7 @@ def scan_file(path: Path) -> FileScan:
     kinds = set().union(*(m.kinds for m in marks))
     if not kinds:
         raise EdiError(f"{path.name}:1: no 837P or 835 transaction set in the file")
-    return FileScan("+".join(sorted(kinds, reverse=True)), marks)
-
-
-def detect_kind(path: Path) -> str:
-    """'837P', '835' or '837P+835' from the ST01 values in the file (see scan_file)."""
-    return scan_file(path).kind
+    return FileScan(kind_label(kinds), marks)
 
 
 def output_name(store: Store, name: str, sha: str) -> str:
@@ -234,7 +221,7 @@ def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> 
 
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
                  sha: str | None = None) -> FileOutcome:
-    """Handle one inbox file by type (`kind` as detect_kind gives it, and its `sha`256, when already
+    """Handle one inbox file by type (`kind` as scan_file gives it, and its `sha`256, when already
     known); safe to rerun after a crash (everything it writes is idempotent)."""
     path, out = Path(path), Path(out)
     sha = sha or path_sha256(path)
@@ -260,7 +247,7 @@ def _process(path: Path, out: Path, store: Store, sha: str,
     """process_file's work on a file not done before: its kind and its outcome, DONE or QUARANTINED."""
     name = output_name(store, path.name, sha)
     try:
-        kind = kind or detect_kind(path)
+        kind = kind or scan_file(path).kind
     except EdiError as exc:
         return None, _quarantine(path, out, str(exc), name)
     outcome = FileOutcome(path.name, DONE, kind, output=name if name != path.name else None)
@@ -299,7 +286,7 @@ def _process(path: Path, out: Path, store: Store, sha: str,
         outcome.findings += len(scrubbed.findings)
     if "835" in kind:
         # a file holding 837P sets too: scrub stored those, so load only its 835 sets here
-        key = f"{sha}:835" if "837P" in kind else sha
+        key = remits_key(sha, kind)
         stored = store.seen_file(key)
         if stored is not None:  # a run killed after storing it, before marking it done: finish it
             outcome.payments += stored["payments"] or 0
@@ -407,13 +394,9 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
             continue
         first_copy[sha] = path
         marks = [m for m in scan.interchanges if m.kinds]
-        in_run = {}
-        for k, m in enumerate(marks):
-            found = next((first_of_interchange[key] for key in _run_keys(m) if key in first_of_interchange), None)
-            if found is not None:
-                in_run[k] = found
-        in_store = store.earlier_interchanges(
-            [(m.sender, m.control, "+".join(sorted(m.kinds, reverse=True))) for m in marks], exclude_sha=sha)
+        in_run = {k: first_of_interchange[key] for k, m in enumerate(marks) for key in _run_keys(m)
+                  if key in first_of_interchange}
+        in_store = store.earlier_interchanges([(m.sender, m.control, m.kind) for m in marks], exclude_sha=sha)
         for m in marks:
             for key in _run_keys(m):
                 first_of_interchange.setdefault(key, path)
@@ -458,7 +441,7 @@ def isa_index(path: Path, marks: list[InterchangeMark], mark: InterchangeMark) -
 
 def _run_keys(mark: InterchangeMark) -> list[tuple[str, str, str]]:
     """The keys a run's interchanges are told apart by: one per kind of set it holds."""
-    return [(family, mark.sender, mark.control) for family in sorted(kind_families("+".join(mark.kinds)))]
+    return [(family, mark.sender, mark.control) for family in sorted(kind_families(mark.kind))]
 
 
 LOCK_NAME = ".edi-pipeline-batch.lock"
@@ -500,6 +483,8 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     store = Store(db)  # created and migrated once, before the workers race
     try:
         early = screen_repeats(phases[0] + phases[1], scans, shas, out, store)
+        # remits of an earlier run killed (or failed) before its reconcile: this run reconciles them too
+        waiting = store.batch_files_with_status(AWAITING_RECONCILE)
     finally:
         store.close()
     summary = BatchSummary(waiting=len(every) - len(ready))
@@ -523,14 +508,8 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
         if pool:
             pool.close()
             pool.join()
-    store = Store(db)
-    try:
-        # this run's remits, and those of an earlier run killed (or failed) before its reconcile
-        waiting = store.batch_files_with_status(AWAITING_RECONCILE)
-    finally:
-        store.close()
     keys = [f.remits_key for f in summary.files if f.remits_key]
-    keys += [k for k in (_remits_key(row) for row in waiting) if k not in keys]
+    keys += [k for k in (remits_key(row["sha256"], row["kind"]) for row in waiting) if k not in keys]
     if keys:
         try:
             reconcile_into_report(summary, db, out, keys)
@@ -546,9 +525,10 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     return summary
 
 
-def _remits_key(row: dict) -> str:
-    """The store record a batch file's claim payments carry (see process_file)."""
-    return f"{row['sha256']}:835" if "837P" in (row["kind"] or "") else row["sha256"]
+def remits_key(sha: str, kind: str | None) -> str:
+    """The store record a batch file's claim payments carry: a file holding 837P sets too keeps them
+    apart from its claims (ingest_file's remits_only record)."""
+    return f"{sha}:835" if "837P" in (kind or "") else sha
 
 
 RECONCILIATION_REPORT = "reconciliation.csv"

@@ -223,10 +223,7 @@ class EnvelopeReader:
                     st_controls.add(tx.control_number)
                 elif seg_id == "GE":
                     ge = EnvelopeSegment("GE", text, line, index, delims)
-                    if gs is None:
-                        self._issue("ENV-OUTSIDE", "GE without a GS", line, index, "GE")
-                    else:
-                        self._check_trailer(ge, sets, gs, 6, "GE", "transaction sets")
+                    self._check_trailer(ge, sets, gs, "a GS", 6, "transaction sets")
                     gs = None
                     yield ge
                 elif seg_id == "IEA":
@@ -234,10 +231,7 @@ class EnvelopeReader:
                     if gs is not None:
                         self._issue("ENV-GE-MISSING", "functional group has no GE trailer", line, index, "IEA")
                         gs = None
-                    if isa is None:
-                        self._issue("ENV-OUTSIDE", "IEA without an ISA", line, index, "IEA")
-                    else:
-                        self._check_trailer(iea, groups, isa, 13, "IEA", "functional groups")
+                    self._check_trailer(iea, groups, isa, "an ISA", 13, "functional groups")
                     isa = None
                     yield iea
                 else:
@@ -275,8 +269,13 @@ class EnvelopeReader:
             self._issue("IK5-3", f"SE02 {se[2]} does not match ST02 {tx.control_number}",
                         line, index, "SE", "SE02", st_position=pos)
 
-    def _check_trailer(self, trailer: EnvelopeSegment, count: int, header: EnvelopeSegment,
-                       control_at: int, tag: str, what: str) -> None:
+    def _check_trailer(self, trailer: EnvelopeSegment, count: int, header: EnvelopeSegment | None,
+                       header_name: str, control_at: int, what: str) -> None:
+        """A GE or IEA against its open GS or ISA (`header`, None when there is none): count and control number."""
+        tag = trailer.tag
+        if header is None:
+            self._issue("ENV-OUTSIDE", f"{tag} without {header_name}", trailer.line, trailer.index, tag)
+            return
         t = trailer.elements
         h = header.elements
         if len(t) < 3:

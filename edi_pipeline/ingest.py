@@ -24,7 +24,7 @@ from .document import check_version, transaction_records
 from .envelope import EnvelopeReader, EnvelopeSegment
 from .errors import EdiError, Issue, IssueList, Position, Severity, StoreError
 from .model import Claim, ClaimPayment, RemitHeader
-from .store import Store, path_sha256
+from .store import Store, kind_label, path_sha256
 
 INGESTED, DUPLICATE, REJECTED = "ingested", "already ingested", "rejected"
 
@@ -115,8 +115,8 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
                 raise _Rejected(f"{pos} TA1-025 interchange {control} from {sender} came before, in {row['name']} "
                                 f"(ingested {row['ingested_at']}); the file's other interchanges are new, so "
                                 "nothing of it was ingested: they need a file of their own")
-            first = interchanges[0] if interchanges else (None, None)
-            store.add_file(sha, name, result.kind, first[0], first[1], origin,
+            sender, control = interchanges[0][:2]  # a file with a kind wrote the sets of an interchange
+            store.add_file(sha, name, result.kind, sender, control, origin,
                            claims=result.claims, payments=result.payments)
             store.add_interchanges(sha, interchanges)
             findings = [_finding_row(i) for i in result.findings]
@@ -184,7 +184,7 @@ def _stream_into(store: Store, source, name: str, sha: str, origin: str,
         finally:
             issues.extend(env.issues)
     result.kind = "+".join(kinds) or None
-    return [(sender, control, "+".join(sorted(sets, reverse=True)), pos)
+    return [(sender, control, kind_label(sets), pos)
             for (sender, control), (sets, pos) in interchanges.items() if sets]
 
 

@@ -60,6 +60,11 @@ def kind_families(kind: str | None) -> set[str]:
     return {f for f in ("837", "835") if kind and f in kind}
 
 
+def kind_label(kinds: set[str]) -> str:
+    """The kind value for a set of '837P' / '835': '837P', '835' or '837P+835'."""
+    return "+".join(sorted(kinds, reverse=True))
+
+
 def path_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file, read in chunks."""
     with open(path, "rb") as fh:

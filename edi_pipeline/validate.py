@@ -155,7 +155,7 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
     if by_set is None:
         by_set = data is None and (os.path.getsize(path) > LARGE_FILE or not any(
             i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
-    if by_set and sets is not None:
+    if by_set:  # (sets is made unless by_set is False)
         tr3 = sets.result()
     else:
         del sets  # walked whole instead: let its results go first
