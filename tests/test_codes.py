@@ -22,6 +22,11 @@ RULE_IDS = [
     "EM-SAME-DAY", "DRUG-LIDOCAINE", "UNLISTED-DESC", "CPM-MONTHLY", "CPM-ADDON",
     "AUTH-REQUIRED", "DX-POINTER", "TOTAL-MISMATCH",
 ]
+# Listed in RULES.md since the NCCI/compliance revision; built by issue 14 (the scrubber's content).
+# Until then they are known to the catalogue test by name, so a misspelt contract id still fails it.
+RULE_IDS_PENDING = [
+    "NCCI-PTP", "NCCI-MUE", "NCCI-AOC", "DUPLICATE-CLAIM", "TIMELY-FILING", "CORRECTED-NO-F8", "GUIDE-RECODE",
+]
 MEDICARE_ONLY = {"TPI-FREQ", "ACU-NCD-DX", "ACU-NCD-VISITS", "ACU-NCD-MAX", "GUIDE-TPI-MEDICARE"}
 SHARED = Path(os.environ.get("EDI_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
 
@@ -54,8 +59,11 @@ def test_rules_toml_has_exactly_the_contract_ids(t):
 
 def test_rules_toml_matches_rules_md(t):
     rows = _rules_md_rows()
-    assert set(rows) == set(RULE_IDS)
+    assert set(rows) == set(RULE_IDS) | set(RULE_IDS_PENDING)
+    assert not set(RULE_IDS_PENDING) & set(t.rules), "a pending rule is built: move it to RULE_IDS"
     for rid, (profile, severity) in rows.items():
+        if rid in RULE_IDS_PENDING:
+            continue
         info = t.rules[rid]
         want = {"all": "all", "medicare": "medicare", "per payer": "per_payer"}[profile.lower()]
         assert info.profile == want, rid
