@@ -16,6 +16,7 @@ from .errors import EdiError, Issue, IssueList, Position, Severity
 from .model import ClaimPayment
 from .parse_835 import is_835, parse_835, parse_835_header
 from .parse_837p import is_837p, parse_837p
+from .paths import PLAIN_LIMIT, output_path, safe_name, safe_part
 from .tr3 import GroupAck, ta1_text
 from .tr3_compiled import SetValidation, validate_tr3_fast
 from .writer import atomic_output, file_lock
@@ -218,19 +219,20 @@ def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
     """Each functional group's 999 as ACK_DIR/<name, default the file's>.<GS06 acknowledged>.999, and a TA1
     for each interchange with envelope errors or asking for one (ISA14 = 1) as <name>.<ISA13>.ta1 (an
     interchange the TA1 rejects gets no 999s); written atomically, each under its own interchange control
-    number (take_control_numbers)."""
-    base = name or Path(result.file).name
+    number (take_control_numbers). The name, GS06 and ISA13 are made safe (paths.safe_name, safe_part):
+    whatever they hold, every ack lands in ACK_DIR."""
+    base = safe_name(name or Path(result.file).name)
     acks = result.acks_to_send()
     written: list[Path] = []
     names: set[str] = set()
 
     def target(control_number: str, isa_index: int, suffix: str) -> Path:
         """NAME.CONTROL.suffix, or NAME.CONTROL.ISA-INDEX.suffix when the file repeats the control number."""
-        file_name = f"{base}.{control_number}.{suffix}"
+        file_name = f"{base}.{safe_part(control_number)}.{suffix}"
         if file_name in names:
-            file_name = f"{base}.{control_number}.{isa_index}.{suffix}"
+            file_name = f"{base}.{safe_part(control_number)}.{isa_index}.{suffix}"
         names.add(file_name)
-        return ack_dir / file_name
+        return output_path(ack_dir, file_name)
 
     ta1s = [x for x in result.interchanges if x.wants_ta1]
     controls = iter(take_control_numbers(ack_dir, len(acks) + len(ta1s)))
@@ -247,8 +249,9 @@ def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
 def write_ta1(ack_dir: Path, file_name: str, isa: list[str], note: str, now: datetime | None = None,
               control: int | None = None) -> Path:
     """ACK_DIR/FILE_NAME: a TA1 answering the interchange whose ISA elements are `isa` (tr3.ta1_text),
-    under interchange control number `control` (default: the next one of the folder's sequence)."""
-    target = ack_dir / file_name
+    under interchange control number `control` (default: the next one of the folder's sequence). A
+    FILE_NAME holding input values as they are is made safe first (paths.safe_name)."""
+    target = output_path(ack_dir, safe_name(file_name, PLAIN_LIMIT))
     control = control or take_control_numbers(ack_dir, 1)[0]
     with atomic_output(target) as out:
         out.write(ta1_text(isa, note, control, now or datetime.now(timezone.utc)))
