@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import multiprocessing
 import os
 import re
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .errors import EdiError, InterchangeError, Position
 from .ingest import INGESTED, ingest_file
+from .paths import open_regular, output_path, safe_name
 from .store import Store, kind_families, kind_label, path_sha256
 from .writer import LockHeld, atomic_copy, atomic_output, file_lock
 from .x12 import Delimiters, SegmentReader
@@ -25,6 +29,8 @@ log = logging.getLogger("edi_pipeline.batch")
 
 SUBDIRS = ("acks", "outbound", "rejects", "reports", "quarantine")
 DONE, SKIPPED, QUARANTINED = "done", "skipped", "quarantined"
+FAILED = "failed"  # it could not even be quarantined (disk full, ...): left in the inbox for the next run
+IGNORED = "ignored"  # not a regular file (a link, folder, FIFO, device): never opened
 # The store's status for a done file whose claim payments no reconciliation report holds yet (a run
 # killed before its reconcile): the next run reconciles them.
 AWAITING_RECONCILE = "awaiting reconcile"
@@ -33,7 +39,7 @@ AWAITING_RECONCILE = "awaiting reconcile"
 @dataclass
 class FileOutcome:
     name: str
-    status: str  # DONE, SKIPPED or QUARANTINED
+    status: str  # DONE, SKIPPED, QUARANTINED, FAILED or IGNORED
     kind: str | None = None
     detail: str = ""
     claims_in: int = 0
@@ -61,6 +67,7 @@ class BatchSummary:
     unmatched_remits: int = 0
     reconcile_error: str | None = None  # the reconciliation failed; the files' own results stand
     waiting: int = 0  # files left for the next run: still changing (see run_batch's settle)
+    reconciliation: str | None = None  # the run's reconciliation report, in reports/
 
     def count(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files)
@@ -70,8 +77,13 @@ class BatchSummary:
         return sum(f.status == QUARANTINED for f in self.files)
 
     @property
+    def failed(self) -> int:
+        return sum(f.status == FAILED for f in self.files)
+
+    @property
     def ok(self) -> bool:
-        return not self.quarantined and not self.count("claims_held") and not self.reconcile_error
+        return (not self.quarantined and not self.failed and not self.count("claims_held")
+                and not self.reconcile_error)
 
     def to_dict(self) -> dict:
         return {
@@ -79,12 +91,15 @@ class BatchSummary:
             "done": sum(f.status == DONE for f in self.files),
             "skipped": sum(f.status == SKIPPED for f in self.files),
             "quarantined": self.quarantined,
+            "failed": self.failed,
+            "ignored": sum(f.status == IGNORED for f in self.files),
             "waiting": self.waiting,
             **{k: self.count(k) for k in ("claims_in", "claims_out", "claims_held", "findings", "payments",
                                            "acks_accepted", "acks_rejected")},
             "reconciled": self.reconciled,
             "unmatched_remits": self.unmatched_remits,
             "reconcile_error": self.reconcile_error,
+            "reconciliation": self.reconciliation,
         }
 
     def to_json(self) -> dict:
@@ -148,7 +163,7 @@ def _scan_pattern(delims: Delimiters) -> re.Pattern[bytes]:
 def scan_file(path: Path) -> FileScan:
     """Every interchange of a file (its ISA) and the kinds of set in it, read in chunks at C speed;
     EdiError when the file does not start with an ISA or holds neither an 837 nor an 835."""
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         head = fh.read(SCAN_CHUNK)
         buf = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         line = 1 + head[:len(head) - len(buf)].count(b"\n")
@@ -198,25 +213,60 @@ def scan_file(path: Path) -> FileScan:
 
 
 def output_name(store: Store, name: str, sha: str) -> str:
-    """The name an input's outputs take: its own, unless a different file of that name was processed
-    before (senders reuse names), whose outputs may still wait to be picked up; then its own tagged with
-    this file's digest, so nothing of the earlier file is overwritten. The same file always gets the same name."""
+    """The name an input's outputs take: its own made safe (paths.safe_name: a name too long, or holding
+    anything but letters, digits and `-_.`, is cut and tagged with a digest of itself), unless a different
+    file of that name was processed before (senders reuse names), whose outputs may still wait to be
+    picked up; then tagged with this file's digest, so nothing of the earlier file is overwritten. The
+    same file always gets the same name."""
+    safe = safe_name(name)
     if not store.batch_name_taken(name, sha):
-        return name
-    p = Path(name)
+        return safe
+    p = Path(safe)
     return f"{p.stem}.{sha[:12]}{p.suffix}"
 
 
 def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> FileOutcome:
-    """Copy the file to quarantine/ (as `name`, default its own) with NAME.error.txt saying why."""
-    name = name or path.name
+    """Move the file out of the inbox to quarantine/ (as `name`, default its own, made safe; tagged with
+    its digest when an earlier file holds that name there), mode 0600, with NAME.error.txt saying why.
+    Never raises: when it cannot (disk full, ...), the file stays in the inbox for the next run and the
+    outcome is FAILED with both reasons."""
+    name = safe_name(name or path.name)
     qdir = out / "quarantine"
-    atomic_copy(path, qdir / name, mode=0o600)
-    with atomic_output(qdir / f"{name}.error.txt", mode=0o600) as fh:
-        fh.write(reason.rstrip() + "\n")
-    log.warning("quarantined", extra={"file": path.name, "reason": reason.splitlines()[0]})
-    return FileOutcome(path.name, QUARANTINED, detail=reason.splitlines()[0],
-                       output=name if name != path.name else None)
+    first = reason.splitlines()[0]
+    why_file = None
+    try:
+        if any(os.path.lexists(qdir / n) for n in (name, f"{name}.error.txt")):
+            p = Path(name)
+            name = f"{p.stem}.{path_sha256(path)[:12]}{p.suffix}"
+        why_file = output_path(qdir, f"{name}.error.txt")
+        with atomic_output(why_file, mode=0o600) as fh:
+            fh.write(reason.rstrip() + "\n")
+        _move(path, output_path(qdir, name))
+    except (OSError, EdiError) as exc:
+        if why_file is not None:
+            with contextlib.suppress(OSError):
+                why_file.unlink(missing_ok=True)  # no reason without its file
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        log.error("not quarantined", extra={"file": path.name, "reason": why})
+        return FileOutcome(path.name, FAILED, detail=f"{first}; could not quarantine it ({why}): left in the "
+                                                     "inbox for the next run")
+    log.warning("quarantined", extra={"file": path.name, "reason": first})
+    return FileOutcome(path.name, QUARANTINED, detail=first, output=name if name != path.name else None)
+
+
+def _move(src: Path, target: Path) -> None:
+    """Move an inbox file to `target`, private (0600): renamed (a link moves as a link, never read), or
+    across file systems copied whole (never through a link) and then removed."""
+    with contextlib.suppress(OSError), open_regular(src) as fh:
+        os.fchmod(fh.fileno(), 0o600)
+    try:
+        os.rename(src, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        with open_regular(src) as fh, atomic_output(target, mode=0o600) as copy:
+            shutil.copyfileobj(fh, copy.buffer, 1 << 20)
+        os.unlink(src)
 
 
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
@@ -334,6 +384,8 @@ def _job(args: tuple[str, str, str, str | None, str | None]) -> FileOutcome:
     except Exception as exc:  # one bad file must not stop the batch
         # our own errors say what and where (never data values); anything else only its type
         reason = f"{Path(path).name}: " + (str(exc) if isinstance(exc, EdiError) else
+                                           f"a read or write failed: {exc.strerror}"
+                                           if isinstance(exc, OSError) and exc.strerror else
                                            f"internal error ({type(exc).__name__})")
         try:
             return _quarantine(Path(path), Path(out), reason)
@@ -345,18 +397,43 @@ def _job(args: tuple[str, str, str, str | None, str | None]) -> FileOutcome:
 PARTIAL_SUFFIXES = (".part", ".filepart", ".partial", ".tmp", ".crdownload", ".uploading")
 
 
-def inbox_files(inbox: str | os.PathLike) -> list[Path]:
-    """The inbox's files, hidden files and partial uploads left out."""
-    return sorted(p for p in Path(inbox).iterdir()
-                  if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(PARTIAL_SUFFIXES))
+def inbox_files(inbox: str | os.PathLike) -> tuple[list[Path], list[FileOutcome]]:
+    """The inbox's regular files, hidden files and partial uploads left out; and an IGNORED outcome for
+    each other entry (a link, folder, FIFO, device), which is never opened (a link is not followed)."""
+    files, ignored = [], []
+    with os.scandir(inbox) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name.lower().endswith(PARTIAL_SUFFIXES):
+                continue
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:  # gone since listed
+                continue
+            if stat.S_ISREG(mode):
+                files.append(Path(entry.path))
+            else:
+                what = _KINDS.get(stat.S_IFMT(mode), "not a file")
+                ignored.append(FileOutcome(entry.name, IGNORED, detail=f"{what}, not a regular file: never opened"))
+    return sorted(files), sorted(ignored, key=lambda o: o.name)
+
+
+_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO",
+          stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
 
 
 def settled(files: list[Path], seconds: float) -> list[Path]:
-    """The files unchanged for at least `seconds` (the others may still be being written)."""
+    """The files unchanged for at least `seconds` (the others may still be being written, or are gone)."""
     if seconds <= 0:
         return files
     cutoff = time.time() - seconds
-    return [p for p in files if p.stat().st_mtime <= cutoff]
+
+    def mtime(p: Path) -> float:
+        try:
+            return os.stat(p, follow_symlinks=False).st_mtime
+        except OSError:
+            return cutoff + 1
+
+    return [p for p in files if mtime(p) <= cutoff]
 
 
 def _scan_or_none(path: Path) -> FileScan | None:
@@ -472,8 +549,37 @@ def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None =
         return _run(inbox, out, db or str(out / "edi_pipeline.db"), workers, progress, log_setup, settle)
 
 
+# The atomic writer's temporary files (writer.py): .NAME.xxxxxxxx.tmp beside their target.
+_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def stale_temps(out: Path, before: float) -> list[Path]:
+    """The atomic writer's temporary files in OUT's folders last changed before `before`: left by a run
+    killed mid-write (the run lock guarantees no other run is writing them)."""
+    stale = []
+    for sub in SUBDIRS:
+        with contextlib.suppress(FileNotFoundError), os.scandir(out / sub) as entries:
+            for entry in entries:
+                if _TEMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) \
+                        and entry.stat(follow_symlinks=False).st_mtime < before:
+                    stale.append(Path(entry.path))
+    return stale
+
+
+def _start_run(out: Path) -> str:
+    """A run's first step, holding OUT's lock: stamp the lock with the run's start, remove the temporary
+    files older than it, and return the run's id (its UTC start, which sorts by time)."""
+    lock = out / LOCK_NAME
+    os.utime(lock)
+    for tmp in stale_temps(out, os.stat(lock).st_mtime):
+        tmp.unlink(missing_ok=True)
+        log.info("stale temporary file removed", extra={"file": tmp.name})
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
 def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: float) -> BatchSummary:
-    every = inbox_files(inbox)
+    run = _start_run(out)
+    every, ignored = inbox_files(inbox)
     ready = settled(every, settle)
     scans = {p: _scan_or_none(p) for p in ready}
     kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
@@ -487,7 +593,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
         waiting = store.batch_files_with_status(AWAITING_RECONCILE)
     finally:
         store.close()
-    summary = BatchSummary(waiting=len(every) - len(ready))
+    summary = BatchSummary(ignored, waiting=len(every) - len(ready))
     for outcome in early.values():
         summary.files.append(outcome)
         if progress:
@@ -508,11 +614,18 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
         if pool:
             pool.close()
             pool.join()
+    failed = {f.name for f in summary.files if f.status == FAILED}
+    if failed:  # left in the inbox: the next run tries them again
+        store = Store(db)
+        try:
+            store.forget_batch_files([shas[p] for p in ready if p.name in failed and shas[p]], FAILED)
+        finally:
+            store.close()
     keys = [f.remits_key for f in summary.files if f.remits_key]
     keys += [k for k in (remits_key(row["sha256"], row["kind"]) for row in waiting) if k not in keys]
     if keys:
         try:
-            reconcile_into_report(summary, db, out, keys)
+            reconcile_into_report(summary, db, out, keys, run)
         except (EdiError, OSError) as exc:  # the files are done and recorded; say so and exit 1
             summary.reconcile_error = str(exc)
             log.error("reconcile failed", extra={"file": RECONCILIATION_REPORT, "reason": str(exc)})
@@ -525,18 +638,53 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     return summary
 
 
+def retry_quarantined(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None,
+                      names: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
+    """Put quarantined files (`names`, default every one) back into the inbox for the next run, and drop
+    the batch records that would make it skip them (a resend is still a resend: the next run quarantines
+    it again). Returns the names put back and a line per name that could not be. Holds OUT's lock."""
+    out = Path(out)
+    qdir = out / "quarantine"
+    if names is None:
+        names = sorted(p.name for p in (qdir.iterdir() if qdir.is_dir() else ())
+                       if not p.name.endswith(".error.txt") and not p.name.startswith("."))
+    moved, problems = [], []
+    with exclusive_run(out):
+        store = Store(db or str(out / "edi_pipeline.db"))
+        try:
+            for name in names:
+                try:
+                    src = output_path(qdir, name)
+                    target = output_path(Path(inbox), name)
+                    if name.endswith(".error.txt") or not src.is_file():
+                        raise EdiError(f"{name}: not a quarantined file (see {qdir})")
+                    if target.exists():
+                        raise EdiError(f"{name}: the inbox already holds a file of that name; left in {qdir}")
+                    store.forget_batch_files([path_sha256(src)], QUARANTINED)
+                    _move(src, target)
+                    (qdir / f"{name}.error.txt").unlink(missing_ok=True)
+                except (EdiError, OSError) as exc:
+                    problems.append(str(exc) if isinstance(exc, EdiError) else f"{name}: {exc.strerror or exc}")
+                else:
+                    moved.append(name)
+        finally:
+            store.close()
+    return moved, problems
+
+
 def remits_key(sha: str, kind: str | None) -> str:
     """The store record a batch file's claim payments carry: a file holding 837P sets too keeps them
     apart from its claims (ingest_file's remits_only record)."""
     return f"{sha}:835" if "837P" in (kind or "") else sha
 
 
-RECONCILIATION_REPORT = "reconciliation.csv"
+RECONCILIATION_REPORT = "reconciliation-latest.csv"  # a copy of the last run's reconciliation-RUN.csv
 
 
-def reconcile_into_report(summary: BatchSummary, db: str, out: Path, remits_keys: list[str]) -> None:
+def reconcile_into_report(summary: BatchSummary, db: str, out: Path, remits_keys: list[str], run: str) -> None:
     """Reconcile the claims the run's remits paid or denied (their whole history, not the whole store):
-    per-claim rows to reports/reconciliation.csv, counts per status into the summary."""
+    per-claim rows to reports/reconciliation-RUN.csv (each run its own, kept) and a copy to
+    reports/reconciliation-latest.csv, counts per status into the summary."""
     from .reconcile import reconcile, statuses, write_claims_csv
 
     store = Store(db)
@@ -544,12 +692,15 @@ def reconcile_into_report(summary: BatchSummary, db: str, out: Path, remits_keys
         rec = reconcile(store, pcns=store.remit_pcns(remits_keys))
     finally:
         store.close()
-    with atomic_output(out / "reports" / RECONCILIATION_REPORT, mode=0o600) as fh:
+    reports = out / "reports"
+    name = f"reconciliation-{run}.csv"
+    with atomic_output(output_path(reports, name), mode=0o600) as fh:
         claims = write_claims_csv(rec, fh)
+    atomic_copy(reports / name, output_path(reports, RECONCILIATION_REPORT), mode=0o600)
+    summary.reconciliation = name
     summary.reconciled = statuses(rec)
     summary.unmatched_remits = len(rec.unmatched_remits)
-    log.info("reconciled", extra={"file": RECONCILIATION_REPORT, "claims": claims,
-                                  "payments": summary.count("payments")})
+    log.info("reconciled", extra={"file": name, "claims": claims, "payments": summary.count("payments")})
 
 
 def bundled_fixtures() -> Path:

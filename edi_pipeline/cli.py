@@ -550,7 +550,7 @@ def _run_batch(inbox, out, db, workers, quiet, log_json=False, settle=0.0):
 
     log = (log_json, quiet)
     setup_logging(*log)
-    total = len(settled(inbox_files(inbox), settle))
+    total = len(settled(inbox_files(inbox)[0], settle))
     show = not quiet and not log_json and sys.stderr.isatty() and total > 0
     if show:
         with click.progressbar(length=total, label="files", file=sys.stderr) as bar:
@@ -559,14 +559,37 @@ def _run_batch(inbox, out, db, workers, quiet, log_json=False, settle=0.0):
     return run_batch(inbox, out, db, workers, log_setup=log, settle=settle)
 
 
+def _retry(inbox, out_dir, db, names) -> None:
+    from .batch import retry_quarantined
+
+    moved, problems = retry_quarantined(inbox, out_dir, db, names)
+    for name in moved:
+        click.echo(f"{_shown(name)}: back in {inbox}; the next run takes it")
+    for line in problems:
+        click.echo(f"Error: {_shown(line)}", err=True)
+    if not moved and not problems:
+        click.echo(f"nothing in {Path(out_dir) / 'quarantine'} to retry")
+    sys.exit(EXIT_FAIL if problems else EXIT_OK)
+
+
 SUMMARY_NOTES = 12  # per-file lines in the batch summary, so that it fits one screen
+
+
+def _shown(text: str) -> str:
+    """Text from a file name as the summary prints it: what a terminal would act on, or cannot encode
+    (a name's undecodable bytes), escaped."""
+    return "".join(c if c.isprintable() else
+                   f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else
+                   c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _print_summary(summary, out_dir) -> None:
     d = summary.to_dict()
     waiting = f"; {d['waiting']} still changing, left for the next run" if d["waiting"] else ""
+    failed = f", {d['failed']} failed" if d["failed"] else ""
+    ignored = f", {d['ignored']} ignored (not regular files)" if d["ignored"] else ""
     click.echo(f"files: {d['files']} ({d['done']} done, {d['skipped']} already done, "
-               f"{d['quarantined']} quarantined){waiting}")
+               f"{d['quarantined']} quarantined{failed}{ignored}){waiting}")
     click.echo(f"claims: {d['claims_in']} in, {d['claims_out']} out, {d['claims_held']} held; "
                f"{d['findings']} findings")
     click.echo(f"999s: {d['acks_accepted']} accepted, {d['acks_rejected']} rejected; "
@@ -576,15 +599,17 @@ def _print_summary(summary, out_dir) -> None:
     if summary.reconciled is not None:
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary.reconciled.items())) or "no claims"
         click.echo(f"reconciled: {statuses}; {summary.unmatched_remits} remits match no claim "
-                   f"(reports/reconciliation.csv)")
+                   f"(reports/{summary.reconciliation}, copied to reports/reconciliation-latest.csv)")
     notes = []
     for f in sorted(summary.files, key=lambda f: f.name):
-        if f.status == "quarantined":
+        name = _shown(f.name)
+        if f.status in ("quarantined", "failed", "ignored"):
             # a reason names its file first (NAME:line: ...); the line names it once
-            notes.append(f"  quarantined {f.detail}" if f.detail.startswith(f"{f.name}:")
-                         else f"  quarantined {f.name}: {f.detail}")
+            notes.append(f"  {f.status} {_shown(f.detail)}" if f.detail.startswith(f"{f.name}:")
+                         else f"  {f.status} {name}: {_shown(f.detail)}")
         if f.output:
-            notes.append(f"  {f.name}: a different file of that name came before; its outputs are named {f.output}")
+            notes.append(f"  {name}: its outputs are named {f.output} (a different file of that name came "
+                         "before, or its name is not a safe file name)")
     shown = notes if len(notes) <= SUMMARY_NOTES else notes[:SUMMARY_NOTES - 1]
     for line in shown:
         click.echo(line)
@@ -606,8 +631,11 @@ def _print_summary(summary, out_dir) -> None:
 @click.option("--settle", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
               help="Leave files changed in the last SECONDS for the next run (still being uploaded). "
                    "Names ending .part, .filepart, .partial, .tmp, .crdownload or .uploading are never read.")
+@click.option("--retry", "retry", multiple=True, metavar="NAME",
+              help="Put OUT/quarantine/NAME back into INBOX for the next run (repeatable), then stop.")
+@click.option("--retry-all", is_flag=True, help="Put every quarantined file back into INBOX for the next run, then stop.")
 @guarded
-def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle):
+def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle, retry, retry_all):
     """Process every 837P and 835 file in INBOX.
 
     \b
@@ -615,16 +643,23 @@ def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle):
           sent; a transaction set its 999 rejects goes to OUT/rejects whole and is not sent on, and a
           file with an interchange a TA1 rejects (broken envelope) is quarantined whole
     835:  ingest into the store, then reconcile the claims those remits paid or denied
-          (OUT/reports/reconciliation.csv; `edi-pipeline reconcile` covers the whole store)
-    unreadable: moved aside to OUT/quarantine with NAME.error.txt saying why and where
+          (OUT/reports/reconciliation-RUN.csv per run, RUN its UTC start, and a copy in
+          OUT/reports/reconciliation-latest.csv; `edi-pipeline reconcile` covers the whole store)
+    unreadable: moved out of INBOX to OUT/quarantine with NAME.error.txt saying why and where;
+          --retry NAME or --retry-all puts it back for the next run (after the cause is fixed)
+    not a regular file (a link, folder, FIFO, device): left alone, never opened, one summary line
 
     Files already done are skipped, so a rerun after a crash finishes the job without duplicates.
     A second copy of a file is skipped, and a different file resending an interchange already
     processed (same ISA06 sender and ISA13 control number) is quarantined: nothing goes out twice.
     Outputs are named after their input, with its digest added when a different file of that name
-    came before, so nothing waiting to be picked up is overwritten. One batch runs at a time per
-    --out folder; a second one stops at once and does nothing.
-    Exit 0 when everything went through, 1 when a file was quarantined, a claim held or the reconciliation failed.
+    came before, so nothing waiting to be picked up is overwritten; a name holding anything but
+    letters, digits and -_. (or too long) is cut to those and tagged with a digest; envelope values in
+    ack names (ISA13, GS06) likewise. Nothing is ever written outside OUT. One batch runs at a time per
+    --out folder; a second one stops at once and does nothing. A run first removes the temporary
+    files (.NAME.xxxxxxxx.tmp) a killed run left in OUT.
+    Exit 0 when everything went through, 1 when a file was quarantined or failed (it could not even be
+    quarantined: left in INBOX for the next run), a claim held or the reconciliation failed.
 
     \b
     Examples:
@@ -632,8 +667,13 @@ def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle):
       edi-pipeline batch inbox/ --out out/ --workers 2 --log-json 2> batch.log
       edi-pipeline batch /sftp/in --out /sftp/out --settle 60 --quiet   # from cron
       edi-pipeline batch inbox/ --out out/ --format json | jq '.file_outcomes[] | select(.status != "done")'
+      edi-pipeline batch inbox/ --out out/ --retry claims-0412.837   # after fixing its cause
     """
     db = db or os.environ.get("EDI_PIPELINE_DB")
+    if retry or retry_all:
+        if retry and retry_all:
+            raise click.UsageError("give --retry NAME or --retry-all, not both")
+        _retry(inbox, out_dir, db, None if retry_all else list(retry))
     summary = _run_batch(inbox, out_dir, db, workers, quiet, log_json, settle)
     if fmt == "json":
         click.echo(json.dumps(summary.to_json(), indent=1))

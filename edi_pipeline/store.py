@@ -232,6 +232,13 @@ class Store:
         with self.transaction():
             self.conn.executemany("update batch_files set status = ? where sha256 = ?", [(status, s) for s in shas])
 
+    def forget_batch_files(self, shas: Iterable[str], status: str) -> None:
+        """Drop the batch job's records of these files while they have `status`, so the next run takes
+        them again (batch --retry; a file that could not be quarantined)."""
+        with self.transaction():
+            self.conn.executemany("delete from batch_files where sha256 = ? and status = ?",
+                                  [(s, status) for s in shas])
+
     def mark_batch_file(self, sha: str, name: str, kind: str | None, status: str, detail: str) -> None:
         """Record the batch job's outcome for a file, in a transaction of its own."""
         with self.transaction():

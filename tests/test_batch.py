@@ -96,9 +96,10 @@ real = store.Store.save_remits_bulk
 calls = []
 def save_remits_bulk(self, *a, **k):
     calls.append(1)
-    real(self, *a, **k)
+    saved = real(self, *a, **k)
     if len(calls) == 2:
         os._exit(137)  # killed in the middle of a file's transaction
+    return saved
 store.Store.save_remits_bulk = save_remits_bulk
 from edi_pipeline.cli import cli
 cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet"])
@@ -151,8 +152,8 @@ def test_killed_after_storing_a_file_then_rerun_finishes_it(tmp_path, victim):
     assert r.exit_code == 0 and "0 quarantined" in r.output, r.output
     assert not list((out / "quarantine").iterdir())
     assert counts(out / "edi_pipeline.db") == counts(reference / "edi_pipeline.db")
-    assert (out / "reports" / "reconciliation.csv").read_text() == \
-        (reference / "reports" / "reconciliation.csv").read_text()
+    assert (out / "reports" / "reconciliation-latest.csv").read_text() == \
+        (reference / "reports" / "reconciliation-latest.csv").read_text()
 
 
 def test_two_workers_same_result(tmp_path):
@@ -262,7 +263,7 @@ def test_a_file_holding_837p_and_835_loses_neither(tmp_path):
     c = counts(out / "edi_pipeline.db")
     assert c["claims"] > 0 and c["claim_payments"] > 0 and c["provider_adjustments"] > 0
     # its remits (stored under the file's 835 record) are reconciled against its own claims
-    rows = (out / "reports" / "reconciliation.csv").read_text().splitlines()[1:]
+    rows = (out / "reports" / "reconciliation-latest.csv").read_text().splitlines()[1:]
     assert rows and all(",paid," in r or ",partially paid," in r or ",denied," in r for r in rows)
     assert batch(inbox, out).exit_code == 0 and counts(out / "edi_pipeline.db") == c
 
@@ -272,7 +273,7 @@ def test_remits_are_reconciled_after_ingest(tmp_path):
     out = tmp_path / "out"
     r = batch(inbox, out)
     assert r.exit_code == 1, r.output  # pair-denials.837 holds claims
-    report = out / "reports" / "reconciliation.csv"
+    report = out / "reports" / "reconciliation-latest.csv"
     assert stat.S_IMODE(report.stat().st_mode) == 0o600
     # rows are the reconcile command's rows for the claims the remits touched, and only those
     direct = CliRunner().invoke(cli, ["reconcile", "--db", str(out / "edi_pipeline.db"), "--format", "csv"])
@@ -299,7 +300,7 @@ def test_no_reconciliation_without_remits(tmp_path):
     out = tmp_path / "out"
     r = batch(inbox, out)
     assert "claims: 13 in" in r.output, r.output
-    assert not (out / "reports" / "reconciliation.csv").exists() and "reconciled:" not in r.output
+    assert not (out / "reports" / "reconciliation-latest.csv").exists() and "reconciled:" not in r.output
 
 
 def test_a_failed_reconciliation_keeps_the_summary_and_exits_1(tmp_path, monkeypatch):
@@ -315,12 +316,12 @@ def test_a_failed_reconciliation_keeps_the_summary_and_exits_1(tmp_path, monkeyp
     r = batch(inbox, out)
     assert r.exit_code == 1
     assert "claim payments ingested: " in r.output and "reconciliation failed: cannot read store" in r.output
-    assert not (out / "reports" / "reconciliation.csv").exists()
+    assert not (out / "reports" / "reconciliation-latest.csv").exists()
     assert counts(out / "edi_pipeline.db")["claim_payments"] > 0  # the files' own work stands
     monkeypatch.undo()
     r = batch(inbox, out)  # the next run reconciles what the failed one could not
     assert r.exit_code == 0 and "2 already done" in r.output and "reconciled: 2 paid" in r.output, r.output
-    assert len((out / "reports" / "reconciliation.csv").read_text().splitlines()) == 3
+    assert len((out / "reports" / "reconciliation-latest.csv").read_text().splitlines()) == 3
     r = batch(inbox, out)  # and only once
     assert r.exit_code == 0 and "reconciled:" not in r.output, r.output
 
@@ -343,11 +344,11 @@ def test_killed_before_the_reconciliation_report_then_rerun_writes_it(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-c", KILLED_IN_RECONCILE, str(inbox), str(out)], cwd=ROOT,
                           capture_output=True)
-    assert proc.returncode == 137 and not (out / "reports" / "reconciliation.csv").exists()
+    assert proc.returncode == 137 and not (out / "reports" / "reconciliation-latest.csv").exists()
     r = batch(inbox, out)
     assert r.exit_code == 0 and "2 already done" in r.output, r.output
-    assert (out / "reports" / "reconciliation.csv").read_text() == \
-        (reference / "reports" / "reconciliation.csv").read_text()
+    assert (out / "reports" / "reconciliation-latest.csv").read_text() == \
+        (reference / "reports" / "reconciliation-latest.csv").read_text()
 
 
 def resend(src, dst):
@@ -387,8 +388,9 @@ def test_a_resend_in_a_later_run_is_quarantined(tmp_path):
     why = (out / "quarantine" / "resent-plb.835.error.txt").read_text()
     assert "TA1-025" in why and "(pair-plb.835, 20" in why  # the earlier file and when it came
     assert counts(out / "edi_pipeline.db") == {**before, "batch_files": before["batch_files"] + 1}
-    r = batch(inbox, out)  # recorded: the next run skips it like the files that were done
-    assert r.exit_code == 0 and "3 already done" in r.output, r.output
+    assert not (inbox / "resent-plb.835").exists()  # moved out of the inbox
+    r = batch(inbox, out)
+    assert r.exit_code == 0 and "2 already done" in r.output, r.output
 
 
 def test_two_copies_of_one_file_in_one_run_are_sent_once(tmp_path):
@@ -454,8 +456,8 @@ def test_a_reused_file_name_never_overwrites_the_earlier_files_outputs(tmp_path)
     notes = hashlib.sha256(b"second note\n").hexdigest()[:12]
     assert (out / "quarantine" / f"notes.{notes}.txt").read_text() == "second note\n"
 
-    r = batch(inbox, out)  # and a rerun finds both done
-    assert r.exit_code == 0 and "2 already done" in r.output, r.output
+    r = batch(inbox, out)  # and a rerun finds claims.837 done (notes.txt was moved to quarantine/)
+    assert r.exit_code == 0 and "1 already done" in r.output, r.output
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the batch lock is POSIX flock")
@@ -528,11 +530,12 @@ def test_a_resent_interchange_gets_a_ta1_025(tmp_path):
 
 def test_batch_json_summary_lists_every_file(tmp_path):
     inbox, out = make_inbox(tmp_path), tmp_path / "out"
+    names = sorted(p.name for p in inbox.iterdir())
     r = batch(inbox, out, "--format", "json")
     assert r.exit_code == 1
     doc = json.loads(r.output)
     outcomes = {f["name"]: f for f in doc["file_outcomes"]}
-    assert sorted(outcomes) == sorted(p.name for p in inbox.iterdir())
+    assert sorted(outcomes) == names
     assert doc["ok"] is False and doc["quarantined"] == 2 == sum(f["status"] == "quarantined" for f in outcomes.values())
     assert outcomes["held.837"]["claims_held"] > 0 and outcomes["held.837"]["kind"] == "837P"
     assert outcomes["corrupt.835"]["kind"] == "835" and "corrupt.835:" in outcomes["corrupt.835"]["detail"]
