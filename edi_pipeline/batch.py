@@ -255,18 +255,20 @@ def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> 
 
 
 def _move(src: Path, target: Path) -> None:
-    """Move an inbox file to `target`, private (0600): renamed (a link moves as a link, never read), or
-    across file systems copied whole (never through a link) and then removed."""
-    with contextlib.suppress(OSError), open_regular(src) as fh:
-        os.fchmod(fh.fileno(), 0o600)
-    try:
-        os.rename(src, target)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        with open_regular(src) as fh, atomic_output(target, mode=0o600) as copy:
+    """Move a regular file to `target`, private (0600): renamed, or copied whole and then removed when
+    it is not ours to chmod or lies on another file system. OSError for anything else (a link put in a
+    file's place is never moved nor read)."""
+    with open_regular(src) as fh:
+        try:
+            os.fchmod(fh.fileno(), 0o600)
+            os.rename(src, target)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EXDEV):
+                raise
+        with atomic_output(target, mode=0o600) as copy:
             shutil.copyfileobj(fh, copy.buffer, 1 << 20)
-        os.unlink(src)
+    os.unlink(src)
 
 
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
@@ -570,7 +572,7 @@ def _start_run(out: Path) -> str:
     """A run's first step, holding OUT's lock: stamp the lock with the run's start, remove the temporary
     files older than it, and return the run's id (its UTC start, which sorts by time)."""
     lock = out / LOCK_NAME
-    os.utime(lock)
+    lock.touch()
     for tmp in stale_temps(out, os.stat(lock).st_mtime):
         tmp.unlink(missing_ok=True)
         log.info("stale temporary file removed", extra={"file": tmp.name})

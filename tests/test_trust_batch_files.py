@@ -17,6 +17,7 @@ from conftest import FIXTURES, ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import edi_pipeline.batch as batch_module
 import edi_pipeline.writer as writer
 from edi_pipeline.batch import SUBDIRS, scan_file
 from edi_pipeline.cli import cli
@@ -169,6 +170,21 @@ def test_links_fifos_devices_and_folders_in_the_inbox_are_never_opened(tmp_path)
     assert run("validate", inbox / "claims-link.837").exit_code == 0
 
 
+def test_a_link_put_in_a_files_place_after_the_listing_is_never_read_nor_moved(tmp_path, monkeypatch):
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("SECRET-VALUE\n")
+    (inbox / "swapped.837").symlink_to(secret)
+    real = batch_module.inbox_files
+    monkeypatch.setattr(batch_module, "inbox_files", lambda d: ([Path(d) / "swapped.837"], []) if
+                        Path(d) == inbox else real(d))  # listed while it was a regular file
+    r = batch(inbox, out)
+    assert r.exit_code == 1 and "1 failed" in r.output, r.output
+    assert (inbox / "swapped.837").is_symlink() and not list((out / "quarantine").iterdir())
+    assert not [f for f in out.rglob("*") if f.is_file() and b"SECRET-VALUE" in f.read_bytes()]
+
+
 # --- 3. no single file stops a batch ----------------------------------------------------------------
 
 def test_a_name_too_long_for_the_outputs_does_not_stop_the_batch(tmp_path):
@@ -232,6 +248,7 @@ def test_a_file_that_cannot_be_quarantined_fails_stays_and_is_taken_next_run(tmp
 
 KILLED_MID_WRITE = """
 import os, signal, sys
+import edi_pipeline.batch as batch_module
 import edi_pipeline.writer as writer
 real = os.replace
 def replace(src, dst, *a, **k):
