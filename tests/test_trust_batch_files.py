@@ -103,6 +103,15 @@ def test_hostile_values_and_names_never_leave_the_out_folder(tmp_path):
     assert (out / "outbound" / long["output"]).exists()
 
 
+def test_the_summary_escapes_what_a_terminal_would_act_on(tmp_path):
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    (inbox / "esc\x1b]0;owned\x07.txt").write_text("not an interchange\n")
+    r = batch(inbox, out)
+    assert r.exit_code == 1 and "\x1b" not in r.output and "\x07" not in r.output, r.output
+    assert "quarantined esc\\x1b]0;owned\\x07.txt:1: " in r.output, r.output
+
+
 def test_hostile_values_and_names_never_leave_the_ack_dir(tmp_path):
     """The same files through validate --ack-dir: every 999 and TA1 lands in the ack folder."""
     work = tmp_path / "a" / "b" / "c"
