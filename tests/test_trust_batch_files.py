@@ -103,6 +103,29 @@ def test_hostile_values_and_names_never_leave_the_out_folder(tmp_path):
     assert (out / "outbound" / long["output"]).exists()
 
 
+ANY_CHAR = st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",))
+NAMES = st.one_of(st.text(ANY_CHAR, min_size=1, max_size=60), st.text(st.sampled_from("aé-. \n"), min_size=200,
+                                                                      max_size=250)) \
+    .filter(lambda n: len(n.encode()) <= 250 and n not in (".", "..") and not n.lower().endswith(
+        batch_module.PARTIAL_SUFFIXES))
+
+
+@settings(max_examples=15, deadline=None)
+@given(names=st.lists(NAMES, min_size=1, max_size=3, unique=True))
+def test_any_inbox_names_stay_in_out(tmp_path_factory, names):
+    work = tmp_path_factory.mktemp("names")
+    inbox, out = work / "inbox", work / "out"
+    inbox.mkdir()
+    text = (FIXTURES / "pair-plb.837").read_text()
+    for k, name in enumerate(names):
+        (inbox / name).write_text(with_envelope(text, isa13=f"{700000 + k:09d}") if k % 2 else "not one\n")
+    r = batch(inbox, out, "--format", "json")
+    doc = json.loads(r.output)
+    assert r.exit_code in (0, 1) and doc["files"] == len([n for n in names if not n.startswith(".")]), r.output
+    assert not doc.get("failed") and written_outside(work, [out, inbox]) == []
+    assert not [p for sub in SUBDIRS for p in (out / sub).iterdir() if p.is_dir()]
+
+
 def test_the_summary_escapes_what_a_terminal_would_act_on(tmp_path):
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
