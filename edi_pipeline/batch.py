@@ -227,7 +227,8 @@ def output_name(store: Store, name: str, sha: str) -> str:
 
 def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> FileOutcome:
     """Move the file out of the inbox to quarantine/ (as `name`, default its own, made safe; tagged with
-    its digest when an earlier file holds that name there), mode 0600, with NAME.error.txt saying why.
+    its digest when an earlier file holds that name there), mode 0600, with NAME.error.txt saying why
+    (a copy when the inbox is read-only).
     Never raises: when it cannot (disk full, ...), the file stays in the inbox for the next run and the
     outcome is FAILED with both reasons."""
     name = safe_name(name or path.name)
@@ -241,7 +242,7 @@ def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> 
         why_file = output_path(qdir, f"{name}.error.txt")
         with atomic_output(why_file, mode=0o600) as fh:
             fh.write(reason.rstrip() + "\n")
-        _move(path, output_path(qdir, name))
+        moved = _move(path, output_path(qdir, name))
     except (OSError, EdiError) as exc:
         if why_file is not None:
             with contextlib.suppress(OSError):
@@ -250,25 +251,37 @@ def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> 
         log.error("not quarantined", extra={"file": path.name, "reason": why})
         return FileOutcome(path.name, FAILED, detail=f"{first}; could not quarantine it ({why}): left in the "
                                                      "inbox for the next run")
+    if not moved:  # recorded as quarantined all the same: the next runs skip it
+        first += " (copied: the inbox does not let the file go)"
     log.warning("quarantined", extra={"file": path.name, "reason": first})
     return FileOutcome(path.name, QUARANTINED, detail=first, output=name if name != path.name else None)
 
 
-def _move(src: Path, target: Path) -> None:
-    """Move a regular file to `target`, private (0600): renamed, or copied whole and then removed when
-    it is not ours to chmod or lies on another file system. OSError for anything else (a link put in a
-    file's place is never moved nor read)."""
+_NOT_MOVABLE = (errno.EPERM, errno.EACCES, errno.EROFS)  # not ours to chmod, or an inbox that keeps its files
+
+
+def _move(src: Path, target: Path) -> bool:
+    """Move a regular file to `target`, private (0600): renamed; or copied whole and then removed when it
+    is not ours to chmod, or lies on another file system. False when the inbox keeps the file (read-only):
+    it is copied all the same. OSError for anything else (a link put in a file's place is never moved
+    nor read)."""
     with open_regular(src) as fh:
         try:
             os.fchmod(fh.fileno(), 0o600)
             os.rename(src, target)
-            return
+            return True
         except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.EXDEV):
+            if exc.errno not in (*_NOT_MOVABLE, errno.EXDEV):
                 raise
         with atomic_output(target, mode=0o600) as copy:
             shutil.copyfileobj(fh, copy.buffer, 1 << 20)
-    os.unlink(src)
+    try:
+        os.unlink(src)
+    except OSError as exc:
+        if exc.errno not in _NOT_MOVABLE:
+            raise
+        return False
+    return True
 
 
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,

@@ -347,6 +347,26 @@ def test_quarantine_moves_the_file_and_retry_puts_it_back(tmp_path):
     assert r.exit_code == 1 and "already holds" in r.output, r.output
 
 
+def test_a_read_only_inbox_keeps_its_file_and_quarantine_gets_a_private_copy(tmp_path, monkeypatch):
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    (inbox / "notes.txt").write_text("not an interchange\n")
+
+    def refused(*a, **k):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(batch_module.os, "rename", refused)  # as a read-only inbox (root ignores modes)
+    monkeypatch.setattr(batch_module.os, "unlink", refused)
+    r = batch(inbox, out)
+    monkeypatch.undo()
+    assert r.exit_code == 1 and "1 quarantined" in r.output and "copied: the inbox does not let" in r.output, r.output
+    q = out / "quarantine" / "notes.txt"
+    assert q.read_text() == "not an interchange\n" and stat.S_IMODE(q.stat().st_mode) == 0o600
+    assert (inbox / "notes.txt").exists()
+    r = batch(inbox, out)  # recorded: not quarantined again every run
+    assert r.exit_code == 0 and "1 already done" in r.output, r.output
+
+
 def test_quarantine_never_replaces_an_earlier_quarantined_file(tmp_path):
     """A store that no longer knows the first file (another --db): its quarantined file is kept anyway."""
     inbox, out = tmp_path / "inbox", tmp_path / "out"
