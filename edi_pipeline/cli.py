@@ -633,7 +633,8 @@ def _print_summary(summary, out_dir) -> None:
                    "Names ending .part, .filepart, .partial, .tmp, .crdownload or .uploading are never read.")
 @click.option("--retry", "retry", multiple=True, metavar="NAME",
               help="Put OUT/quarantine/NAME back into INBOX for the next run (repeatable), then stop.")
-@click.option("--retry-all", is_flag=True, help="Put every quarantined file back into INBOX for the next run, then stop.")
+@click.option("--retry-all", is_flag=True,
+              help="Put every quarantined file back into INBOX for the next run, then stop.")
 @guarded
 def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle, retry, retry_all):
     """Process every 837P and 835 file in INBOX.
