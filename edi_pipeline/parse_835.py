@@ -158,7 +158,7 @@ def parse_835(tx: Transaction, header: RemitHeader | None = None,
             if svc is not None:
                 if (q == "472" or q == "150") and svc.service_date is None:
                     svc.service_date = to_date(value)
-            elif (q == "232" or q == "050") and claim.service_date is None:
+            elif q == "232" and claim.service_date is None:  # DTM*050 is the date received, not of service
                 claim.service_date = to_date(value)
         elif h == t_ref:
             if svc is not None and text[4:7] == q_6r:

@@ -11,8 +11,9 @@ Payments
     latest); both leave the totals, so a payment never counts twice. A reversal with nothing to
     cancel stays active with its (negative) amounts.
 Lines
-    `match_lines` pairs claim lines and service payments on REF*6R, else on (procedure - SVC06
-    when the payer changed the code -, modifiers, date, charge), then (procedure, date), then procedure.
+    `match_lines` pairs claim lines and service payments on REF*6R when the procedure agrees (SVC01
+    or SVC06), else on (procedure - SVC06 when the payer changed the code -, modifiers, date, charge),
+    then (procedure, date), then procedure.
 Status
     voided (the latest submission is a void; `paid` keeps any payment the payer has not reversed
     yet, i.e. money to be returned), open (no payment), reversed (every payment reversed), denied
@@ -211,8 +212,9 @@ def match_lines(claim_lines: list[tuple], service_payments: list[tuple]) -> list
     paired: set[str] = set()  # ids of the service payments paired on 6R
     by_6r = {sp[8]: sp for sp in service_payments if sp[8]}
     for cl in claim_lines:
-        sp = by_6r.pop(cl[6], None) if cl[6] else None
-        if sp is not None:
+        sp = by_6r.get(cl[6]) if cl[6] else None
+        if sp is not None and cl[2] in (sp[2], sp[4]):  # a renumbered resend's 6R may name another line
+            del by_6r[cl[6]]
             paired.add(sp[0])
             out.append(LineMatch(cl[1], cl[2], cl[4], sp[6], "6R"))
         else:
