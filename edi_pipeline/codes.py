@@ -33,7 +33,7 @@ PROFILES_FILE = "payer_profiles.toml"
 
 CATEGORIES = frozenset({
     "coding/bundling", "medical necessity", "authorization", "eligibility", "timely filing",
-    "duplicate", "missing information", "benefit limit", "coordination of benefits",
+    "duplicate", "missing information", "benefit limit", "coordination of benefits", "non-covered",
     "contractual", "patient responsibility", "other",
 })
 ACTIONS = frozenset({"correct and resubmit", "appeal", "write off", "bill patient"})

@@ -1,7 +1,9 @@
 """Denials: one row per denied claim or line of every active (not reversed) 835 claim payment.
 
-A denial is CLP02 = 4, or a CO/PI/OA adjustment with a positive amount whose CARC category is not
-`contractual` (CO-45 and kin) or `patient responsibility`. PR adjustments are never denials.
+A denial is CLP02 = 4, or an adjustment with a positive amount whose CARC category is not
+`contractual` (CO-45 and kin) or `patient responsibility` (PR-1/2/3). A PR-group denial (PR-27
+coverage ended, PR-50 with an ABN, PR-96/PR-204 non-covered) leaves the patient liable: its action is
+`bill patient`.
 
 Each denied line gives one row: its adjustments that are denials are summed into `amount`; the
 largest of them names `group`/`carc` (the others are in `carcs`). Claim-level (2100) denial
@@ -9,7 +11,8 @@ adjustments give one claim row. A CLP02 = 4 claim payment with no denial adjustm
 claim row for CLP03 - CLP04 with carc None.
 
 category: the CARC's category; when that is `other`, the first RARC (line, then claim MOA) with a
-category. action: the CARC's default action, else the category's. preventable_by: rule ids from
+category (or, for a generic `non-covered`, a more specific one). action: `bill patient` for a PR
+group, else the CARC's default action, else the category's. preventable_by: rule ids from
 the 'Denial back-links' table (codes.backlinks_for) for the row's adjustments, remarks and procedure.
 """
 
@@ -34,6 +37,7 @@ CATEGORY_ACTION = {
     "missing information": "correct and resubmit",
     "benefit limit": "bill patient",
     "coordination of benefits": "correct and resubmit",
+    "non-covered": "write off",
     "other": "appeal",
 }
 BY_KEYS = ("carc", "procedure", "payer", "category")
@@ -87,13 +91,16 @@ def _classify(tables: CodeTables, group: str | None, carc: str | None, rarcs: li
               procedure: str | None, adjustments: list[tuple[str, str, int]]) -> tuple[str, str, list[str]]:
     info = tables.carc.get(carc) if carc else None
     category = info.category if info else "other"
-    if category == "other":
+    if category in ("other", "non-covered"):  # CARC 96 or A1: the remark says what it is
         for r in rarcs:
             ri = tables.rarc.get(r)
-            if ri and ri.category and ri.category not in NOT_DENIAL_CATEGORIES:
+            if ri and ri.category and ri.category not in NOT_DENIAL_CATEGORIES and ri.category != "other":
                 category = ri.category
                 break
-    action = (info.default_action if info else None) or CATEGORY_ACTION.get(category, "appeal")
+    if group == "PR":
+        action = "bill patient"
+    else:
+        action = (info.default_action if info else None) or CATEGORY_ACTION.get(category, "appeal")
     rules: dict[str, None] = {}
     for g, reason, _amt in adjustments or [(group or "", carc or "", 0)]:
         rules.update(dict.fromkeys(tables.backlinks_for(g, reason, rarcs, procedure)))

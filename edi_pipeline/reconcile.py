@@ -40,11 +40,12 @@ from .store import Store, cents_text
 AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
 SCOPED_READ_MAX_SHARE = 0.5  # reconcile(pcns=...) scopes over this share of the store's claims are read whole
 NOT_DENIAL_CATEGORIES = frozenset({"contractual", "patient responsibility"})
-DENIAL_GROUPS = frozenset({"CO", "PI", "OA"})
+DENIAL_GROUPS = frozenset({"CO", "PI", "OA", "PR"})
 
 
 def is_denial_adjustment(group: str, reason: str, amount_cents: int, tables: CodeTables) -> bool:
-    """A CO/PI/OA adjustment that reduces payment for a reason other than a contractual reduction."""
+    """An adjustment that reduces payment for a reason other than a contractual reduction or the patient's
+    deductible, coinsurance or copay: PR-27 (coverage ended) or PR-50 (ABN on file) are denials."""
     if group not in DENIAL_GROUPS or amount_cents is None or amount_cents <= 0:
         return False
     info = tables.carc.get(reason)

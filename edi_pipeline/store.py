@@ -548,11 +548,11 @@ class Store:
 
     @staticmethod
     def _denial(reasons: Iterable[str]) -> tuple[str, list[str]]:
-        """SQL true for an adjustment row that is a denial: a positive CO/PI/OA amount whose reason is
-        not in `reasons` (contractual and kin), and its parameters."""
+        """SQL true for an adjustment row that is a denial: a positive CO/PI/OA/PR amount whose reason is
+        not in `reasons` (contractual and patient responsibility), and its parameters."""
         reasons = sorted(set(reasons))
         marks = ",".join("?" * len(reasons)) or "''"
-        return f"group_code in ('CO', 'PI', 'OA') and amount_cents > 0 and reason not in ({marks})", reasons
+        return f"group_code in ('CO', 'PI', 'OA', 'PR') and amount_cents > 0 and reason not in ({marks})", reasons
 
     def recon_adjustment_totals(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
         """Per claim payment: (id, non-PR CAS total, denial CAS total) in cents."""

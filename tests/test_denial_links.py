@@ -17,6 +17,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_fixtures as mf  # noqa: E402
 from x12gen import Adj, ClaimPay, Envelope, Remit835, ServicePay, build_835, build_837  # noqa: E402
 
+from edi_pipeline.codes import load_tables  # noqa: E402
+from edi_pipeline.denials import _classify, find_denials  # noqa: E402
 from edi_pipeline.document import iter_records  # noqa: E402
 from edi_pipeline.ingest import INGESTED, ingest_file  # noqa: E402
 from edi_pipeline.model import ClaimPayment  # noqa: E402
@@ -112,3 +114,46 @@ def test_renumbered_resend_6r_does_not_move_a_payment_to_another_line(tmp_path, 
     remit(tmp_path, db, mf.ACME, [cp])
     rc = next(r for r in reconcile(db, date(2026, 12, 31), lines=True).claims if r.patient_control_number == "RECODE01")
     assert [(m.line_number, m.paid, m.matched_by) for m in rc.lines] == [(1, 8000, "6R"), (2, 4800, "6R")]
+
+
+# ------------------------------------------------------------------ PR-group denials
+
+def test_pr_group_denials_have_their_category_action_and_remarks(tmp_path, db):
+    """PR-27 and PR-50 came out as category "other", with their RARCs lost; PR-96/PR-204 were not denials."""
+    elig = mf.claim("PRELIG01", mf.ACME, [mf.L("99214", 180)], dx=["M54.2"])
+    abn = mf.claim("PRABN01", mf.MEDICARE, [mf.L("97810", 80, mods=["GA"])], dx=["M79.18"], rendering=mf.DR_B)
+    excl = mf.claim("PREXCL01", mf.ACME, [mf.L("97810", 80), mf.L("97140", 60)], dx=["M54.50"])
+    paid = mf.claim("PRPAID01", mf.ACME, [mf.L("99213", 120)], dx=["M54.2"])
+    send(tmp_path, db, [elig, abn, excl, paid])
+    remit(tmp_path, db, mf.ACME, [
+        mf.remit_claim(elig, "4", [mf.deny(elig.lines[0], elig, 1, "PR", "27", ["N30"])], "CI0000101"),
+        mf.remit_claim(excl, "1", [mf.deny(excl.lines[0], excl, 1, "PR", "96", ["N425"]),
+                                   mf.deny(excl.lines[1], excl, 2, "PR", "204")], "CI0000102"),
+        mf.remit_claim(paid, "1", [mf.pay(paid.lines[0], paid, 1, 90, [("1", 50), ("2", 8), ("3", 20)])],
+                       "CI0000103"),
+    ])
+    remit(tmp_path, db, mf.MEDICARE, [
+        mf.remit_claim(abn, "4", [mf.deny(abn.lines[0], abn, 1, "PR", "50", ["N386"])], "26300000104")])
+    got = {(d.patient_control_number, d.procedure): d for d in find_denials(db)}
+    assert set(got) == {("PRELIG01", "99214"), ("PRABN01", "97810"), ("PREXCL01", "97810"),
+                        ("PREXCL01", "97140")}  # CO-45 and PR-1/2/3 stay non-denials
+    want = {
+        ("PRELIG01", "99214"): ("PR-27", "eligibility", ["N30"]),
+        ("PRABN01", "97810"): ("PR-50", "medical necessity", ["N386"]),
+        ("PREXCL01", "97810"): ("PR-96", "non-covered", ["N425"]),
+        ("PREXCL01", "97140"): ("PR-204", "non-covered", []),
+    }
+    for key, (carc, category, rarcs) in want.items():
+        d = got[key]
+        assert (d.level, f"{d.group}-{d.carc}", d.category, d.action, d.rarcs) == (
+            "line", carc, category, "bill patient", rarcs), key
+    assert got[("PRABN01", "97810")].preventable_by == []  # GA: the ABN made the patient liable, as meant
+    statuses = {c.patient_control_number: c.status for c in reconcile(db, date(2026, 12, 31)).claims}
+    assert statuses == {"PRELIG01": "denied", "PRABN01": "denied", "PREXCL01": "denied", "PRPAID01": "paid"}
+
+
+def test_co_96_refined_by_its_remark():
+    """CO-96 is non-covered unless its RARC says more (N362: units above the MUE)."""
+    t = load_tables()
+    assert _classify(t, "CO", "96", ["N425"], "97810", [("CO", "96", 100)])[:2] == ("non-covered", "write off")
+    assert _classify(t, "CO", "96", ["N362"], "G3002", [("CO", "96", 100)])[0] == "benefit limit"

@@ -91,7 +91,8 @@ def test_is_denial_adjustment():
     assert is_denial_adjustment("PI", "50", 100, t)
     assert not is_denial_adjustment("CO", "45", 100, t)
     assert not is_denial_adjustment("PR", "1", 100, t)
-    assert not is_denial_adjustment("PR", "50", 100, t)
+    assert not is_denial_adjustment("PR", "3", 100, t)
+    assert is_denial_adjustment("PR", "50", 100, t)  # issue 14: a PR-group denial (patient liable) is a denial
     assert not is_denial_adjustment("CO", "97", -100, t)  # a reversal's negative adjustment
     assert not is_denial_adjustment("CO", "97", 0, t)
 
