@@ -10,10 +10,13 @@ largest of them names `group`/`carc` (the others are in `carcs`). Claim-level (2
 adjustments give one claim row. A CLP02 = 4 claim payment with no denial adjustment at all gives a
 claim row for CLP03 - CLP04 with carc None.
 
-category: the CARC's category; when that is `other`, the first RARC (line, then claim MOA) with a
-category (or, for a generic `non-covered`, a more specific one). action: `bill patient` for a PR
-group, else the CARC's default action, else the category's. preventable_by: rule ids from
-the 'Denial back-links' table (codes.backlinks_for) for the row's adjustments, remarks and procedure.
+category: the CARC's category; when that is `other` or the generic `non-covered`, the first RARC
+(line, then claim MOA) with a more specific one. action: `bill patient` for a PR group, else the
+CARC's default action, else the category's (never `bill patient` for a CO group). preventable_by:
+rule ids from the 'Denial back-links' table (codes.backlinks_for) for the row's adjustments and
+remarks, matched on the denied line's code beside the claim's other lines (the stored 837's lines,
+else the 835's SVCs); a claim row is matched on each of the claim's lines. Only rules the claim's
+payer profile runs are named (the 837's profile or SBR09, else the 835's CLP06).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .codes import CodeTables, load_tables
+from .codes import CodeTables, PayerProfiles, Profile, load_profiles, load_tables
 from .reconcile import NOT_DENIAL_CATEGORIES, Reconciliation, not_denial_reasons, reconcile
 from .store import Store, cents_text
 
@@ -87,8 +90,25 @@ def tables_with(carc_csv: str | Path | None = None, rarc_csv: str | Path | None 
     return load_tables(overrides or None)
 
 
+@dataclass(slots=True)
+class _Context:
+    """The claim a denied payment belongs to, as the back-links read it."""
+
+    codes: list[str]  # the claim's line codes: the 837's, else the 835's SVCs
+    facts: frozenset[str]  # codes.BACKLINK_CONDITIONS that hold
+    profile: Profile
+
+    def others(self, code: str | None) -> list[str]:
+        """The codes of the claim's other lines than one billing `code`."""
+        rest = list(self.codes)
+        if code in rest:
+            rest.remove(code)
+        return rest
+
+
 def _classify(tables: CodeTables, group: str | None, carc: str | None, rarcs: list[str],
-              procedure: str | None, adjustments: list[tuple[str, str, int]]) -> tuple[str, str, list[str]]:
+              procedures: list[str | None], adjustments: list[tuple[str, str, int]],
+              ctx: _Context) -> tuple[str, str, list[str]]:
     info = tables.carc.get(carc) if carc else None
     category = info.category if info else "other"
     if category in ("other", "non-covered"):  # CARC 96 or A1: the remark says what it is
@@ -101,17 +121,50 @@ def _classify(tables: CodeTables, group: str | None, carc: str | None, rarcs: li
         action = "bill patient"
     else:
         action = (info.default_action if info else None) or CATEGORY_ACTION.get(category, "appeal")
+        if group == "CO" and action == "bill patient":  # contractual obligation: the patient is not billed
+            action = "correct and resubmit"
     rules: dict[str, None] = {}
     for g, reason, _amt in adjustments or [(group or "", carc or "", 0)]:
-        rules.update(dict.fromkeys(tables.backlinks_for(g, reason, rarcs, procedure)))
-    return category, action, list(rules)
+        for code in procedures:
+            rules.update(dict.fromkeys(tables.backlinks_for(g, reason, rarcs, code, ctx.others(code), ctx.facts)))
+    runs = ctx.profile.applies
+    return category, action, [r for r in rules if r not in tables.rules or runs(tables.rules[r].profile)]
 
 
-def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconciliation | None = None) -> list[Denial]:
+def _contexts(store: Store, payments: list, rec: Reconciliation, profiles: PayerProfiles) -> dict[str, _Context]:
+    """Per denied claim payment id, its claim's context (see _Context)."""
+    pcn_of = {p.id: rec.claim_of_payment.get(p.id, p.patient_control_number) for p in payments}
+    claims, lines, services = store.denial_context({*pcn_of.values(), *(p.patient_control_number for p in payments)})
+    latest = {row[1]: row for row in claims}  # ingest order: the last submission wins, as in reconcile
+    codes_of: dict[str, list[str]] = defaultdict(list)
+    for claim_id, code in lines:
+        codes_of[claim_id].append(code)
+    svc_codes: dict[str, list[str]] = defaultdict(list)
+    clp06: dict[str, str | None] = {}
+    for cp_id, filing, original, code in services:
+        clp06[cp_id] = filing
+        if original or code:
+            svc_codes[cp_id].append(original or code)
+    out = {}
+    for p in payments:
+        claim = latest.get(pcn_of[p.id]) if p.id in rec.claim_of_payment else None
+        if claim is None:
+            out[p.id] = _Context(svc_codes[p.id], frozenset(), profiles.profile_for(clp06.get(p.id), p.payer_id))
+            continue
+        claim_id, _pcn, freq, f8, sbr09, profile, payer_id = claim
+        facts = frozenset({"corrected_no_f8"}) if freq in ("7", "8") and not f8 else frozenset()
+        chosen = profiles.profiles.get(profile) if profile else None
+        out[p.id] = _Context(codes_of.get(claim_id) or svc_codes[p.id], facts,
+                             chosen or profiles.profile_for(sbr09 or clp06.get(p.id), payer_id))
+    return out
+
+
+def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconciliation | None = None,
+                 profiles: PayerProfiles | None = None) -> list[Denial]:
     """Every denied claim or line in the store (reversed payments excluded)."""
     tables = tables or load_tables()
     rec = rec or reconcile(store, date.today(), tables)
-    active = {p.id: p for p in rec.active}
+    active = {p.id: p for p in rec.active if p.denied or p.status_code == "4"}
     claim_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
     line_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
     not_denial = not_denial_reasons(tables)  # read from the store: only denial rows, not every CAS
@@ -123,10 +176,10 @@ def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconcilia
         if sp[1] in active:
             lines_of[sp[1]].append(sp)
 
+    contexts = _contexts(store, list(active.values()), rec, profiles or load_profiles())
     out: list[Denial] = []
     for cp_id, p in active.items():
-        if not (p.denied or p.status_code == "4"):
-            continue
+        ctx = contexts[cp_id]
         pcn = rec.claim_of_payment.get(cp_id, p.patient_control_number)
         matched = cp_id in rec.claim_of_payment
         payer = p.payer_name or p.payer_id
@@ -140,7 +193,7 @@ def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconcilia
             procedure = sp[4] or sp[2]
             rarcs = (sp[9].split() if sp[9] else []) + [r for r in claim_remarks if r not in (sp[9] or "").split()]
             g, reason, _ = max(adjs, key=lambda a: a[2])
-            category, action, rules = _classify(tables, g, reason, rarcs, procedure, adjs)
+            category, action, rules = _classify(tables, g, reason, rarcs, [procedure], adjs, ctx)
             out.append(Denial(pcn, p.payer_claim_control_number, payer, "line", procedure, sp[7] or p.service_date,
                               g, reason, rarcs, sum(a[2] for a in adjs), category, action, rules,
                               [f"{a[0]}-{a[1]}" for a in adjs], matched))
@@ -153,7 +206,8 @@ def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconcilia
             else:
                 g = reason = None
                 amount = (p.charge or 0) - (p.paid or 0)
-            category, action, rules = _classify(tables, g, reason, claim_remarks, procedure, adjs or [])
+            category, action, rules = _classify(tables, g, reason, claim_remarks, ctx.codes or [None], adjs or [],
+                                                ctx)
             out.append(Denial(pcn, p.payer_claim_control_number, payer, "claim", procedure,
                               p.service_date, g, reason, claim_remarks, amount, category, action, rules,
                               [f"{a[0]}-{a[1]}" for a in adjs or []], matched))

@@ -571,6 +571,27 @@ class Store:
             "select claim_payment_id, service_payment_id, group_code, reason, amount_cents "
             f"from adjustments where {denial} order by rowid", params).fetchall()
 
+    def denial_context(self, pcns: Iterable[str]) -> tuple[list[tuple], list[tuple], list[tuple]]:
+        """What the denial back-links read about the claims of these patient control numbers: their
+        submissions in ingest order (id, pcn, frequency, F8, SBR09, profile, payer id), the lines of
+        those (claim id, procedure) and the service payments of their claim payments (claim payment
+        id, CLP06, SVC06 code, SVC01 code; one row with None codes for a payment without SVC)."""
+        with self._pcn_table("denial_pcns") as fill:
+            fill(pcns)
+            claims = self.conn.execute(
+                "select id, patient_control_number, frequency_code, payer_claim_control_number, "
+                "claim_filing_indicator, profile, payer_id from claims "
+                "where patient_control_number in (select pcn from temp.denial_pcns) order by rowid").fetchall()
+            lines = self.conn.execute(
+                "select claim_id, procedure from claim_lines where claim_id in (select id from claims where "
+                "patient_control_number in (select pcn from temp.denial_pcns)) order by rowid").fetchall()
+            services = self.conn.execute(
+                "select cp.id, cp.claim_filing_indicator, sp.original_procedure, sp.procedure "
+                "from claim_payments cp left join service_payments sp on sp.claim_payment_id = cp.id "
+                "where cp.patient_control_number in (select pcn from temp.denial_pcns) "
+                "order by cp.rowid, sp.rowid").fetchall()
+        return claims, lines, services
+
     def denied_service_payments(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
         """recon_service_payments' rows, of only the service payments with a denial adjustment."""
         denial, params = self._denial(not_denial_reasons)

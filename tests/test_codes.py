@@ -202,25 +202,25 @@ def test_load_carc_csv_merges_official_list(tmp_path, t):
 
 # ------------------------------------------------------------------ back-links
 
-@pytest.mark.parametrize("group,carc,rarcs,proc,want", [
-    ("CO", "197", (), "97810", ("AUTH-REQUIRED",)),
-    ("CO", "15", (), None, ("AUTH-REQUIRED",)),
-    ("CO", "4", (), "99213", ("EM-SAME-DAY",)),
-    ("CO", "119", (), "97813", ("ACU-NCD-MAX",)),
-    ("CO", "16", ("N122",), "97811", ("ACU-ADDON-NO-PRIMARY",)),
-    ("CO", "16", ("N290",), "97811", ()),
-    ("CO", "50", (), "97813", ("ACU-NCD-DX",)),
-    ("CO", "50", (), "20552", ()),
-    ("CO", "97", (), "20552",
-     ("TPI-ONE-CODE", "DN-ONE-CODE", "ACU-ONE-INITIAL", "GUIDE-INCLUDED", "DRUG-LIDOCAINE")),
-    ("OA", "97", ("M80",), "20561",
-     ("TPI-ONE-CODE", "DN-ONE-CODE", "ACU-ONE-INITIAL", "GUIDE-INCLUDED", "DRUG-LIDOCAINE")),
-    ("CO", "97", (), "99213", ()),
-    ("CO", "96", ("N362",), "97811", ("TPI-UNITS", "TPI-FREQ", "DN-UNITS", "ACU-INITIAL-UNITS", "ACU-ADDON-MUE")),
-    ("PR", "1", (), "97810", ()),
+# issue 14: a back-link names only the rules whose code groups hold the denied line's code, beside
+# the claim's other lines (the old table sent a CO-97 on any TPI/DN/acupuncture line to five rules)
+@pytest.mark.parametrize("group,carc,rarcs,proc,others,want", [
+    ("CO", "197", (), "97810", (), ("AUTH-REQUIRED",)),
+    ("CO", "15", (), None, (), ("AUTH-REQUIRED",)),
+    ("CO", "4", (), "99213", ("20553",), ("EM-SAME-DAY", "NCCI-PTP")),
+    ("CO", "119", (), "97813", (), ("ACU-NCD-MAX",)),
+    ("CO", "16", ("N122",), "97811", (), ("ACU-ADDON-NO-PRIMARY", "NCCI-AOC")),
+    ("CO", "16", ("N290",), "97811", (), ()),
+    ("CO", "50", (), "97813", (), ("ACU-NCD-DX",)),
+    ("CO", "50", (), "20552", (), ()),
+    ("CO", "97", (), "20552", ("20553",), ("TPI-ONE-CODE", "NCCI-PTP")),
+    ("OA", "97", ("M80",), "20561", ("20552",), ("DN-TPI-SAME-SESSION", "NCCI-PTP")),
+    ("CO", "97", (), "99213", (), ("NCCI-PTP",)),
+    ("CO", "96", ("N362",), "97811", (), ("ACU-ADDON-MUE", "NCCI-MUE")),
+    ("PR", "1", (), "97810", (), ()),
 ])
-def test_backlinks(t, group, carc, rarcs, proc, want):
-    assert t.backlinks_for(group, carc, rarcs, proc) == want
+def test_backlinks(t, group, carc, rarcs, proc, others, want):
+    assert t.backlinks_for(group, carc, rarcs, proc, others) == want
 
 
 # ------------------------------------------------------------------ payer profiles

@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_fixtures as mf  # noqa: E402
 from x12gen import Adj, ClaimPay, Envelope, Remit835, ServicePay, build_835, build_837  # noqa: E402
 
-from edi_pipeline.codes import load_tables  # noqa: E402
-from edi_pipeline.denials import _classify, find_denials  # noqa: E402
+from edi_pipeline.codes import PENDING_RULE_IDS, CodeTableError, load_tables  # noqa: E402
+from edi_pipeline.denials import find_denials  # noqa: E402
 from edi_pipeline.document import iter_records  # noqa: E402
 from edi_pipeline.ingest import INGESTED, ingest_file  # noqa: E402
 from edi_pipeline.model import ClaimPayment  # noqa: E402
@@ -152,8 +152,159 @@ def test_pr_group_denials_have_their_category_action_and_remarks(tmp_path, db):
     assert statuses == {"PRELIG01": "denied", "PRABN01": "denied", "PREXCL01": "denied", "PRPAID01": "paid"}
 
 
-def test_co_96_refined_by_its_remark():
+def test_co_96_refined_by_its_remark(tmp_path, db):
     """CO-96 is non-covered unless its RARC says more (N362: units above the MUE)."""
-    t = load_tables()
-    assert _classify(t, "CO", "96", ["N425"], "97810", [("CO", "96", 100)])[:2] == ("non-covered", "write off")
-    assert _classify(t, "CO", "96", ["N362"], "G3002", [("CO", "96", 100)])[0] == "benefit limit"
+    c = mf.claim("NONCOV01", mf.ACME, [mf.L("97810", 80), mf.L("G3002", 150, 2)], dx=["M54.50"])
+    send(tmp_path, db, [c])
+    remit(tmp_path, db, mf.ACME, [mf.remit_claim(c, "4", [mf.deny(c.lines[0], c, 1, "CO", "96", ["N425"]),
+                                                         mf.deny(c.lines[1], c, 2, "CO", "96", ["N362"])],
+                                                 "CI0000201")])
+    got = {d.procedure: (d.category, d.action, d.preventable_by) for d in find_denials(db)}
+    assert got == {"97810": ("non-covered", "write off", []),
+                   "G3002": ("benefit limit", "correct and resubmit", ["CPM-MONTHLY", "NCCI-MUE"])}
+
+
+# ------------------------------------------------------------------ back-links: the expert's cases
+
+def links(store: Store) -> dict[tuple[str, str | None], list[str]]:
+    return {(d.patient_control_number, d.procedure): d.preventable_by for d in find_denials(store)}
+
+
+def test_bundling_denials_on_column_2_lines_reach_their_rule(tmp_path, db):
+    """A CO-97 on the 99214 or on the J2001 linked to nothing; a CO-236 on 20561 beside a 20553 linked to
+    five unrelated rules; a 76942 reaches GUIDE-INCLUDED or GUIDE-RECODE by the joint code beside it."""
+    M = mf.MEDICARE
+    em = mf.claim("BUNDEM01", M, [mf.L("99214", 180), mf.L("20553", 250)])
+    drug = mf.claim("BUNDRUG01", M, [mf.L("20553", 250), mf.L("J2001", 20)])
+    dn = mf.claim("BUNDDN01", M, [mf.L("20553", 250), mf.L("20561", 120)])
+    incl = mf.claim("BUNGUIDE01", M, [mf.L("20611", 200), mf.L("76942", 120)], dx=["M17.11"])
+    recode = mf.claim("BUNRECODE01", M, [mf.L("20610", 150), mf.L("76942", 120)], dx=["M17.11"])
+    anes = mf.claim("BUNANES01", M, [mf.L("20552", 150), mf.L("01992", 300)])
+    tpi = mf.claim("BUNTPI01", M, [mf.L("20553", 250), mf.L("20552", 150)])
+    send(tmp_path, db, [em, drug, dn, incl, recode, anes, tpi])
+    pays = []
+    for n, (c, group, reason, remarks) in enumerate([
+            (em, "CO", "97", ()), (drug, "CO", "97", ("M80",)), (dn, "CO", "236", ()),
+            (incl, "CO", "97", ("M15",)), (recode, "CO", "B15", ("M80",)), (anes, "CO", "97", ()),
+            (tpi, "OA", "B15", ("M80",))]):
+        col1, col2 = (1, 0) if c is em else (0, 1)
+        pays.append(mf.remit_claim(c, "1", sorted([
+            mf.pay(c.lines[col1], c, col1 + 1, 100, [("2", 20)]),
+            mf.deny(c.lines[col2], c, col2 + 1, group, reason, remarks)], key=lambda s: s.ctrl),
+            f"2630000{n:04d}"))
+    remit(tmp_path, db, M, pays)
+    assert links(db) == {
+        ("BUNDEM01", "99214"): ["EM-SAME-DAY", "NCCI-PTP"],
+        ("BUNDRUG01", "J2001"): ["DRUG-LIDOCAINE", "NCCI-PTP"],
+        ("BUNDDN01", "20561"): ["DN-TPI-SAME-SESSION", "NCCI-PTP"],
+        ("BUNGUIDE01", "76942"): ["GUIDE-INCLUDED", "NCCI-PTP"],
+        ("BUNRECODE01", "76942"): ["GUIDE-RECODE", "NCCI-PTP"],
+        ("BUNANES01", "01992"): ["TPI-ANESTHESIA", "NCCI-PTP"],
+        ("BUNTPI01", "20552"): ["TPI-ONE-CODE", "NCCI-PTP"],  # OA-B15 reaches it through M80
+    }
+
+
+def test_unit_and_cap_denials_name_only_the_rules_of_the_line_code(tmp_path, db):
+    """A CO-151 on G3002 linked to the TPI and acupuncture unit rules; a CO-119 on 97110 to ACU-NCD-MAX."""
+    M = mf.MEDICARE
+    cpm = mf.claim("UNITCPM01", M, [mf.L("G3002", 300, 2)], dx=["G89.4"])
+    ther = mf.claim("CAPTHER01", M, [mf.L("97110", 60)], dx=["M54.50"])
+    acu = mf.claim("CAPACU01", M, [mf.L("97810", 80)], dx=["M54.50"], rendering=mf.DR_B)
+    addon = mf.claim("AOCCPM01", M, [mf.L("G3003", 60)], dx=["G89.4"])
+    send(tmp_path, db, [cpm, ther, acu, addon])
+    remit(tmp_path, db, M, [
+        mf.remit_claim(cpm, "1", [mf.pay(cpm.lines[0], cpm, 1, 100, [("2", 20)], [Adj("CO", "151", 150)],
+                                         ["N362"], units=1)], "26300000301"),
+        mf.remit_claim(ther, "4", [mf.deny(ther.lines[0], ther, 1, "CO", "119", ["N640"])], "26300000302"),
+        mf.remit_claim(acu, "4", [mf.deny(acu.lines[0], acu, 1, "CO", "119", ["N640"])], "26300000303"),
+        mf.remit_claim(addon, "4", [mf.deny(addon.lines[0], addon, 1, "CO", "16", ["N122"])], "26300000304"),
+    ])
+    assert links(db) == {
+        ("UNITCPM01", "G3002"): ["CPM-MONTHLY", "NCCI-MUE"],
+        ("CAPTHER01", "97110"): [],
+        ("CAPACU01", "97810"): ["ACU-NCD-MAX"],
+        ("AOCCPM01", "G3003"): ["CPM-ADDON", "NCCI-AOC"],
+    }
+
+
+def test_claim_level_denials_are_matched_against_the_claims_lines(tmp_path, db):
+    """A claim-level CO-50 on an acupuncture-only Medicare claim linked to nothing. The lines come from
+    the 837, or from the 835's SVCs when no claim was stored; a Medicare-only rule never names a
+    commercial claim."""
+    mcr = mf.claim("CLMACU01", mf.MEDICARE, [mf.L("97810", 80), mf.L("97811", 65)], dx=["M79.18"],
+                   rendering=mf.DR_B)
+    com = mf.claim("CLMACU02", mf.ACME, [mf.L("97810", 80), mf.L("97811", 65)], dx=["M79.18"],
+                   rendering=mf.DR_B)
+    send(tmp_path, db, [mcr, com])
+    unsent = mf.claim("CLMACU03", mf.MEDICARE, [mf.L("97813", 95)], dx=["M79.18"], rendering=mf.DR_B)
+    remit(tmp_path, db, mf.MEDICARE, [
+        mf.remit_claim(mcr, "4", [], "26300000401", adjs=[Adj("CO", "50", 145)]),
+        mf.remit_claim(unsent, "4", [ServicePay("97813", 95, 0, dos=unsent.dos, ctrl="CLMACU03-1")], "26300000402",
+                       adjs=[Adj("CO", "50", 95)])])
+    remit(tmp_path, db, mf.ACME, [mf.remit_claim(com, "4", [], "CI0000401", adjs=[Adj("CO", "50", 145)])])
+    got = {d.patient_control_number: (d.level, d.preventable_by, d.matched) for d in find_denials(db)}
+    assert got == {"CLMACU01": ("claim", ["ACU-NCD-DX"], True),
+                   "CLMACU02": ("claim", [], True),
+                   "CLMACU03": ("claim", ["ACU-NCD-DX"], False)}
+
+
+def test_compliance_denials_link_to_their_rules(tmp_path, db):
+    """CO-18/OA-18 -> DUPLICATE-CLAIM, CO-29 -> TIMELY-FILING, CO-16 on a replacement sent without
+    REF*F8 -> CORRECTED-NO-F8 (not when the F8 was sent)."""
+    C = mf.ACME
+    dup = mf.claim("COMPDUP01", C, [mf.L("99213", 120)], dx=["M54.2"])
+    late = mf.claim("COMPLATE01", C, [mf.L("99213", 120)], dx=["M54.2"], dos="20250105")
+    nof8 = mf.claim("COMPNOF801", C, [mf.L("99213", 120)], dx=["M54.2"], freq="7")
+    f8 = mf.claim("COMPF801", C, [mf.L("99213", 120)], dx=["M54.2"], freq="7", orig_ref="CI0000599")
+    send(tmp_path, db, [dup, late, nof8, f8])
+    remit(tmp_path, db, C, [
+        mf.remit_claim(dup, "4", [mf.deny(dup.lines[0], dup, 1, "OA", "18")], "CI0000501"),
+        mf.remit_claim(late, "4", [], "CI0000502", adjs=[Adj("CO", "29", 120)]),
+        mf.remit_claim(nof8, "4", [], "CI0000503", adjs=[Adj("CO", "16", 120)], freq="7"),
+        mf.remit_claim(f8, "4", [], "CI0000504", adjs=[Adj("CO", "16", 120)], freq="7"),
+    ])
+    got = {d.patient_control_number: d.preventable_by for d in find_denials(db)}
+    assert got == {"COMPDUP01": ["DUPLICATE-CLAIM"], "COMPLATE01": ["TIMELY-FILING"],
+                   "COMPNOF801": ["CORRECTED-NO-F8"], "COMPF801": []}
+
+
+# ------------------------------------------------------------------ the back-link table
+
+PREVENTABLE = {"CPM-ADDON", "TPI-ANESTHESIA", "DN-TPI-SAME-SESSION", "DUPLICATE-CLAIM", "TIMELY-FILING",
+               "CORRECTED-NO-F8", "NCCI-PTP", "NCCI-MUE", "NCCI-AOC", "GUIDE-RECODE", "CPM-MONTHLY"}
+
+
+def test_every_rule_with_a_preventable_carc_has_a_row():
+    named = {rid for link in load_tables().backlinks for rid in link.preventable_by}
+    assert PREVENTABLE <= named
+
+
+def test_pending_rule_ids_are_contract_ids_not_yet_built():
+    """codes.PENDING_RULE_IDS lets a back-link name a RULES.md rule before rules.toml has it; once the
+    rule is built, its id must leave that list (and test_codes' RULE_IDS_PENDING)."""
+    from test_codes import RULE_IDS_PENDING
+
+    assert PENDING_RULE_IDS <= set(RULE_IDS_PENDING)
+    assert PENDING_RULE_IDS.isdisjoint(load_tables().rules)
+
+
+@pytest.mark.parametrize("row,message", [
+    ("CO,97,,tpi,tpi,after_lunch,TPI-ONE-CODE", "unknown condition"),
+    ("CO,97,,tpi,no_such_group,,TPI-ONE-CODE", "unknown code group no_such_group"),
+    ("CO|XX,97,,,,,NCCI-PTP", "unknown group code(s) XX"),
+    ("CO,97,,,,,NCCI-PTPP", "unknown or missing rule id(s) NCCI-PTPP"),
+])
+def test_a_bad_backlink_table_is_refused(tmp_path, row, message):
+    f = tmp_path / "links.csv"
+    f.write_text(f"group,carc,rarc,procedure_set,with_set,when,preventable_by\n{row}\n")
+    with pytest.raises(CodeTableError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_tables({"denial_backlinks": f})
+
+
+def test_a_user_table_without_the_new_columns_still_loads(tmp_path):
+    """A copy made before with_set/when existed; its rows are still held to the named rule's code groups."""
+    f = tmp_path / "links.csv"
+    f.write_text("group,carc,rarc,procedure_set,preventable_by\nCO,119,,,ACU-NCD-MAX|AUTH-REQUIRED\n")
+    t = load_tables({"denial_backlinks": f})
+    assert t.backlinks_for("CO", "119", (), "97813") == ("ACU-NCD-MAX", "AUTH-REQUIRED")
+    assert t.backlinks_for("CO", "119", (), "97110") == ("AUTH-REQUIRED",)  # AUTH-REQUIRED has no code group

@@ -47,7 +47,7 @@ EXPECTED = {
     "DBENLIMIT01": ("CO", "119", "benefit limit", "97813", 9500, {"ACU-NCD-MAX"}),
     "DCOB01": ("CO", "22", "coordination of benefits", "99213", 12000, set()),
     "DMODIFIER01": ("CO", "4", "coding/bundling", "99213", 12000, {"EM-SAME-DAY"}),
-    "DUNITS01": ("CO", "151", None, "20553", 25000, {"TPI-UNITS", "ACU-ADDON-MUE"}),
+    "DUNITS01": ("CO", "151", None, "20553", 25000, {"TPI-UNITS", "NCCI-MUE"}),
 }
 
 
