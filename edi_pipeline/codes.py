@@ -7,7 +7,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -146,6 +146,12 @@ class CodeTables:
     def is_anesthesia(self, code: str) -> bool:
         return self.in_group(code, "anesthesia")
 
+    @cached_property
+    def _backlinks_by_carc(self) -> dict[str, tuple[Backlink, ...]]:
+        """CARC -> the back-links that can match it, in table order ("" -> those naming no CARC)."""
+        carcs = {c for link in self.backlinks for c in link.carc}
+        return {c: tuple(link for link in self.backlinks if not link.carc or c in link.carc) for c in carcs | {""}}
+
     def backlinks_for(self, group: str, carc: str, rarcs: Iterable[str] = (), procedure: str | None = None,
                       others: Iterable[str] = (), facts: Iterable[str] = ()) -> tuple[str, ...]:
         """Rule ids that would have prevented this adjustment on the line billing `procedure` (None:
@@ -159,9 +165,10 @@ class CodeTables:
         other = {o.strip().upper() for o in others}
         facts = set(facts)
         found: dict[str, None] = {}
-        for link in self.backlinks:
-            if (link.group and group not in link.group) or (link.carc and carc not in link.carc) \
-                    or (link.rarc and not link.rarc & remarks) or (link.when and link.when not in facts):
+        by_carc = self._backlinks_by_carc
+        for link in by_carc.get(carc, by_carc[""]):
+            if (link.group and group not in link.group) or (link.rarc and not link.rarc & remarks) \
+                    or (link.when and link.when not in facts):
                 continue
             if link.procedure_set and proc not in self.groups[link.procedure_set]:
                 continue

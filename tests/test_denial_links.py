@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -22,7 +24,7 @@ from edi_pipeline.denials import find_denials  # noqa: E402
 from edi_pipeline.document import iter_records  # noqa: E402
 from edi_pipeline.ingest import INGESTED, ingest_file  # noqa: E402
 from edi_pipeline.model import ClaimPayment  # noqa: E402
-from edi_pipeline.reconcile import reconcile  # noqa: E402
+from edi_pipeline.reconcile import match_lines, reconcile  # noqa: E402
 from edi_pipeline.store import Store  # noqa: E402
 
 _control = iter(range(100, 10_000))
@@ -308,3 +310,43 @@ def test_a_user_table_without_the_new_columns_still_loads(tmp_path):
     t = load_tables({"denial_backlinks": f})
     assert t.backlinks_for("CO", "119", (), "97813") == ("ACU-NCD-MAX", "AUTH-REQUIRED")
     assert t.backlinks_for("CO", "119", (), "97110") == ("AUTH-REQUIRED",)  # AUTH-REQUIRED has no code group
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+
+_T = load_tables()
+_CODES = sorted({c for g in _T.groups.values() for c in g if len(c) == 5} | {"97110", "99999", "J3301"})
+_CARCS = sorted({c for link in _T.backlinks for c in link.carc} | {"45", "1", "22"})
+_RARCS = sorted({r for link in _T.backlinks for r in link.rarc} | {"N386", "MA130"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(group=st.sampled_from(["CO", "OA", "PI", "PR"]), carc=st.sampled_from(_CARCS),
+       rarcs=st.lists(st.sampled_from(_RARCS), max_size=3), code=st.none() | st.sampled_from(_CODES),
+       others=st.lists(st.sampled_from(_CODES), max_size=4), no_f8=st.booleans())
+def test_a_backlink_names_only_rules_whose_groups_hold_the_denied_code(group, carc, rarcs, code, others, no_f8):
+    facts = {"corrected_no_f8"} if no_f8 else set()
+    for rid in _T.backlinks_for(group, carc, rarcs, code, others, facts):
+        info = _T.rules.get(rid)
+        assert info is None or not info.groups or any(code in _T.groups[g] for g in info.groups), (rid, code)
+
+
+_LINE = st.tuples(st.sampled_from(["20553", "J2001", "99214", "20552"]), st.sampled_from(["A-1", "A-2", "A-3", None]),
+                  st.sampled_from([25000, 2000, 18000]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(claim_lines=st.lists(_LINE, max_size=4), paid_lines=st.lists(_LINE, max_size=4),
+       recoded=st.sampled_from([None, "20552", "99213"]))
+def test_a_6r_match_always_agrees_on_the_procedure(claim_lines, paid_lines, recoded):
+    cls = [("c", n, code, "", charge, "2026-10-05", ctrl) for n, (code, ctrl, charge) in enumerate(claim_lines, 1)]
+    sps = [(f"s{n}", "p", recoded or code, "", code if recoded else None, charge, n * 100, "2026-10-05", ctrl, "")
+           for n, (code, ctrl, charge) in enumerate(paid_lines, 1)]
+    by_id = {sp[6]: sp for sp in sps}
+    matches = match_lines(cls, sps)
+    assert len([m for m in matches if m.line_number is not None]) == len(cls)
+    for m in matches:
+        if m.matched_by == "6R":
+            cl = cls[m.line_number - 1]
+            sp = by_id[m.paid]
+            assert cl[6] == sp[8] and cl[2] in (sp[2], sp[4])
