@@ -16,7 +16,8 @@ CARC's default action, else the category's (never `bill patient` for a CO group)
 rule ids from the 'Denial back-links' table (codes.backlinks_for) for the row's adjustments and
 remarks, matched on the denied line's code beside the claim's other lines (the stored 837's lines,
 else the 835's SVCs); a claim row is matched on each of the claim's lines. Only rules the claim's
-payer profile runs are named (the 837's profile or SBR09, else the 835's CLP06).
+payer profile runs on the line are named (the 837's profile or SBR09, else the 835's CLP06): no
+Medicare-only rule on a commercial claim, no AUTH-REQUIRED on a code the profile does not authorize.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .codes import CodeTables, PayerProfiles, Profile, load_profiles, load_tables
+from .codes import CodeTables, PayerProfiles, Profile, RuleInfo, load_profiles, load_tables
 from .reconcile import NOT_DENIAL_CATEGORIES, Reconciliation, not_denial_reasons, reconcile
 from .store import Store, cents_text
 
@@ -126,9 +127,21 @@ def _classify(tables: CodeTables, group: str | None, carc: str | None, rarcs: li
     rules: dict[str, None] = {}
     for g, reason, _amt in adjustments or [(group or "", carc or "", 0)]:
         for code in procedures:
-            rules.update(dict.fromkeys(tables.backlinks_for(g, reason, rarcs, code, ctx.others(code), ctx.facts)))
-    runs = ctx.profile.applies
-    return category, action, [r for r in rules if r not in tables.rules or runs(tables.rules[r].profile)]
+            for rid in tables.backlinks_for(g, reason, rarcs, code, ctx.others(code), ctx.facts):
+                if _runs(ctx.profile, tables.rules.get(rid), code):
+                    rules[rid] = None
+    return category, action, list(rules)
+
+
+def _runs(profile: Profile, rule: RuleInfo | None, code: str | None) -> bool:
+    """Whether the claim's payer profile runs this rule on a line of `code` (None: some line): a
+    Medicare-only rule never names a commercial claim, nor AUTH-REQUIRED a code the payer does not
+    authorize. A rule not yet in the catalogue runs everywhere."""
+    if rule is None:
+        return True
+    if rule.profile == "per_payer" and code is not None:
+        return profile.requires_auth(code)
+    return profile.applies(rule.profile)
 
 
 def _contexts(store: Store, payments: list, rec: Reconciliation, profiles: PayerProfiles) -> dict[str, _Context]:

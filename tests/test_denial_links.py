@@ -350,3 +350,17 @@ def test_a_6r_match_always_agrees_on_the_procedure(claim_lines, paid_lines, reco
             cl = cls[m.line_number - 1]
             sp = by_id[m.paid]
             assert cl[6] == sp[8] and cl[2] in (sp[2], sp[4])
+
+
+def test_auth_denial_links_only_where_the_profile_asks_for_authorization(tmp_path, db):
+    """AUTH-REQUIRED is a per-payer rule: Medicare asks no authorization for 97810, the commercial profile does."""
+    mcr = mf.claim("AUTHMCR01", mf.MEDICARE, [mf.L("97810", 80)], dx=["M54.50"], rendering=mf.DR_B)
+    com = mf.claim("AUTHCOM01", mf.ACME, [mf.L("97810", 80), mf.L("99213", 120, mods=["25"])], dx=["M54.50"],
+                   rendering=mf.DR_B)
+    send(tmp_path, db, [mcr, com])
+    remit(tmp_path, db, mf.MEDICARE, [
+        mf.remit_claim(mcr, "4", [mf.deny(mcr.lines[0], mcr, 1, "CO", "197")], "26300000601")])
+    remit(tmp_path, db, mf.ACME, [mf.remit_claim(com, "4", [mf.deny(com.lines[0], com, 1, "CO", "197"),
+                                                           mf.deny(com.lines[1], com, 2, "CO", "197")], "CI0000601")])
+    assert links(db) == {("AUTHMCR01", "97810"): [], ("AUTHCOM01", "97810"): ["AUTH-REQUIRED"],
+                         ("AUTHCOM01", "99213"): []}
