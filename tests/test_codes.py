@@ -217,6 +217,8 @@ def test_load_carc_csv_merges_official_list(tmp_path, t):
     ("OA", "97", ("M80",), "20561", ("20552",), ("DN-TPI-SAME-SESSION", "NCCI-PTP")),
     ("CO", "97", (), "99213", (), ("NCCI-PTP",)),
     ("CO", "96", ("N362",), "97811", (), ("ACU-ADDON-MUE", "NCCI-MUE")),
+    ("CO", "B15", (), "G3003", (), ("CPM-ADDON", "NCCI-AOC")),
+    ("CO", "50", (), "76942", ("20553",), ("GUIDE-TPI-MEDICARE",)),
     ("PR", "1", (), "97810", (), ()),
 ])
 def test_backlinks(t, group, carc, rarcs, proc, others, want):
