@@ -123,6 +123,7 @@ class FileScan:
 
 SCAN_CHUNK = 1 << 20
 _SCAN_KINDS = {b"7": "837P", b"5": "835"}
+_BLANKS = b" \t\r\n\x0b\x0c"  # the whitespace the segment reader skips between segments
 
 
 def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[InterchangeMark, Delimiters]:
@@ -139,10 +140,10 @@ def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[Inte
 
 
 def _scan_pattern(delims: Delimiters) -> re.Pattern[bytes]:
-    """A segment terminator, then (after any line breaks) an ISA or an ST of an 837 or 835."""
+    """A segment terminator, then (after any whitespace) an ISA or an ST of an 837 or 835."""
     term = re.escape(delims.segment.encode("latin-1"))
     sep = re.escape(delims.element.encode("latin-1"))
-    return re.compile(term + rb"[ \t\r\n]*(?:(?i:(ISA))|(?i:ST)" + sep + rb"83([57]))")
+    return re.compile(term + rb"[" + _BLANKS + rb"]*(?:(?i:(ISA))|(?i:ST)" + sep + rb"83([57]))")
 
 
 def scan_file(path: Path) -> FileScan:
@@ -150,7 +151,7 @@ def scan_file(path: Path) -> FileScan:
     EdiError when the file does not start with an ISA or holds neither an 837 nor an 835."""
     with open(path, "rb") as fh:
         head = fh.read(SCAN_CHUNK)
-        buf = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        buf = head.lstrip(b"\xef\xbb\xbf" + _BLANKS)
         line = 1 + head[:len(head) - len(buf)].count(b"\n")
         mark, delims = _read_isa(buf, line, Position(path.name, line, 1, None, "ISA"))
         marks = [mark]

@@ -138,37 +138,20 @@ class SegmentReader:
             raise InterchangeError("file is empty", Position(self.filename, line, 0))
         index = 0
         while buf:
-            delims = self._start_interchange(buf, line, index + 1)
-            term = delims.segment
-            sepnl = term + delims.suffix if term != "\n" else None
-            sfx_nl = delims.suffix.count("\n")
-            sfx_cr = delims.suffix.count("\r")
+            term = self._start_interchange(buf, line, index + 1).segment
             restart = False
             while not restart:
                 texts: list[str] = []
                 lines: list[int] = []
-                parts = None
-                if sepnl is not None:
-                    # Fast path: every separator is exactly terminator + suffix and nothing else
-                    # in the chunk is a line break, an empty segment or a new ISA.
-                    parts = buf.split(sepnl)
-                    rest = parts.pop()
-                    used = len(buf) - len(rest)
-                    k = len(parts)
-                    if (k and buf.count("\n", 0, used) == k * sfx_nl and buf.count("\r", 0, used) == k * sfx_cr
-                            and buf.find(sepnl + "ISA", 0, used) < 0 and "" not in parts
-                            and (not sfx_nl or buf.count(term, 0, used) == k)):
-                        texts = parts
-                        lines = list(range(line, line + k * sfx_nl, sfx_nl)) if sfx_nl else [line] * k
-                        line += k * sfx_nl
-                        index += k
-                        buf = rest
-                        parts = []
-                    elif sepnl == term:  # no suffix: that split is the general one below
-                        buf = rest
-                    else:
-                        parts = None
-                if parts is None:
+                uniform = _split_uniform(buf, term) if term != "\n" else None
+                if uniform is not None:
+                    texts, buf, step = uniform
+                    k = len(texts)
+                    lines = list(range(line, line + k * step, step)) if step else [line] * k
+                    line += k * step
+                    index += k
+                    parts = []
+                else:
                     parts = buf.split(term)
                     buf = parts.pop()
                 for k, part in enumerate(parts):
@@ -256,6 +239,36 @@ class SegmentReader:
             return False
         cur = self.delimiters
         return (new.element, new.component, new.segment) != (cur.element, cur.component, cur.segment)
+
+
+def _split_uniform(buf: str, term: str) -> tuple[list[str], str, int] | None:
+    """The fast path: `buf` split at its separators when they are all alike (the terminator, then the same
+    whitespace as after the first one: none, a line break, an indent...) and no segment has whitespace at
+    either end, a line break or terminator inside, is empty, or is an ISA. Returns the segments, the rest
+    after the last separator and the line breaks per separator; None when `buf` needs the general path."""
+    t = buf.find(term)
+    n = len(buf)
+    if t < 0 or buf[0] in _WS:
+        return None
+    j = t + 1
+    while j < n and buf[j] in _WS and buf[j] != term:
+        j += 1
+    if j == n:
+        return None
+    sep = buf[t:j]
+    parts = buf.split(sep)
+    rest = parts.pop()
+    k = len(parts)
+    used = n - len(rest)
+    if buf.count(term, 0, used) != k:
+        return None
+    for c in "\n\r\t\x0b\x0c":
+        if c != term and (buf.count(c, 0, used) != k * sep.count(c) if c in sep else buf.find(c, 0, used) >= 0):
+            return None
+    if "" in parts or buf.find(sep + " ", 0, used) >= 0 or buf.find(" " + sep, 0, used) >= 0 \
+            or buf.find(sep + "ISA", 0, used) >= 0:
+        return None
+    return parts, rest, sep.count("\n")
 
 
 def upper_ids_text(text: str) -> str:
