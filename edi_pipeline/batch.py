@@ -166,6 +166,12 @@ def scan_file(path: Path) -> FileScan:
             # Matches start at a terminator. What follows the last terminator before the final 128
             # bytes waits for the next chunk, so an ISA or ST cut between chunks is read whole.
             end = buf.rfind(term, 0, len(buf) - 128) if more else len(buf)
+            if end <= 0 and len(buf) > SCAN_CHUNK:  # one segment, or one blank run, longer than a chunk
+                if buf[:1] == term:  # a match may start at its terminator: close up the blanks after it
+                    body = buf[1:].lstrip(_BLANKS)
+                    line += buf.count(b"\n", 0, len(buf) - len(body))
+                    buf = term + body
+                end = len(buf) - 128  # (no other match can start before that: the rest is let go)
             if end <= 0:
                 continue  # no whole segment yet: read on
             pos = last = 0

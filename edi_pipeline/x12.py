@@ -13,6 +13,9 @@ from .errors import InterchangeError, Issue, IssueList, Position, Severity
 CHUNK = 1 << 20
 ISA_LENGTH = 106
 _WS = " \t\r\n\x0b\x0c"
+# A segment longer than this (in characters) is an error and is skipped without being held: the 837P and
+# 835 TR3s allow a few hundred characters per element and a few thousand per segment.
+MAX_SEGMENT = 2 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +146,9 @@ class SegmentReader:
             while not restart:
                 texts: list[str] = []
                 lines: list[int] = []
+                big = len(buf) > MAX_SEGMENT  # (then it may hold a segment over the limit)
                 uniform = _split_uniform(buf, term) if term != "\n" else None
-                if uniform is not None:
+                if uniform is not None and not (big and max(map(len, uniform[0])) > MAX_SEGMENT):
                     texts, buf, step = uniform
                     k = len(texts)
                     lines = list(range(line, line + k * step, step)) if step else [line] * k
@@ -166,6 +170,9 @@ class SegmentReader:
                     line += nl + (term == "\n")
                     if not text:
                         continue
+                    if big and len(text) > MAX_SEGMENT:
+                        self._too_long(text, seg_line, index + 1)
+                        continue
                     if text[:3] == "ISA" and index and self._delimiters_change(self._isa_head(text, parts, k, buf)):
                         buf = term.join(parts[k:]) + term + buf
                         buf = buf.lstrip(_WS)
@@ -179,6 +186,16 @@ class SegmentReader:
                     yield texts, lines
                 if restart:
                     break
+                if len(buf) > MAX_SEGMENT and term not in buf:  # an unfinished segment over the limit
+                    head = buf.lstrip(_WS)
+                    line += buf.count("\n", 0, len(buf) - len(head))
+                    buf = head
+                    if len(head) > MAX_SEGMENT:
+                        self._too_long(head, line, index + 1)
+                        buf, line = self._skip_segment(chunks, term, line + head.count("\n"))
+                        if buf is None:
+                            return
+                        continue
                 more = next(chunks, None)
                 head = buf.lstrip(_WS)
                 if head[:3] == "ISA" and (len(head) > ISA_LENGTH + 2 or more is None) and index \
@@ -198,6 +215,24 @@ class SegmentReader:
                     return
                 buf += more
             buf = self._fill(buf, chunks)
+
+    def _too_long(self, text: str, line: int, index: int) -> None:
+        end = text.find(self.delimiters.element, 0, 4)
+        seg_id = text[:end if end >= 0 else 3]
+        self.issues.append(Issue(
+            "SEG-TOO-LONG", f"segment is longer than {MAX_SEGMENT} characters; skipped unread",
+            Position(self.filename, line, index, None, seg_id), Severity.ERROR))
+
+    @staticmethod
+    def _skip_segment(chunks: Iterator[str], term: str, line: int) -> tuple[str | None, int]:
+        """Read on, holding one chunk at a time, past the next terminator: what follows it (None when the
+        input ends first) and the line there."""
+        for more in chunks:
+            at = more.find(term)
+            if at >= 0:
+                return more[at + 1:], line + more.count("\n", 0, at + 1)
+            line += more.count("\n")
+        return None, line
 
     def _isa_head(self, text: str, parts: list[str], k: int, rest: str) -> str:
         """The ISA `text` at parts[k] with what follows it, as far as a whole ISA reaches: when the new

@@ -1,16 +1,21 @@
-"""Issue 12, the segment reader: whitespace between segments in any mix is read as pyx12 reads it."""
+"""Issue 12, the segment reader: whitespace between segments in any mix is read as pyx12 reads it, and an
+overlong segment is an error with its position, skipped in bounded memory."""
 
 import hashlib
 import io
 import random
+import subprocess
+import sys
 
 import pytest
 import pyx12.x12file
-from conftest import CORPUS, FIXTURES, corpus_files
+from click.testing import CliRunner
+from conftest import CORPUS, FIXTURES, ROOT, corpus_files, corpus_params
 
 from edi_pipeline import iter_records, x12
+from edi_pipeline.cli import cli
 from edi_pipeline.errors import EdiError, IssueList
-from edi_pipeline.x12 import SegmentReader
+from edi_pipeline.x12 import MAX_SEGMENT, SegmentReader
 
 FIXTURE_FILES = sorted(FIXTURES.glob("*.8*"))
 
@@ -290,3 +295,107 @@ def test_the_fixtures_and_the_corpus_read_exactly_as_before():
     got = {pin_key(p): digest(p) for p in files}
     want = {k: v for k, v in PINNED.items() if k.startswith("fixtures/") or corpus_files()}
     assert got == want
+
+
+# ---- 2. overlong segments
+
+def big_file(path, size, term=b"~", newline=b"\n", at=10):
+    """837p-clean.837 with `size` more characters in the last element of segment `at` (0 = ISA)."""
+    segs = clean_segments("837p-clean.837")
+    if term != b"~":
+        segs = [s.replace(b":~", b":" + term) for s in segs]
+    with open(path, "wb") as fh:
+        for k, s in enumerate(segs):
+            fh.write(s)
+            if k == at:
+                block = b"X" * (1 << 20)
+                for _ in range(size >> 20):
+                    fh.write(block)
+                fh.write(b"X" * (size & ((1 << 20) - 1)))
+            fh.write(term + newline)
+    return segs
+
+
+@pytest.mark.parametrize("term,newline", [(b"~", b"\n"), (b"~", b""), (b"\n", b"")])
+@pytest.mark.parametrize("chunk", [1 << 16, 1 << 20])
+def test_an_overlong_segment_is_an_error_at_its_position_and_the_rest_still_reads(tmp_path, monkeypatch, term,
+                                                                                  newline, chunk):
+    monkeypatch.setattr(x12, "CHUNK", chunk)
+    path = tmp_path / "long.837"
+    segs = big_file(path, MAX_SEGMENT + 5, term, newline)
+    got, r = read(path, "long.837")
+    assert [t.encode() for t, _ in got] == segs[:10] + segs[11:]
+    errors = [str(i) for i in r.issues.errors]
+    line = 11 if newline or term == b"\n" else 1
+    assert errors == [f"long.837:{line}: N3#11 SEG-TOO-LONG segment is longer than {MAX_SEGMENT} characters; "
+                      "skipped unread"]
+    if newline or term == b"\n":
+        assert [ln for _, ln in got][9:11] == [10, 12]
+    # At the limit, a segment is read; a blank run of any length between segments is no segment at all.
+    segs = big_file(path, MAX_SEGMENT - len(clean_segments("837p-clean.837")[10]), term, newline)
+    got, r = read(path)
+    assert len(got) == len(segs) and not r.issues.errors and len(got[10][0]) == MAX_SEGMENT
+    if term == b"~":
+        path.write_bytes(b"~\n".join(segs[:5]) + b"~" + b"\n" * (3 * MAX_SEGMENT) + b"~\n".join(segs[5:]) + b"~\n")
+        got, r = read(path)
+        assert [t.encode() for t, _ in got] == segs and not r.issues.errors
+        assert got[5][1] == 5 + 3 * MAX_SEGMENT
+
+
+MEASURE = """
+import resource, sys
+from edi_pipeline.x12 import SegmentReader
+r = SegmentReader(sys.argv[1])
+n = sum(1 for _ in r)
+print(n, len(r.issues.errors), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_a_50_mb_segment_is_skipped_in_bounded_memory(tmp_path):
+    path = tmp_path / "huge.837"
+    segs = big_file(path, 50 << 20)
+    proc = subprocess.run([sys.executable, "-c", MEASURE, str(path)], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    count, errors, maxrss_kb = map(int, proc.stdout.split())
+    assert (count, errors) == (len(segs) - 1, 1)
+    assert maxrss_kb < 150 * 1024, f"peak RSS {maxrss_kb // 1024} MB"
+
+
+def test_the_batch_screen_scans_a_50_mb_segment_in_bounded_memory(tmp_path):
+    path = tmp_path / "huge.837"
+    big_file(path, 50 << 20, at=3)
+    code = ("import resource, sys, pathlib\nfrom edi_pipeline.batch import scan_file\n"
+            "s = scan_file(pathlib.Path(sys.argv[1]))\n"
+            "print(s.kind, len(s.interchanges), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    kind, n, maxrss_kb = proc.stdout.split()
+    assert (kind, n) == ("837P", "1")
+    assert int(maxrss_kb) < 100 * 1024, f"peak RSS {int(maxrss_kb) // 1024} MB"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", ["convert", "validate", "scrub", "ingest", "batch"])
+def test_every_command_turns_an_overlong_segment_into_exit_1(tmp_path, command):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    path = inbox / "long.837"
+    big_file(path, MAX_SEGMENT + 1)
+    args = {"convert": ["convert", str(path), "--to", "ndjson", "-o", str(tmp_path / "out.ndjson")],
+            "validate": ["validate", str(path)],
+            "scrub": ["scrub", str(path), "-o", str(tmp_path / "out.837")],
+            "ingest": ["ingest", str(path), "--db", str(tmp_path / "s.db")],
+            "batch": ["batch", str(inbox), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "s.db"),
+                      "--settle", "0"]}[command]
+    r = run(*args)
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output and "internal error" not in r.output
+    if command == "batch":
+        assert "N3#11 SEG-TOO-LONG" in (tmp_path / "out" / "quarantine" / "long.837.error.txt").read_text()
+    else:
+        assert "long.837:11: N3#11 SEG-TOO-LONG" in r.output
+    if command == "scrub":
+        assert not (tmp_path / "out.837").exists()
