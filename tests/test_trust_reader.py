@@ -10,6 +10,8 @@ import sys
 import pytest
 import pyx12.x12file
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from conftest import CORPUS, FIXTURES, ROOT, corpus_files, corpus_params
 
 from edi_pipeline import iter_records, x12
@@ -138,7 +140,7 @@ def mangled(segments, rng, layout):
 
 
 @pytest.mark.parametrize("layout", [None, "\n  ", "\t", "\r", "\r\n\t", " "])
-@pytest.mark.parametrize("path", FIXTURE_FILES + corpus_files(), ids=lambda p: pin_key(p))
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.name) for p in FIXTURE_FILES] + corpus_params())
 def test_a_blank_mangled_copy_reads_exactly_as_the_original(path, layout):
     """Each fixture and corpus file, rewritten with other (or random) whitespace between its segments,
     yields the same segment texts, on the lines they now start on, with the same errors."""
@@ -164,10 +166,29 @@ def test_the_batch_screen_finds_the_interchanges_the_reader_reads_in_any_layout(
     path = tmp_path / "multi.837"
     path.write_bytes(text.encode())
     with EnvelopeReader(path) as env:
-        read = [(e.elements[6].strip(), e.elements[13].strip(), e.line) for e in env
+        isas = [(e.elements[6].strip(), e.elements[13].strip(), e.line) for e in env
                 if isinstance(e, EnvelopeSegment) and e.tag == "ISA"]
-    assert len(read) > 1
-    assert [(m.sender, m.control, m.line) for m in scan_file(path).interchanges] == read
+    assert len(isas) > 1
+    assert [(m.sender, m.control, m.line) for m in scan_file(path).interchanges] == isas
+
+
+FUZZ_FILES = [FIXTURES / n for n in ("837p-clean.837", "pair-plb.835", "837p-multi-interchange.837")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(FUZZ_FILES), st.integers(0, 2**32), st.sampled_from([None, "\n  ", "\t", "\r", "\r\n"]),
+       st.sampled_from([16, 97, 1 << 12, 1 << 20]))
+def test_any_blanks_between_segments_read_the_same_segments_on_the_right_lines(path, seed, layout, chunk):
+    original, issues = segments_of(path)
+    text, lines = mangled(original, random.Random(seed), layout)
+    saved, x12.CHUNK = x12.CHUNK, chunk
+    try:
+        got, r = read(text.encode(), path.name)
+    finally:
+        x12.CHUNK = saved
+    assert [t for t, _ in got] == [t for t, _, _ in original]
+    assert [ln for _, ln in got] == lines
+    assert [i.code for i in r.issues.errors] == [i.code for i in issues.errors]
 
 
 # What the reader yields for every fixture and corpus file (segment texts, lines, issues), pinned at the
