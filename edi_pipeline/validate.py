@@ -19,7 +19,7 @@ from .parse_837p import is_837p, parse_837p
 from .tr3 import GroupAck, ta1_text
 from .tr3_compiled import SetValidation, validate_tr3_fast
 from .writer import atomic_output, file_lock
-from .x12 import upper_ids_text
+from .x12 import reader_text
 
 
 # Envelope-reader codes that are interchange (TA1) errors, with their TA105 note codes.
@@ -161,9 +161,7 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
         del sets  # walked whole instead: let its results go first
         if data is None:
             data = Path(path).read_bytes()
-        text = data.decode("utf-8", errors="replace")
-        if result.issues.has("SYN-LOWERCASE"):
-            text = upper_ids_text(text)
+        text = reader_text(data.decode("utf-8", errors="replace"), upper_ids=result.issues.has("SYN-LOWERCASE"))
         tr3 = validate_tr3_fast(text, name)
     seen = {(i.pos.segment_index, i.code) for i in result.issues}
     ours = {i.code for i in result.issues}

@@ -306,18 +306,33 @@ def _split_uniform(buf: str, term: str) -> tuple[list[str], str, int] | None:
     return parts, rest, sep.count("\n")
 
 
-def upper_ids_text(text: str) -> str:
-    """The same text with every segment identifier upper-cased (same length, so positions hold)."""
+def reader_text(text: str, upper_ids: bool = False) -> str:
+    """The text as SegmentReader reads it, for a walker of the raw text: the whitespace around each segment
+    left out but for its line breaks (so lines and positions hold), and with `upper_ids` every segment
+    identifier upper-cased. Text that does not start with a readable ISA is returned as it is."""
     start = len(text) - len(text.lstrip("\ufeff" + _WS))
     try:
         d, _ = Delimiters.from_isa(text[start:start + 4096])
     except InterchangeError:
         return text
     parts = text.split(d.segment)
+    carry = 0  # line breaks between a segment's text and its terminator, moved after the terminator
     for k, part in enumerate(parts):
-        lead = len(part) - len(part.lstrip("\ufeff" + _WS))
-        end = part.find(d.element, lead)
-        head = part[lead:end if end >= 0 else len(part)]
-        if head and not head.isupper():
-            parts[k] = part[:lead] + head.upper() + part[lead + len(head):]
-    return d.segment.join(parts)
+        body = part.lstrip(_WS) if k else part[start:]  # (before the ISA: left as it is)
+        if not body.strip(_WS):  # no segment: left as it is
+            parts[k] = "\n" * carry + part
+            carry = 0
+            continue
+        lead = "\n" * (carry + part.count("\n", 0, len(part) - len(body))) if k else part[:start]
+        if body[:3] != "ISA":  # (ISA16 may be a blank)
+            text_end = len(body.rstrip(_WS))
+            carry = body.count("\n", text_end)
+            body = body[:text_end]
+        else:
+            carry = 0
+        end = body.find(d.element)
+        head = body[:end if end >= 0 else len(body)]
+        if upper_ids and head and not head.isupper():
+            body = head.upper() + body[len(head):]
+        parts[k] = lead + body
+    return d.segment.join(parts) + "\n" * carry

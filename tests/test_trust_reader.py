@@ -3,6 +3,7 @@ overlong segment is an error with its position, skipped in bounded memory."""
 
 import hashlib
 import io
+import json
 import random
 import subprocess
 import sys
@@ -118,6 +119,43 @@ def test_tolerant_reading_does_not_depend_on_where_chunks_end(monkeypatch, chunk
     got, r = read(data)
     assert [t.encode() for t, _ in got] == segs * 3 and not r.issues.errors
     assert [ln for _, ln in got] == list(range(1, 3 * len(segs) + 1))
+
+
+def sloppy_layouts(name):
+    """The fixture as real senders lay it out: every segment indented (the ISA too), a tab after each
+    terminator, a bare CR after some segments only."""
+    segs = clean_segments(name)
+    return {"indented": b"".join(b"  " + s + b"~\r\n" for s in segs),
+            "tab after ~": b"".join(s + b"~\t" for s in segs),
+            "bare CR after some": b"".join(s + (b"~\r" if k % 3 == 0 else b"~") for k, s in enumerate(segs))}
+
+
+@pytest.mark.parametrize("layout", ["indented", "tab after ~", "bare CR after some"])
+def test_validate_accepts_a_sloppy_layout_as_it_accepts_the_clean_file(tmp_path, layout):
+    """Whether validate walks the file set by set or whole (a reader finding, or bytes given), it sees the
+    segments the reader reads: no error for blanks pyx12's reader skips."""
+    from edi_pipeline.validate import validate_file
+
+    path = tmp_path / "sloppy.837"
+    path.write_bytes(sloppy_layouts("837p-clean.837")[layout])
+    for result in (validate_file(path, "sloppy.837"), validate_file(path, "sloppy.837", path.read_bytes()),
+                   validate_file(path, "sloppy.837", by_set=False)):
+        assert not result.issues.errors, [str(i) for i in result.issues.errors[:3]]
+        assert result.claims == 9 and result.acks and all(a.accepted for a in result.acks)
+
+
+def test_batch_sends_the_claims_of_a_sloppy_layout(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for k, data in enumerate(sloppy_layouts("837p-clean.837").values()):
+        # three different files: other ISA13s (and claim ids), so none is a resend of another
+        (inbox / f"sloppy{k}.837").write_bytes(data.replace(b"000001000", b"00000100%d" % k)
+                                               .replace(b"CLEAN", b"CLEA%d" % k))
+    r = CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "s.db"),
+                                 "--settle", "0", "--format", "json"], catch_exceptions=False)
+    summary = json.loads(r.stdout)
+    assert [(f["status"], f["claims_out"]) for f in summary["file_outcomes"]] == [("done", 9)] * 3, r.output
+    assert r.exit_code == 0
 
 
 BLANK_RUNS = ["", "\n", "\r", "\r\n", " ", "\t", "  ", "\n\t", "\r\n    ", "\n\n", " \r\n\t "]
