@@ -141,7 +141,7 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
 
     `by_set` validates each transaction set inside its own envelope instead of the whole text at once;
     the envelope reader checks the trailers either way. Default: for a file (not `data`) over LARGE_FILE,
-    or whose envelope the reader found sound.
+    with a segment too long to read, or whose envelope the reader found sound.
     """
     name = name or os.fspath(path)
     result = Validation(name)
@@ -152,9 +152,9 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
         pos = getattr(exc, "pos", None) or Position(name)
         result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
         return result
-    if by_set is None:
-        by_set = data is None and (os.path.getsize(path) > LARGE_FILE or not any(
-            i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
+    if by_set is None:  # (the whole text would hold a segment the reader skipped as too long)
+        by_set = data is None and (os.path.getsize(path) > LARGE_FILE or result.issues.has("SEG-TOO-LONG")
+                                   or not any(i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
     if by_set:  # (sets is made unless by_set is False)
         tr3 = sets.result()
     else:

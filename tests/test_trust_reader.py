@@ -420,6 +420,25 @@ def test_a_50_mb_segment_is_skipped_in_bounded_memory(tmp_path):
     assert maxrss_kb < 150 * 1024, f"peak RSS {maxrss_kb // 1024} MB"
 
 
+def test_validate_does_not_walk_the_whole_text_of_a_file_with_an_overlong_segment(tmp_path):
+    """An envelope finding (here a missing IEA) makes validate walk a small file's whole text, which would
+    hold the segment the reader skipped: it walks it set by set instead."""
+    path = tmp_path / "long.837"
+    big_file(path, 20 << 20)
+    data = path.read_bytes()
+    path.write_bytes(data[:data.rfind(b"IEA*")])
+    del data
+    code = ("import resource, sys\nfrom edi_pipeline.validate import validate_file\n"
+            "r = validate_file(sys.argv[1])\n"
+            "codes = {i.code for i in r.issues.errors}\n"
+            "print(' '.join(sorted(codes)), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    *codes, maxrss_kb = proc.stdout.split()
+    assert "SEG-TOO-LONG" in codes and "ENV-IEA-MISSING" in codes
+    assert int(maxrss_kb) < 100 * 1024, f"peak RSS {int(maxrss_kb) // 1024} MB"
+
+
 def test_the_batch_screen_scans_a_50_mb_segment_in_bounded_memory(tmp_path):
     path = tmp_path / "huge.837"
     big_file(path, 50 << 20, at=3)
