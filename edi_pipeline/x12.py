@@ -71,8 +71,10 @@ class SegmentReader:
     """Reads X12 segments from a path, bytes, str or binary stream in bounded memory.
 
     Iterating yields `(text, line)` for each segment: `text` has no terminator and no
-    surrounding whitespace, `line` is the 1-based line where the segment starts.
-    Syntax warnings (BOM, newline terminators, short ISA) collect in `issues`.
+    surrounding whitespace (any mix of CR, LF, spaces and tabs between segments is read),
+    `line` is the 1-based line where the segment starts (counting LFs).
+    Syntax warnings (BOM, newline terminators, short ISA) collect in `issues`, and so does
+    the error for a segment over MAX_SEGMENT characters, which is skipped unread.
     """
 
     def __init__(self, source: str | os.PathLike | bytes | BinaryIO, filename: str | None = None):
