@@ -6,6 +6,7 @@ import codecs
 import io
 import os
 from dataclasses import dataclass
+from itertools import repeat
 from typing import BinaryIO, Iterator
 
 from .errors import InterchangeError, Issue, IssueList, Position, Severity
@@ -159,7 +160,18 @@ class SegmentReader:
                     parts = []
                 else:
                     parts = buf.split(term)
-                    buf = parts.pop()
+                    tail = parts.pop()
+                    if term != "\n" and buf.find("\n", 0, len(buf) - len(tail)) < 0:
+                        # All on one line (bare CRs, blanks): stripped at C speed, unless the loop is needed
+                        texts = list(filter(None, map(str.strip, parts, repeat(_WS))))
+                        if any(map(str.startswith, texts, repeat("ISA"))) \
+                                or big and texts and max(map(len, texts)) > MAX_SEGMENT:
+                            texts = []
+                        else:
+                            lines = [line] * len(texts)
+                            index += len(texts)
+                            parts = []
+                    buf = tail
                 for k, part in enumerate(parts):
                     nl = part.count("\n")
                     if nl and term != "\n":

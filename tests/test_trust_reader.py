@@ -161,15 +161,19 @@ def test_batch_sends_the_claims_of_a_sloppy_layout(tmp_path):
 BLANK_RUNS = ["", "\n", "\r", "\r\n", " ", "\t", "  ", "\n\t", "\r\n    ", "\n\n", " \r\n\t "]
 
 
+NO_LF_RUNS = ("", "\r", " ", "\t", "\r\t ")
+
+
 def mangled(segments, rng, layout):
-    """The segments written back with the whitespace `layout` after each terminator (a fixed run, or random
-    ones), and the line each one then starts on."""
+    """The segments written back with the whitespace `layout` after each terminator (a fixed run; random
+    ones, from a tuple or BLANK_RUNS when None, then with random indents too), and the line each one then
+    starts on."""
     out, lines, line = [], [], 1
     for text, _, term in segments:
-        lead = rng.choice(["", " ", "\t", "   "]) if layout is None else ""
+        lead = rng.choice(["", " ", "\t", "   "]) if not isinstance(layout, str) else ""
         line += lead.count("\n")
         lines.append(line)
-        run = rng.choice(BLANK_RUNS) if layout is None else layout
+        run = layout if isinstance(layout, str) else rng.choice(layout or BLANK_RUNS)
         if term == "\n":
             run = run.replace("\n", "")  # (there a newline is the terminator)
         out.append(lead + text + term + run)
@@ -177,7 +181,7 @@ def mangled(segments, rng, layout):
     return "".join(out), lines
 
 
-@pytest.mark.parametrize("layout", [None, "\n  ", "\t", "\r", "\r\n\t", " "])
+@pytest.mark.parametrize("layout", [None, NO_LF_RUNS, "\n  ", "\t", "\r", "\r\n\t", " "])
 @pytest.mark.parametrize("path", [pytest.param(p, id=p.name) for p in FIXTURE_FILES] + corpus_params())
 def test_a_blank_mangled_copy_reads_exactly_as_the_original(path, layout):
     """Each fixture and corpus file, rewritten with other (or random) whitespace between its segments,
@@ -214,7 +218,7 @@ FUZZ_FILES = [FIXTURES / n for n in ("837p-clean.837", "pair-plb.835", "837p-mul
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(FUZZ_FILES), st.integers(0, 2**32), st.sampled_from([None, "\n  ", "\t", "\r", "\r\n"]),
+@given(st.sampled_from(FUZZ_FILES), st.integers(0, 2**32), st.sampled_from([None, NO_LF_RUNS, "\n  ", "\t", "\r\n"]),
        st.sampled_from([16, 97, 1 << 12, 1 << 20]))
 def test_any_blanks_between_segments_read_the_same_segments_on_the_right_lines(path, seed, layout, chunk):
     original, issues = segments_of(path)
