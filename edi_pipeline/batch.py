@@ -138,6 +138,7 @@ class FileScan:
 
 SCAN_CHUNK = 1 << 20
 _SCAN_KINDS = {b"7": "837P", b"5": "835"}
+_BLANKS = b" \t\r\n\x0b\x0c"  # the whitespace the segment reader skips between segments
 
 
 def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[InterchangeMark, Delimiters]:
@@ -154,10 +155,10 @@ def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[Inte
 
 
 def _scan_pattern(delims: Delimiters) -> re.Pattern[bytes]:
-    """A segment terminator, then (after any line breaks) an ISA or an ST of an 837 or 835."""
+    """A segment terminator, then (after any whitespace) an ISA or an ST of an 837 or 835."""
     term = re.escape(delims.segment.encode("latin-1"))
     sep = re.escape(delims.element.encode("latin-1"))
-    return re.compile(term + rb"[ \t\r\n]*(?:(?i:(ISA))|(?i:ST)" + sep + rb"83([57]))")
+    return re.compile(term + rb"[" + _BLANKS + rb"]*(?:(?i:(ISA))|(?i:ST)" + sep + rb"83([57]))")
 
 
 def scan_file(path: Path) -> FileScan:
@@ -165,7 +166,7 @@ def scan_file(path: Path) -> FileScan:
     EdiError when the file does not start with an ISA or holds neither an 837 nor an 835."""
     with open_regular(path) as fh:
         head = fh.read(SCAN_CHUNK)
-        buf = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        buf = head.lstrip(b"\xef\xbb\xbf" + _BLANKS)
         line = 1 + head[:len(head) - len(buf)].count(b"\n")
         mark, delims = _read_isa(buf, line, Position(path.name, line, 1, None, "ISA"))
         marks = [mark]
@@ -180,6 +181,12 @@ def scan_file(path: Path) -> FileScan:
             # Matches start at a terminator. What follows the last terminator before the final 128
             # bytes waits for the next chunk, so an ISA or ST cut between chunks is read whole.
             end = buf.rfind(term, 0, len(buf) - 128) if more else len(buf)
+            if end <= 0 and len(buf) > SCAN_CHUNK:  # one segment, or one blank run, longer than a chunk
+                if buf[:1] == term:  # a match may start at its terminator: close up the blanks after it
+                    body = buf[1:].lstrip(_BLANKS)
+                    line += buf.count(b"\n", 0, len(buf) - len(body))
+                    buf = term + body
+                end = len(buf) - 128  # (no other match can start before that: the rest is let go)
             if end <= 0:
                 continue  # no whole segment yet: read on
             pos = last = 0

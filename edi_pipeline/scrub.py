@@ -502,8 +502,9 @@ def _withhold(tx: Transaction, rejects: "_Out", result: ScrubResult, isa13: str,
                                  "claims": claims, "reason": reason})
 
 
-# Envelope defects that would make the corrected file itself broken.
-_UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE"))
+# Defects that would make the corrected file itself broken (an overlong segment the reader skipped would be
+# missing from it).
+_UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE", "SEG-TOO-LONG"))
 
 
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,

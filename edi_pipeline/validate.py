@@ -20,7 +20,7 @@ from .paths import PLAIN_LIMIT, output_path, safe_name, safe_part
 from .tr3 import GroupAck, ta1_text
 from .tr3_compiled import SetValidation, validate_tr3_fast
 from .writer import atomic_output, file_lock
-from .x12 import upper_ids_text
+from .x12 import reader_text
 
 
 # Envelope-reader codes that are interchange (TA1) errors, with their TA105 note codes.
@@ -142,7 +142,7 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
 
     `by_set` validates each transaction set inside its own envelope instead of the whole text at once;
     the envelope reader checks the trailers either way. Default: for a file (not `data`) over LARGE_FILE,
-    or whose envelope the reader found sound.
+    with a segment too long to read, or whose envelope the reader found sound.
     """
     name = name or os.fspath(path)
     result = Validation(name)
@@ -153,18 +153,16 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
         pos = getattr(exc, "pos", None) or Position(name)
         result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
         return result
-    if by_set is None:
-        by_set = data is None and (os.path.getsize(path) > LARGE_FILE or not any(
-            i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
+    if by_set is None:  # (the whole text would hold a segment the reader skipped as too long)
+        by_set = data is None and (os.path.getsize(path) > LARGE_FILE or result.issues.has("SEG-TOO-LONG")
+                                   or not any(i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
     if by_set:  # (sets is made unless by_set is False)
         tr3 = sets.result()
     else:
         del sets  # walked whole instead: let its results go first
         if data is None:
             data = Path(path).read_bytes()
-        text = data.decode("utf-8", errors="replace")
-        if result.issues.has("SYN-LOWERCASE"):
-            text = upper_ids_text(text)
+        text = reader_text(data.decode("utf-8", errors="replace"), upper_ids=result.issues.has("SYN-LOWERCASE"))
         tr3 = validate_tr3_fast(text, name)
     seen = {(i.pos.segment_index, i.code) for i in result.issues}
     ours = {i.code for i in result.issues}

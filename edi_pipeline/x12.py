@@ -6,6 +6,7 @@ import codecs
 import io
 import os
 from dataclasses import dataclass
+from itertools import repeat
 from typing import BinaryIO, Iterator
 
 from .errors import InterchangeError, Issue, IssueList, Position, Severity
@@ -13,6 +14,9 @@ from .errors import InterchangeError, Issue, IssueList, Position, Severity
 CHUNK = 1 << 20
 ISA_LENGTH = 106
 _WS = " \t\r\n\x0b\x0c"
+# A segment longer than this (in characters) is an error and is skipped without being held: the 837P and
+# 835 TR3s allow a few hundred characters per element and a few thousand per segment.
+MAX_SEGMENT = 2 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +72,10 @@ class SegmentReader:
     """Reads X12 segments from a path, bytes, str or binary stream in bounded memory.
 
     Iterating yields `(text, line)` for each segment: `text` has no terminator and no
-    surrounding whitespace, `line` is the 1-based line where the segment starts.
-    Syntax warnings (BOM, newline terminators, short ISA) collect in `issues`.
+    surrounding whitespace (any mix of CR, LF, spaces and tabs between segments is read),
+    `line` is the 1-based line where the segment starts (counting LFs).
+    Syntax warnings (BOM, newline terminators, short ISA) collect in `issues`, and so does
+    the error for a segment over MAX_SEGMENT characters, which is skipped unread.
     """
 
     def __init__(self, source: str | os.PathLike | bytes | BinaryIO, filename: str | None = None):
@@ -138,39 +144,34 @@ class SegmentReader:
             raise InterchangeError("file is empty", Position(self.filename, line, 0))
         index = 0
         while buf:
-            delims = self._start_interchange(buf, line, index + 1)
-            term = delims.segment
-            sepnl = term + delims.suffix if term != "\n" else None
-            sfx_nl = delims.suffix.count("\n")
-            sfx_cr = delims.suffix.count("\r")
+            term = self._start_interchange(buf, line, index + 1).segment
             restart = False
             while not restart:
                 texts: list[str] = []
                 lines: list[int] = []
-                parts = None
-                if sepnl is not None:
-                    # Fast path: every separator is exactly terminator + suffix and nothing else
-                    # in the chunk is a line break, an empty segment or a new ISA.
-                    parts = buf.split(sepnl)
-                    rest = parts.pop()
-                    used = len(buf) - len(rest)
-                    k = len(parts)
-                    if (k and buf.count("\n", 0, used) == k * sfx_nl and buf.count("\r", 0, used) == k * sfx_cr
-                            and buf.find(sepnl + "ISA", 0, used) < 0 and "" not in parts
-                            and (not sfx_nl or buf.count(term, 0, used) == k)):
-                        texts = parts
-                        lines = list(range(line, line + k * sfx_nl, sfx_nl)) if sfx_nl else [line] * k
-                        line += k * sfx_nl
-                        index += k
-                        buf = rest
-                        parts = []
-                    elif sepnl == term:  # no suffix: that split is the general one below
-                        buf = rest
-                    else:
-                        parts = None
-                if parts is None:
+                big = len(buf) > MAX_SEGMENT  # (then it may hold a segment over the limit)
+                uniform = _split_uniform(buf, term) if term != "\n" else None
+                if uniform is not None and not (big and max(map(len, uniform[0])) > MAX_SEGMENT):
+                    texts, buf, step = uniform
+                    k = len(texts)
+                    lines = list(range(line, line + k * step, step)) if step else [line] * k
+                    line += k * step
+                    index += k
+                    parts = []
+                else:
                     parts = buf.split(term)
-                    buf = parts.pop()
+                    tail = parts.pop()
+                    if term != "\n" and buf.find("\n", 0, len(buf) - len(tail)) < 0:
+                        # All on one line (bare CRs, blanks): stripped at C speed, unless the loop is needed
+                        texts = list(filter(None, map(str.strip, parts, repeat(_WS))))
+                        if any(map(str.startswith, texts, repeat("ISA"))) \
+                                or big and texts and max(map(len, texts)) > MAX_SEGMENT:
+                            texts = []
+                        else:
+                            lines = [line] * len(texts)
+                            index += len(texts)
+                            parts = []
+                    buf = tail
                 for k, part in enumerate(parts):
                     nl = part.count("\n")
                     if nl and term != "\n":
@@ -182,6 +183,9 @@ class SegmentReader:
                         text = part.strip(_WS) if part and (part[0] in _WS or part[-1] in _WS) else part
                     line += nl + (term == "\n")
                     if not text:
+                        continue
+                    if big and len(text) > MAX_SEGMENT:
+                        self._too_long(text, seg_line, index + 1)
                         continue
                     if text[:3] == "ISA" and index and self._delimiters_change(self._isa_head(text, parts, k, buf)):
                         buf = term.join(parts[k:]) + term + buf
@@ -196,6 +200,16 @@ class SegmentReader:
                     yield texts, lines
                 if restart:
                     break
+                if len(buf) > MAX_SEGMENT and term not in buf:  # an unfinished segment over the limit
+                    head = buf.lstrip(_WS)
+                    line += buf.count("\n", 0, len(buf) - len(head))
+                    buf = head
+                    if len(head) > MAX_SEGMENT:
+                        self._too_long(head, line, index + 1)
+                        buf, line = self._skip_segment(chunks, term, line + head.count("\n"))
+                        if buf is None:
+                            return
+                        continue
                 more = next(chunks, None)
                 head = buf.lstrip(_WS)
                 if head[:3] == "ISA" and (len(head) > ISA_LENGTH + 2 or more is None) and index \
@@ -215,6 +229,24 @@ class SegmentReader:
                     return
                 buf += more
             buf = self._fill(buf, chunks)
+
+    def _too_long(self, text: str, line: int, index: int) -> None:
+        end = text.find(self.delimiters.element, 0, 4)
+        seg_id = text[:end if end >= 0 else 3]
+        self.issues.append(Issue(
+            "SEG-TOO-LONG", f"segment is longer than {MAX_SEGMENT} characters; skipped unread",
+            Position(self.filename, line, index, None, seg_id), Severity.ERROR))
+
+    @staticmethod
+    def _skip_segment(chunks: Iterator[str], term: str, line: int) -> tuple[str | None, int]:
+        """Read on, holding one chunk at a time, past the next terminator: what follows it (None when the
+        input ends first) and the line there."""
+        for more in chunks:
+            at = more.find(term)
+            if at >= 0:
+                return more[at + 1:], line + more.count("\n", 0, at + 1)
+            line += more.count("\n")
+        return None, line
 
     def _isa_head(self, text: str, parts: list[str], k: int, rest: str) -> str:
         """The ISA `text` at parts[k] with what follows it, as far as a whole ISA reaches: when the new
@@ -258,18 +290,63 @@ class SegmentReader:
         return (new.element, new.component, new.segment) != (cur.element, cur.component, cur.segment)
 
 
-def upper_ids_text(text: str) -> str:
-    """The same text with every segment identifier upper-cased (same length, so positions hold)."""
+def _split_uniform(buf: str, term: str) -> tuple[list[str], str, int] | None:
+    """The fast path: `buf` split at its separators when they are all alike (the terminator, then the same
+    whitespace as after the first one: none, a line break, an indent...) and no segment has whitespace at
+    either end, a line break or terminator inside, is empty, or is an ISA. Returns the segments, the rest
+    after the last separator and the line breaks per separator; None when `buf` needs the general path."""
+    t = buf.find(term)
+    n = len(buf)
+    if t < 0 or buf[0] in _WS:
+        return None
+    j = t + 1
+    while j < n and buf[j] in _WS and buf[j] != term:
+        j += 1
+    if j == n:
+        return None
+    sep = buf[t:j]
+    parts = buf.split(sep)
+    rest = parts.pop()
+    k = len(parts)
+    used = n - len(rest)
+    if buf.count(term, 0, used) != k:
+        return None
+    for c in "\n\r\t\x0b\x0c":
+        if c != term and (buf.count(c, 0, used) != k * sep.count(c) if c in sep else buf.find(c, 0, used) >= 0):
+            return None
+    if "" in parts or buf.find(sep + " ", 0, used) >= 0 or buf.find(" " + sep, 0, used) >= 0 \
+            or buf.find(sep + "ISA", 0, used) >= 0:
+        return None
+    return parts, rest, sep.count("\n")
+
+
+def reader_text(text: str, upper_ids: bool = False) -> str:
+    """The text as SegmentReader reads it, for a walker of the raw text: the whitespace around each segment
+    left out but for its line breaks (so lines and positions hold), and with `upper_ids` every segment
+    identifier upper-cased. Text that does not start with a readable ISA is returned as it is."""
     start = len(text) - len(text.lstrip("\ufeff" + _WS))
     try:
         d, _ = Delimiters.from_isa(text[start:start + 4096])
     except InterchangeError:
         return text
     parts = text.split(d.segment)
+    carry = 0  # line breaks between a segment's text and its terminator, moved after the terminator
     for k, part in enumerate(parts):
-        lead = len(part) - len(part.lstrip("\ufeff" + _WS))
-        end = part.find(d.element, lead)
-        head = part[lead:end if end >= 0 else len(part)]
-        if head and not head.isupper():
-            parts[k] = part[:lead] + head.upper() + part[lead + len(head):]
-    return d.segment.join(parts)
+        body = part.lstrip(_WS) if k else part[start:]  # (before the ISA: left as it is)
+        if not body.strip(_WS):  # no segment: left as it is
+            parts[k] = "\n" * carry + part
+            carry = 0
+            continue
+        lead = "\n" * (carry + part.count("\n", 0, len(part) - len(body))) if k else part[:start]
+        if body[:3] != "ISA":  # (ISA16 may be a blank)
+            text_end = len(body.rstrip(_WS))
+            carry = body.count("\n", text_end)
+            body = body[:text_end]
+        else:
+            carry = 0
+        end = body.find(d.element)
+        head = body[:end if end >= 0 else len(body)]
+        if upper_ids and head and not head.isupper():
+            body = head.upper() + body[len(head):]
+        parts[k] = lead + body
+    return d.segment.join(parts) + "\n" * carry
