@@ -89,6 +89,9 @@ class Store:
                 fresh = False
             self._schema = "main"  # "temp" while staged() collects a job's rows in temp.stage_* tables
             self._scoped = False  # True inside recon_scope()
+            # Called by staged() just before its rows are copied in; raising there keeps none of them
+            # (the batch job refuses a file that changed while it was read).
+            self.before_commit: Callable[[], None] | None = None
             self.conn = sqlite3.connect(self.path)
             if fresh:
                 os.chmod(self.path, 0o600)
@@ -160,6 +163,8 @@ class Store:
         try:
             yield
             self._schema = "main"
+            if self.before_commit is not None:
+                self.before_commit()
             conn.commit()  # the temp tables' own implicit transaction
             with self.transaction():
                 conn.execute("delete from main.findings where file_sha256 in (select sha256 from temp.stage_files)")
@@ -215,8 +220,33 @@ class Store:
 
     def batch_file_done(self, sha: str) -> bool:
         """Whether the batch job has finished a file with these bytes."""
-        return self.conn.execute("select 1 from batch_files where sha256 = ? and status != 'running'",
-                                 [sha]).fetchone() is not None
+        return self.conn.execute("select 1 from batch_files where sha256 = ?", [sha]).fetchone() is not None
+
+    def claim_batch_file(self, sha: str, run: str, alive: Callable[[str], bool]) -> str | None:
+        """Claim a file for batch run `run`, in one IMMEDIATE transaction, so that two runs on this store
+        never both process it: None when claimed (or already this run's), "done" when finished before,
+        else the run id of the live run holding it. A claim of a run that `alive` says is gone is taken over."""
+        with self.transaction():
+            if self.batch_file_done(sha):
+                return "done"
+            row = self.conn.execute("select run from batch_claims where sha256 = ?", [sha]).fetchone()
+            if row is not None and row[0] != run and alive(row[0]):
+                return row[0]
+            self.conn.execute("insert or replace into batch_claims values (?, ?, ?)", [sha, run, now()])
+        return None
+
+    def release_batch_claims(self, run: str) -> None:
+        """Drop every claim of batch run `run` (its files not marked: a later run takes them)."""
+        with self.transaction():
+            self.conn.execute("delete from batch_claims where run = ?", [run])
+
+    def batch_files_to_publish(self) -> list[dict]:
+        """The batch job's files committed whose outputs still wait in their staging folder."""
+        return list(self.query("select * from batch_files where publish_to is not null order by rowid"))
+
+    def batch_file_published(self, sha: str) -> None:
+        with self.transaction():
+            self.conn.execute("update batch_files set publish_to = null where sha256 = ?", [sha])
 
     def batch_name_taken(self, name: str, sha: str) -> bool:
         """Whether the batch job has recorded a different file under this name."""
@@ -232,11 +262,15 @@ class Store:
         with self.transaction():
             self.conn.executemany("update batch_files set status = ? where sha256 = ?", [(status, s) for s in shas])
 
-    def mark_batch_file(self, sha: str, name: str, kind: str | None, status: str, detail: str) -> None:
-        """Record the batch job's outcome for a file, in a transaction of its own."""
+    def mark_batch_file(self, sha: str, name: str, kind: str | None, status: str, detail: str,
+                        publish_to: str | None = None) -> None:
+        """Record the batch job's outcome for a file and drop its claim, in a transaction of its own;
+        `publish_to`: the output folder whose staging folder holds the file's outputs, not yet published."""
         with self.transaction():
-            self.insert_rows("batch_files", ("sha256", "name", "kind", "status", "detail", "finished_at"),
-                             [(sha, name, kind, status, detail, now())])
+            self.insert_rows("batch_files", ("sha256", "name", "kind", "status", "detail", "finished_at",
+                                             "publish_to"),
+                             [(sha, name, kind, status, detail, now(), publish_to)])
+            self.conn.execute("delete from batch_claims where sha256 = ?", [sha])
 
     # --- claims --------------------------------------------------------------------
 

@@ -126,10 +126,10 @@ KILLED_BEFORE_MARK = """
 import os, sys
 import edi_pipeline.store as store
 real = store.Store.mark_batch_file
-def mark_batch_file(self, sha, name, *a):
+def mark_batch_file(self, sha, name, *a, **k):
     if name == sys.argv[3]:
         os._exit(137)  # killed after the file's store transaction, before the file is marked done
-    real(self, sha, name, *a)
+    real(self, sha, name, *a, **k)
 store.Store.mark_batch_file = mark_batch_file
 from edi_pipeline.cli import cli
 cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet"])
