@@ -263,8 +263,14 @@ def publish(stage: Path, out: Path) -> None:
     """Move every staged output into its place under OUT (rename only). Idempotent: an output already
     moved is no longer staged, so a rerun after a kill part way moves only the rest."""
     for path in sorted(p for p in stage.rglob("*") if not p.is_dir()):
-        with contextlib.suppress(FileNotFoundError):  # another run finishing the same publication
-            os.replace(path, out / path.relative_to(stage))
+        target = out / path.relative_to(stage)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            if path.exists():
+                raise
+            # moved meanwhile by another run finishing the same publication
     shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -297,10 +303,17 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
                                else "being processed by another batch run on this store")
         stage = staging_dir(out, sha)
         shutil.rmtree(stage, ignore_errors=True)  # left by a run killed before it committed this file
-        store.before_commit = lambda: _check_unchanged(path, before)
+        committed: list[bool] = []
+
+        def before_commit() -> None:  # the bytes read are the file's: it did not change while read
+            _check_unchanged(path, before)
+            committed.append(True)
+
+        store.before_commit = before_commit
         try:
             kind, outcome = _process(path, out, stage, store, sha, kind)
-            _check_unchanged(path, before)
+            if not committed:  # nothing stored (quarantined): its outputs must still be of the whole file
+                _check_unchanged(path, before)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -360,6 +373,9 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
             return quarantined(str(exc))
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
             (stage / "outbound" / name).unlink(missing_ok=True)
+        scrubbed.out_path = str(out / "outbound" / name)  # the report names the outputs where they are published
+        if scrubbed.rejects_path is not None:
+            scrubbed.rejects_path = str(out / "rejects" / name)
         with atomic_output(stage / "reports" / f"{name}.json", mode=0o600) as fh:
             scrubbed.write_report(fh)
         outcome.claims_in += scrubbed.claims_in

@@ -99,3 +99,259 @@ def test_a_set_its_999_rejects_makes_the_batch_exit_1(tmp_path):
     assert r.exit_code == 1, r.output
     assert '"sets_rejected": 1' in r.output and '"claims_held": 0' in r.output
     assert "IK5*R" in next((out / "acks").glob("noclaims.837.*.999")).read_text()
+
+
+def broken_iea(text: str) -> str:
+    """The interchange with an IEA02 that does not match its ISA13: a TA1 001 refuses it whole."""
+    control = isa13_of(text)
+    return text.replace(f"IEA*1*{control}", "IEA*1*999999999")
+
+
+@pytest.mark.parametrize("fixture", ["pair-plb.837", "pair-plb.835"])
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_refused_file_does_not_block_its_corrected_resend_in_the_same_run(tmp_path, fixture, workers):
+    good = (FIXTURES / fixture).read_text()
+    suffix = fixture[-4:]
+    inbox = inbox_with(tmp_path, {f"a-broken{suffix}": broken_iea(good), f"b-fixed{suffix}": good})
+    out = tmp_path / "out"
+    r = batch(inbox, out, "--workers", workers, "--format", "json")
+    assert r.exit_code == 1 and '"quarantined": 1' in r.output, r.output
+    assert [p.name for p in (out / "quarantine").glob("*.error.txt")] == [f"a-broken{suffix}.error.txt"]
+    if suffix == ".837":
+        assert [p.name for p in (out / "outbound").iterdir()] == ["b-fixed.837"]
+    else:
+        assert payments(out / "edi_pipeline.db") == 2
+    # and a later resend of the same interchange, now taken, is refused as a repeat
+    (inbox / f"c-again{suffix}").write_text(good.replace("~", "~\n"))
+    r = batch(inbox, out)
+    assert r.exit_code == 1 and "1 quarantined" in r.output and "2 already done" in r.output, r.output
+    assert "TA1-025" in (out / "quarantine" / f"c-again{suffix}.error.txt").read_text()
+
+
+def test_a_refused_file_does_not_block_its_corrected_resend_in_a_later_run(tmp_path):
+    good = (FIXTURES / "pair-plb.837").read_text()
+    inbox = inbox_with(tmp_path, {"broken.837": broken_iea(good)})
+    out = tmp_path / "out"
+    assert batch(inbox, out).exit_code == 1
+    (inbox / "fixed.837").write_text(good)
+    r = batch(inbox, out)
+    assert r.exit_code == 0 and "1 done" in r.output, r.output
+    assert [p.name for p in (out / "outbound").iterdir()] == ["fixed.837"]
+
+
+# --- 2. a batch step commits before it publishes --------------------------------------------------
+
+OUTPUTS = ("outbound", "rejects", "reports", "acks", "quarantine")
+
+
+def published(out: Path) -> dict[str, dict[str, str]]:
+    """Each output folder's files; acks by their ISA13 (their time differs from run to run)."""
+    found = {}
+    for sub in OUTPUTS:
+        files = {}
+        for p in sorted((out / sub).iterdir()) if (out / sub).is_dir() else ():
+            if p.name.startswith("."):
+                continue
+            text = p.read_text().replace(str(out), "OUT")
+            files[p.name] = isa13_of(text) if sub == "acks" else text
+        found[sub] = files
+    return found
+
+
+def table_counts(db) -> dict[str, int]:
+    store = Store(db)
+    try:
+        return store.table_counts(("files", "claims", "claim_lines", "claim_payments", "batch_files"))
+    finally:
+        store.close()
+
+
+KILLED_PUBLISHING = """
+import hashlib, os, sys
+from pathlib import Path
+import edi_pipeline.batch as batch
+victim = hashlib.sha256(Path(sys.argv[1], sys.argv[3]).read_bytes()).hexdigest()
+real_publish, real_replace = batch.publish, os.replace
+def replace_then_die(a, b):
+    real_replace(a, b)
+    os._exit(137)  # killed after the first output moved into place
+def publish(stage, out):
+    if stage.name == victim:
+        if sys.argv[4] == "before":
+            os._exit(137)  # killed after the file's store commit and done mark, before any output moved
+        os.replace = replace_then_die
+    real_publish(stage, out)
+batch.publish = publish
+from edi_pipeline.cli import cli
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
+"""
+
+
+@pytest.mark.parametrize("victim, when", [("pair-denials.837", "before"), ("pair-denials.837", "midway"),
+                                          ("pair-denials.835", "before")])  # an 835 has no output to move
+def test_killed_between_commit_and_publishing_then_rerun_publishes_each_output_once(tmp_path, victim, when):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in ("pair-denials.837", "pair-denials.835", "pair-plb.837"):
+        shutil.copyfile(FIXTURES / n, inbox / n)
+    reference = tmp_path / "reference"
+    assert batch(inbox, reference).exit_code == 1  # pair-denials.837 holds claims
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", KILLED_PUBLISHING, str(inbox), str(out), victim, when], cwd=ROOT,
+                          capture_output=True)
+    assert proc.returncode == 137, proc.stderr
+    store = Store(out / "edi_pipeline.db")
+    try:  # it really died after the file's done mark, its outputs not all published
+        assert [r["name"] for r in store.batch_files_to_publish()] == [victim]
+    finally:
+        store.close()
+    if victim.endswith(".837"):
+        assert any((out / ".staging").iterdir()) and not (out / "outbound" / victim).exists()
+    r = batch(inbox, out)
+    assert r.exit_code in (0, 1) and "0 quarantined" in r.output, r.output  # (the held claims were the first run's)
+    assert published(out) == published(reference)  # every output once; the 999s under the same numbers
+    assert (out / "acks" / ".edi-pipeline-control-number").read_text() == \
+        (reference / "acks" / ".edi-pipeline-control-number").read_text()  # no second 999 was made
+    assert table_counts(out / "edi_pipeline.db") == table_counts(reference / "edi_pipeline.db")
+    assert (out / "reports" / "reconciliation.csv").read_text() == \
+        (reference / "reports" / "reconciliation.csv").read_text()
+    assert not list((out / ".staging").iterdir())
+
+
+@pytest.mark.parametrize("where", ["store rows", "done mark"])
+def test_a_failed_store_commit_publishes_nothing_and_the_rerun_processes_the_file_once(tmp_path, monkeypatch,
+                                                                                         where):
+    import contextlib
+    import sqlite3
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "pair-plb.837")
+    reference = tmp_path / "reference"
+    assert batch(inbox, reference).exit_code == 0
+
+    def disk_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    if where == "store rows":
+        real = Store.staged
+
+        @contextlib.contextmanager
+        def staged(self):
+            with real(self):
+                yield
+                disk_full()  # the copy into the store fails: nothing of it commits
+        monkeypatch.setattr(Store, "staged", staged)
+    else:
+        monkeypatch.setattr(Store, "mark_batch_file", disk_full)
+    out = tmp_path / "out"
+    r = batch(inbox, out, "--format", "json")
+    assert r.exit_code == 1 and '"failed": 1' in r.output and "database or disk is full" in r.output, r.output
+    assert not any(published(out).values())  # no 999, nothing sent, nothing quarantined
+    assert (inbox / "pair-plb.837").exists()
+    monkeypatch.undo()
+    r = batch(inbox, out)
+    assert r.exit_code == 0 and "1 done" in r.output, r.output
+    # the same outputs (the 999 under the next number: the failed run's was never sent)
+    assert {k: v.keys() if k == "acks" else v for k, v in published(out).items()} == \
+        {k: v.keys() if k == "acks" else v for k, v in published(reference).items()}
+    assert table_counts(out / "edi_pipeline.db") == table_counts(reference / "edi_pipeline.db")
+
+
+# --- 3. the store, not the out folder, is the lock -----------------------------------------------
+
+def test_a_file_claimed_by_a_live_batch_on_the_same_store_is_left_to_it(tmp_path):
+    from edi_pipeline.batch import _run_alive, store_run
+    from edi_pipeline.store import path_sha256
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "pair-plb.837")
+    db = str(tmp_path / "shared.db")
+    sha = path_sha256(inbox / "pair-plb.837")
+    with store_run(db) as other:  # another batch, with another --out, has claimed the file
+        store = Store(db)
+        try:
+            assert store.claim_batch_file(sha, other, _run_alive(db)) is None
+        finally:
+            store.close()
+        r = batch(inbox, tmp_path / "mine", "--db", db, "--format", "json")
+        assert r.exit_code == 0 and "being processed by another batch run" in r.output, r.output
+        assert not list((tmp_path / "mine" / "outbound").iterdir())
+        assert table_counts(db)["claims"] == 0
+    # that run died without finishing the file (its lock is gone): its claim lapses
+    r = batch(inbox, tmp_path / "mine", "--db", db)
+    assert r.exit_code == 0 and "1 done" in r.output, r.output
+    assert [p.name for p in (tmp_path / "mine" / "outbound").iterdir()] == ["pair-plb.837"]
+
+
+def test_two_concurrent_batches_on_one_store_never_process_the_same_file(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = ["pair-denials.837", "pair-plb.837", "pair-reversal.837", "pair-corrections.837",
+             "837p-clean.837", "837p-multi-interchange.837"]
+    for n in names:
+        shutil.copyfile(FIXTURES / n, inbox / n)
+    reference = tmp_path / "reference"
+    batch(inbox, reference)
+    db = str(tmp_path / "shared.db")
+    procs = [subprocess.Popen([sys.executable, "-m", "edi_pipeline", "batch", str(inbox), "--out",
+                               str(tmp_path / f"out{k}"), "--db", db, "--quiet", "--settle", "0"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in (1, 2)]
+    for p in procs:
+        p.wait(timeout=300)
+    sent = [p.name for k in (1, 2) for p in (tmp_path / f"out{k}" / "outbound").iterdir()]
+    assert sorted(sent) == sorted(p.name for p in (reference / "outbound").iterdir())  # each once, in one of them
+    acks = [p.name for k in (1, 2) for p in (tmp_path / f"out{k}" / "acks").glob("*.999")]
+    assert sorted(acks) == sorted(p.name for p in (reference / "acks").glob("*.999"))
+    assert table_counts(db) == table_counts(reference / "edi_pipeline.db")
+
+
+# --- 4. files being uploaded are left alone --------------------------------------------------------
+
+def test_batch_leaves_a_file_written_in_the_last_5_seconds_by_default(tmp_path):
+    inbox = inbox_with(tmp_path, {"new.837": (FIXTURES / "pair-plb.837").read_text()})
+    r = CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(tmp_path / "out"), "--quiet"])
+    assert r.exit_code == 0 and "1 still changing, left for the next run" in r.output, r.output
+    assert not (tmp_path / "out" / "edi_pipeline.db").exists() or table_counts(tmp_path / "out" /
+                                                                               "edi_pipeline.db")["files"] == 0
+
+
+@pytest.mark.parametrize("fixture", ["pair-plb.837", "pair-plb.835", "837p-invalid-truncated.837"])
+def test_a_file_that_changes_while_read_is_not_recorded_and_the_next_run_takes_it_whole(tmp_path, monkeypatch,
+                                                                                        fixture):
+    import edi_pipeline.batch as batch_module
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    target = inbox / f"upload{fixture[-4:]}"
+    shutil.copyfile(FIXTURES / fixture, target)
+    real = batch_module._check_unchanged
+
+    def grows_then_checks(path, before):
+        with open(path, "a") as fh:  # the upload goes on while the batch reads the file
+            fh.write("\n")
+        real(path, before)
+
+    monkeypatch.setattr(batch_module, "_check_unchanged", grows_then_checks)
+    out = tmp_path / "out"
+    r = batch(inbox, out)
+    assert r.exit_code == 0 and "1 still changing, left for the next run" in r.output, r.output
+    assert table_counts(out / "edi_pipeline.db") == dict.fromkeys(("files", "claims", "claim_lines",
+                                                                   "claim_payments", "batch_files"), 0)
+    assert not any(published(out).values())
+    monkeypatch.undo()
+    r = batch(inbox, out)
+    assert "files: 1 (" in r.output and "still changing" not in r.output, r.output
+    again = batch(inbox, out)
+    assert "1 already done" in again.output, again.output
