@@ -236,6 +236,11 @@ class FileChanged(Exception):
     """The file changed while the batch job read it (still being uploaded): nothing of it is kept."""
 
 
+class TakenMeanwhile(Exception):
+    """Another batch run on the store took one of the file's interchanges while this one read the file:
+    nothing of it is kept, and the next run's screen decides (a resend, TA1 025)."""
+
+
 def _identity(path: Path) -> tuple[int, int, int]:
     st = path.stat()
     return st.st_size, st.st_mtime_ns, st.st_ino
@@ -283,11 +288,13 @@ def finish_publishing(store: Store) -> None:
 
 
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
-                 sha: str | None = None, run: str | None = None) -> FileOutcome:
+                 sha: str | None = None, run: str | None = None,
+                 interchanges: list[tuple[str, str, str]] = ()) -> FileOutcome:
     """Handle one inbox file by type (`kind` as scan_file gives it, and its `sha`256 as the run's screen
     read it, when already known), claimed in the store for batch `run`. Its outputs are staged and
     published only after its store rows and its done mark commit, so a rerun after a crash at any
-    point publishes them exactly once. A file that changes while read is left for the next run."""
+    point publishes them exactly once. A file that changes while read, or one of whose `interchanges`
+    (ISA06, ISA13, kind, as the screen found them new) another run stores meanwhile, is left for the next run."""
     path, out = Path(path), Path(out)
     store = Store(db)
     try:
@@ -305,8 +312,10 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
         shutil.rmtree(stage, ignore_errors=True)  # left by a run killed before it committed this file
         committed: list[bool] = []
 
-        def before_commit() -> None:  # the bytes read are the file's: it did not change while read
-            _check_unchanged(path, before)
+        def before_commit() -> None:  # inside the store's write lock, so two runs cannot both pass
+            _check_unchanged(path, before)  # the bytes read are the file's: it did not change while read
+            if store.earlier_interchanges(interchanges, exclude_sha=sha):
+                raise TakenMeanwhile(path.name)
             committed.append(True)
 
         store.before_commit = before_commit
@@ -330,6 +339,10 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
     except (FileChanged, FileNotFoundError):
         log.warning("file changed while read", extra={"file": path.name})
         return FileOutcome(path.name, CHANGING, detail="changed while read: left for the next run")
+    except TakenMeanwhile:
+        log.warning("interchange taken by another batch run meanwhile", extra={"file": path.name})
+        return FileOutcome(path.name, CHANGING, detail="an interchange of it was taken by another batch run "
+                                                       "meanwhile: left for the next run")
     finally:
         store.close()
 
@@ -427,10 +440,10 @@ def setup_logging(log_json: bool = False, quiet: bool = False) -> None:
     logger.setLevel(logging.INFO if log_json else (logging.ERROR if quiet else logging.WARNING))
 
 
-def _job(args: tuple[str, str, str, str | None, str | None, str]) -> FileOutcome:
-    path, out, db, kind, sha, run = args
+def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str, str, str]]]) -> FileOutcome:
+    path, out, db, kind, sha, run, interchanges = args
     try:
-        return process_file(path, out, db, kind, sha, run)
+        return process_file(path, out, db, kind, sha, run, interchanges)
     except (StoreError, sqlite3.Error) as exc:  # the store failed (disk full, locked): nothing was kept
         reason = f"{Path(path).name}: store write failed ({exc}); left in the inbox for the next run"
         log.error("file failed", extra={"file": Path(path).name, "reason": reason})
@@ -515,7 +528,7 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
             continue
         first_copy[sha] = path
         marks = [m for m in scan.interchanges if _run_keys(m)]
-        in_store = store.earlier_interchanges([(m.sender, m.control, m.kind) for m in marks], exclude_sha=sha)
+        in_store = store.earlier_interchanges(_interchanges(scan), exclude_sha=sha)
         if not in_store or store.claim_batch_file(sha, run, alive) is not None:
             continue  # new, or held by another batch run (process_file says so)
         repeats = sorted(in_store)
@@ -565,6 +578,11 @@ def _run_keys(mark: InterchangeMark) -> list[tuple[str, str, str]]:
     if not (len(raw) == 9 and raw.isascii() and raw.isdigit()):
         return []
     return [(family, mark.sender, mark.control) for family in sorted(kind_families(mark.kind))]
+
+
+def _interchanges(scan: FileScan | None) -> list[tuple[str, str, str]]:
+    """(ISA06, ISA13, kind) of each interchange of a file that has keys (_run_keys), as the store records them."""
+    return [(m.sender, m.control, m.kind) for m in scan.interchanges if _run_keys(m)] if scan else []
 
 
 LOCK_NAME = ".edi-pipeline-batch.lock"
@@ -677,7 +695,8 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
                     store.close()
                 for outcome in early.values():
                     record(outcome)
-                jobs = [(str(p), str(out), db, kinds[p], shas[p], run) for p in wave if p not in early]
+                jobs = [(str(p), str(out), db, kinds[p], shas[p], run, _interchanges(scans[p]))
+                        for p in wave if p not in early]
                 results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
                 for outcome in results:
                     record(outcome)

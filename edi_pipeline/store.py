@@ -89,8 +89,9 @@ class Store:
                 fresh = False
             self._schema = "main"  # "temp" while staged() collects a job's rows in temp.stage_* tables
             self._scoped = False  # True inside recon_scope()
-            # Called by staged() just before its rows are copied in; raising there keeps none of them
-            # (the batch job refuses a file that changed while it was read).
+            # Called by staged() inside its write transaction, before its rows are copied in; raising
+            # there keeps none of them (the batch job refuses a file that changed while it was read, or
+            # whose interchange another run stored meanwhile).
             self.before_commit: Callable[[], None] | None = None
             self.conn = sqlite3.connect(self.path)
             if fresh:
@@ -163,10 +164,10 @@ class Store:
         try:
             yield
             self._schema = "main"
-            if self.before_commit is not None:
-                self.before_commit()
             conn.commit()  # the temp tables' own implicit transaction
             with self.transaction():
+                if self.before_commit is not None:
+                    self.before_commit()
                 conn.execute("delete from main.findings where file_sha256 in (select sha256 from temp.stage_files)")
                 for t in self.STAGED_TABLES:
                     conn.execute(f"insert or replace into main.[{t}] select * from temp.[stage_{t}]")

@@ -317,6 +317,35 @@ def test_two_concurrent_batches_on_one_store_never_process_the_same_file(tmp_pat
     assert table_counts(db) == table_counts(reference / "edi_pipeline.db")
 
 
+def test_an_interchange_another_batch_takes_while_this_one_reads_is_not_taken_twice(tmp_path, monkeypatch):
+    """Two batches on one store, each with its own copy of one 837 interchange in different bytes: both
+    screens pass, but only the first to commit takes it (the check runs inside the store's write lock);
+    the other is left for its next run, which quarantines it as a resend. (An 835 is refused by
+    ingest's own check as well.)"""
+    import edi_pipeline.batch as batch_module
+
+    suffix = ".837"
+    text = (FIXTURES / "pair-plb.837").read_text()
+    theirs = inbox_with(tmp_path, {f"first{suffix}": text}, "theirs")
+    mine = inbox_with(tmp_path, {f"resent{suffix}": text.replace("~", "~\n")}, "mine")
+    db = str(tmp_path / "shared.db")
+    real = batch_module._process
+
+    def other_batch_commits_first(*args):
+        monkeypatch.setattr(batch_module, "_process", real)
+        assert batch(theirs, tmp_path / "out-theirs", "--db", db).exit_code == 0
+        return real(*args)
+
+    monkeypatch.setattr(batch_module, "_process", other_batch_commits_first)
+    r = batch(mine, tmp_path / "out-mine", "--db", db)
+    assert r.exit_code == 0 and "1 still changing, left for the next run" in r.output, r.output
+    assert not any(published(tmp_path / "out-mine").values())
+    assert table_counts(db)["files"] == 1
+    r = batch(mine, tmp_path / "out-mine", "--db", db)
+    assert r.exit_code == 1 and "1 quarantined" in r.output, r.output
+    assert "TA1-025" in (tmp_path / "out-mine" / "quarantine" / f"resent{suffix}.error.txt").read_text()
+
+
 # --- 4. files being uploaded are left alone --------------------------------------------------------
 
 def test_batch_leaves_a_file_written_in_the_last_5_seconds_by_default(tmp_path):
