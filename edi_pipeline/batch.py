@@ -10,7 +10,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import time
 import uuid
@@ -298,8 +297,11 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
     path, out = Path(path), Path(out)
     store = Store(db)
     try:
-        before = _identity(path)
-        read = path_sha256(path)
+        try:
+            before = _identity(path)
+            read = path_sha256(path)
+        except FileNotFoundError:  # renamed or removed since the screen read it
+            raise FileChanged(path.name) from None
         if sha is not None and read != sha:  # changed since the screen read it
             raise FileChanged(path.name)
         sha = read
@@ -336,7 +338,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
                                          "claims_held": outcome.claims_held, "payments": outcome.payments,
                                          "output": outcome.output or path.name})
         return outcome
-    except (FileChanged, FileNotFoundError):
+    except FileChanged:
         log.warning("file changed while read", extra={"file": path.name})
         return FileOutcome(path.name, CHANGING, detail="changed while read: left for the next run")
     except TakenMeanwhile:
@@ -401,7 +403,7 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
         stored = store.seen_file(key)
         if stored is not None:  # a run killed after storing it, before marking it done: finish it
             outcome.payments += stored["payments"] or 0
-            outcome.remits_key = key if outcome.payments else None
+            outcome.remits_key = key if stored["payments"] else None
             outcome.detail = "stored by an interrupted run; finished now"
             return kind, outcome
         ingested = ingest_file(path, store, origin="batch", remits_only="837P" in kind, sha256=sha)

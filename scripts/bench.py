@@ -243,7 +243,8 @@ def main(argv=None) -> int:
     for workers in (1, 2):
         out = work / f"batch{workers}"
         batch[workers] = step(f"batch --workers {workers}",
-                              [cli("batch", str(inbox), "--out", str(out), "--quiet", "--settle", "0", "--workers", str(workers))],
+                              [cli("batch", str(inbox), "--out", str(out), "--quiet", "--settle", "0",
+                                   "--workers", str(workers))],
                               n, mb_inbox, ref=ref_both, reset=lambda out=out: shutil.rmtree(out, ignore_errors=True))
 
     print("\nin one process (no interpreter start-up), same files:", flush=True)
