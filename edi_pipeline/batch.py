@@ -235,6 +235,11 @@ class FileChanged(Exception):
     """The file changed while the batch job read it (still being uploaded): nothing of it is kept."""
 
 
+class StoredUnfinished(Exception):
+    """A file's rows are stored but its processing failed after: quarantining it would keep them with
+    nothing sent, so it stays in the inbox and the next run finishes it (its rows are replaced)."""
+
+
 class TakenMeanwhile(Exception):
     """Another batch run on the store took one of the file's interchanges while this one read the file:
     nothing of it is kept, and the next run's screen decides (a resend, TA1 025)."""
@@ -325,8 +330,10 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
             kind, outcome = _process(path, out, stage, store, sha, kind)
             if not committed:  # nothing stored (quarantined): its outputs must still be of the whole file
                 _check_unchanged(path, before)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(stage, ignore_errors=True)
+            if committed and isinstance(exc, Exception) and not isinstance(exc, (StoreError, sqlite3.Error)):
+                raise StoredUnfinished(_failure(exc)) from exc
             raise
         outcome.kind = outcome.kind or kind
         status = AWAITING_RECONCILE if outcome.status == DONE and outcome.remits_key else outcome.status
@@ -442,18 +449,23 @@ def setup_logging(log_json: bool = False, quiet: bool = False) -> None:
     logger.setLevel(logging.INFO if log_json else (logging.ERROR if quiet else logging.WARNING))
 
 
+def _failure(exc: Exception) -> str:
+    """Our own errors say what and where (never data values); anything else only its type."""
+    return str(exc) if isinstance(exc, EdiError) else f"internal error ({type(exc).__name__})"
+
+
 def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str, str, str]]]) -> FileOutcome:
     path, out, db, kind, sha, run, interchanges = args
     try:
         return process_file(path, out, db, kind, sha, run, interchanges)
-    except (StoreError, sqlite3.Error) as exc:  # the store failed (disk full, locked): nothing was kept
-        reason = f"{Path(path).name}: store write failed ({exc}); left in the inbox for the next run"
+    except (StoreError, sqlite3.Error, StoredUnfinished) as exc:  # the store failed (disk full), or the
+        # file failed after its rows were stored: the next run processes it again
+        reason = (f"{Path(path).name}: " + (f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished)
+                                            else f"store write failed ({exc})") + "; left in the inbox for the next run")
         log.error("file failed", extra={"file": Path(path).name, "reason": reason})
         return FileOutcome(Path(path).name, FAILED, detail=reason)
     except Exception as exc:  # one bad file must not stop the batch
-        # our own errors say what and where (never data values); anything else only its type
-        reason = f"{Path(path).name}: " + (str(exc) if isinstance(exc, EdiError) else
-                                           f"internal error ({type(exc).__name__})")
+        reason = f"{Path(path).name}: {_failure(exc)}"
         try:
             return _quarantine(Path(path), Path(out), reason)
         except OSError:

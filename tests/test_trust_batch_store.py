@@ -263,6 +263,35 @@ def test_a_failed_store_commit_publishes_nothing_and_the_rerun_processes_the_fil
     assert table_counts(out / "edi_pipeline.db") == table_counts(reference / "edi_pipeline.db")
 
 
+def test_a_file_failing_after_its_rows_are_stored_is_left_for_the_next_run_not_quarantined(tmp_path,
+                                                                                          monkeypatch):
+    """Quarantined, its claims would stay in the store (and block its resend) with nothing sent."""
+    import errno
+
+    from edi_pipeline.scrub import ScrubResult
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "pair-plb.837")
+    reference = tmp_path / "reference"
+    assert batch(inbox, reference).exit_code == 0
+
+    def disk_full(self, fh):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ScrubResult, "write_report", disk_full)
+    out = tmp_path / "out"
+    r = batch(inbox, out, "--format", "json")
+    assert r.exit_code == 1 and '"failed": 1' in r.output and "after its rows were stored" in r.output, r.output
+    assert not any(published(out).values())
+    monkeypatch.undo()
+    r = batch(inbox, out)
+    assert r.exit_code == 0 and "1 done" in r.output, r.output
+    assert {k: v.keys() if k == "acks" else v for k, v in published(out).items()} == \
+        {k: v.keys() if k == "acks" else v for k, v in published(reference).items()}
+    assert table_counts(out / "edi_pipeline.db") == table_counts(reference / "edi_pipeline.db")
+
+
 # --- 3. the store, not the out folder, is the lock -----------------------------------------------
 
 def test_a_file_claimed_by_a_live_batch_on_the_same_store_is_left_to_it(tmp_path):
