@@ -284,10 +284,14 @@ def publish(stage: Path, out: Path) -> None:
 
 
 def finish_publishing(store: Store) -> None:
-    """Publish the outputs of files a killed run committed but had not published yet."""
+    """Publish the outputs of files a killed or failed run committed but had not published yet."""
     for row in store.batch_files_to_publish():
         out = Path(row["publish_to"])
-        publish(staging_dir(out, row["sha256"]), out)
+        try:
+            publish(staging_dir(out, row["sha256"]), out)
+        except OSError as exc:  # still staged and recorded so: the next run tries again
+            log.error("publishing failed", extra={"file": row["name"], "reason": exc.strerror or str(exc)})
+            continue
         store.batch_file_published(row["sha256"])
 
 
@@ -338,7 +342,11 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
         outcome.kind = outcome.kind or kind
         status = AWAITING_RECONCILE if outcome.status == DONE and outcome.remits_key else outcome.status
         store.mark_batch_file(sha, path.name, kind, status, outcome.detail, publish_to=str(out))
-        publish(stage, out)
+        try:
+            publish(stage, out)
+        except OSError as exc:  # done and recorded: its outputs wait, staged, for the next run to publish
+            return dataclasses.replace(outcome, status=FAILED, detail=f"{path.name}: stored, but its outputs could "
+                                       f"not be published ({exc.strerror or exc}); the next run publishes them")
         store.batch_file_published(sha)
         if outcome.status == DONE:
             log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,

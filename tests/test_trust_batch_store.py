@@ -292,6 +292,29 @@ def test_a_file_failing_after_its_rows_are_stored_is_left_for_the_next_run_not_q
     assert table_counts(out / "edi_pipeline.db") == table_counts(reference / "edi_pipeline.db")
 
 
+def test_outputs_that_cannot_be_published_wait_staged_for_the_next_run(tmp_path, monkeypatch):
+    import edi_pipeline.batch as batch_module
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "pair-plb.837")
+    reference = tmp_path / "reference"
+    assert batch(inbox, reference).exit_code == 0
+
+    def publish_fails(stage, out):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(batch_module, "publish", publish_fails)
+    out = tmp_path / "out"
+    r = batch(inbox, out, "--format", "json")
+    monkeypatch.undo()
+    assert r.exit_code == 1 and '"failed": 1' in r.output and "the next run publishes them" in r.output, r.output
+    assert not any(published(out).values())
+    r = batch(inbox, out)  # publishes them first, then finds the file done
+    assert r.exit_code == 0 and "1 already done" in r.output, r.output
+    assert published(out) == published(reference)
+
+
 # --- 3. the store, not the out folder, is the lock -----------------------------------------------
 
 def test_a_file_claimed_by_a_live_batch_on_the_same_store_is_left_to_it(tmp_path):
