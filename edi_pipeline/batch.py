@@ -283,16 +283,24 @@ def publish(stage: Path, out: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def finish_publishing(store: Store) -> None:
-    """Publish the outputs of files a killed or failed run committed but had not published yet."""
+def finish_publishing(store: Store, out: Path) -> None:
+    """Publish the outputs of files a killed or failed run committed but had not published yet, then
+    drop what OUT's staging folder holds besides: outputs of files a killed run never committed (run
+    while holding OUT's lock, so no other run stages there now)."""
+    pending = set()
     for row in store.batch_files_to_publish():
-        out = Path(row["publish_to"])
+        target = Path(row["publish_to"])
         try:
-            publish(staging_dir(out, row["sha256"]), out)
+            publish(staging_dir(target, row["sha256"]), target)
         except OSError as exc:  # still staged and recorded so: the next run tries again
             log.error("publishing failed", extra={"file": row["name"], "reason": exc.strerror or str(exc)})
+            pending.add(row["sha256"])
             continue
         store.batch_file_published(row["sha256"])
+    with contextlib.suppress(FileNotFoundError):
+        for stage in (out / STAGING).iterdir():
+            if stage.name not in pending:
+                shutil.rmtree(stage, ignore_errors=True)
 
 
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
@@ -681,7 +689,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     phases = [[p for p, kind in kinds.items() if kind != "835"], remits]
     store = Store(db)  # created and migrated once, before the workers race
     try:
-        finish_publishing(store)  # outputs a killed run committed, not yet moved into place
+        finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
         # remits of an earlier run killed (or failed) before its reconcile: this run reconciles them too
         waiting = store.batch_files_with_status(AWAITING_RECONCILE)
     finally:

@@ -315,6 +315,28 @@ def test_outputs_that_cannot_be_published_wait_staged_for_the_next_run(tmp_path,
     assert published(out) == published(reference)
 
 
+def test_outputs_a_killed_run_staged_but_never_committed_are_dropped(tmp_path):
+    """Killed before its commit, a file's staged outputs (PHI) go, even if the file never comes back."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    inbox = inbox_with(tmp_path, {"pair-plb.837": (FIXTURES / "pair-plb.837").read_text()})
+    out = tmp_path / "out"
+    killed = KILLED_PUBLISHING.replace("import edi_pipeline.batch as batch", "import edi_pipeline.batch as batch\n"
+                                       "import edi_pipeline.scrub as scrub\n"
+                                       "scrub.ScrubResult.write_report = lambda self, fh: os._exit(137)")
+    proc = subprocess.run([sys.executable, "-c", killed, str(inbox), str(out), "pair-plb.837", "before"], cwd=ROOT,
+                          capture_output=True)
+    assert proc.returncode == 137, proc.stderr
+    assert list((out / ".staging").rglob("pair-plb.837"))  # its outbound and rejects, staged
+    (inbox / "pair-plb.837").unlink()  # the sender took it back
+    r = batch(inbox, out)
+    assert r.exit_code == 0, r.output
+    assert not list((out / ".staging").iterdir()) and not any(published(out).values())
+
+
 # --- 3. the store, not the out folder, is the lock -----------------------------------------------
 
 def test_a_file_claimed_by_a_live_batch_on_the_same_store_is_left_to_it(tmp_path):
