@@ -349,7 +349,11 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
             raise
         outcome.kind = outcome.kind or kind
         status = AWAITING_RECONCILE if outcome.status == DONE and outcome.remits_key else outcome.status
-        store.mark_batch_file(sha, path.name, kind, status, outcome.detail, publish_to=str(out))
+        try:
+            store.mark_batch_file(sha, path.name, kind, status, outcome.detail, publish_to=str(out))
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)  # not done: the next run stages them again
+            raise
         try:
             publish(stage, out)
         except OSError as exc:  # done and recorded: its outputs wait, staged, for the next run to publish
@@ -558,7 +562,10 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
             continue
         first_copy[sha] = path
         marks = [m for m in scan.interchanges if _run_keys(m)]
-        in_store = store.earlier_interchanges(_interchanges(scan), exclude_sha=sha)
+        try:
+            in_store = store.earlier_interchanges(_interchanges(scan), exclude_sha=sha)
+        except (UnicodeError, sqlite3.Error):  # a value the store cannot look up: process_file reports it
+            continue
         if not in_store or store.claim_batch_file(sha, run, alive) is not None:
             continue  # new, or held by another batch run (process_file says so)
         repeats = sorted(in_store)

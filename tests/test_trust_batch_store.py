@@ -139,6 +139,21 @@ def test_a_refused_file_does_not_block_its_corrected_resend_in_a_later_run(tmp_p
     assert [p.name for p in (out / "outbound").iterdir()] == ["fixed.837"]
 
 
+def test_a_sender_id_the_store_cannot_look_up_does_not_stop_the_batch(tmp_path):
+    """A Latin-1 byte in ISA06 stopped the whole run in the resend screen; every other file waited."""
+    import json
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    data = (FIXTURES / "pair-plb.837").read_bytes()
+    (inbox / "latin.837").write_bytes(data.replace(b"*PAINCLINIC01   *", b"*PAINCLINIC0\xe9   *", 1))
+    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "pair-plb.837")
+    r = batch(inbox, tmp_path / "out", "--format", "json")
+    assert r.exit_code in (0, 1), r.output
+    outcomes = {f["name"]: f["status"] for f in json.loads(r.output)["file_outcomes"]}
+    assert outcomes.keys() == {"latin.837", "pair-plb.837"} and outcomes["pair-plb.837"] == "done", r.output
+
+
 # --- 2. a batch step commits before it publishes --------------------------------------------------
 
 OUTPUTS = ("outbound", "rejects", "reports", "acks", "quarantine")
@@ -253,6 +268,7 @@ def test_a_failed_store_commit_publishes_nothing_and_the_rerun_processes_the_fil
     r = batch(inbox, out, "--format", "json")
     assert r.exit_code == 1 and '"failed": 1' in r.output and "database or disk is full" in r.output, r.output
     assert not any(published(out).values())  # no 999, nothing sent, nothing quarantined
+    assert not list((out / ".staging").iterdir())  # and nothing of it kept staged
     assert (inbox / "pair-plb.837").exists()
     monkeypatch.undo()
     r = batch(inbox, out)
