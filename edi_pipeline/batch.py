@@ -480,8 +480,9 @@ def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str,
         return process_file(path, out, db, kind, sha, run, interchanges)
     except (StoreError, sqlite3.Error, StoredUnfinished) as exc:  # the store failed (disk full), or the
         # file failed after its rows were stored: the next run processes it again
-        reason = (f"{Path(path).name}: " + (f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished)
-                                            else f"store write failed ({exc})") + "; left in the inbox for the next run")
+        why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
+            f"store write failed ({exc})"
+        reason = f"{Path(path).name}: {why}; left in the inbox for the next run"
         log.error("file failed", extra={"file": Path(path).name, "reason": reason})
         return FileOutcome(Path(path).name, FAILED, detail=reason)
     except Exception as exc:  # one bad file must not stop the batch

@@ -246,6 +246,7 @@ class Store:
         return list(self.query("select * from batch_files where publish_to is not null order by rowid"))
 
     def batch_file_published(self, sha: str) -> None:
+        """Record that a batch file's staged outputs are all in place."""
         with self.transaction():
             self.conn.execute("update batch_files set publish_to = null where sha256 = ?", [sha])
 
