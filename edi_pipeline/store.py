@@ -96,16 +96,28 @@ class Store:
             self.conn = sqlite3.connect(self.path)
             if fresh:
                 os.chmod(self.path, 0o600)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            # A batch worker may wait for another that holds the write lock for a whole large file.
+            # A batch worker may wait for another that holds the write lock for a whole large file (set
+            # first: switching to WAL waits, too, for a second batch run creating the same store).
             self.conn.execute("PRAGMA busy_timeout=600000")
+            self.conn.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a killed process never loses a committed file; only power loss can drop the last one.
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             if not migrations.is_current(self.conn):
-                migrations.apply(self.db)
+                with self._migration_lock():  # two processes opening a new store migrate it once
+                    if not migrations.is_current(self.conn):
+                        migrations.apply(self.db)
         except Exception as exc:  # sqlite3.DatabaseError, OSError
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
+
+    def _migration_lock(self) -> contextlib.AbstractContextManager:
+        """An exclusive lock on .NAME.migrate.lock beside the store while its schema is brought up to date."""
+        if self.path == ":memory:":
+            return contextlib.nullcontext()
+        from .writer import file_lock
+
+        store = Path(self.path)
+        return file_lock(store.with_name(f".{store.name}.migrate.lock"))
 
     @functools.cached_property
     def db(self):

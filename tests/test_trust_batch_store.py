@@ -1,6 +1,7 @@
 """Issue 12, the batch's store and publication: resends whatever the ISA13 holds, commit before publish,
 the store as the lock between batches, files still being uploaded, and exit codes."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -397,9 +398,11 @@ def test_two_concurrent_batches_on_one_store_never_process_the_same_file(tmp_pat
     db = str(tmp_path / "shared.db")
     procs = [subprocess.Popen([sys.executable, "-m", "edi_pipeline", "batch", str(inbox), "--out",
                                str(tmp_path / f"out{k}"), "--db", db, "--quiet", "--settle", "0"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in (1, 2)]
-    for p in procs:
-        p.wait(timeout=300)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for k in (1, 2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    # both ran (a new store created by both at once is migrated once), and between them did each file once
+    done = [re.search(r"^files: 6 \((\d+) done, (\d+) already done, 0 quarantined\)", o, re.M) for o in outputs]
+    assert all(done) and sum(int(m.group(1)) for m in done) == 6, outputs
     sent = [p.name for k in (1, 2) for p in (tmp_path / f"out{k}" / "outbound").iterdir()]
     assert sorted(sent) == sorted(p.name for p in (reference / "outbound").iterdir())  # each once, in one of them
     acks = [p.name for k in (1, 2) for p in (tmp_path / f"out{k}" / "acks").glob("*.999")]
@@ -434,6 +437,45 @@ def test_an_interchange_another_batch_takes_while_this_one_reads_is_not_taken_tw
     r = batch(mine, tmp_path / "out-mine", "--db", db)
     assert r.exit_code == 1 and "1 quarantined" in r.output, r.output
     assert "TA1-025" in (tmp_path / "out-mine" / "quarantine" / f"resent{suffix}.error.txt").read_text()
+
+
+def test_two_openers_of_a_new_store_migrate_it_once(tmp_path, monkeypatch):
+    """Two batches started together on a new --db both migrated it: one stopped at once ("UNIQUE
+    constraint failed: _sqlite_migrations", or "database is locked")."""
+    import threading
+
+    from edi_pipeline import migrations
+
+    real = migrations.apply
+    calls = []
+    first_in, second_in = threading.Event(), threading.Event()
+
+    def apply(db):
+        calls.append(1)
+        if len(calls) == 1:
+            first_in.set()
+            second_in.wait(1)  # the chance for a second opener to migrate at the same time
+        else:
+            second_in.set()
+        real(db)
+
+    monkeypatch.setattr(migrations, "apply", apply)
+    db = tmp_path / "new.db"
+    errors = []
+
+    def open_store():
+        try:
+            Store(db).close()
+        except Exception as exc:
+            errors.append(exc)
+
+    first = threading.Thread(target=open_store)
+    first.start()
+    assert first_in.wait(10)
+    open_store()
+    first.join()
+    assert not errors and len(calls) == 1
+    assert table_counts(db)["batch_files"] == 0
 
 
 # --- 4. files being uploaded are left alone --------------------------------------------------------
