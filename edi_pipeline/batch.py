@@ -12,14 +12,16 @@ import os
 import re
 import shutil
 import stat
+import sqlite3
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import EdiError, InterchangeError, Position
-from .ingest import INGESTED, ingest_file
+from .errors import EdiError, InterchangeError, Position, StoreError
+from .ingest import INGESTED, STORE_ERROR, ingest_file
 from .paths import open_regular, output_path, safe_name
 from .store import Store, kind_families, kind_label, path_sha256
 from .writer import LockHeld, atomic_copy, atomic_output, file_lock
@@ -29,8 +31,10 @@ log = logging.getLogger("edi_pipeline.batch")
 
 SUBDIRS = ("acks", "outbound", "rejects", "reports", "quarantine")
 DONE, SKIPPED, QUARANTINED = "done", "skipped", "quarantined"
-FAILED = "failed"  # it could not even be quarantined (disk full, ...): left in the inbox for the next run
-IGNORED = "ignored"  # not a regular file (a link, folder, FIFO, device): never opened
+# Left in the inbox for the next run, unrecorded: FAILED when it could not be quarantined or the store failed
+# (disk full), CHANGING when the file changed while read. IGNORED: not a regular file (a link, folder, FIFO,
+# device), never opened.
+FAILED, CHANGING, IGNORED = "failed", "changing", "ignored"
 # The store's status for a done file whose claim payments no reconciliation report holds yet (a run
 # killed before its reconcile): the next run reconciles them.
 AWAITING_RECONCILE = "awaiting reconcile"
@@ -49,6 +53,7 @@ class FileOutcome:
     payments: int = 0
     acks_accepted: int = 0
     acks_rejected: int = 0
+    sets_rejected: int = 0  # transaction sets its 999s reject (the sender must correct and resend them)
     remits_key: str | None = None  # the store record its claim payments carry, when it brought some
     output: str | None = None  # the name its outputs took, when not its own (see output_name)
 
@@ -66,7 +71,7 @@ class BatchSummary:
     reconciled: dict[str, int] | None = None
     unmatched_remits: int = 0
     reconcile_error: str | None = None  # the reconciliation failed; the files' own results stand
-    waiting: int = 0  # files left for the next run: still changing (see run_batch's settle)
+    waiting: int = 0  # files left for the next run: still changing (see run_batch's settle, process_file)
     reconciliation: str | None = None  # the run's reconciliation report, in reports/
 
     def count(self, attr: str) -> int:
@@ -82,8 +87,8 @@ class BatchSummary:
 
     @property
     def ok(self) -> bool:
-        return (not self.quarantined and not self.failed and not self.count("claims_held")
-                and not self.reconcile_error)
+        return not (self.quarantined or self.failed or self.count("claims_held") or self.count("sets_rejected")
+                    or self.reconcile_error)
 
     def to_dict(self) -> dict:
         return {
@@ -95,7 +100,7 @@ class BatchSummary:
             "ignored": sum(f.status == IGNORED for f in self.files),
             "waiting": self.waiting,
             **{k: self.count(k) for k in ("claims_in", "claims_out", "claims_held", "findings", "payments",
-                                           "acks_accepted", "acks_rejected")},
+                                           "acks_accepted", "acks_rejected", "sets_rejected")},
             "reconciled": self.reconciled,
             "unmatched_remits": self.unmatched_remits,
             "reconcile_error": self.reconcile_error,
@@ -233,9 +238,10 @@ def output_name(store: Store, name: str, sha: str) -> str:
 
 
 def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> FileOutcome:
-    """Move the file out of the inbox to quarantine/ (as `name`, default its own, made safe; tagged with
-    its digest when an earlier file holds that name there), mode 0600, with NAME.error.txt saying why
-    (a copy when the inbox is read-only).
+    """A private (0600) copy of the file in OUT/quarantine/ (as `name`, default its own, made safe; tagged
+    with its digest when an earlier file holds that name there), with NAME.error.txt saying why. `out` is
+    usually the file's staging folder: the inbox file is let go (_let_go) only once the copy is published,
+    so a run killed in between loses nothing.
     Never raises: when it cannot (disk full, ...), the file stays in the inbox for the next run and the
     outcome is FAILED with both reasons."""
     name = safe_name(name or path.name)
@@ -243,13 +249,15 @@ def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> 
     first = reason.splitlines()[0]
     why_file = None
     try:
-        if any(os.path.lexists(qdir / n) for n in (name, f"{name}.error.txt")):
+        published = out.parent.parent / "quarantine" if out.parent.name == STAGING else qdir
+        if any(os.path.lexists(d / n) for d in {qdir, published} for n in (name, f"{name}.error.txt")):
             p = Path(name)
             name = f"{p.stem}.{path_sha256(path)[:12]}{p.suffix}"
         why_file = output_path(qdir, f"{name}.error.txt")
         with atomic_output(why_file, mode=0o600) as fh:
             fh.write(reason.rstrip() + "\n")
-        moved = _move(path, output_path(qdir, name))
+        with open_regular(path) as fh, atomic_output(output_path(qdir, name), mode=0o600) as copy:
+            shutil.copyfileobj(fh, copy.buffer, 1 << 20)
     except (OSError, EdiError) as exc:
         if why_file is not None:
             with contextlib.suppress(OSError):
@@ -258,32 +266,20 @@ def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> 
         log.error("not quarantined", extra={"file": path.name, "reason": why})
         return FileOutcome(path.name, FAILED, detail=f"{first}; could not quarantine it ({why}): left in the "
                                                      "inbox for the next run")
-    if not moved:  # recorded as quarantined all the same: the next runs skip it
-        first += " (copied: the inbox does not let the file go)"
     log.warning("quarantined", extra={"file": path.name, "reason": first})
     return FileOutcome(path.name, QUARANTINED, detail=first, output=name if name != path.name else None)
 
 
-_NOT_MOVABLE = (errno.EPERM, errno.EACCES, errno.EROFS)  # not ours to chmod, or an inbox that keeps its files
+_NOT_MOVABLE = (errno.EPERM, errno.EACCES, errno.EROFS)  # an inbox that keeps its files
 
 
-def _move(src: Path, target: Path) -> bool:
-    """Move a regular file to `target`, private (0600): renamed; or copied whole and then removed when it
-    is not ours to chmod, or lies on another file system. False when the inbox keeps the file (read-only):
-    it is copied all the same. OSError for anything else (a link put in a file's place is never moved
-    nor read)."""
-    with open_regular(src) as fh:
-        try:
-            os.fchmod(fh.fileno(), 0o600)
-            os.rename(src, target)
-            return True
-        except OSError as exc:
-            if exc.errno not in (*_NOT_MOVABLE, errno.EXDEV):
-                raise
-        with atomic_output(target, mode=0o600) as copy:
-            shutil.copyfileobj(fh, copy.buffer, 1 << 20)
+def _let_go(path: Path) -> bool:
+    """Remove a quarantined file from the inbox, its copy being in place; False when the inbox keeps it
+    (read-only: it stays, recorded as quarantined, so later runs skip it)."""
     try:
-        os.unlink(src)
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
     except OSError as exc:
         if exc.errno not in _NOT_MOVABLE:
             raise
@@ -291,37 +287,171 @@ def _move(src: Path, target: Path) -> bool:
     return True
 
 
+def _released(path: Path, outcome: FileOutcome) -> FileOutcome:
+    """A published outcome; a quarantined file is let go from the inbox now that its copy is in place."""
+    if outcome.status == QUARANTINED and not _let_go(path):
+        outcome.detail += " (copied: the inbox does not let the file go)"
+    return outcome
+
+
+class FileChanged(Exception):
+    """The file changed while the batch job read it (still being uploaded): nothing of it is kept."""
+
+
+class StoredUnfinished(Exception):
+    """A file's rows are stored but its processing failed after: quarantining it would keep them with
+    nothing sent, so it stays in the inbox and the next run finishes it (its rows are replaced)."""
+
+
+class TakenMeanwhile(Exception):
+    """Another batch run on the store took one of the file's interchanges while this one read the file:
+    nothing of it is kept, and the next run's screen decides (a resend, TA1 025)."""
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _check_unchanged(path: Path, before: tuple[int, int, int]) -> None:
+    """FileChanged unless `path` has the size, mtime and inode it had when its reading began."""
+    try:
+        if _identity(path) == before:
+            return
+    except OSError:
+        pass
+    raise FileChanged(path.name)
+
+
+STAGING = ".staging"
+
+
+def staging_dir(out: Path, sha: str) -> Path:
+    """Where a file's outputs wait (OUT/.staging/<sha256>/<subfolder>/...) until its store rows commit."""
+    return out / STAGING / sha
+
+
+def publish(stage: Path, out: Path) -> None:
+    """Move every staged output into its place under OUT (rename only). Idempotent: an output already
+    moved is no longer staged, so a rerun after a kill part way moves only the rest."""
+    for path in sorted(p for p in stage.rglob("*") if not p.is_dir()):
+        target = out / path.relative_to(stage)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            if path.exists():
+                raise
+            # moved meanwhile by another run finishing the same publication
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def finish_publishing(store: Store, out: Path) -> None:
+    """Publish the outputs of files a killed or failed run committed but had not published yet, then
+    drop what OUT's staging folder holds besides: outputs of files a killed run never committed (run
+    while holding OUT's lock, so no other run stages there now)."""
+    pending = set()
+    for row in store.batch_files_to_publish():
+        target = Path(row["publish_to"])
+        try:
+            publish(staging_dir(target, row["sha256"]), target)
+        except OSError as exc:  # still staged and recorded so: the next run tries again
+            log.error("publishing failed", extra={"file": row["name"], "reason": exc.strerror or str(exc)})
+            pending.add(row["sha256"])
+            continue
+        store.batch_file_published(row["sha256"])
+    with contextlib.suppress(FileNotFoundError):
+        for stage in (out / STAGING).iterdir():
+            if stage.name not in pending:
+                shutil.rmtree(stage, ignore_errors=True)
+
+
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
-                 sha: str | None = None) -> FileOutcome:
-    """Handle one inbox file by type (`kind` as scan_file gives it, and its `sha`256, when already
-    known); safe to rerun after a crash (everything it writes is idempotent)."""
+                 sha: str | None = None, run: str | None = None,
+                 interchanges: list[tuple[str, str, str]] = ()) -> FileOutcome:
+    """Handle one inbox file by type (`kind` as scan_file gives it, and its `sha`256 as the run's screen
+    read it, when already known), claimed in the store for batch `run`. Its outputs are staged and
+    published only after its store rows and its done mark commit, so a rerun after a crash at any
+    point publishes them exactly once. A file that changes while read, or one of whose `interchanges`
+    (ISA06, ISA13, kind, as the screen found them new) another run stores meanwhile, is left for the next run."""
     path, out = Path(path), Path(out)
-    sha = sha or path_sha256(path)
     store = Store(db)
     try:
-        if store.batch_file_done(sha):
-            return FileOutcome(path.name, SKIPPED, detail="already processed")
-        kind, outcome = _process(path, out, store, sha, kind)
+        try:
+            before = _identity(path)
+            read = path_sha256(path)
+        except FileNotFoundError:  # renamed or removed since the screen read it
+            raise FileChanged(path.name) from None
+        if sha is not None and read != sha:  # changed since the screen read it
+            raise FileChanged(path.name)
+        sha = read
+        held = store.claim_batch_file(sha, run, _run_alive(db)) if run else \
+            ("done" if store.batch_file_done(sha) else None)
+        if held is not None:
+            row = store.batch_file(sha) if held == "done" else None
+            if row and row["status"] == QUARANTINED and row["publish_to"] is None:
+                _let_go(path)  # a run killed after publishing its quarantine copy left it in the inbox
+            return FileOutcome(path.name, SKIPPED, detail="already processed" if held == "done"
+                               else "being processed by another batch run on this store")
+        stage = staging_dir(out, sha)
+        shutil.rmtree(stage, ignore_errors=True)  # left by a run killed before it committed this file
+        committed: list[bool] = []
+
+        def before_commit() -> None:  # inside the store's write lock, so two runs cannot both pass
+            _check_unchanged(path, before)  # the bytes read are the file's: it did not change while read
+            if store.earlier_interchanges(interchanges, exclude_sha=sha):
+                raise TakenMeanwhile(path.name)
+            committed.append(True)
+
+        store.before_commit = before_commit
+        try:
+            kind, outcome = _process(path, out, stage, store, sha, kind)
+            if not committed:  # nothing stored (quarantined): its outputs must still be of the whole file
+                _check_unchanged(path, before)
+        except BaseException as exc:
+            shutil.rmtree(stage, ignore_errors=True)
+            if committed and isinstance(exc, Exception) and not isinstance(exc, (StoreError, sqlite3.Error)):
+                raise StoredUnfinished(_failure(exc)) from exc
+            raise
         outcome.kind = outcome.kind or kind
         status = AWAITING_RECONCILE if outcome.status == DONE and outcome.remits_key else outcome.status
-        store.mark_batch_file(sha, path.name, kind, status, outcome.detail)
+        try:
+            store.mark_batch_file(sha, path.name, kind, status, outcome.detail, publish_to=str(out))
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)  # not done: the next run stages them again
+            raise
+        try:
+            publish(stage, out)
+        except OSError as exc:  # done and recorded: its outputs wait, staged, for the next run to publish
+            return dataclasses.replace(outcome, status=FAILED, detail=f"{path.name}: stored, but its outputs could "
+                                       f"not be published ({exc.strerror or exc}); the next run publishes them")
+        store.batch_file_published(sha)
+        _released(path, outcome)
         if outcome.status == DONE:
             log.info("file done", extra={"file": path.name, "kind": kind, "claims_in": outcome.claims_in,
                                          "claims_held": outcome.claims_held, "payments": outcome.payments,
                                          "output": outcome.output or path.name})
         return outcome
+    except FileChanged:
+        log.warning("file changed while read", extra={"file": path.name})
+        return FileOutcome(path.name, CHANGING, detail="changed while read: left for the next run")
+    except TakenMeanwhile:
+        log.warning("interchange taken by another batch run meanwhile", extra={"file": path.name})
+        return FileOutcome(path.name, CHANGING, detail="an interchange of it was taken by another batch run "
+                                                       "meanwhile: left for the next run")
     finally:
         store.close()
 
 
-def _process(path: Path, out: Path, store: Store, sha: str,
+def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
              kind: str | None) -> tuple[str | None, FileOutcome]:
-    """process_file's work on a file not done before: its kind and its outcome, DONE or QUARANTINED."""
+    """process_file's work on a file not done before: its kind and its outcome, DONE or QUARANTINED,
+    its outputs written under `stage` (laid out as OUT is)."""
     name = output_name(store, path.name, sha)
     try:
         kind = kind or scan_file(path).kind
     except EdiError as exc:
-        return None, _quarantine(path, out, str(exc), name)
+        return None, _quarantine(path, stage, str(exc), name)
     outcome = FileOutcome(path.name, DONE, kind, output=name if name != path.name else None)
     log.info("file started", extra={"file": path.name, "kind": kind})
     if "837P" in kind:
@@ -329,14 +459,16 @@ def _process(path: Path, out: Path, store: Store, sha: str,
         from .validate import validate_file, write_acks
 
         result = validate_file(path, path.name)
-        write_acks(result, out / "acks", name)
+        write_acks(result, stage / "acks", name, numbers_from=out / "acks")
         for ack in result.acks_to_send():
             outcome.acks_accepted += ack.accepted
             outcome.acks_rejected += not ack.accepted
+            outcome.sets_rejected += len(ack.rejected_sets)
 
         def quarantined(reason: str) -> tuple[str, FileOutcome]:  # its acks are written: the summary counts them
-            q = _quarantine(path, out, reason, name)
-            q.acks_accepted, q.acks_rejected = outcome.acks_accepted, outcome.acks_rejected
+            q = _quarantine(path, stage, reason, name)
+            q.acks_accepted, q.acks_rejected, q.sets_rejected = \
+                outcome.acks_accepted, outcome.acks_rejected, outcome.sets_rejected
             return kind, q
 
         rejected = result.rejected_interchanges()
@@ -344,13 +476,16 @@ def _process(path: Path, out: Path, store: Store, sha: str,
             return quarantined(f"{path.name}: interchange {rejected[0].control_number} rejected "
                                f"(TA1 {rejected[0].note}, in acks/): {rejected[0].errors[0]}")
         try:
-            scrubbed = scrub_file(path, out / "outbound" / name, out / "rejects" / name, store,
+            scrubbed = scrub_file(path, stage / "outbound" / name, stage / "rejects" / name, store,
                                   sha256=sha, withheld=result.rejected_sets())
         except EdiError as exc:
             return quarantined(str(exc))
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
-            (out / "outbound" / name).unlink(missing_ok=True)
-        with atomic_output(out / "reports" / f"{name}.json", mode=0o600) as fh:
+            (stage / "outbound" / name).unlink(missing_ok=True)
+        scrubbed.out_path = str(out / "outbound" / name)  # the report names the outputs where they are published
+        if scrubbed.rejects_path is not None:
+            scrubbed.rejects_path = str(out / "rejects" / name)
+        with atomic_output(stage / "reports" / f"{name}.json", mode=0o600) as fh:
             scrubbed.write_report(fh)
         outcome.claims_in += scrubbed.claims_in
         outcome.claims_out += scrubbed.claims_out
@@ -367,7 +502,9 @@ def _process(path: Path, out: Path, store: Store, sha: str,
             return kind, outcome
         ingested = ingest_file(path, store, origin="batch", remits_only="837P" in kind, sha256=sha)
         if ingested.status != INGESTED:  # rejected, or an interchange already in the store
-            return kind, _quarantine(path, out, f"{path.name}: {ingested.status}: {ingested.reason}", name)
+            if ingested.reason and ingested.reason.startswith(STORE_ERROR):
+                raise StoreError(ingested.reason)  # the store failed, not the file: the next run retries it
+            return kind, _quarantine(path, stage, f"{path.name}: {ingested.status}: {ingested.reason}", name)
         outcome.payments += ingested.payments
         outcome.findings += len(ingested.findings)
         outcome.remits_key = ingested.key if ingested.payments else None
@@ -399,18 +536,31 @@ def setup_logging(log_json: bool = False, quiet: bool = False) -> None:
     logger.setLevel(logging.INFO if log_json else (logging.ERROR if quiet else logging.WARNING))
 
 
-def _job(args: tuple[str, str, str, str | None, str | None]) -> FileOutcome:
-    path, out, db, kind, sha = args
+def _failure(exc: Exception) -> str:
+    """Our own errors say what and where (never data values), a failed read or write its cause (disk full);
+    anything else only its type."""
+    if isinstance(exc, EdiError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"a read or write failed: {exc.strerror}"
+    return f"internal error ({type(exc).__name__})"
+
+
+def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str, str, str]]]) -> FileOutcome:
+    path, out, db, kind, sha, run, interchanges = args
     try:
-        return process_file(path, out, db, kind, sha)
+        return process_file(path, out, db, kind, sha, run, interchanges)
+    except (StoreError, sqlite3.Error, StoredUnfinished) as exc:  # the store failed (disk full), or the
+        # file failed after its rows were stored: the next run processes it again
+        why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
+            f"store write failed ({exc})"
+        reason = f"{Path(path).name}: {why}; left in the inbox for the next run"
+        log.error("file failed", extra={"file": Path(path).name, "reason": reason})
+        return FileOutcome(Path(path).name, FAILED, detail=reason)
     except Exception as exc:  # one bad file must not stop the batch
-        # our own errors say what and where (never data values); anything else only its type
-        reason = f"{Path(path).name}: " + (str(exc) if isinstance(exc, EdiError) else
-                                           f"a read or write failed: {exc.strerror}"
-                                           if isinstance(exc, OSError) and exc.strerror else
-                                           f"internal error ({type(exc).__name__})")
+        reason = f"{Path(path).name}: {_failure(exc)}"
         try:
-            return _quarantine(Path(path), Path(out), reason)
+            return _released(Path(path), _quarantine(Path(path), Path(out), reason))
         except OSError:
             return FileOutcome(Path(path).name, QUARANTINED, detail=reason)
 
@@ -473,17 +623,34 @@ def _sha_or_none(path: Path) -> str | None:
         return None
 
 
+def split_wave(order: list[Path], scans: dict[Path, FileScan | None]) -> tuple[list[Path], list[Path]]:
+    """The files of `order` sharing no interchange (_run_keys) with a file before them (processed now,
+    in parallel), and the others, processed once the earlier ones are done: whether an earlier file was
+    taken or refused is then in the store, so the outcome never depends on how workers or runs fall in time."""
+    seen: set[tuple[str, str, str]] = set()
+    wave: list[Path] = []
+    later: list[Path] = []
+    for path in order:
+        keys = {k for m in scans[path].interchanges for k in _run_keys(m)} if scans[path] else set()
+        (later if keys & seen else wave).append(path)
+        seen |= keys
+    return wave, later
+
+
 def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: dict[Path, str | None], out: Path,
-                   store: Store) -> dict[Path, FileOutcome]:
-    """The run's files that must not be processed, decided before any worker starts (so two workers
-    can never both take one interchange):
+                   store: Store, run: str, this_run: set[str]) -> dict[Path, FileOutcome]:
+    """The files of a wave (split_wave) that must not be processed, decided before its workers start:
     - a second copy of the same bytes under another name: skipped;
     - a different file holding an interchange (ISA06 sender + ISA13 control number, same kind of sets)
-      processed before, in an earlier run or earlier in this one: quarantined whole, since its claims
-      would go to the payer twice or its payments count twice (TA1 note 025, duplicate control number)."""
+      the store holds from another file (taken in an earlier run, or earlier in this one: `this_run`
+      holds the digests processed so far): quarantined whole, since its claims would go to the payer
+      twice or its payments count twice (TA1 note 025, duplicate control number). A file refused whole
+      (quarantined, TA1-rejected) left no interchange in the store, so it blocks no corrected resend."""
+    from .validate import take_control_numbers, write_ta1
+
     early: dict[Path, FileOutcome] = {}
     first_copy: dict[str, Path] = {}
-    first_of_interchange: dict[tuple[str, str, str], Path] = {}
+    alive = _run_alive(store.path)
     for path in order:
         sha, scan = shas[path], scans[path]
         if sha is None or scan is None or store.batch_file_done(sha):
@@ -492,33 +659,34 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
             early[path] = FileOutcome(path.name, SKIPPED, scan.kind, detail=f"same bytes as {first_copy[sha].name}")
             continue
         first_copy[sha] = path
-        marks = [m for m in scan.interchanges if m.kinds]
-        in_run = {k: first_of_interchange[key] for k, m in enumerate(marks) for key in _run_keys(m)
-                  if key in first_of_interchange}
-        in_store = store.earlier_interchanges([(m.sender, m.control, m.kind) for m in marks], exclude_sha=sha)
-        for m in marks:
-            for key in _run_keys(m):
-                first_of_interchange.setdefault(key, path)
-        repeats = sorted(in_run.keys() | in_store.keys())
-        if not repeats:
+        marks = [m for m in scan.interchanges if _run_keys(m)]
+        try:
+            in_store = store.earlier_interchanges(_interchanges(scan), exclude_sha=sha)
+        except (UnicodeError, sqlite3.Error):  # a value the store cannot look up: process_file reports it
             continue
+        if not in_store or store.claim_batch_file(sha, run, alive) is not None:
+            continue  # new, or held by another batch run (process_file says so)
+        repeats = sorted(in_store)
         k = repeats[0]
-        m = marks[k]
-        source = (f"{in_run[k].name}, earlier in this run" if k in in_run
-                  else f"{in_store[k]['name']}, {in_store[k]['ingested_at']}")
+        m, row = marks[k], in_store[k]
+        source = (f"{row['name']}, earlier in this run" if row["sha256"].removesuffix(":835") in this_run
+                  else f"{row['name']}, {row['ingested_at']}")
         rest = (f"; the file's other interchanges ({len(marks) - len(repeats)}) are new, held with it: they need "
                 "a file of their own" if len(repeats) < len(marks) else "")
         index = isa_index(path, scan.interchanges, m)
-        outcome = _quarantine(path, out, f"{path.name}:{m.line}: ISA#{index} ISA13 TA1-025 interchange {m.control} "
-                                         f"from {m.sender} already processed ({source}); a new file needs a new "
-                                         f"ISA13{rest}", output_name(store, path.name, sha))
-        from .validate import write_ta1
-
-        for j in repeats:
-            write_ta1(out / "acks", f"{outcome.output or path.name}.{marks[j].control}.ta1", marks[j].elements, "025")
+        stage = staging_dir(out, sha)
+        shutil.rmtree(stage, ignore_errors=True)
+        outcome = _quarantine(path, stage, f"{path.name}:{m.line}: ISA#{index} ISA13 TA1-025 interchange {m.control} "
+                                           f"from {m.sender} already processed ({source}); a new file needs a new "
+                                           f"ISA13{rest}", output_name(store, path.name, sha))
+        for j, control in zip(repeats, take_control_numbers(out / "acks", len(repeats))):
+            write_ta1(stage / "acks", f"{outcome.output or path.name}.{marks[j].control}.ta1", marks[j].elements,
+                      "025", control=control)
         outcome.kind = scan.kind
-        store.mark_batch_file(sha, path.name, scan.kind, outcome.status, outcome.detail)
-        early[path] = outcome
+        store.mark_batch_file(sha, path.name, scan.kind, outcome.status, outcome.detail, publish_to=str(out))
+        publish(stage, out)
+        store.batch_file_published(sha)
+        early[path] = _released(path, outcome)
     return early
 
 
@@ -539,8 +707,17 @@ def isa_index(path: Path, marks: list[InterchangeMark], mark: InterchangeMark) -
 
 
 def _run_keys(mark: InterchangeMark) -> list[tuple[str, str, str]]:
-    """The keys a run's interchanges are told apart by: one per kind of set it holds."""
+    """The keys a run's interchanges are told apart by: one per kind of set it holds. None for an ISA13
+    that is not 9 digits: the reader refuses that interchange (TA1 018), so it can repeat nothing."""
+    raw = mark.elements[13]
+    if not (len(raw) == 9 and raw.isascii() and raw.isdigit()):
+        return []
     return [(family, mark.sender, mark.control) for family in sorted(kind_families(mark.kind))]
+
+
+def _interchanges(scan: FileScan | None) -> list[tuple[str, str, str]]:
+    """(ISA06, ISA13, kind) of each interchange of a file that has keys (_run_keys), as the store records them."""
+    return [(m.sender, m.control, m.kind) for m in scan.interchanges if _run_keys(m)] if scan else []
 
 
 LOCK_NAME = ".edi-pipeline-batch.lock"
@@ -558,17 +735,53 @@ def exclusive_run(out: Path) -> Iterator[None]:
                        f"{out / LOCK_NAME}); this run did nothing") from None
 
 
+def _run_lock(db: str, run: str) -> Path:
+    """The lock file a batch run holds while it lives, next to its store (files it claims name the run)."""
+    store = Path(db)
+    return store.with_name(f".{store.name}.run-{run}.lock")
+
+
+@contextlib.contextmanager
+def store_run(db: str) -> Iterator[str]:
+    """A new batch run's id, alive (see _run_alive) while inside: its claims on the store's files hold
+    against every other run on the store, whatever its output folder, and lapse when the process dies."""
+    run = uuid.uuid4().hex
+    lock = _run_lock(db, run)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(lock):
+        try:
+            yield run
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _run_alive(db: str) -> Callable[[str], bool]:
+    """Whether a batch run on the store at `db` still lives: its lock file exists and is held."""
+    def alive(run: str) -> bool:
+        lock = _run_lock(db, run)
+        if not run.isalnum() or not lock.exists():
+            return False
+        try:
+            with file_lock(lock, wait=False):  # held by nobody: that run died (kill -9, power loss)
+                lock.unlink(missing_ok=True)
+        except LockHeld:
+            return True
+        return False
+    return alive
+
+
 def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,
               progress: Callable[[FileOutcome], None] | None = None,
               log_setup: tuple[bool, bool] | None = None, settle: float = 0) -> BatchSummary:
     """837P files first (so remits find their claims), then 835s; `workers` processes in parallel.
     Files changed in the last `settle` seconds are left for the next run. One run at a time per
-    output folder (EdiError when another holds it)."""
+    output folder (EdiError when another holds it); runs sharing a store never take the same file."""
     out = Path(out)
     for sub in SUBDIRS:
         (out / sub).mkdir(parents=True, exist_ok=True)
-    with exclusive_run(out):
-        return _run(inbox, out, db or str(out / "edi_pipeline.db"), workers, progress, log_setup, settle)
+    db = db or str(out / "edi_pipeline.db")
+    with exclusive_run(out), store_run(db) as run:
+        return _run(inbox, out, db, workers, progress, log_setup, settle, run)
 
 
 # The atomic writer's temporary files (writer.py): .NAME.xxxxxxxx.tmp beside their target.
@@ -599,8 +812,8 @@ def _start_run(out: Path) -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
-def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: float) -> BatchSummary:
-    run = _start_run(out)
+def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: float, run: str) -> BatchSummary:
+    started = _start_run(out)
     every, ignored = inbox_files(inbox)
     ready = settled(every, settle)
     scans = {p: _scan_or_none(p) for p in ready}
@@ -610,32 +823,59 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     phases = [[p for p, kind in kinds.items() if kind != "835"], remits]
     store = Store(db)  # created and migrated once, before the workers race
     try:
-        early = screen_repeats(phases[0] + phases[1], scans, shas, out, store)
+        finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
         # remits of an earlier run killed (or failed) before its reconcile: this run reconciles them too
         waiting = store.batch_files_with_status(AWAITING_RECONCILE)
     finally:
         store.close()
     summary = BatchSummary(ignored, waiting=len(every) - len(ready))
-    for outcome in early.values():
-        summary.files.append(outcome)
+
+    sha_of = {p.name: shas[p] for p in scans}
+    this_run: set[str] = set()  # the digests of the files this run took
+
+    def record(outcome: FileOutcome) -> None:
+        if outcome.status == CHANGING:
+            summary.waiting += 1
+        else:
+            summary.files.append(outcome)
+        if outcome.status == DONE and sha_of.get(outcome.name):
+            this_run.add(sha_of[outcome.name])
         if progress:
             progress(outcome)
+
     pool = None
     if workers > 1:
         pool = multiprocessing.get_context("spawn").Pool(
             workers, initializer=setup_logging if log_setup else None, initargs=log_setup or ())
     try:
         for phase in phases:
-            jobs = [(str(p), str(out), db, kinds[p], shas[p]) for p in phase if p not in early]
-            results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
-            for outcome in results:
-                summary.files.append(outcome)
-                if progress:
-                    progress(outcome)
+            todo = phase
+            while todo:
+                wave, todo = split_wave(todo, scans)
+                store = Store(db)
+                try:
+                    early = screen_repeats(wave, scans, shas, out, store, run, this_run)
+                finally:
+                    store.close()
+                for outcome in early.values():
+                    record(outcome)
+                jobs = [(str(p), str(out), db, kinds[p], shas[p], run, _interchanges(scans[p]))
+                        for p in wave if p not in early]
+                results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
+                for outcome in results:
+                    record(outcome)
     finally:
         if pool:
             pool.close()
             pool.join()
+        with contextlib.suppress(OSError):  # nothing left staged: no empty folder left behind
+            (out / STAGING).rmdir()
+        with contextlib.suppress(EdiError, sqlite3.Error):  # its claims lapse with the run anyway
+            store = Store(db)
+            try:
+                store.release_batch_claims(run)
+            finally:
+                store.close()
     failed = {f.name for f in summary.files if f.status == FAILED}
     if failed:  # left in the inbox: the next run tries them again
         store = Store(db)
@@ -647,7 +887,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     keys += [k for k in (remits_key(row["sha256"], row["kind"]) for row in waiting) if k not in keys]
     if keys:
         try:
-            reconcile_into_report(summary, db, out, keys, run)
+            reconcile_into_report(summary, db, out, keys, started)
         except (EdiError, OSError) as exc:  # the files are done and recorded; say so and exit 1
             summary.reconcile_error = str(exc)
             log.error("reconcile failed", extra={"file": RECONCILIATION_REPORT, "reason": str(exc)})
@@ -683,7 +923,7 @@ def retry_quarantined(inbox: str | os.PathLike, out: str | os.PathLike, db: str 
                     if target.exists():
                         raise EdiError(f"{name}: the inbox already holds a file of that name; left in {qdir}")
                     store.forget_batch_files([path_sha256(src)], QUARANTINED)
-                    _move(src, target)
+                    shutil.move(src, target)
                     (qdir / f"{name}.error.txt").unlink(missing_ok=True)
                 except (EdiError, OSError) as exc:
                     problems.append(str(exc) if isinstance(exc, EdiError) else f"{name}: {exc.strerror or exc}")

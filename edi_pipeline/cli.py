@@ -628,7 +628,7 @@ def _print_summary(summary, out_dir) -> None:
 @click.option("--log-json", is_flag=True, help="Structured JSON-lines log on stderr.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: the summary and every file's outcome as one JSON document on stdout.")
-@click.option("--settle", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
+@click.option("--settle", type=click.FloatRange(0), default=5, show_default=True, metavar="SECONDS",
               help="Leave files changed in the last SECONDS for the next run (still being uploaded). "
                    "Names ending .part, .filepart, .partial, .tmp, .crdownload or .uploading are never read.")
 @click.option("--retry", "retry", multiple=True, metavar="NAME",

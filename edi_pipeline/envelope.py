@@ -192,8 +192,14 @@ class EnvelopeReader:
                     if isa is not None:
                         self._issue("ENV-IEA-MISSING", "interchange has no IEA trailer", line, index, "ISA")
                     isa = EnvelopeSegment("ISA", text, line, index, delims)
-                    control = (isa.elements + [""] * 14)[13].strip()
-                    if control in isa_controls:
+                    raw_control = (isa.elements + [""] * 14)[13]
+                    control = raw_control.strip()
+                    if not (len(raw_control) == 9 and raw_control.isascii() and raw_control.isdigit()):
+                        # a blank or short ISA13 would escape the resend check: the interchange is refused
+                        self._issue("TA1-018", f"ISA13 must be a 9-digit interchange control number (it holds "
+                                    f"{len(raw_control)} characters, {sum(not c.isdigit() for c in raw_control)} "
+                                    "of them not digits)", line, index, "ISA", "ISA13")
+                    elif control in isa_controls:
                         self._issue("TA1-025", f"interchange control number {control} repeats an earlier ISA13",
                                     line, index, "ISA", "ISA13")
                     isa_controls.add(control)

@@ -27,6 +27,7 @@ from .model import Claim, ClaimPayment, RemitHeader
 from .store import Store, kind_label, path_sha256
 
 INGESTED, DUPLICATE, REJECTED = "ingested", "already ingested", "rejected"
+STORE_ERROR = "store error"  # how the reason of a file rejected because the store failed begins
 
 
 @dataclass
@@ -131,7 +132,7 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
         return result
     except (sqlite3.Error, StoreError) as exc:
         result.claims = result.payments = result.remits = 0
-        result.reason = f"store error, nothing from this file was kept: {exc}"
+        result.reason = f"{STORE_ERROR}, nothing from this file was kept: {exc}"
         return result
     result.status = INGESTED
     return result

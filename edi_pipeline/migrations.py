@@ -141,4 +141,13 @@ def m003_interchanges(db) -> None:
                "where isa_sender is not null and isa_control is not null")
 
 
-STEPS = (m001_core, m002_lookup_indexes, m003_interchanges)  # in order; a new step goes last, and is never edited once released
+def m004_batch_publish_and_claims(db) -> None:
+    """The batch job commits a file before it publishes its outputs: `publish_to` is the output folder
+    whose .staging/<sha256>/ still holds outputs to move into place (NULL once published). A file is
+    claimed by one run at a time (batch_claims), whatever the run's output folder."""
+    db["batch_files"].add_column("publish_to", str)
+    db["batch_claims"].create({"sha256": str, "run": str, "claimed_at": str}, pk="sha256")
+    db["batch_claims"].create_index(["run"])
+
+
+STEPS = (m001_core, m002_lookup_indexes, m003_interchanges, m004_batch_publish_and_claims)  # in order; a new step goes last, and is never edited once released

@@ -89,19 +89,35 @@ class Store:
                 fresh = False
             self._schema = "main"  # "temp" while staged() collects a job's rows in temp.stage_* tables
             self._scoped = False  # True inside recon_scope()
+            # Called by staged() inside its write transaction, before its rows are copied in; raising
+            # there keeps none of them (the batch job refuses a file that changed while it was read, or
+            # whose interchange another run stored meanwhile).
+            self.before_commit: Callable[[], None] | None = None
             self.conn = sqlite3.connect(self.path)
             if fresh:
                 os.chmod(self.path, 0o600)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            # A batch worker may wait for another that holds the write lock for a whole large file.
+            # A batch worker may wait for another that holds the write lock for a whole large file (set
+            # first: switching to WAL waits, too, for a second batch run creating the same store).
             self.conn.execute("PRAGMA busy_timeout=600000")
+            self.conn.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a killed process never loses a committed file; only power loss can drop the last one.
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             if not migrations.is_current(self.conn):
-                migrations.apply(self.db)
+                with self._migration_lock():  # two processes opening a new store migrate it once
+                    if not migrations.is_current(self.conn):
+                        migrations.apply(self.db)
         except Exception as exc:  # sqlite3.DatabaseError, OSError
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
+
+    def _migration_lock(self) -> contextlib.AbstractContextManager:
+        """An exclusive lock on .NAME.migrate.lock beside the store while its schema is brought up to date."""
+        if self.path == ":memory:":
+            return contextlib.nullcontext()
+        from .writer import file_lock
+
+        store = Path(self.path)
+        return file_lock(store.with_name(f".{store.name}.migrate.lock"))
 
     @functools.cached_property
     def db(self):
@@ -162,6 +178,8 @@ class Store:
             self._schema = "main"
             conn.commit()  # the temp tables' own implicit transaction
             with self.transaction():
+                if self.before_commit is not None:
+                    self.before_commit()
                 conn.execute("delete from main.findings where file_sha256 in (select sha256 from temp.stage_files)")
                 for t in self.STAGED_TABLES:
                     conn.execute(f"insert or replace into main.[{t}] select * from temp.[stage_{t}]")
@@ -215,8 +233,38 @@ class Store:
 
     def batch_file_done(self, sha: str) -> bool:
         """Whether the batch job has finished a file with these bytes."""
-        return self.conn.execute("select 1 from batch_files where sha256 = ? and status != 'running'",
-                                 [sha]).fetchone() is not None
+        return self.conn.execute("select 1 from batch_files where sha256 = ?", [sha]).fetchone() is not None
+
+    def batch_file(self, sha: str) -> dict | None:
+        """The batch job's record of a file with these bytes (status, publish_to, ...), if any."""
+        return next(self.query("select * from batch_files where sha256 = ?", [sha]), None)
+
+    def claim_batch_file(self, sha: str, run: str, alive: Callable[[str], bool]) -> str | None:
+        """Claim a file for batch run `run`, in one IMMEDIATE transaction, so that two runs on this store
+        never both process it: None when claimed (or already this run's), "done" when finished before,
+        else the run id of the live run holding it. A claim of a run that `alive` says is gone is taken over."""
+        with self.transaction():
+            if self.batch_file_done(sha):
+                return "done"
+            row = self.conn.execute("select run from batch_claims where sha256 = ?", [sha]).fetchone()
+            if row is not None and row[0] != run and alive(row[0]):
+                return row[0]
+            self.conn.execute("insert or replace into batch_claims values (?, ?, ?)", [sha, run, now()])
+        return None
+
+    def release_batch_claims(self, run: str) -> None:
+        """Drop every claim of batch run `run` (its files not marked: a later run takes them)."""
+        with self.transaction():
+            self.conn.execute("delete from batch_claims where run = ?", [run])
+
+    def batch_files_to_publish(self) -> list[dict]:
+        """The batch job's files committed whose outputs still wait in their staging folder."""
+        return list(self.query("select * from batch_files where publish_to is not null order by rowid"))
+
+    def batch_file_published(self, sha: str) -> None:
+        """Record that a batch file's staged outputs are all in place."""
+        with self.transaction():
+            self.conn.execute("update batch_files set publish_to = null where sha256 = ?", [sha])
 
     def batch_name_taken(self, name: str, sha: str) -> bool:
         """Whether the batch job has recorded a different file under this name."""
@@ -239,11 +287,15 @@ class Store:
             self.conn.executemany("delete from batch_files where sha256 = ? and status = ?",
                                   [(s, status) for s in shas])
 
-    def mark_batch_file(self, sha: str, name: str, kind: str | None, status: str, detail: str) -> None:
-        """Record the batch job's outcome for a file, in a transaction of its own."""
+    def mark_batch_file(self, sha: str, name: str, kind: str | None, status: str, detail: str,
+                        publish_to: str | None = None) -> None:
+        """Record the batch job's outcome for a file and drop its claim, in a transaction of its own;
+        `publish_to`: the output folder whose staging folder holds the file's outputs, not yet published."""
         with self.transaction():
-            self.insert_rows("batch_files", ("sha256", "name", "kind", "status", "detail", "finished_at"),
-                             [(sha, name, kind, status, detail, now())])
+            self.insert_rows("batch_files", ("sha256", "name", "kind", "status", "detail", "finished_at",
+                                             "publish_to"),
+                             [(sha, name, kind, status, detail, now(), publish_to)])
+            self.conn.execute("delete from batch_claims where sha256 = ?", [sha])
 
     # --- claims --------------------------------------------------------------------
 

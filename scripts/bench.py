@@ -220,7 +220,7 @@ def main(argv=None) -> int:
         shutil.rmtree(out835, ignore_errors=True)
 
     batch835 = step("batch: 835 ingest, then reconcile",
-                    [cli("batch", str(inbox835), "--out", str(out835), "--db", str(db3), "--quiet")],
+                    [cli("batch", str(inbox835), "--out", str(out835), "--db", str(db3), "--quiet", "--settle", "0")],
                     payments, mb835, ref=ref_read835, unit="payments/s", reset=reset_batch835)
     ref_val = None
     if not args.skip_pyx12_validate:  # about 15x slower than the rest: once
@@ -243,7 +243,8 @@ def main(argv=None) -> int:
     for workers in (1, 2):
         out = work / f"batch{workers}"
         batch[workers] = step(f"batch --workers {workers}",
-                              [cli("batch", str(inbox), "--out", str(out), "--quiet", "--workers", str(workers))],
+                              [cli("batch", str(inbox), "--out", str(out), "--quiet", "--settle", "0",
+                                   "--workers", str(workers))],
                               n, mb_inbox, ref=ref_both, reset=lambda out=out: shutil.rmtree(out, ignore_errors=True))
 
     print("\nin one process (no interpreter start-up), same files:", flush=True)

@@ -30,7 +30,7 @@ COMMANDS = [
     ["validate", "{f}", "--ack-dir", "{d}/acks"],
     ["scrub", "{f}", "-o", "{d}/s.837", "--rejects", "{d}/r.837", "--report", "{d}/rep.json", "--db", "{d}/s.db"],
     ["ingest", "{f}", "--db", "{d}/i.db"],
-    ["batch", "{d}/inbox", "--out", "{d}/out", "--quiet"],
+    ["batch", "{d}/inbox", "--out", "{d}/out", "--quiet", "--settle", "0"],
 ]
 SWAPS = [(b"*", b"~"), (b"~", b"*"), (b":", b"*"), (b"*", b"|"), (b"~", b"\n"), (b"\n", b""), (b"~", b"~~")]
 

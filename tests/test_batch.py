@@ -47,7 +47,7 @@ def counts(db):
 
 
 def batch(inbox, out, *extra):
-    return CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(out), "--quiet", *extra])
+    return CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(out), "--quiet", "--settle", "0", *extra])
 
 
 def test_batch_outputs_by_type(tmp_path):
@@ -102,7 +102,7 @@ def save_remits_bulk(self, *a, **k):
     return saved
 store.Store.save_remits_bulk = save_remits_bulk
 from edi_pipeline.cli import cli
-cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """
 
 
@@ -127,13 +127,13 @@ KILLED_BEFORE_MARK = """
 import os, sys
 import edi_pipeline.store as store
 real = store.Store.mark_batch_file
-def mark_batch_file(self, sha, name, *a):
+def mark_batch_file(self, sha, name, *a, **k):
     if name == sys.argv[3]:
         os._exit(137)  # killed after the file's store transaction, before the file is marked done
-    real(self, sha, name, *a)
+    real(self, sha, name, *a, **k)
 store.Store.mark_batch_file = mark_batch_file
 from edi_pipeline.cli import cli
-cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """
 
 
@@ -175,7 +175,7 @@ def test_two_workers_same_result(tmp_path):
 def test_logs_are_json_lines_without_phi(tmp_path):
     inbox = make_inbox(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "edi_pipeline", "batch", str(inbox), "--out", str(tmp_path / "o"),
-                           "--log-json"], cwd=ROOT, capture_output=True, text=True)
+                           "--log-json", "--settle", "0"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     events = [json.loads(x) for x in lines]
@@ -333,7 +333,7 @@ def reconcile_killed(*a, **k):
     os._exit(137)  # killed after every file is done, before the reconciliation report is written
 reconcile.reconcile = reconcile_killed
 from edi_pipeline.cli import cli
-cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """
 
 

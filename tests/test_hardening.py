@@ -45,7 +45,7 @@ def test_batch_never_raises(tmp_path_factory, data):
     inbox = d / "inbox"
     inbox.mkdir()
     (inbox / "in.837").write_bytes(data)
-    result = CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(d / "out"), "--quiet"])
+    result = CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(d / "out"), "--quiet", "--settle", "0"])
     check(result)
     outcomes = [p.name for sub in ("outbound", "quarantine", "reports") for p in (d / "out" / sub).iterdir()]
     store = Store(str(d / "out" / "edi_pipeline.db"))

@@ -39,7 +39,7 @@ def run(*args):
 
 
 def batch(inbox, out, *extra):
-    return run("batch", inbox, "--out", out, "--quiet", *extra)
+    return run("batch", inbox, "--out", out, "--quiet", "--settle", "0", *extra)
 
 
 def with_envelope(text: str, isa13: str | None = None, gs06: str | None = None, st02: str | None = None) -> str:
@@ -289,7 +289,7 @@ def replace(src, dst, *a, **k):
     return real(src, dst, *a, **k)
 writer.os.replace = replace
 from edi_pipeline.cli import cli
-cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """
 
 
@@ -301,7 +301,7 @@ def test_killed_mid_write_then_rerun_leaves_no_temp_file(tmp_path):
     proc = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, inbox, out, "pair-plb.837"], cwd=ROOT,
                           capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert list((out / "outbound").glob(".pair-plb.837.*.tmp"))  # it really died mid-write
+    assert list(out.rglob(".pair-plb.837.*.tmp"))  # it really died mid-write (in its staging folder)
     young = out / "reports" / ".other.837.json.abcd1234.tmp"  # changed after the run started: not its to remove
     young.write_text("")
     os.utime(young, (2 ** 33, 2 ** 33))
@@ -352,10 +352,13 @@ def test_a_read_only_inbox_keeps_its_file_and_quarantine_gets_a_private_copy(tmp
     inbox.mkdir()
     (inbox / "notes.txt").write_text("not an interchange\n")
 
-    def refused(*a, **k):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    real_unlink = os.unlink
 
-    monkeypatch.setattr(batch_module.os, "rename", refused)  # as a read-only inbox (root ignores modes)
+    def refused(path, *a, **k):  # as a read-only inbox (root ignores modes)
+        if Path(path).parent == inbox:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_unlink(path, *a, **k)
+
     monkeypatch.setattr(batch_module.os, "unlink", refused)
     r = batch(inbox, out)
     monkeypatch.undo()
