@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import codecs
-import csv
 import json
 import os
 import re
@@ -19,6 +18,7 @@ from .envelope import Transaction
 from .errors import InterchangeError, IssueList, Position
 from .loops import Loop, loop_tree
 from .model import Claim, ClaimPayment
+from .safe_text import SafeCsvWriter
 from .writer import X12Writer
 from .x12 import Delimiters
 
@@ -86,36 +86,72 @@ def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueLi
 
 
 CSV_COLUMNS = [
-    "file", "type", "patient_control_number", "payer_id", "claim_filing_indicator", "status_code",
+    "file", "type", "patient_control_number", "level", "payer_id", "claim_filing_indicator", "status_code",
     "line_number", "procedure", "modifiers", "original_procedure", "service_date", "charge", "paid",
-    "units", "dx_pointers", "control_number", "adjustments", "remarks", "segment_index", "line",
+    "units", "dx_pointers", "control_number", "adjustments", "remarks", "claim_charge", "claim_paid",
+    "patient_responsibility", "adjustment_amount", "payment_date", "trace_number", "payer_claim_control_number",
+    "segment_index", "line",
 ]
 
 
 def to_csv(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
-    """One row per 837P service line or 835 service payment (no names or member ids)."""
-    w = csv.writer(out, lineterminator="\n")
+    """Rows without names or member ids; `level` says what a row is, and each money column sums
+    without double counting:
+
+    - `line`: an 837P service line or an 835 service payment; `charge` and `paid` are its SV102 or
+      SVC02 and SVC03, `adjustments` its CAS.
+    - `claim`: one per 835 claim payment, with or without lines, and one per 837P claim without lines;
+      `claim_charge` (CLP03 / CLM02), `claim_paid` (CLP04) and `patient_responsibility` (CLP05)
+      are only here, `adjustments` lists the claim-level CAS, `remarks` the MOA remarks.
+    - `claim_adjustment`: one per claim-level CAS adjustment, its amount in `adjustment_amount`.
+
+    So the sum of `claim_paid` is the sum of CLP04, of `paid` the sum of SVC03. Every 835 row carries
+    its claim's status, payer claim control number (CLP07), payment date (BPR16) and trace number
+    (TRN02). Cells are safe for spreadsheets (safe_text.csv_cell). Returns the number of rows."""
+    w = SafeCsvWriter(out)
     w.writerow(CSV_COLUMNS)
     n = 0
     for rec in iter_records(source, filename, issues):
         if isinstance(rec, Claim):
+            src = rec.source
+            if not rec.lines:
+                w.writerow([src.file, "837P", rec.patient_control_number, "claim", rec.payer.id,
+                            rec.claim_filing_indicator, "", "", "", "", "", _s(rec.service_date), "", "", "", "",
+                            "", "", "", _s(rec.total_charge), "", "", "", "", "", rec.payer_claim_control_number,
+                            src.segment_index, src.line])
+                n += 1
             for ln in rec.lines:
-                w.writerow([ln.source.file, "837P", rec.patient_control_number, rec.payer.id,
+                w.writerow([ln.source.file, "837P", rec.patient_control_number, "line", rec.payer.id,
                             rec.claim_filing_indicator, "", ln.line_number, ln.procedure, " ".join(ln.modifiers),
                             "", _s(ln.service_date or rec.service_date), _s(ln.charge), "", _s(ln.units),
                             " ".join(map(str, ln.dx_pointers)), ln.control_number or "", "", "",
-                            ln.source.segment_index, ln.source.line])
+                            "", "", "", "", "", "", "", ln.source.segment_index, ln.source.line])
                 n += 1
         elif isinstance(rec, ClaimPayment):
+            src = rec.source
+            h = rec.header
+            head = [src.file, "835", rec.patient_control_number]
+            claim = [rec.payer.id, rec.claim_filing_indicator, rec.status_code]
+            remit = [_s(h.payment_date), h.trace_number, rec.payer_claim_control_number]
+            w.writerow([*head, "claim", *claim, "", "", "", "", _s(rec.service_date), "", "", "", "", "",
+                        _adjustments(rec.adjustments), " ".join(rec.remarks), _s(rec.charge), _s(rec.paid),
+                        _s(rec.patient_responsibility), "", *remit, src.segment_index, src.line])
+            for a in rec.adjustments:
+                w.writerow([*head, "claim_adjustment", *claim, "", "", "", "", _s(rec.service_date), "", "", "",
+                            "", "", _adjustments((a,)), "", "", "", "", _s(a.amount), *remit,
+                            src.segment_index, src.line])
+            n += 1 + len(rec.adjustments)
             for k, ln in enumerate(rec.lines, 1):
-                w.writerow([ln.source.file, "835", rec.patient_control_number, rec.payer.id,
-                            rec.claim_filing_indicator, rec.status_code, k, ln.procedure, " ".join(ln.modifiers),
+                w.writerow([ln.source.file, *head[1:], "line", *claim, k, ln.procedure, " ".join(ln.modifiers),
                             ln.original_procedure or "", _s(ln.service_date or rec.service_date), _s(ln.charge),
-                            _s(ln.paid), _s(ln.units), "", ln.control_number or "",
-                            "|".join(f"{a.group}-{a.reason}:{a.amount}" for a in ln.adjustments),
-                            " ".join(ln.remarks), ln.source.segment_index, ln.source.line])
+                            _s(ln.paid), _s(ln.units), "", ln.control_number or "", _adjustments(ln.adjustments),
+                            " ".join(ln.remarks), "", "", "", "", *remit, ln.source.segment_index, ln.source.line])
                 n += 1
     return n
+
+
+def _adjustments(adjustments) -> str:
+    return "|".join(f"{a.group}-{a.reason}:{a.amount}" for a in adjustments)
 
 
 def _s(v) -> str:
