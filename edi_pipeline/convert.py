@@ -18,7 +18,7 @@ from .envelope import Transaction
 from .errors import InterchangeError, IssueList, Position
 from .loops import Loop, loop_tree
 from .model import Claim, ClaimPayment
-from .safe_text import SafeCsvWriter
+from .safe_text import SafeCsvWriter, from_latin1, has_escaped_bytes, latin1_text
 from .writer import X12Writer
 from .x12 import Delimiters
 
@@ -50,6 +50,20 @@ def compact_json(obj) -> str:
         return json.dumps(obj, separators=(",", ":"), default=str)
 
 
+def _latin1_fields(value, path: str, found: list[str]):
+    """`value` with every text holding bytes that were not UTF-8 given as Latin-1; their paths go to `found`."""
+    if isinstance(value, str):
+        if has_escaped_bytes(value):
+            found.append(path)
+            return latin1_text(value)
+        return value
+    if isinstance(value, dict):
+        return {k: _latin1_fields(v, f"{path}.{k}" if path else str(k), found) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_latin1_fields(v, f"{path}.{k}", found) for k, v in enumerate(value)]
+    return value
+
+
 def _utf8_bytes_writer(out: IO[str]):
     """A function writing UTF-8 bytes to `out`: straight to its byte buffer when it has one and
     encodes UTF-8 (no decode and re-encode), else through its text layer."""
@@ -63,10 +77,13 @@ def _utf8_bytes_writer(out: IO[str]):
 
 
 def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
-    """One JSON object per 837P claim, 835 header and 835 claim payment. Returns the count."""
+    """One JSON object per 837P claim, 835 header and 835 claim payment. Returns the count.
+
+    A value with bytes that were not UTF-8 is written as its bytes read as Latin-1 (safe_text.latin1_text),
+    and its object gets `"latin1"`: the dotted paths of those values (`payer.name`, `lines.0.procedure`),
+    so `value.encode("latin-1")` gives the bytes back."""
     n = 0
     write = _utf8_bytes_writer(out)
-    fallback = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=json_default).encode
     fast = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
     pending: list[bytes] = []
@@ -74,8 +91,11 @@ def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueLi
         d = rec.to_dict(plain=True)
         try:
             pending.append(fast(d, option=newline))
-        except orjson.JSONEncodeError:  # text with bytes that were not UTF-8 (kept as surrogates): escaped
-            pending.append((fallback(d) + "\n").encode("ascii"))
+        except orjson.JSONEncodeError:  # text with bytes that were not UTF-8 (kept as surrogates)
+            found: list[str] = []
+            d = _latin1_fields(d, "", found)
+            d["latin1"] = found
+            pending.append(fast(d, option=newline, default=json_default))
         n += 1
         if len(pending) >= 512:
             write(b"".join(pending))
@@ -107,7 +127,8 @@ def to_csv(source, out: IO[str], filename: str | None = None, issues: IssueList 
 
     So the sum of `claim_paid` is the sum of CLP04, of `paid` the sum of SVC03. Every 835 row carries
     its claim's status, payer claim control number (CLP07), payment date (BPR16) and trace number
-    (TRN02). Cells are safe for spreadsheets (safe_text.csv_cell). Returns the number of rows."""
+    (TRN02). Cells are safe for spreadsheets, bytes that were not UTF-8 read as Latin-1
+    (safe_text.csv_cell). Returns the number of rows."""
     w = SafeCsvWriter(out)
     w.writerow(CSV_COLUMNS)
     n = 0
@@ -175,6 +196,9 @@ def to_x12(source, out: IO[str], filename: str | None = None, issues: IssueList 
 # --- tree shapes (JSON and XML) ---------------------------------------------------------
 
 def _segment_json(text: str, d: Delimiters) -> dict:
+    if has_escaped_bytes(text):  # bytes that were not UTF-8: the segment's bytes read as Latin-1, marked
+        e = latin1_text(text).split(d.element)
+        return {"id": e[0], "elements": e[1:], "latin1": True}
     e = text.split(d.element)
     return {"id": e[0], "elements": e[1:]}
 
@@ -191,8 +215,11 @@ def _loop_json(node: Loop, tx: Transaction) -> dict:
 
 
 def to_json(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
-    """The whole file as a tree: interchanges > groups > transaction sets > loops > segments."""
-    doc: dict = {"file": filename, "interchanges": []}
+    """The whole file as a tree: interchanges > groups > transaction sets > loops > segments.
+
+    A segment with bytes that were not UTF-8 has `"latin1": true` and its id and elements are its bytes
+    read as Latin-1: `element.join([id, *elements]).encode("latin-1")` gives the segment's bytes back."""
+    doc: dict = {"file": latin1_text(filename) if filename else filename, "interchanges": []}
     isa = group = None
     n = 0
     for item in iter_transactions(source, filename, issues):
@@ -245,13 +272,17 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _xml_segment(parent, text: str, d: Delimiters, envelope: bool) -> None:
-    if _NOT_XML.search(text):
-        # Bytes XML cannot hold travel as base64 of the raw segment.
+    latin1 = has_escaped_bytes(text)
+    shown = latin1_text(text) if latin1 else text
+    if _NOT_XML.search(shown):
+        # Characters XML cannot hold: the segment travels as base64 of its bytes.
         raw = base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
         etree.SubElement(parent, "seg", raw=raw)
         return
-    e = text.split(d.element)
+    e = shown.split(d.element)
     seg = etree.SubElement(parent, "seg", id=e[0])
+    if latin1:  # bytes that were not UTF-8: the segment's bytes read as Latin-1
+        seg.set("latin1", "1")
     rep = d.repetition
     for k, value in enumerate(e[1:], 1):
         name = f"{e[0]}{k:02d}"
@@ -287,11 +318,13 @@ def _xml_loop(parent, node: Loop, tx: Transaction) -> None:
 
 def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
     """An XML tree of interchanges, groups, transaction sets, loops, segments and elements
-    that `xml_to_x12` turns back into the same X12."""
+    that `xml_to_x12` turns back into the same X12. A segment with bytes that were not UTF-8 is
+    `<seg latin1="1">`, its text being its bytes read as Latin-1; one with characters XML cannot hold
+    is `<seg raw="BASE64 OF ITS BYTES"/>`."""
     _load_lxml()
     root = etree.Element("x12")
     if filename:
-        root.set("file", _NOT_XML.sub("?", os.path.basename(filename)))
+        root.set("file", _NOT_XML.sub("?", latin1_text(os.path.basename(filename))))
     interchange = group = None
     n = 0
     for item in iter_transactions(source, filename, issues):
@@ -377,7 +410,8 @@ def xml_to_x12(source: str | os.PathLike | BinaryIO | bytes, out: IO[str], filen
                     parts.append(d.repetition.join(_xml_join(r, d) for r in ele.findall("rep")))
                 else:
                     parts.append(_xml_join(ele, d))
-            out.write(d.element.join(parts) + end)
+            text = d.element.join(parts)
+            out.write((from_latin1(text) if seg.get("latin1") else text) + end)
             n += 1
     return n
 

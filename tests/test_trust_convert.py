@@ -199,3 +199,99 @@ def test_batch_reconciliation_csv_defuses_formulas(tmp_path):
     rows = csv_rows((out / "reports" / "reconciliation.csv").read_bytes().decode())
     assert _assert_defused(rows) == set(pcns.values()), r.output
     assert "'=MEDICARE PART B" in {r["payer"] for r in rows}
+
+
+# --- bytes that are not UTF-8 are data ---------------------------------------------------------
+
+def _latin1_file(folder, name: str):
+    """A fixture with a Latin-1 é (byte 0xE9) in its payer name and its first patient control number."""
+    data = (FIXTURES / name).read_bytes()
+    payer, clm = (b"N1*PR*", b"CLP*") if name.endswith(".835") else (b"NM1*PR*2*", b"CLM*")
+    data = data.replace(payer, payer + b"CAF\xe9 ", 1)
+    at = data.index(clm) + len(clm)
+    end = data.index(b"*", at)
+    pcn = data[at:end]
+    data = data[:end] + b"\xe9" + data[end:]
+    path = folder / name
+    path.write_bytes(data)
+    return path, pcn.decode() + "\u00e9"
+
+
+def _convert_strict(path, fmt: str, *extra) -> bytes:
+    """convert to stdout on a strict UTF-8 stdout (as a terminal or a pipe to a strict reader)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", PYTHONPATH=str(FIXTURES.parent.parent))
+    proc = subprocess.run([sys.executable, "-m", "edi_pipeline", "convert", str(path), "--to", fmt, *extra],
+                          capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    proc.stdout.decode("utf-8")  # strict: valid UTF-8
+    return proc.stdout
+
+
+def _x12_from_json(doc: dict) -> bytes:
+    """X12 bytes rebuilt from convert --to json, as its docstring says (latin1 segments as Latin-1)."""
+    out = []
+
+    def seg(s, d):
+        text = d["element"].join([s["id"], *s["elements"]])
+        out.append(text.encode("latin-1" if s.get("latin1") else "utf-8") +
+                   (d["segment"] + d["suffix"]).encode())
+
+    def walk(children, d):
+        for c in children:
+            walk(c["children"], d) if "loop" in c else seg(c, d)
+
+    for isa in doc["interchanges"]:
+        d = isa["delimiters"]
+        seg(isa["ISA"], d)
+        for g in isa["groups"]:
+            seg(g["GS"], d)
+            for tx in g["transactions"]:
+                walk(tx["segments"], d)
+            seg(g["GE"], d)
+        seg(isa["IEA"], d)
+    return b"".join(out)
+
+
+LATIN1_FILES = ["pair-plb.835", "837p-clean.837"]
+
+
+@pytest.mark.parametrize("name", LATIN1_FILES)
+def test_latin1_bytes_to_ndjson_as_latin1_text_with_their_paths(tmp_path, name):
+    import json
+
+    path, pcn = _latin1_file(tmp_path, name)
+    rows = [json.loads(x) for x in _convert_strict(path, "ndjson").decode().splitlines()]
+    first = next(r for r in rows if r["type"] != "835_header")
+    assert first["patient_control_number"] == pcn and first["payer"]["name"].startswith("CAF\u00e9 ")
+    assert {"patient_control_number", "payer.name"} <= set(first["latin1"])
+    assert first["payer"]["name"].encode("latin-1").startswith(b"CAF\xe9 ")
+
+
+@pytest.mark.parametrize("name", LATIN1_FILES)
+def test_latin1_bytes_to_json_rebuild_the_same_x12_bytes(tmp_path, name):
+    import json
+
+    path, _pcn = _latin1_file(tmp_path, name)
+    doc = json.loads(_convert_strict(path, "json"))
+    assert _x12_from_json(doc) == path.read_bytes()
+
+
+@pytest.mark.parametrize("name", LATIN1_FILES)
+def test_latin1_bytes_to_xml_readable_and_back_to_the_same_x12_bytes(tmp_path, name):
+    path, _pcn = _latin1_file(tmp_path, name)
+    xml = _convert_strict(path, "xml")
+    assert "CAF\u00e9 ".encode() in xml and b"raw=" not in xml
+    (tmp_path / "c.xml").write_bytes(xml)
+    assert run("convert", tmp_path / "c.xml", "--to", "x12", "-o", tmp_path / "back").exit_code == 0
+    assert (tmp_path / "back").read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("name", LATIN1_FILES)
+def test_latin1_bytes_to_csv_as_latin1_text(tmp_path, name):
+    path, pcn = _latin1_file(tmp_path, name)
+    table = csv_rows(_convert_strict(path, "csv").decode())
+    assert pcn in {r["patient_control_number"] for r in table}
