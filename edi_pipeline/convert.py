@@ -9,7 +9,7 @@ import os
 import re
 from datetime import date
 from decimal import Decimal
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Iterable, Iterator
 
 import orjson
 
@@ -203,64 +203,178 @@ def _segment_json(text: str, d: Delimiters) -> dict:
     return {"id": e[0], "elements": e[1:]}
 
 
-def _loop_json(node: Loop, tx: Transaction) -> dict:
+def _json_children(node: Loop, tx: Transaction, depth: int) -> Iterator[str]:
+    """The JSON text of a loop's children list nested `depth` levels deep, piece by piece: each loop
+    {"loop", "children"}, each segment as _segment_json."""
+    if not node.children:
+        yield "[]"
+        return
     d = tx.delimiters
-    children = []
+    inner = "\n" + " " * (depth + 1)
+    sep = "["
     for child in node.children:
         if isinstance(child, Loop):
-            children.append(_loop_json(child, tx))
+            yield (sep + inner + "{" + inner + ' "loop": ' + _json_at(child.id, depth + 2) + "," + inner +
+                   ' "children": ')
+            yield from _json_children(child, tx, depth + 2)
+            yield inner + "}"
         else:
-            children.append(_segment_json(tx.segments[child], d))
-    return {"loop": node.id, "children": children}
+            yield sep + inner + _segment_json_at(_segment_json(tx.segments[child], d), depth + 1)
+        sep = ","
+    yield "\n" + " " * depth + "]"
 
 
 def to_json(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
-    """The whole file as a tree: interchanges > groups > transaction sets > loops > segments.
+    """The whole file as a tree: interchanges > groups > transaction sets > loops > segments,
+    written transaction set by transaction set (memory stays flat in the file's size).
 
+    An interchange is {"ISA", "delimiters", "groups", "stray" (segments outside any set, when there are),
+    "IEA"}, a group {"GS", "transactions", "GE"}; a missing ISA or GS is null, a missing GE or IEA has
+    no key. Sets before any ISA or after an IEA sit in an interchange whose ISA is null.
     A segment with bytes that were not UTF-8 has `"latin1": true` and its id and elements are its bytes
     read as Latin-1: `element.join([id, *elements]).encode("latin-1")` gives the segment's bytes back."""
-    doc: dict = {"file": latin1_text(filename) if filename else filename, "interchanges": []}
-    isa = group = None
+    w = _JsonTreeWriter(out, filename)
     n = 0
     for item in iter_transactions(source, filename, issues):
         if isinstance(item, Transaction):
-            tree = _loop_json(loop_tree(item), item)
-            tx = {"set_id": item.set_id, "control_number": item.control_number, "version": item.version,
-                  "segments": tree["children"]}
-            if group is None:
-                group = {"GS": None, "transactions": []}
-                (isa or _new_isa(doc))["groups"].append(group)
-            group["transactions"].append(tx)
+            head = {"set_id": item.set_id, "control_number": item.control_number, "version": item.version}
+            w.transaction(head, _json_children(loop_tree(item), item, 7))
             n += 1
             continue
-        d = item.delimiters
-        seg = _segment_json(item.text, d)
+        seg = _segment_json(item.text, item.delimiters)
         if item.tag == "ISA":
-            isa = {"ISA": seg, "delimiters": _delims_dict(d), "groups": []}
-            doc["interchanges"].append(isa)
-            group = None
+            w.interchange(seg, _delims_dict(item.delimiters))
         elif item.tag == "GS":
-            group = {"GS": seg, "transactions": []}
-            (isa or _new_isa(doc))["groups"].append(group)
+            w.group(seg)
         elif item.tag == "GE":
-            if group is not None:
-                group["GE"] = seg
-            group = None
+            w.end_group(seg)
         elif item.tag == "IEA":
-            if isa is not None:
-                isa["IEA"] = seg
-            isa = None
+            w.end_interchange(seg)
         else:
-            (isa or _new_isa(doc)).setdefault("stray", []).append(seg)
-    out.write(json.dumps(doc, ensure_ascii=False, indent=1))
-    out.write("\n")
+            w.stray(seg)
+    w.close()
     return n
 
 
-def _new_isa(doc: dict) -> dict:
-    isa = {"ISA": None, "groups": []}
-    doc["interchanges"].append(isa)
-    return isa
+class _JsonTreeWriter:
+    """Writes to_json's document piece by piece, exactly as json.dumps(doc, ensure_ascii=False, indent=1)
+    would write it whole."""
+
+    def __init__(self, out: IO[str], filename: str | None):
+        self._out = out
+        # written with the first piece: a file the reader refuses at once leaves no output
+        self._head: str | None = ('{\n "file": ' + _json_at(latin1_text(filename) if filename else filename, 1) +
+                                  ',\n "interchanges": ')
+        self.interchanges = 0
+        self.isa_open = self.group_open = False
+        self.groups = self.sets = 0
+        self.strays: list[dict] = []
+
+    def write(self, text: str) -> None:
+        if self._head is not None:
+            text = self._head + text
+            self._head = None
+        self._out.write(text)
+
+    def _open_interchange(self, isa: dict | None, delimiters: dict | None) -> None:
+        head = ("[" if not self.interchanges else ",") + '\n  {\n   "ISA": ' + _json_at(isa, 3)
+        if delimiters is not None:
+            head += ',\n   "delimiters": ' + _json_at(delimiters, 3)
+        self.write(head + ',\n   "groups": ')
+        self.interchanges += 1
+        self.isa_open = True
+        self.groups = 0
+        self.strays = []
+
+    def _open_group(self, gs: dict | None) -> None:
+        if not self.isa_open:
+            self._open_interchange(None, None)
+        self.write(("[" if not self.groups else ",") + '\n    {\n     "GS": ' + _json_at(gs, 5) +
+                       ',\n     "transactions": ')
+        self.groups += 1
+        self.group_open = True
+        self.sets = 0
+
+    def interchange(self, isa: dict, delimiters: dict) -> None:
+        self.end_group(None)
+        self.end_interchange(None)
+        self._open_interchange(isa, delimiters)
+
+    def group(self, gs: dict) -> None:
+        self.end_group(None)
+        self._open_group(gs)
+
+    def transaction(self, head: dict, segments: Iterable[str]) -> None:
+        """A set: `head` its set_id, control_number and version, `segments` the JSON text of its
+        segments list in pieces (nested 7 levels deep)."""
+        if not self.group_open:
+            self._open_group(None)
+        text = _json_at(head, 6)  # {..., "version": V\n      }: the segments go before the brace
+        self.write(("[" if not self.sets else ",") + "\n      " + text[:-8] + ',\n       "segments": ')
+        pending: list[str] = []
+        for piece in segments:
+            pending.append(piece)
+            if len(pending) >= 256:
+                self.write("".join(pending))
+                pending.clear()
+        self.write("".join(pending) + "\n      }")
+        self.sets += 1
+
+    def stray(self, seg: dict) -> None:
+        if not self.isa_open:
+            self._open_interchange(None, None)
+        self.strays.append(seg)
+
+    def end_group(self, ge: dict | None) -> None:
+        """Close the open group (a GE with none open is dropped)."""
+        if not self.group_open:
+            return
+        tail = "[]" if not self.sets else "\n     ]"
+        if ge is not None:
+            tail += ',\n     "GE": ' + _json_at(ge, 5)
+        self.write(tail + "\n    }")
+        self.group_open = False
+
+    def end_interchange(self, iea: dict | None) -> None:
+        """Close the open interchange and its group (an IEA with none open is dropped)."""
+        if not self.isa_open:
+            return
+        self.end_group(None)
+        tail = "[]" if not self.groups else "\n   ]"
+        if self.strays:
+            tail += ',\n   "stray": ' + _json_at(self.strays, 3)
+        if iea is not None:
+            tail += ',\n   "IEA": ' + _json_at(iea, 3)
+        self.write(tail + "\n  }")
+        self.isa_open = False
+        self.strays = []
+
+    def close(self) -> None:
+        self.end_interchange(None)
+        self.write("[]\n}\n" if not self.interchanges else "\n ]\n}\n")
+
+
+_JSON_INDENTED = json.JSONEncoder(ensure_ascii=False, indent=1).encode
+_json_str = json.encoder.encode_basestring  # a JSON string as JSONEncoder(ensure_ascii=False) writes it
+
+
+def _json_at(value, depth: int) -> str:
+    """json.dumps(value, indent=1) as it reads nested `depth` levels deep (JSON text holds no raw newline)."""
+    return _JSON_INDENTED(value).replace("\n", "\n" + " " * depth)
+
+
+def _segment_json_at(seg: dict, depth: int) -> str:
+    """_json_at of a _segment_json dict, written directly (the segments are most of the document)."""
+    pad = "\n" + " " * (depth + 1)
+    elements = seg["elements"]
+    if elements:
+        inner = pad + " "
+        listed = "[" + inner + ("," + inner).join(map(_json_str, elements)) + pad + "]"
+    else:
+        listed = "[]"
+    flag = "," + pad + '"latin1": true' if "latin1" in seg else ""
+    return "{" + pad + '"id": ' + _json_str(seg["id"]) + "," + pad + '"elements": ' + listed + flag + \
+        "\n" + " " * depth + "}"
 
 
 def _delims_dict(d: Delimiters) -> dict:
@@ -271,16 +385,16 @@ def _delims_dict(d: Delimiters) -> dict:
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def _xml_segment(parent, text: str, d: Delimiters, envelope: bool) -> None:
+def _xml_segment(text: str, d: Delimiters, envelope: bool):
+    """The <seg> element of one segment."""
     latin1 = has_escaped_bytes(text)
     shown = latin1_text(text) if latin1 else text
     if _NOT_XML.search(shown):
         # Characters XML cannot hold: the segment travels as base64 of its bytes.
         raw = base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
-        etree.SubElement(parent, "seg", raw=raw)
-        return
+        return etree.Element("seg", raw=raw)
     e = shown.split(d.element)
-    seg = etree.SubElement(parent, "seg", id=e[0])
+    seg = etree.Element("seg", id=e[0])
     if latin1:  # bytes that were not UTF-8: the segment's bytes read as Latin-1
         seg.set("latin1", "1")
     rep = d.repetition
@@ -297,6 +411,7 @@ def _xml_segment(parent, text: str, d: Delimiters, envelope: bool) -> None:
                 node.text = value
             else:
                 _xml_value(node, value, d, name)
+    return seg
 
 
 def _xml_value(node, value: str, d: Delimiters, name: str) -> None:
@@ -307,13 +422,14 @@ def _xml_value(node, value: str, d: Delimiters, name: str) -> None:
         node.text = value
 
 
-def _xml_loop(parent, node: Loop, tx: Transaction) -> None:
+def _xml_loop(w: "_XmlTreeWriter", node: Loop, tx: Transaction) -> None:
     for child in node.children:
         if isinstance(child, Loop):
-            el = etree.SubElement(parent, "loop", id=_NOT_XML.sub("?", child.id))
-            _xml_loop(el, child, tx)
+            w.open(etree.Element("loop", id=_NOT_XML.sub("?", child.id)))
+            _xml_loop(w, child, tx)
+            w.close()
         else:
-            _xml_segment(parent, tx.segments[child], tx.delimiters, False)
+            w.child(_xml_segment(tx.segments[child], tx.delimiters, False))
 
 
 def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
@@ -325,36 +441,86 @@ def to_xml(source, out: IO[str], filename: str | None = None, issues: IssueList 
     root = etree.Element("x12")
     if filename:
         root.set("file", _NOT_XML.sub("?", latin1_text(os.path.basename(filename))))
-    interchange = group = None
+    w = _XmlTreeWriter(out, root)
+    interchange = group = False  # whether one is open: the writer's stack is root > interchange > group
     n = 0
     for item in iter_transactions(source, filename, issues):
         d = item.delimiters
         if isinstance(item, Transaction):
-            parent = group if group is not None else (interchange if interchange is not None else root)
-            txe = etree.SubElement(parent, "transaction", id=_NOT_XML.sub("?", item.set_id))
-            _xml_loop(txe, loop_tree(item), item)
+            w.open(etree.Element("transaction", id=_NOT_XML.sub("?", item.set_id)))
+            _xml_loop(w, loop_tree(item), item)
+            w.close()
             n += 1
             continue
+        seg = _xml_segment(item.text, d, True)
         if item.tag == "ISA":
-            interchange = etree.SubElement(root, "interchange", **_delims_attrs(d))
-            group = None
-            _xml_segment(interchange, item.text, d, True)
+            w.close(group + interchange)
+            w.open(etree.Element("interchange", **_delims_attrs(d)))
+            w.child(seg)
+            interchange, group = True, False
         elif item.tag == "GS":
-            group = etree.SubElement(interchange if interchange is not None else root, "group")
-            _xml_segment(group, item.text, d, True)
+            w.close(group)
+            w.open(etree.Element("group"))
+            w.child(seg)
+            group = True
         elif item.tag == "GE":
-            _xml_segment(group if group is not None else (interchange if interchange is not None else root),
-                         item.text, d, True)
-            group = None
+            w.child(seg)
+            w.close(group)
+            group = False
         elif item.tag == "IEA":
-            _xml_segment(interchange if interchange is not None else root, item.text, d, True)
-            interchange = None
-            group = None
+            w.close(group)
+            w.child(seg)
+            w.close(interchange)
+            interchange = group = False
         else:
-            _xml_segment(group if group is not None else (interchange if interchange is not None else root),
-                         item.text, d, True)
-    out.write(etree.tostring(root, encoding="unicode", pretty_print=True))
+            w.child(seg)
+    w.close(1 + group + interchange)
     return n
+
+
+class _XmlTreeWriter:
+    """Writes an element tree as its elements come, exactly as etree.tostring(root, encoding="unicode",
+    pretty_print=True) would write it whole: `open` an element, add `child` subtrees, `close` them."""
+
+    def __init__(self, out: IO[str], root):
+        self.out = out
+        self.stack: list[list] = []  # [element, whether its start tag is written]
+        self.open(root)
+
+    def open(self, element) -> None:
+        self.stack.append([element, False])
+
+    def _start_tags(self) -> None:
+        """Write the start tags not yet written (an element's waits for its first child)."""
+        for depth, entry in enumerate(self.stack):
+            if not entry[1]:
+                empty = etree.tostring(entry[0], encoding="unicode")  # <tag attrs/>
+                self.out.write(self._indent(depth) + empty[:-2] + ">")
+                entry[1] = True
+
+    @staticmethod
+    def _indent(depth: int) -> str:
+        return "\n" + "  " * depth if depth else ""
+
+    def child(self, element) -> None:
+        self._start_tags()
+        depth = len(self.stack)
+        if len(element):
+            etree.indent(element, space="  ", level=depth)
+        self.out.write(self._indent(depth) + etree.tostring(element, encoding="unicode"))
+
+    def close(self, count: int = 1) -> None:
+        """Close the `count` innermost open elements (the root last, with the final newline)."""
+        for _ in range(count):
+            element, started = self.stack.pop()
+            depth = len(self.stack)
+            if started:  # after its last child
+                self.out.write("\n" + "  " * depth + f"</{element.tag}>")
+            else:
+                self._start_tags()
+                self.out.write(self._indent(depth) + etree.tostring(element, encoding="unicode"))
+            if not depth:
+                self.out.write("\n")
 
 
 def _delims_attrs(d: Delimiters) -> dict:
