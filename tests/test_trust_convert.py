@@ -379,3 +379,17 @@ def test_streamed_xml_is_what_lxml_pretty_prints_and_converts_back(path):
     original = path.read_text()
     if original.startswith("ISA") and original.rstrip().endswith("~"):  # not one cut short
         assert back.getvalue().rstrip("\n") == original.rstrip("\n")
+
+
+def test_837p_claim_without_lines_is_a_claim_row_not_lost(tmp_path):
+    lines = (FIXTURES / "837p-tpi-one-line.837").read_text().split("~\n")
+    lx = next(i for i, s in enumerate(lines) if s.startswith("LX*"))
+    se = next(i for i, s in enumerate(lines) if s.startswith("SE*"))
+    st = next(i for i, s in enumerate(lines) if s.startswith("ST*"))
+    kept = lines[:lx] + lines[se:]
+    kept[lx] = f"SE*{lx - st + 1}*0001"
+    f = tmp_path / "nolines.837"
+    f.write_text("~\n".join(kept))
+    rows = csv_rows(run("convert", f, "--to", "csv").stdout)
+    assert [(r["level"], r["patient_control_number"], r["claim_charge"]) for r in rows] == \
+        [("claim", "TPIONELINE01", "500")]
