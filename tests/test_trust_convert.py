@@ -393,3 +393,60 @@ def test_837p_claim_without_lines_is_a_claim_row_not_lost(tmp_path):
     rows = csv_rows(run("convert", f, "--to", "csv").stdout)
     assert [(r["level"], r["patient_control_number"], r["claim_charge"]) for r in rows] == \
         [("claim", "TPIONELINE01", "500")]
+
+
+# --- hypothesis: the rules hold for any text and any envelope shape -----------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("=+-@\t\r\n.,'\"0123456789aZé\udce9 "), max_size=12))
+def test_csv_cell_never_opens_with_a_formula_and_keeps_the_text(text):
+    from edi_pipeline.safe_text import latin1_text
+
+    cell = csv_cell(text)
+    shown = latin1_text(text)
+    assert "\udce9" not in cell
+    if cell != shown:
+        assert cell == "'" + shown and shown[:1] in FORMULA_STARTS
+    elif cell[:1] in FORMULA_STARTS:
+        assert cell[0] == "-" and Decimal(cell) < 0
+
+
+def _pieces() -> dict[str, str]:
+    segs = (FIXTURES / "837p-tpi-one-line.837").read_text().split("~\n")
+    st_at = next(i for i, s in enumerate(segs) if s.startswith("ST*"))
+    se_at = next(i for i, s in enumerate(segs) if s.startswith("SE*"))
+    return {"ISA": segs[0] + "~\n", "GS": segs[1] + "~\n", "SET": "~\n".join(segs[st_at:se_at + 1]) + "~\n",
+            "GE": "GE*1*101~\n", "IEA": "IEA*1*000001002~\n", "STRAY": "ZZZ*1~\n"}
+
+
+PIECES = _pieces()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["GS", "SET", "GE", "IEA", "STRAY", "ISA", "SET", "SET"]), max_size=10))
+def test_streamed_trees_are_well_formed_for_any_envelope_shape(shape):
+    import json
+
+    from lxml import etree
+
+    from edi_pipeline.convert import to_json, to_xml
+
+    data = ("".join(PIECES[p] for p in ["ISA", *shape])).encode()
+    out = io.StringIO()
+    to_json(data, out, "f.837")
+    doc = json.loads(out.getvalue())
+    assert out.getvalue() == json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+    found = sum(len(g["transactions"]) for isa in doc["interchanges"] for g in isa["groups"])
+    assert found == shape.count("SET")
+    out = io.StringIO()
+    to_xml(data, out, "f.837")
+    tree = etree.fromstring(out.getvalue().encode(), etree.XMLParser(remove_blank_text=True))
+    for el in tree.iter("ele", "sub", "rep"):
+        if not len(el) and el.text is None:
+            el.text = ""
+    assert out.getvalue() == etree.tostring(tree, encoding="unicode", pretty_print=True)
+    assert len(tree.findall(".//transaction")) == shape.count("SET")
