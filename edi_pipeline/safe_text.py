@@ -49,10 +49,21 @@ class SafeCsvWriter:
     quoted (csv quotes only the line terminator, \\n, so a bare CR would split the row in a spreadsheet)."""
 
     def __init__(self, out: IO[str]):
+        self._out = out
+        self._lines: list[str] = []
+        catcher = type("_Lines", (), {})()
+        catcher.write = self._lines.append
+        self._probe = csv.writer(catcher, lineterminator="\n")  # the row as csv writes it, checked at once
         self._writer = csv.writer(out, lineterminator="\n")
         self._quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
 
     def writerow(self, row: Iterable[Any]) -> None:
+        row = list(row)
+        self._probe.writerow(row)
+        line = self._lines.pop()
+        if line.isascii() and "\r" not in line and not _FORMULA_CELL.search("," + line):  # nothing to change
+            self._out.write(line)
+            return
         cells = [csv_cell(v) for v in row]
         if any(isinstance(v, str) and "\r" in v for v in cells):
             self._quoted.writerow(cells)
@@ -62,6 +73,9 @@ class SafeCsvWriter:
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:
             self.writerow(row)
+
+
+_FORMULA_CELL = re.compile(',"?[=+\\-@\t\r]')  # in "," + a csv line: a cell opening with a formula character
 
 
 __all__ = ["csv_cell", "latin1_text", "has_escaped_bytes", "from_latin1", "SafeCsvWriter"]
