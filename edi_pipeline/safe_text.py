@@ -9,6 +9,7 @@ from typing import IO, Any, Iterable
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NEGATIVE_NUMBER = re.compile(r"-(?:\d+\.?\d*|\.\d+)\Z")
+_FORMULA_CELL = re.compile(',"?[=+\\-@\t\r]')  # in "," + a csv line: a cell opening with a formula character
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte the reader's surrogateescape decoding could not read
 
 
@@ -44,23 +45,30 @@ def from_latin1(text: str) -> str:
     return text.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
+class _LastLine:
+    """A file object keeping only the last text written to it."""
+
+    text = ""
+
+    def write(self, text: str) -> None:
+        self.text = text
+
+
 class SafeCsvWriter:
     """csv.writer whose every cell goes through csv_cell; a row with a CR in a cell has all its cells
     quoted (csv quotes only the line terminator, \\n, so a bare CR would split the row in a spreadsheet)."""
 
     def __init__(self, out: IO[str]):
         self._out = out
-        self._lines: list[str] = []
-        catcher = type("_Lines", (), {})()
-        catcher.write = self._lines.append
-        self._probe = csv.writer(catcher, lineterminator="\n")  # the row as csv writes it, checked at once
+        self._line = _LastLine()
+        self._probe = csv.writer(self._line, lineterminator="\n")  # the row as csv writes it, checked at once
         self._writer = csv.writer(out, lineterminator="\n")
         self._quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
 
     def writerow(self, row: Iterable[Any]) -> None:
         row = list(row)
         self._probe.writerow(row)
-        line = self._lines.pop()
+        line = self._line.text
         if line.isascii() and "\r" not in line and not _FORMULA_CELL.search("," + line):  # nothing to change
             self._out.write(line)
             return
@@ -73,9 +81,6 @@ class SafeCsvWriter:
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:
             self.writerow(row)
-
-
-_FORMULA_CELL = re.compile(',"?[=+\\-@\t\r]')  # in "," + a csv line: a cell opening with a formula character
 
 
 __all__ = ["csv_cell", "latin1_text", "has_escaped_bytes", "from_latin1", "SafeCsvWriter"]
