@@ -237,7 +237,8 @@ def to_json(source, out: IO[str], filename: str | None = None, issues: IssueList
     n = 0
     for item in iter_transactions(source, filename, issues):
         if isinstance(item, Transaction):
-            head = {"set_id": item.set_id, "control_number": item.control_number, "version": item.version}
+            head = {"set_id": latin1_text(item.set_id), "control_number": latin1_text(item.control_number),
+                    "version": latin1_text(item.version)}
             w.transaction(head, _json_children(loop_tree(item), item, 7))
             n += 1
             continue

@@ -454,3 +454,37 @@ def test_streamed_trees_are_well_formed_for_any_envelope_shape(shape):
             el.text = ""
     assert out.getvalue() == etree.tostring(tree, encoding="unicode", pretty_print=True)
     assert len(tree.findall(".//transaction")) == shape.count("SET")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_every_converter_takes_damaged_and_latin1_input(data):
+    import json
+
+    from lxml import etree
+    from mutations import mutated
+
+    from edi_pipeline.convert import to_json, to_ndjson, to_xml, xml_to_x12
+    from edi_pipeline.errors import InterchangeError
+
+    raw = bytearray(data.draw(mutated()))
+    if raw:
+        at = data.draw(st.integers(0, len(raw) - 1))
+        raw[at:at] = data.draw(st.sampled_from([b"\xe9", b"\xff\xfe", b"\xc3", b"\x80"]))
+    raw = bytes(raw)
+    outs = {}
+    try:
+        for name, fn in (("json", to_json), ("xml", to_xml), ("csv", to_csv), ("ndjson", to_ndjson)):
+            outs[name] = io.StringIO()
+            fn(raw, outs[name], "fuzz.edi")
+    except InterchangeError:
+        return
+    for name in outs:
+        outs[name].getvalue().encode("utf-8")  # valid UTF-8: no lone surrogate in any of them
+    json.loads(outs["json"].getvalue())
+    for line in outs["ndjson"].getvalue().splitlines():
+        json.loads(line)
+    csv_rows(outs["csv"].getvalue())
+    xml = outs["xml"].getvalue().encode()
+    etree.fromstring(xml)
+    xml_to_x12(xml, io.StringIO())
