@@ -230,7 +230,8 @@ def to_json(source, out: IO[str], filename: str | None = None, issues: IssueList
 
     An interchange is {"ISA", "delimiters", "groups", "stray" (segments outside any set, when there are),
     "IEA"}, a group {"GS", "transactions", "GE"}; a missing ISA or GS is null, a missing GE or IEA has
-    no key. Sets before any ISA or after an IEA sit in an interchange whose ISA is null.
+    no key. Sets before any ISA or after an IEA sit in an interchange whose ISA is null; "delimiters"
+    are the ISA's (marked "latin1" too when one is such a byte).
     A segment with bytes that were not UTF-8 has `"latin1": true` and its id and elements are its bytes
     read as Latin-1: `element.join([id, *elements]).encode("latin-1")` gives the segment's bytes back."""
     w = _JsonTreeWriter(out, filename)
@@ -379,8 +380,13 @@ def _segment_json_at(seg: dict, depth: int) -> str:
 
 
 def _delims_dict(d: Delimiters) -> dict:
-    return {"element": d.element, "component": d.component, "repetition": d.repetition,
-            "segment": d.segment, "suffix": d.suffix}
+    """The delimiters; when one is a byte that is not UTF-8, all are Latin-1 text and "latin1" is true."""
+    delims = {"element": d.element, "component": d.component, "repetition": d.repetition,
+              "segment": d.segment, "suffix": d.suffix}
+    if any(v and has_escaped_bytes(v) for v in delims.values()):
+        delims = {k: v and latin1_text(v) for k, v in delims.items()}
+        delims["latin1"] = True
+    return delims
 
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
