@@ -180,6 +180,8 @@ def _s(v) -> str:
         return ""
     if isinstance(v, date):
         return v.isoformat()
+    if isinstance(v, Decimal):
+        return format(v, "f")  # never an exponent: a spreadsheet reads -1E+2 as text, csv_cell defuses it
     return str(v)
 
 

@@ -488,3 +488,14 @@ def test_every_converter_takes_damaged_and_latin1_input(data):
     xml = outs["xml"].getvalue().encode()
     etree.fromstring(xml)
     xml_to_x12(xml, io.StringIO())
+
+
+def test_835_csv_amounts_never_in_exponent_form(tmp_path):
+    text = (FIXTURES / "pair-reversal.835").read_text()
+    clp = next(s for s in text.split("~\n") if s.startswith("CLP*") and "*22*" in s)
+    e = clp.split("*")
+    e[4] = "-8E1"  # CLP04 of the reversal, -80 written as X12 never would
+    f = tmp_path / "exp.835"
+    f.write_text(text.replace(clp, "*".join(e), 1))
+    rows = csv_rows(run("convert", f, "--to", "csv").stdout)
+    assert "-80" in {r["claim_paid"] for r in rows}
