@@ -345,10 +345,10 @@ def test_convert_tree_formats_stream_in_flat_memory(big_837, tmp_path, fmt):
 
 # the streamed text is byte for byte what the whole-document serialisers write for the same tree
 
-TREE_FIXTURES = [p for p in sorted(FIXTURES.iterdir()) if p.suffix in (".837", ".835")]
+TREE_FIXTURES = [p for p in sorted(FIXTURES.iterdir()) if p.suffix in (".837", ".835")] + corpus_files()
 
 
-@pytest.mark.parametrize("path", TREE_FIXTURES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TREE_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_streamed_json_is_what_json_dumps_writes_and_rebuilds_the_file(path):
     import json
 
@@ -360,11 +360,11 @@ def test_streamed_json_is_what_json_dumps_writes_and_rebuilds_the_file(path):
     doc = json.loads(text)
     assert text == json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
     if all(isa["ISA"] and isa.get("IEA") and all(g["GS"] and g.get("GE") for g in isa["groups"])
-           for isa in doc["interchanges"]) and path.read_bytes()[:3] == b"ISA":
+           for isa in doc["interchanges"]) and path.read_bytes()[:3] == b"ISA" and path.parent == FIXTURES:
         assert _x12_from_json(doc) == path.read_bytes()
 
 
-@pytest.mark.parametrize("path", TREE_FIXTURES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TREE_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_streamed_xml_is_what_lxml_pretty_prints_and_converts_back(path):
     from lxml import etree
 
@@ -380,8 +380,8 @@ def test_streamed_xml_is_what_lxml_pretty_prints_and_converts_back(path):
     assert text == etree.tostring(tree, encoding="unicode", pretty_print=True)
     back = io.StringIO()
     xml_to_x12(text.encode(), back)
-    original = path.read_text()
-    if original.startswith("ISA") and original.rstrip().endswith("~"):  # not one cut short
+    original = path.read_bytes().decode("utf-8", "surrogateescape")
+    if path.parent == FIXTURES and original.startswith("ISA") and original.rstrip().endswith("~"):  # whole
         assert back.getvalue().rstrip("\n") == original.rstrip("\n")
 
 
