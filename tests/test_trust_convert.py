@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-from conftest import FIXTURES, corpus_files
+from conftest import FIXTURES, corpus_params
 
 from edi_pipeline.cli import cli
 from edi_pipeline.convert import to_csv
@@ -32,8 +32,13 @@ def _has_clp(path) -> bool:
     return b"CLP" in path.read_bytes()
 
 
-FILES_835 = [p for p in sorted(FIXTURES.iterdir()) if p.suffix == ".835"] + \
-    [p for p in corpus_files() if _has_clp(p)]
+def _files(suffixes: tuple[str, ...], corpus_keep=lambda p: True) -> list:
+    """Fixtures with these suffixes, then the corpus files kept (one skipped param when the corpus is absent)."""
+    fixtures = [pytest.param(p, id=f"edi/{p.name}") for p in sorted(FIXTURES.iterdir()) if p.suffix in suffixes]
+    return fixtures + [c for c in corpus_params() if c.values[0] is None or corpus_keep(c.values[0])]
+
+
+FILES_835 = _files((".835",), _has_clp)
 
 
 def _clp_totals(path) -> tuple[int, Decimal, Decimal]:
@@ -58,7 +63,7 @@ def _money(rows: list[dict], column: str) -> Decimal:
     return sum((Decimal(r[column]) for r in rows if r[column]), Decimal(0))
 
 
-@pytest.mark.parametrize("path", FILES_835, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", FILES_835)
 def test_835_csv_claim_paid_sums_to_clp04(path):
     out = io.StringIO()
     to_csv(path, out, path.name)
@@ -345,10 +350,10 @@ def test_convert_tree_formats_stream_in_flat_memory(big_837, tmp_path, fmt):
 
 # the streamed text is byte for byte what the whole-document serialisers write for the same tree
 
-TREE_FIXTURES = [p for p in sorted(FIXTURES.iterdir()) if p.suffix in (".837", ".835")] + corpus_files()
+TREE_FIXTURES = _files((".837", ".835"))
 
 
-@pytest.mark.parametrize("path", TREE_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", TREE_FIXTURES)
 def test_streamed_json_is_what_json_dumps_writes_and_rebuilds_the_file(path):
     import json
 
@@ -364,7 +369,7 @@ def test_streamed_json_is_what_json_dumps_writes_and_rebuilds_the_file(path):
         assert _x12_from_json(doc) == path.read_bytes()
 
 
-@pytest.mark.parametrize("path", TREE_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", TREE_FIXTURES)
 def test_streamed_xml_is_what_lxml_pretty_prints_and_converts_back(path):
     from lxml import etree
 
