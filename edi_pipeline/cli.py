@@ -368,13 +368,13 @@ def _rows_out(rows: list[dict], fmt: str, out=None) -> None:
         click.echo(json.dumps(rows, indent=1, default=str), file=out)
         return
     cols = list(rows[0]) if rows else []
-    if fmt == "csv":
-        import csv
+    if fmt == "csv":  # cells safe for spreadsheets (safe_text.csv_cell)
+        from .safe_text import SafeCsvWriter
 
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+        w = SafeCsvWriter(buf)
+        w.writerow(cols)
+        w.writerows([r.get(c) for c in cols] for r in rows)
         click.echo(buf.getvalue(), nl=False, file=out)
         return
     if not rows:

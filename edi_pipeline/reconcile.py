@@ -27,7 +27,6 @@ Days outstanding
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from datetime import date
 from typing import IO, Callable, Iterable
 
 from .codes import CodeTables, load_tables
+from .safe_text import SafeCsvWriter
 from .store import Store, cents_text
 
 AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
@@ -390,8 +390,9 @@ def claim_rows(rec: Reconciliation) -> list[dict]:
 
 
 def write_claims_csv(rec: Reconciliation, out: IO[str]) -> int:
-    """One CSV row per claim (CLAIM_COLUMNS, header even when there is none), streamed; returns the count."""
-    w = csv.writer(out, lineterminator="\n")
+    """One CSV row per claim (CLAIM_COLUMNS, header even when there is none), streamed, cells safe for
+    spreadsheets (safe_text.csv_cell); returns the count."""
+    w = SafeCsvWriter(out)
     w.writerow(CLAIM_COLUMNS)
     for c in rec.claims:
         d = c.to_dict()
