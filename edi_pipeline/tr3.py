@@ -16,7 +16,7 @@ import pyx12.params
 import pyx12.x12file
 from pyx12.map_walker import apply_walk_errors, walk_tree
 
-from .errors import Issue, Position, Severity
+from .errors import KNOWN_SEGMENT_IDS, PHI_SEGMENTS, Issue, Position, Severity
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3", "ta1_text"]
 
@@ -483,8 +483,9 @@ class _Run:
         element = f"{seg_id}{ele_pos:02d}" if ele_pos else None
         if element and sub_pos:
             element += f"-{sub_pos}"
-        # only code values (ID type) are echoed: everything else may be PHI
-        value = bad_value if dtype == "ID" and bad_value and len(bad_value) <= 30 else None
+        # only code values (ID type) outside PHI-bearing segments are echoed (message, IK404)
+        value = bad_value if dtype == "ID" and bad_value and len(bad_value) <= 30 \
+            and seg_id not in PHI_SEGMENTS else None
         msg = f"{_IK4_TEXT.get(err_cde, 'element error')}: {name}"
         if value is not None:
             msg += f" ({value!r})"
@@ -826,8 +827,8 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     lines = []
     for (pos, seg_id, loop), entry in sorted(segs.items(), key=lambda kv: kv[0][0]):
         for code in entry["codes"]:
-            sid = "".join(c for c in seg_id if c.isalnum())[:3]
-            lines.append(f"IK3*{sid if len(sid) >= 2 else 'UNK'}*{pos}*{_clean(loop, 4)}*{code}")
+            sid = seg_id if seg_id in KNOWN_SEGMENT_IDS else "UNK"  # not text cut out of a damaged segment
+            lines.append(f"IK3*{sid}*{pos}*{_clean(loop, 4)}*{code}")
             if code != "8":
                 continue
             for e in entry["ele"]:
