@@ -8,7 +8,7 @@ import logging
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import pyx12.map_if
 import pyx12.map_index
@@ -51,10 +51,30 @@ class GroupAck:
 class Tr3Result:
     issues: list[Issue]
     groups: list[GroupAck]
+    # what `groups` are built from: each group's state, the set a file segment index lies in, the 999 date
+    raw_groups: list["_Group"] = field(default_factory=list)
+    locate: Callable[[int], "_St | None"] = lambda index: None
+    now: datetime | None = None
 
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.severity is Severity.ERROR]
+
+    def reject_for(self, findings: Iterable[Issue]) -> None:
+        """Make the 999s reject each set the TR3 accepted but a check of another kind (balancing, NPI, code
+        lists, the parsers) finds an error in: each such error becomes an IK3/IK4 of the set, or an IK5-5
+        when it names no element. A set the TR3 already rejects keeps its 999 as it is."""
+        accepted: dict[int, bool] = {}
+        for issue in findings:
+            if issue.severity is not Severity.ERROR:
+                continue
+            st = self.locate(issue.pos.segment_index)
+            if st is None:
+                continue
+            if accepted.setdefault(id(st), not any(e.issue.severity is Severity.ERROR for e in st.errs)):
+                st.errs.append(_finding_err(issue))
+        if any(accepted.values()):
+            self.groups = group_acks(self.raw_groups, self.now or datetime.now(timezone.utc))
 
 
 # ---------------------------------------------------------------- constants
@@ -357,6 +377,14 @@ class _Run:
         self._cur_map_node: Any = None
 
     # ---- positions and issues
+
+    def set_at(self, index: int) -> "_St | None":
+        """The transaction set holding segment `index`, if any."""
+        if 1 <= index <= len(self.segs):
+            seg = self.segs[index - 1]
+            if seg.group is not None and seg.st is not None:
+                return self.groups[seg.group].sts[seg.st]
+        return None
 
     def pos(self, index: int, seg_id: str | None = None, loop: str | None = None,
             element: str | None = None) -> Position:
@@ -843,6 +871,31 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     return lines, ack
 
 
+def _finding_err(issue: Issue) -> "_Err":
+    """A finding of another check as the 999 reports it: an IK3-n/IK4-n/IK5-n code as it says, a code-list
+    finding (CODE-*) on an element as IK4-7, any other on an element as IK4-I12 (implementation pattern
+    match failure: the value breaks a rule of the guide, such as CLM02 = the sum of SV102), else IK5-5.
+    A value of a PHI-bearing segment is never copied into IK404."""
+    pos = issue.pos
+    kind, _, bare = issue.code.partition("-")
+    ref = (pos.element or "")[len(pos.segment_id):]
+    head, _, sub = ref.partition("-")
+    ele_pos = int(head) if head.isdigit() else None
+    sub_pos = int(sub) if sub.isdigit() else None
+    if pos.segment_id in PHI_SEGMENTS and issue.value is not None:
+        issue = Issue(issue.code, issue.message, pos, issue.severity)
+    loop = pos.loop if (pos.loop or "")[:1].isdigit() else None  # not the parsers' HEADER
+    where = {"seg_id": pos.segment_id, "st_pos": pos.st_position, "loop": loop}
+    if kind == "IK5" and bare:
+        return _Err(issue, "st", bare)
+    if kind == "IK3" and bare:
+        return _Err(issue, "seg", bare, **where)
+    if ele_pos is None:
+        return _Err(issue, "st", "5")
+    code = bare if kind == "IK4" and bare else "7" if kind == "CODE" else "I12"
+    return _Err(issue, "ele", code, ele_pos=ele_pos, sub_pos=sub_pos, **where)
+
+
 def _reply_isa(isa: list[str], ctrl: str, now: datetime) -> str:
     """The ISA of an acknowledgment to the interchange whose ISA elements are `isa`: sender and
     receiver swapped, fixed width, usage (test or production) kept."""
@@ -948,4 +1001,4 @@ def run_validation(run: "_Run", text: str, filename: str | None, now: datetime |
         groups = []
     issues = [e.issue for e in run.errs]
     issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
-    return Tr3Result(issues, groups)
+    return Tr3Result(issues, groups, run.groups if groups else [], run.set_at, now)

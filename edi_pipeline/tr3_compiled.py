@@ -27,6 +27,7 @@ import pickle
 import re
 import sys
 import tempfile
+from bisect import bisect_right
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -1258,6 +1259,8 @@ class SetValidation:
         self.issues: list = []
         self._seen: set = set()
         self._groups: dict[tuple[int, int], Any] = {}
+        self._starts: list[int] = []  # first file segment index of each set validated, and its (last, _St)
+        self._sets: list[tuple[int, Any]] = []
         self._isa = self._gs = None
 
     def feed(self, item) -> None:
@@ -1310,7 +1313,16 @@ class SetValidation:
                 self._groups[key] = grp
             else:
                 self._groups[key].sts.extend(grp.sts)
+            if grp.sts:
+                self._starts.append(tx.first_index)
+                self._sets.append((tx.first_index + n - 1, grp.sts[-1]))
+
+    def _set_at(self, index: int):
+        """The transaction set holding file segment `index`, if any."""
+        k = bisect_right(self._starts, index) - 1
+        return self._sets[k][1] if k >= 0 and index <= self._sets[k][0] else None
 
     def result(self) -> Tr3Result:
         self.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
-        return Tr3Result(self.issues, tr3.group_acks(list(self._groups.values()), self.now))
+        groups = list(self._groups.values())
+        return Tr3Result(self.issues, tr3.group_acks(groups, self.now), groups, self._set_at, self.now)

@@ -165,6 +165,7 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
         if result.issues.has("SYN-LOWERCASE"):
             text = upper_ids_text(text)
         tr3 = validate_tr3_fast(text, name)
+    tr3.reject_for(result.issues)  # a set our own checks reject is rejected by its 999 too
     seen = {(i.pos.segment_index, i.code) for i in result.issues}
     ours = {i.code for i in result.issues}
     for issue in tr3.issues:

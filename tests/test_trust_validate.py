@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from conftest import fixture_files, phi_values
 from hypothesis import HealthCheck, given, settings
@@ -131,3 +132,58 @@ def test_hypothesis_shifts_and_duplicates_in_phi_segments_never_echo_phi(tmp_pat
     f.write_text(text)
     blob = validate_blob(f, tmp_path)
     assert not leaks(blob, phi_values())
+
+
+# ---------------------------------------------------------------- item 2: a rejection is a rejecting 999
+
+def set_spans(path) -> dict[int, tuple[int, str]]:
+    """ST file segment index -> (SE index, ST02) of each transaction set of the file."""
+    from edi_pipeline.envelope import EnvelopeReader, Transaction
+
+    with EnvelopeReader(path) as env:
+        return {t.first_index: (t.first_index + len(t.segments) - 1, t.control_number.strip())
+                for t in env if isinstance(t, Transaction)}
+
+
+@pytest.mark.parametrize("by_set", [True, False])
+def test_a_balancing_error_makes_the_999_reject_its_set(by_set):
+    path = next(p for p in fixture_files() if p.name == "837p-total-mismatch.837")
+    result = validate_file(path, by_set=by_set)
+    assert result.issues.has("BAL-CLAIM") and not result.ok
+    [ack] = result.acks
+    segs = [s.split("*") for s in ack.ack_text.split("~\n") if s]
+    assert not ack.accepted and ack.rejected_sets == ("0001",)
+    assert ["IK3", "CLM", "19", "2300", "8"] in segs and ["IK4", "2", "", "I12"] in segs
+    assert ["IK5", "R", "5"] in segs and ["AK9", "R", "1", "1", "0"] in segs
+
+
+def test_an_unbalanced_835_and_a_bad_npi_make_the_999_reject_the_set(tmp_path):
+    path = next(p for p in fixture_files() if p.name == "835-unbalanced.835")
+    [ack] = validate_file(path).acks
+    assert not ack.accepted and "IK3*CLP*15*2100*8~\nIK4*4**I12~" in ack.ack_text
+    assert "IK3*BPR*2**8~\nIK4*2**I12~" in ack.ack_text  # no loop id for the header
+    text = next(p for p in fixture_files() if p.name == "837p-clean.837").read_text()
+    f = tmp_path / "npi.837"
+    f.write_text(text.replace("XX*1000202642~", "XX*1000202643~"))
+    result = validate_file(f)
+    assert {i.code for i in result.issues.errors} == {"NPI-CHECK"}
+    assert not [i for i in result.issues if "1000202643" in i.message or i.value]
+    assert not result.acks[0].accepted and "IK4*9**I12~" in result.acks[0].ack_text
+    assert "1000202643" not in result.acks[0].ack_text
+
+
+def test_every_error_inside_a_set_rejects_that_set_in_its_999():
+    from conftest import corpus_files
+
+    checked = 0
+    for path in fixture_files() + corpus_files():
+        result = validate_file(path)
+        spans = set_spans(path)
+        rejected = {st02 for a in result.acks for st02 in a.rejected_sets}
+        for issue in result.issues.errors:
+            at = max((k for k in spans if k <= issue.pos.segment_index), default=None)
+            if at is None or issue.pos.segment_index > spans[at][0] or not result.acks:
+                continue
+            checked += 1
+            assert spans[at][1] in rejected, (path.name, str(issue))
+    assert checked > 30
