@@ -187,3 +187,36 @@ def test_every_error_inside_a_set_rejects_that_set_in_its_999():
             checked += 1
             assert spans[at][1] in rejected, (path.name, str(issue))
     assert checked > 30
+
+
+# ---------------------------------------------------------------- item 3: an error flood is capped
+
+def flood(tmp_path, lines: int = 300):
+    """An 837P whose first claim has `lines` service lines with a charge that is not a number."""
+    text = next(p for p in fixture_files() if p.name == "837p-clean.837").read_text()
+    bad = "".join(f"LX*{k}~SV1*HC:99213*X*UN*1***1~DTP*472*D8*20261005~" for k in range(4, 4 + lines))
+    f = tmp_path / "flood.837"
+    f.write_text(text.replace("REF*6R*CLEANMCR01-3~", "REF*6R*CLEANMCR01-3~" + bad, 1))
+    return f
+
+
+def test_an_error_flood_prints_100_lines_per_file_then_a_count(tmp_path):
+    f = flood(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["validate", str(f), str(f)])
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 * 101
+    rest = [x for x in lines if "more issues not shown" in x]
+    assert len(rest) == 2 and rest[0].startswith(f"{f}: ") and rest[0] == lines[100]
+    total = len(validate_file(f, str(f)).issues)
+    assert total > 300 and f"{total - 100} more issues not shown" in rest[0]
+    doc = json.loads(runner.invoke(cli, ["validate", str(f), "--format", "json"]).stdout)
+    assert len(doc[0]["issues"]) == total  # json keeps every issue
+    for args in (["convert", str(f), "--to", "csv", "-o", str(tmp_path / "o.csv")],
+                 ["scrub", str(f), "-o", str(tmp_path / "o.837"), "--db", str(tmp_path / "s.db")]):
+        r = runner.invoke(cli, args)
+        assert r.exit_code == 1
+        err = r.stderr.splitlines()
+        assert len([x for x in err if x.startswith(f"{f}:") and " IK" in x and " held: " not in x]) == 100, args
+        assert len([x for x in err if x.startswith(f"{f}: ") and "more issues not shown" in x]) == 1, args
