@@ -35,7 +35,7 @@ from typing import Any
 
 from . import tr3
 from .envelope import EnvelopeReader, EnvelopeSegment
-from .errors import InterchangeError, Issue, Position
+from .errors import InterchangeError, Issue, Position, Severity
 from .tr3 import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
@@ -648,6 +648,21 @@ def _syntax_ok(code: str, idx: tuple, present: set) -> bool:
 class _FastRun(_Run):
     """tr3._Run with pyx12's reader, walker and segment checks replaced by compiled ones."""
 
+    body: list[str] | None = None  # a set's own segments, lexed one by one (_validate_set)
+    body_ascii = True
+
+    def prepare(self) -> None:
+        super().prepare()
+        body = self.body
+        if body is None:
+            return
+        d = self.delims
+        fix = frozenset() if self.body_ascii else frozenset(j for j in range(1, len(body)) if not body[j].isascii())
+        self.segs = _SetSegs(self.segs, body, d.ele, d.ele + d.comp + d.term, fix)
+        for j in sorted(fix):  # tr3's lexer warns of each such segment (before numbering the set)
+            self.add("ENV-NON-ASCII", "non-ASCII characters replaced for validation",
+                     replace(self.pos(j + 3), st_position=None), Severity.WARNING)
+
     # ---- walker (pyx12.map_walker.walk_tree over compiled nodes)
 
     # NodeCounter. pyx12 keys counts by x12 path and, entering a loop, deletes
@@ -1249,6 +1264,82 @@ def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | No
     return sets.result()
 
 
+def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegment, tx: Any,
+                  now: datetime) -> tuple["_FastRun", Tr3Result]:
+    """validate_tr3_fast of one transaction set inside its ISA and GS and a GE/IEA made for it.
+
+    The set's own segments are not joined into one text and lexed again when tr3's lexer would read
+    each of them as it is (no line break, no blank segment, no leading space): the run then walks the
+    reader's texts themselves (_SetSegs), so a set of a million segments is held once, not three times.
+    """
+    d = tx.delimiters
+    end = d.segment + "\n"
+    body = tx.segments
+    isa13 = (isa.elements + [""] * 14)[13]
+    gs06 = (gs.elements + [""] * 7)[6]
+    trailers = [f"GE{d.element}1{d.element}{gs06}", f"IEA{d.element}1{d.element}{isa13}"]
+    run = _FastRun(filename)
+    joined = "".join(body)
+    if "\n" not in joined and "\r" not in joined and all(map(str.strip, body)) \
+            and not any(map(_starts_with_space, body)):
+        head = end.join([isa.text, gs.text, body[0], *trailers]) + end
+        probe = _Run(filename)  # the envelope must lex as these five segments, with the set's delimiters
+        if probe.lex(head) and [x.seg_id for x in probe.segs] == ["ISA", "GS", "ST", "GE", "IEA"] \
+                and (probe.delims.ele, probe.delims.comp, probe.delims.term) == (d.element, d.component, d.segment) \
+                and all(e.issue.pos.segment_index <= 3 for e in probe.errs):
+            run.body = body
+            run.body_ascii = joined.isascii()
+            del joined
+            return run, run_validation(run, head, filename, now)
+    del joined
+    text = end.join([isa.text, gs.text, *body, *trailers]) + end
+    return run, run_validation(run, text, filename, now)
+
+
+def _starts_with_space(text: str) -> bool:
+    return text[:1] == " "
+
+
+class _SetSegs:
+    """_FastRun.segs for one set inside its ISA and GS and a GE/IEA made for them: the five lexed
+    envelope segments (ISA, GS, ST, GE, IEA, as prepared) around the set's other segments, each made
+    when asked from the reader's own text as tr3's lexer makes it."""
+
+    __slots__ = ("head", "tail", "body", "ele", "forbidden", "fix")
+
+    def __init__(self, segs: list, body: list[str], ele: str, forbidden: str, fix: frozenset[int]):
+        self.head, self.tail = segs[:3], segs[3:]
+        self.body, self.ele, self.forbidden, self.fix = body, ele, forbidden, fix
+
+    def __len__(self) -> int:
+        return len(self.body) + 4
+
+    def _make(self, j: int) -> Any:
+        text = self.body[j]
+        seg_id = text.split(self.ele, 1)[0]
+        if j in self.fix:
+            text = tr3._ascii(text, self.forbidden)[0]
+        return tr3._Seg(text, seg_id, 0, j + 1, 0, 0)
+
+    def __getitem__(self, i: int) -> Any:
+        if i < 0:
+            i += len(self)
+        if 0 <= i < 3:
+            return self.head[i]
+        j = i - 2
+        if j < len(self.body):
+            return self._make(j)
+        if 0 <= j - len(self.body) < 2:
+            return self.tail[j - len(self.body)]
+        raise IndexError(i)
+
+    def __iter__(self):
+        yield from self.head
+        for j in range(1, len(self.body)):
+            yield self._make(j)
+        yield from self.tail
+
+
 class SetValidation:
     """validate_tr3_sets' work, fed the envelope reader's items one at a time: a caller reading the
     file for its own checks validates it in the same pass."""
@@ -1278,15 +1369,7 @@ class SetValidation:
         if isa is None or gs is None:
             return
         tx = item
-        d = tx.delimiters
-        end = d.segment + "\n"
-        isa13 = (isa.elements + [""] * 14)[13]
-        gs06 = (gs.elements + [""] * 7)[6]
-        text = end.join([isa.text, gs.text, *tx.segments, f"GE{d.element}1{d.element}{gs06}",
-                         f"IEA{d.element}1{d.element}{isa13}"]) + end
-        run = _FastRun(self.filename)
-        result = run_validation(run, text, self.filename, self.now)
-        del text
+        run, result = _validate_set(self.filename, isa, gs, tx, self.now)
         n = len(tx.segments)
         for issue in result.issues:
             k = issue.pos.segment_index
