@@ -231,7 +231,12 @@ def _normalise_isa(text: str, d: _Delims) -> str:
 # ---------------------------------------------------------------- run state
 
 
-@dataclass
+# Findings held per run (a file, or a set validated alone); past it they are only counted. A set of a
+# million segments each in error would otherwise hold a gigabyte of findings.
+MAX_FINDINGS = 10_000
+
+
+@dataclass(slots=True)
 class _Err:
     """One issue plus what the 999 needs to report it."""
 
@@ -255,6 +260,7 @@ class _St:
     st02: str
     st03: str
     errs: list[_Err] = field(default_factory=list)
+    index: int = 0  # segment index of the ST
 
 
 @dataclass
@@ -363,6 +369,8 @@ class _Run:
     def __init__(self, filename: str | None):
         self.file = filename
         self.errs: list[_Err] = []
+        self.dropped = [0, 0]  # findings past MAX_FINDINGS: [others, errors]
+        self.dropped_at: _Seg | None = None  # the segment of the first of them
         self._seen: set[tuple] = set()
         self.segs: list[_Seg] = []
         self.groups: list[_Group] = []
@@ -400,9 +408,14 @@ class _Run:
         key = (code, pos.segment_index, pos.segment_id, pos.element)
         if key in self._seen:  # pyx12 often reports one defect twice (walker and reader)
             return None
+        idx = pos.segment_index
+        if len(self.errs) >= MAX_FINDINGS:  # a flood: count the rest, hold none (see flood_note)
+            if not self.dropped[0] + self.dropped[1] and 1 <= idx <= len(self.segs):
+                self.dropped_at = self.segs[idx - 1]
+            self.dropped[severity is Severity.ERROR] += 1
+            return None
         self._seen.add(key)
         err = _Err(Issue(code, message, pos, severity, value), level, bare, **kw)
-        idx = pos.segment_index
         if 1 <= idx <= len(self.segs) and err.group is None:
             err.group, err.st = self.segs[idx - 1].group, self.segs[idx - 1].st
         self.errs.append(err)
@@ -413,6 +426,23 @@ class _Run:
             else:
                 grp.errs.append(err)
         return err
+
+    def flood_note(self) -> None:
+        """One finding at the ST of the set where findings past MAX_FINDINGS were dropped, counting
+        them; an error (and the set rejected) when any of them was."""
+        errors, others = self.dropped[1], self.dropped[0]
+        if not errors + others:
+            return
+        at = self.dropped_at
+        st = self.groups[at.group].sts[at.st] if at is not None and at.group is not None and at.st is not None \
+            else None
+        pos = self.pos(st.index) if st is not None else Position(self.file)
+        issue = Issue("ENV-TOO-MANY", f"{errors + others} more findings ({errors} errors) after the first "
+                      f"{MAX_FINDINGS} are not listed", pos, Severity.ERROR if errors else Severity.WARNING)
+        err = _Err(issue, "st" if errors and st is not None else "env", "5")
+        self.errs.append(err)
+        if err.level == "st":
+            st.errs.append(err)
 
     # ---- pyx12 error-handler interface (see pyx12.error_handler.err_handler)
 
@@ -650,7 +680,7 @@ class _Run:
                 st = seg.text.split(d.ele)
                 pad = st + [""] * (4 - len(st))
                 if self.groups:
-                    self.groups[-1].sts.append(_St(pad[1], pad[2], pad[3]))
+                    self.groups[-1].sts.append(_St(pad[1], pad[2], pad[3], index=i + 1))
                 if len(st) > 3 and st[3] in _VERSION_ALIASES:
                     st[3] = _VERSION_ALIASES[st[3]]
                     seg.text = d.ele.join(st)
@@ -994,6 +1024,7 @@ def run_validation(run: "_Run", text: str, filename: str | None, now: datetime |
         if run.lex(text):
             run.prepare()
             run.walk()
+        run.flood_note()
         groups = run.acks(now)
     except Exception as exc:  # last line of defence: never raise
         run.add("ENV-UNREADABLE", f"input could not be validated ({type(exc).__name__})",

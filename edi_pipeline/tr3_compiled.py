@@ -657,7 +657,8 @@ class _FastRun(_Run):
         if body is None:
             return
         d = self.delims
-        fix = frozenset() if self.body_ascii else frozenset(j for j in range(1, len(body)) if not body[j].isascii())
+        fix = frozenset() if self.body_ascii else \
+            frozenset(j for j in range(1, len(body)) if not body[j].isascii())
         self.segs = _SetSegs(self.segs, body, d.ele, d.ele + d.comp + d.term, fix)
         for j in sorted(fix):  # tr3's lexer warns of each such segment (before numbering the set)
             self.add("ENV-NON-ASCII", "non-ASCII characters replaced for validation",
@@ -1285,8 +1286,8 @@ def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegmen
         head = end.join([isa.text, gs.text, body[0], *trailers]) + end
         probe = _Run(filename)  # the envelope must lex as these five segments, with the set's delimiters
         if probe.lex(head) and [x.seg_id for x in probe.segs] == ["ISA", "GS", "ST", "GE", "IEA"] \
-                and (probe.delims.ele, probe.delims.comp, probe.delims.term) == (d.element, d.component, d.segment) \
-                and all(e.issue.pos.segment_index <= 3 for e in probe.errs):
+                and (probe.delims.ele, probe.delims.comp, probe.delims.term) == \
+                (d.element, d.component, d.segment) and all(e.issue.pos.segment_index <= 3 for e in probe.errs):
             run.body = body
             run.body_ascii = joined.isascii()
             del joined
@@ -1370,8 +1371,10 @@ class SetValidation:
             return
         tx = item
         run, result = _validate_set(self.filename, isa, gs, tx, self.now)
+        del result  # its issues are those of run.errs, moved here to their place in the file:
         n = len(tx.segments)
-        for issue in result.issues:
+        for err in sorted(run.errs, key=lambda e: (e.issue.pos.segment_index, e.issue.pos.line)):
+            issue = err.issue
             k = issue.pos.segment_index
             if k == 1:
                 line, index = isa.line, isa.index
@@ -1383,10 +1386,12 @@ class SetValidation:
                 continue  # the GE/IEA made for this set
             p = issue.pos
             moved = replace(issue, pos=Position(p.file, line, index, p.st_position, p.segment_id, p.loop, p.element))
-            mark = (moved.code, index, p.element, moved.message)
-            if k <= 2 and mark in self._seen:
-                continue  # the same ISA/GS finding from every set
-            self._seen.add(mark)
+            if k <= 2:
+                mark = (moved.code, index, p.element, moved.message)
+                if mark in self._seen:
+                    continue  # the same ISA/GS finding from every set
+                self._seen.add(mark)
+            err.issue = moved  # the 999 reads the same finding, and the run's copy goes
             self.issues.append(moved)
         if run.groups:
             key = (isa.index, gs.index)

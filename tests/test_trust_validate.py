@@ -223,10 +223,14 @@ def test_an_error_flood_prints_100_lines_per_file_then_a_count(tmp_path):
 
 # ---------------------------------------------------------------- item 4: one huge set in bounded memory
 
-def one_huge_set(path, segments: int) -> int:
+def one_huge_set(path, segments: int, flood: bool = False) -> int:
     """Write an 837P of one transaction set of about `segments` segments (837p-clean's first claim
-    repeated, HLs and PCNs renumbered); return its segment count."""
+    repeated, HLs and PCNs renumbered; with `flood`, every service line has three errors); return its
+    segment count."""
     text = next(p for p in fixture_files() if p.name == "837p-clean.837").read_text().replace("\n", "")
+    if flood:  # an invalid date, unit code and a line item control number too long
+        text = text.replace("D8*20261005", "D8*20261305").replace("*UN*", "*XX*")
+        text = text.replace("REF*6R*", "REF*6R*" + "X" * 60)
     segs = text.split("~")[:-1]
     start = next(k for k, s in enumerate(segs) if s.startswith("HL*2*"))
     end = next(k for k, s in enumerate(segs) if s.startswith("HL*3*"))
@@ -261,21 +265,44 @@ print(grown // 1024, result.claims, len(result.issues.errors), result.acks[0].ac
 """
 
 
-def test_validate_holds_a_huge_set_once(tmp_path):
+@pytest.mark.parametrize("flood", [False, True], ids=["valid", "every-line-in-error"])
+def test_validate_holds_a_huge_set_once(tmp_path, flood):
     import os
     import subprocess
     import sys
 
     big = tmp_path / "big.837"
-    assert one_huge_set(big, 200_000) >= 200_000
+    assert one_huge_set(big, 200_000, flood) >= 200_000
     small = next(p for p in fixture_files() if p.name == "837p-clean.837")
     r = subprocess.run([sys.executable, "-c", MEASURE, str(big), str(small)], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, timeout=120)
     assert r.returncode == 0, r.stderr
     grown_mb, claims, errors, accepted = r.stdout.split()
-    assert int(claims) > 8000 and errors == "0" and accepted == "True"
-    # beyond the reader's own copy of the set, the TR3 walk adds little (was +85 MB here, +440 MB at 1M)
+    assert int(claims) > 8000 and (int(errors) > 10_000 if flood else errors == "0") and accepted == str(not flood)
+    # beyond the reader's own copy of the set, the TR3 walk adds little (was +78 MB here, and +118 MB
+    # holding 78,000 findings; at a million segments 596 MB -> 173 MB peak)
     assert int(grown_mb) < 40, grown_mb
+
+
+def test_an_error_flood_holds_10000_findings_and_counts_the_rest(monkeypatch, tmp_path):
+    from edi_pipeline import tr3
+
+    f = tmp_path / "flood.837"
+    one_huge_set(f, 2_000, flood=True)
+    every = validate_file(f)
+    assert len(every.issues) > 150 and not every.issues.has("ENV-TOO-MANY")
+    for by_set in (True, False):
+        monkeypatch.setattr(tr3, "MAX_FINDINGS", 50)
+        capped = validate_file(f, by_set=by_set)
+        monkeypatch.undo()
+        [note] = [i for i in capped.issues if i.code == "ENV-TOO-MANY"]
+        kept = [i for i in capped.issues if i.code.startswith("IK")]
+        every_ik = [str(i) for i in every.issues if i.code.startswith("IK")]
+        assert len(kept) == 50 and [str(i) for i in kept] == every_ik[:50]
+        rest = len(every_ik) - 50
+        assert note.message == f"{rest} more findings ({rest} errors) after the first 50 are not listed"
+        assert (note.pos.segment_id, note.pos.segment_index, note.pos.st_position) == ("ST", 3, 1)
+        assert not capped.acks[0].accepted and "IK5*R*5~" in capped.acks[0].ack_text
 
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
