@@ -67,6 +67,7 @@ class Validation:
     transactions: int = 0
     claims: int = 0
     payments: int = 0
+    segments: int = 0  # read (the last one's index)
 
     def rejected_interchanges(self) -> list[Interchange]:
         return [x for x in self.interchanges if x.errors]
@@ -109,9 +110,11 @@ def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation,
                 if also is not None:
                     also(item)
                 if isinstance(item, EnvelopeSegment):
+                    result.segments = item.index
                     if item.tag == "ISA":
                         result.interchanges.append(Interchange(item.elements, item.index))
                     continue
+                result.segments = item.first_index + len(item.segments) - 1
                 result.transactions += 1
                 check_version(item, issues)
                 if is_837p(item):
@@ -127,8 +130,10 @@ def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation,
             issues.extend(env.issues)
 
 
-# Files larger than this are validated one transaction set at a time, in memory bounded by the largest set.
+# Files larger than this, or of more segments, are validated one transaction set at a time, in memory
+# bounded by the largest set (the whole walk holds about 470 bytes a segment: 470 MB for a million).
 LARGE_FILE = 32 << 20
+LARGE_SEGMENTS = 200_000
 # Reader findings (envelope and syntax) under which walking the whole text adds pyx12's own interchange-
 # and group-level codes. A file without any gets the same issues and 999s set by set, in a fraction of
 # the memory (pinned by tests over the fixtures and the corpus), so it is validated that way.
@@ -140,8 +145,8 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
     """Validate a file; never raises for bad content (unreadable input becomes an Issue).
 
     `by_set` validates each transaction set inside its own envelope instead of the whole text at once;
-    the envelope reader checks the trailers either way. Default: for a file (not `data`) over LARGE_FILE,
-    or whose envelope the reader found sound.
+    the envelope reader checks the trailers either way. Default: for input of over LARGE_SEGMENTS
+    segments, and for a file (not `data`) over LARGE_FILE or whose envelope the reader found sound.
     """
     name = name or os.fspath(path)
     result = Validation(name)
@@ -153,7 +158,7 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
         result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
         return result
     if by_set is None:
-        by_set = data is None and (os.path.getsize(path) > LARGE_FILE or not any(
+        by_set = result.segments > LARGE_SEGMENTS or data is None and (os.path.getsize(path) > LARGE_FILE or not any(
             i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
     if by_set:  # (sets is made unless by_set is False)
         tr3 = sets.result()
