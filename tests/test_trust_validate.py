@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 from click.testing import CliRunner
 from conftest import corpus_files, fixture_files, phi_values
+from mutations import mutated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -340,3 +341,16 @@ def test_a_set_walked_from_the_readers_texts_matches_the_set_lexed_again(path, t
     walked = validate_tr3_sets(path, "in", now=NOW)
     monkeypatch.setattr(tr3_compiled, "_starts_with_space", lambda text: True)  # every set lexed again
     assert _full(walked) == _full(validate_tr3_sets(path, "in", now=NOW))
+
+
+@settings(max_examples=150, deadline=None)
+@given(mutated())
+def test_hypothesis_damaged_sets_walk_the_same_from_the_readers_texts(data):
+    from edi_pipeline import tr3_compiled
+    from edi_pipeline.tr3_compiled import validate_tr3_sets
+
+    walked = validate_tr3_sets(data, "in", now=NOW)
+    assert not [i for i in walked.issues if "could not be validated" in i.message]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tr3_compiled, "_starts_with_space", lambda text: True)
+        assert _full(walked) == _full(validate_tr3_sets(data, "in", now=NOW))
