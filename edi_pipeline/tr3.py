@@ -55,6 +55,7 @@ class Tr3Result:
     raw_groups: list["_Group"] = field(default_factory=list)
     locate: Callable[[int], "_St | None"] = lambda index: None
     now: datetime | None = None
+    group_at: Callable[[int], "_Group | None"] = lambda index: None  # the group open at a segment index
 
     @property
     def errors(self) -> list[Issue]:
@@ -63,10 +64,18 @@ class Tr3Result:
     def reject_for(self, findings: Iterable[Issue]) -> None:
         """Make the 999s reject each set the TR3 accepted but a check of another kind (balancing, NPI, code
         lists, the parsers) finds an error in: each such error becomes an IK3/IK4 of the set, or an IK5-5
-        when it names no element. A set the TR3 already rejects keeps its 999 as it is."""
+        when it names no element. A set the TR3 already rejects keeps its 999 as it is. A GE the reader
+        found missing or wrong (ENV-GE*) rejects its group with the AK9 code pyx12 gives it."""
         accepted: dict[int, bool] = {}
         for issue in findings:
             if issue.severity is not Severity.ERROR:
+                continue
+            if issue.code in _GROUP_FINDINGS:  # the reader's GE checks, where the walk made the GE
+                grp = self.group_at(issue.pos.segment_index - (issue.code == "ENV-GE-MISSING"))
+                bare = _GROUP_FINDINGS[issue.code]
+                if grp is not None and not any(e.level == "gs" and e.code == bare for e in grp.errs):
+                    grp.errs.append(_Err(issue, "gs", bare))
+                    accepted[id(grp)] = True
                 continue
             st = self.locate(issue.pos.segment_index)
             if st is None:
@@ -392,6 +401,12 @@ class _Run:
             seg = self.segs[index - 1]
             if seg.group is not None and seg.st is not None:
                 return self.groups[seg.group].sts[seg.st]
+        return None
+
+    def group_at(self, index: int) -> "_Group | None":
+        """The functional group holding segment `index`, if any."""
+        if 1 <= index <= len(self.segs) and self.segs[index - 1].group is not None:
+            return self.groups[self.segs[index - 1].group]
         return None
 
     def pos(self, index: int, seg_id: str | None = None, loop: str | None = None,
@@ -901,6 +916,10 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     return lines, ack
 
 
+# The reader's GE findings as AK905 codes (a GE missing; group control number; count of sets).
+_GROUP_FINDINGS = {"ENV-GE-MISSING": "3", "ENV-GE02": "4", "ENV-GE01": "5"}
+
+
 def _finding_err(issue: Issue) -> "_Err":
     """A finding of another check as the 999 reports it: an IK3-n/IK4-n/IK5-n code as it says, a code-list
     finding (CODE-*) on an element as IK4-7, any other on an element as IK4-I12 (implementation pattern
@@ -1032,4 +1051,4 @@ def run_validation(run: "_Run", text: str, filename: str | None, now: datetime |
         groups = []
     issues = [e.issue for e in run.errs]
     issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
-    return Tr3Result(issues, groups, run.groups if groups else [], run.set_at, now)
+    return Tr3Result(issues, groups, run.groups if groups else [], run.set_at, now, run.group_at)

@@ -1351,6 +1351,7 @@ class SetValidation:
         self.issues: list = []
         self._seen: set = set()
         self._groups: dict[tuple[int, int], Any] = {}
+        self._gs_starts: list[int] = []  # file segment index of each GS
         self._starts: list[int] = []  # first file segment index of each set validated, and its (last, _St)
         self._sets: list[tuple[int, Any]] = []
         self._isa = self._gs = None
@@ -1362,6 +1363,7 @@ class SetValidation:
                 self._isa = item
             elif item.tag == "GS":
                 self._gs = item
+                self._gs_starts.append(item.index)
             elif item.tag == "GE" and isa is not None and gs is not None:
                 key = (isa.index, gs.index)
                 if key in self._groups:
@@ -1405,6 +1407,13 @@ class SetValidation:
                 self._starts.append(tx.first_index)
                 self._sets.append((tx.first_index + n - 1, grp.sts[-1]))
 
+    def _group_at(self, index: int):
+        """The functional group of the last GS at or before segment `index` (None if none of its sets
+        was validated)."""
+        k = bisect_right(self._gs_starts, index) - 1
+        by_gs = {gs: grp for (_, gs), grp in self._groups.items()}
+        return by_gs.get(self._gs_starts[k]) if k >= 0 else None
+
     def _set_at(self, index: int):
         """The transaction set holding file segment `index`, if any."""
         k = bisect_right(self._starts, index) - 1
@@ -1413,4 +1422,5 @@ class SetValidation:
     def result(self) -> Tr3Result:
         self.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
         groups = list(self._groups.values())
-        return Tr3Result(self.issues, tr3.group_acks(groups, self.now), groups, self._set_at, self.now)
+        return Tr3Result(self.issues, tr3.group_acks(groups, self.now), groups, self._set_at, self.now,
+                         self._group_at)

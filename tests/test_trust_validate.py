@@ -354,3 +354,18 @@ def test_hypothesis_damaged_sets_walk_the_same_from_the_readers_texts(data):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tr3_compiled, "_starts_with_space", lambda text: True)
         assert _full(walked) == _full(validate_tr3_sets(data, "in", now=NOW))
+
+
+@pytest.mark.parametrize("by_set", [True, False])
+@pytest.mark.parametrize("edit,ak9", [(("GE*1*101", "GE*2*101"), "AK9*R*2*1*1*5~"),
+                                      (("GE*1*101", "GE*1*102"), "AK9*R*1*1*1*4~"),
+                                      (("GE*1*101~\n", ""), "AK9*R*1*1*1*3~")])
+def test_a_ge_the_reader_rejects_makes_the_999_reject_the_group(tmp_path, by_set, edit, ak9):
+    """Set by set (files over 200,000 segments), the walk makes each set's GE: the reader's GE findings
+    must still reject the group, with the AK9 code the whole walk gives."""
+    text = next(p for p in fixture_files() if p.name == "837p-clean.837").read_text()
+    f = tmp_path / "in.837"
+    f.write_text(text.replace(*edit))
+    result = validate_file(f, by_set=by_set)
+    [ack] = result.acks
+    assert not result.ok and not ack.accepted and ak9 in ack.ack_text, ack.ack_text
