@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import pytest
 from click.testing import CliRunner
 from conftest import corpus_files, fixture_files, phi_values
-from mutations import mutated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import mutated
 
 from edi_pipeline.cli import cli
 from edi_pipeline.validate import validate_file, write_acks
