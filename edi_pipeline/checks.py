@@ -28,8 +28,7 @@ def check_claim(claim: Claim, issues: IssueList) -> None:
         if npi and not npi_valid(npi):
             at = claim.find(prefix, start, end)
             pos = claim.position_at(at, loop, "NM109") if at is not None else src.position("NM109")
-            issues.append(Issue("NPI-CHECK", f"claim {pcn}: NPI {npi} fails the check digit", pos,
-                                Severity.ERROR, npi))
+            issues.append(Issue("NPI-CHECK", f"claim {pcn}: the NPI fails the check digit", pos))  # an NM1 value
     if claim.place_of_service and claim.place_of_service not in tables.pos:
         issues.append(Issue("CODE-POS", f"claim {pcn}: place of service {claim.place_of_service} is not a CMS code",
                             src.position("CLM05-1"), Severity.ERROR, claim.place_of_service))

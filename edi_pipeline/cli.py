@@ -55,12 +55,28 @@ def guarded(fn):
     return wrapper
 
 
+MAX_ISSUE_LINES = 100  # per file; then one line counting the rest (validate --format json lists them all)
+
+
 def print_issues(issues, stream=None, minimum: Severity = Severity.WARNING) -> None:
+    """One line per issue at `minimum` severity or worse, at most MAX_ISSUE_LINES per file, then a count
+    of the rest."""
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    shown: dict[str | None, int] = {}
+    rest: dict[str | None, list[int]] = {}  # file -> [errors, others] not shown
     for issue in issues:
-        if order[issue.severity] <= order[minimum]:
-            click.echo(str(issue) if issue.severity is Severity.ERROR else f"{issue} ({issue.severity.value})",
-                       err=stream is None, file=stream)
+        if order[issue.severity] > order[minimum]:
+            continue
+        file = issue.pos.file
+        if shown.get(file, 0) >= MAX_ISSUE_LINES:
+            rest.setdefault(file, [0, 0])[issue.severity is not Severity.ERROR] += 1
+            continue
+        shown[file] = shown.get(file, 0) + 1
+        click.echo(str(issue) if issue.severity is Severity.ERROR else f"{issue} ({issue.severity.value})",
+                   err=stream is None, file=stream)
+    for file, (errors, others) in rest.items():
+        click.echo(f"{file or '-'}: {errors + others} more issues not shown ({errors} errors, {others} warnings "
+                   f"or notes)", err=stream is None, file=stream)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

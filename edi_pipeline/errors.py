@@ -6,6 +6,28 @@ import enum
 from dataclasses import dataclass, field
 
 
+# Segments that carry names, member ids, birth dates, addresses or phone numbers in some loop (NM1, N2,
+# N3, N4, PER and REF of patients and subscribers, DMG, PAT). No value of theirs goes into a message or
+# an outbound 999, whatever element it sits in: one separator too many or too few moves a name or a birth
+# date into a code element, and moves the segment out of its loop, so neither can be trusted to tell a
+# patient's segment from a provider's. Messages name the element and the rule instead.
+PHI_SEGMENTS = frozenset(("NM1", "N2", "N3", "N4", "PER", "REF", "DMG", "PAT"))
+
+# Segment identifiers of the implementation guides pyx12 ships. Any other "identifier" is text cut out of
+# a damaged segment (a stray terminator inside a name), so positions show it as "?".
+KNOWN_SEGMENT_IDS = frozenset("""
+    AAA ACT ADX AK1 AK2 AK3 AK4 AK5 AK9 AMT ATH BFR BGN BHT BPR CAS CL1 CLM CLP CN1 COB CR1 CR2 CR3 CR5
+    CR6 CR7 CRC CTP CTT CTX CUR DMG DN1 DN2 DSB DTM DTP EB EC ENT EQ FRM FST GE GS HCP HCR HD HI HL HLH
+    HSD ICM IDC IEA III IK3 IK4 IK5 INS ISA IT1 K3 LE LIN LQ LS LUI LX MEA MIA MOA MSG N1 N2 N3 N4 NM1
+    NTE OI PAT PER PID PLA PLB PRV PS1 PWK QTY RDM RDT REF RMR SAC SBR SE SHP SLN SPI ST STC SV1 SV2 SV3
+    SV5 SVC SVD TA1 TOO TRN TS2 TS3 TST UIT UM UNU""".split())
+
+
+def shown_segment_id(seg_id: str) -> str:
+    """A segment identifier as messages show it: a known one, else "?" (never text of the input)."""
+    return seg_id if seg_id in KNOWN_SEGMENT_IDS else "?"
+
+
 class Severity(str, enum.Enum):
     ERROR = "error"
     WARNING = "warning"
@@ -26,7 +48,7 @@ class Position:
 
     def __str__(self) -> str:
         where = f"{self.file or '-'}:{self.line}:"
-        seg = "".join(c if c.isprintable() and c != " " else "?" for c in self.segment_id[:8]) or "-"
+        seg = shown_segment_id(self.segment_id) if self.segment_id else "-"
         num = self.st_position if self.st_position is not None else self.segment_index
         parts = [where, f"{seg}#{num}"]
         if self.loop:
@@ -41,7 +63,7 @@ class Position:
             "line": self.line,
             "segment_index": self.segment_index,
             "st_position": self.st_position,
-            "segment_id": self.segment_id,
+            "segment_id": shown_segment_id(self.segment_id) if self.segment_id else "",
             "loop": self.loop,
             "element": self.element,
         }

@@ -8,7 +8,7 @@ import logging
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import pyx12.map_if
 import pyx12.map_index
@@ -16,7 +16,7 @@ import pyx12.params
 import pyx12.x12file
 from pyx12.map_walker import apply_walk_errors, walk_tree
 
-from .errors import Issue, Position, Severity
+from .errors import KNOWN_SEGMENT_IDS, PHI_SEGMENTS, Issue, Position, Severity
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3", "ta1_text"]
 
@@ -51,10 +51,39 @@ class GroupAck:
 class Tr3Result:
     issues: list[Issue]
     groups: list[GroupAck]
+    # what `groups` are built from: each group's state, the set a file segment index lies in, the 999 date
+    raw_groups: list["_Group"] = field(default_factory=list)
+    locate: Callable[[int], "_St | None"] = lambda index: None
+    now: datetime | None = None
+    group_at: Callable[[int], "_Group | None"] = lambda index: None  # the group open at a segment index
 
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.severity is Severity.ERROR]
+
+    def reject_for(self, findings: Iterable[Issue]) -> None:
+        """Make the 999s reject each set the TR3 accepted but a check of another kind (balancing, NPI, code
+        lists, the parsers) finds an error in: each such error becomes an IK3/IK4 of the set, or an IK5-5
+        when it names no element. A set the TR3 already rejects keeps its 999 as it is. A GE the reader
+        found missing or wrong (ENV-GE*) rejects its group with the AK9 code pyx12 gives it."""
+        accepted: dict[int, bool] = {}
+        for issue in findings:
+            if issue.severity is not Severity.ERROR:
+                continue
+            if issue.code in _GROUP_FINDINGS:  # the reader's GE checks, where the walk made the GE
+                grp = self.group_at(issue.pos.segment_index - (issue.code == "ENV-GE-MISSING"))
+                bare = _GROUP_FINDINGS[issue.code]
+                if grp is not None and not any(e.level == "gs" and e.code == bare for e in grp.errs):
+                    grp.errs.append(_Err(issue, "gs", bare))
+                    accepted[id(grp)] = True
+                continue
+            st = self.locate(issue.pos.segment_index)
+            if st is None:
+                continue
+            if accepted.setdefault(id(st), not any(e.issue.severity is Severity.ERROR for e in st.errs)):
+                st.errs.append(_finding_err(issue))
+        if any(accepted.values()):
+            self.groups = group_acks(self.raw_groups, self.now or datetime.now(timezone.utc))
 
 
 # ---------------------------------------------------------------- constants
@@ -211,7 +240,12 @@ def _normalise_isa(text: str, d: _Delims) -> str:
 # ---------------------------------------------------------------- run state
 
 
-@dataclass
+# Findings held per run (a file, or a set validated alone); past it they are only counted. A set of a
+# million segments each in error would otherwise hold a gigabyte of findings.
+MAX_FINDINGS = 10_000
+
+
+@dataclass(slots=True)
 class _Err:
     """One issue plus what the 999 needs to report it."""
 
@@ -235,6 +269,7 @@ class _St:
     st02: str
     st03: str
     errs: list[_Err] = field(default_factory=list)
+    index: int = 0  # segment index of the ST
 
 
 @dataclass
@@ -343,6 +378,8 @@ class _Run:
     def __init__(self, filename: str | None):
         self.file = filename
         self.errs: list[_Err] = []
+        self.dropped = [0, 0]  # findings past MAX_FINDINGS: [others, errors]
+        self.dropped_at: _Seg | None = None  # the segment of the first of them
         self._seen: set[tuple] = set()
         self.segs: list[_Seg] = []
         self.groups: list[_Group] = []
@@ -358,6 +395,20 @@ class _Run:
 
     # ---- positions and issues
 
+    def set_at(self, index: int) -> "_St | None":
+        """The transaction set holding segment `index`, if any."""
+        if 1 <= index <= len(self.segs):
+            seg = self.segs[index - 1]
+            if seg.group is not None and seg.st is not None:
+                return self.groups[seg.group].sts[seg.st]
+        return None
+
+    def group_at(self, index: int) -> "_Group | None":
+        """The functional group holding segment `index`, if any."""
+        if 1 <= index <= len(self.segs) and self.segs[index - 1].group is not None:
+            return self.groups[self.segs[index - 1].group]
+        return None
+
     def pos(self, index: int, seg_id: str | None = None, loop: str | None = None,
             element: str | None = None) -> Position:
         if 1 <= index <= len(self.segs):
@@ -372,9 +423,14 @@ class _Run:
         key = (code, pos.segment_index, pos.segment_id, pos.element)
         if key in self._seen:  # pyx12 often reports one defect twice (walker and reader)
             return None
+        idx = pos.segment_index
+        if len(self.errs) >= MAX_FINDINGS:  # a flood: count the rest, hold none (see flood_note)
+            if not self.dropped[0] + self.dropped[1] and 1 <= idx <= len(self.segs):
+                self.dropped_at = self.segs[idx - 1]
+            self.dropped[severity is Severity.ERROR] += 1
+            return None
         self._seen.add(key)
         err = _Err(Issue(code, message, pos, severity, value), level, bare, **kw)
-        idx = pos.segment_index
         if 1 <= idx <= len(self.segs) and err.group is None:
             err.group, err.st = self.segs[idx - 1].group, self.segs[idx - 1].st
         self.errs.append(err)
@@ -385,6 +441,23 @@ class _Run:
             else:
                 grp.errs.append(err)
         return err
+
+    def flood_note(self) -> None:
+        """One finding at the ST of the set where findings past MAX_FINDINGS were dropped, counting
+        them; an error (and the set rejected) when any of them was."""
+        errors, others = self.dropped[1], self.dropped[0]
+        if not errors + others:
+            return
+        at = self.dropped_at
+        st = self.groups[at.group].sts[at.st] if at is not None and at.group is not None and at.st is not None \
+            else None
+        pos = self.pos(st.index) if st is not None else Position(self.file)
+        issue = Issue("ENV-TOO-MANY", f"{errors + others} more findings ({errors} errors) after the first "
+                      f"{MAX_FINDINGS} are not listed", pos, Severity.ERROR if errors else Severity.WARNING)
+        err = _Err(issue, "st" if errors and st is not None else "env", "5")
+        self.errs.append(err)
+        if err.level == "st":
+            st.errs.append(err)
 
     # ---- pyx12 error-handler interface (see pyx12.error_handler.err_handler)
 
@@ -483,8 +556,9 @@ class _Run:
         element = f"{seg_id}{ele_pos:02d}" if ele_pos else None
         if element and sub_pos:
             element += f"-{sub_pos}"
-        # only code values (ID type) are echoed: everything else may be PHI
-        value = bad_value if dtype == "ID" and bad_value and len(bad_value) <= 30 else None
+        # only code values (ID type) outside PHI-bearing segments are echoed (message, IK404)
+        value = bad_value if dtype == "ID" and bad_value and len(bad_value) <= 30 \
+            and seg_id not in PHI_SEGMENTS else None
         msg = f"{_IK4_TEXT.get(err_cde, 'element error')}: {name}"
         if value is not None:
             msg += f" ({value!r})"
@@ -621,7 +695,7 @@ class _Run:
                 st = seg.text.split(d.ele)
                 pad = st + [""] * (4 - len(st))
                 if self.groups:
-                    self.groups[-1].sts.append(_St(pad[1], pad[2], pad[3]))
+                    self.groups[-1].sts.append(_St(pad[1], pad[2], pad[3], index=i + 1))
                 if len(st) > 3 and st[3] in _VERSION_ALIASES:
                     st[3] = _VERSION_ALIASES[st[3]]
                     seg.text = d.ele.join(st)
@@ -826,8 +900,8 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     lines = []
     for (pos, seg_id, loop), entry in sorted(segs.items(), key=lambda kv: kv[0][0]):
         for code in entry["codes"]:
-            sid = "".join(c for c in seg_id if c.isalnum())[:3]
-            lines.append(f"IK3*{sid if len(sid) >= 2 else 'UNK'}*{pos}*{_clean(loop, 4)}*{code}")
+            sid = seg_id if seg_id in KNOWN_SEGMENT_IDS else "UNK"  # not text cut out of a damaged segment
+            lines.append(f"IK3*{sid}*{pos}*{_clean(loop, 4)}*{code}")
             if code != "8":
                 continue
             for e in entry["ele"]:
@@ -840,6 +914,35 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     errors = any(e.issue.severity is Severity.ERROR for e in st.errs)
     ack = "R" if errors else ("E" if st.errs else "A")
     return lines, ack
+
+
+# The reader's GE findings as AK905 codes (a GE missing; group control number; count of sets).
+_GROUP_FINDINGS = {"ENV-GE-MISSING": "3", "ENV-GE02": "4", "ENV-GE01": "5"}
+
+
+def _finding_err(issue: Issue) -> "_Err":
+    """A finding of another check as the 999 reports it: an IK3-n/IK4-n/IK5-n code as it says, a code-list
+    finding (CODE-*) on an element as IK4-7, any other on an element as IK4-I12 (implementation pattern
+    match failure: the value breaks a rule of the guide, such as CLM02 = the sum of SV102), else IK5-5.
+    A value of a PHI-bearing segment is never copied into IK404."""
+    pos = issue.pos
+    kind, _, bare = issue.code.partition("-")
+    ref = (pos.element or "")[len(pos.segment_id):]
+    head, _, sub = ref.partition("-")
+    ele_pos = int(head) if head.isdigit() else None
+    sub_pos = int(sub) if sub.isdigit() else None
+    if pos.segment_id in PHI_SEGMENTS and issue.value is not None:
+        issue = Issue(issue.code, issue.message, pos, issue.severity)
+    loop = pos.loop if (pos.loop or "")[:1].isdigit() else None  # not the parsers' HEADER
+    where = {"seg_id": pos.segment_id, "st_pos": pos.st_position, "loop": loop}
+    if kind == "IK5" and bare:
+        return _Err(issue, "st", bare)
+    if kind == "IK3" and bare:
+        return _Err(issue, "seg", bare, **where)
+    if ele_pos is None:
+        return _Err(issue, "st", "5")
+    code = bare if kind == "IK4" and bare else "7" if kind == "CODE" else "I12"
+    return _Err(issue, "ele", code, ele_pos=ele_pos, sub_pos=sub_pos, **where)
 
 
 def _reply_isa(isa: list[str], ctrl: str, now: datetime) -> str:
@@ -940,6 +1043,7 @@ def run_validation(run: "_Run", text: str, filename: str | None, now: datetime |
         if run.lex(text):
             run.prepare()
             run.walk()
+        run.flood_note()
         groups = run.acks(now)
     except Exception as exc:  # last line of defence: never raise
         run.add("ENV-UNREADABLE", f"input could not be validated ({type(exc).__name__})",
@@ -947,4 +1051,4 @@ def run_validation(run: "_Run", text: str, filename: str | None, now: datetime |
         groups = []
     issues = [e.issue for e in run.errs]
     issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
-    return Tr3Result(issues, groups)
+    return Tr3Result(issues, groups, run.groups if groups else [], run.set_at, now, run.group_at)

@@ -27,6 +27,7 @@ import pickle
 import re
 import sys
 import tempfile
+from bisect import bisect_right
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any
 
 from . import tr3
 from .envelope import EnvelopeReader, EnvelopeSegment
-from .errors import InterchangeError, Issue, Position
+from .errors import InterchangeError, Issue, Position, Severity
 from .tr3 import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
@@ -647,6 +648,22 @@ def _syntax_ok(code: str, idx: tuple, present: set) -> bool:
 class _FastRun(_Run):
     """tr3._Run with pyx12's reader, walker and segment checks replaced by compiled ones."""
 
+    body: list[str] | None = None  # a set's own segments, lexed one by one (_validate_set)
+    body_ascii = True
+
+    def prepare(self) -> None:
+        super().prepare()
+        body = self.body
+        if body is None:
+            return
+        d = self.delims
+        fix = frozenset() if self.body_ascii else \
+            frozenset(j for j in range(1, len(body)) if not body[j].isascii())
+        self.segs = _SetSegs(self.segs, body, d.ele, d.ele + d.comp + d.term, fix)
+        for j in sorted(fix):  # tr3's lexer warns of each such segment (before numbering the set)
+            self.add("ENV-NON-ASCII", "non-ASCII characters replaced for validation",
+                     replace(self.pos(j + 3), st_position=None), Severity.WARNING)
+
     # ---- walker (pyx12.map_walker.walk_tree over compiled nodes)
 
     # NodeCounter. pyx12 keys counts by x12 path and, entering a loop, deletes
@@ -1248,6 +1265,82 @@ def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | No
     return sets.result()
 
 
+def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegment, tx: Any,
+                  now: datetime) -> tuple["_FastRun", Tr3Result]:
+    """validate_tr3_fast of one transaction set inside its ISA and GS and a GE/IEA made for it.
+
+    The set's own segments are not joined into one text and lexed again when tr3's lexer would read
+    each of them as it is (no line break, no blank segment, no leading space): the run then walks the
+    reader's texts themselves (_SetSegs), so a set of a million segments is held once, not three times.
+    """
+    d = tx.delimiters
+    end = d.segment + "\n"
+    body = tx.segments
+    isa13 = (isa.elements + [""] * 14)[13]
+    gs06 = (gs.elements + [""] * 7)[6]
+    trailers = [f"GE{d.element}1{d.element}{gs06}", f"IEA{d.element}1{d.element}{isa13}"]
+    run = _FastRun(filename)
+    joined = "".join(body)
+    if "\n" not in joined and "\r" not in joined and all(map(str.strip, body)) \
+            and not any(map(_starts_with_space, body)):
+        head = end.join([isa.text, gs.text, body[0], *trailers]) + end
+        probe = _Run(filename)  # the envelope must lex as these five segments, with the set's delimiters
+        if probe.lex(head) and [x.seg_id for x in probe.segs] == ["ISA", "GS", "ST", "GE", "IEA"] \
+                and (probe.delims.ele, probe.delims.comp, probe.delims.term) == \
+                (d.element, d.component, d.segment) and all(e.issue.pos.segment_index <= 3 for e in probe.errs):
+            run.body = body
+            run.body_ascii = joined.isascii()
+            del joined
+            return run, run_validation(run, head, filename, now)
+    del joined
+    text = end.join([isa.text, gs.text, *body, *trailers]) + end
+    return run, run_validation(run, text, filename, now)
+
+
+def _starts_with_space(text: str) -> bool:
+    return text[:1] == " "
+
+
+class _SetSegs:
+    """_FastRun.segs for one set inside its ISA and GS and a GE/IEA made for them: the five lexed
+    envelope segments (ISA, GS, ST, GE, IEA, as prepared) around the set's other segments, each made
+    when asked from the reader's own text as tr3's lexer makes it."""
+
+    __slots__ = ("head", "tail", "body", "ele", "forbidden", "fix")
+
+    def __init__(self, segs: list, body: list[str], ele: str, forbidden: str, fix: frozenset[int]):
+        self.head, self.tail = segs[:3], segs[3:]
+        self.body, self.ele, self.forbidden, self.fix = body, ele, forbidden, fix
+
+    def __len__(self) -> int:
+        return len(self.body) + 4
+
+    def _make(self, j: int) -> Any:
+        text = self.body[j]
+        seg_id = text.split(self.ele, 1)[0]
+        if j in self.fix:
+            text = tr3._ascii(text, self.forbidden)[0]
+        return tr3._Seg(text, seg_id, 0, j + 1, 0, 0)
+
+    def __getitem__(self, i: int) -> Any:
+        if i < 0:
+            i += len(self)
+        if 0 <= i < 3:
+            return self.head[i]
+        j = i - 2
+        if j < len(self.body):
+            return self._make(j)
+        if 0 <= j - len(self.body) < 2:
+            return self.tail[j - len(self.body)]
+        raise IndexError(i)
+
+    def __iter__(self):
+        yield from self.head
+        for j in range(1, len(self.body)):
+            yield self._make(j)
+        yield from self.tail
+
+
 class SetValidation:
     """validate_tr3_sets' work, fed the envelope reader's items one at a time: a caller reading the
     file for its own checks validates it in the same pass."""
@@ -1258,6 +1351,9 @@ class SetValidation:
         self.issues: list = []
         self._seen: set = set()
         self._groups: dict[tuple[int, int], Any] = {}
+        self._gs_starts: list[int] = []  # file segment index of each GS
+        self._starts: list[int] = []  # first file segment index of each set validated, and its (last, _St)
+        self._sets: list[tuple[int, Any]] = []
         self._isa = self._gs = None
 
     def feed(self, item) -> None:
@@ -1267,6 +1363,7 @@ class SetValidation:
                 self._isa = item
             elif item.tag == "GS":
                 self._gs = item
+                self._gs_starts.append(item.index)
             elif item.tag == "GE" and isa is not None and gs is not None:
                 key = (isa.index, gs.index)
                 if key in self._groups:
@@ -1275,17 +1372,11 @@ class SetValidation:
         if isa is None or gs is None:
             return
         tx = item
-        d = tx.delimiters
-        end = d.segment + "\n"
-        isa13 = (isa.elements + [""] * 14)[13]
-        gs06 = (gs.elements + [""] * 7)[6]
-        text = end.join([isa.text, gs.text, *tx.segments, f"GE{d.element}1{d.element}{gs06}",
-                         f"IEA{d.element}1{d.element}{isa13}"]) + end
-        run = _FastRun(self.filename)
-        result = run_validation(run, text, self.filename, self.now)
-        del text
+        run, result = _validate_set(self.filename, isa, gs, tx, self.now)
+        del result  # its issues are those of run.errs, moved here to their place in the file:
         n = len(tx.segments)
-        for issue in result.issues:
+        for err in sorted(run.errs, key=lambda e: (e.issue.pos.segment_index, e.issue.pos.line)):
+            issue = err.issue
             k = issue.pos.segment_index
             if k == 1:
                 line, index = isa.line, isa.index
@@ -1297,10 +1388,12 @@ class SetValidation:
                 continue  # the GE/IEA made for this set
             p = issue.pos
             moved = replace(issue, pos=Position(p.file, line, index, p.st_position, p.segment_id, p.loop, p.element))
-            mark = (moved.code, index, p.element, moved.message)
-            if k <= 2 and mark in self._seen:
-                continue  # the same ISA/GS finding from every set
-            self._seen.add(mark)
+            if k <= 2:
+                mark = (moved.code, index, p.element, moved.message)
+                if mark in self._seen:
+                    continue  # the same ISA/GS finding from every set
+                self._seen.add(mark)
+            err.issue = moved  # the 999 reads the same finding, and the run's copy goes
             self.issues.append(moved)
         if run.groups:
             key = (isa.index, gs.index)
@@ -1310,7 +1403,24 @@ class SetValidation:
                 self._groups[key] = grp
             else:
                 self._groups[key].sts.extend(grp.sts)
+            if grp.sts:
+                self._starts.append(tx.first_index)
+                self._sets.append((tx.first_index + n - 1, grp.sts[-1]))
+
+    def _group_at(self, index: int):
+        """The functional group of the last GS at or before segment `index` (None if none of its sets
+        was validated)."""
+        k = bisect_right(self._gs_starts, index) - 1
+        by_gs = {gs: grp for (_, gs), grp in self._groups.items()}
+        return by_gs.get(self._gs_starts[k]) if k >= 0 else None
+
+    def _set_at(self, index: int):
+        """The transaction set holding file segment `index`, if any."""
+        k = bisect_right(self._starts, index) - 1
+        return self._sets[k][1] if k >= 0 and index <= self._sets[k][0] else None
 
     def result(self) -> Tr3Result:
         self.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
-        return Tr3Result(self.issues, tr3.group_acks(list(self._groups.values()), self.now))
+        groups = list(self._groups.values())
+        return Tr3Result(self.issues, tr3.group_acks(groups, self.now), groups, self._set_at, self.now,
+                         self._group_at)

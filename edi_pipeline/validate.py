@@ -68,6 +68,7 @@ class Validation:
     transactions: int = 0
     claims: int = 0
     payments: int = 0
+    segments: int = 0  # read (the last one's index)
 
     def rejected_interchanges(self) -> list[Interchange]:
         return [x for x in self.interchanges if x.errors]
@@ -110,9 +111,11 @@ def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation,
                 if also is not None:
                     also(item)
                 if isinstance(item, EnvelopeSegment):
+                    result.segments = item.index
                     if item.tag == "ISA":
                         result.interchanges.append(Interchange(item.elements, item.index))
                     continue
+                result.segments = item.first_index + len(item.segments) - 1
                 result.transactions += 1
                 check_version(item, issues)
                 if is_837p(item):
@@ -128,8 +131,10 @@ def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation,
             issues.extend(env.issues)
 
 
-# Files larger than this are validated one transaction set at a time, in memory bounded by the largest set.
+# Files larger than this, or of more segments, are validated one transaction set at a time, in memory
+# bounded by the largest set (the whole walk holds about 470 bytes a segment: 470 MB for a million).
 LARGE_FILE = 32 << 20
+LARGE_SEGMENTS = 200_000
 # Reader findings (envelope and syntax) under which walking the whole text adds pyx12's own interchange-
 # and group-level codes. A file without any gets the same issues and 999s set by set, in a fraction of
 # the memory (pinned by tests over the fixtures and the corpus), so it is validated that way.
@@ -141,8 +146,9 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
     """Validate a file; never raises for bad content (unreadable input becomes an Issue).
 
     `by_set` validates each transaction set inside its own envelope instead of the whole text at once;
-    the envelope reader checks the trailers either way. Default: for a file (not `data`) over LARGE_FILE,
-    with a segment too long to read, or whose envelope the reader found sound.
+    the envelope reader checks the trailers either way. Default: for input of over LARGE_SEGMENTS
+    segments, and for a file (not `data`) over LARGE_FILE, with a segment too long to read, or whose
+    envelope the reader found sound.
     """
     name = name or os.fspath(path)
     result = Validation(name)
@@ -154,8 +160,9 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
         result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
         return result
     if by_set is None:  # (the whole text would hold a segment the reader skipped as too long)
-        by_set = data is None and (os.path.getsize(path) > LARGE_FILE or result.issues.has("SEG-TOO-LONG")
-                                   or not any(i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
+        by_set = result.segments > LARGE_SEGMENTS or data is None and (
+            os.path.getsize(path) > LARGE_FILE or result.issues.has("SEG-TOO-LONG")
+            or not any(i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
     if by_set:  # (sets is made unless by_set is False)
         tr3 = sets.result()
     else:
@@ -164,6 +171,7 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
             data = Path(path).read_bytes()
         text = reader_text(data.decode("utf-8", errors="replace"), upper_ids=result.issues.has("SYN-LOWERCASE"))
         tr3 = validate_tr3_fast(text, name)
+    tr3.reject_for(result.issues)  # a set our own checks reject is rejected by its 999 too
     seen = {(i.pos.segment_index, i.code) for i in result.issues}
     ours = {i.code for i in result.issues}
     for issue in tr3.issues:

@@ -45,14 +45,29 @@ def store(tmp_path):
     s.close()
 
 
+# Entity codes of patients and subscribers (835 74: corrected patient), and REF qualifiers of member ids.
+PHI_ENTITIES = ("IL", "QC", "74")
+MEMBER_ID_REFS = ("SY", "1W", "IL", "0F", "1L", "23", "IG", "Y4", "6P", "F8", "EA", "CE")
+
+
 def phi_values() -> set[str]:
-    """Names, member ids and birth dates of every subscriber and patient in the fixtures."""
+    """Names, member ids, birth dates and addresses of every subscriber and patient in the fixtures: NM1
+    03-09, the N3/N4 and member-id REFs that follow it (up to the next NM1), DMG02."""
     values = set()
     for p in FIXTURES.glob("*.8*"):
-        for seg in p.read_text(errors="replace").replace("\n", "").split("~"):
+        person = False
+        for seg in p.read_text(errors="replace").replace("\n", "").replace("\r", "").split("~"):
             e = seg.split("*")
-            if e[0] == "NM1" and len(e) > 9 and e[1] in ("IL", "QC"):
-                values.update(v for v in (e[3], e[4], e[9]) if len(v) > 3)
-            if e[0] == "DMG" and len(e) > 2:
+            if e[0] == "NM1":
+                person = len(e) > 1 and e[1] in PHI_ENTITIES
+                if person:
+                    values.update(e[3:10])
+            elif e[0] == "DMG" and len(e) > 2:
                 values.add(e[2])
-    return values
+            elif person and e[0] in ("N3", "N4"):
+                values.update(e[1:4])
+            elif person and e[0] == "REF" and len(e) > 2 and e[1] in MEMBER_ID_REFS:
+                values.add(e[2])
+            elif e[0] in ("CLM", "CLP", "LX", "HL"):
+                person = False
+    return {v for v in values if len(v) > 3}
