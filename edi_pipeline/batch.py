@@ -45,6 +45,7 @@ class FileOutcome:
     acks_rejected: int = 0
     remits_key: str | None = None  # the store record its claim payments carry, when it brought some
     output: str | None = None  # the name its outputs took, when not its own (see output_name)
+    internal: bool = False  # quarantined by an internal error (a bug, not the file's fault): batch exits 3
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -68,6 +69,10 @@ class BatchSummary:
     @property
     def quarantined(self) -> int:
         return sum(f.status == QUARANTINED for f in self.files)
+
+    @property
+    def internal_errors(self) -> int:
+        return sum(f.internal for f in self.files)
 
     @property
     def ok(self) -> bool:
@@ -332,13 +337,16 @@ def _job(args: tuple[str, str, str, str | None, str | None]) -> FileOutcome:
     try:
         return process_file(path, out, db, kind, sha)
     except Exception as exc:  # one bad file must not stop the batch
-        # our own errors say what and where (never data values); anything else only its type
-        reason = f"{Path(path).name}: " + (str(exc) if isinstance(exc, EdiError) else
-                                           f"internal error ({type(exc).__name__})")
+        # our own errors say what and where (never data values), system errors why; anything else only its type
+        internal = not isinstance(exc, (EdiError, OSError))
+        reason = f"{Path(path).name}: " + (f"internal error ({type(exc).__name__})" if internal else
+                                           exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc))
         try:
-            return _quarantine(Path(path), Path(out), reason)
+            outcome = _quarantine(Path(path), Path(out), reason)
         except OSError:
-            return FileOutcome(Path(path).name, QUARANTINED, detail=reason)
+            outcome = FileOutcome(Path(path).name, QUARANTINED, detail=reason)
+        outcome.internal = internal
+        return outcome
 
 
 # Names upload tools give a file while it is written (renamed when complete): never read.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import gc
@@ -9,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -18,16 +20,29 @@ from .convert import CONVERTERS, FORMATS, compact_json, looks_like_xml, xml_to_x
 from .errors import EdiError, IssueList, Severity
 from .writer import atomic_output
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as shells report it
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = EXIT_FAIL) -> None:
     click.echo(f"Error: {message}", err=True)
-    sys.exit(EXIT_FAIL)
+    sys.exit(code)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like KeyboardInterrupt (temporary files are removed, store transactions
+    rolled back) and is never caught as an Exception, so no `except Exception` takes it for a bad file."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
 
 
 def guarded(fn):
-    """Turn every failure into one line on stderr and exit 1: never a traceback."""
+    """Turn every failure into one line on stderr and an exit code, never a traceback: 1 for errors in
+    the input (or files that cannot be read or written), 3 for an internal error (a bug: set
+    EDI_PIPELINE_DEBUG=1 to raise it), 130/143 when interrupted by SIGINT/SIGTERM."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -46,13 +61,31 @@ def guarded(fn):
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             _fail(f"{where}{exc.strerror or exc}")
         except KeyboardInterrupt:
-            _fail("interrupted")
+            _fail("interrupted (SIGINT)", EXIT_SIGINT)
+        except Terminated:
+            _fail("interrupted (SIGTERM)", EXIT_SIGTERM)
         except Exception as exc:  # last resort: one line, no traceback, no data values
             if os.environ.get("EDI_PIPELINE_DEBUG"):
                 raise
-            _fail(f"internal error ({type(exc).__name__}); please report it with the input's shape, not its data")
+            _fail(f"internal error ({type(exc).__name__}); please report it with the input's shape, not its data",
+                  EXIT_INTERNAL)
 
     return wrapper
+
+
+def _echo_as_read(exc: UnicodeError):
+    """Error handler of stdout and stderr: a byte of the input that is not UTF-8 (the reader's surrogate
+    escape) goes out as that byte, any other character the terminal's encoding lacks as a \\x/\\u escape.
+    So messages echo such values losslessly, and a strict terminal encoding never fails a command."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    char = exc.object[exc.start]
+    if 0xDC80 <= ord(char) <= 0xDCFF:
+        return bytes([ord(char) - 0xDC00]), exc.start + 1
+    return codecs.backslashreplace_errors(UnicodeEncodeError(exc.encoding, char, 0, 1, exc.reason))[0], exc.start + 1
+
+
+codecs.register_error("edi-pipeline-echo", _echo_as_read)
 
 
 def print_issues(issues, stream=None, minimum: Severity = Severity.WARNING) -> None:
@@ -624,7 +657,8 @@ def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle):
     Outputs are named after their input, with its digest added when a different file of that name
     came before, so nothing waiting to be picked up is overwritten. One batch runs at a time per
     --out folder; a second one stops at once and does nothing.
-    Exit 0 when everything went through, 1 when a file was quarantined, a claim held or the reconciliation failed.
+    Exit 0 when everything went through, 1 when a file was quarantined, a claim held or the reconciliation failed,
+    3 when a file hit an internal error (it is quarantined with that reason and the run goes on).
 
     \b
     Examples:
@@ -639,7 +673,7 @@ def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle):
         click.echo(json.dumps(summary.to_json(), indent=1))
     else:
         _print_summary(summary, out_dir)
-    sys.exit(EXIT_OK if summary.ok else EXIT_FAIL)
+    sys.exit(EXIT_INTERNAL if summary.internal_errors else EXIT_OK if summary.ok else EXIT_FAIL)
 
 
 @cli.command()
@@ -700,7 +734,14 @@ def demo(out_dir, workers):
 def main() -> None:
     # The records we build hold no reference cycles; collecting less often saves ~10% on big files.
     gc.set_threshold(100_000, 50, 100)
-    cli(prog_name="edi-pipeline")
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="edi-pipeline-echo")
+    signal.signal(signal.SIGTERM, _on_sigterm)  # only here: batch's worker processes keep the default
+    try:
+        cli(prog_name="edi-pipeline")
+    except Terminated:  # outside a command (while parsing arguments): nothing to clean up
+        sys.exit(EXIT_SIGTERM)
 
 
 if __name__ == "__main__":

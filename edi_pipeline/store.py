@@ -20,6 +20,16 @@ from .values import bounded_memo
 
 DEFAULT_DB = "edi_pipeline.db"
 
+# The reader keeps bytes that are not UTF-8 as surrogate escapes (0xE9 -> U+DCE9), which sqlite3 refuses
+# to bind; the store holds each as the Latin-1 character of its byte (U+00E9), the same in every table and
+# lookup, so a patient control number with such a byte still matches between an 837 and its 835.
+_ESCAPED_BYTES = {0xDC00 + b: b for b in range(0x80, 0x100)}
+
+
+def store_text(row: Iterable) -> tuple:
+    """`row` with the surrogate escapes of its strings as the Latin-1 characters of their bytes."""
+    return tuple(v.translate(_ESCAPED_BYTES) if isinstance(v, str) else v for v in row)
+
 
 def default_db_path() -> str:
     return os.environ.get("EDI_PIPELINE_DB") or DEFAULT_DB
@@ -113,8 +123,8 @@ class Store:
         self.conn.close()
 
     def query(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
-        """Rows of a SELECT as dicts."""
-        cursor = self.conn.execute(sql, params)
+        """Rows of a SELECT as dicts; text parameters are looked up as the store holds them (store_text)."""
+        cursor = self.conn.execute(sql, store_text(params))
         keys = [d[0] for d in cursor.description]
         return (dict(zip(keys, row)) for row in cursor)
 
@@ -221,7 +231,7 @@ class Store:
     def batch_name_taken(self, name: str, sha: str) -> bool:
         """Whether the batch job has recorded a different file under this name."""
         return self.conn.execute("select 1 from batch_files where name = ? and sha256 != ? limit 1",
-                                 [name, sha]).fetchone() is not None
+                                 store_text([name, sha])).fetchone() is not None
 
     def batch_files_with_status(self, status: str) -> list[dict]:
         """The batch job's files recorded with `status`, in the order they were recorded."""
@@ -248,11 +258,15 @@ class Store:
                   "service_date", "control_number", "dx_pointers", "segment_index", "line")
 
     def insert_rows(self, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
-        """Insert-or-replace tuples with one prepared statement (sqlite-utils' insert_all is far slower)."""
+        """Insert-or-replace tuples with one prepared statement (sqlite-utils' insert_all is far slower).
+        Text holding bytes that are not UTF-8 is stored as store_text makes it."""
         if rows:
             target = f"main.[{table}]" if self._schema == "main" else f"temp.[stage_{table}]"
-            self.conn.executemany(f"insert or replace into {target} ({', '.join(cols)}) "
-                                     f"values ({', '.join('?' * len(cols))})", rows)
+            sql = f"insert or replace into {target} ({', '.join(cols)}) values ({', '.join('?' * len(cols))})"
+            try:
+                self.conn.executemany(sql, rows)
+            except UnicodeEncodeError:  # rare: mapped only then; rows already written are replaced alike
+                self.conn.executemany(sql, [store_text(r) for r in rows])
 
     def save_claims(self, claims: Iterable[Claim], sha: str, origin: str,
                     profile_of=None) -> int:

@@ -2,8 +2,9 @@
 
     python scripts/fuzz.py --iterations 5000 --seed 7 --crashes /tmp/crashes
 
-A crash is an exception other than SystemExit, an exit code other than 0/1, a traceback in the output,
-or a temporary file left behind. Not a test: the hypothesis tests run a short version in CI.
+A crash is an exception other than SystemExit, an exit code other than 0/1 (3 is an internal error), an
+`internal error` line or a traceback in the output (batch names a file that hit one so), or a temporary
+file left behind. Not a test: the hypothesis tests run a short version in CI.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
         try:
             for cmd in COMMANDS:
                 r = runner.invoke(cli, [a.format(f=f, d=d) for a in cmd])
-                bad = (r.exit_code not in (0, 1) or "Traceback" in r.output
+                bad = (r.exit_code not in (0, 1) or "Traceback" in r.output or "internal error" in r.output
                        or (r.exception is not None and not isinstance(r.exception, SystemExit))
                        or list(d.rglob(".*.tmp")))
                 if bad:

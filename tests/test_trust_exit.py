@@ -1,0 +1,161 @@
+"""Issue 12, trust under hostile input: exit codes (3 = internal error), `-` for stdin, SIGTERM/SIGINT
+cleanup, and bytes that are not UTF-8 kept as data in the store and in messages."""
+
+import json
+import os
+import subprocess
+import sys
+
+from click.testing import CliRunner
+from conftest import FIXTURES, ROOT
+
+from edi_pipeline.cli import cli
+from edi_pipeline.store import Store
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def subprocess_cli(*args, env=None, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "edi_pipeline", *map(str, args)], env=env,
+                          capture_output=True, **kwargs)
+
+
+# --- bytes that are not UTF-8 --------------------------------------------------------------------
+
+PCN, PCN_LATIN1 = b"DBUNDLE01", b"DBUNDL\xe901"  # one Latin-1 byte (e acute) in a patient control number
+PAYER, PAYER_LATIN1 = b"MEDICARE PART B", b"M\xe9DICARE PART B"
+
+
+def latin1_pair(tmp_path):
+    """pair-denials with a Latin-1 byte in a PCN (both files) and in the payer's name."""
+    paths = []
+    for suffix in ("837", "835"):
+        data = (FIXTURES / f"pair-denials.{suffix}").read_bytes()
+        assert PCN in data and PAYER in data
+        path = tmp_path / f"latin1.{suffix}"
+        path.write_bytes(data.replace(PCN, PCN_LATIN1).replace(PAYER, PAYER_LATIN1))
+        paths.append(path)
+    return paths
+
+
+def test_ingest_stores_latin1_bytes_and_the_pcn_still_matches(tmp_path):
+    claims, remits = latin1_pair(tmp_path)
+    db = tmp_path / "s.db"
+    r = run("ingest", claims, remits, "--db", db)
+    assert r.exit_code == 0, r.output
+    store = Store(db)
+    try:
+        assert store.db["claims"].count_where("patient_control_number = ?", ["DBUNDL\u00e901"]) == 1
+        assert store.db["remits"].count_where("payer_name = ?", ["M\u00e9DICARE PART B"]) >= 1
+    finally:
+        store.close()
+    rec = run("reconcile", "--db", db, "--format", "json")
+    assert rec.exit_code == 0, rec.output
+    doc = json.loads(rec.stdout)
+    row = next(c for c in doc["claims"] if c["patient_control_number"] == "DBUNDL\u00e901")
+    assert row["status"] == "partially paid"
+    assert not any(u["patient_control_number"] == "DBUNDL\u00e901" for u in doc["unmatched_remits"])
+    den = run("denials", "--db", db, "--format", "json")
+    assert den.exit_code == 0, den.output
+    bundled = [d for d in json.loads(den.stdout) if d["patient_control_number"] == "DBUNDL\u00e901"]
+    assert bundled and bundled[0]["payer"] == "M\u00e9DICARE PART B"
+
+
+def test_scrub_stores_latin1_bytes_and_keeps_them_in_the_outbound_file(tmp_path):
+    claims, _ = latin1_pair(tmp_path)
+    out = tmp_path / "out.837"
+    r = run("scrub", claims, "-o", out, "--rejects", tmp_path / "rej.837", "--db", tmp_path / "s.db")
+    assert r.exit_code == 1, r.output  # pair-denials holds claims: an input error, not an internal one
+    assert "internal error" not in r.output
+    assert PCN_LATIN1 in out.read_bytes() and PAYER_LATIN1 in out.read_bytes()  # the sender's own bytes
+
+
+def test_batch_takes_latin1_bytes(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    latin1_pair(inbox)
+    r = run("batch", inbox, "--out", tmp_path / "out", "--quiet", "--format", "json")
+    assert r.exit_code == 1, r.output  # held claims
+    outcomes = json.loads(r.stdout)["file_outcomes"]
+    assert [o["status"] for o in outcomes] == ["done", "done"], outcomes
+    assert PCN_LATIN1 in (tmp_path / "out" / "outbound" / "latin1.837").read_bytes()
+
+
+def test_messages_echo_latin1_bytes_on_a_strict_utf8_terminal(tmp_path):
+    remit = tmp_path / "u.835"
+    remit.write_bytes((FIXTURES / "835-unbalanced.835").read_bytes().replace(b"UNBAL01", b"UNBAL\xe901"))
+    strict = {"PYTHONIOENCODING": "utf-8:strict"}
+    ingest = subprocess_cli("ingest", remit, "--db", tmp_path / "s.db", env=strict)
+    assert ingest.returncode == 0, ingest.stderr
+    assert b"claim payment UNBAL\xe901" in ingest.stdout  # a balancing finding naming the PCN, byte for byte
+    validate = subprocess_cli("validate", remit, env=strict)
+    assert validate.returncode == 1 and b"UNBAL\xe901" in validate.stdout, validate.stderr
+    assert b"internal error" not in validate.stderr + ingest.stderr
+
+
+# --- internal errors: exit 3 ---------------------------------------------------------------------
+
+def _broken_converter(*args, **kwargs):
+    raise TypeError("injected")
+
+
+def test_an_internal_error_exits_3_with_one_line(tmp_path, monkeypatch):
+    from edi_pipeline.convert import CONVERTERS
+
+    monkeypatch.setitem(CONVERTERS, "ndjson", _broken_converter)
+    r = run("convert", FIXTURES / "837p-clean.837", "--to", "ndjson", "-o", tmp_path / "o.ndjson")
+    assert r.exit_code == 3, r.output
+    assert r.stderr.splitlines() == [
+        "Error: internal error (TypeError); please report it with the input's shape, not its data"]
+    assert not list(tmp_path.iterdir())  # no output, no temporary file
+    monkeypatch.setenv("EDI_PIPELINE_DEBUG", "1")
+    assert isinstance(run("convert", FIXTURES / "837p-clean.837", "--to", "ndjson").exception, TypeError)
+    monkeypatch.undo()  # errors in the input, or a missing file, are still 1
+    assert run("convert", FIXTURES / "837p-invalid-truncated.837", "--to", "ndjson",
+               "-o", tmp_path / "o").exit_code == 1
+    assert run("convert", tmp_path / "missing.837", "--to", "ndjson").exit_code == 1
+
+
+def test_the_fuzz_checks_flag_an_internal_error(tmp_path, monkeypatch):
+    """The hypothesis check and scripts/fuzz.py both fail on an injected bug (before, it was exit 1 and passed)."""
+    import importlib.util
+
+    import pytest
+    from test_hardening import check
+
+    from edi_pipeline.convert import CONVERTERS
+
+    monkeypatch.setitem(CONVERTERS, "ndjson", _broken_converter)
+    with pytest.raises(AssertionError):
+        check(run("convert", FIXTURES / "837p-clean.837", "--to", "ndjson", "-o", tmp_path / "o"))
+    spec = importlib.util.spec_from_file_location("fuzz_script", ROOT / "scripts" / "fuzz.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    monkeypatch.setattr(fuzz, "COMMANDS", fuzz.COMMANDS[:1])
+    monkeypatch.setattr(fuzz, "mutate", lambda rng, data: data)  # a sound file: only the bug can fail it
+    assert fuzz.main(["--iterations", "1", "--crashes", str(tmp_path / "crashes")]) == 1
+    assert list((tmp_path / "crashes").iterdir())
+
+
+def test_batch_quarantines_a_file_hitting_an_internal_error_goes_on_and_exits_3(tmp_path, monkeypatch):
+    import shutil
+
+    import edi_pipeline.scrub as scrub_module
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("837p-clean.837", "pair-plb.835"):
+        shutil.copyfile(FIXTURES / name, inbox / name)
+    monkeypatch.setattr(scrub_module, "scrub_file", _broken_converter)
+    r = run("batch", inbox, "--out", tmp_path / "out", "--quiet", "--format", "json")
+    assert r.exit_code == 3, r.output
+    outcomes = {o["name"]: o for o in json.loads(r.stdout)["file_outcomes"]}
+    assert outcomes["837p-clean.837"]["status"] == "quarantined" and outcomes["837p-clean.837"]["internal"]
+    assert outcomes["837p-clean.837"]["detail"] == "837p-clean.837: internal error (TypeError)"
+    assert outcomes["pair-plb.835"]["status"] == "done" and not outcomes["pair-plb.835"]["internal"]
+    text = run("batch", inbox, "--out", tmp_path / "out2", "--quiet")
+    assert text.exit_code == 3 and "quarantined 837p-clean.837: internal error (TypeError)" in text.stdout
+    assert "3 when a file hit an internal error" in run("batch", "--help").stdout
