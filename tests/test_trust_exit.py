@@ -159,3 +159,41 @@ def test_batch_quarantines_a_file_hitting_an_internal_error_goes_on_and_exits_3(
     text = run("batch", inbox, "--out", tmp_path / "out2", "--quiet")
     assert text.exit_code == 3 and "quarantined 837p-clean.837: internal error (TypeError)" in text.stdout
     assert "3 when a file hit an internal error" in run("batch", "--help").stdout
+
+
+# --- SIGTERM and SIGINT: no temporary file outlives its writer ------------------------------------
+
+def _interrupted_convert(tmp_path, sig):
+    """Start `convert --to xml` of a generated 837P, send `sig` once its temporary output is being written."""
+    import signal
+    import time
+
+    gen = subprocess.run([sys.executable, ROOT / "scripts" / "generate.py", "--claims", "4000", "--out", tmp_path],
+                         capture_output=True)
+    assert gen.returncode == 0, gen.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "edi_pipeline", "convert", tmp_path / "gen-4000.837",
+                             "--to", "xml", "-o", out / "claims.xml"], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(p.stat().st_size for p in out.glob(".claims.xml.*.tmp")):
+        assert proc.poll() is None and time.monotonic() < deadline, "convert ended before it was interrupted"
+        time.sleep(0.005)
+    proc.send_signal(sig)
+    stderr = proc.communicate(timeout=60)[1]
+    return proc.returncode, stderr.decode(), sorted(p.name for p in out.iterdir())
+
+
+def test_sigterm_during_convert_leaves_no_temporary_or_partial_file(tmp_path):
+    import signal
+
+    code, stderr, left = _interrupted_convert(tmp_path, signal.SIGTERM)
+    assert (code, stderr, left) == (143, "Error: interrupted (SIGTERM)\n", [])
+
+
+def test_sigint_during_convert_leaves_no_temporary_or_partial_file(tmp_path):
+    import signal
+
+    code, stderr, left = _interrupted_convert(tmp_path, signal.SIGINT)
+    assert (code, stderr, left) == (130, "Error: interrupted (SIGINT)\n", [])
