@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -96,6 +97,23 @@ def print_issues(issues, stream=None, minimum: Severity = Severity.WARNING) -> N
                        err=stream is None, file=stream)
 
 
+STDIN = "<stdin>"  # how messages, reports and the store name an input read from `-`
+
+
+@contextlib.contextmanager
+def _input_path(arg: str):
+    """The path to read the INPUT argument from: itself, or for `-` a private (0600) temporary copy of
+    stdin, removed afterwards (the readers take a path: they read a file twice, for its digest and its
+    contents, and validate's memory stays flat)."""
+    if arg != "-":
+        yield arg
+        return
+    with tempfile.NamedTemporaryFile(prefix="edi-pipeline-stdin.", suffix=".tmp") as tmp:
+        shutil.copyfileobj(sys.stdin.buffer, tmp, 1 << 20)
+        tmp.flush()
+        yield tmp.name
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="edi-pipeline")
 def cli():
@@ -161,7 +179,7 @@ def convert(input, output, fmt, quiet):
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--ack-dir", type=click.Path(file_okay=False),
               help="Write one 999 per functional group here, and a TA1 per interchange with envelope errors or "
                    "asking for one (ISA14 = 1); each with an interchange control number never used in this "
@@ -172,28 +190,32 @@ def validate(files, ack_dir, fmt):
     """Validate X12 files: envelopes, TR3 (pyx12 maps), balancing, NPIs and code lists.
 
     Prints one line per defect: FILE:LINE: SEGMENT#POSITION [LOOP] ELEMENT code message.
+    A FILE of - reads stdin (named <stdin>; its acks are named stdin.*).
     Exit 0 when every file is accepted, 1 when any has an error, 2 on usage errors.
 
     \b
     Examples:
       edi-pipeline validate claims.837
       edi-pipeline validate inbox/*.837 --ack-dir acks/ --format json
+      gunzip -c claims.837.gz | edi-pipeline validate -
     """
     from .validate import validate_file, write_acks
 
     failed = False
     results = []
     for path in files:
+        name = STDIN if path == "-" else path
         try:
-            result = validate_file(path, path)
+            with _input_path(path) as readable:
+                result = validate_file(readable, name)
         except OSError as exc:
-            click.echo(f"{path}:0: - ENV-UNREADABLE {exc.strerror or exc}", err=True)
+            click.echo(f"{name}:0: - ENV-UNREADABLE {exc.strerror or exc}", err=True)
             failed = True
             continue
         failed |= not result.ok
         results.append(result)
         if ack_dir:
-            write_acks(result, Path(ack_dir))
+            write_acks(result, Path(ack_dir), "stdin" if path == "-" else None)
         if fmt == "text":
             print_issues(result.issues, sys.stdout)
     if fmt == "json":
@@ -224,11 +246,12 @@ def _text_report(result, out) -> None:
 
 
 @cli.command()
-@click.argument("input", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Corrected 837P (default: INPUT.scrubbed.837; never the input itself).")
+@click.argument("input", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Corrected 837P (default: INPUT.scrubbed.837, or stdout when INPUT is -; never the input itself).")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None,
-              help="Held claims as their own 837P (default: INPUT.rejects.837); written only when a claim is held.")
+              help="Held claims as their own 837P (default: INPUT.rejects.837; required when INPUT is -); "
+                   "written only when a claim is held.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Write the findings and summary as JSON here.")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True,
@@ -243,22 +266,29 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
 
     Claims that pass or were corrected go to OUTPUT; held claims (an error no safe correction
     fixes, or an invalid value in the claim itself, such as a charge that is not a number) go
-    to REJECTS. Exit 0 when nothing was held, 1 when any claim was held or the input is unreadable.
+    to REJECTS. An INPUT of - reads stdin (named <stdin>). Exit 0 when nothing was held, 1 when any
+    claim was held or the input is unreadable.
 
     \b
     Examples:
       edi-pipeline scrub claims.837 -o claims.fixed.837 --report findings.json
       edi-pipeline scrub claims.837 --format text --payer-rules my_payers.toml
+      cat claims.837 | edi-pipeline scrub - --rejects held.837 > claims.fixed.837
     """
     from .codes import load_profiles, load_tables
     from .scrub import scrub_file
     from .store import Store
 
+    if input == "-" and rejects is None:
+        raise click.UsageError("with INPUT -, give --rejects FILE: held claims need a file of their own")
+    name = STDIN if input == "-" else input
     profiles = load_profiles(payer_rules)
     tables = load_tables()
     store = Store(db)
     try:
-        result = scrub_file(input, output, rejects, store, profiles, tables)
+        with _input_path(input) as readable:
+            result = scrub_file(readable, output or ("-" if input == "-" else None), rejects, store, profiles,
+                                tables, name=name)
     finally:
         store.close()
     if report_path:
@@ -271,7 +301,7 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
         _text_report(result, sys.stderr)
     else:
         s = result.summary()
-        click.echo(f"{input}: {s['claims_in']} claims in, {s['claims_out']} out, {s['claims_held']} held, "
+        click.echo(f"{name}: {s['claims_in']} claims in, {s['claims_out']} out, {s['claims_held']} held, "
                    f"{s['findings']} findings", err=True)
     sys.exit(EXIT_FAIL if result.held else EXIT_OK)
 
@@ -436,7 +466,7 @@ def _open_store(db, must_exist: bool = False):
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @_DB_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @guarded
@@ -445,18 +475,22 @@ def ingest(files, db, fmt):
 
     A file already loaded (same bytes, or same ISA sender + control number + kind) is skipped.
     A file with envelope or syntax errors is rejected and leaves the store untouched.
-    835 balancing problems are stored as findings. Exit 0 when every file was ingested or
-    skipped, 1 when any was rejected.
+    835 balancing problems are stored as findings. A FILE of - reads stdin (named <stdin>).
+    Exit 0 when every file was ingested or skipped, 1 when any was rejected.
 
     \b
     Examples:
       edi-pipeline ingest claims.837 remit.835 --db billing.db
       edi-pipeline ingest inbox/*.835 --format json
+      gunzip -c remit.835.gz | edi-pipeline ingest - --db billing.db
     """
     from .ingest import ingest_file
 
     store = _open_store(db)
-    results = [ingest_file(path, store) for path in files]
+    results = []
+    for path in files:
+        with _input_path(path) as readable:
+            results.append(ingest_file(readable, store, name=STDIN if path == "-" else None))
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in results], indent=1, default=str))
     else:

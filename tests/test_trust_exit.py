@@ -197,3 +197,45 @@ def test_sigint_during_convert_leaves_no_temporary_or_partial_file(tmp_path):
 
     code, stderr, left = _interrupted_convert(tmp_path, signal.SIGINT)
     assert (code, stderr, left) == (130, "Error: interrupted (SIGINT)\n", [])
+
+
+# --- `-` reads stdin in validate, scrub and ingest ------------------------------------------------
+
+def test_validate_reads_stdin(tmp_path):
+    data = (FIXTURES / "837p-clean.837").read_bytes()
+    r = run("validate", "-", "--ack-dir", tmp_path / "acks", input=data)
+    assert r.exit_code == 0, r.output
+    assert r.stderr.startswith("<stdin>: accepted: 1 transaction sets, 9 claims")
+    assert [p.name for p in (tmp_path / "acks").glob("*.999")] == ["stdin.101.999"]
+    bad = run("validate", "-", input=(FIXTURES / "837p-invalid-truncated.837").read_bytes())
+    assert bad.exit_code == 1 and bad.stdout.startswith("<stdin>:"), bad.output
+
+
+def test_scrub_reads_stdin(tmp_path):
+    data = (FIXTURES / "pair-denials.837").read_bytes()
+    out, rejects = tmp_path / "out.837", tmp_path / "held.837"
+    r = run("scrub", "-", "-o", out, "--rejects", rejects, "--report", tmp_path / "rep.json",
+            "--db", tmp_path / "s.db", input=data)
+    assert r.exit_code == 1, r.output  # pair-denials holds claims
+    assert "<stdin>: 13 claims in, 10 out, 3 held" in r.stderr
+    assert json.loads((tmp_path / "rep.json").read_text())["file"] == "<stdin>"
+    assert out.read_bytes().startswith(b"ISA*") and rejects.read_bytes().startswith(b"ISA*")
+    to_stdout = run("scrub", "-", "--rejects", rejects, "--db", tmp_path / "s2.db", input=data)
+    assert to_stdout.exit_code == 1 and to_stdout.stdout == out.read_text(errors="surrogateescape")
+    usage = run("scrub", "-", input=data)
+    assert usage.exit_code == 2 and "--rejects" in usage.stderr
+    assert not list(tmp_path.glob("-*")) and not list(tmp_path.glob("<stdin>*"))
+
+
+def test_ingest_reads_stdin_and_knows_it_again_by_digest(tmp_path):
+    data = (FIXTURES / "pair-plb.835").read_bytes()
+    db = tmp_path / "s.db"
+    r = run("ingest", "-", "--db", db, input=data)
+    assert r.exit_code == 0 and r.stdout.startswith("<stdin>: ingested 835:"), r.output
+    again = run("ingest", FIXTURES / "pair-plb.835", "--db", db)
+    assert again.exit_code == 0 and "already ingested" in again.stdout, again.output
+    store = Store(db)
+    try:
+        assert [row["name"] for row in store.query("select name from files")] == ["<stdin>"]
+    finally:
+        store.close()
