@@ -130,6 +130,9 @@ def cli():
       edi-pipeline batch inbox/ --out out/ --workers 2
       edi-pipeline denials --by carc --db out/edi_pipeline.db
     """
+    for stream in (sys.stdout, sys.stderr):  # every command's messages echo the input's bytes (_echo_as_read)
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="edi-pipeline-echo")
 
 
 @cli.command()
@@ -768,9 +771,6 @@ def demo(out_dir, workers):
 def main() -> None:
     # The records we build hold no reference cycles; collecting less often saves ~10% on big files.
     gc.set_threshold(100_000, 50, 100)
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="edi-pipeline-echo")
     signal.signal(signal.SIGTERM, _on_sigterm)  # only here: batch's worker processes keep the default
     try:
         cli(prog_name="edi-pipeline")

@@ -96,6 +96,15 @@ def test_messages_echo_latin1_bytes_on_a_strict_utf8_terminal(tmp_path):
     assert b"internal error" not in validate.stderr + ingest.stderr
 
 
+
+def test_messages_echo_latin1_bytes_in_process(tmp_path):
+    """The same under CliRunner, whose streams are strict UTF-8 (fuzz seed 12 found it: an NPI with such
+    a byte, echoed in NPI-CHECK's message, was an internal error)."""
+    path = tmp_path / "npi.837"
+    path.write_bytes((FIXTURES / "837p-clean.837").read_bytes().replace(b"XX*1000202642~", b"XX*10002\xe92642~", 1))
+    r = run("validate", path)
+    assert r.exit_code == 1 and b"NPI 10002\xe92642 fails the check digit" in r.stdout_bytes, r.output
+
 # --- internal errors: exit 3 ---------------------------------------------------------------------
 
 def _broken_converter(*args, **kwargs):
