@@ -248,3 +248,25 @@ def test_ingest_reads_stdin_and_knows_it_again_by_digest(tmp_path):
         assert [row["name"] for row in store.query("select name from files")] == ["<stdin>"]
     finally:
         store.close()
+
+
+# --- regressions found by scripts/fuzz.py --iterations 3000 --seed 12 ---------------------------
+
+def test_a_nul_byte_in_an_output_path_is_a_write_error_not_an_internal_one(tmp_path):
+    """Iterations 1974 and 2480: a NUL in GS06 reached a 999's file name, and mkstemp's ValueError was
+    an internal error (exit 3)."""
+    import pytest
+
+    from edi_pipeline.errors import WriteError
+    from edi_pipeline.writer import atomic_output
+
+    with pytest.raises(WriteError, match="NUL byte"):
+        with atomic_output(tmp_path / "acks" / "x.1\0.999"):
+            pass
+    assert [p.name for p in tmp_path.iterdir()] == ["acks"] and not list((tmp_path / "acks").iterdir())
+    from samples import tiny_837
+
+    path = tmp_path / "nul.837"
+    path.write_text(tiny_837().replace("*1200*1*X*", "*1200*1\0*X*"))
+    r = run("validate", path, "--ack-dir", tmp_path / "acks")
+    assert r.exit_code in (0, 1) and "internal error" not in r.output, r.output
