@@ -33,7 +33,7 @@ from .model import Claim
 from .parse_837p import parse_claim, is_837p, parse_837p
 from .rules import (Context, Finding, FindingLog, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
                     SetProcedure, SetTotal, by_claim, line_date, run)
-from .store import Store, path_sha256
+from .store import Store, path_sha256, store_text
 from .values import format_amount, to_decimal
 from .writer import atomic_output, renumber_hl_at, renumber_lx, set_se_count
 
@@ -131,7 +131,7 @@ class AuthBook:
         if not cands:
             return None
         need = sum(int(ln.units or 1) for ln in lines)
-        pcn = claim.patient_control_number
+        pcn = store_text(claim.patient_control_number)  # as auth_uses holds it
         for a in cands:
             codes = a["codes"].split()
             ok = all((ln.procedure in codes or "*" in codes)

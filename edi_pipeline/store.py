@@ -26,9 +26,13 @@ DEFAULT_DB = "edi_pipeline.db"
 _ESCAPED_BYTES = {0xDC00 + b: b for b in range(0x80, 0x100)}
 
 
-def store_text(row: Iterable) -> tuple:
-    """`row` with the surrogate escapes of its strings as the Latin-1 characters of their bytes."""
-    return tuple(v.translate(_ESCAPED_BYTES) if isinstance(v, str) else v for v in row)
+def store_text(text: str) -> str:
+    """`text` as the store holds it: its surrogate escapes as the Latin-1 characters of their bytes."""
+    return text.translate(_ESCAPED_BYTES)
+
+
+def _store_row(row: Iterable) -> tuple:
+    return tuple(store_text(v) if isinstance(v, str) else v for v in row)
 
 
 def default_db_path() -> str:
@@ -124,7 +128,7 @@ class Store:
 
     def query(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
         """Rows of a SELECT as dicts; text parameters are looked up as the store holds them (store_text)."""
-        cursor = self.conn.execute(sql, store_text(params))
+        cursor = self.conn.execute(sql, _store_row(params))
         keys = [d[0] for d in cursor.description]
         return (dict(zip(keys, row)) for row in cursor)
 
@@ -231,7 +235,7 @@ class Store:
     def batch_name_taken(self, name: str, sha: str) -> bool:
         """Whether the batch job has recorded a different file under this name."""
         return self.conn.execute("select 1 from batch_files where name = ? and sha256 != ? limit 1",
-                                 store_text([name, sha])).fetchone() is not None
+                                 _store_row([name, sha])).fetchone() is not None
 
     def batch_files_with_status(self, status: str) -> list[dict]:
         """The batch job's files recorded with `status`, in the order they were recorded."""
@@ -266,7 +270,7 @@ class Store:
             try:
                 self.conn.executemany(sql, rows)
             except UnicodeEncodeError:  # rare: mapped only then; rows already written are replaced alike
-                self.conn.executemany(sql, [store_text(r) for r in rows])
+                self.conn.executemany(sql, [_store_row(r) for r in rows])
 
     def save_claims(self, claims: Iterable[Claim], sha: str, origin: str,
                     profile_of=None) -> int:

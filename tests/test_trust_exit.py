@@ -270,3 +270,20 @@ def test_a_nul_byte_in_an_output_path_is_a_write_error_not_an_internal_one(tmp_p
     path.write_text(tiny_837().replace("*1200*1*X*", "*1200*1\0*X*"))
     r = run("validate", path, "--ack-dir", tmp_path / "acks")
     assert r.exit_code in (0, 1) and "internal error" not in r.output, r.output
+
+
+def test_a_rescrub_of_a_latin1_pcn_still_finds_the_units_it_used(tmp_path):
+    """The authorization's units a claim used count as its own on a rescrub: the lookup of earlier uses
+    names the PCN as the store holds it (before, the rescrub held the claim: no units left)."""
+    path = tmp_path / "auth.837"
+    path.write_bytes((FIXTURES / "837p-auth-required.837").read_bytes().replace(b"AUTHREQ01", b"AUTH\xe9REQ01"))
+    auths = tmp_path / "auths.csv"
+    auths.write_text("member_id,payer_id,auth_number,codes,units,start,end\n"
+                     "FM0000047,ACM01,PA-ONE-UNIT,97813,1,2026-01-01,2026-12-31\n")
+    db = tmp_path / "s.db"
+    assert run("auth", "import", auths, "--db", db).exit_code == 0
+    for attempt in ("first", "again"):
+        out = tmp_path / f"{attempt}.837"
+        r = run("scrub", path, "-o", out, "--rejects", tmp_path / f"{attempt}.rejects.837", "--db", db)
+        assert r.exit_code == 1 and "2 claims in, 1 out, 1 held" in r.stderr, (attempt, r.output)
+        assert b"CLM*AUTH\xe9REQ01*" in out.read_bytes() and b"REF*G1*PA-ONE-UNIT" in out.read_bytes()
