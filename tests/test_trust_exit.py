@@ -287,3 +287,21 @@ def test_a_rescrub_of_a_latin1_pcn_still_finds_the_units_it_used(tmp_path):
         r = run("scrub", path, "-o", out, "--rejects", tmp_path / f"{attempt}.rejects.837", "--db", db)
         assert r.exit_code == 1 and "2 claims in, 1 out, 1 held" in r.stderr, (attempt, r.output)
         assert b"CLM*AUTH\xe9REQ01*" in out.read_bytes() and b"REF*G1*PA-ONE-UNIT" in out.read_bytes()
+
+
+def test_a_resent_claim_with_a_latin1_pcn_is_not_its_own_history(tmp_path):
+    """CPM-MONTHLY leaves out the stored lines of the claims being scrubbed (a resend): it compares the
+    store's PCNs with the file's as the store holds them (before, the resend counted itself once more)."""
+    data = (FIXTURES / "837p-cpm-monthly.837").read_bytes().replace(b"CPMMONTH01", b"CPMMONT\xe9H01")
+    first, resent = tmp_path / "first.837", tmp_path / "resent.837"
+    first.write_bytes(data)
+    resent.write_bytes(data + b"\n")  # other bytes, the same claims
+    db = tmp_path / "s.db"
+    found = []
+    for path in (first, resent):
+        report = tmp_path / f"{path.stem}.json"
+        r = run("scrub", path, "-o", tmp_path / f"{path.stem}.out.837", "--rejects", tmp_path / f"{path.stem}.r.837",
+                "--report", report, "--db", db)
+        assert r.exit_code in (0, 1) and "internal error" not in r.output, r.output
+        found.append(sum(f["rule"] == "CPM-MONTHLY" for f in json.loads(report.read_text())["findings"]))
+    assert found == [1, 1]
