@@ -119,7 +119,9 @@ def _input_path(arg: str):
 def cli():
     """X12 837P/835 pipeline for pain-management billing.
 
-    Set EDI_PIPELINE_DEBUG=1 to see the traceback of an internal error.
+    Exit codes: 0 fine, 1 errors in the input (or held claims), 2 usage, 3 internal error (a bug: set
+    EDI_PIPELINE_DEBUG=1 to see its traceback), 130/143 interrupted by SIGINT/SIGTERM (nothing half-written
+    is left). An input of - reads stdin (convert, validate, scrub, ingest).
 
     \b
     Examples:
