@@ -127,7 +127,7 @@ class AuthBook:
 
     def find(self, claim: Claim, lines) -> dict | None:
         """An authorization covering member, payer, every line's code and date, with units left."""
-        cands = self.rows.get((claim.subscriber.member_id or "", claim.payer.id or ""))
+        cands = self.rows.get((store_text(claim.subscriber.member_id or ""), store_text(claim.payer.id or "")))
         if not cands:
             return None
         need = sum(int(ln.units or 1) for ln in lines)

@@ -339,9 +339,10 @@ class Store:
     AUTH_COLUMNS = ("member_id", "payer_id", "auth_number", "codes", "units", "start", "end")
 
     def import_authorizations(self, path: str | os.PathLike) -> int:
-        """Load authorizations from CSV (member_id, payer_id, auth_number, codes, units, start, end)."""
+        """Load authorizations from CSV (member_id, payer_id, auth_number, codes, units, start, end).
+        Bytes that are not UTF-8 (a Latin-1 export) are kept as store_text holds them, as a claim's are."""
         rows = []
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in self.AUTH_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
@@ -353,12 +354,12 @@ class Store:
                 except ValueError:
                     raise StoreError(f"{path}:{n}: units must be a whole number and dates YYYY-MM-DD") from None
                 codes = " ".join(c for c in r["codes"].replace("|", " ").replace(";", " ").split() if c)
-                rows.append({
+                rows.append({k: store_text(v) if isinstance(v, str) else v for k, v in {
                     "id": f"{r['payer_id'].strip()}:{r['auth_number'].strip()}",
                     "member_id": r["member_id"].strip(), "payer_id": r["payer_id"].strip(),
                     "auth_number": r["auth_number"].strip(), "codes": codes, "units": units,
                     "start_date": start.isoformat(), "end_date": end.isoformat(), "loaded_at": now(),
-                })
+                }.items()})
         with self.transaction():
             self.db["authorizations"].insert_all(rows, replace=True)
         return len(rows)

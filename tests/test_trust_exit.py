@@ -305,3 +305,20 @@ def test_a_resent_claim_with_a_latin1_pcn_is_not_its_own_history(tmp_path):
         assert r.exit_code in (0, 1) and "internal error" not in r.output, r.output
         found.append(sum(f["rule"] == "CPM-MONTHLY" for f in json.loads(report.read_text())["findings"]))
     assert found == [1, 1]
+
+
+def test_an_authorization_csv_in_latin1_matches_the_claims_member(tmp_path):
+    """A Latin-1 export (member id with 0xE9) imports (before: an internal error) and matches the 837's
+    member id holding the same byte, so the claim gets its REF*G1 and is not held."""
+    path = tmp_path / "auth.837"
+    path.write_bytes((FIXTURES / "837p-auth-required.837").read_bytes().replace(b"FM0000047", b"FM\xe90000047"))
+    auths = tmp_path / "auths.csv"
+    auths.write_bytes(b"member_id,payer_id,auth_number,codes,units,start,end\n"
+                      b"FM\xe90000047,ACM01,PA-ONE-UNIT,97813,1,2026-01-01,2026-12-31\n")
+    db = tmp_path / "s.db"
+    imported = run("auth", "import", auths, "--db", db)
+    assert imported.exit_code == 0, imported.output
+    out = tmp_path / "out.837"
+    r = run("scrub", path, "-o", out, "--rejects", tmp_path / "r.837", "--db", db)
+    assert r.exit_code == 1 and "2 claims in, 1 out, 1 held" in r.stderr, r.output
+    assert b"REF*G1*PA-ONE-UNIT" in out.read_bytes()
