@@ -322,3 +322,37 @@ def test_an_authorization_csv_in_latin1_matches_the_claims_member(tmp_path):
     r = run("scrub", path, "-o", out, "--rejects", tmp_path / "r.837", "--db", db)
     assert r.exit_code == 1 and "2 claims in, 1 out, 1 held" in r.stderr, r.output
     assert b"REF*G1*PA-ONE-UNIT" in out.read_bytes()
+
+
+def test_sigterm_during_a_two_worker_batch_leaves_no_temporary_file_and_the_rerun_finishes(tmp_path):
+    """The handler is the CLI process's own: the spawned workers keep the default and finish their files
+    (the pool drains), the run exits 143, and the rerun does the rest, each output once."""
+    import signal
+    import time
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    for seed in (1, 2, 3):
+        gen = subprocess.run([sys.executable, ROOT / "scripts" / "generate.py", "--claims", "1000", "--seed",
+                              str(seed), "--out", tmp_path / f"g{seed}"], capture_output=True)
+        assert gen.returncode == 0, gen.stderr
+        (tmp_path / f"g{seed}" / "gen-1000.837").rename(inbox / f"c{seed}.837")
+    args = ["batch", inbox, "--out", out, "--workers", "2", "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "edi_pipeline", *map(str, args)],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not ((out / "outbound").is_dir() and any((out / "outbound").glob(".*.tmp"))):  # a worker is writing
+        assert proc.poll() is None and time.monotonic() < deadline, "the batch ended before it was signalled"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and stderr.decode().endswith("Error: interrupted (SIGTERM)\n"), stderr
+    assert not list(out.rglob(".*.tmp"))
+    rerun = subprocess_cli(*args)
+    assert rerun.returncode in (0, 1) and not list(out.rglob(".*.tmp")), rerun.stderr
+    assert sorted(p.name for p in (out / "outbound").iterdir()) == ["c1.837", "c2.837", "c3.837"]
+    store = Store(out / "edi_pipeline.db")
+    try:
+        assert store.db["batch_files"].count_where("status = 'done'") == 3
+    finally:
+        store.close()
