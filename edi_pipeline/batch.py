@@ -339,8 +339,11 @@ def _job(args: tuple[str, str, str, str | None, str | None]) -> FileOutcome:
     except Exception as exc:  # one bad file must not stop the batch
         # our own errors say what and where (never data values), system errors why; anything else only its type
         internal = not isinstance(exc, (EdiError, OSError))
-        reason = f"{Path(path).name}: " + (f"internal error ({type(exc).__name__})" if internal else
-                                           exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc))
+        if internal:
+            why = f"internal error ({type(exc).__name__})"
+        else:
+            why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        reason = f"{Path(path).name}: {why}"
         try:
             outcome = _quarantine(Path(path), Path(out), reason)
         except OSError:

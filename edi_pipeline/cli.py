@@ -83,7 +83,7 @@ def _echo_as_read(exc: UnicodeError):
     char = exc.object[exc.start]
     if 0xDC80 <= ord(char) <= 0xDCFF:
         return bytes([ord(char) - 0xDC00]), exc.start + 1
-    return codecs.backslashreplace_errors(UnicodeEncodeError(exc.encoding, char, 0, 1, exc.reason))[0], exc.start + 1
+    return char.encode("ascii", "backslashreplace").decode("ascii"), exc.start + 1
 
 
 codecs.register_error("edi-pipeline-echo", _echo_as_read)

@@ -104,6 +104,9 @@ def test_messages_echo_latin1_bytes_in_process(tmp_path):
     path.write_bytes((FIXTURES / "837p-clean.837").read_bytes().replace(b"XX*1000202642~", b"XX*10002\xe92642~", 1))
     r = run("validate", path)
     assert r.exit_code == 1 and b"NPI 10002\xe92642 fails the check digit" in r.stdout_bytes, r.output
+    import edi_pipeline.cli  # noqa: F401  registers the handler: the byte itself, other characters escaped
+
+    assert "a\udce9b\u00e9".encode("ascii", "edi-pipeline-echo") == b"a\xe9b\\xe9"
 
 # --- internal errors: exit 3 ---------------------------------------------------------------------
 
