@@ -1,16 +1,27 @@
 """Issue 12, trust under hostile input: exit codes (3 = internal error), `-` for stdin, SIGTERM/SIGINT
 cleanup, and bytes that are not UTF-8 kept as data in the store and in messages."""
 
+import importlib.util
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
+import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, ROOT
+from samples import tiny_837
+from test_hardening import check
 
+import edi_pipeline.scrub as scrub_module
 from edi_pipeline.cli import cli
+from edi_pipeline.convert import CONVERTERS
+from edi_pipeline.errors import WriteError
 from edi_pipeline.store import Store
+from edi_pipeline.writer import atomic_output
 
 
 def run(*args, input=None):
@@ -104,8 +115,7 @@ def test_messages_echo_latin1_bytes_in_process(tmp_path):
     path.write_bytes((FIXTURES / "837p-clean.837").read_bytes().replace(b"XX*1000202642~", b"XX*10002\xe92642~", 1))
     r = run("validate", path)
     assert r.exit_code == 1 and b"NPI 10002\xe92642 fails the check digit" in r.stdout_bytes, r.output
-    import edi_pipeline.cli  # noqa: F401  registers the handler: the byte itself, other characters escaped
-
+    # the handler cli registers: the byte itself, any other character the encoding lacks escaped
     assert "a\udce9b\u00e9".encode("ascii", "edi-pipeline-echo") == b"a\xe9b\\xe9"
 
 # --- internal errors: exit 3 ---------------------------------------------------------------------
@@ -115,8 +125,6 @@ def _broken_converter(*args, **kwargs):
 
 
 def test_an_internal_error_exits_3_with_one_line(tmp_path, monkeypatch):
-    from edi_pipeline.convert import CONVERTERS
-
     monkeypatch.setitem(CONVERTERS, "ndjson", _broken_converter)
     r = run("convert", FIXTURES / "837p-clean.837", "--to", "ndjson", "-o", tmp_path / "o.ndjson")
     assert r.exit_code == 3, r.output
@@ -133,13 +141,6 @@ def test_an_internal_error_exits_3_with_one_line(tmp_path, monkeypatch):
 
 def test_the_fuzz_checks_flag_an_internal_error(tmp_path, monkeypatch):
     """The hypothesis check and scripts/fuzz.py both fail on an injected bug (before, it was exit 1 and passed)."""
-    import importlib.util
-
-    import pytest
-    from test_hardening import check
-
-    from edi_pipeline.convert import CONVERTERS
-
     monkeypatch.setitem(CONVERTERS, "ndjson", _broken_converter)
     with pytest.raises(AssertionError):
         check(run("convert", FIXTURES / "837p-clean.837", "--to", "ndjson", "-o", tmp_path / "o"))
@@ -153,10 +154,6 @@ def test_the_fuzz_checks_flag_an_internal_error(tmp_path, monkeypatch):
 
 
 def test_batch_quarantines_a_file_hitting_an_internal_error_goes_on_and_exits_3(tmp_path, monkeypatch):
-    import shutil
-
-    import edi_pipeline.scrub as scrub_module
-
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for name in ("837p-clean.837", "pair-plb.835"):
@@ -177,8 +174,6 @@ def test_batch_quarantines_a_file_hitting_an_internal_error_goes_on_and_exits_3(
 
 def _interrupted_convert(tmp_path, sig):
     """Start `convert --to xml` of a generated 837P, send `sig` once its temporary output is being written."""
-    import signal
-    import time
 
     gen = subprocess.run([sys.executable, ROOT / "scripts" / "generate.py", "--claims", "4000", "--out", tmp_path],
                          capture_output=True)
@@ -198,15 +193,11 @@ def _interrupted_convert(tmp_path, sig):
 
 
 def test_sigterm_during_convert_leaves_no_temporary_or_partial_file(tmp_path):
-    import signal
-
     code, stderr, left = _interrupted_convert(tmp_path, signal.SIGTERM)
     assert (code, stderr, left) == (143, "Error: interrupted (SIGTERM)\n", [])
 
 
 def test_sigint_during_convert_leaves_no_temporary_or_partial_file(tmp_path):
-    import signal
-
     code, stderr, left = _interrupted_convert(tmp_path, signal.SIGINT)
     assert (code, stderr, left) == (130, "Error: interrupted (SIGINT)\n", [])
 
@@ -258,16 +249,10 @@ def test_ingest_reads_stdin_and_knows_it_again_by_digest(tmp_path):
 def test_a_nul_byte_in_an_output_path_is_a_write_error_not_an_internal_one(tmp_path):
     """Iterations 1974 and 2480: a NUL in GS06 reached a 999's file name, and mkstemp's ValueError was
     an internal error (exit 3)."""
-    import pytest
-
-    from edi_pipeline.errors import WriteError
-    from edi_pipeline.writer import atomic_output
-
     with pytest.raises(WriteError, match="NUL byte"):
         with atomic_output(tmp_path / "acks" / "x.1\0.999"):
             pass
     assert [p.name for p in tmp_path.iterdir()] == ["acks"] and not list((tmp_path / "acks").iterdir())
-    from samples import tiny_837
 
     path = tmp_path / "nul.837"
     path.write_text(tiny_837().replace("*1200*1*X*", "*1200*1\0*X*"))
@@ -330,9 +315,6 @@ def test_an_authorization_csv_in_latin1_matches_the_claims_member(tmp_path):
 def test_sigterm_during_a_two_worker_batch_leaves_no_temporary_file_and_the_rerun_finishes(tmp_path):
     """The handler is the CLI process's own: the spawned workers keep the default and finish their files
     (the pool drains), the run exits 143, and the rerun does the rest, each output once."""
-    import signal
-    import time
-
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
     for seed in (1, 2, 3):
