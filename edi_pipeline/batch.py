@@ -56,6 +56,7 @@ class FileOutcome:
     sets_rejected: int = 0  # transaction sets its 999s reject (the sender must correct and resend them)
     remits_key: str | None = None  # the store record its claim payments carry, when it brought some
     output: str | None = None  # the name its outputs took, when not its own (see output_name)
+    internal: bool = False  # quarantined by an internal error (a bug, not the file's fault): batch exits 3
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -84,6 +85,8 @@ class BatchSummary:
     @property
     def failed(self) -> int:
         return sum(f.status == FAILED for f in self.files)
+    def internal_errors(self) -> int:
+        return sum(f.internal for f in self.files)
 
     @property
     def ok(self) -> bool:
@@ -558,11 +561,14 @@ def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str,
         log.error("file failed", extra={"file": Path(path).name, "reason": reason})
         return FileOutcome(Path(path).name, FAILED, detail=reason)
     except Exception as exc:  # one bad file must not stop the batch
+        internal = not isinstance(exc, (EdiError, OSError))
         reason = f"{Path(path).name}: {_failure(exc)}"
         try:
-            return _released(Path(path), _quarantine(Path(path), Path(out), reason))
+            outcome = _released(Path(path), _quarantine(Path(path), Path(out), reason))
         except OSError:
-            return FileOutcome(Path(path).name, QUARANTINED, detail=reason)
+            outcome = FileOutcome(Path(path).name, QUARANTINED, detail=reason)
+        outcome.internal = internal
+        return outcome
 
 
 # Names upload tools give a file while it is written (renamed when complete): never read.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import gc
@@ -9,7 +10,9 @@ import io
 import json
 import os
 import shutil
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -18,16 +21,29 @@ from .convert import CONVERTERS, FORMATS, compact_json, looks_like_xml, xml_to_x
 from .errors import EdiError, IssueList, Severity
 from .writer import atomic_output
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as shells report it
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = EXIT_FAIL) -> None:
     click.echo(f"Error: {message}", err=True)
-    sys.exit(EXIT_FAIL)
+    sys.exit(code)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like KeyboardInterrupt (temporary files are removed, store transactions
+    rolled back) and is never caught as an Exception, so no `except Exception` takes it for a bad file."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
 
 
 def guarded(fn):
-    """Turn every failure into one line on stderr and exit 1: never a traceback."""
+    """Turn every failure into one line on stderr and an exit code, never a traceback: 1 for errors in
+    the input (or files that cannot be read or written), 3 for an internal error (a bug: set
+    EDI_PIPELINE_DEBUG=1 to raise it), 130/143 when interrupted by SIGINT/SIGTERM."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -46,16 +62,32 @@ def guarded(fn):
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             _fail(f"{where}{exc.strerror or exc}")
         except KeyboardInterrupt:
-            _fail("interrupted")
+            _fail("interrupted (SIGINT)", EXIT_SIGINT)
+        except Terminated:
+            _fail("interrupted (SIGTERM)", EXIT_SIGTERM)
         except Exception as exc:  # last resort: one line, no traceback, no data values
             if os.environ.get("EDI_PIPELINE_DEBUG"):
                 raise
-            _fail(f"internal error ({type(exc).__name__}); please report it with the input's shape, not its data")
+            _fail(f"internal error ({type(exc).__name__}); please report it with the input's shape, not its data",
+                  EXIT_INTERNAL)
 
     return wrapper
 
 
 MAX_ISSUE_LINES = 100  # per file; then one line counting the rest (validate --format json lists them all)
+def _echo_as_read(exc: UnicodeError):
+    """Error handler of stdout and stderr: a byte of the input that is not UTF-8 (the reader's surrogate
+    escape) goes out as that byte, any other character the terminal's encoding lacks as a \\x/\\u escape.
+    So messages echo such values losslessly, and a strict terminal encoding never fails a command."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    char = exc.object[exc.start]
+    if 0xDC80 <= ord(char) <= 0xDCFF:
+        return bytes([ord(char) - 0xDC00]), exc.start + 1
+    return char.encode("ascii", "backslashreplace").decode("ascii"), exc.start + 1
+
+
+codecs.register_error("edi-pipeline-echo", _echo_as_read)
 
 
 def print_issues(issues, stream=None, minimum: Severity = Severity.WARNING) -> None:
@@ -79,12 +111,31 @@ def print_issues(issues, stream=None, minimum: Severity = Severity.WARNING) -> N
                    f"or notes)", err=stream is None, file=stream)
 
 
+STDIN = "<stdin>"  # how messages, reports and the store name an input read from `-`
+
+
+@contextlib.contextmanager
+def _input_path(arg: str):
+    """The path to read the INPUT argument from: itself, or for `-` a private (0600) temporary copy of
+    stdin, removed afterwards (the readers take a path: they read a file twice, for its digest and its
+    contents, and validate's memory stays flat)."""
+    if arg != "-":
+        yield arg
+        return
+    with tempfile.NamedTemporaryFile(prefix="edi-pipeline-stdin.", suffix=".tmp") as tmp:
+        shutil.copyfileobj(sys.stdin.buffer, tmp, 1 << 20)
+        tmp.flush()
+        yield tmp.name
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="edi-pipeline")
 def cli():
     """X12 837P/835 pipeline for pain-management billing.
 
-    Set EDI_PIPELINE_DEBUG=1 to see the traceback of an internal error.
+    Exit codes: 0 fine, 1 errors in the input (or held claims), 2 usage, 3 internal error (a bug: set
+    EDI_PIPELINE_DEBUG=1 to see its traceback), 130/143 interrupted by SIGINT/SIGTERM (nothing half-written
+    is left). An input of - reads stdin (convert, validate, scrub, ingest).
 
     \b
     Examples:
@@ -95,6 +146,9 @@ def cli():
       edi-pipeline batch inbox/ --out out/ --workers 2
       edi-pipeline denials --by carc --db out/edi_pipeline.db
     """
+    for stream in (sys.stdout, sys.stderr):  # every command's messages echo the input's bytes (_echo_as_read)
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="edi-pipeline-echo")
 
 
 @cli.command()
@@ -144,7 +198,7 @@ def convert(input, output, fmt, quiet):
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--ack-dir", type=click.Path(file_okay=False),
               help="Write one 999 per functional group here, and a TA1 per interchange with envelope errors or "
                    "asking for one (ISA14 = 1); each with an interchange control number never used in this "
@@ -155,28 +209,32 @@ def validate(files, ack_dir, fmt):
     """Validate X12 files: envelopes, TR3 (pyx12 maps), balancing, NPIs and code lists.
 
     Prints one line per defect: FILE:LINE: SEGMENT#POSITION [LOOP] ELEMENT code message.
+    A FILE of - reads stdin (named <stdin>; its acks are named stdin.*).
     Exit 0 when every file is accepted, 1 when any has an error, 2 on usage errors.
 
     \b
     Examples:
       edi-pipeline validate claims.837
       edi-pipeline validate inbox/*.837 --ack-dir acks/ --format json
+      gunzip -c claims.837.gz | edi-pipeline validate -
     """
     from .validate import validate_file, write_acks
 
     failed = False
     results = []
     for path in files:
+        name = STDIN if path == "-" else path
         try:
-            result = validate_file(path, path)
+            with _input_path(path) as readable:
+                result = validate_file(readable, name)
         except OSError as exc:
-            click.echo(f"{path}:0: - ENV-UNREADABLE {exc.strerror or exc}", err=True)
+            click.echo(f"{name}:0: - ENV-UNREADABLE {exc.strerror or exc}", err=True)
             failed = True
             continue
         failed |= not result.ok
         results.append(result)
         if ack_dir:
-            write_acks(result, Path(ack_dir))
+            write_acks(result, Path(ack_dir), "stdin" if path == "-" else None)
         if fmt == "text":
             print_issues(result.issues, sys.stdout)
     if fmt == "json":
@@ -207,11 +265,12 @@ def _text_report(result, out) -> None:
 
 
 @cli.command()
-@click.argument("input", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Corrected 837P (default: INPUT.scrubbed.837; never the input itself).")
+@click.argument("input", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Corrected 837P (default: INPUT.scrubbed.837, or stdout when INPUT is -; never the input itself).")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None,
-              help="Held claims as their own 837P (default: INPUT.rejects.837); written only when a claim is held.")
+              help="Held claims as their own 837P (default: INPUT.rejects.837; required when INPUT is -); "
+                   "written only when a claim is held.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Write the findings and summary as JSON here.")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True,
@@ -226,22 +285,29 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
 
     Claims that pass or were corrected go to OUTPUT; held claims (an error no safe correction
     fixes, or an invalid value in the claim itself, such as a charge that is not a number) go
-    to REJECTS. Exit 0 when nothing was held, 1 when any claim was held or the input is unreadable.
+    to REJECTS. An INPUT of - reads stdin (named <stdin>). Exit 0 when nothing was held, 1 when any
+    claim was held or the input is unreadable.
 
     \b
     Examples:
       edi-pipeline scrub claims.837 -o claims.fixed.837 --report findings.json
       edi-pipeline scrub claims.837 --format text --payer-rules my_payers.toml
+      cat claims.837 | edi-pipeline scrub - --rejects held.837 > claims.fixed.837
     """
     from .codes import load_profiles, load_tables
     from .scrub import scrub_file
     from .store import Store
 
+    if input == "-" and rejects is None:
+        raise click.UsageError("with INPUT -, give --rejects FILE: held claims need a file of their own")
+    name = STDIN if input == "-" else input
     profiles = load_profiles(payer_rules)
     tables = load_tables()
     store = Store(db)
     try:
-        result = scrub_file(input, output, rejects, store, profiles, tables)
+        with _input_path(input) as readable:
+            result = scrub_file(readable, output or ("-" if input == "-" else None), rejects, store, profiles,
+                                tables, name=name)
     finally:
         store.close()
     if report_path:
@@ -254,7 +320,7 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
         _text_report(result, sys.stderr)
     else:
         s = result.summary()
-        click.echo(f"{input}: {s['claims_in']} claims in, {s['claims_out']} out, {s['claims_held']} held, "
+        click.echo(f"{name}: {s['claims_in']} claims in, {s['claims_out']} out, {s['claims_held']} held, "
                    f"{s['findings']} findings", err=True)
     sys.exit(EXIT_FAIL if result.held else EXIT_OK)
 
@@ -419,7 +485,7 @@ def _open_store(db, must_exist: bool = False):
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @_DB_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @guarded
@@ -428,18 +494,22 @@ def ingest(files, db, fmt):
 
     A file already loaded (same bytes, or same ISA sender + control number + kind) is skipped.
     A file with envelope or syntax errors is rejected and leaves the store untouched.
-    835 balancing problems are stored as findings. Exit 0 when every file was ingested or
-    skipped, 1 when any was rejected.
+    835 balancing problems are stored as findings. A FILE of - reads stdin (named <stdin>).
+    Exit 0 when every file was ingested or skipped, 1 when any was rejected.
 
     \b
     Examples:
       edi-pipeline ingest claims.837 remit.835 --db billing.db
       edi-pipeline ingest inbox/*.835 --format json
+      gunzip -c remit.835.gz | edi-pipeline ingest - --db billing.db
     """
     from .ingest import ingest_file
 
     store = _open_store(db)
-    results = [ingest_file(path, store) for path in files]
+    results = []
+    for path in files:
+        with _input_path(path) as readable:
+            results.append(ingest_file(readable, store, name=STDIN if path == "-" else None))
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in results], indent=1, default=str))
     else:
@@ -672,11 +742,13 @@ def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle, retry, retr
     Outputs are named after their input, with its digest added when a different file of that name
     came before, so nothing waiting to be picked up is overwritten; a name holding anything but
     letters, digits and -_. (or too long) is cut to those and tagged with a digest; envelope values in
-    ack names (ISA13, GS06) likewise. Nothing is ever written outside OUT. One batch runs at a time per
-    --out folder; a second one stops at once and does nothing. A run first removes the temporary
+    ack names (ISA13, GS06) likewise. Nothing is ever written outside OUT. Outputs appear only once the
+    file's store rows commit (they wait in OUT/.staging/ until then). One batch runs at a time per --out
+    folder, and batches sharing a --db never take the same file. A run first removes the temporary
     files (.NAME.xxxxxxxx.tmp) a killed run left in OUT.
-    Exit 0 when everything went through, 1 when a file was quarantined or failed (it could not even be
-    quarantined: left in INBOX for the next run), a claim held or the reconciliation failed.
+    Exit 0 when everything went through; 1 when a file was quarantined or failed (left in INBOX for the
+    next run), a set rejected by its 999, a claim held or the reconciliation failed; 3 when a file hit an
+    internal error (it is quarantined with that reason and the run goes on).
 
     \b
     Examples:
@@ -696,7 +768,7 @@ def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle, retry, retr
         click.echo(json.dumps(summary.to_json(), indent=1))
     else:
         _print_summary(summary, out_dir)
-    sys.exit(EXIT_OK if summary.ok else EXIT_FAIL)
+    sys.exit(EXIT_INTERNAL if summary.internal_errors else EXIT_OK if summary.ok else EXIT_FAIL)
 
 
 @cli.command()
@@ -757,7 +829,11 @@ def demo(out_dir, workers):
 def main() -> None:
     # The records we build hold no reference cycles; collecting less often saves ~10% on big files.
     gc.set_threshold(100_000, 50, 100)
-    cli(prog_name="edi-pipeline")
+    signal.signal(signal.SIGTERM, _on_sigterm)  # only here: batch's worker processes keep the default
+    try:
+        cli(prog_name="edi-pipeline")
+    except Terminated:  # outside a command (while parsing arguments): nothing to clean up
+        sys.exit(EXIT_SIGTERM)
 
 
 if __name__ == "__main__":

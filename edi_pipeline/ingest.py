@@ -77,16 +77,17 @@ class _Duplicate(Exception):
 
 
 def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
-                remits_only: bool = False, sha256: str | None = None) -> IngestResult:
+                remits_only: bool = False, sha256: str | None = None, name: str | None = None) -> IngestResult:
     """Load one X12 file (837P claims and/or 835 remittances) into `store`. Never prints.
 
     The file streams transaction set by transaction set into one store transaction, which is
     rolled back if anything turns out to be wrong, so memory stays flat in file size.
     `remits_only` loads just the 835 sets of a file whose 837P sets scrub has stored; the file is
     then recorded under `<sha256>:835`, so each part has its own idempotent record.
-    `sha256` is the file's digest when the caller has already read it.
+    `sha256` is the file's digest when the caller has already read it; `name` names the file in the
+    result, its messages and the store (default: `path`; `<stdin>` for a copy of stdin).
     """
-    name = str(path)
+    name = name or str(path)
     result = IngestResult(name, REJECTED)
     try:
         sha = result.sha256 = sha256 or path_sha256(path)

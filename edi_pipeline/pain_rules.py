@@ -16,6 +16,7 @@ from decimal import Decimal
 from .model import Claim, ServiceLine
 from .rules import (Context, Finding, InsertSegments, Item, RemoveModifiers, RemoveSegments, Session,
                     SetElement, SetProcedure, SetTotal, line_date, rule, year_before)
+from .store import store_text
 from .values import format_amount, format_number
 
 # RULES.md: the code kept when both codes of a family are billed in one session, and the one removed.
@@ -488,7 +489,7 @@ def _by_member_month(ctx: Context, codes: frozenset[str]) -> dict[tuple[str, dat
 def cpm_monthly(ctx: Context):
     """G3002 more than once per patient per calendar month (store history plus this file): report."""
     out = []
-    pcns = {c.patient_control_number for c in ctx.claims}
+    pcns = {store_text(c.patient_control_number) for c in ctx.claims}  # as the history holds them
     for code in sorted(ctx.group("cpm_initial")):
         for (member, month), items in _by_member_month(ctx, frozenset({code})).items():
             lo, hi = _month(month)

@@ -33,7 +33,7 @@ from .model import Claim
 from .parse_837p import parse_claim, is_837p, parse_837p
 from .rules import (Context, Finding, FindingLog, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
                     SetProcedure, SetTotal, by_claim, line_date, run)
-from .store import Store, path_sha256
+from .store import Store, path_sha256, store_text
 from .values import format_amount, to_decimal
 from .writer import atomic_output, renumber_hl_at, renumber_lx, set_se_count
 
@@ -127,11 +127,11 @@ class AuthBook:
 
     def find(self, claim: Claim, lines) -> dict | None:
         """An authorization covering member, payer, every line's code and date, with units left."""
-        cands = self.rows.get((claim.subscriber.member_id or "", claim.payer.id or ""))
+        cands = self.rows.get((store_text(claim.subscriber.member_id or ""), store_text(claim.payer.id or "")))
         if not cands:
             return None
         need = sum(int(ln.units or 1) for ln in lines)
-        pcn = claim.patient_control_number
+        pcn = store_text(claim.patient_control_number)  # as auth_uses holds it
         for a in cands:
             codes = a["codes"].split()
             ok = all((ln.procedure in codes or "*" in codes)
@@ -510,9 +510,11 @@ _UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE", "SE
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                rejects_path: str | os.PathLike | None = None, store: Store | None = None,
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
-               sha256: str | None = None, withheld: Collection[tuple[int, str, str]] = ()) -> ScrubResult:
+               sha256: str | None = None, withheld: Collection[tuple[int, str, str]] = (),
+               name: str | None = None) -> ScrubResult:
     """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
-    `sha256` is the file's digest when the caller has already read it. The transaction sets named
+    `sha256` is the file's digest when the caller has already read it; `name` names the input in
+    messages, the report and the store (default: `path`; `<stdin>` for a copy of stdin). The transaction sets named
     in `withheld` as (ISA segment index in the file, GS06, ST02), the ones a 999 rejected, go to the
     rejects file unchanged: the sender will correct and resend them, so none of their claims may go out
     or into the store.
@@ -522,18 +524,19 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     and the store rows go into one store transaction, so a failure part way leaves nothing behind."""
     t0 = time.perf_counter()
     path = str(path)
+    name = name or path
     tables = tables or load_tables()
     profiles = profiles or load_profiles()
     out_path = str(out_path) if out_path is not None else default_output(path)
     rejects_path = str(rejects_path) if rejects_path is not None else f"{path}.rejects.837"
     for target in (out_path, rejects_path):
         if target != "-" and _same_file(target, path):
-            raise ScrubError(f"{path}:0: output {target} would overwrite the input")
+            raise ScrubError(f"{name}:0: output {target} would overwrite the input")
     sha = sha256 or path_sha256(path)
     issues = IssueList()
     history = History(store, exclude_file=sha)
     auths = AuthBook(store)
-    result = ScrubResult(path, sha, out_path, None, FindingLog(), issues=issues)
+    result = ScrubResult(name, sha, out_path, None, FindingLog(), issues=issues)
     interchanges: dict[tuple[str, str], str] = {}  # (ISA06, ISA13) -> "837P" once a set of it is read
     isa06 = isa13 = gs06 = ""  # of the open interchange and group
     isa_index = 0  # file segment index of the open interchange's ISA
@@ -544,7 +547,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         main_fh = stack.enter_context(atomic_output(out_path))  # written even when no claim survives
         main = _Out(lambda: main_fh)
         rejects = _Out(lambda: stack.enter_context(atomic_output(rejects_path)))
-        env = stack.enter_context(EnvelopeReader(path, path))
+        env = stack.enter_context(EnvelopeReader(path, name))
         for item in env:
             if isinstance(item, EnvelopeSegment):
                 e = item.elements
@@ -560,7 +563,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 continue
             tx = item
             if not tx.complete:
-                raise ScrubError(f"{path}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
+                raise ScrubError(f"{name}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
                                  f"(no SE trailer); nothing written")
             if not is_837p(tx):
                 if tx.set_id == "837":  # institutional or dental claims: not ours to scrub, never dropped
@@ -604,12 +607,12 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         if broken:
             raise ScrubError(f"{broken[0]}; nothing written")
         if not sets_read:
-            raise ScrubError(f"{path}:1: no 837P transaction set in the file; nothing written")
+            raise ScrubError(f"{name}:1: no 837P transaction set in the file; nothing written")
         if rejects.fh is not None:
             result.rejects_path = rejects_path
         if store is not None:
             first = next(iter(interchanges))
-            store.add_file(sha, path, "837P", first[0] or None, first[1] or None, "scrub", claims=result.claims_out)
+            store.add_file(sha, name, "837P", first[0] or None, first[1] or None, "scrub", claims=result.claims_out)
             store.add_interchanges(sha, [(sender, control, kind) for (sender, control), kind in interchanges.items()
                                          if kind])
     result.seconds = time.perf_counter() - t0

@@ -20,6 +20,20 @@ from .values import bounded_memo
 
 DEFAULT_DB = "edi_pipeline.db"
 
+# The reader keeps bytes that are not UTF-8 as surrogate escapes (0xE9 -> U+DCE9), which sqlite3 refuses
+# to bind; the store holds each as the Latin-1 character of its byte (U+00E9), the same in every table and
+# lookup, so a patient control number with such a byte still matches between an 837 and its 835.
+_ESCAPED_BYTES = {0xDC00 + b: b for b in range(0x80, 0x100)}
+
+
+def store_text(text: str) -> str:
+    """`text` as the store holds it: its surrogate escapes as the Latin-1 characters of their bytes."""
+    return text.translate(_ESCAPED_BYTES)
+
+
+def _store_row(row: Iterable) -> tuple:
+    return tuple(store_text(v) if isinstance(v, str) else v for v in row)
+
 
 def default_db_path() -> str:
     return os.environ.get("EDI_PIPELINE_DB") or DEFAULT_DB
@@ -129,8 +143,8 @@ class Store:
         self.conn.close()
 
     def query(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
-        """Rows of a SELECT as dicts."""
-        cursor = self.conn.execute(sql, params)
+        """Rows of a SELECT as dicts; text parameters are looked up as the store holds them (store_text)."""
+        cursor = self.conn.execute(sql, _store_row(params))
         keys = [d[0] for d in cursor.description]
         return (dict(zip(keys, row)) for row in cursor)
 
@@ -269,7 +283,7 @@ class Store:
     def batch_name_taken(self, name: str, sha: str) -> bool:
         """Whether the batch job has recorded a different file under this name."""
         return self.conn.execute("select 1 from batch_files where name = ? and sha256 != ? limit 1",
-                                 [name, sha]).fetchone() is not None
+                                 _store_row([name, sha])).fetchone() is not None
 
     def batch_files_with_status(self, status: str) -> list[dict]:
         """The batch job's files recorded with `status`, in the order they were recorded."""
@@ -307,11 +321,15 @@ class Store:
                   "service_date", "control_number", "dx_pointers", "segment_index", "line")
 
     def insert_rows(self, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
-        """Insert-or-replace tuples with one prepared statement (sqlite-utils' insert_all is far slower)."""
+        """Insert-or-replace tuples with one prepared statement (sqlite-utils' insert_all is far slower).
+        Text holding bytes that are not UTF-8 is stored as store_text makes it."""
         if rows:
             target = f"main.[{table}]" if self._schema == "main" else f"temp.[stage_{table}]"
-            self.conn.executemany(f"insert or replace into {target} ({', '.join(cols)}) "
-                                     f"values ({', '.join('?' * len(cols))})", rows)
+            sql = f"insert or replace into {target} ({', '.join(cols)}) values ({', '.join('?' * len(cols))})"
+            try:
+                self.conn.executemany(sql, rows)
+            except UnicodeEncodeError:  # rare: mapped only then; rows already written are replaced alike
+                self.conn.executemany(sql, [_store_row(r) for r in rows])
 
     def save_claims(self, claims: Iterable[Claim], sha: str, origin: str,
                     profile_of=None) -> int:
@@ -380,9 +398,10 @@ class Store:
     AUTH_COLUMNS = ("member_id", "payer_id", "auth_number", "codes", "units", "start", "end")
 
     def import_authorizations(self, path: str | os.PathLike) -> int:
-        """Load authorizations from CSV (member_id, payer_id, auth_number, codes, units, start, end)."""
+        """Load authorizations from CSV (member_id, payer_id, auth_number, codes, units, start, end).
+        Bytes that are not UTF-8 (a Latin-1 export) are kept as store_text holds them, as a claim's are."""
         rows = []
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in self.AUTH_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
@@ -394,12 +413,12 @@ class Store:
                 except ValueError:
                     raise StoreError(f"{path}:{n}: units must be a whole number and dates YYYY-MM-DD") from None
                 codes = " ".join(c for c in r["codes"].replace("|", " ").replace(";", " ").split() if c)
-                rows.append({
+                rows.append({k: store_text(v) if isinstance(v, str) else v for k, v in {
                     "id": f"{r['payer_id'].strip()}:{r['auth_number'].strip()}",
                     "member_id": r["member_id"].strip(), "payer_id": r["payer_id"].strip(),
                     "auth_number": r["auth_number"].strip(), "codes": codes, "units": units,
                     "start_date": start.isoformat(), "end_date": end.isoformat(), "loaded_at": now(),
-                })
+                }.items()})
         with self.transaction():
             self.db["authorizations"].insert_all(rows, replace=True)
         return len(rows)

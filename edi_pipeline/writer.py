@@ -132,6 +132,8 @@ def _replace_atomically(target: Path, mode: int | None, binary: bool,
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except ValueError:  # a NUL byte: no file system takes the name (nor should it show in a message)
+        raise WriteError("cannot write a file whose path holds a NUL byte") from None
     except OSError as exc:
         raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:

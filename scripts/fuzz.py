@@ -2,8 +2,9 @@
 
     python scripts/fuzz.py --iterations 5000 --seed 7 --crashes /tmp/crashes
 
-A crash is an exception other than SystemExit, an exit code other than 0/1, a traceback in the output,
-or a temporary file left behind. Not a test: the hypothesis tests run a short version in CI.
+A crash is an exception other than SystemExit, an exit code other than 0/1 (3 is an internal error), an
+`internal error` line or a traceback in the output (batch names a file that hit one so), or a temporary
+file left behind. Not a test: the hypothesis tests run a short version in CI.
 """
 
 from __future__ import annotations
@@ -23,14 +24,19 @@ sys.path.insert(0, str(ROOT))
 
 from edi_pipeline.cli import cli  # noqa: E402
 
-COMMANDS = [
+COMMANDS = [  # `-` reads the damaged input from stdin; the store commands read what ingest and batch stored
     ["convert", "{f}", "--to", "ndjson", "-o", "{d}/o.ndjson"],
+    ["convert", "{f}", "--to", "json", "-o", "{d}/o.json"],
     ["convert", "{f}", "--to", "xml", "-o", "{d}/o.xml"],
     ["convert", "{f}", "--to", "csv", "-o", "{d}/o.csv"],
+    ["convert", "-", "--to", "x12", "-o", "{d}/o.x12"],
     ["validate", "{f}", "--ack-dir", "{d}/acks"],
     ["scrub", "{f}", "-o", "{d}/s.837", "--rejects", "{d}/r.837", "--report", "{d}/rep.json", "--db", "{d}/s.db"],
-    ["ingest", "{f}", "--db", "{d}/i.db"],
+    ["ingest", "-", "--db", "{d}/i.db"],
     ["batch", "{d}/inbox", "--out", "{d}/out", "--quiet", "--settle", "0"],
+    ["reconcile", "--db", "{d}/i.db", "--format", "json"],
+    ["denials", "--db", "{d}/out/edi_pipeline.db", "--format", "csv"],
+    ["report", "--db", "{d}/i.db", "-o", "{d}/report.html"],
 ]
 SWAPS = [(b"*", b"~"), (b"~", b"*"), (b":", b"*"), (b"*", b"|"), (b"~", b"\n"), (b"\n", b""), (b"~", b"~~")]
 
@@ -82,8 +88,8 @@ def main(argv=None) -> int:
         (d / "inbox" / "in.edi").write_bytes(data)
         try:
             for cmd in COMMANDS:
-                r = runner.invoke(cli, [a.format(f=f, d=d) for a in cmd])
-                bad = (r.exit_code not in (0, 1) or "Traceback" in r.output
+                r = runner.invoke(cli, [a.format(f=f, d=d) for a in cmd], input=data if "-" in cmd else None)
+                bad = (r.exit_code not in (0, 1) or "Traceback" in r.output or "internal error" in r.output
                        or (r.exception is not None and not isinstance(r.exception, SystemExit))
                        or list(d.rglob(".*.tmp")))
                 if bad:

@@ -3,6 +3,7 @@
 import io
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mutations import mutated
 
 from edi_pipeline.convert import to_x12, to_xml, xml_to_x12
@@ -71,3 +72,37 @@ def test_batch_screen_finds_the_interchanges_the_reader_reads(tmp_path, data):
     scanned = [(m.sender, m.control, m.line, isa_index(path, marks, m)) for m in marks]
     assert [r for r in read if r in scanned] == scanned
     assert {r for r in read if r not in scanned} <= unreadable
+
+
+_PCN_BYTES = [b for b in range(0x21, 0x100) if bytes([b]) not in b"*~:^"]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(pcn=st.lists(st.sampled_from(_PCN_BYTES), min_size=1, max_size=20).map(bytes))
+def test_any_pcn_bytes_are_stored_and_still_match_between_837_and_835(tmp_path_factory, pcn):
+    """Whatever bytes a PCN holds (UTF-8 or not), ingest stores them and reconcile pairs the claim with
+    its payment; never an internal error."""
+    import json
+
+    from click.testing import CliRunner
+    from conftest import FIXTURES
+
+    from edi_pipeline.cli import cli
+    from edi_pipeline.store import store_text
+
+    d = tmp_path_factory.mktemp("pcn")
+    paths = []
+    for suffix in ("837", "835"):
+        path = d / f"p.{suffix}"
+        path.write_bytes((FIXTURES / f"pair-denials.{suffix}").read_bytes().replace(b"DBUNDLE01", pcn))
+        paths.append(str(path))
+    runner = CliRunner()
+    ingested = runner.invoke(cli, ["ingest", *paths, "--db", str(d / "s.db")])
+    assert ingested.exit_code == 0, ingested.output
+    rec = runner.invoke(cli, ["reconcile", "--db", str(d / "s.db"), "--format", "json"])
+    assert rec.exit_code == 0, rec.output
+    doc = json.loads(rec.stdout)
+    stored = store_text(pcn.decode("utf-8", "surrogateescape"))
+    assert [c["status"] for c in doc["claims"] if c["patient_control_number"] == stored] == ["partially paid"]
+    assert stored not in {u["patient_control_number"] for u in doc["unmatched_remits"]}
