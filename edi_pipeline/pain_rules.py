@@ -33,6 +33,7 @@ MOD_25 = "25"  # EM-SAME-DAY
 RECODE_WITH_GUIDANCE = {"20600": "20604", "20605": "20606", "20610": "20611"}
 FREQ_REPLACE_VOID = frozenset({"7", "8"})  # CLM05-3 (CORRECTED-NO-F8, DUPLICATE-CLAIM)
 NEAR_LIMIT_DAYS = 30  # TIMELY-FILING: report this close to the limit
+MAX_6R = 50  # REF02 length (TR3), for the line item control number of a line a correction adds
 KX = "KX"  # ACU-NCD-VISITS
 
 
@@ -263,19 +264,38 @@ def dn_tpi_same_session(session: Session, ctx: Context):
 
 @rule("ACU-ONE-INITIAL")
 def acu_one_initial(session: Session, ctx: Context):
-    """97810 and 97813 in one session: keep 97813; the 97810 line becomes 97811."""
+    """97810 and 97813 in one session: keep 97813; the 97810 line becomes 97811, merged into a 97811 line
+    of the same claim and date when there is one (units and charge added, the 97810 line removed)."""
     codes = session.codes()
     if "97810" not in codes or "97813" not in codes:
         return []
     kept = next(it for it in session.items if it.code == "97813")
-    return [ctx.finding("ACU-ONE-INITIAL", it.claim, it.line,
-                        f"97810 and 97813 in one session; recoded {where(it)} to {ADDON_OF['97810']}",
-                        [SetProcedure(sv1_offset(it.claim, it.line), ADDON_OF["97810"])], requires=(kept.claim,))
-            for it in session.items if it.code == "97810"]
+    addon = ADDON_OF["97810"]
+    out = []
+    for it in session.items:
+        if it.code != "97810":
+            continue
+        into = next((x for x in it.claim.lines if x.procedure == addon
+                     and line_date(it.claim, x) == line_date(it.claim, it.line)), None)
+        if into is None:
+            out.append(ctx.finding("ACU-ONE-INITIAL", it.claim, it.line,
+                                   f"97810 and 97813 in one session; recoded {where(it)} to {addon}",
+                                   [SetProcedure(sv1_offset(it.claim, it.line), addon)], requires=(kept.claim,)))
+            continue
+        off = sv1_offset(it.claim, into)
+        out.append(ctx.finding(
+            "ACU-ONE-INITIAL", it.claim, it.line,
+            f"97810 and 97813 in one session; {where(it)} recoded to {addon} and merged into line {into.line_number}",
+            [SetElement(off, 4, format_number((into.units or Decimal(1)) + it.units)),
+             SetElement(off, 2, format_amount((into.charge or Decimal(0)) + (it.line.charge or Decimal(0)))),
+             remove_line(it.claim, it.line)], requires=(kept.claim,)))
+    return out
 
 
 def _addon_line_segments(claim: Claim, line: ServiceLine, addon: str, units: Decimal, charge: Decimal) -> tuple:
-    """A new 2400 loop (LX, SV1, DTP*472) for `addon`, modelled on the initial line."""
+    """A new 2400 loop (LX, SV1, DTP*472, REF*6R) for `addon`, modelled on the initial line. Its line item
+    control number is the initial line's with the add-on code appended (else the claim's and the line
+    number's), so the payer's 835 echoes a number that names it."""
     sep = sep_of(claim)
     segs = claim.segments
     off = sv1_offset(claim, line)
@@ -295,6 +315,8 @@ def _addon_line_segments(claim: Claim, line: ServiceLine, addon: str, units: Dec
     dtp = claim.find("DTP" + sep + "472" + sep, line.start, line.end)
     if dtp is not None:
         texts.append(segs[dtp])
+    base = line.control_number or f"{claim.patient_control_number}-{line.line_number}"
+    texts.append(sep.join(("REF", "6R", f"{base}-{addon}"[-MAX_6R:])))
     return tuple(texts)
 
 

@@ -235,6 +235,10 @@ def compliance_fixtures() -> dict[str, tuple[str, list[Claim]]]:
     f["corrected-no-f8"] = ("CORRECTED-NO-F8: a replacement (CLM05-3=7) and a void (8) without REF*F8 (both held)",
                             [claim("CORRNOF801", M, [L("20553", 250)], freq="7"),
                              claim("CORRNOF802", M, [L("20552", 150)], freq="8")])
+    f["acu-one-initial-merge"] = ("ACU-ONE-INITIAL: 97810 + 97813 + 97811 x1 on one claim: the 97810 merges into "
+                                  "the 97811 line (2 units)",
+                                  [claim("ACUMERGE01", M, [L("97813", 95), L("97810", 80), L("97811", 65)],
+                                         dx=[CLBP], rendering=DR_B)])
     return f
 
 

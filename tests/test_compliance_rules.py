@@ -298,3 +298,21 @@ def test_cli_scrub_date_option(tmp_path):
     args = [sys.executable, "-m", "edi_pipeline", "scrub", str(src), "-o", str(tmp_path / "o.837"),
             "--rejects", str(tmp_path / "r.837"), "--db", str(tmp_path / "s.db"), "--scrub-date", "2026-09-01"]
     assert subprocess.run(args, capture_output=True).returncode == 0
+
+
+# ---------------------------------------------------------------- lines a correction adds or merges
+
+
+def test_a_line_a_correction_adds_gets_its_own_ref_6r(tmp_path):
+    _, out, _ = scrub(FIXTURES / "837p-acu-initial-units.837", tmp_path)
+    refs = [s for s in out.read_text().replace("\n", "").split("~") if s.startswith("REF*6R*")]
+    assert refs == ["REF*6R*ACUINITUNITS01-1", "REF*6R*ACUINITUNITS01-1-97814"]
+
+
+def test_97810_recoded_to_97811_merges_into_the_97811_line(tmp_path):
+    result, out, _ = scrub(FIXTURES / "837p-acu-one-initial-merge.837", tmp_path)
+    [f] = of(result, "ACU-ONE-INITIAL")
+    assert "merged into line 3" in f["message"]
+    text = out.read_text()
+    assert codes_out(out) == [["97813", "97811"]]
+    assert "SV1*HC:97811*145*UN*2***1" in text and "CLM*ACUMERGE01*240*" in text
