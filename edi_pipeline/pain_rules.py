@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from .model import Claim, ServiceLine
 from .rules import (Context, Finding, InsertSegments, Item, RemoveModifiers, RemoveSegments, Session,
-                    SetElement, SetProcedure, SetTotal, line_date, rendering_npi, rule, year_before)
+                    SetElement, SetProcedure, SetTotal, line_date, line_key, rendering_npi, rule, year_before)
 from .values import format_amount, format_number
 
 # RULES.md: the code kept when both codes of a family are billed in one session, and the one removed.
@@ -131,14 +131,13 @@ def _tpi_sessions(ctx: Context) -> list[Session]:
     if "tpi_sessions" not in ctx.memo:
         codes = ctx.group("tpi")
         groups: dict[tuple, Session] = {}
-        for c in ctx.claims:
-            wide = ctx.profile(c).tpi_one_per_billing_provider
-            for ln in c.lines:
-                if ln.procedure in codes:
-                    d = line_date(c, ln)
-                    key = (c.member_key, "billing", c.billing_provider.npi, d) if wide else \
-                        (c.member_key, rendering_npi(c, ln), d)
-                    groups.setdefault(key, Session(key, [], d)).items.append(Item(c, ln))
+        for s in ctx.sessions:
+            for it in s.having(codes):
+                if ctx.profile(it.claim).tpi_one_per_billing_provider:
+                    key = (s.key[0], "billing", it.claim.billing_provider.npi, s.service_date)
+                else:
+                    key = s.key
+                groups.setdefault(key, Session(key, [], s.service_date)).items.append(it)
         ctx.memo["tpi_sessions"] = list(groups.values())
     return ctx.memo["tpi_sessions"]
 
@@ -685,8 +684,8 @@ def total_mismatch(claim: Claim, ctx: Context):
 
 # ---------------------------------------------------------------- compliance
 
-def _dates(claim: Claim) -> list[date]:
-    return sorted({d for ln in claim.lines if (d := line_date(claim, ln)) is not None})
+def _first_item(pair: tuple) -> object:
+    return pair[0]
 
 
 @rule("TIMELY-FILING", scope="claim")
@@ -697,15 +696,13 @@ def timely_filing(claim: Claim, ctx: Context):
     if prof.filing_limit is None:
         return []
     n, unit = prof.filing_limit
-    worst: tuple[int, ServiceLine] | None = None
-    for ln in claim.lines:
-        d = line_date(claim, ln)
-        deadline = prof.filing_deadline(d) if d is not None else None
-        if deadline is not None and (worst is None or (deadline - ctx.today).days < worst[0]):
-            worst = ((deadline - ctx.today).days, ln)
-    if worst is None or worst[0] > NEAR_LIMIT_DAYS:
+    dated = [(d, ln) for ln in claim.lines if (d := line_date(claim, ln)) is not None]
+    if not dated:
         return []
-    left, ln = worst
+    first, ln = min(dated, key=_first_item)  # the oldest line reaches its deadline first
+    left = (prof.filing_deadline(first) - ctx.today).days
+    if left > NEAR_LIMIT_DAYS:
+        return []
     limit = f"{n} {unit} after the date of service ({prof.name})"
     if left < 0:
         return [ctx.finding("TIMELY-FILING", claim, ln,
@@ -735,9 +732,14 @@ def corrected_no_f8(claim: Claim, ctx: Context):
 
 
 def _claim_items(claim: Claim) -> tuple[tuple, ...]:
-    """(date, code, charge) of each line, sorted: what DUPLICATE-CLAIM compares."""
-    return tuple(sorted(((line_date(claim, ln), ln.procedure, ln.charge) for ln in claim.lines),
-                        key=lambda x: (x[0] or date.min, x[1], x[2] or Decimal(0))))
+    """(date, code, charge) of each line, in a canonical order: what DUPLICATE-CLAIM compares."""
+    items = [(line_date(claim, ln), ln.procedure, ln.charge) for ln in claim.lines]
+    if len(items) < 2:
+        return tuple(items)
+    try:
+        return tuple(sorted(items))
+    except TypeError:  # a line without date or charge
+        return tuple(sorted(items, key=line_key))
 
 
 @rule("DUPLICATE-CLAIM", scope="transaction")
@@ -754,13 +756,16 @@ def duplicate_claim(ctx: Context):
         member = ctx.member(c)
         items = _claim_items(c)
         if freq not in FREQ_REPLACE_VOID:
-            earlier = seen.get(member, []) + ctx.history.sent_claims(member, {i[0] for i in items if i[0]})
+            earlier = seen.get(member, [])
+            sent = ctx.history.sent_claims(member, {i[0] for i in items if i[0]})
+            if sent:
+                earlier = earlier + sent
             exact = next((pcn for pcn, other in earlier if other == items), None)
             if exact is not None:
                 out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
                                        f"exact duplicate of claim {exact} (same patient, dates, codes and charges)",
                                        severity="error"))
-            else:
+            elif earlier:
                 mine = set(items)
                 part = next(((pcn, mine & set(other)) for pcn, other in earlier if mine & set(other)), None)
                 if part is not None:

@@ -254,6 +254,12 @@ def sessions_of(claims: Iterable[Claim]) -> list[Session]:
 _first = itemgetter(0)
 
 
+def line_key(line: tuple) -> tuple:
+    """Canonical order of DUPLICATE-CLAIM's (date, code, charge) lines (None sorts first)."""
+    d, code, charge = line
+    return d or date.min, code, charge if charge is not None else Decimal(0)
+
+
 class History:
     """Claim history for visit-counting rules: the store (minus the current file) plus this file.
 
@@ -321,8 +327,7 @@ class History:
                 line = (d, r["procedure"], from_cents(r["charge_cents"]))
                 claims.setdefault(r["id"], (r["patient_control_number"], []))[1].append(line)
             every = self._sent[member] = [
-                (pcn, tuple(sorted(lines, key=lambda x: (x[0] or date.min, x[1], x[2] or Decimal(0)))))
-                for pcn, lines in claims.values()]
+                (pcn, tuple(sorted(lines, key=line_key))) for pcn, lines in claims.values()]
         return [(pcn, lines) for pcn, lines in every if any(x[0] in dates for x in lines)]
 
     def payer_claim_known(self, icn: str) -> bool:
