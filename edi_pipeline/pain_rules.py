@@ -748,30 +748,33 @@ def duplicate_claim(ctx: Context):
     already sent (the store): hold an exact duplicate, report one that repeats only some of its lines.
     A replacement or void (frequency 7/8) is never a duplicate."""
     out = []
-    seen = ctx.history.file_claims  # earlier transaction sets of this file too
+    exact_seen, lines_seen = ctx.history.file_exact, ctx.history.file_lines
     for c in ctx.claims:
         freq = (c.frequency_code or "1").strip()
         if freq == "8" or not c.lines:
             continue
         member = ctx.member(c)
         items = _claim_items(c)
+        whole = hash((member, items))
+        each = [hash((member, i)) for i in items]
+        pcn = c.patient_control_number
         if freq not in FREQ_REPLACE_VOID:
-            earlier = seen.get(member, [])
             sent = ctx.history.sent_claims(member, {i[0] for i in items if i[0]})
-            if sent:
-                earlier = earlier + sent
-            exact = next((pcn for pcn, other in earlier if other == items), None)
+            exact = exact_seen.get(whole) or next((p for p, other in sent if other == items), None)
             if exact is not None:
                 out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
                                        f"exact duplicate of claim {exact} (same patient, dates, codes and charges)",
                                        severity="error"))
-            elif earlier:
+            else:
                 mine = set(items)
-                part = next(((pcn, mine & set(other)) for pcn, other in earlier if mine & set(other)), None)
-                if part is not None:
-                    codes = ", ".join(sorted({i[1] for i in part[1]}))
+                part = [(lines_seen[h], i) for h, i in zip(each, items) if h in lines_seen]
+                part += [(p, i) for p, other in sent for i in mine.intersection(other)]
+                if part:
+                    codes = ", ".join(sorted({i[1] for p, i in part if p == part[0][0]}))
                     out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
-                                           f"repeats line(s) {codes} of claim {part[0]} (same patient, date and "
-                                           f"charge)", severity="warning"))
-        seen.setdefault(member, []).append((c.patient_control_number, items))
+                                           f"repeats line(s) {codes} of claim {part[0][0]} (same patient, date "
+                                           f"and charge)", severity="warning"))
+        exact_seen.setdefault(whole, pcn)
+        for h in each:
+            lines_seen.setdefault(h, pcn)
     return out
