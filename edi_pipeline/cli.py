@@ -240,7 +240,8 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db, report_only
             result.write_report(out)
     print_issues(result.issues)
     for bad in result.claims_invalid:
-        click.echo(f"{bad['at']}: claim {bad['patient_control_number']} held: {bad['error']}", err=True)
+        held = "invalid (report only: not held)" if report_only else "held"
+        click.echo(f"{bad['at']}: claim {bad['patient_control_number']} {held}: {bad['error']}", err=True)
     if fmt == "text":
         _text_report(result, sys.stderr)
     else:

@@ -316,3 +316,11 @@ def test_97810_recoded_to_97811_merges_into_the_97811_line(tmp_path):
     text = out.read_text()
     assert codes_out(out) == [["97813", "97811"]]
     assert "SV1*HC:97811*145*UN*2***1" in text and "CLM*ACUMERGE01*240*" in text
+
+
+def test_cli_report_only_passes_an_invalid_claim_and_says_so(tmp_path):
+    src = variant(tmp_path, "837p-clean", ("SV1*HC:20553*250*", "SV1*HC:20553*2X50*"))
+    got = CliRunner().invoke(cli, ["scrub", str(src), "-o", str(tmp_path / "o.837"), "--rejects",
+                                   str(tmp_path / "r.837"), "--db", str(tmp_path / "s.db"), "--report-only"])
+    assert got.exit_code == 0 and "CLEANMCR01 invalid (report only: not held)" in got.output
+    assert (tmp_path / "o.837").read_bytes() == src.read_bytes() and not (tmp_path / "r.837").exists()
