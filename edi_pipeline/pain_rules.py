@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from .model import Claim, ServiceLine
 from .rules import (Context, Finding, InsertSegments, Item, RemoveModifiers, RemoveSegments, Session,
-                    SetElement, SetProcedure, SetTotal, line_date, line_key, rendering_npi, rule, year_before)
+                    SetElement, SetProcedure, SetTotal, line_date, line_key, rule, year_before)
 from .values import format_amount, format_number
 
 # RULES.md: the code kept when both codes of a family are billed in one session, and the one removed.

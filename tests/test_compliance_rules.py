@@ -324,3 +324,17 @@ def test_cli_report_only_passes_an_invalid_claim_and_says_so(tmp_path):
                                    str(tmp_path / "r.837"), "--db", str(tmp_path / "s.db"), "--report-only"])
     assert got.exit_code == 0 and "CLEANMCR01 invalid (report only: not held)" in got.output
     assert (tmp_path / "o.837").read_bytes() == src.read_bytes() and not (tmp_path / "r.837").exists()
+
+
+def test_workers_comp_e_m_needs_no_authorization_its_procedure_does(tmp_path):
+    text = (FIXTURES / "837p-clean.837").read_text()
+    k = text.index("SV1*HC:99214:25*180")
+    no_em_auth = tmp_path / "wc-em.837"
+    no_em_auth.write_text(text[:k] + text[k:].replace("REF*G1*WCAUTH1001~\n", "", 1))
+    result, _, _ = scrub(no_em_auth, tmp_path)
+    assert of(result, "AUTH-REQUIRED") == [] and result.claims_held == 0
+    k = text.index("SV1*HC:20553*250", k)
+    no_proc_auth = tmp_path / "wc-proc.837"
+    no_proc_auth.write_text(text[:k] + text[k:].replace("REF*G1*WCAUTH1001~\n", "", 1))
+    [f] = of(scrub(no_proc_auth, tmp_path, tag="p")[0], "AUTH-REQUIRED")
+    assert f["patient_control_number"] == "CLEANWC01" and f["procedure"] == "20553"
