@@ -338,3 +338,14 @@ def test_workers_comp_e_m_needs_no_authorization_its_procedure_does(tmp_path):
     no_proc_auth.write_text(text[:k] + text[k:].replace("REF*G1*WCAUTH1001~\n", "", 1))
     [f] = of(scrub(no_proc_auth, tmp_path, tag="p")[0], "AUTH-REQUIRED")
     assert f["patient_control_number"] == "CLEANWC01" and f["procedure"] == "20553"
+
+
+@pytest.mark.parametrize("sbr09,medicare_rules,profile", [("16", True, "medicare_advantage"), ("MC", False, "medicaid")])
+def test_medicare_advantage_and_medicaid_profiles(tmp_path, sbr09, medicare_rules, profile):
+    """SBR09 16 (Medicare Advantage HMO): the Medicare rules plus acupuncture prior auth; MC (Medicaid):
+    its own profile, acupuncture prior auth, no Medicare-only rule."""
+    src = variant(tmp_path, "837p-acu-ncd-dx", ("SBR*P*18*******MB", f"SBR*P*18*******{sbr09}"), tag=sbr09)
+    result, _, _ = scrub(src, tmp_path)
+    assert bool(of(result, "ACU-NCD-DX")) is medicare_rules
+    [auth] = of(result, "AUTH-REQUIRED")
+    assert auth["procedure"] == "97813" and f"({profile})" in auth["message"]
