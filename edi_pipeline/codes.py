@@ -604,7 +604,8 @@ def _load_profiles(key: tuple[str, int] | None) -> PayerProfiles:
     for name, p in doc.get("profiles", {}).items():
         extra = set(p) - PROFILE_KEYS
         if extra:
-            why = "; preserve_refs was dropped (the scrubber never changes a 2300 REF)" if "preserve_refs" in extra else ""
+            why = ("; preserve_refs was dropped (the scrubber never changes a 2300 REF)"
+                   if "preserve_refs" in extra else "")
             raise CodeTableError(f"{origin}: profile {name}: unknown key(s) {', '.join(sorted(extra))}{why}")
         codes = [str(c) for c in p.get("prior_auth_codes", [])]
         disabled = frozenset(_norm(str(x)) for x in p.get("disabled_rules", []))

@@ -258,8 +258,8 @@ def test_report_only_finds_the_same_and_changes_nothing(tmp_path):
 
 def test_disabled_rules_per_profile(tmp_path):
     profiles = tmp_path / "payers.toml"
-    profiles.write_text(SHIPPED.replace("guide_tpi_imaging = true\n\n# Medicare Advantage",
-                                        "guide_tpi_imaging = true\ndisabled_rules = [\"TIMELY-FILING\"]\n\n# Medicare Advantage"))
+    marker = "guide_tpi_imaging = true\n\n# Medicare Advantage"
+    profiles.write_text(SHIPPED.replace(marker, marker.replace("\n\n", '\ndisabled_rules = ["TIMELY-FILING"]\n\n')))
     loaded = load_profiles(profiles)
     assert loaded.profiles["medicare"].disabled_rules == {"TIMELY-FILING"}
     result, _, _ = scrub(FIXTURES / "837p-timely-filing.837", tmp_path, profiles=loaded)
@@ -340,7 +340,8 @@ def test_workers_comp_e_m_needs_no_authorization_its_procedure_does(tmp_path):
     assert f["patient_control_number"] == "CLEANWC01" and f["procedure"] == "20553"
 
 
-@pytest.mark.parametrize("sbr09,medicare_rules,profile", [("16", True, "medicare_advantage"), ("MC", False, "medicaid")])
+@pytest.mark.parametrize("sbr09,medicare_rules,profile",
+                         [("16", True, "medicare_advantage"), ("MC", False, "medicaid")])
 def test_medicare_advantage_and_medicaid_profiles(tmp_path, sbr09, medicare_rules, profile):
     """SBR09 16 (Medicare Advantage HMO): the Medicare rules plus acupuncture prior auth; MC (Medicaid):
     its own profile, acupuncture prior auth, no Medicare-only rule."""
