@@ -22,6 +22,7 @@ from typing import IO, Callable, Iterable, Iterator
 from .codes import CodeTables, PayerProfiles, Profile
 from .model import Claim, ServiceLine
 from .store import from_cents, member_hash
+from .values import to_decimal
 
 # ---------------------------------------------------------------- edits
 
@@ -254,6 +255,12 @@ def sessions_of(claims: Iterable[Claim]) -> list[Session]:
 _first = itemgetter(0)
 
 
+def _units(text: str | None) -> Decimal:
+    """A stored line's units; 1 when none (or unreadable) was stored."""
+    value = to_decimal(text or "")
+    return Decimal(1) if value is None else value
+
+
 def line_key(line: tuple) -> tuple:
     """Canonical order of DUPLICATE-CLAIM's (date, code, charge) lines (None sorts first)."""
     d, code, charge = line
@@ -351,7 +358,7 @@ class History:
             "and c.file_sha256 != ?",
             [member, code, since.isoformat(), until.isoformat(), self.exclude_file or ""])
         return [(date.fromisoformat(r["service_date"]), r["patient_control_number"],
-                 Decimal(r["units"]) if r["units"] else Decimal(1)) for r in rows]
+                 _units(r["units"])) for r in rows]
 
 
 def year_before(d: date) -> date:
