@@ -279,8 +279,13 @@ def _text_report(result, out) -> None:
               help="Payer profiles TOML (a copy of the shipped payer_profiles.toml).")
 @click.option("--db", type=click.Path(dir_okay=False), default=None,
               help="Store with claim history and authorizations (default: $EDI_PIPELINE_DB or edi_pipeline.db).")
+@click.option("--report-only", is_flag=True,
+              help="The same findings, but nothing corrected and nothing held: OUTPUT gets the claims as they "
+                   "came, and the store is only read.")
+@click.option("--scrub-date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The date TIMELY-FILING counts to (default: $EDI_SCRUB_DATE, else today).")
 @guarded
-def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
+def scrub(input, output, rejects, report_path, fmt, payer_rules, db, report_only, scrub_date):
     """Apply the pain-management line rules to an 837P and write a corrected file.
 
     Claims that pass or were corrected go to OUTPUT; held claims (an error no safe correction
@@ -293,6 +298,7 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
       edi-pipeline scrub claims.837 -o claims.fixed.837 --report findings.json
       edi-pipeline scrub claims.837 --format text --payer-rules my_payers.toml
       cat claims.837 | edi-pipeline scrub - --rejects held.837 > claims.fixed.837
+      edi-pipeline scrub claims.837 --report-only --report findings.json
     """
     from .codes import load_profiles, load_tables
     from .scrub import scrub_file
@@ -307,7 +313,8 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
     try:
         with _input_path(input) as readable:
             result = scrub_file(readable, output or ("-" if input == "-" else None), rejects, store, profiles,
-                                tables, name=name)
+                                tables, name=name, report_only=report_only,
+                                today=scrub_date.date() if scrub_date else None)
     finally:
         store.close()
     if report_path:
@@ -315,7 +322,8 @@ def scrub(input, output, rejects, report_path, fmt, payer_rules, db):
             result.write_report(out)
     print_issues(result.issues)
     for bad in result.claims_invalid:
-        click.echo(f"{bad['at']}: claim {bad['patient_control_number']} held: {bad['error']}", err=True)
+        held = "invalid (report only: not held)" if report_only else "held"
+        click.echo(f"{bad['at']}: claim {bad['patient_control_number']} {held}: {bad['error']}", err=True)
     if fmt == "text":
         _text_report(result, sys.stderr)
     else:
@@ -333,6 +341,7 @@ def rules():
     Examples:
       edi-pipeline rules list
       edi-pipeline rules explain ACU-NCD-VISITS
+      edi-pipeline rules profiles > my_payers.toml
     """
 
 
@@ -353,6 +362,23 @@ def rules_list():
     width = max(len(i.id) for i in infos)
     for i in infos:
         click.echo(f"{i.id:<{width}}  {i.profile:<9}  {i.severity:<7}  {i.summary}")
+
+
+@rules.command("profiles")
+@guarded
+def rules_profiles():
+    """Print the shipped payer-profile file (a starting point for --payer-rules).
+
+    \b
+    Examples:
+      edi-pipeline rules profiles > my_payers.toml
+      edi-pipeline scrub claims.837 --payer-rules my_payers.toml
+    """
+    from importlib import resources
+
+    from .codes import PROFILES_FILE
+
+    click.echo(resources.files("edi_pipeline").joinpath("data", PROFILES_FILE).read_text(encoding="utf-8"), nl=False)
 
 
 @rules.command("explain")

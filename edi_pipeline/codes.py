@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
 import csv
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -91,8 +92,7 @@ class Backlink:
 BACKLINK_CONDITIONS = frozenset({"corrected_no_f8"})  # CLM05-3 = 7 or 8 sent without REF*F8
 # RULES.md contract ids that a back-link may name before rules.toml builds them (issue 14);
 # tests/test_denial_links.py fails once one of them is built, so the entry is dropped then.
-PENDING_RULE_IDS = frozenset({"NCCI-PTP", "NCCI-MUE", "NCCI-AOC", "DUPLICATE-CLAIM", "TIMELY-FILING",
-                              "CORRECTED-NO-F8", "GUIDE-RECODE"})
+PENDING_RULE_IDS = frozenset({"NCCI-PTP", "NCCI-MUE", "NCCI-AOC"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +188,27 @@ class Profile:
     medicare_rules: bool
     prior_auth_codes: frozenset[str]
     auth_all_codes: bool  # "*" in prior_auth_codes
-    preserve_refs: tuple[str, ...]
+    prior_auth_exempt: frozenset[str] = frozenset()  # never need REF*G1, even under "*" (E/M)
+    filing_limit: tuple[int, str] | None = None  # (n, "months" or "days") after the date of service
+    disabled_rules: frozenset[str] = frozenset()
+    tpi_one_per_billing_provider: bool = False  # TPI-ONE-LINE/-CODE across rendering providers (A57751)
+    guide_tpi_imaging: bool = False  # GUIDE-TPI-MEDICARE applies (MAC LCDs L36859, L34211)
 
     def requires_auth(self, code: str) -> bool:
-        return self.auth_all_codes or code.strip().upper() in self.prior_auth_codes
+        code = code.strip().upper()
+        return code not in self.prior_auth_exempt and (self.auth_all_codes or code in self.prior_auth_codes)
+
+    def filing_deadline(self, service_date: date) -> date | None:
+        """The last day a claim for `service_date` can be filed, or None when the profile sets no limit."""
+        if self.filing_limit is None:
+            return None
+        n, unit = self.filing_limit
+        if unit == "days":
+            return service_date + timedelta(days=n)
+        month = service_date.month - 1 + n
+        year, month = service_date.year + month // 12, month % 12 + 1
+        last = calendar.monthrange(year, month)[1]
+        return date(year, month, min(service_date.day, last))
 
     def applies(self, rule_profile: str) -> bool:
         """Whether a rule of this catalogue profile (all/medicare/per_payer) runs for this payer."""
@@ -600,21 +617,52 @@ def _backlinks_table(rows: list[dict[str, str]], origin: str, groups: Mapping[st
     return tuple(out)
 
 
+PROFILE_KEYS = frozenset({"filing_indicators", "medicare_rules", "prior_auth_codes", "prior_auth_exempt",
+                          "filing_limit_months", "filing_limit_days", "disabled_rules",
+                          "tpi_one_per_billing_provider", "guide_tpi_imaging", "note"})
+
+
+def _filing_limit(p: dict, origin: str) -> tuple[int, str] | None:
+    given = [(unit, p[f"filing_limit_{unit}"]) for unit in ("months", "days") if f"filing_limit_{unit}" in p]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise CodeTableError(f"{origin}: give filing_limit_months or filing_limit_days, not both")
+    unit, n = given[0]
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        raise CodeTableError(f"{origin}: filing_limit_{unit} {n!r} is not a positive whole number")
+    return n, unit
+
+
 @lru_cache(maxsize=8)
 def _load_profiles(key: tuple[str, int] | None) -> PayerProfiles:
     text, origin = _read("profiles", {"profiles": key[0]}) if key else _read(PROFILES_FILE, {})
     doc = _toml(text, origin)
     profiles: dict[str, Profile] = {}
     by_indicator: dict[str, str] = {}
+    known_rules = set(_load_tables(()).rules)
     for name, p in doc.get("profiles", {}).items():
+        extra = set(p) - PROFILE_KEYS
+        if extra:
+            why = ("; preserve_refs was dropped (the scrubber never changes a 2300 REF)"
+                   if "preserve_refs" in extra else "")
+            raise CodeTableError(f"{origin}: profile {name}: unknown key(s) {', '.join(sorted(extra))}{why}")
         codes = [str(c) for c in p.get("prior_auth_codes", [])]
+        disabled = frozenset(_norm(str(x)) for x in p.get("disabled_rules", []))
+        if disabled - known_rules:
+            raise CodeTableError(f"{origin}: profile {name}: unknown rule id(s) in disabled_rules: "
+                                 f"{', '.join(sorted(disabled - known_rules))}")
         profile = Profile(
             name=name,
             filing_indicators=frozenset(_norm(str(x)) for x in p.get("filing_indicators", [])),
             medicare_rules=bool(p.get("medicare_rules", False)),
             prior_auth_codes=_expand((c for c in codes if c.strip() != "*"), origin),
             auth_all_codes=any(c.strip() == "*" for c in codes),
-            preserve_refs=tuple(_norm(str(x)) for x in p.get("preserve_refs", [])),
+            prior_auth_exempt=_expand((str(c) for c in p.get("prior_auth_exempt", [])), origin),
+            filing_limit=_filing_limit(p, f"{origin}: profile {name}"),
+            disabled_rules=disabled,
+            tpi_one_per_billing_provider=bool(p.get("tpi_one_per_billing_provider", False)),
+            guide_tpi_imaging=bool(p.get("guide_tpi_imaging", False)),
         )
         for ind in profile.filing_indicators:
             if ind in by_indicator:

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from .model import Claim, ServiceLine
 from .rules import (Context, Finding, InsertSegments, Item, RemoveModifiers, RemoveSegments, Session,
-                    SetElement, SetProcedure, SetTotal, line_date, rule, year_before)
+                    SetElement, SetProcedure, SetTotal, line_date, line_key, rule, year_before)
 from .store import store_text
 from .values import format_amount, format_number
 
@@ -24,8 +24,17 @@ KEEP_OVER = {"TPI-ONE-CODE": ("20553", "20552"), "DN-ONE-CODE": ("20561", "20560
 # RULES.md ACU-INITIAL-UNITS / ACU-ONE-INITIAL: each initial acupuncture code's add-on code.
 ADDON_OF = {"97810": "97811", "97813": "97814"}
 LATERALITY = frozenset({"RT", "LT", "50"})  # TPI-MODIFIERS
-DISTINCT = frozenset({"59", "XS"})  # DN-TPI-SAME-SESSION
+# RULES.md "Modifiers that change a rule's outcome": distinct service, wherever a rule accepts 59/XS.
+DISTINCT = frozenset({"59", "XE", "XP", "XS", "XU"})
+# Medicare liability modifiers (ACU-NCD-DX, ACU-NCD-MAX): the claim goes out with this severity.
+LIABILITY = {"GA": ("info", "ABN on file, patient-liable"), "GZ": ("warning", "no ABN, provider-liable"),
+             "GY": ("info", "statutorily excluded; the denial lets the patient or a secondary payer be billed")}
 MOD_25 = "25"  # EM-SAME-DAY
+# RULES.md GUIDE-RECODE: each joint injection code and its code with ultrasound guidance.
+RECODE_WITH_GUIDANCE = {"20600": "20604", "20605": "20606", "20610": "20611"}
+FREQ_REPLACE_VOID = frozenset({"7", "8"})  # CLM05-3 (CORRECTED-NO-F8, DUPLICATE-CLAIM)
+NEAR_LIMIT_DAYS = 30  # TIMELY-FILING: report this close to the limit
+MAX_6R = 50  # REF02 length (TR3), for the line item control number of a line a correction adds
 KX = "KX"  # ACU-NCD-VISITS
 
 
@@ -117,16 +126,35 @@ def tpi_units(session: Session, ctx: Context):
     return _units_rule("TPI-UNITS", "tpi", session, ctx)
 
 
-@rule("TPI-ONE-LINE", needs=("tpi",))
-def tpi_one_line(session: Session, ctx: Context):
-    """The same TPI code on more than one line of a session: keep the first (1 unit), remove the others."""
-    return _one_line_rule("TPI-ONE-LINE", "tpi", session, ctx)
+def _tpi_sessions(ctx: Context) -> list[Session]:
+    """The file's TPI lines grouped by session, or, for a profile with `tpi_one_per_billing_provider`
+    (Medicare, MAC article A57751), by patient, billing provider and date across rendering providers."""
+    if "tpi_sessions" not in ctx.memo:
+        codes = ctx.group("tpi")
+        groups: dict[tuple, Session] = {}
+        for s in ctx.sessions:
+            for it in s.having(codes):
+                if ctx.profile(it.claim).tpi_one_per_billing_provider:
+                    key = (s.key[0], "billing", it.claim.billing_provider.npi, s.service_date)
+                else:
+                    key = s.key
+                groups.setdefault(key, Session(key, [], s.service_date)).items.append(it)
+        ctx.memo["tpi_sessions"] = list(groups.values())
+    return ctx.memo["tpi_sessions"]
 
 
-@rule("TPI-ONE-CODE")
-def tpi_one_code(session: Session, ctx: Context):
-    """20552 and 20553 in one session: keep 20553, remove the 20552 lines."""
-    return _one_code_rule("TPI-ONE-CODE", session, ctx)
+@rule("TPI-ONE-LINE", scope="transaction")
+def tpi_one_line(ctx: Context):
+    """The same TPI code on more than one line of a session (for Medicare: of a patient's day with one
+    billing provider): keep the first (1 unit), remove the others."""
+    return [f for s in _tpi_sessions(ctx) for f in _one_line_rule("TPI-ONE-LINE", "tpi", s, ctx)]
+
+
+@rule("TPI-ONE-CODE", scope="transaction")
+def tpi_one_code(ctx: Context):
+    """20552 and 20553 in one session (for Medicare: on a patient's day with one billing provider):
+    keep 20553, remove the 20552 lines."""
+    return [f for s in _tpi_sessions(ctx) for f in _one_code_rule("TPI-ONE-CODE", s, ctx)]
 
 
 @rule("TPI-MODIFIERS", needs=("tpi",))
@@ -186,7 +214,7 @@ def _medicare_only(ctx: Context) -> Context:
     claims = [c for c in ctx.claims if ctx.profile(c).applies("medicare")]
     if len(claims) == len(ctx.claims):
         return ctx
-    view = Context(claims, ctx.tables, ctx.profiles, ctx.history, ctx.auths)
+    view = Context(claims, ctx.tables, ctx.profiles, ctx.history, ctx.auths, today=ctx.today)
     view._profile = ctx._profile
     return view
 
@@ -223,11 +251,12 @@ def dn_one_code(session: Session, ctx: Context):
 
 @rule("DN-TPI-SAME-SESSION", needs=("tpi", "dry_needling"))
 def dn_tpi_same_session(session: Session, ctx: Context):
-    """Dry needling and TPI in one session without 59/XS on the dry-needling line: report."""
+    """Dry needling and TPI in one session without 59/XE/XP/XS/XU on the dry-needling line: report."""
     if not session.having(ctx.group("tpi")):
         return []
     return [ctx.finding("DN-TPI-SAME-SESSION", it.claim, it.line,
-                        f"{it.code} with a trigger-point injection in one session and no 59/XS")
+                        f"{it.code} with a trigger-point injection in one session and no distinct-service "
+                        f"modifier (59/XE/XP/XS/XU)")
             for it in session.having(ctx.group("dry_needling")) if not DISTINCT.intersection(it.line.modifiers)]
 
 
@@ -235,19 +264,38 @@ def dn_tpi_same_session(session: Session, ctx: Context):
 
 @rule("ACU-ONE-INITIAL")
 def acu_one_initial(session: Session, ctx: Context):
-    """97810 and 97813 in one session: keep 97813; the 97810 line becomes 97811."""
+    """97810 and 97813 in one session: keep 97813; the 97810 line becomes 97811, merged into a 97811 line
+    of the same claim and date when there is one (units and charge added, the 97810 line removed)."""
     codes = session.codes()
     if "97810" not in codes or "97813" not in codes:
         return []
     kept = next(it for it in session.items if it.code == "97813")
-    return [ctx.finding("ACU-ONE-INITIAL", it.claim, it.line,
-                        f"97810 and 97813 in one session; recoded {where(it)} to {ADDON_OF['97810']}",
-                        [SetProcedure(sv1_offset(it.claim, it.line), ADDON_OF["97810"])], requires=(kept.claim,))
-            for it in session.items if it.code == "97810"]
+    addon = ADDON_OF["97810"]
+    out = []
+    for it in session.items:
+        if it.code != "97810":
+            continue
+        into = next((x for x in it.claim.lines if x.procedure == addon
+                     and line_date(it.claim, x) == line_date(it.claim, it.line)), None)
+        if into is None:
+            out.append(ctx.finding("ACU-ONE-INITIAL", it.claim, it.line,
+                                   f"97810 and 97813 in one session; recoded {where(it)} to {addon}",
+                                   [SetProcedure(sv1_offset(it.claim, it.line), addon)], requires=(kept.claim,)))
+            continue
+        off = sv1_offset(it.claim, into)
+        out.append(ctx.finding(
+            "ACU-ONE-INITIAL", it.claim, it.line,
+            f"97810 and 97813 in one session; {where(it)} recoded to {addon} and merged into line {into.line_number}",
+            [SetElement(off, 4, format_number((into.units or Decimal(1)) + it.units)),
+             SetElement(off, 2, format_amount((into.charge or Decimal(0)) + (it.line.charge or Decimal(0)))),
+             remove_line(it.claim, it.line)], requires=(kept.claim,)))
+    return out
 
 
 def _addon_line_segments(claim: Claim, line: ServiceLine, addon: str, units: Decimal, charge: Decimal) -> tuple:
-    """A new 2400 loop (LX, SV1, DTP*472) for `addon`, modelled on the initial line."""
+    """A new 2400 loop (LX, SV1, DTP*472, REF*6R) for `addon`, modelled on the initial line. Its line item
+    control number is the initial line's with the add-on code appended (else the claim's and the line
+    number's), so the payer's 835 echoes a number that names it."""
     sep = sep_of(claim)
     segs = claim.segments
     off = sv1_offset(claim, line)
@@ -267,6 +315,8 @@ def _addon_line_segments(claim: Claim, line: ServiceLine, addon: str, units: Dec
     dtp = claim.find("DTP" + sep + "472" + sep, line.start, line.end)
     if dtp is not None:
         texts.append(segs[dtp])
+    base = line.control_number or f"{claim.patient_control_number}-{line.line_number}"
+    texts.append(sep.join(("REF", "6R", f"{base}-{addon}"[-MAX_6R:])))
     return tuple(texts)
 
 
@@ -354,9 +404,26 @@ def acu_ncd_dx(claim: Claim, ctx: Context):
         ptrs = ln.dx_pointers or [1]
         dx = {claim.diagnoses[p - 1].replace(".", "").upper() for p in ptrs if 0 < p <= len(claim.diagnoses)}
         if not dx & clbp:
-            out.append(ctx.finding("ACU-NCD-DX", claim, ln,
-                                   f"{ln.procedure} line points at no chronic-low-back-pain diagnosis (NCD 30.3.3)"))
+            msg = f"{ln.procedure} line points at no chronic-low-back-pain diagnosis (NCD 30.3.3)"
+            out.append(_liable("ACU-NCD-DX", ctx, claim, ln, [ln], msg))
     return out
+
+
+def liability_modifier(line: ServiceLine) -> str | None:
+    """The first of GA, GZ, GY on the line, if any."""
+    return next((m for m in line.modifiers if m in LIABILITY), None)
+
+
+def _liable(rule_id: str, ctx: Context, claim: Claim, line: ServiceLine, lines: list[ServiceLine],
+            message: str) -> Finding:
+    """A non-covered Medicare finding: held unless every one of `lines` carries a liability modifier;
+    then it goes out, as a warning when one is GZ (provider-liable), else as info."""
+    mods = [liability_modifier(ln) for ln in lines]
+    if not all(mods):
+        return ctx.finding(rule_id, claim, line, message + "; no GA/GZ/GY liability modifier")
+    worst = "GZ" if "GZ" in mods else mods[0]
+    severity, why = LIABILITY[worst]
+    return ctx.finding(rule_id, claim, line, f"{message}; sent with {worst} ({why})", severity=severity)
 
 
 def _ncd_visits(ctx: Context) -> list[Finding]:
@@ -383,9 +450,10 @@ def _count_ncd_visits(ctx: Context) -> list[Finding]:
                 for it in items:
                     if id(it.claim) not in seen:
                         seen.add(id(it.claim))
-                        out.append(ctx.finding("ACU-NCD-MAX", it.claim, it.line,
-                                               f"acupuncture visit {n12} in 12 months (maximum {lim.max_12_months}); "
-                                               f"denial CO-119 expected"))
+                        lines = [x.line for x in items if x.claim is it.claim]
+                        out.append(_liable("ACU-NCD-MAX", ctx, it.claim, it.line, lines,
+                                           f"acupuncture visit {n12} in 12 months (maximum {lim.max_12_months}); "
+                                           f"denial CO-119 expected"))
                 continue
             if any(KX in it.line.modifiers for it in items):
                 continue
@@ -425,14 +493,36 @@ def guide_included(session: Session, ctx: Context):
             for it in session.having(ctx.group("guidance_us"))]
 
 
+@rule("GUIDE-RECODE", needs=("joint_injection", "guidance_us"))
+def guide_recode(session: Session, ctx: Context):
+    """20600/20605/20610 with 76942 in one session: recode to 20604/20606/20611 (guidance with permanent
+    recording included) and remove the 76942 lines. The joint line keeps its charge."""
+    if session.having(ctx.group("joint_with_guidance")):
+        return []  # GUIDE-INCLUDED removes the 76942
+    joints = [it for it in session.having(ctx.group("joint_injection")) if it.code in RECODE_WITH_GUIDANCE]
+    if not joints:
+        return []
+    out = [ctx.finding("GUIDE-RECODE", it.claim, it.line,
+                       f"{it.code} with ultrasound guidance in one session; recoded {where(it)} to "
+                       f"{RECODE_WITH_GUIDANCE[it.code]}",
+                       [SetProcedure(sv1_offset(it.claim, it.line), RECODE_WITH_GUIDANCE[it.code])])
+           for it in joints]
+    out += [ctx.finding("GUIDE-RECODE", it.claim, it.line,
+                        f"{it.code} removed: {RECODE_WITH_GUIDANCE[joints[0].code]} includes the guidance",
+                        [remove_line(it.claim, it.line)], requires=(joints[0].claim,))
+            for it in session.having(ctx.group("guidance_us"))]
+    return out
+
+
 @rule("GUIDE-TPI-MEDICARE", needs=("tpi", "guidance"))
 def guide_tpi_medicare(session: Session, ctx: Context):
-    """Medicare: 76942 or 77002 in a session with 20552/20553: report (guidance for TPI not covered)."""
-    if not session.having(ctx.group("tpi")):
+    """For a profile with `guide_tpi_imaging` (Medicare; MAC LCDs): 76942 or 77002 in a TPI session where
+    no other injection owns the guidance (and so no guidance rule removes it): report, not covered."""
+    if not session.having(ctx.group("tpi")) or session.having(ctx.group("guidance_owners")):
         return []
     return [ctx.finding("GUIDE-TPI-MEDICARE", it.claim, it.line,
                         f"imaging guidance {it.code} with a trigger-point injection is not covered by MAC LCDs")
-            for it in session.having(ctx.group("guidance"))]
+            for it in session.having(ctx.group("guidance")) if ctx.profile(it.claim).guide_tpi_imaging]
 
 
 @rule("EM-SAME-DAY", needs=("em_same_day_procedures", "em_office"))
@@ -487,19 +577,21 @@ def _by_member_month(ctx: Context, codes: frozenset[str]) -> dict[tuple[str, dat
 
 @rule("CPM-MONTHLY", scope="transaction")
 def cpm_monthly(ctx: Context):
-    """G3002 more than once per patient per calendar month (store history plus this file): report."""
+    """More than one unit of G3002 per patient per calendar month, units counted over the store's history
+    plus this file (a line with 2 units is two): report."""
     out = []
     pcns = {store_text(c.patient_control_number) for c in ctx.claims}  # as the history holds them
     for code in sorted(ctx.group("cpm_initial")):
         for (member, month), items in _by_member_month(ctx, frozenset({code})).items():
             lo, hi = _month(month)
-            hist = {(d, p) for d, p in ctx.history.procedure_lines(member, code, lo, hi) if p not in pcns}
+            n = sum((u for _, p, u in ctx.history.procedure_units(member, code, lo, hi) if p not in pcns), Decimal(0))
             items.sort(key=lambda it: line_date(it.claim, it.line))
-            for k, it in enumerate(items):
-                n = len(hist) + k + 1
+            for it in items:
+                n += it.units
                 if n > 1:
                     out.append(ctx.finding("CPM-MONTHLY", it.claim, it.line,
-                                           f"{code} occurrence {n} in calendar month {month:%Y-%m}"))
+                                           f"{code}: {format_number(n)} units in calendar month {month:%Y-%m} "
+                                           f"(1 per month)"))
     return out
 
 
@@ -589,3 +681,101 @@ def total_mismatch(claim: Claim, ctx: Context):
     return [ctx.finding("TOTAL-MISMATCH", claim, None,
                         f"CLM02 {format_amount(claim.total_charge)} differs from the line total {format_amount(total)}; "
                         f"set to the line total", [SetTotal(claim.start)])]
+
+
+# ---------------------------------------------------------------- compliance
+
+def _first_item(pair: tuple) -> object:
+    return pair[0]
+
+
+@rule("TIMELY-FILING", scope="claim")
+def timely_filing(claim: Claim, ctx: Context):
+    """A date of service past the payer profile's filing limit at the scrub date: hold; within 30 days
+    of it: report."""
+    prof = ctx.profile(claim)
+    if prof.filing_limit is None:
+        return []
+    n, unit = prof.filing_limit
+    dated = [(d, ln) for ln in claim.lines if (d := line_date(claim, ln)) is not None]
+    if not dated:
+        return []
+    first, ln = min(dated, key=_first_item)  # the oldest line reaches its deadline first
+    left = (prof.filing_deadline(first) - ctx.today).days
+    if left > NEAR_LIMIT_DAYS:
+        return []
+    limit = f"{n} {unit} after the date of service ({prof.name})"
+    if left < 0:
+        return [ctx.finding("TIMELY-FILING", claim, ln,
+                            f"line {ln.line_number}: the filing limit of {limit} passed {-left} day(s) ago",
+                            severity="error")]
+    return [ctx.finding("TIMELY-FILING", claim, ln,
+                        f"line {ln.line_number}: {left} day(s) left of the filing limit of {limit}",
+                        severity="warning")]
+
+
+@rule("CORRECTED-NO-F8", scope="claim")
+def corrected_no_f8(claim: Claim, ctx: Context):
+    """A replacement or void (CLM05-3 7/8) without 2300 REF*F8: hold; an F8 that matches no payer claim
+    control number (CLP07) of the remits on file: report."""
+    if (claim.frequency_code or "").strip() not in FREQ_REPLACE_VOID:
+        return []
+    f8 = (claim.payer_claim_control_number or "").strip()
+    if not f8:
+        return [ctx.finding("CORRECTED-NO-F8", claim, None,
+                            f"frequency {claim.frequency_code} claim without REF*F8 (the payer claim control "
+                            f"number it corrects)", severity="error")]
+    if ctx.history.store is not None and not ctx.history.payer_claim_known(f8):
+        return [ctx.finding("CORRECTED-NO-F8", claim, None,
+                            f"frequency {claim.frequency_code} claim: its REF*F8 matches no payer claim control "
+                            f"number (CLP07) of the remits on file", severity="warning")]
+    return []
+
+
+def _claim_items(claim: Claim) -> tuple[tuple, ...]:
+    """(date, code, charge) of each line, in a canonical order: what DUPLICATE-CLAIM compares."""
+    items = [(line_date(claim, ln), ln.procedure, ln.charge) for ln in claim.lines]
+    if len(items) < 2:
+        return tuple(items)
+    try:
+        return tuple(sorted(items))
+    except TypeError:  # a line without date or charge
+        return tuple(sorted(items, key=line_key))
+
+
+@rule("DUPLICATE-CLAIM", scope="transaction")
+def duplicate_claim(ctx: Context):
+    """The same patient, dates of service, procedure codes and charges as a claim earlier in the file or
+    already sent (the store): hold an exact duplicate, report one that repeats only some of its lines.
+    A replacement or void (frequency 7/8) is never a duplicate."""
+    out = []
+    exact_seen, lines_seen = ctx.history.file_exact, ctx.history.file_lines
+    for c in ctx.claims:
+        freq = (c.frequency_code or "1").strip()
+        if freq == "8" or not c.lines:
+            continue
+        member = ctx.member(c)
+        items = _claim_items(c)
+        whole = hash((member, items))
+        each = [hash((member, i)) for i in items]
+        pcn = c.patient_control_number
+        if freq not in FREQ_REPLACE_VOID:
+            sent = ctx.history.sent_claims(member, {i[0] for i in items if i[0]})
+            exact = exact_seen.get(whole) or next((p for p, other in sent if other == items), None)
+            if exact is not None:
+                out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
+                                       f"exact duplicate of claim {exact} (same patient, dates, codes and charges)",
+                                       severity="error"))
+            else:
+                mine = set(items)
+                part = [(lines_seen[h], i) for h, i in zip(each, items) if h in lines_seen]
+                part += [(p, i) for p, other in sent for i in mine.intersection(other)]
+                if part:
+                    codes = ", ".join(sorted({i[1] for p, i in part if p == part[0][0]}))
+                    out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
+                                           f"repeats line(s) {codes} of claim {part[0][0]} (same patient, date "
+                                           f"and charge)", severity="warning"))
+        exact_seen.setdefault(whole, pcn)
+        for h in each:
+            lines_seen.setdefault(h, pcn)
+    return out

@@ -21,7 +21,8 @@ from typing import IO, Callable, Iterable, Iterator
 
 from .codes import CodeTables, PayerProfiles, Profile
 from .model import Claim, ServiceLine
-from .store import member_hash
+from .store import from_cents, member_hash
+from .values import to_decimal
 
 # ---------------------------------------------------------------- edits
 
@@ -254,6 +255,18 @@ def sessions_of(claims: Iterable[Claim]) -> list[Session]:
 _first = itemgetter(0)
 
 
+def _units(text: str | None) -> Decimal:
+    """A stored line's units; 1 when none (or unreadable) was stored."""
+    value = to_decimal(text or "")
+    return Decimal(1) if value is None else value
+
+
+def line_key(line: tuple) -> tuple:
+    """Canonical order of DUPLICATE-CLAIM's (date, code, charge) lines (None sorts first)."""
+    d, code, charge = line
+    return d or date.min, code, charge if charge is not None else Decimal(0)
+
+
 class History:
     """Claim history for visit-counting rules: the store (minus the current file) plus this file.
 
@@ -267,6 +280,12 @@ class History:
         self._dates: dict[tuple, list[date]] = {}
         self._lines: dict[tuple, list[tuple[date, str]]] = {}
         self._empty: bool | None = None
+        self._sent: dict[str, list[tuple[date, str, tuple]]] = {}
+        # DUPLICATE-CLAIM, the claims read so far in this file (the store holds the earlier files), kept as
+        # hashes so memory stays small: hash((member, sorted lines)) and hash((member, one line)) -> the
+        # first claim's patient control number (a 64-bit collision is the price, about 1 in 10^7 at 10^6 claims)
+        self.file_exact: dict[int, str] = {}
+        self.file_lines: dict[int, str] = {}
 
     def _store_empty(self) -> bool:
         if self._empty is None:
@@ -298,6 +317,49 @@ class History:
                                                                         exclude_file=self.exclude_file))
         return rows[bisect_left(rows, since, key=_first):bisect_right(rows, until, key=_first)]
 
+    def sent_claims(self, member: str, dates: set[date]) -> list[tuple[str, tuple]]:
+        """(patient control number, sorted (date, code, charge) lines) of the member's stored claims from
+        other files that have a line on one of `dates`; voids, and claims a void cancelled, left out."""
+        if self._store_empty() or not dates:
+            return []
+        every = self._sent.get(member)
+        if every is None:
+            claims: dict[str, tuple[str, list]] = {}
+            for r in self.store.query(
+                    "select c.id, c.patient_control_number, l.service_date, l.procedure, l.charge_cents "
+                    "from claims c join claim_lines l on l.claim_id = c.id "
+                    "where c.member_hash = ? and c.file_sha256 != ? and coalesce(c.frequency_code, '1') != '8' "
+                    "and c.patient_control_number not in "
+                    "(select patient_control_number from claims where frequency_code = '8' and member_hash = ?)",
+                    [member, self.exclude_file or "", member]):
+                d = date.fromisoformat(r["service_date"]) if r["service_date"] else None
+                line = (d, r["procedure"], from_cents(r["charge_cents"]))
+                claims.setdefault(r["id"], (r["patient_control_number"], []))[1].append(line)
+            every = self._sent[member] = [
+                (pcn, tuple(sorted(lines, key=line_key))) for pcn, lines in claims.values()]
+        return [(pcn, lines) for pcn, lines in every if any(x[0] in dates for x in lines)]
+
+    def payer_claim_known(self, icn: str) -> bool:
+        """Whether a stored remit carries this payer claim control number (CLP07)."""
+        if self.store is None:
+            return False
+        return bool(list(self.store.query(
+            "select 1 from claim_payments where payer_claim_control_number = ? limit 1", [icn])))
+
+    def procedure_units(self, member: str, code: str, since: date, until: date) -> list[tuple[date, str, Decimal]]:
+        """(service date, patient control number, units) of each stored line of `code` for the member in
+        [since, until], voided claims left out."""
+        if self._store_empty():
+            return []
+        rows = self.store.query(
+            "select l.service_date, c.patient_control_number, l.units from claim_lines l "
+            "join claims c on c.id = l.claim_id where c.member_hash = ? and l.procedure = ? "
+            "and l.service_date between ? and ? and coalesce(c.frequency_code, '1') != '8' "
+            "and c.file_sha256 != ?",
+            [member, code, since.isoformat(), until.isoformat(), self.exclude_file or ""])
+        return [(date.fromisoformat(r["service_date"]), r["patient_control_number"],
+                 _units(r["units"])) for r in rows]
+
 
 def year_before(d: date) -> date:
     """First day of the rolling 12 months that end on `d`."""
@@ -319,6 +381,7 @@ class Context:
     profiles: PayerProfiles
     history: History = field(default_factory=History)
     auths: object | None = None  # scrub.AuthBook: find(claim, lines) -> (auth, units) | None
+    today: date = field(default_factory=date.today)  # the scrub date (TIMELY-FILING counts to it)
     _sessions: list[Session] | None = None
     _profile: dict[int, Profile] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # work shared by several transaction rules, keyed by the rule module
@@ -436,7 +499,7 @@ def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
     """Run every registered rule (or `only` these ids) over one transaction set's claims.
 
     Findings on claims whose payer profile does not run the rule (Medicare-only rules on a
-    commercial, WC or no-fault claim) are never produced.
+    commercial, WC or no-fault claim, or a rule in the profile's `disabled_rules`) are never produced.
     """
     rules = registry()
     wanted = set(only) if only is not None else None
@@ -474,6 +537,8 @@ def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
                         findings.extend(got)
         else:
             findings.extend(f for f in r.fn(ctx) if ctx.profile(f.claim).applies(prof))
+    if any(p.disabled_rules for p in ctx.profiles.profiles.values()):
+        findings = [f for f in findings if f.rule not in ctx.profile(f.claim).disabled_rules]
     return findings
 
 

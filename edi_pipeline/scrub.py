@@ -23,6 +23,7 @@ import time
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import IO, Callable, Collection
 
@@ -383,6 +384,17 @@ class _Out:
 # ---------------------------------------------------------------- the scrub
 
 
+def scrub_date() -> date:
+    """The date TIMELY-FILING counts to: $EDI_SCRUB_DATE (YYYY-MM-DD) when set, else today."""
+    value = os.environ.get("EDI_SCRUB_DATE", "").strip()
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ScrubError(f"EDI_SCRUB_DATE {value!r} is not a date (YYYY-MM-DD)") from None
+
+
 def default_output(path: str) -> str:
     return f"{path}.scrubbed.837"
 
@@ -417,13 +429,22 @@ class _Scrubbed:
 
 
 def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed: bool,
-                       invalid: frozenset[int] = frozenset()) -> _Scrubbed:
+                       invalid: frozenset[int] = frozenset(), report_only: bool = False) -> _Scrubbed:
     """Run the rules over one transaction set and apply their corrections. With `typed`, corrected claims
     are re-read as typed records (the store keeps what was sent, not what came in). Claims whose id is
-    in `invalid` (errors in their own segments) are held whatever the rules say."""
+    in `invalid` (errors in their own segments) are held whatever the rules say. With `report_only`,
+    findings keep their severity and action but lose their edits and holds, and every claim passes."""
     sep, comp = tx.delimiters.element, tx.delimiters.component
     claims = ctx.claims
     findings = run(ctx)
+    if report_only:
+        for f in findings:
+            if f.edits or f.hold:
+                if ctx.auths is not None:
+                    ctx.auths.release(f)
+                f.message += " (report only: not corrected)" if f.edits else " (report only: not held)"
+                f.edits, f.hold = (), False
+        invalid = frozenset()
     per_claim = by_claim(findings)
     held = {id(c) for c in claims if id(c) in invalid or any(f.hold for f in per_claim.get(id(c), ()))}
     for f in findings:
@@ -511,13 +532,15 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                rejects_path: str | os.PathLike | None = None, store: Store | None = None,
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
                sha256: str | None = None, withheld: Collection[tuple[int, str, str]] = (),
-               name: str | None = None) -> ScrubResult:
+               name: str | None = None, today: date | None = None, report_only: bool = False) -> ScrubResult:
     """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
     `sha256` is the file's digest when the caller has already read it; `name` names the input in
     messages, the report and the store (default: `path`; `<stdin>` for a copy of stdin). The transaction sets named
     in `withheld` as (ISA segment index in the file, GS06, ST02), the ones a 999 rejected, go to the
     rejects file unchanged: the sender will correct and resend them, so none of their claims may go out
-    or into the store.
+    or into the store. `today` is the scrub date TIMELY-FILING counts to (default: scrub_date()).
+    `report_only`: the same findings, but no rule corrects or holds a claim: the output holds the input's
+    claims as they came, and the store is only read.
 
     The file is read, scrubbed and written one transaction set at a time: memory holds one set (and the
     findings so far), not the file. Both outputs go to temporary files renamed into place at the end
@@ -533,6 +556,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         if target != "-" and _same_file(target, path):
             raise ScrubError(f"{name}:0: output {target} would overwrite the input")
     sha = sha256 or path_sha256(path)
+    today = today or scrub_date()
     issues = IssueList()
     history = History(store, exclude_file=sha)
     auths = AuthBook(store)
@@ -542,7 +566,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     isa_index = 0  # file segment index of the open interchange's ISA
     sets_read = 0
     with contextlib.ExitStack() as stack:
-        if store is not None:
+        if store is not None and not report_only:
             stack.enter_context(store.staged())
         main_fh = stack.enter_context(atomic_output(out_path))  # written even when no claim survives
         main = _Out(lambda: main_fh)
@@ -583,10 +607,11 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 del tx, item
                 continue
             first_issue = len(issues)
-            ctx = Context(list(parse_837p(tx, issues)), tables, profiles, history, auths)
+            ctx = Context(list(parse_837p(tx, issues)), tables, profiles, history, auths, today=today)
             result.claims_in += len(ctx.claims)
             invalid = _invalid_claims(ctx.claims, issues[first_issue:], result)
-            done = _scrub_transaction(tx, ctx, result, typed=store is not None, invalid=invalid)
+            done = _scrub_transaction(tx, ctx, result, typed=store is not None and not report_only,
+                                      invalid=invalid, report_only=report_only)
             if done.main is None:
                 result.transactions_dropped += 1
             else:
@@ -594,7 +619,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
             if done.rejects is not None:
                 rejects.transaction(tx, done.rejects)
             result.claims_out += len(done.emitted)
-            if store is not None:
+            if store is not None and not report_only:
                 store.save_claims(done.emitted, sha, "scrub", profile_of=lambda c, ctx=ctx: ctx.profile(c).name)
                 for auth_id, pcn, proc, line_no, units in done.auth_uses:
                     store.use_authorization(auth_id, pcn, proc, line_no, units)
@@ -610,7 +635,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
             raise ScrubError(f"{name}:1: no 837P transaction set in the file; nothing written")
         if rejects.fh is not None:
             result.rejects_path = rejects_path
-        if store is not None:
+        if store is not None and not report_only:
             first = next(iter(interchanges))
             store.add_file(sha, name, "837P", first[0] or None, first[1] or None, "scrub", claims=result.claims_out)
             store.add_interchanges(sha, [(sender, control, kind) for (sender, control), kind in interchanges.items()
@@ -619,5 +644,5 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     return result
 
 
-__all__ = ["ScrubError", "ScrubResult", "scrub_file", "apply_edits", "rebuild", "prune_hl", "AuthBook",
+__all__ = ["ScrubError", "ScrubResult", "scrub_file", "scrub_date", "apply_edits", "rebuild", "prune_hl", "AuthBook",
            "default_output"]

@@ -93,9 +93,9 @@ def rule_fixtures() -> dict[str, tuple[str, list[Claim]]]:
         [claim("TPISPLIT01", M, [L("20552", 150)], who="TPISPLIT"),
          claim("TPISPLIT02", M, [L("20553", 250)], who="TPISPLIT")])
     f["tpi-one-code-different-rendering"] = (
-        "near-miss: 20552 and 20553 same patient and date but different rendering NPIs (not one session)",
-        [claim("TPIDIFFREND01", M, [L("20552", 150)], who="TPIDIFFREND"),
-         claim("TPIDIFFREND02", M, [L("20553", 250)], who="TPIDIFFREND", rendering=DR_B)])
+        "near-miss: commercial 20552 and 20553 same patient and date but different rendering NPIs (not one session)",
+        [claim("TPIDIFFREND01", BLUEPEAK, [L("20552", 150)], who="TPIDIFFREND"),
+         claim("TPIDIFFREND02", BLUEPEAK, [L("20553", 250)], who="TPIDIFFREND", rendering=DR_B)])
     f["tpi-modifiers"] = ("TPI-MODIFIERS: 20553-RT and 20552-50 (laterality on muscle-count codes)",
                           [claim("TPIMODS01", M, [L("20553", 250, mods=["RT"])]),
                            claim("TPIMODS02", M, [L("20552", 150, mods=["50"])])])
@@ -185,6 +185,60 @@ def rule_fixtures() -> dict[str, tuple[str, list[Claim]]]:
                        [claim("DXPOINTER01", M, [L("20553", 250, ptr=(1, 3))], dx=[MYO, "M54.2"])])
     f["total-mismatch"] = ("TOTAL-MISMATCH: CLM02 999 while the lines sum to 370",
                            [claim("TOTALMISM01", M, [L("99213", 120, mods=["25"]), L("20553", 250)], total=999)])
+    return f
+
+
+def compliance_fixtures() -> dict[str, tuple[str, list[Claim]]]:
+    """Issue 14's rule fixtures, written after every older fixture so those keep their bytes."""
+    f: dict[str, tuple[str, list[Claim]]] = {}
+    M = MEDICARE
+    f["tpi-one-code-a57751"] = (
+        "TPI-ONE-CODE for Medicare (A57751): 20552 and 20553 same patient and day by two rendering NPIs of one "
+        "billing provider",
+        [claim("TPIA5775101", M, [L("20552", 150)], who="TPIA57751"),
+         claim("TPIA5775102", M, [L("20553", 250)], who="TPIA57751", rendering=DR_B)])
+    f["dn-tpi-same-session-xu"] = ("near-miss: 20561-XU with 20553 same session (XE/XP/XU count as 59/XS)",
+                                   [claim("DNTPIXU01", M, [L("20561", 120, mods=["XU"], ptr=(1,)),
+                                                           L("20553", 250, ptr=(2,))], dx=[CLBP, MYO])])
+    f["acu-ncd-dx-liability"] = (
+        "ACU-NCD-DX with liability modifiers: Medicare non-cLBP 97810-GA, 97813-GZ and 20560-GY go out "
+        "(info, warning, info)",
+        [claim("ACUNCDGA01", M, [L("97810", 80, mods=["GA"])], dx=[MYO], rendering=DR_B),
+         claim("ACUNCDGZ01", M, [L("97813", 95, mods=["GZ"])], dx=[MYO], rendering=DR_B),
+         claim("ACUNCDGY01", M, [L("20560", 90, mods=["GY"])], dx=[MYO], rendering=DR_B)])
+    f["guide-recode"] = ("GUIDE-RECODE: 20610 with 76942 in one session (commercial): 20611, 76942 removed",
+                         [claim("GUIDERECODE01", BLUEPEAK, [L("20610", 180), L("76942", 120)], dx=["M17.11"])])
+    f["guide-recode-other-day"] = ("near-miss: 20610 and 76942 on different days (GUIDE-RECODE must not fire)",
+                                   [claim("GUIDERECOD02", BLUEPEAK, [L("20610", 180, dos="20261005"),
+                                                                    L("76942", 120, dos="20261006")], dx=["M17.11"])])
+    f["guide-tpi-medicare-joint"] = (
+        "near-miss: Medicare 20553 + 20610 + 76942: the guidance belongs to the joint injection (GUIDE-RECODE "
+        "fires, GUIDE-TPI-MEDICARE must not)",
+        [claim("GUIDETPIJ01", M, [L("20553", 250), L("20610", 180, ptr=(2,)), L("76942", 120, ptr=(2,))],
+               dx=[MYO, "M17.11"])])
+    f["cpm-monthly-units"] = ("CPM-MONTHLY: one G3002 line with 2 units (units count, not lines)",
+                              [claim("CPMUNITS01", M, [L("G3002", 220, 2)], dx=["G89.4"])])
+    f["duplicate-claim"] = ("DUPLICATE-CLAIM: DUPCLAIM02 repeats DUPCLAIM01 exactly (held); DUPCLAIM03 repeats "
+                            "one of its lines (reported)",
+                            [claim("DUPCLAIM01", M, [L("99213", 120, mods=["25"]), L("20553", 250)], who="DUP"),
+                             claim("DUPCLAIM02", M, [L("99213", 120, mods=["25"]), L("20553", 250)], who="DUP"),
+                             claim("DUPCLAIM03", M, [L("J3301", 40, 4)], who="DUP", dx=[MYO]),
+                             claim("DUPCLAIM04", M, [L("J3301", 40, 4), L("J1030", 25)], who="DUP", dx=[MYO])])
+    f["duplicate-claim-replacement"] = (
+        "near-miss: an original and its replacement (frequency 7, REF*F8) with the same lines (not a duplicate)",
+        [claim("DUPREPL01", M, [L("99214", 180)], who="DUPREPL", dx=["M54.2"]),
+         claim("DUPREPL02", M, [L("99214", 180)], who="DUPREPL", dx=["M54.2"], freq="7", orig_ref="26300000901")])
+    f["timely-filing"] = ("TIMELY-FILING: Medicare date of service 2025-10-01, past 12 months at the scrub date "
+                          "2026-11-27 (held); a 2025-12-10 one 13 days from the limit (reported)",
+                          [claim("TIMELY01", M, [L("20553", 250)], dos="20251001"),
+                           claim("TIMELY02", M, [L("20552", 150)], dos="20251210")])
+    f["corrected-no-f8"] = ("CORRECTED-NO-F8: a replacement (CLM05-3=7) and a void (8) without REF*F8 (both held)",
+                            [claim("CORRNOF801", M, [L("20553", 250)], freq="7"),
+                             claim("CORRNOF802", M, [L("20552", 150)], freq="8")])
+    f["acu-one-initial-merge"] = ("ACU-ONE-INITIAL: 97810 + 97813 + 97811 x1 on one claim: the 97810 merges into "
+                                  "the 97811 line (2 units)",
+                                  [claim("ACUMERGE01", M, [L("97813", 95), L("97810", 80), L("97811", 65)],
+                                         dx=[CLBP], rendering=DR_B)])
     return f
 
 
@@ -489,6 +543,8 @@ def build_all(out_dir: Path | str = DEFAULT_OUT) -> list[tuple[str, str]]:
         "replacement: original payment reversed and the replacement paid (CLP09=7); paid claim later voided; "
         "CLP02=22 reversal with no corrected payment; payer-changed code (SVC06, no REF*6R); PI-150 underpayment; "
         "CO-170 (category other); CLP02=4 with no CAS ($0 claim)")
+    for key, (purpose, claims) in compliance_fixtures().items():
+        put(f"837p-{key}.837", build_837(sub837(claims, key.upper().replace("-", "")[:30])), purpose)
     readme = ["# Bundled EDI fixtures", "",
               "Written by `python3 scripts/make_fixtures.py` (deterministic; all names, ids and NPIs are fake). "
               "Every 837P is TR3-valid per pyx12 unless its name says `invalid` (`837p-x222a2` validates once "

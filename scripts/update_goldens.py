@@ -9,6 +9,7 @@ Run after an intended change to the rules or the writer, then review `git diff f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from edi_pipeline.scrub import scrub_file  # noqa: E402
 from edi_pipeline.store import Store  # noqa: E402
 
 FIXTURES = ROOT / "fixtures" / "edi"
+os.environ["EDI_SCRUB_DATE"] = "2026-11-27"  # as tests/conftest.py: TIMELY-FILING counts to this date
 EXPECTED = FIXTURES / "expected"
 
 

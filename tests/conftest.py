@@ -10,6 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "edi"
 CORPUS = Path(os.environ.get("EDI_CORPUS", ROOT.parent / "shared" / "corpus"))
+# TIMELY-FILING counts to the scrub date: pinned so the fixtures' dates of service (autumn 2026) stay in
+# their filing limits whenever the suite runs (subprocess CLI tests inherit it).
+SCRUB_DATE = "2026-11-27"
+os.environ["EDI_SCRUB_DATE"] = SCRUB_DATE
 
 
 def corpus_files() -> list[Path]:

@@ -46,6 +46,10 @@ CASES = [
     ("AUTH-REQUIRED", "837p-auth-required", "837p-auth-required-on-file", "none", 2),
     ("DX-POINTER", "837p-dx-pointer", "837p-clean", "none", 1),
     ("TOTAL-MISMATCH", "837p-total-mismatch", "837p-clean", "set_total", 0),
+    ("DUPLICATE-CLAIM", "837p-duplicate-claim", "837p-duplicate-claim-replacement", "none", 1),
+    ("TIMELY-FILING", "837p-timely-filing", "837p-clean", "none", 1),
+    ("CORRECTED-NO-F8", "837p-corrected-no-f8", "837p-clean", "none", 2),
+    ("GUIDE-RECODE", "837p-guide-recode", "837p-guide-recode-other-day", "recode_line", 0),
 ]
 
 _cache: dict[str, tuple] = {}
@@ -159,6 +163,8 @@ def test_tpi_one_code_across_split_claims_drops_the_emptied_claim_and_its_hl(tmp
     assert tr3_errors(out) == []
 
 
+# 837p-tpi-one-code-different-rendering is a commercial claim since issue 14: for Medicare, A57751 makes
+# one TPI code per patient and day across rendering providers (tests/test_compliance_rules.py)
 @pytest.mark.parametrize("name", ["837p-tpi-one-code-different-dates", "837p-tpi-one-code-different-rendering"])
 def test_tpi_one_code_needs_one_session(tmp_path, name):
     result, out, _ = scrub(name, tmp_path)

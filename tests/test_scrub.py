@@ -431,19 +431,19 @@ def test_corpus_scrubs_or_is_refused_and_stays_tr3_valid(path, tmp_path):
 
 def test_units_reserved_for_a_held_claim_go_back_to_the_authorization(tmp_path):
     """Claim 1 (set 1) matches the only unit on file but is held by another rule (DX-POINTER), so it uses
-    nothing: claim 3 (set 2, same patient) still gets the unit."""
+    nothing: claim 3 (set 2, same patient, a week later so it is no DUPLICATE-CLAIM) still gets the unit."""
     segs = [s.strip() for s in (FIXTURES / "837p-auth-required.837").read_text().split("~") if s.strip()]
     st = next(i for i, s in enumerate(segs) if s.startswith("ST*"))
     second = next(i for i, s in enumerate(segs) if s.startswith("HL*3*"))
     body = segs[st:second]  # ST .. the first claim, without the second subscriber
 
-    def tx(control: str, pcn: str, pointers: str) -> list[str]:
-        out = [s.replace("AUTHREQ01", pcn) for s in body]
+    def tx(control: str, pcn: str, pointers: str, dos: str) -> list[str]:
+        out = [s.replace("AUTHREQ01", pcn).replace("D8*20261005", f"D8*{dos}") for s in body]
         out[0] = f"ST*837*{control}*005010X222A1"
         out = [s.replace("SV1*HC:97813*95*UN*1***1", f"SV1*HC:97813*95*UN*1***{pointers}") for s in out]
         return out + [f"SE*{len(out) + 1}*{control}"]
 
-    segments = segs[:st] + tx("0001", "AUTHREQ01", "1:9") + tx("0002", "AUTHREQ03", "1") + ["GE*2*101", segs[-1]]
+    segments = segs[:st] + tx("0001", "AUTHREQ01", "1:9", "20261005") + tx("0002", "AUTHREQ03", "1", "20261012") + ["GE*2*101", segs[-1]]
     src = tmp_path / "two-sets.837"
     src.write_text("~\n".join(segments) + "~\n")
     auths = tmp_path / "auths.csv"

@@ -71,7 +71,9 @@ def hostile_files(folder: Path) -> list[Path]:
         made[-1].write_text(with_envelope(text, isa13=value).replace("~", "~\n"), errors="surrogateescape")
     for k, name in enumerate(HOSTILE_NAMES):
         made.append(folder / name)
-        made[-1].write_text(with_envelope(text, isa13=f"{900000 + k:09d}"))
+        # a date of its own, so its claims are no DUPLICATE-CLAIM of the files before it and go outbound
+        own_date = text.replace("D8*20261005", f"D8*202610{10 + k:02d}")
+        made[-1].write_text(with_envelope(own_date, isa13=f"{900000 + k:09d}"))
     return made
 
 
