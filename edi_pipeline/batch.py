@@ -85,6 +85,8 @@ class BatchSummary:
     @property
     def failed(self) -> int:
         return sum(f.status == FAILED for f in self.files)
+
+    @property
     def internal_errors(self) -> int:
         return sum(f.internal for f in self.files)
 
