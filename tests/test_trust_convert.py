@@ -200,8 +200,8 @@ def test_batch_reconciliation_csv_defuses_formulas(tmp_path):
     pcns = {"DBUNDLE01": "=", "DBENLIMIT01": "+", "DTIMELY01": "-", "DDUP01": "@"}  # claims the batch sends
     _hostile_pair(tmp_path / "inbox", payer_prefix="=", pcns=pcns)
     out = tmp_path / "out"
-    r = run("batch", tmp_path / "inbox", "--out", out, "--quiet")
-    rows = csv_rows((out / "reports" / "reconciliation.csv").read_bytes().decode())
+    r = run("batch", tmp_path / "inbox", "--out", out, "--quiet", "--settle", "0")
+    rows = csv_rows((out / "reports" / "reconciliation-latest.csv").read_bytes().decode())
     assert _assert_defused(rows) == set(pcns.values()), r.output
     assert "'=MEDICARE PART B" in {r["payer"] for r in rows}
 

@@ -148,9 +148,10 @@ def test_batch_sends_the_claims_of_a_sloppy_layout(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for k, data in enumerate(sloppy_layouts("837p-clean.837").values()):
-        # three different files: other ISA13s (and claim ids), so none is a resend of another
+        # three different files: other ISA13s, claim ids and dates, so none is a resend (nor a DUPLICATE-CLAIM)
         (inbox / f"sloppy{k}.837").write_bytes(data.replace(b"000001000", b"00000100%d" % k)
-                                               .replace(b"CLEAN", b"CLEA%d" % k))
+                                               .replace(b"CLEAN", b"CLEA%d" % k)
+                                               .replace(b"D8*20261005", b"D8*2026100%d" % (k + 5)))
     r = CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "s.db"),
                                  "--settle", "0", "--format", "json"], catch_exceptions=False)
     summary = json.loads(r.stdout)
@@ -334,7 +335,7 @@ PINNED = {
     "fixtures/837p-tpi-freq.837": "52c1bcf3424c1c0a",
     "fixtures/837p-tpi-modifiers.837": "9a0fb2c91b150829",
     "fixtures/837p-tpi-one-code-different-dates.837": "c2f7ac2bc4a7f96a",
-    "fixtures/837p-tpi-one-code-different-rendering.837": "fb29b8e362b3445c",
+    "fixtures/837p-tpi-one-code-different-rendering.837": "aa4416d9aa2a6eb0",  # (made a commercial near-miss since)
     "fixtures/837p-tpi-one-code-split-claims.837": "83ae1fd7b2d4cb34",
     "fixtures/837p-tpi-one-code.837": "e06d1d9e5a4cad11",
     "fixtures/837p-tpi-one-line.837": "fb0eb2282d51d70a",
@@ -355,7 +356,7 @@ PINNED = {
 
 def test_the_fixtures_and_the_corpus_read_exactly_as_before():
     files = FIXTURE_FILES + corpus_files()
-    got = {pin_key(p): digest(p) for p in files}
+    got = {pin_key(p): digest(p) for p in files if pin_key(p) in PINNED}  # (fixtures added since are new)
     want = {k: v for k, v in PINNED.items() if k.startswith("fixtures/") or corpus_files()}
     assert got == want
 
