@@ -298,6 +298,12 @@ class History:
                                                                         exclude_file=self.exclude_file))
         return rows[bisect_left(rows, since, key=_first):bisect_right(rows, until, key=_first)]
 
+    def procedure_units(self, member: str, code: str, on: date) -> list[tuple[str, Decimal]]:
+        """(patient control number, units) of each stored line with `code` for a patient on one date."""
+        if self._store_empty():
+            return []
+        return self.store.procedure_units(member, code, on, exclude_file=self.exclude_file)
+
 
 def year_before(d: date) -> date:
     """First day of the rolling 12 months that end on `d`."""
@@ -322,6 +328,16 @@ class Context:
     _sessions: list[Session] | None = None
     _profile: dict[int, Profile] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # work shared by several transaction rules, keyed by the rule module
+    _ncci: object | None = None
+
+    @property
+    def ncci(self):
+        """The NCCI tables in force (ncci.Ncci): the shipped table plus the store's imports."""
+        if self._ncci is None:
+            from .ncci import for_store
+
+            self._ncci = for_store(self.history.store)
+        return self._ncci
 
     def profile(self, claim: Claim) -> Profile:
         p = self._profile.get(id(claim))
@@ -397,7 +413,7 @@ def rule(rule_id: str, scope: str = "session", needs: tuple[str, ...] = ()) -> C
 
 
 def registry() -> dict[str, Rule]:
-    from . import pain_rules  # noqa: F401  (registers the rules)
+    from . import ncci_rules, pain_rules  # noqa: F401  (register the rules)
 
     return REGISTRY
 

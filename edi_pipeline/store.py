@@ -578,3 +578,16 @@ class Store:
             f"{self._SERVICE_PAYMENT_ROWS} where id in (select service_payment_id from adjustments where {denial}) "
             "order by rowid", params).fetchall()
 
+
+    def procedure_units(self, member: str, procedure: str, on: date,
+                        exclude_file: str | None = None) -> list[tuple[str, Decimal]]:
+        """(patient control number, units) of each stored line with `procedure` for a patient on one date
+        of service (voided claims left out; units missing = 1)."""
+        sql = ("select c.patient_control_number, l.units from claim_lines l join claims c on c.id = l.claim_id "
+               "where c.member_hash = ? and l.procedure = ? and l.service_date = ? "
+               "and coalesce(c.frequency_code, '1') != '8'")
+        params: list = [member, procedure, on.isoformat()]
+        if exclude_file:
+            sql += " and c.file_sha256 != ?"
+            params.append(exclude_file)
+        return [(pcn, Decimal(units) if units else Decimal(1)) for pcn, units in self.conn.execute(sql, params)]

@@ -46,6 +46,9 @@ CASES = [
     ("AUTH-REQUIRED", "837p-auth-required", "837p-auth-required-on-file", "none", 2),
     ("DX-POINTER", "837p-dx-pointer", "837p-clean", "none", 1),
     ("TOTAL-MISMATCH", "837p-total-mismatch", "837p-clean", "set_total", 0),
+    ("NCCI-PTP", "837p-ncci-ptp", "837p-ncci-ptp-modifier", "none", 1),
+    ("NCCI-MUE", "837p-ncci-mue", "837p-ncci-mue-within", "none", 1),
+    ("NCCI-AOC", "837p-ncci-aoc", "837p-ncci-aoc-primary", "none", 1),
 ]
 
 _cache: dict[str, tuple] = {}
