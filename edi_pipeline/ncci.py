@@ -100,7 +100,14 @@ def _date(value: str, where: str) -> date | None:
             return datetime.strptime(v, fmt).date()
         except ValueError:
             pass
-    raise NcciError(f"{where}: bad date {v[:20]!r} (want YYYYMMDD)")
+    raise NcciError(f"{where}: bad date {v[:20]!r} (want YYYYMMDD)" if where else f"bad date {v[:20]!r} (want YYYYMMDD)")
+
+
+@lru_cache(maxsize=4096)
+def _iso_cell(value: str) -> str | None:
+    """A date cell as ISO text (None for empty or *); cached, as a file holds few distinct dates."""
+    d = _date(value, "")
+    return d.isoformat() if d else None
 
 
 def _quarter_start(d: date) -> date:
@@ -154,6 +161,7 @@ def parse_ptp(text: str, where: str, version: str) -> list[tuple]:
     pre-1996 flag, effective date, deletion date (* = none), modifier indicator, rationale."""
     rows: list[tuple] = []
     started = False
+    same: dict[str, str] = {}  # one string per distinct code, date and rationale: a quarter repeats them a million times
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -166,9 +174,14 @@ def parse_ptp(text: str, where: str, version: str) -> list[tuple]:
                                 f"modifier 0/1/9, rationale)")
             continue  # notice line and the header wrapped over several lines
         started = True
-        at = f"{where}:{n}"
-        rows.append((cells[0].strip().upper(), cells[1].strip().upper(), _iso(_date(cells[3], at)),
-                     _iso(_date(cells[4], at)), int(cells[5]), cells[6].strip() if len(cells) > 6 else "", version))
+        c1, c2 = cells[0].strip().upper(), cells[1].strip().upper()
+        why = cells[6].strip() if len(cells) > 6 else ""
+        try:
+            eff, dele = _iso_cell(cells[3]), _iso_cell(cells[4])
+        except NcciError as e:
+            raise NcciError(f"{where}:{n}: {e}") from None
+        rows.append((same.setdefault(c1, c1), same.setdefault(c2, c2), eff, dele, int(cells[5]),
+                     same.setdefault(why, why), version))
     if not rows:
         raise NcciError(f"{where}:1: no PTP rows found")
     return rows
