@@ -187,13 +187,13 @@ def parse_ptp(text: str, where: str, version: str) -> list[tuple]:
     return rows
 
 
-def _records(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+def _records(text: str, where: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         for cells in reader:
             yield reader.line_num, cells
     except csv.Error as e:
-        raise NcciError(f"line {reader.line_num}: {e}") from None
+        raise NcciError(f"{where}:{reader.line_num}: {e}") from None
 
 
 def parse_mue(text: str, where: str, version: str) -> list[tuple]:
@@ -201,7 +201,7 @@ def parse_mue(text: str, where: str, version: str) -> list[tuple]:
     code, MUE value, MAI as text ("2 Date of Service Edit: Policy"), rationale."""
     rows: list[tuple] = []
     header = False
-    for n, cells in _records(text):
+    for n, cells in _records(text, where):
         cells = [c.strip() for c in cells]
         if not any(cells):
             continue
@@ -209,7 +209,7 @@ def parse_mue(text: str, where: str, version: str) -> list[tuple]:
             header = len(cells) >= 3 and "hcpcs" in cells[0].lower() and any("mue" in c.lower() for c in cells)
             continue
         mai = re.match(r"[123]\b", cells[2]) if len(cells) >= 3 else None
-        if not (_CODE.fullmatch(cells[0].upper()) and cells[1].isdigit() and mai):
+        if not (_CODE.fullmatch(cells[0].upper()) and cells[1].isascii() and cells[1].isdigit() and mai):
             raise NcciError(f"{where}:{n}: not an MUE row (code, MUE value, MAI 1/2/3 text, rationale)")
         rows.append((cells[0].upper(), int(cells[1]), int(mai[0]), cells[3] if len(cells) > 3 else "", version))
     if not rows:
@@ -244,7 +244,7 @@ def parse_aoc(text: str, where: str, version: str) -> list[tuple]:
     delim = "\t" if "\t" in first or "\t" in text[:4096] else ("|" if first.count("|") > first.count(",") else ",")
     rows: list[tuple] = []
     cols: dict[str, int] | None = None
-    for n, cells in _records(text, delim):
+    for n, cells in _records(text, where, delim):
         cells = [c.strip() for c in cells]
         if not any(cells):
             continue

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edi_pipeline import ncci
 from edi_pipeline.cli import cli
@@ -239,3 +241,34 @@ def test_imported_table_replaces_the_shipped_one_from_its_effective_date(tmp_pat
     assert n.primaries("64495", after) is None  # its only edit was deleted 2026-01-01
     assert n.primaries("96161", after) == frozenset()  # type 2: the contractor defines the primaries
     db.close()
+
+
+# ---------------------------------------------------------------- fuzzing: bad input never crashes
+
+_SEEDS = [p.read_bytes() for p in (NCCI_FIXTURES / "ccipra-v322r0-f1.TXT", MUE_CSV, AOC_TXT)]
+
+
+@st.composite
+def _damaged(draw):
+    data = bytearray(draw(st.sampled_from(_SEEDS)))
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(0, len(data)))
+        kind = draw(st.sampled_from(["flip", "cut", "insert"]))
+        if kind == "flip" and at < len(data):
+            data[at] = draw(st.sampled_from(b"\t,\"\r\n*x0919\xa9\x00"))
+        elif kind == "cut":
+            del data[at:at + draw(st.integers(1, 40))]
+        else:
+            data[at:at] = draw(st.binary(max_size=12))
+    return bytes(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_damaged())
+def test_damaged_ncci_files_give_one_located_error_or_rows(data):
+    try:
+        f = ncci.parse_file("fuzz_2026q3.txt", data)
+    except ncci.NcciError as e:
+        assert str(e).startswith("fuzz_2026q3.txt:") and "\n" not in str(e).strip()
+        return
+    assert f.kind in ncci.KINDS and f.rows
