@@ -272,3 +272,10 @@ def test_damaged_ncci_files_give_one_located_error_or_rows(data):
         assert str(e).startswith("fuzz_2026q3.txt:") and "\n" not in str(e).strip()
         return
     assert f.kind in ncci.KINDS and f.rows
+
+
+def test_latin1_superscript_digit_in_an_mue_value_is_a_bad_row(tmp_path):
+    p = tmp_path / "mue_2026q3.csv"
+    p.write_bytes(b'"notice"\n"HCPCS/\nCPT Code",MUE,MUE Adjudication Indicator,R\n20552,\xb2,"2 Date of Service",y\n')
+    with pytest.raises(ncci.NcciError, match=r"mue_2026q3.csv:4: not an MUE row"):
+        ncci.read_files([p])
