@@ -1,4 +1,6 @@
-"""Code tables: load the shipped data files (or a user's newer ones) into frozen, cached lookups."""
+"""Code tables: load the shipped data files (or a user's newer ones) into frozen, cached lookups.
+
+The NCCI tables (PTP pairs, MUEs, add-on codes) are ncci.py's: CMS's files, shipped and imported."""
 
 from __future__ import annotations
 
@@ -17,9 +19,7 @@ from .errors import EdiError
 
 # Table name -> shipped file in edi_pipeline/data. The names are the keys of load_tables(overrides=...).
 TABLE_FILES: Mapping[str, str] = MappingProxyType({
-    "mue": "mue.csv",
     "clbp_dx": "clbp_dx.csv",
-    "addon_primary": "addon_primary.csv",
     "unlisted": "unlisted.csv",
     "code_groups": "code_groups.toml",
     "carc": "carc.csv",
@@ -107,10 +107,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class CodeTables:
-    mue: Mapping[str, int]
-    mai: Mapping[str, int]
     clbp_dx: frozenset[str]  # ICD-10-CM without the dot
-    addon_primary: Mapping[str, frozenset[str]]
     unlisted: frozenset[str]
     groups: Mapping[str, frozenset[str]]
     carc: Mapping[str, CarcInfo]
@@ -336,13 +333,6 @@ def _toml_meta(doc: dict, origin: str) -> TableMeta:
     return TableMeta(str(meta.get("source") or origin), _parse_date(str(meta.get("effective") or ""), origin))
 
 
-def _int(value: str, origin: str, what: str) -> int:
-    m = re.match(r"\d+", value)  # tolerates CMS text such as "2 Date of Service Edit: Policy"
-    if not m:
-        raise CodeTableError(f"{origin}: {what} {value!r} is not a whole number")
-    return int(m[0])
-
-
 def _norm(code: str) -> str:
     return code.strip().upper()
 
@@ -492,15 +482,8 @@ def _load_tables(key: tuple[tuple[str, str, int], ...]) -> CodeTables:
         _need(rows, cols, origin)
         return rows, origin
 
-    rows, origin = csv_table("mue", ("code", "mue"))
-    mue = {_norm(r["code"]): _int(r["mue"], origin, "mue") for r in rows}
-    mai = {_norm(r["code"]): _int(r["mai"], origin, "mai") for r in rows if r.get("mai")}
-
     rows, _ = csv_table("clbp_dx", ("code",))
     clbp_dx = frozenset(_norm_dx(r["code"]) for r in rows)
-
-    rows, origin = csv_table("addon_primary", ("addon", "primaries"))
-    addon_primary = {_norm(r["addon"]): _expand(r["primaries"].split("|"), origin) for r in rows}
 
     rows, _ = csv_table("unlisted", ("code",))
     unlisted = frozenset(_norm(r["code"]) for r in rows)
@@ -551,8 +534,7 @@ def _load_tables(key: tuple[tuple[str, str, int], ...]) -> CodeTables:
         backlinks.append(link)
 
     return CodeTables(
-        mue=MappingProxyType(mue), mai=MappingProxyType(mai), clbp_dx=clbp_dx,
-        addon_primary=MappingProxyType(addon_primary), unlisted=unlisted,
+        clbp_dx=clbp_dx, unlisted=unlisted,
         groups=MappingProxyType(groups), carc=carc, rarc=rarc, backlinks=tuple(backlinks),
         pos=MappingProxyType(pos), claim_status=MappingProxyType(claim_status),
         rules=rules, limits=limits, meta=MappingProxyType(meta),

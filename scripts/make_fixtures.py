@@ -126,7 +126,7 @@ def rule_fixtures() -> dict[str, tuple[str, list[Claim]]]:
                               [claim("ACUINITUNITS01", M, [L("97813", 285, 3)], dx=[CLBP], rendering=DR_B)])
     f["acu-addon-no-primary"] = ("ACU-ADDON-NO-PRIMARY: 97814 billed without 97810/97813",
                                  [claim("ACUADDONNP01", M, [L("97814", 70)], dx=[CLBP], rendering=DR_B)])
-    f["acu-addon-mue"] = ("ACU-ADDON-MUE: 97810 + 97811 x3 (default MUE 2)",
+    f["acu-addon-mue"] = ("ACU-ADDON-MUE: 97810 + 97811 x3 (CMS MUE 2)",
                           [claim("ACUADDONMUE01", M, [L("97810", 80), L("97811", 195, 3)], dx=[CLBP],
                                  rendering=DR_B)])
     f["acu-ncd-dx"] = ("ACU-NCD-DX: Medicare 97813 + 20560 pointing only at non-cLBP dx M79.18/M54.2",
