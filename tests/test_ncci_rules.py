@@ -279,3 +279,21 @@ def test_scrub_uses_the_imported_ptp_table_from_its_effective_date(tmp_path):
         store.close()
     assert list(before) == ["IMPbefore2"] and "v302r0 20560/97810" in before["IMPbefore2"]
     assert list(after) == ["IMPafter1"] and "v322r0 20560/97140" in after["IMPafter1"]
+
+
+def test_cli_scrub_holds_by_the_imported_table_exit_1(tmp_path):
+    src = tmp_path / "c.837"
+    src.write_text(build_837(sub837([claim("CLIPTP1", BLUEPEAK, [L("20560", 90), L("97140", 60)], dx=[CLBP],
+                                           auth="PA1")], "CLIPTP")), encoding="utf-8")
+
+    def run():
+        return CliRunner().invoke(cli, ["scrub", str(src), "-o", str(tmp_path / "o.837"), "--rejects",
+                                        str(tmp_path / "r.837"), "--db", str(tmp_path / "s.db")])
+
+    first = run()
+    assert first.exit_code == 0 and "0 held" in first.output  # shipped table: no 20560/97140 row
+    _import(tmp_path, NCCI_FIXTURES / "medicare-ncci-2026q3-practitioner-ptp-edits-ccipra-v322r0-f1.zip")
+    (tmp_path / "s.db").unlink()  # a fresh store, so the claim is not already on file
+    second = run()
+    assert second.exit_code == 1 and "1 held" in second.output and "Traceback" not in second.output
+    assert (tmp_path / "r.837").read_text().count("SV1*HC:97140") == 1
