@@ -343,11 +343,13 @@ class _Table:
 
 
 class MemoryTable(_Table):
+    """Rows kept as tuples by column 1 and column 2, made PtpEdits when a lookup first needs them."""
+
     def __init__(self, ptp: Iterable[tuple] = (), mue: Iterable[tuple] = (), aoc: Iterable[tuple] = ()):
-        self._ptp: dict[str, dict[str, list[PtpEdit]]] = {}
+        self._ptp: dict[str, dict[str, list]] = {}
         for r in ptp:
-            e = _ptp_edit(r)
-            self._ptp.setdefault(e.column1, {}).setdefault(e.column2, []).append(e)
+            self._ptp.setdefault(r[0], {}).setdefault(r[1], []).append(r)
+        self._edits: dict[tuple[str, str], list[PtpEdit]] = {}
         self._mue = {r[0]: MueEdit(*r) for r in mue}
         self._aoc: dict[str, list[AocEdit]] = {}
         for r in aoc:
@@ -361,7 +363,10 @@ class MemoryTable(_Table):
             if row:
                 for b in codes:
                     if b in row:
-                        out.extend(row[b])
+                        edits = self._edits.get((a, b))
+                        if edits is None:
+                            edits = self._edits[a, b] = [_ptp_edit(r) for r in row[b]]
+                        out.extend(edits)
         return out
 
     def mue(self, code: str) -> MueEdit | None:
@@ -383,10 +388,13 @@ def _aoc_edit(r: tuple) -> AocEdit:
     return AocEdit(r[0], r[1], int(r[2]), _d(r[3]), _d(r[4]), r[5])
 
 
-def _shipped_rows(kind: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+def _shipped_rows(kind: str) -> tuple[dict[str, str], Iterator[list[str]]]:
+    """A shipped table's '# name: value' header and its rows after the column names."""
     text = resources.files("edi_pipeline").joinpath("data", f"ncci_{kind}.csv").read_text(encoding="utf-8")
     meta = dict(re.findall(r"(?m)^#\s*(\w+)\s*:\s*(.*)$", text))
-    return meta, list(csv.DictReader(ln for ln in text.splitlines() if not ln.startswith("#")))
+    rows = csv.reader(ln for ln in text.splitlines() if not ln.startswith("#"))
+    next(rows)
+    return meta, rows
 
 
 @lru_cache(maxsize=1)
@@ -396,10 +404,9 @@ def shipped() -> tuple[MemoryTable, dict[str, dict[str, str]]]:
     (meta["ptp"], ptp), (meta["mue"], mue), (meta["aoc"], aoc) = (_shipped_rows(k) for k in KINDS)
     v = {k: meta[k].get("version", "shipped") for k in KINDS}
     table = MemoryTable(
-        ((r["column1"], r["column2"], r["effective"] or None, r["deleted"] or None, r["modifier"], r["rationale"],
-          v["ptp"]) for r in ptp),
-        ((r["code"], int(r["mue"]), int(r["mai"]), r["rationale"], v["mue"]) for r in mue),
-        ((r["primary"], r["addon"], r["type"], r["effective"] or None, r["deleted"] or None, v["aoc"]) for r in aoc))
+        ((c1, c2, eff or None, dele or None, mod, why, v["ptp"]) for c1, c2, eff, dele, mod, why in ptp),
+        ((code, int(mue), int(mai), why, v["mue"]) for code, mue, mai, why in mue),
+        ((primary, addon, typ, eff or None, dele or None, v["aoc"]) for primary, addon, typ, eff, dele in aoc))
     return table, meta
 
 

@@ -22,6 +22,7 @@ PTP_COVERED = {
     "DN-ONE-CODE": ("dry_needling", "dry_needling"),
     "ACU-ONE-INITIAL": ("acupuncture_initial", "acupuncture_initial"),
     "DN-TPI-SAME-SESSION": ("tpi", "dry_needling"),
+    "TPI-ANESTHESIA": ("tpi", "anesthesia"),
     "EM-SAME-DAY": ("em_same_day_procedures", "em_office"),
     "GUIDE-INCLUDED": ("joint_with_guidance", "guidance_us"),
     "DRUG-LIDOCAINE": ("injection_20550_20553", "lidocaine"),

@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "edi_pipeline" / "data"
 EFFECTIVE = "2024-07-01"
 SOURCES = {
-    "ptp": ("ptp_practitioner_2024q3_pairs_within_set.csv", "v302r0",
-            "CMS Medicare NCCI PTP edits, practitioner, v302r0 (ccipra-v302r0-f1..f4), pairs within the "
-            "project's code list, via andrewallenbruce/northstar; effective and pre-1996 columns not in source"),
+    "ptp": ("ptp_practitioner_2024q3_column1_listed.csv", "v302r0",
+            "CMS Medicare NCCI PTP edits, practitioner, v302r0 (ccipra-v302r0-f1..f4), every row whose column 1 "
+            "is in the project's code list, via andrewallenbruce/northstar; effective and pre-1996 columns not in source"),
     "mue": ("mue_practitioner_2024q3_selected.csv", "2024Q3",
             "CMS MCR_MUE_PractitionerServices_Eff_07-01-2024, rows of the project's code list"),
     "aoc": ("aoc_2024q3_selected.csv", "2024Q3",

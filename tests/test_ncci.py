@@ -51,7 +51,7 @@ def test_shipped_tables_are_the_shared_cms_rows():
     ("20561", "97810", 0), ("20561", "97813", 0), ("97813", "97810", 0),
     ("20552", "20560", 1), ("20552", "20561", 1), ("20610", "76942", 1), ("20611", "76942", 1),
     ("20610", "20552", 1), ("20610", "20553", 1), ("20552", "99213", 1), ("20553", "99213", 1),
-    ("97810", "99213", 1),
+    ("97810", "99213", 1), ("20553", "96372", 1),  # column 2 outside the code list: the column-1 rows are shipped
 ])
 def test_shipped_ptp_rows(col1, col2, indicator):
     edit = ncci.Ncci().pair(col1, col2, DOS)

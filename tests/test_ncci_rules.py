@@ -97,6 +97,17 @@ def test_modifier_25_counts_only_on_an_em_line(tmp_path):
     assert f.procedure == "99213" and "20610/99213 modifier indicator 1" in f.message
 
 
+def test_a_column_2_code_outside_the_code_list_is_checked(tmp_path):
+    r = scrub(tmp_path, [claim("PTPINJ", MEDICARE, [L("20553", 250), L("96372", 40)])])
+    (f,) = found(r, "NCCI-PTP")
+    assert f.procedure == "96372" and "20553/96372 modifier indicator 1" in f.message
+
+
+def test_tpi_anesthesia_pair_is_reported_once(tmp_path):
+    r = scrub(tmp_path, [claim("PTPANES", MEDICARE, [L("01992", 400), L("20553", 250)])])
+    assert found(r, "TPI-ANESTHESIA") and not found(r, "NCCI-PTP")
+
+
 def test_indicator_9_and_deleted_edits_do_nothing(tmp_path):
     r = scrub(tmp_path, [claim("PTP9", MEDICARE, [L("97140", 60), L("99213", 120)], dx=[MYO])])
     assert not found(r, "NCCI-PTP")
