@@ -318,13 +318,19 @@ def read_files(paths: Iterable[str | os.PathLike], effective: date | None = None
                     for info in members:
                         if info.file_size > _MAX_MEMBER:
                             raise NcciError(f"{path}:0: zip member larger than {_MAX_MEMBER >> 20} MB")
-                        out.append(parse_file(Path(info.filename).name, z.read(info), effective, str(path)))
+                        out.append(parse_file(_printable(Path(info.filename).name), z.read(info), effective,
+                                              str(path)))
                 continue
             data = path.read_bytes()
         except (OSError, zipfile.BadZipFile, EOFError) as e:
             raise NcciError(f"{path}:0: cannot read: {getattr(e, 'strerror', None) or e}") from None
         out.append(parse_file(str(path), data, effective))
     return out
+
+
+def _printable(name: str) -> str:
+    """A zip member's name as shown in messages: control characters (a terminal escape) become '?'."""
+    return "".join(c if c.isprintable() else "?" for c in name)[:200]
 
 
 # ---------------------------------------------------------------- tables

@@ -279,3 +279,12 @@ def test_latin1_superscript_digit_in_an_mue_value_is_a_bad_row(tmp_path):
     p.write_bytes(b'"notice"\n"HCPCS/\nCPT Code",MUE,MUE Adjudication Indicator,R\n20552,\xb2,"2 Date of Service",y\n')
     with pytest.raises(ncci.NcciError, match=r"mue_2026q3.csv:4: not an MUE row"):
         ncci.read_files([p])
+
+
+def test_zip_member_names_reach_messages_without_control_characters(tmp_path):
+    z = tmp_path / "q_2026q3.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("\x1b]0;owned\x07bad.txt", b"no header here\n")
+    r = _import(tmp_path, z)
+    assert r.exit_code == 1 and "\x1b" not in r.output and "\x07" not in r.output
+    assert "?]0;owned?bad.txt:1: not a CMS NCCI" in r.output
