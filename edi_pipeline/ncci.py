@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -279,8 +280,8 @@ def _iso(d: date | None) -> str | None:
 
 
 def parse_file(name: str, data: bytes, effective: date | None = None, container: str = "") -> ParsedFile:
-    """One CMS file (not a zip): its kind from its content, version and effective quarter from its name
-    (or its zip's), else from `effective`, else from its latest row effective date."""
+    """One CMS file (not a zip): its kind from its content; its version from its name (or its zip's); its
+    effective quarter `effective` when given, else from its name (or its zip's), else its latest row date."""
     text = _text(data)
     where = f"{container}:{name}" if container else name
     kind = detect(text)
@@ -322,7 +323,7 @@ def read_files(paths: Iterable[str | os.PathLike], effective: date | None = None
                                               str(path)))
                 continue
             data = path.read_bytes()
-        except (OSError, zipfile.BadZipFile, EOFError) as e:
+        except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
             raise NcciError(f"{path}:0: cannot read: {getattr(e, 'strerror', None) or e}") from None
         out.append(parse_file(str(path), data, effective))
     return out

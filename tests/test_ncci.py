@@ -288,3 +288,15 @@ def test_zip_member_names_reach_messages_without_control_characters(tmp_path):
     r = _import(tmp_path, z)
     assert r.exit_code == 1 and "\x1b" not in r.output and "\x07" not in r.output
     assert "?]0;owned?bad.txt:1: not a CMS NCCI" in r.output
+
+
+def test_zip_with_damaged_compressed_data_is_a_located_error(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a_2026q3.txt", b"Column 1\tColumn 2\n" * 300)
+    data = bytearray(buf.getvalue())
+    data[44:52] = b"\xff" * 8  # inside the deflate stream
+    z = tmp_path / "damaged.zip"
+    z.write_bytes(bytes(data))
+    r = _import(tmp_path, z)
+    assert r.exit_code == 1 and f"{z}:0: cannot read" in r.output and "internal error" not in r.output
