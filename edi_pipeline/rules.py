@@ -413,7 +413,8 @@ def rule(rule_id: str, scope: str = "session", needs: tuple[str, ...] = ()) -> C
 
 
 def registry() -> dict[str, Rule]:
-    from . import ncci_rules, pain_rules  # noqa: F401  (register the rules)
+    from . import pain_rules  # noqa: F401  (registers the rules, in catalogue order)
+    from . import ncci_rules  # noqa: F401
 
     return REGISTRY
 

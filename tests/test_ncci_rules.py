@@ -308,3 +308,9 @@ def test_cli_scrub_holds_by_the_imported_table_exit_1(tmp_path):
     second = run()
     assert second.exit_code == 1 and "1 held" in second.output and "Traceback" not in second.output
     assert (tmp_path / "r.837").read_text().count("SV1*HC:97140") == 1
+
+
+def test_ncci_rules_come_after_the_pain_rules_in_the_catalogue():
+    r = CliRunner().invoke(cli, ["rules", "list"])
+    ids = [line.split()[0] for line in r.output.splitlines() if line[:1].isalpha() and "-" in line.split()[0]]
+    assert ids[-3:] == ["NCCI-PTP", "NCCI-MUE", "NCCI-AOC"] and ids[0] == "TPI-UNITS"
