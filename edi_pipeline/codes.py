@@ -1,4 +1,6 @@
-"""Code tables: load the shipped data files (or a user's newer ones) into frozen, cached lookups."""
+"""Code tables: load the shipped data files (or a user's newer ones) into frozen, cached lookups.
+
+The NCCI tables (PTP pairs, MUEs, add-on codes) are ncci.py's: CMS's files, shipped and imported."""
 
 from __future__ import annotations
 
@@ -18,9 +20,7 @@ from .errors import EdiError
 
 # Table name -> shipped file in edi_pipeline/data. The names are the keys of load_tables(overrides=...).
 TABLE_FILES: Mapping[str, str] = MappingProxyType({
-    "mue": "mue.csv",
     "clbp_dx": "clbp_dx.csv",
-    "addon_primary": "addon_primary.csv",
     "unlisted": "unlisted.csv",
     "code_groups": "code_groups.toml",
     "carc": "carc.csv",
@@ -90,9 +90,6 @@ class Backlink:
 
 # claim conditions a back-link can ask for; denials.py computes them from the stored 837
 BACKLINK_CONDITIONS = frozenset({"corrected_no_f8"})  # CLM05-3 = 7 or 8 sent without REF*F8
-# RULES.md contract ids that a back-link may name before rules.toml builds them (issue 14);
-# tests/test_denial_links.py fails once one of them is built, so the entry is dropped then.
-PENDING_RULE_IDS = frozenset({"NCCI-PTP", "NCCI-MUE", "NCCI-AOC"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +116,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class CodeTables:
-    mue: Mapping[str, int]
-    mai: Mapping[str, int]
     clbp_dx: frozenset[str]  # ICD-10-CM without the dot
-    addon_primary: Mapping[str, frozenset[str]]
     unlisted: frozenset[str]
     groups: Mapping[str, frozenset[str]]
     carc: Mapping[str, CarcInfo]
@@ -380,13 +374,6 @@ def _toml_meta(doc: dict, origin: str) -> TableMeta:
     return TableMeta(str(meta.get("source") or origin), _parse_date(str(meta.get("effective") or ""), origin))
 
 
-def _int(value: str, origin: str, what: str) -> int:
-    m = re.match(r"\d+", value)  # tolerates CMS text such as "2 Date of Service Edit: Policy"
-    if not m:
-        raise CodeTableError(f"{origin}: {what} {value!r} is not a whole number")
-    return int(m[0])
-
-
 def _norm(code: str) -> str:
     return code.strip().upper()
 
@@ -536,15 +523,8 @@ def _load_tables(key: tuple[tuple[str, str, int], ...]) -> CodeTables:
         _need(rows, cols, origin)
         return rows, origin
 
-    rows, origin = csv_table("mue", ("code", "mue"))
-    mue = {_norm(r["code"]): _int(r["mue"], origin, "mue") for r in rows}
-    mai = {_norm(r["code"]): _int(r["mai"], origin, "mai") for r in rows if r.get("mai")}
-
     rows, _ = csv_table("clbp_dx", ("code",))
     clbp_dx = frozenset(_norm_dx(r["code"]) for r in rows)
-
-    rows, origin = csv_table("addon_primary", ("addon", "primaries"))
-    addon_primary = {_norm(r["addon"]): _expand(r["primaries"].split("|"), origin) for r in rows}
 
     rows, _ = csv_table("unlisted", ("code",))
     unlisted = frozenset(_norm(r["code"]) for r in rows)
@@ -584,8 +564,7 @@ def _load_tables(key: tuple[tuple[str, str, int], ...]) -> CodeTables:
     backlinks = _backlinks_table(rows, origin, groups, rules)
 
     return CodeTables(
-        mue=MappingProxyType(mue), mai=MappingProxyType(mai), clbp_dx=clbp_dx,
-        addon_primary=MappingProxyType(addon_primary), unlisted=unlisted,
+        clbp_dx=clbp_dx, unlisted=unlisted,
         groups=MappingProxyType(groups), carc=carc, rarc=rarc, backlinks=tuple(backlinks),
         pos=MappingProxyType(pos), claim_status=MappingProxyType(claim_status),
         rules=rules, limits=limits, meta=MappingProxyType(meta),
@@ -610,7 +589,7 @@ def _backlinks_table(rows: list[dict[str, str]], origin: str, groups: Mapping[st
         if link.when and link.when not in BACKLINK_CONDITIONS:
             raise CodeTableError(f"{origin}: unknown condition {link.when!r}; known: "
                                  f"{', '.join(sorted(BACKLINK_CONDITIONS))}")
-        bad = [x for x in link.preventable_by if x not in rules and x not in PENDING_RULE_IDS]
+        bad = [x for x in link.preventable_by if x not in rules]
         if bad or not link.preventable_by:
             raise CodeTableError(f"{origin}: unknown or missing rule id(s) {', '.join(bad)}")
         out.append(link)

@@ -112,8 +112,9 @@ def _one_code_rule(rule_id: str, session: Session, ctx: Context) -> list[Finding
     if keep not in codes or drop not in codes:
         return []
     kept = next(it for it in session.items if it.code == keep)
+    cite = ctx.ncci.cite(keep, drop, session.service_date)
     return [ctx.finding(rule_id, it.claim, it.line,
-                        f"{drop} and {keep} billed in one session; removed {drop} ({where(it)})",
+                        f"{drop} and {keep} billed in one session; removed {drop} ({where(it)}){cite}",
                         [remove_line(it.claim, it.line)], requires=(kept.claim,))
             for it in session.items if it.code == drop]
 
@@ -252,11 +253,12 @@ def dn_one_code(session: Session, ctx: Context):
 @rule("DN-TPI-SAME-SESSION", needs=("tpi", "dry_needling"))
 def dn_tpi_same_session(session: Session, ctx: Context):
     """Dry needling and TPI in one session without 59/XE/XP/XS/XU on the dry-needling line: report."""
-    if not session.having(ctx.group("tpi")):
+    tpi = session.having(ctx.group("tpi"))
+    if not tpi:
         return []
     return [ctx.finding("DN-TPI-SAME-SESSION", it.claim, it.line,
                         f"{it.code} with a trigger-point injection in one session and no distinct-service "
-                        f"modifier (59/XE/XP/XS/XU)")
+                        f"modifier (59/XE/XP/XS/XU){ctx.ncci.cite(tpi[0].code, it.code, session.service_date)}")
             for it in session.having(ctx.group("dry_needling")) if not DISTINCT.intersection(it.line.modifiers)]
 
 
@@ -271,6 +273,7 @@ def acu_one_initial(session: Session, ctx: Context):
         return []
     kept = next(it for it in session.items if it.code == "97813")
     addon = ADDON_OF["97810"]
+    cite = ctx.ncci.cite("97813", "97810", session.service_date)
     out = []
     for it in session.items:
         if it.code != "97810":
@@ -279,13 +282,14 @@ def acu_one_initial(session: Session, ctx: Context):
                      and line_date(it.claim, x) == line_date(it.claim, it.line)), None)
         if into is None:
             out.append(ctx.finding("ACU-ONE-INITIAL", it.claim, it.line,
-                                   f"97810 and 97813 in one session; recoded {where(it)} to {addon}",
+                                   f"97810 and 97813 in one session; recoded {where(it)} to {addon}{cite}",
                                    [SetProcedure(sv1_offset(it.claim, it.line), addon)], requires=(kept.claim,)))
             continue
         off = sv1_offset(it.claim, into)
         out.append(ctx.finding(
             "ACU-ONE-INITIAL", it.claim, it.line,
-            f"97810 and 97813 in one session; {where(it)} recoded to {addon} and merged into line {into.line_number}",
+            f"97810 and 97813 in one session; {where(it)} recoded to {addon} and merged into line "
+            f"{into.line_number}{cite}",
             [SetElement(off, 4, format_number((into.units or Decimal(1)) + it.units)),
              SetElement(off, 2, format_amount((into.charge or Decimal(0)) + (it.line.charge or Decimal(0)))),
              remove_line(it.claim, it.line)], requires=(kept.claim,)))
@@ -361,12 +365,13 @@ def acu_initial_units(session: Session, ctx: Context):
 
 @rule("ACU-ADDON-NO-PRIMARY", needs=("acupuncture_addon",))
 def acu_addon_no_primary(session: Session, ctx: Context):
-    """97811/97814 in a session without 97810/97813: hold the claim (an add-on is never billed alone)."""
+    """97811/97814 in a session without one of its primaries in the NCCI add-on code table (97810/97813;
+    the acupuncture_initial group when the table has no defined primary): hold the claim."""
     codes = session.codes()
     primaries = ctx.group("acupuncture_initial")
     out = []
     for it in session.having(ctx.group("acupuncture_addon")):
-        need = ctx.tables.addon_primary.get(it.code, primaries)
+        need = ctx.ncci.primaries(it.code, session.service_date) or primaries
         if not need & codes:
             out.append(ctx.finding("ACU-ADDON-NO-PRIMARY", it.claim, it.line,
                                    f"add-on {it.code} without its primary code in the session"))
@@ -375,7 +380,7 @@ def acu_addon_no_primary(session: Session, ctx: Context):
 
 @rule("ACU-ADDON-MUE", needs=("acupuncture_addon",))
 def acu_addon_mue(session: Session, ctx: Context):
-    """Units of 97811 or 97814 in one session above the MUE table value (default 2): report."""
+    """Units of 97811 or 97814 in one session above the NCCI MUE in force on the date: report."""
     total: dict[str, Decimal] = defaultdict(Decimal)
     first: dict[str, Item] = {}
     for it in session.having(ctx.group("acupuncture_addon")):
@@ -383,11 +388,12 @@ def acu_addon_mue(session: Session, ctx: Context):
         first.setdefault(it.code, it)
     out = []
     for code, units in total.items():
-        mue = ctx.tables.mue.get(code, 2)
-        if units > mue:
+        edit = ctx.ncci.mue(code, session.service_date)
+        if edit is not None and units > edit.mue:
             it = first[code]
             out.append(ctx.finding("ACU-ADDON-MUE", it.claim, it.line,
-                                   f"{code}: {format_number(units)} units in one session, MUE {mue}"))
+                                   f"{code}: {format_number(units)} units in one session, MUE {edit.mue} "
+                                   f"(MAI {edit.mai}; NCCI MUE {edit.version})"))
     return out
 
 
@@ -597,14 +603,17 @@ def cpm_monthly(ctx: Context):
 
 @rule("CPM-ADDON", scope="transaction")
 def cpm_addon(ctx: Context):
-    """G3003 without G3002 for the same patient and calendar month (store history plus this file): hold."""
+    """G3003 without its primary (the NCCI add-on code table's, else the cpm_initial group: G3002) for the
+    same patient and calendar month (store history plus this file): hold."""
     out = []
     primaries_default = ctx.group("cpm_initial")
+    having: dict[frozenset[str], dict] = {}  # primaries -> their lines by member and month
     for code in sorted(ctx.group("cpm_addon")):
-        primaries = ctx.tables.addon_primary.get(code, primaries_default)
-        have = _by_member_month(ctx, frozenset(primaries))
         for (member, month), items in _by_member_month(ctx, frozenset({code})).items():
-            if have.get((member, month)):
+            primaries = ctx.ncci.primaries(code, line_date(items[0].claim, items[0].line)) or primaries_default
+            if primaries not in having:
+                having[primaries] = _by_member_month(ctx, primaries)
+            if having[primaries].get((member, month)):
                 continue
             lo, hi = _month(month)
             if ctx.history.visit_dates(member, frozenset(primaries), lo, hi):

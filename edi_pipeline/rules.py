@@ -22,7 +22,6 @@ from typing import IO, Callable, Iterable, Iterator
 from .codes import CodeTables, PayerProfiles, Profile
 from .model import Claim, ServiceLine
 from .store import from_cents, member_hash
-from .values import to_decimal
 
 # ---------------------------------------------------------------- edits
 
@@ -255,12 +254,6 @@ def sessions_of(claims: Iterable[Claim]) -> list[Session]:
 _first = itemgetter(0)
 
 
-def _units(text: str | None) -> Decimal:
-    """A stored line's units; 1 when none (or unreadable) was stored."""
-    value = to_decimal(text or "")
-    return Decimal(1) if value is None else value
-
-
 def line_key(line: tuple) -> tuple:
     """Canonical order of DUPLICATE-CLAIM's (date, code, charge) lines (None sorts first)."""
     d, code, charge = line
@@ -348,17 +341,10 @@ class History:
 
     def procedure_units(self, member: str, code: str, since: date, until: date) -> list[tuple[date, str, Decimal]]:
         """(service date, patient control number, units) of each stored line of `code` for the member in
-        [since, until], voided claims left out."""
+        [since, until], voided claims and this file's own claims left out."""
         if self._store_empty():
             return []
-        rows = self.store.query(
-            "select l.service_date, c.patient_control_number, l.units from claim_lines l "
-            "join claims c on c.id = l.claim_id where c.member_hash = ? and l.procedure = ? "
-            "and l.service_date between ? and ? and coalesce(c.frequency_code, '1') != '8' "
-            "and c.file_sha256 != ?",
-            [member, code, since.isoformat(), until.isoformat(), self.exclude_file or ""])
-        return [(date.fromisoformat(r["service_date"]), r["patient_control_number"],
-                 _units(r["units"])) for r in rows]
+        return self.store.procedure_units(member, code, since, until, exclude_file=self.exclude_file)
 
 
 def year_before(d: date) -> date:
@@ -385,6 +371,16 @@ class Context:
     _sessions: list[Session] | None = None
     _profile: dict[int, Profile] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # work shared by several transaction rules, keyed by the rule module
+    _ncci: object | None = None
+
+    @property
+    def ncci(self):
+        """The NCCI tables in force (ncci.Ncci): the shipped table plus the store's imports."""
+        if self._ncci is None:
+            from .ncci import for_store
+
+            self._ncci = for_store(self.history.store)
+        return self._ncci
 
     def profile(self, claim: Claim) -> Profile:
         p = self._profile.get(id(claim))
@@ -460,7 +456,8 @@ def rule(rule_id: str, scope: str = "session", needs: tuple[str, ...] = ()) -> C
 
 
 def registry() -> dict[str, Rule]:
-    from . import pain_rules  # noqa: F401  (registers the rules)
+    from . import pain_rules  # noqa: F401  (registers the rules, in catalogue order)
+    from . import ncci_rules  # noqa: F401
 
     return REGISTRY
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 from .errors import StoreError
 from . import migrations
 from .model import Claim, ClaimPayment, RemitHeader
-from .values import bounded_memo
+from .values import bounded_memo, to_decimal
 
 DEFAULT_DB = "edi_pipeline.db"
 
@@ -670,3 +670,17 @@ class Store:
             f"{self._SERVICE_PAYMENT_ROWS} where id in (select service_payment_id from adjustments where {denial}) "
             "order by rowid", params).fetchall()
 
+
+    def procedure_units(self, member: str, procedure: str, since: date, until: date,
+                        exclude_file: str | None = None) -> list[tuple[date, str, Decimal]]:
+        """(service date, patient control number, units) of each stored line with `procedure` for a patient
+        in [since, until] (voided claims left out; units missing or unreadable = 1)."""
+        sql = ("select l.service_date, c.patient_control_number, l.units from claim_lines l "
+               "join claims c on c.id = l.claim_id where c.member_hash = ? and l.procedure = ? "
+               "and l.service_date between ? and ? and coalesce(c.frequency_code, '1') != '8'")
+        params: list = [member, procedure, since.isoformat(), until.isoformat()]
+        if exclude_file:
+            sql += " and c.file_sha256 != ?"
+            params.append(exclude_file)
+        return [(date.fromisoformat(d), pcn, Decimal(1) if (u := to_decimal(units or "")) is None else u)
+                for d, pcn, units in self.conn.execute(sql, params)]

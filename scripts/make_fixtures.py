@@ -1,4 +1,5 @@
-"""Write the small deterministic 837P/835 fixtures and their README into fixtures/edi/."""
+"""Write the small deterministic 837P/835 fixtures and their README into fixtures/edi/, and small CMS NCCI
+files in the official layouts into fixtures/ncci/."""
 
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ def rule_fixtures() -> dict[str, tuple[str, list[Claim]]]:
                               [claim("ACUINITUNITS01", M, [L("97813", 285, 3)], dx=[CLBP], rendering=DR_B)])
     f["acu-addon-no-primary"] = ("ACU-ADDON-NO-PRIMARY: 97814 billed without 97810/97813",
                                  [claim("ACUADDONNP01", M, [L("97814", 70)], dx=[CLBP], rendering=DR_B)])
-    f["acu-addon-mue"] = ("ACU-ADDON-MUE: 97810 + 97811 x3 (default MUE 2)",
+    f["acu-addon-mue"] = ("ACU-ADDON-MUE: 97810 + 97811 x3 (CMS MUE 2)",
                           [claim("ACUADDONMUE01", M, [L("97810", 80), L("97811", 195, 3)], dx=[CLBP],
                                  rendering=DR_B)])
     f["acu-ncd-dx"] = ("ACU-NCD-DX: Medicare 97813 + 20560 pointing only at non-cLBP dx M79.18/M54.2",
@@ -485,6 +486,30 @@ def multi_interchange() -> str:
     return out.getvalue()
 
 
+def ncci_rule_fixtures() -> dict[str, tuple[str, list[Claim]]]:
+    """The NCCI rules' fixtures, judged against the shipped CMS rows (written last, so the fixtures before
+    them keep their patients and control numbers)."""
+    f: dict[str, tuple[str, list[Claim]]] = {}
+    M = MEDICARE
+    f["ncci-ptp"] = ("NCCI-PTP: 20560 with 97810 (PTP indicator 0, held) and 20553 with 20610 (indicator 1, no modifier)",
+                     [claim("NCCIPTP01", M, [L("20560", 90), L("97810", 80)], dx=[CLBP], rendering=DR_B),
+                      claim("NCCIPTP02", M, [L("20610", 180), L("20553", 250, ptr=(2,))], dx=["M17.11", MYO])])
+    f["ncci-ptp-modifier"] = ("near-miss: 20553-XU with 20610 (PTP indicator 1 bypassed by a distinct-service modifier)",
+                              [claim("NCCIPTPMOD01", M, [L("20610", 180), L("20553", 250, mods=["XU"], ptr=(2,))],
+                                     dx=["M17.11", MYO])])
+    f["ncci-mue"] = ("NCCI-MUE: G3002 with 2 units on one date (MUE 1, MAI 2: held)",
+                     [claim("NCCIMUE01", M, [L("G3002", 220, 2)], dx=["G89.4"])])
+    f["ncci-mue-within"] = ("near-miss: 20610 x2 and G3003 x4 (at their MUEs 2 and 4)",
+                            [claim("NCCIMUEOK01", M, [L("20610", 360, 2, ptr=(2,)), L("G3002", 110), L("G3003", 180, 4)],
+                                   dx=["G89.4", "M17.11"])])
+    f["ncci-aoc"] = ("NCCI-AOC: add-on 64484 without its primary 64483 (type 1, held); 96160 without an E/M (type 3)",
+                     [claim("NCCIAOC01", M, [L("64484", 300)], dx=["M54.16"]),
+                      claim("NCCIAOC02", M, [L("96160", 20)], dx=["G89.4"])])
+    f["ncci-aoc-primary"] = ("near-miss: 64483 with its add-on 64484 on the same date by the same provider",
+                             [claim("NCCIAOCOK01", M, [L("64483", 600), L("64484", 300)], dx=["M54.16"])])
+    return f
+
+
 def build_all(out_dir: Path | str = DEFAULT_OUT) -> list[tuple[str, str]]:
     """Write every fixture into out_dir; returns [(file name, purpose)] in README order."""
     out = Path(out_dir)
@@ -543,7 +568,7 @@ def build_all(out_dir: Path | str = DEFAULT_OUT) -> list[tuple[str, str]]:
         "replacement: original payment reversed and the replacement paid (CLP09=7); paid claim later voided; "
         "CLP02=22 reversal with no corrected payment; payer-changed code (SVC06, no REF*6R); PI-150 underpayment; "
         "CO-170 (category other); CLP02=4 with no CAS ($0 claim)")
-    for key, (purpose, claims) in compliance_fixtures().items():
+    for key, (purpose, claims) in {**compliance_fixtures(), **ncci_rule_fixtures()}.items():
         put(f"837p-{key}.837", build_837(sub837(claims, key.upper().replace("-", "")[:30])), purpose)
     readme = ["# Bundled EDI fixtures", "",
               "Written by `python3 scripts/make_fixtures.py` (deterministic; all names, ids and NPIs are fake). "
@@ -555,12 +580,82 @@ def build_all(out_dir: Path | str = DEFAULT_OUT) -> list[tuple[str, str]]:
     return index
 
 
+# ----------------------------------------------------------------------------- NCCI files (official layouts)
+
+NCCI_OUT = ROOT / "fixtures" / "ncci"
+_AMA = "CPT codes, descriptions and other data only are copyright 2025 American Medical Association. All Rights Reserved."
+_PTP_HEADER = ["Column1/Column2 Edits",
+               "Column 1\tColumn 2\t*=in existence\tEffective\tDeletion\tModifier\tPTP Edit Rationale",
+               "\t\tprior to 1996\tDate\tDate\t0=not allowed\t",
+               "\t\t\t\t*=no data\t1=allowed\t",
+               "\t\t\t\t\t9=not applicable\t"]
+# A made-up quarter (v322r0, 2026Q3): 20560/97140 added (indicator 0), 20560/97810 left out, 20550/99213
+# repeated as CMS does (a deleted row and its active successor).
+_PTP_F1 = [("20553", "20552", "*", "19960101", "*", "0", "More extensive procedure"),
+           ("20560", "97140", "", "20260701", "*", "0", "Mutually exclusive procedures"),
+           ("20561", "20560", "", "20200101", "*", "0", "HCPCS/CPT procedure code definition"),
+           ("20610", "76942", "", "20150101", "*", "1", "CPT Manual or CMS manual coding instruction"),
+           ("20550", "99213", "", "19960101", "20191231", "0", "CPT Manual or CMS manual coding instruction"),
+           ("20550", "99213", "", "20200101", "*", "1", "CPT Manual or CMS manual coding instruction"),
+           ("97140", "99213", "*", "19960101", "20001030", "9", "Standards of medical/surgical practice")]
+_PTP_F2 = [("97813", "97810", "", "20200101", "*", "0", "CPT Manual or CMS manual coding instruction"),
+           ("64483", "20553", "", "20110101", "*", "1", "Misuse of column two code with column one code")]
+_MUE_ROWS = [("20552", "1", "2 Date of Service Edit: Policy", "Code Descriptor / CPT Instruction"),
+             ("20610", "1", "1 Line Edit", "Clinical: Data"),
+             ("97811", "2", "3 Date of Service Edit: Clinical", "Clinical: Data"),
+             ("G3002", "1", "2 Date of Service Edit: Policy", "Code Descriptor / CPT Instruction"),
+             ("G3003", "3", "3 Date of Service Edit: Clinical", "Clinical: Data")]
+_AOC_HEADER = ("Add-On Code", "Add-on Code Effective Date", "Add-On Code Deletion Date", "Primary Code",
+               "Primary Code Effective Date", "Primary Code Deletion Date", "AOC Edit Type",
+               "AOC Edit Effective Date", "AOC Edit Deletion Date", "Primary Code Jurisdiction",
+               "Special Instruction Notes")
+_AOC_ROWS = [("64484", "20110101", "*", "64483", "20110101", "*", "1", "20110101", "*", "", ""),
+             ("97811", "20050101", "*", "97810", "20050101", "*", "1", "20130101", "*", "", ""),
+             ("97811", "20050101", "*", "97813", "20050101", "*", "1", "20130101", "*", "", ""),
+             ("64495", "20100101", "*", "64493", "20100101", "*", "1", "20130101", "20260101", "", "deleted edit"),
+             ("96161", "20170101", "*", "CCCCC", "", "", "2", "20170101", "*", "MAC", "contractor defines")]
+
+
+def ncci_files() -> dict[str, bytes]:
+    """Small CMS NCCI files in the official layouts (PTP zip of two TXT parts, MUE Latin-1 CSV, AOC TXT)."""
+    def ptp(rows) -> bytes:
+        return ("\r\n".join([_AMA, *_PTP_HEADER, *("\t".join(r) for r in rows)]) + "\r\n").encode("ascii")
+
+    buf = io.BytesIO()
+    import zipfile
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, rows in (("ccipra-v322r0-f1.TXT", _PTP_F1), ("ccipra-v322r0-f2.TXT", _PTP_F2)):
+            info = zipfile.ZipInfo(name, date_time=(2026, 6, 1, 0, 0, 0))
+            z.writestr(info, ptp(rows))
+    q = lambda v: '"' + v.replace('"', '""') + '"'  # noqa: E731
+    mue = "\r\n".join([q(_AMA.replace("copyright", "copyright \u00a9")),
+                        ",".join(map(q, ("HCPCS/\nCPT Code", "Practitioner Services MUE Values",
+                                         "MUE Adjudication Indicator", "MUE Rationale"))),
+                        *(",".join(map(q, r)) for r in _MUE_ROWS)]) + "\r\n"
+    aoc = "\r\n".join("\t".join(r) for r in (_AOC_HEADER, *_AOC_ROWS)) + "\r\n"
+    return {"medicare-ncci-2026q3-practitioner-ptp-edits-ccipra-v322r0-f1.zip": buf.getvalue(),
+            "ccipra-v322r0-f1.TXT": ptp(_PTP_F1),
+            "MCR_MUE_PractitionerServices_Eff_07-01-2026.csv": mue.encode("latin-1"),
+            "AOC_V2026Q3_01-MCR.txt": aoc.encode("ascii")}
+
+
+def build_ncci(out_dir: Path | str = NCCI_OUT) -> list[str]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = ncci_files()
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    return sorted(files)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--ncci-out", default=str(NCCI_OUT))
     args = ap.parse_args(argv)
     idx = build_all(args.out)
     print(f"wrote {len(idx)} fixtures + README.md to {args.out}")
+    print(f"wrote {len(build_ncci(args.ncci_out))} NCCI files to {args.ncci_out}")
     return 0
 
 

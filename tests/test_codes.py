@@ -21,12 +21,7 @@ RULE_IDS = [
     "ACU-NCD-DX", "ACU-NCD-VISITS", "ACU-NCD-MAX", "GUIDE-INCLUDED", "GUIDE-TPI-MEDICARE",
     "EM-SAME-DAY", "DRUG-LIDOCAINE", "UNLISTED-DESC", "CPM-MONTHLY", "CPM-ADDON",
     "AUTH-REQUIRED", "DX-POINTER", "TOTAL-MISMATCH",
-    "DUPLICATE-CLAIM", "TIMELY-FILING", "CORRECTED-NO-F8", "GUIDE-RECODE",
-]
-# Listed in RULES.md since the NCCI/compliance revision; built by issue 14 (the scrubber's content).
-# Until then they are known to the catalogue test by name, so a misspelt contract id still fails it.
-RULE_IDS_PENDING = [
-    "NCCI-PTP", "NCCI-MUE", "NCCI-AOC",
+    "NCCI-PTP", "NCCI-MUE", "NCCI-AOC", "DUPLICATE-CLAIM", "TIMELY-FILING", "CORRECTED-NO-F8", "GUIDE-RECODE",
 ]
 MEDICARE_ONLY = {"TPI-FREQ", "ACU-NCD-DX", "ACU-NCD-VISITS", "ACU-NCD-MAX", "GUIDE-TPI-MEDICARE"}
 SHARED = Path(os.environ.get("EDI_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
@@ -54,19 +49,16 @@ def _rules_md_rows() -> dict[str, tuple[str, str]]:
 # ------------------------------------------------------------------ rule catalogue
 
 def test_rules_toml_has_exactly_the_contract_ids(t):
-    assert len(RULE_IDS) == 31
+    assert len(RULE_IDS) == 34
     assert sorted(t.rules) == sorted(RULE_IDS)
 
 
 def test_rules_toml_matches_rules_md(t):
     rows = _rules_md_rows()
-    assert set(rows) == set(RULE_IDS) | set(RULE_IDS_PENDING)
-    assert not set(RULE_IDS_PENDING) & set(t.rules), "a pending rule is built: move it to RULE_IDS"
+    assert set(rows) == set(RULE_IDS)
     for rid, (profile, severity) in rows.items():
-        if rid in RULE_IDS_PENDING:
-            continue
         info = t.rules[rid]
-        want = {"all": "all", "medicare": "medicare", "per payer": "per_payer"}[profile.lower()]
+        want = {"all": "all", "medicare": "medicare", "per payer": "per_payer"}[profile.lower().split(" (")[0]]
         assert info.profile == want, rid
         assert severity.startswith(info.severity), rid
 
@@ -99,16 +91,7 @@ def test_every_table_has_source_and_effective_date(t):
     for f in resources.files("edi_pipeline").joinpath("data").iterdir():
         if f.name.endswith(".csv"):
             assert "# note: NV" in f.read_text(encoding="utf-8") or f.name in {
-                "claim_status.csv", "denial_backlinks.csv"}, f.name
-
-
-def test_mue_and_addons(t):
-    assert {c: t.mue[c] for c in ("20552", "20553", "20560", "20561", "97810", "97813", "97811", "97814",
-                                  "76942")} == {"20552": 1, "20553": 1, "20560": 1, "20561": 1, "97810": 1,
-                                                "97813": 1, "97811": 2, "97814": 2, "76942": 1}
-    assert t.addon_primary["97811"] == t.addon_primary["97814"] == {"97810", "97813"}
-    assert t.addon_primary["G3003"] == {"G3002"}
-    assert "20561" not in t.addon_primary
+                "claim_status.csv", "denial_backlinks.csv"} or f.name.startswith("ncci_"), f.name  # ncci_*: CMS's own rows
 
 
 def test_dx_unlisted_em_pos_status(t):
@@ -277,29 +260,29 @@ def test_bad_profiles_file(tmp_path):
 # ------------------------------------------------------------------ overrides
 
 def test_override_table_with_user_file(tmp_path):
-    f = tmp_path / "mue_2027q1.csv"
-    f.write_text("# source: CMS practitioner MUE file 2027 Q1\n# effective: 2027-01-01\n"
-                 "code,mue,mai,status,source\n97811,3,3,verified,CMS\n20552,1,2,verified,CMS\n", encoding="utf-8")
+    f = tmp_path / "unlisted_2027.csv"
+    f.write_text("# source: CPT 2027 unlisted codes\n# effective: 2027-01-01\n"
+                 "code,status,source\n20999,verified,CPT\n64999,verified,CPT\n", encoding="utf-8")
     dx = tmp_path / "clbp.csv"
     dx.write_text("code\nM54.50\nM54.41\n", encoding="utf-8")
-    t2 = load_tables({"mue": f, "clbp_dx": dx})
-    assert t2.mue == {"97811": 3, "20552": 1} and t2.mai["20552"] == 2
-    assert t2.meta["mue"] == ("CMS practitioner MUE file 2027 Q1", date(2027, 1, 1))
+    t2 = load_tables({"unlisted": f, "clbp_dx": dx})
+    assert t2.unlisted == {"20999", "64999"}
+    assert t2.meta["unlisted"] == ("CPT 2027 unlisted codes", date(2027, 1, 1))
     assert t2.clbp_dx == {"M5450", "M5441"}  # dots dropped, as in X12
     assert t2.meta["clbp_dx"].source == str(dx.resolve())  # no comment header: the file is the source
-    assert load_tables().mue["97811"] == 2  # shipped table unchanged
-    assert load_tables({"mue": f}) is load_tables({"mue": str(f)})  # cached
+    assert "28899" in load_tables().unlisted  # shipped table unchanged
+    assert load_tables({"unlisted": f}) is load_tables({"unlisted": str(f)})  # cached
 
 
 def test_override_errors(tmp_path):
     with pytest.raises(CodeTableError):
         load_tables({"no_such_table": tmp_path / "x.csv"})
     with pytest.raises(CodeTableError):
-        load_tables({"mue": tmp_path / "missing.csv"})
+        load_tables({"unlisted": tmp_path / "missing.csv"})
     bad = tmp_path / "bad.csv"
-    bad.write_text("code,mue\n97811,lots\n", encoding="utf-8")
+    bad.write_text("dx\nM54.50\n", encoding="utf-8")
     with pytest.raises(CodeTableError):
-        load_tables({"mue": bad})
+        load_tables({"clbp_dx": bad})
     groups = tmp_path / "groups.toml"
     groups.write_text('[groups]\na = ["@b"]\nb = ["@a"]\n', encoding="utf-8")
     with pytest.raises(CodeTableError):
@@ -308,9 +291,9 @@ def test_override_errors(tmp_path):
 
 def test_tables_are_frozen(t):
     with pytest.raises(TypeError):
-        t.mue["20552"] = 5  # type: ignore[index]
+        t.pos["11"] = "x"  # type: ignore[index]
     with pytest.raises(AttributeError):
-        t.mue = {}  # type: ignore[misc]
+        t.pos = {}  # type: ignore[misc]
 
 
 def test_shipped_toml_parses():

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_fixtures as mf  # noqa: E402
 from x12gen import Adj, ClaimPay, Envelope, Remit835, ServicePay, build_835, build_837  # noqa: E402
 
-from edi_pipeline.codes import PENDING_RULE_IDS, CodeTableError, load_tables  # noqa: E402
+from edi_pipeline.codes import CodeTableError, load_tables  # noqa: E402
 from edi_pipeline.denials import find_denials  # noqa: E402
 from edi_pipeline.document import iter_records  # noqa: E402
 from edi_pipeline.ingest import INGESTED, ingest_file  # noqa: E402
@@ -279,15 +279,6 @@ PREVENTABLE = {"CPM-ADDON", "TPI-ANESTHESIA", "DN-TPI-SAME-SESSION", "DUPLICATE-
 def test_every_rule_with_a_preventable_carc_has_a_row():
     named = {rid for link in load_tables().backlinks for rid in link.preventable_by}
     assert PREVENTABLE <= named
-
-
-def test_pending_rule_ids_are_contract_ids_not_yet_built():
-    """codes.PENDING_RULE_IDS lets a back-link name a RULES.md rule before rules.toml has it; once the
-    rule is built, its id must leave that list (and test_codes' RULE_IDS_PENDING)."""
-    from test_codes import RULE_IDS_PENDING
-
-    assert PENDING_RULE_IDS <= set(RULE_IDS_PENDING)
-    assert PENDING_RULE_IDS.isdisjoint(load_tables().rules)
 
 
 @pytest.mark.parametrize("row,message", [

@@ -50,6 +50,9 @@ CASES = [
     ("TIMELY-FILING", "837p-timely-filing", "837p-clean", "none", 1),
     ("CORRECTED-NO-F8", "837p-corrected-no-f8", "837p-clean", "none", 2),
     ("GUIDE-RECODE", "837p-guide-recode", "837p-guide-recode-other-day", "recode_line", 0),
+    ("NCCI-PTP", "837p-ncci-ptp", "837p-ncci-ptp-modifier", "none", 1),
+    ("NCCI-MUE", "837p-ncci-mue", "837p-ncci-mue-within", "none", 1),
+    ("NCCI-AOC", "837p-ncci-aoc", "837p-ncci-aoc-primary", "none", 1),
 ]
 
 _cache: dict[str, tuple] = {}
