@@ -1,0 +1,160 @@
+"""Tests for edi_pipeline.ack277: the 277CA (005010X214) answering a scrubbed 837P interchange."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+from conftest import FIXTURES, fixture_files
+
+from edi_pipeline.ack277 import RULE_STATUS, build_277ca, interchange_outcomes, write_277ca
+from edi_pipeline.codes import PENDING_RULE_IDS, load_tables
+from edi_pipeline.errors import IssueList, Severity
+from edi_pipeline.parse_277ca import iter_277ca
+from edi_pipeline.scrub import scrub_file
+from edi_pipeline.tr3 import validate_tr3
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+SCRUBBED = [p for p in fixture_files("837p-*.837") if "invalid" not in p.name] + \
+    [p for p in fixture_files("pair-*.837")]
+
+
+def scrub(path, tmp_path):
+    return scrub_file(path, tmp_path / "out.837", tmp_path / "rejects.837")
+
+
+def acks(path, tmp_path, control: int = 41) -> list[tuple[list, str]]:
+    """(outcomes, 277CA text) per interchange of a scrubbed fixture."""
+    result = scrub(path, tmp_path)
+    out = []
+    for k, (isa, gs, outcomes) in enumerate(interchange_outcomes(path, result.findings)):
+        out.append((outcomes, build_277ca(outcomes, isa, gs, control + k, NOW, date(2026, 12, 1))))
+    return out
+
+
+@pytest.mark.parametrize("path", SCRUBBED, ids=lambda p: p.name)
+def test_every_fixture_277ca_passes_pyx12_x214(path, tmp_path):
+    """Every 277CA made for a fixture 837P interchange passes pyx12's 005010X214 map."""
+    built = acks(path, tmp_path)
+    assert built
+    for _outcomes, text in built:
+        result = validate_tr3(text, "out.277")
+        assert not [str(i) for i in result.issues if i.severity is Severity.ERROR]
+        assert not [i for i in result.issues if i.code == "ENV-NO-MAP"]  # the X214 map did the walk
+
+
+@pytest.mark.parametrize("path", SCRUBBED, ids=lambda p: p.name)
+def test_round_trip_gives_the_outcomes_written(path, tmp_path):
+    """Our 277CA read back: one status per claim, TRN02 = CLM01; a sent claim is A1 (WQ), a held one is
+    rejected with one STC per holding finding, its rule id in STC12, and its rejected lines by REF*FJ."""
+    for k, (outcomes, text) in enumerate(acks(path, tmp_path)):
+        issues = IssueList()
+        statuses = list(iter_277ca(text.encode(), "out.277", issues))
+        assert not issues
+        assert [s.patient_control_number for s in statuses] == [o.claim.patient_control_number for o in outcomes]
+        for o, s in zip(outcomes, statuses):
+            assert s.source_entity == "AY" and s.envelope.interchange_control_number == f"{41 + k:09d}"
+            assert s.amount == o.claim.total_charge
+            if o.sent:
+                assert [(c.category, c.code) for st in s.statuses for c in st.codes] == [("A1", "20")]
+                assert [st.action for st in s.statuses] == ["WQ"] and not s.rejected and not s.lines
+                continue
+            assert s.rejected and {st.action for st in s.statuses} == {"U"}
+            assert [st.message for st in s.statuses] == [r.reason for r in o.rejections]
+            assert [st.codes[0].category for st in s.statuses] == [r.category for r in o.rejections]
+            lines = {id(r.line): r.line for r in o.rejections if r.line is not None}
+            assert [ln.control_number for ln in s.lines] == [ln.control_number for ln in lines.values()]
+
+
+def test_held_claims_are_rejected_with_their_rule(tmp_path):
+    """The fixtures' holding rules reach the 277CA with the status codes chosen for them."""
+    seen = {}
+    for name in ("837p-tpi-anesthesia.837", "837p-dx-pointer.837", "837p-unlisted-desc.837",
+                 "837p-acu-addon-no-primary.837", "837p-auth-required.837", "837p-acu-ncd-dx.837"):
+        for outcomes, text in acks(FIXTURES / name, tmp_path):
+            for s in iter_277ca(text.encode(), name):
+                for st in s.statuses:
+                    seen[st.message] = st.codes[0]
+    assert {k: (v.category, v.code) for k, v in seen.items()} == {
+        "TPI-ANESTHESIA": ("A8", "454"), "DX-POINTER": ("A7", "477"), "UNLISTED-DESC": ("A6", "306"),
+        "ACU-ADDON-NO-PRIMARY": ("A8", "454"), "AUTH-REQUIRED": ("A6", "252"), "ACU-NCD-DX": ("A8", "488")}
+    assert seen["AUTH-REQUIRED"].entity == "1P"  # code 252 requires an entity code
+
+
+def test_totals_per_billing_provider(tmp_path):
+    """2200B and 2200C carry QTY/AMT accepted (90/QA, YU) and rejected (AA/QC, YY), only when not zero."""
+    (outcomes, text), = acks(FIXTURES / "837p-acu-ncd-max.837", tmp_path)
+    segs = [s.strip() for s in text.split("~") if s.strip()]
+    sent = [o for o in outcomes if o.sent]
+    held = [o for o in outcomes if not o.sent]
+    assert sent and held
+    amount = lambda group: str(sum((o.claim.total_charge for o in group), Decimal(0)))  # noqa: E731
+    for qty, rej in (("90", "AA"), ("QA", "QC")):
+        assert f"QTY*{qty}*{len(sent)}" in segs and f"QTY*{rej}*{len(held)}" in segs
+    assert segs.count(f"AMT*YU*{amount(sent)}") == 2 and segs.count(f"AMT*YY*{amount(held)}") == 2
+    (clean, text), = acks(FIXTURES / "837p-clean.837", tmp_path)
+    assert "QTY*AA" not in text and "AMT*YY" not in text and "QTY*QC" not in text
+
+
+def test_a_claim_with_a_bad_charge_is_rejected_for_its_element(tmp_path):
+    """A claim held for an error in its own segments (CLM02 not a number) gets A7:178 and the issue in STC12."""
+    src = (FIXTURES / "837p-clean.837").read_text().replace("CLM*CLEANMCR01*410*", "CLM*CLEANMCR01*4X0*", 1)
+    path = tmp_path / "bad.837"
+    path.write_text(src)
+    (outcomes, text), = acks(path, tmp_path)
+    bad = [s for s in iter_277ca(text.encode(), "bad.277") if s.patient_control_number == "CLEANMCR01"]
+    assert [(st.codes[0].category, st.codes[0].code, st.message) for st in bad[0].statuses] == \
+        [("A7", "178", "IK4-6 CLM02")]
+    assert sum(o.sent for o in outcomes) == len(outcomes) - 1
+
+
+def test_control_numbers_come_from_the_caller(tmp_path):
+    (outcomes, text), = acks(FIXTURES / "837p-clean.837", tmp_path, control=123456)
+    segs = [s.strip().split("*") for s in text.split("~") if s.strip()]
+    assert segs[0][13] == "000123456" and segs[1][6] == "123456"
+    assert segs[-2] == ["GE", "1", "123456"] and segs[-1] == ["IEA", "1", "000123456"]
+    # answering the 837: sender and receiver swapped, 2100A is the 837's receiver, 2200B TRN02 its BHT03
+    assert segs[0][6].strip() == "CLEARHOUSE01" and segs[0][8].strip() == "PAINCLINIC01"
+    assert ["TRN", "2", "CLEAN"] in segs and ["NM1", "AY", "2", "NORTHWIND CLEARINGHOUSE", "", "", "", "",
+                                              "46", "CLEARHOUSE01"] in segs
+
+
+def test_one_277ca_per_interchange_one_set_per_837_set(tmp_path):
+    built = acks(FIXTURES / "837p-multi-interchange.837", tmp_path)
+    assert [text.count("ST*277*") for _outcomes, text in built] == [2, 1]
+    assert [[o.claim.patient_control_number for o in outcomes] for outcomes, _text in built] == \
+        [["MULTI01", "MULTI02"], ["MULTI03"]]
+
+
+def test_sets_a_999_rejected_get_no_277ca(tmp_path):
+    path = FIXTURES / "837p-multi-interchange.837"
+    result = scrub(path, tmp_path)
+    pcns = lambda withheld: [[o.claim.patient_control_number for o in outcomes]  # noqa: E731
+                             for _isa, _gs, outcomes in interchange_outcomes(path, result.findings, withheld)]
+    assert pcns({(1, "10101", "0001")}) == [["MULTI02"], ["MULTI03"]]  # (ISA index, GS06, ST02)
+    assert pcns({(1, "10101", "0001"), (1, "10101", "0002")}) == [["MULTI03"]]
+
+
+def test_no_claims_no_277ca():
+    assert build_277ca([], ["ISA"], None, 1, NOW) is None
+
+
+def test_written_atomically_private_and_inside_the_folder(tmp_path):
+    (outcomes, text), = acks(FIXTURES / "837p-clean.837", tmp_path)
+    target = write_277ca(tmp_path / "acks", "../../in box/clean.837.000001000.277", text)
+    assert target.parent == tmp_path / "acks" and target.read_text() == text
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600  # it names patients
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp file left
+
+
+def test_every_holding_rule_has_a_status():
+    """A rule that can hold a claim (severity error) has a chosen status code; no entry names an unknown rule."""
+    rules = load_tables().rules
+    holding = {r for r, info in rules.items() if info.severity == "error"}
+    assert holding - set(RULE_STATUS) == set()
+    assert set(RULE_STATUS) - set(rules) - PENDING_RULE_IDS == set()
+    for category, code, _entity in RULE_STATUS.values():
+        assert category in ("A6", "A7", "A8") and code.isdigit()
