@@ -104,10 +104,13 @@ class ClaimOutcome:
         return not self.rejections
 
 
-def _stc(category: str, status: str, entity: str | None, second: str | None = None) -> list[str]:
-    """STC01 (and STC10 when the status is the generic 21, which needs a second code)."""
-    first = ":".join(x for x in (category, status, entity) if x)
-    return [first, f"{category}:{second}"] if second else [first]
+def _stc(r: Rejection) -> tuple[str, str]:
+    """STC01 of a rejection, and STC10 when its status is the generic 21, which needs a second code:
+    454 (procedure code) for a line, 275 (claim) otherwise."""
+    first = ":".join(x for x in (r.category, r.status, r.entity) if x)
+    if r.status != _GENERIC:
+        return first, ""
+    return first, f"{r.category}:{'454' if r.line is not None else '275'}"
 
 
 def _amount(value: Decimal | None) -> str:
@@ -179,13 +182,10 @@ def _claim_loop(o: ClaimOutcome, sep: str, today: str) -> list[str]:
     charge = _amount(claim.total_charge)
     out = [f"TRN*2*{_clean(claim.patient_control_number, 50) or '0'}"]
     if o.sent:
-        out.append("*".join(["STC", *_stc(*ACCEPTED)[:1], today, "WQ", charge]))
-    for r in o.rejections:
-        stc = _stc(r.category, r.status, r.entity, "454" if r.status == _GENERIC and r.line else
-                   ("275" if r.status == _GENERIC else None))
-        els = ["STC", stc[0], today, "U", charge, "", "", "", "", "", stc[1] if len(stc) > 1 else "", "",
-               _clean(r.reason, 264)]
-        out.append("*".join(els))
+        out.append(f"STC*{':'.join(x for x in ACCEPTED if x)}*{today}*WQ*{charge}")
+    for r in o.rejections:  # STC01, 02 date, 03 U (reject), 04 charge, 10 second code, 12 the rule id
+        stc01, stc10 = _stc(r)
+        out.append("*".join(["STC", stc01, today, "U", charge, "", "", "", "", "", stc10, "", _clean(r.reason, 264)]))
     d9 = _claim_ref(claim, sep, "D9")
     if d9:
         out.append(f"REF*D9*{d9}")
@@ -205,8 +205,8 @@ def _claim_loop(o: ClaimOutcome, sep: str, today: str) -> list[str]:
         out.append("*".join(svc))
         for r2 in o.rejections:
             if r2.line is ln:
-                stc = _stc(r2.category, r2.status, r2.entity)
-                out.append(f"STC*{stc[0]}*{today}*U")
+                stc01, stc10 = _stc(r2)
+                out.append(f"STC*{stc01}*{today}*U" + (f"*******{stc10}" if stc10 else ""))
         if ln.control_number:
             out.append(f"REF*FJ*{_clean(ln.control_number, 50)}")
         if ln.service_date:

@@ -158,3 +158,22 @@ def test_every_holding_rule_has_a_status():
     assert set(RULE_STATUS) - set(rules) - PENDING_RULE_IDS == set()
     for category, code, _entity in RULE_STATUS.values():
         assert category in ("A6", "A7", "A8") and code.isdigit()
+
+
+def test_a_rule_without_a_chosen_status_gets_21_with_a_second_code(tmp_path):
+    """An unmapped holding rule is rejected A7:21 (missing or invalid information), which the code list
+    allows only with a second status code: STC10 A7:454 for a line, A7:275 for the claim."""
+    from edi_pipeline.ack277 import ClaimOutcome, Rejection
+
+    (outcomes, _text), = acks(FIXTURES / "837p-clean.837", tmp_path)
+    first, second, *rest = outcomes
+    held = [ClaimOutcome(first.claim, (Rejection("NEW-RULE", "A7", "21", None, first.claim.lines[0]),)),
+            ClaimOutcome(second.claim, (Rejection("OTHER-RULE", "A7", "21"),)), *rest]
+    isa = (FIXTURES / "837p-clean.837").read_text().split("~")[0].split("*")
+    text = build_277ca(held, isa, None, 9, NOW)
+    assert not [str(i) for i in validate_tr3(text, "x.277").issues if i.severity is Severity.ERROR]
+    a, b, *_ = iter_277ca(text.encode(), "x.277")
+    assert [(c.category, c.code) for c in a.statuses[0].codes] == [("A7", "21"), ("A7", "454")]
+    assert [(c.category, c.code) for c in a.lines[0].statuses[0].codes] == [("A7", "21"), ("A7", "454")]
+    assert [(c.category, c.code) for c in b.statuses[0].codes] == [("A7", "21"), ("A7", "275")]
+    assert (a.statuses[0].message, b.statuses[0].message) == ("NEW-RULE", "OTHER-RULE")
