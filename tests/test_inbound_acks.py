@@ -189,3 +189,20 @@ def test_damaged_acks_never_raise(data):
                 assert s.amount is None or isinstance(s.amount, Decimal)
                 assert s.effective_date is None or isinstance(s.effective_date, date)
         assert all(i.pos is not None for i in issues)
+
+
+def test_iter_acks_reads_both_kinds_as_ndjson_objects(tmp_path):
+    import orjson
+
+    from edi_pipeline.acks import iter_acks
+
+    both = tmp_path / "both.x12"
+    both.write_bytes((FIXTURES / "payer-rejected.999").read_bytes() + (FIXTURES / "payer-accepted.277").read_bytes())
+    issues = IssueList()
+    records = list(iter_acks(both, None, issues))
+    assert not issues
+    assert [r.to_dict()["type"] for r in records] == ["999_set_response"] * 2 + ["999_group_response"] + \
+        ["277CA_claim_status"] * 4
+    for r in records:
+        line = orjson.loads(orjson.dumps(r.to_dict(plain=True)))
+        assert line["source"]["file"] == str(both) and line["envelope"]["sender_id"]
