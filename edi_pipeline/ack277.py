@@ -11,6 +11,8 @@ and for the whole set (2200B). Names and ids are the claim's: the file holds PHI
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -22,14 +24,14 @@ from .envelope import EnvelopeReader, EnvelopeSegment
 from .errors import Issue, IssueList, Severity
 from .model import Claim, ServiceLine
 from .parse_837p import is_837p, parse_837p
-from .paths import PLAIN_LIMIT, output_path, safe_name
+from .paths import output_path, safe_name, safe_part
 from .rules import Finding
 from .tr3 import _clean, _reply_isa
 from .values import format_amount
 from .writer import atomic_output
 
-__all__ = ["ACCEPTED", "RULE_STATUS", "Rejection", "ClaimOutcome", "build_277ca", "write_277ca",
-           "interchange_outcomes"]
+__all__ = ["ACCEPTED", "RULE_STATUS", "Rejection", "ClaimOutcome", "build_277ca", "write_277cas",
+           "set_outcomes", "interchange_outcomes"]
 
 # STC01 of a claim sent on: A1 received, 20 accepted for processing (no entity code needed).
 ACCEPTED = ("A1", "20", None)
@@ -137,13 +139,15 @@ def _el(e: list[str] | None, k: int, limit: int, default: str = "") -> str:
     return (_clean(e[k], limit) if e is not None and len(e) > k else "") or default
 
 
-def _billing(claim: Claim, sep: str) -> tuple[list[str], str | None]:
-    """The 2010AA NM1*85 elements and REF*EI (tax id) of the claim's billing provider."""
-    nm1, ein = ["NM1", "85", "2"], None
-    for text in claim.segments[claim.hl_billing + 1:claim.hl_subscriber or claim.start]:
+def _billing(segments: list[str], hl_billing: int, sep: str) -> tuple[tuple[str, ...], str | None]:
+    """The 2010AA NM1*85 elements and REF*EI (tax id) of the billing provider whose HL is at `hl_billing`."""
+    nm1, ein = ("NM1", "85", "2"), None
+    for text in segments[hl_billing + 1:]:
         e = text.split(sep)
+        if e[0] == "HL":
+            break
         if e[0] == "NM1" and len(e) > 1 and e[1] == "85":
-            nm1 = e
+            nm1 = tuple(e)
         elif e[0] == "REF" and len(e) > 2 and e[1] == "EI":
             ein = _clean(e[2], 50) or None
     return nm1, ein
@@ -246,10 +250,13 @@ def _transaction(outcomes: list[ClaimOutcome], st02: str, trace: str, now: datet
             f"***46*{_el(sub, 9, 80, 'UNKNOWN')}",
             f"TRN*2*{_el(bht, 3, 50, '0')}",
             f"STC*A1:20*{today}*WQ*{total}", *_totals(outcomes, ("90", "AA"))]
+    billing: dict[int, tuple] = {}  # HL offset -> its provider, read once per set
     providers: dict[tuple, list[ClaimOutcome]] = {}
     for o in outcomes:
-        nm1, ein = _billing(o.claim, sep)
-        providers.setdefault((tuple(nm1), ein), []).append(o)
+        k = o.claim.hl_billing
+        if k not in billing:
+            billing[k] = _billing(first.segments, k, sep)
+        providers.setdefault(billing[k], []).append(o)
     hl = 2
     for (nm1, ein), group in providers.items():
         hl += 1
@@ -273,6 +280,22 @@ def _transaction(outcomes: list[ClaimOutcome], st02: str, trace: str, now: datet
     return segs
 
 
+def _envelope(isa: Sequence[str], gs: Sequence[str] | None, control: int, now: datetime) -> list[str]:
+    """ISA and GS of the 277CA answering an interchange: sender and receiver swapped."""
+    gs = list(gs or []) + [""] * 9
+    return [_reply_isa(list(isa), f"{control:09d}", now),
+            f"GS*HN*{_clean(gs[3], 15) or 'RECEIVER'}*{_clean(gs[2], 15) or 'SENDER'}*{now:%Y%m%d}*{now:%H%M}*"
+            f"{control}*X*005010X214"]
+
+
+def _trailer(sets: int, control: int) -> list[str]:
+    return [f"GE*{sets}*{control}", f"IEA*1*{control:09d}"]
+
+
+def _text(segs: list[str]) -> str:
+    return "".join(s + "~\n" for s in segs)
+
+
 def build_277ca(outcomes: Iterable[ClaimOutcome], isa: Sequence[str], gs: Sequence[str] | None, control: int,
                 now: datetime | None = None, received: date | None = None) -> str | None:
     """The 277CA interchange answering the 837P interchange whose ISA and GS elements are `isa` and `gs`:
@@ -285,47 +308,70 @@ def build_277ca(outcomes: Iterable[ClaimOutcome], isa: Sequence[str], gs: Sequen
         sets.setdefault(id(o.claim.segments), []).append(o)
     if not sets:
         return None
-    gs = list(gs or []) + [""] * 9
-    ctrl = f"{control:09d}"
     body: list[str] = []
     for n, group in enumerate(sets.values(), start=1):
         body += _transaction(group, f"{n:04d}", f"{control}{n:04d}", now, received or now.date())
-    segs = [_reply_isa(list(isa), ctrl, now),
-            f"GS*HN*{_clean(gs[3], 15) or 'RECEIVER'}*{_clean(gs[2], 15) or 'SENDER'}*{now:%Y%m%d}*{now:%H%M}*"
-            f"{control}*X*005010X214",
-            *body, f"GE*{len(sets)}*{control}", f"IEA*1*{ctrl}"]
-    return "".join(s + "~\n" for s in segs)
+    return _text([*_envelope(isa, gs, control, now), *body, *_trailer(len(sets), control)])
 
 
-def write_277ca(ack_dir: Path, file_name: str, text: str) -> Path:
-    """ACK_DIR/FILE_NAME (made safe, paths.safe_name) written atomically, mode 0600 (it names patients)."""
-    target = output_path(ack_dir, safe_name(file_name, PLAIN_LIMIT))
-    with atomic_output(target) as out:
-        out.write(text)
-    return target
+def write_277cas(source: str | os.PathLike | bytes | BinaryIO, findings: Iterable[Finding], ack_dir: Path,
+                 name: str, controls: Iterator[int], withheld: Collection[tuple[int, str, str]] = (),
+                 now: datetime | None = None, received: date | None = None) -> list[Path]:
+    """One 277CA per 837P interchange of a scrubbed file (see set_outcomes) as ACK_DIR/<name>.<ISA13>.277,
+    each under the next number of `controls` (e.g. iter(validate.take_control_numbers(ACK_DIR, count of
+    837P interchanges))). Written set by set, so memory holds one 837 set; each file appears whole (atomic)
+    and private (0600: it names patients). Names are made safe (paths.safe_name, safe_part)."""
+    now = now or datetime.now(timezone.utc)
+    base = safe_name(name)
+    written: list[Path] = []
+    names: set[str] = set()
+    with contextlib.ExitStack() as stack:
+        out = None
+        current = None
+        sets = control = 0
+        for isa_index, isa, gs, outcomes in set_outcomes(source, findings, withheld):
+            if isa_index != current:
+                if out is not None:
+                    out.write(_text(_trailer(sets, control)))
+                    stack.close()
+                current, sets, control = isa_index, 0, next(controls)
+                isa13 = safe_part((list(isa) + [""] * 14)[13].strip() or "interchange")
+                file_name = f"{base}.{isa13}.277"
+                if file_name in names:
+                    file_name = f"{base}.{isa13}.{isa_index}.277"
+                names.add(file_name)
+                written.append(output_path(ack_dir, file_name))
+                out = stack.enter_context(atomic_output(written[-1]))
+                out.write(_text(_envelope(isa, gs, control, now)))
+            sets += 1
+            out.write(_text(_transaction(outcomes, f"{sets:04d}", f"{control}{sets:04d}", now,
+                                         received or now.date())))
+        if out is not None:
+            out.write(_text(_trailer(sets, control)))
+    return written
 
 
-def interchange_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterable[Finding],
-                         withheld: Collection[tuple[int, str, str]] = (), filename: str | None = None
-                         ) -> Iterator[tuple[list[str], list[str], list[ClaimOutcome]]]:
-    """(ISA elements, first GS elements, outcomes) for each 837P interchange of a scrubbed file, given the
-    scrub's findings (claims are matched by patient control number) and the sets its 999 rejected
-    (`withheld`, as scrub_file takes them: the 999 answered those, so their claims are left out). A claim
-    with an error in its own segments is rejected for it. Reading never raises for bad content."""
+def set_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterable[Finding],
+                 withheld: Collection[tuple[int, str, str]] = (), filename: str | None = None
+                 ) -> Iterator[tuple[int, list[str], list[str], list[ClaimOutcome]]]:
+    """(ISA segment index, ISA elements, first GS elements of the interchange, outcomes) for each 837P set
+    of a scrubbed file, given the scrub's findings (claims are matched by patient control number) and the
+    sets its 999 rejected (`withheld`, as scrub_file takes them: the 999 answered those, so their claims
+    are left out). A claim with an error in its own segments is rejected for it. One set in memory at a
+    time; reading never raises for bad content past the first ISA."""
     holding: dict[str, list[Finding]] = {}
     for f in findings:
         if f.hold:
             holding.setdefault(f.claim.patient_control_number, []).append(f)
     isa: list[str] = []
     gs: list[str] = []
-    outcomes: list[ClaimOutcome] = []
+    isa_index = 0
+    gs06 = ""
     with EnvelopeReader(source, filename) as env:
         for item in env:
             if isinstance(item, EnvelopeSegment):
                 if item.tag == "ISA":
-                    if outcomes:
-                        yield isa, gs, outcomes
-                    isa, gs, outcomes, isa_index = item.elements, [], [], item.index
+                    isa, gs, isa_index = item.elements, [], item.index
                 elif item.tag == "GS":
                     gs = gs or item.elements
                     gs06 = (item.elements + [""] * 7)[6].strip()
@@ -335,8 +381,18 @@ def interchange_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings:
             issues = IssueList()
             claims = list(parse_837p(item, issues))
             errors = [i for i in issues if i.severity is Severity.ERROR and i.pos.st_position]
-            for c in claims:
-                own = [i for i in errors if c.start < i.pos.st_position <= c.end]
-                outcomes.append(ClaimOutcome.of(c, holding.get(c.patient_control_number, ()), own))
-    if outcomes:
-        yield isa, gs, outcomes
+            outcomes = [ClaimOutcome.of(c, holding.get(c.patient_control_number, ()),
+                                        [i for i in errors if c.start < i.pos.st_position <= c.end])
+                        for c in claims]
+            if outcomes:
+                yield isa_index, isa, gs, outcomes
+            del item, claims, outcomes
+
+
+def interchange_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterable[Finding],
+                         withheld: Collection[tuple[int, str, str]] = (), filename: str | None = None
+                         ) -> Iterator[tuple[list[str], list[str], list[ClaimOutcome]]]:
+    """set_outcomes gathered per interchange: (ISA elements, first GS elements, outcomes), for build_277ca."""
+    for _index, group in itertools.groupby(set_outcomes(source, findings, withheld, filename), key=lambda x: x[0]):
+        sets = list(group)
+        yield sets[0][1], sets[0][2], [o for _i, _isa, _gs, outcomes in sets for o in outcomes]

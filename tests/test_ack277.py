@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from conftest import FIXTURES, fixture_files
 
-from edi_pipeline.ack277 import RULE_STATUS, build_277ca, interchange_outcomes, write_277ca
+from edi_pipeline.ack277 import RULE_STATUS, build_277ca, interchange_outcomes, write_277cas
 from edi_pipeline.codes import PENDING_RULE_IDS, load_tables
 from edi_pipeline.errors import IssueList, Severity
 from edi_pipeline.parse_277ca import iter_277ca
@@ -142,12 +142,19 @@ def test_no_claims_no_277ca():
     assert build_277ca([], ["ISA"], None, 1, NOW) is None
 
 
-def test_written_atomically_private_and_inside_the_folder(tmp_path):
-    (outcomes, text), = acks(FIXTURES / "837p-clean.837", tmp_path)
-    target = write_277ca(tmp_path / "acks", "../../in box/clean.837.000001000.277", text)
-    assert target.parent == tmp_path / "acks" and target.read_text() == text
-    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600  # it names patients
-    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp file left
+def test_written_per_interchange_atomically_private_and_inside_the_folder(tmp_path):
+    """write_277cas streams one file per interchange, each what build_277ca makes of it, under the
+    caller's control numbers; 0600 (it names patients), no temp file left, an unsafe name kept inside."""
+    path = FIXTURES / "837p-multi-interchange.837"
+    result = scrub(path, tmp_path)
+    written = write_277cas(path, result.findings, tmp_path / "acks", "../in box/multi.837", iter([71, 72]), now=NOW,
+                           received=date(2026, 12, 1))
+    assert [p.parent for p in written] == [tmp_path / "acks"] * 2
+    assert [p.name.split(".")[-2:] for p in written] == [["000000101", "277"], ["000000102", "277"]]
+    assert sorted(p.name for p in (tmp_path / "acks").iterdir()) == sorted(p.name for p in written)
+    expected = [text for _outcomes, text in acks(path, tmp_path, control=71)]
+    assert [p.read_text() for p in written] == expected
+    assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in written)
 
 
 def test_every_holding_rule_has_a_status():
