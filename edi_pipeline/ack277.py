@@ -207,10 +207,9 @@ def _claim_loop(o: ClaimOutcome, sep: str, today: str) -> list[str]:
         if ln.units is not None:
             svc += ["", "", "", "", format_amount(ln.units)]
         out.append("*".join(svc))
-        for r2 in o.rejections:
-            if r2.line is ln:
-                stc01, stc10 = _stc(r2)
-                out.append(f"STC*{stc01}*{today}*U" + (f"*******{stc10}" if stc10 else ""))
+        codes = [c for r2 in o.rejections if r2.line is ln for c in _stc(r2) if c]
+        stc = [f"STC*{codes[0]}*{today}*U"] + (["", "", "", "", "", ""] + codes[1:3] if len(codes) > 1 else [])
+        out.append("*".join(stc))  # one STC per line (TR3 max use 1): further codes in STC10 and STC11
         if ln.control_number:
             out.append(f"REF*FJ*{_clean(ln.control_number, 50)}")
         if ln.service_date:

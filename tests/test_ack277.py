@@ -184,3 +184,24 @@ def test_a_rule_without_a_chosen_status_gets_21_with_a_second_code(tmp_path):
     assert [(c.category, c.code) for c in a.lines[0].statuses[0].codes] == [("A7", "21"), ("A7", "454")]
     assert [(c.category, c.code) for c in b.statuses[0].codes] == [("A7", "21"), ("A7", "275")]
     assert (a.statuses[0].message, b.statuses[0].message) == ("NEW-RULE", "OTHER-RULE")
+
+
+def test_generated_claims_with_many_findings_pass_x214(tmp_path):
+    """A generated file where half the claims trip rules (several findings on one line among them): every
+    277CA passes X214, a rejected line has one STC (TR3 max use 1), its further codes in STC10/STC11."""
+    import sys
+
+    sys.path.insert(0, str(FIXTURES.parent.parent / "scripts"))
+    import generate
+
+    p837, _p835, _stats = generate.generate(300, 3, tmp_path, claims_per_st=100, trip_rate=0.5)
+    result = scrub(p837, tmp_path)
+    written = write_277cas(p837, result.findings, tmp_path / "acks", p837.name, iter([5]), now=NOW)
+    text = written[0].read_text()
+    assert not [str(i) for i in validate_tr3(text, "gen.277").issues if i.severity is Severity.ERROR]
+    statuses = list(iter_277ca(written[0]))
+    lines = [ln for s in statuses for ln in s.lines]
+    assert lines and all(len(ln.statuses) == 1 for ln in lines)
+    assert any(len(ln.statuses[0].codes) > 1 for ln in lines)
+    held = {f.claim.patient_control_number for f in result.findings if f.hold}
+    assert {s.patient_control_number for s in statuses if s.rejected} == held
