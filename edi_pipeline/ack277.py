@@ -16,7 +16,7 @@ import itertools
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import BinaryIO, Collection, Iterable, Iterator, Sequence
 
@@ -27,7 +27,7 @@ from .parse_837p import is_837p, parse_837p
 from .paths import output_path, safe_name, safe_part
 from .rules import Finding
 from .tr3 import _clean, _reply_isa
-from .values import format_amount
+from .values import format_amount, format_number
 from .writer import atomic_output
 
 __all__ = ["ACCEPTED", "RULE_STATUS", "Rejection", "ClaimOutcome", "build_277ca", "write_277cas",
@@ -116,7 +116,13 @@ def _stc(r: Rejection) -> tuple[str, str]:
 
 
 def _amount(value: Decimal | None) -> str:
-    return format_amount(value if value is not None else Decimal(0))
+    """An amount or quantity as X12 R text; one too large to round to cents (1E+30) as its plain digits."""
+    if value is None:
+        return "0"
+    try:
+        return format_amount(value)
+    except InvalidOperation:
+        return format_number(value)
 
 
 def _d8(d: date) -> str:
@@ -205,7 +211,7 @@ def _claim_loop(o: ClaimOutcome, sep: str, today: str) -> list[str]:
         proc = ":".join(["HC", _clean(ln.procedure, 48) or "UNKNOWN", *(_clean(m, 2) for m in ln.modifiers[:4])])
         svc = ["SVC", proc, _amount(ln.charge)]
         if ln.units is not None:
-            svc += ["", "", "", "", format_amount(ln.units)]
+            svc += ["", "", "", "", _amount(ln.units)]
         out.append("*".join(svc))
         codes = [c for r2 in o.rejections if r2.line is ln for c in _stc(r2) if c]
         stc = [f"STC*{codes[0]}*{today}*U"] + (["", "", "", "", "", ""] + codes[1:3] if len(codes) > 1 else [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from datetime import date, datetime, timezone
@@ -9,10 +10,12 @@ from decimal import Decimal
 
 import pytest
 from conftest import FIXTURES, fixture_files
+from hypothesis import HealthCheck, given, settings
+from mutations import mutated
 
-from edi_pipeline.ack277 import RULE_STATUS, build_277ca, interchange_outcomes, write_277cas
+from edi_pipeline.ack277 import RULE_STATUS, build_277ca, interchange_outcomes, set_outcomes, write_277cas
 from edi_pipeline.codes import PENDING_RULE_IDS, load_tables
-from edi_pipeline.errors import IssueList, Severity
+from edi_pipeline.errors import EdiError, IssueList, Severity
 from edi_pipeline.parse_277ca import iter_277ca
 from edi_pipeline.scrub import scrub_file
 from edi_pipeline.tr3 import validate_tr3
@@ -205,3 +208,38 @@ def test_generated_claims_with_many_findings_pass_x214(tmp_path):
     assert any(len(ln.statuses[0].codes) > 1 for ln in lines)
     held = {f.claim.patient_control_number for f in result.findings if f.hold}
     assert {s.patient_control_number for s in statuses if s.rejected} == held
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=mutated())
+def test_damaged_837s_get_a_readable_277ca_or_our_error(data, tmp_path_factory):
+    """Whatever a damaged 837P holds, the 277CA is written (or our own error says why) and reads back
+    with one status per claim."""
+    d = tmp_path_factory.mktemp("dmg")
+    src = d / "in.837"
+    src.write_bytes(data)
+    try:
+        result = scrub(src, d)
+        written = write_277cas(src, result.findings, d / "acks", "in.837", itertools.count(1), now=NOW)
+    except EdiError:
+        return
+    claims = sum(len(outcomes) for _i, _isa, _gs, outcomes in set_outcomes(src, result.findings))
+    issues = IssueList()
+    assert sum(1 for p in written for _ in iter_277ca(p, None, issues)) == claims
+    assert not issues.errors
+
+
+def test_amounts_too_large_for_cents_do_not_crash():
+    """A charge or unit count of 1E+30 (a finite number too long to round to cents) is written as digits."""
+    from edi_pipeline.ack277 import ClaimOutcome, Rejection
+    from edi_pipeline.document import iter_records
+
+    src = (FIXTURES / "837p-clean.837").read_text().replace("CLM*CLEANMCR01*410*", "CLM*CLEANMCR01*1E30*", 1)
+    src = src.replace("SV1*HC:99213:25*120*UN*1*", "SV1*HC:99213:25*120*UN*1E30*", 1)
+    claims = list(iter_records(src.encode(), "big.837"))
+    outcomes = [ClaimOutcome(claims[0], (Rejection("DX-POINTER", "A7", "477", None, claims[0].lines[0]),)),
+                *(ClaimOutcome(c) for c in claims[1:])]
+    text = build_277ca(outcomes, src.split("~")[0].split("*"), None, 3, NOW)
+    assert "STC*A7:477*20261202*U*1" + "0" * 30 + "*" in text
+    assert "SVC*HC:99213:25*120*****1" + "0" * 30 + "~" in text
