@@ -26,11 +26,12 @@ import make_acks  # noqa: E402
 PAYER = sorted(p for p in FIXTURES.glob("payer-*") if p.suffix in (".999", ".277"))
 
 
-def read(path: Path | bytes, name: str = "in"):
+def read(source: Path | bytes, name: str = "in"):
+    """Records and issues of a payer fixture (999 or 277CA by its suffix) or of bytes read as a 277CA."""
     issues = IssueList()
-    reader = iter_999 if (isinstance(path, Path) and path.suffix == ".999") else iter_277ca
-    return list(reader(path if isinstance(path, Path) else path, None if isinstance(path, Path) else name,
-                       issues)), issues
+    is_path = isinstance(source, Path)
+    reader = iter_999 if is_path and source.suffix == ".999" else iter_277ca
+    return list(reader(source, None if is_path else name, issues)), issues
 
 
 def sent(name: str):
