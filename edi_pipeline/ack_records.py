@@ -14,7 +14,7 @@ from typing import Any
 from .model import Source
 
 __all__ = ["AckEnvelope", "ElementError", "SegmentError", "SetResponse", "GroupResponse", "StatusCode",
-           "Status", "LineStatus", "ClaimStatus", "ACCEPTED_CATEGORIES", "REJECTED_CATEGORIES"]
+           "Status", "LineStatus", "ClaimStatus", "LevelStatus", "ACCEPTED_CATEGORIES", "REJECTED_CATEGORIES"]
 
 # 277CA category codes (list 507): A2 accepted into adjudication, A5 split on acceptance; A3 returned as
 # unprocessable, A4 not found, A6/A7/A8 rejected. A0 (forwarded) and A1 (received) say neither.
@@ -242,3 +242,34 @@ class ClaimStatus:
                 "billing_provider_id": self.billing_provider_id, "receipt_date": self.receipt_date,
                 "process_date": self.process_date, "envelope": self.envelope.to_dict(),
                 "source": self.source.to_dict()}
+
+
+@dataclass(slots=True)
+class LevelStatus:
+    """The status of a whole batch (2200B, information receiver) or billing provider (2200C) of a 277CA,
+    with its counts: a batch or provider rejected there may list no claim of its own."""
+
+    level: str  # "receiver" (2200B) or "provider" (2200C)
+    statuses: list[Status]
+    accepted_count: int | None  # QTY 90 / QA
+    rejected_count: int | None  # QTY AA / QC
+    accepted_amount: Decimal | None  # AMT YU
+    rejected_amount: Decimal | None  # AMT YY
+    batch_trace: str | None  # 2200B TRN02 (the BHT03 of the 837 it answers)
+    billing_provider_id: str | None  # 2100C NM109, for a provider level
+    source_id: str | None  # 2100A NM109: who answers
+    envelope: AckEnvelope
+    source: Source  # the level's TRN
+
+    @property
+    def rejected(self) -> bool:
+        return any(s.category in REJECTED_CATEGORIES for s in self.statuses)
+
+    def to_dict(self, plain: bool = False) -> dict:
+        m = _text if plain else _same
+        return {"type": "277CA_level_status", "level": self.level, "rejected": self.rejected,
+                "statuses": [s.to_dict(plain) for s in self.statuses], "accepted_count": self.accepted_count,
+                "rejected_count": self.rejected_count, "accepted_amount": m(self.accepted_amount),
+                "rejected_amount": m(self.rejected_amount), "batch_trace": self.batch_trace,
+                "billing_provider_id": self.billing_provider_id, "source_id": self.source_id,
+                "envelope": self.envelope.to_dict(), "source": self.source.to_dict()}

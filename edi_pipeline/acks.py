@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, Iterator
 
-from .ack_records import ClaimStatus, GroupResponse, SetResponse
+from .ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
 from .envelope import Transaction
 from .errors import IssueList
 from .parse_277ca import is_277ca, parse_277ca
 from .parse_999 import is_999, parse_999, stream_records
 
-AckRecord = SetResponse | GroupResponse | ClaimStatus
+AckRecord = SetResponse | GroupResponse | ClaimStatus | LevelStatus
 
 __all__ = ["AckRecord", "is_ack", "ack_set_records", "iter_acks"]
 

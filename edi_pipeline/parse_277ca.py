@@ -1,4 +1,5 @@
-"""Inbound 277CA (005010X214) transaction sets to typed ClaimStatus records, one per claim (2200D).
+"""Inbound 277CA (005010X214) transaction sets to typed records: a ClaimStatus per claim (2200D), and a
+LevelStatus per batch (2200B) and billing provider (2200C), which carry the counts and may reject them whole.
 
 Each record carries what ties it to our claim (TRN02 = CLM01, REF*1K, REF*D9, lines by REF*FJ = REF*6R),
 its STC statuses, and who answered (2100A) for which batch (2200B TRN02) and billing provider (2100C).
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, Iterator
 
-from .ack_records import ClaimStatus, LineStatus, Status, StatusCode
+from .ack_records import ClaimStatus, LevelStatus, LineStatus, Status, StatusCode
 from .envelope import Transaction
 from .errors import Issue, IssueList, Severity
 from .model import Source
@@ -27,8 +28,8 @@ def is_277ca(tx: Transaction) -> bool:
     return tx.set_id == "277" and tx.version.startswith("005010X214")
 
 
-def parse_277ca(tx: Transaction, issues: IssueList | None = None) -> Iterator[ClaimStatus]:
-    """Yield each 2200D claim status of a 277CA transaction set, in order."""
+def parse_277ca(tx: Transaction, issues: IssueList | None = None) -> Iterator[ClaimStatus | LevelStatus]:
+    """Yield the level and claim statuses of a 277CA transaction set, each when its loop ends, in order."""
     issues = IssueList() if issues is None else issues
     sep, comp = tx.delimiters.element, tx.delimiters.component
     env = ack_envelope(tx)
@@ -67,6 +68,7 @@ def parse_277ca(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cl
     receipt = process = None
     claim: ClaimStatus | None = None
     line: LineStatus | None = None
+    group: LevelStatus | None = None  # the open 2200B or 2200C
     for i in range(1, len(segs)):
         e = segs[i].split(sep)
         sid = e[0]
@@ -74,6 +76,9 @@ def parse_277ca(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cl
         if sid in ("HL", "SE") and claim is not None:
             yield claim
             claim = line = None
+        if sid in ("HL", "SE") and group is not None:
+            yield group
+            group = None
         if sid == "HL":
             level = e[3]
             if level == "20":
@@ -94,8 +99,12 @@ def parse_277ca(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cl
             elif e[1] == "009":
                 process = d
         elif sid == "TRN":
-            if level == "21":
-                batch = e[2] or None
+            if level in ("21", "19"):
+                if level == "21":
+                    batch = e[2] or None
+                group = LevelStatus("receiver" if level == "21" else "provider", [], None, None, None, None, batch,
+                                    provider if level == "19" else None, source_id, env,
+                                    src(i, "2200B" if level == "21" else "2200C"))
             elif level == "PT":
                 if claim is not None:
                     yield claim
@@ -104,6 +113,26 @@ def parse_277ca(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cl
                     issue("IK4-1", "TRN02 patient control number is missing", i, "2200D", "TRN02")
                 claim = ClaimStatus(e[2], None, None, [], None, None, [], source_name, source_entity, source_id,
                                     batch, provider, receipt, process, env, src(i, "2200D"))
+        elif group is not None:
+            loop = group.source.loop
+            if sid == "STC":
+                group.statuses.append(status(e, i, loop))
+            elif sid == "QTY" and e[1] in ("90", "QA", "AA", "QC"):
+                n = int(e[2]) if e[2].isdigit() else None
+                if n is None:
+                    issue("IK4-6", "QTY02 count is not a number", i, loop, "QTY02")
+                elif e[1] in ("90", "QA"):
+                    group.accepted_count = n
+                else:
+                    group.rejected_count = n
+            elif sid == "AMT" and e[1] in ("YU", "YY"):
+                amount = to_decimal(e[2])
+                if amount is None:
+                    issue("IK4-6", "AMT02 amount is not a number", i, loop, "AMT02")
+                elif e[1] == "YU":
+                    group.accepted_amount = amount
+                else:
+                    group.rejected_amount = amount
         elif level != "PT":
             continue
         elif claim is None:
@@ -139,12 +168,13 @@ def parse_277ca(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cl
             line = LineStatus(c[1] if len(c) > 1 else None, [m for m in c[2:6] if m], charge, units, None, None, [],
                               src(i, "2220D"))
             claim.lines.append(line)
-    if claim is not None:  # a set cut short (the envelope reader reports the missing SE)
-        yield claim
+    for left in (claim, group):  # a set cut short (the envelope reader reports the missing SE)
+        if left is not None:
+            yield left
 
 
 def iter_277ca(source: str | os.PathLike | bytes | BinaryIO, filename: str | None = None,
-               issues: IssueList | None = None) -> Iterator[ClaimStatus]:
-    """Stream the claim statuses of a file, set by set; other sets are skipped with a warning. Reader and
+               issues: IssueList | None = None) -> Iterator[ClaimStatus | LevelStatus]:
+    """Stream the level and claim statuses of a file, set by set; other sets are skipped with a warning. Reader and
     parse issues go to `issues`; an unreadable file is one ENV-UNREADABLE issue."""
     yield from stream_records(source, filename, issues, is_277ca, parse_277ca, "277CA")

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from mutations import mutated
 
 from edi_pipeline.ack277 import RULE_STATUS, build_277ca, interchange_outcomes, set_outcomes, write_277cas
+from edi_pipeline.ack_records import ClaimStatus, LevelStatus
 from edi_pipeline.codes import PENDING_RULE_IDS, load_tables
 from edi_pipeline.errors import EdiError, IssueList, Severity
 from edi_pipeline.parse_277ca import iter_277ca
@@ -23,6 +24,11 @@ from edi_pipeline.tr3 import validate_tr3
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
 SCRUBBED = [p for p in fixture_files("837p-*.837") if "invalid" not in p.name] + \
     [p for p in fixture_files("pair-*.837")]
+
+
+def claim_statuses(records) -> list:
+    """The ClaimStatus records of a 277CA read back (the batch and provider LevelStatus left out)."""
+    return [r for r in records if isinstance(r, ClaimStatus)]
 
 
 def scrub(path, tmp_path):
@@ -55,7 +61,7 @@ def test_round_trip_gives_the_outcomes_written(path, tmp_path):
     rejected with one STC per holding finding, its rule id in STC12, and its rejected lines by REF*FJ."""
     for k, (outcomes, text) in enumerate(acks(path, tmp_path)):
         issues = IssueList()
-        statuses = list(iter_277ca(text.encode(), "out.277", issues))
+        statuses = claim_statuses(iter_277ca(text.encode(), "out.277", issues))
         assert not issues
         assert [s.patient_control_number for s in statuses] == [o.claim.patient_control_number for o in outcomes]
         for o, s in zip(outcomes, statuses):
@@ -78,7 +84,7 @@ def test_held_claims_are_rejected_with_their_rule(tmp_path):
     for name in ("837p-tpi-anesthesia.837", "837p-dx-pointer.837", "837p-unlisted-desc.837",
                  "837p-acu-addon-no-primary.837", "837p-auth-required.837", "837p-acu-ncd-dx.837"):
         for outcomes, text in acks(FIXTURES / name, tmp_path):
-            for s in iter_277ca(text.encode(), name):
+            for s in claim_statuses(iter_277ca(text.encode(), name)):
                 for st in s.statuses:
                     seen[st.message] = st.codes[0]
     assert {k: (v.category, v.code) for k, v in seen.items()} == {
@@ -98,6 +104,10 @@ def test_totals_per_billing_provider(tmp_path):
     for qty, rej in (("90", "AA"), ("QA", "QC")):
         assert f"QTY*{qty}*{len(sent)}" in segs and f"QTY*{rej}*{len(held)}" in segs
     assert segs.count(f"AMT*YU*{amount(sent)}") == 2 and segs.count(f"AMT*YY*{amount(held)}") == 2
+    levels = [r for r in iter_277ca(text.encode(), "x.277") if isinstance(r, LevelStatus)]
+    assert [(lv.level, lv.accepted_count, lv.rejected_count) for lv in levels] == \
+        [("receiver", len(sent), len(held)), ("provider", len(sent), len(held))]
+    assert {lv.rejected_amount for lv in levels} == {Decimal(amount(held))} and not any(lv.rejected for lv in levels)
     (clean, text), = acks(FIXTURES / "837p-clean.837", tmp_path)
     assert "QTY*AA" not in text and "AMT*YY" not in text and "QTY*QC" not in text
 
@@ -108,7 +118,7 @@ def test_a_claim_with_a_bad_charge_is_rejected_for_its_element(tmp_path):
     path = tmp_path / "bad.837"
     path.write_text(src)
     (outcomes, text), = acks(path, tmp_path)
-    bad = [s for s in iter_277ca(text.encode(), "bad.277") if s.patient_control_number == "CLEANMCR01"]
+    bad = [s for s in claim_statuses(iter_277ca(text.encode(), "bad.277")) if s.patient_control_number == "CLEANMCR01"]
     assert [(st.codes[0].category, st.codes[0].code, st.message) for st in bad[0].statuses] == \
         [("A7", "178", "IK4-6 CLM02")]
     assert sum(o.sent for o in outcomes) == len(outcomes) - 1
@@ -182,7 +192,7 @@ def test_a_rule_without_a_chosen_status_gets_21_with_a_second_code(tmp_path):
     isa = (FIXTURES / "837p-clean.837").read_text().split("~")[0].split("*")
     text = build_277ca(held, isa, None, 9, NOW)
     assert not [str(i) for i in validate_tr3(text, "x.277").issues if i.severity is Severity.ERROR]
-    a, b, *_ = iter_277ca(text.encode(), "x.277")
+    a, b, *_ = claim_statuses(iter_277ca(text.encode(), "x.277"))
     assert [(c.category, c.code) for c in a.statuses[0].codes] == [("A7", "21"), ("A7", "454")]
     assert [(c.category, c.code) for c in a.lines[0].statuses[0].codes] == [("A7", "21"), ("A7", "454")]
     assert [(c.category, c.code) for c in b.statuses[0].codes] == [("A7", "21"), ("A7", "275")]
@@ -202,7 +212,7 @@ def test_generated_claims_with_many_findings_pass_x214(tmp_path):
     written = write_277cas(p837, result.findings, tmp_path / "acks", p837.name, iter([5]), now=NOW)
     text = written[0].read_text()
     assert not [str(i) for i in validate_tr3(text, "gen.277").issues if i.severity is Severity.ERROR]
-    statuses = list(iter_277ca(written[0]))
+    statuses = claim_statuses(iter_277ca(written[0]))
     lines = [ln for s in statuses for ln in s.lines]
     assert lines and all(len(ln.statuses) == 1 for ln in lines)
     assert any(len(ln.statuses[0].codes) > 1 for ln in lines)
@@ -226,7 +236,7 @@ def test_damaged_837s_get_a_readable_277ca_or_our_error(data, tmp_path_factory):
         return
     claims = sum(len(outcomes) for _i, _isa, _gs, outcomes in set_outcomes(src, result.findings))
     issues = IssueList()
-    assert sum(1 for p in written for _ in iter_277ca(p, None, issues)) == claims
+    assert sum(len(claim_statuses(iter_277ca(p, None, issues))) for p in written) == claims
     assert not issues.errors
 
 

@@ -14,7 +14,7 @@ from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from mutations import mutated
 
-from edi_pipeline.ack_records import ClaimStatus, GroupResponse, SetResponse
+from edi_pipeline.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
 from edi_pipeline.errors import EdiError, IssueList, Severity
 from edi_pipeline.parse_277ca import iter_277ca
 from edi_pipeline.parse_999 import iter_999
@@ -27,11 +27,12 @@ PAYER = sorted(p for p in FIXTURES.glob("payer-*") if p.suffix in (".999", ".277
 
 
 def read(source: Path | bytes, name: str = "in"):
-    """Records and issues of a payer fixture (999 or 277CA by its suffix) or of bytes read as a 277CA."""
+    """Records and issues of a payer fixture (999 or 277CA by its suffix) or of bytes read as a 277CA
+    (batch and provider levels left out: test_277ca_levels reads them)."""
     issues = IssueList()
     is_path = isinstance(source, Path)
     reader = iter_999 if is_path and source.suffix == ".999" else iter_277ca
-    return list(reader(source, None if is_path else name, issues)), issues
+    return [r for r in reader(source, None if is_path else name, issues) if not isinstance(r, LevelStatus)], issues
 
 
 def sent(name: str):
@@ -203,7 +204,29 @@ def test_iter_acks_reads_both_kinds_as_ndjson_objects(tmp_path):
     records = list(iter_acks(both, None, issues))
     assert not issues
     assert [r.to_dict()["type"] for r in records] == ["999_set_response"] * 2 + ["999_group_response"] + \
-        ["277CA_claim_status"] * 4
+        ["277CA_level_status"] * 2 + ["277CA_claim_status"] * 4
     for r in records:
         line = orjson.loads(orjson.dumps(r.to_dict(plain=True)))
         assert line["source"]["file"] == str(both) and line["envelope"]["sender_id"]
+
+
+def test_277ca_levels_carry_counts_and_whole_batch_rejections():
+    """2200B and 2200C become LevelStatus records with their counts; a batch rejected at the receiver
+    level (no claim listed) is a record too, so it is never dropped."""
+    issues = IssueList()
+    levels = [r for r in iter_277ca(FIXTURES / "payer-rejected.277", None, issues) if isinstance(r, LevelStatus)]
+    assert not issues
+    (s,) = sent("837p-clean.837.scrubbed.837")
+    assert [(lv.level, lv.accepted_count, lv.rejected_count, lv.batch_trace, lv.source_id) for lv in levels] == \
+        [("receiver", 2, 2, s.bht03, "MCRB1"), ("provider", 2, 2, s.bht03, "MCRB1")]
+    assert levels[1].billing_provider_id == s.claims[0].billing_provider.npi
+    assert levels[0].accepted_amount + levels[0].rejected_amount == sum(
+        c.total_charge for c in s.claims if c.payer.id == "MCRB1")
+    whole = _277(["BHT*0085*08*X*20261203*0930*TH", "HL*1**20*1", "NM1*PR*2*MEDICARE PART B*****PI*MCRB1",
+                  "TRN*1*9", "DTP*050*D8*20261203", "DTP*009*D8*20261203", "HL*2*1*21*0",
+                  "NM1*41*2*LANTERN PAIN BILLING*****46*PAINCLINIC01", "TRN*2*CLEAN", "STC*A3:24:41*20261203*U*1090",
+                  "QTY*AA*X", "AMT*YY*1090"])
+    records = list(iter_277ca(whole, "whole.277", issues))
+    assert [(type(r).__name__, r.rejected, r.rejected_amount, r.batch_trace) for r in records] == \
+        [("LevelStatus", True, Decimal("1090"), "CLEAN")]
+    assert [(i.code, i.pos.element) for i in issues] == [("IK4-6", "QTY02")]
