@@ -9,8 +9,8 @@ SEEDS = [(FIXTURES / n).read_bytes() for n in
 
 
 @st.composite
-def mutated(draw):
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+def mutated(draw, seeds: list[bytes] = SEEDS):
+    data = bytearray(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(1, 4))):
         op = draw(st.sampled_from(["truncate", "swap", "drop", "dup", "stray", "flip"]))
         segs = bytes(data).split(b"~")
