@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import itertools
 import json
 import logging
 import multiprocessing
@@ -54,6 +55,7 @@ class FileOutcome:
     acks_accepted: int = 0
     acks_rejected: int = 0
     sets_rejected: int = 0  # transaction sets its 999s reject (the sender must correct and resend them)
+    claim_acks: int = 0  # 277CAs written (one per 837P interchange scrubbed)
     remits_key: str | None = None  # the store record its claim payments carry, when it brought some
     output: str | None = None  # the name its outputs took, when not its own (see output_name)
     internal: bool = False  # quarantined by an internal error (a bug, not the file's fault): batch exits 3
@@ -105,7 +107,7 @@ class BatchSummary:
             "ignored": sum(f.status == IGNORED for f in self.files),
             "waiting": self.waiting,
             **{k: self.count(k) for k in ("claims_in", "claims_out", "claims_held", "findings", "payments",
-                                           "acks_accepted", "acks_rejected", "sets_rejected")},
+                                           "acks_accepted", "acks_rejected", "sets_rejected", "claim_acks")},
             "reconciled": self.reconciled,
             "unmatched_remits": self.unmatched_remits,
             "reconcile_error": self.reconcile_error,
@@ -460,8 +462,9 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
     outcome = FileOutcome(path.name, DONE, kind, output=name if name != path.name else None)
     log.info("file started", extra={"file": path.name, "kind": kind})
     if "837P" in kind:
+        from .ack277 import write_277cas
         from .scrub import scrub_file  # here: an 835-only run does not pay for loading rules and TR3 maps
-        from .validate import validate_file, write_acks
+        from .validate import take_control_numbers, validate_file, write_acks
 
         result = validate_file(path, path.name)
         write_acks(result, stage / "acks", name, numbers_from=out / "acks")
@@ -492,6 +495,10 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
             scrubbed.rejects_path = str(out / "rejects" / name)
         with atomic_output(stage / "reports" / f"{name}.json", mode=0o600) as fh:
             scrubbed.write_report(fh)
+        # the clearinghouse's 277CA per interchange: each claim sent on (A1) or held (A6/A7/A8 with its rule)
+        controls = (take_control_numbers(out / "acks", 1)[0] for _ in itertools.count())
+        outcome.claim_acks += len(write_277cas(path, scrubbed.findings, stage / "acks", name, controls,
+                                               withheld=result.rejected_sets()))
         outcome.claims_in += scrubbed.claims_in
         outcome.claims_out += scrubbed.claims_out
         outcome.claims_held += scrubbed.claims_held

@@ -704,7 +704,7 @@ def _print_summary(summary, out_dir) -> None:
                f"{d['quarantined']} quarantined{failed}{ignored}){waiting}")
     click.echo(f"claims: {d['claims_in']} in, {d['claims_out']} out, {d['claims_held']} held; "
                f"{d['findings']} findings")
-    click.echo(f"999s: {d['acks_accepted']} accepted, {d['acks_rejected']} rejected; "
+    click.echo(f"999s: {d['acks_accepted']} accepted, {d['acks_rejected']} rejected; 277CAs: {d['claim_acks']}; "
                f"claim payments ingested: {d['payments']}")
     if summary.reconcile_error:
         click.echo(f"reconciliation failed: {summary.reconcile_error}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import stat
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -15,7 +16,7 @@ from mutations import mutated
 
 from edi_pipeline.ack277 import RULE_STATUS, build_277ca, interchange_outcomes, set_outcomes, write_277cas
 from edi_pipeline.ack_records import ClaimStatus, LevelStatus
-from edi_pipeline.codes import PENDING_RULE_IDS, load_tables
+from edi_pipeline.codes import load_tables
 from edi_pipeline.errors import EdiError, IssueList, Severity
 from edi_pipeline.parse_277ca import iter_277ca
 from edi_pipeline.scrub import scrub_file
@@ -89,7 +90,8 @@ def test_held_claims_are_rejected_with_their_rule(tmp_path):
                     seen[st.message] = st.codes[0]
     assert {k: (v.category, v.code) for k, v in seen.items()} == {
         "TPI-ANESTHESIA": ("A8", "454"), "DX-POINTER": ("A7", "477"), "UNLISTED-DESC": ("A6", "306"),
-        "ACU-ADDON-NO-PRIMARY": ("A8", "454"), "AUTH-REQUIRED": ("A6", "252"), "ACU-NCD-DX": ("A8", "488")}
+        "ACU-ADDON-NO-PRIMARY": ("A8", "454"), "AUTH-REQUIRED": ("A6", "252"), "ACU-NCD-DX": ("A8", "488"),
+        "NCCI-PTP": ("A8", "453")}  # (837p-acu-ncd-dx: 20560/97813, PTP indicator 0)
     assert seen["AUTH-REQUIRED"].entity == "1P"  # code 252 requires an entity code
 
 
@@ -175,7 +177,7 @@ def test_every_holding_rule_has_a_status():
     rules = load_tables().rules
     holding = {r for r, info in rules.items() if info.severity == "error"}
     assert holding - set(RULE_STATUS) == set()
-    assert set(RULE_STATUS) - set(rules) - PENDING_RULE_IDS == set()
+    assert set(RULE_STATUS) - set(rules) == set()
     for category, code, _entity in RULE_STATUS.values():
         assert category in ("A6", "A7", "A8") and code.isdigit()
 
@@ -253,3 +255,40 @@ def test_amounts_too_large_for_cents_do_not_crash():
     text = build_277ca(outcomes, src.split("~")[0].split("*"), None, 3, NOW)
     assert "STC*A7:477*20261202*U*1" + "0" * 30 + "*" in text
     assert "SVC*HC:99213:25*120*****1" + "0" * 30 + "~" in text
+
+
+def test_batch_writes_a_277ca_per_scrubbed_interchange_and_each_passes_x214(tmp_path):
+    """The batch answers every 837P interchange it scrubs with a 277CA in acks/ (beside its 999s), under
+    control numbers of the ack folder's own sequence, each passing pyx12's X214 map; a TA1-rejected or
+    quarantined file gets none."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from edi_pipeline.cli import cli
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = ["837p-clean.837", "837p-multi-interchange.837", "837p-tpi-anesthesia.837", "837p-invalid-se-count.837"]
+    for n in names:
+        shutil.copyfile(FIXTURES / n, inbox / n)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(out), "--settle", "0", "--quiet",
+                                 "--format", "json"])
+    summary = json.loads(r.stdout)
+    done = [o["name"] for o in summary["file_outcomes"] if o["status"] == "done" and not o["sets_rejected"]]
+    answered_by_999 = [o["name"] for o in summary["file_outcomes"] if o["sets_rejected"]]
+    assert done and answered_by_999 == ["837p-invalid-se-count.837"], r.output  # its one set: the 999 rejects it
+    written = sorted((out / "acks").glob("*.277"))
+    interchanges = sum(len(re.findall(r"(?:^|~\s*)ISA\*", (FIXTURES / n).read_text())) for n in done)
+    assert summary["claim_acks"] == len(written) == interchanges
+    assert {p.name.split(".")[0] for p in written} == {n.split(".")[0] for n in done}
+    controls = set()
+    for p in written:
+        text = p.read_text()
+        result = validate_tr3(text, p.name)
+        assert not [str(i) for i in result.issues if i.severity is Severity.ERROR], p.name
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+        controls.add(text[90:99])
+    assert len(controls) == len(written)  # each its own ISA13, from the folder's sequence
