@@ -13,9 +13,8 @@ from typing import BinaryIO, Iterator
 
 from .ack_records import ClaimStatus, LevelStatus, LineStatus, Status, StatusCode
 from .envelope import Transaction
-from .errors import Issue, IssueList, Severity
-from .model import Source
-from .parse_999 import ack_envelope, stream_records
+from .errors import IssueList
+from .parse_999 import ack_envelope, reporters, stream_records
 from .values import date_range, to_date, to_decimal
 
 __all__ = ["is_277ca", "parse_277ca", "iter_277ca"]
@@ -34,12 +33,7 @@ def parse_277ca(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cl
     sep, comp = tx.delimiters.element, tx.delimiters.component
     env = ack_envelope(tx)
     segs = tx.segments
-
-    def src(i: int, loop: str) -> Source:
-        return Source(tx.file, tx.lines[i], tx.first_index + i, i + 1, loop, segs[i].split(sep, 1)[0][:3])
-
-    def issue(code: str, message: str, i: int, loop: str | None, element: str | None = None) -> None:
-        issues.append(Issue(code, message, tx.position(i, loop, element), Severity.ERROR))
+    src, issue = reporters(tx, issues)
 
     def status(e: list[str], i: int, loop: str) -> Status:
         codes = []

@@ -33,6 +33,20 @@ def ack_envelope(tx: Transaction) -> AckEnvelope:
     return AckEnvelope(isa[6].strip(), isa[8].strip(), isa[13].strip(), gs[6].strip(), tx.control_number.strip())
 
 
+def reporters(tx: Transaction, issues: IssueList):
+    """The two helpers both readers use on a set: `src(i, loop)`, the Source of segment i, and
+    `issue(code, message, i, loop, element=None)`, which records an error there."""
+    segs, sep = tx.segments, tx.delimiters.element
+
+    def src(i: int, loop: str) -> Source:
+        return Source(tx.file, tx.lines[i], tx.first_index + i, i + 1, loop, segs[i].split(sep, 1)[0][:3])
+
+    def issue(code: str, message: str, i: int, loop: str | None, element: str | None = None) -> None:
+        issues.append(Issue(code, message, tx.position(i, loop, element), Severity.ERROR))
+
+    return src, issue
+
+
 def _int(text: str) -> int | None:
     return int(text) if text.strip().isdigit() else None
 
@@ -43,12 +57,7 @@ def parse_999(tx: Transaction, issues: IssueList | None = None) -> Iterator[SetR
     sep, comp = tx.delimiters.element, tx.delimiters.component
     env = ack_envelope(tx)
     segs = tx.segments
-
-    def src(i: int, loop: str) -> Source:
-        return Source(tx.file, tx.lines[i], tx.first_index + i, i + 1, loop, segs[i].split(sep, 1)[0][:3])
-
-    def issue(code: str, message: str, i: int, loop: str, element: str | None = None) -> None:
-        issues.append(Issue(code, message, tx.position(i, loop, element), Severity.ERROR))
+    src, issue = reporters(tx, issues)
 
     ak1: list[str] | None = None
     ak2: list[str] | None = None

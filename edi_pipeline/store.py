@@ -377,15 +377,7 @@ class Store:
     def procedure_dates(self, member: str, procedure: str, since: date, until: date,
                         exclude_file: str | None = None) -> list[tuple[date, str]]:
         """(service date, patient control number) of each line with `procedure` for a patient."""
-        sql = ("select l.service_date, c.patient_control_number from claim_lines l join claims c on c.id = l.claim_id "
-               "where c.member_hash = ? and l.procedure = ? and l.service_date between ? and ? "
-               "and coalesce(c.frequency_code, '1') != '8'")
-        params: list = [member, procedure, since.isoformat(), until.isoformat()]
-        if exclude_file:
-            sql += " and c.file_sha256 != ?"
-            params.append(exclude_file)
-        return [(date.fromisoformat(r["service_date"]), r["patient_control_number"])
-                for r in self.query(sql, params) if r["service_date"]]
+        return [(d, pcn) for d, pcn, _ in self.procedure_units(member, procedure, since, until, exclude_file)]
 
     # --- remits --------------------------------------------------------------------
 
