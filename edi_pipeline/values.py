@@ -27,14 +27,18 @@ def bounded_memo(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return functools.update_wrapper(memo, fn)
 
 
+MAX_DIGITS = 18  # an X12 R or N element holds at most 18 digits
+
+
 @bounded_memo
 def to_decimal(text: str) -> Decimal | None:
-    """X12 R/N2 text to Decimal; None when empty or malformed."""
+    """X12 R/N2 text to Decimal; None when empty or malformed, or past the 18 digits an X12 numeric
+    element holds (`1E30` would overflow every sum and format of it)."""
     try:
         value = Decimal(text) if text else None
     except (InvalidOperation, ValueError):
         return None
-    return value if value is None or value.is_finite() else None
+    return value if value is None or (value.is_finite() and value.adjusted() < MAX_DIGITS) else None
 
 
 @bounded_memo

@@ -344,3 +344,24 @@ def test_sigterm_during_a_two_worker_batch_leaves_no_temporary_file_and_the_reru
         assert store.db["batch_files"].count_where("status = 'done'") == 3
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("fixture", ["837p-total-mismatch.837", "pair-plb.835"])
+def test_an_amount_past_18_digits_is_an_input_error_not_an_internal_one(tmp_path, fixture):
+    """Regression: CLM02 = 1E30 made scrub's TOTAL-MISMATCH message raise InvalidOperation (exit 3): an X12
+    numeric element holds at most 18 digits, so such a value is malformed (IK4-6), wherever it stands."""
+    data = (FIXTURES / fixture).read_bytes()
+    seg = b"CLP*" if fixture.endswith(".835") else b"CLM*"  # CLP04 (claim paid) / CLM02 (TOTAL-MISMATCH formats it)
+    at = data.index(seg)
+    end = data.index(b"~", at)
+    fields = data[at:end].split(b"*")
+    fields[4 if seg == b"CLP*" else 2] = b"1E30"
+    data = data[:at] + b"*".join(fields) + data[end:]
+    path = tmp_path / f"big{fixture[-4:]}"
+    path.write_bytes(data)
+    for args in (["scrub", path, "-o", tmp_path / "o.837", "--rejects", tmp_path / "r.837", "--db", tmp_path / "s.db"],
+                 ["validate", path], ["ingest", path, "--db", tmp_path / "i.db"],
+                 ["convert", path, "--to", "csv", "-o", tmp_path / "o.csv"],
+                 ["convert", path, "--to", "json", "-o", tmp_path / "o.json"]):
+        r = run(*args)
+        assert r.exit_code in (0, 1) and "internal error" not in r.output, (args[0], r.output)
