@@ -545,8 +545,10 @@ def ingest(files, db, fmt):
             elif r.status == "ingested":
                 click.echo(f"{r.path}: ingested {r.kind}: {r.claims} claims, {r.payments} claim payments, "
                            f"{r.remits} remits, {len(r.findings)} findings")
-                for f in r.findings:
+                for f in r.findings[:MAX_ISSUE_LINES]:
                     click.echo(f"  {f}")
+                if len(r.findings) > MAX_ISSUE_LINES:
+                    click.echo(f"  {len(r.findings) - MAX_ISSUE_LINES} more findings not shown (--format json lists them)")
             else:
                 click.echo(f"{r.path}: already ingested ({r.reason})")
     sys.exit(EXIT_FAIL if any(r.status == "rejected" for r in results) else EXIT_OK)

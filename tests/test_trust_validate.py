@@ -3,6 +3,7 @@ rejecting 999, an error flood is capped, and one huge transaction set is validat
 
 from __future__ import annotations
 
+from decimal import Decimal
 import json
 from datetime import datetime, timezone
 
@@ -369,3 +370,24 @@ def test_a_ge_the_reader_rejects_makes_the_999_reject_the_group(tmp_path, by_set
     result = validate_file(f, by_set=by_set)
     [ack] = result.acks
     assert not result.ok and not ack.accepted and ak9 in ack.ack_text, ack.ack_text
+
+
+def test_ingest_caps_its_findings_at_100_lines_then_a_count(tmp_path):
+    """ingest prints an 835's balancing findings too: at most 100 lines per file, then how many more."""
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "generate.py"), "--claims", "150", "--seed", "3",
+                    "--out", str(tmp_path)], check=True, capture_output=True)
+    remit = next(tmp_path.glob("*.835"))
+    # every claim payment's CLP04 one dollar off: a BAL-CLAIM-PAYMENT finding each
+    text = re.sub(r"(CLP\*[^*]*\*[^*]*\*[^*]*\*)([0-9.]+)", lambda m: f"{m.group(1)}{Decimal(m.group(2)) + 1}",
+                  remit.read_text())
+    remit.write_text(text)
+    r = CliRunner().invoke(cli, ["ingest", str(remit), "--db", str(tmp_path / "s.db")])
+    shown = [x for x in r.stdout.splitlines() if x.startswith("  ") and "BAL-" in x]
+    assert len(shown) == 100, r.stdout[-500:]
+    assert re.search(r"^  \d+ more findings not shown", r.stdout, re.M), r.stdout[-300:]
