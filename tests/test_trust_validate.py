@@ -3,9 +3,9 @@ rejecting 999, an error flood is capped, and one huge transaction set is validat
 
 from __future__ import annotations
 
-from decimal import Decimal
 import json
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
