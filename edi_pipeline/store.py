@@ -670,3 +670,23 @@ class Store:
             f"{self._SERVICE_PAYMENT_ROWS} where id in (select service_payment_id from adjustments where {denial}) "
             "order by rowid", params).fetchall()
 
+
+    def report_scrub_counts(self) -> tuple[int, int]:
+        """(claims the scrubber emitted or held, those of them it changed (a correction) or held (an error))."""
+        sent = self.conn.execute("select count(distinct patient_control_number) from claims "
+                                 "where origin in ('scrub', 'batch')").fetchone()[0]
+        changed, held = self.conn.execute(
+            "select count(*), count(*) filter (where patient_control_number not in "
+            "(select patient_control_number from claims)) from (select distinct patient_control_number "
+            "from findings where action != 'none' or severity = 'error')").fetchone()
+        return sent + held, changed
+
+    def report_ack_events(self) -> list[tuple]:
+        """(pcn, date, STC01-1 category) of the payers' 277CA claim events, [] until the store keeps them."""
+        if not self.conn.execute("select 1 from sqlite_master where name = 'claim_events'").fetchone():
+            return []
+        cols = {r[1] for r in self.conn.execute("pragma table_info(claim_events)")}
+        if not {"patient_control_number", "event_date", "category", "source_kind"} <= cols:
+            return []
+        return self.conn.execute("select patient_control_number, event_date, category from claim_events "
+                                 "where source_kind = '277CA'").fetchall()
