@@ -250,7 +250,7 @@ def _nice_max(v: float) -> float:
     if v <= 0:
         return 1.0
     step = 10 ** (len(str(int(v))) - 1) if v >= 1 else 0.1
-    for m in (1, 2, 4, 5, 8, 10):  # a quarter of each is a round tick
+    for m in (1, 1.2, 1.6, 2, 2.4, 4, 5, 6, 8, 10):  # a quarter of each is a round tick
         if v <= m * step:
             return m * step
     return 10 * step
