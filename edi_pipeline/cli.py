@@ -642,8 +642,10 @@ def denials(db, fmt, by, carc_csv, rarc_csv):
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Date for A/R aging (default today).")
 @guarded
 def report(db, output, as_of):
-    """Write a self-contained HTML report (works offline): denial rate and dollars by payer,
-    dollars by category, top CARCs, preventable dollars by rule, A/R aging.
+    """Write the analyst report, one offline HTML page: headline KPIs (clean-claim and first-pass
+    acceptance rates, denial rate and dollars, net collection rate, days in A/R, dollars preventable
+    by rule), monthly denial trends by payer and CARC category, denials by payer, category, CARC and
+    rule, A/R aging of every unpaid balance and the claims to work. Prints the KPIs.
 
     \b
     Example:
@@ -652,7 +654,8 @@ def report(db, output, as_of):
     from .report import write_report
 
     data = write_report(_open_store(db, must_exist=True), output, _as_of(as_of))
-    click.echo(f"{output}: {data.denials} denials, ${data.denied_dollars:,.2f} denied", err=True)
+    kpis = "; ".join(f"{k.name.lower()} {k.value}" for k in data.kpis if k.value is not None)
+    click.echo(f"{output}: {data.denials} denials, ${data.denied_dollars:,.2f} denied; {kpis}", err=True)
 
 
 

@@ -676,3 +676,23 @@ class Store:
             params.append(exclude_file)
         return [(date.fromisoformat(d), pcn, Decimal(1) if (u := to_decimal(units or "")) is None else u)
                 for d, pcn, units in self.conn.execute(sql, params)]
+
+    def report_scrub_counts(self) -> tuple[int, int]:
+        """(claims the scrubber emitted or held, those of them it changed (a correction) or held (an error))."""
+        sent = self.conn.execute("select count(distinct patient_control_number) from claims "
+                                 "where origin in ('scrub', 'batch')").fetchone()[0]
+        changed, held = self.conn.execute(
+            "select count(*), count(*) filter (where patient_control_number not in "
+            "(select patient_control_number from claims)) from (select distinct patient_control_number "
+            "from findings where action != 'none' or severity = 'error')").fetchone()
+        return sent + held, changed
+
+    def report_ack_events(self) -> list[tuple]:
+        """(pcn, date, STC01-1 category) of the payers' 277CA claim events, [] until the store keeps them."""
+        if not self.conn.execute("select 1 from sqlite_master where name = 'claim_events'").fetchone():
+            return []
+        cols = {r[1] for r in self.conn.execute("pragma table_info(claim_events)")}
+        if not {"patient_control_number", "event_date", "category", "source_kind"} <= cols:
+            return []
+        return self.conn.execute("select patient_control_number, event_date, category from claim_events "
+                                 "where source_kind = '277CA'").fetchall()

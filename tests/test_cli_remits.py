@@ -145,7 +145,7 @@ def test_report_writes_html(db, tmp_path):
     r = run("report", "--db", db, "-o", out, "--as-of", "2026-12-31")
     assert r.exit_code == 0, r.output
     page = out.read_text()
-    assert page.count('class="plotly-graph-div"') == 5
+    assert page.count('<svg class="chart"') == 10 and "<script" not in page
     assert "denials" in r.output
 
 
