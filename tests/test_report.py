@@ -105,7 +105,7 @@ def test_clean_claim_rate_on_scrubbed_claims(tmp_path):
     db = tmp_path / "s.db"
     for n in ("837p-em-same-day", "837p-dn-units", "837p-auth-required"):  # warning; set_units; 2 held
         result = CliRunner().invoke(cli, ["scrub", str(FIXTURES / f"{n}.837"), "-o", str(tmp_path / f"{n}.837"),
-                                          "--db", str(db)])
+                                          "--rejects", str(tmp_path / f"{n}.rejects.837"), "--db", str(db)])
         assert result.exit_code in (0, 1), result.output
     s = Store(db)
     try:
