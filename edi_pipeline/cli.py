@@ -852,6 +852,47 @@ def demo(out_dir, workers):
 
 
 
+@cli.command()
+@click.argument("pcn")
+@_DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@guarded
+def status(pcn, db, fmt):
+    """Print one claim's timeline: every event of CLM01 = PCN with its date, state, source file and position.
+
+    Exit 1 when the store knows no event of PCN."""
+    from .lifecycle import timeline
+
+    store = _open_store(db, must_exist=True)
+    try:
+        events = [e.to_dict() for e in timeline(store, pcn)]
+    finally:
+        store.close()
+    if not events:
+        _fail(f"claim {pcn}: no event in the store")
+    _rows_out(events, fmt)
+
+
+@cli.command()
+@_DB_OPTION
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Date for ages and turnaround (default today).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@guarded
+def worklist(db, as_of, fmt):
+    """The claims leaking money, largest amount at stake first, each with its reason, age (days since the
+    date of service), amount at stake and next action: rejected by the payer and not resent, denied,
+    open past the payer's turnaround, paid below the payer's usual rate."""
+    from .lifecycle import worklist as build
+
+    store = _open_store(db, must_exist=True)
+    try:
+        items = build(store, as_of=as_of.date() if as_of else None)
+    finally:
+        store.close()
+    _rows_out([w.to_dict() for w in items], fmt)
+
+
 def main() -> None:
     # The records we build hold no reference cycles; collecting less often saves ~10% on big files.
     gc.set_threshold(100_000, 50, 100)

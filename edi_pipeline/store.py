@@ -670,3 +670,59 @@ class Store:
             f"{self._SERVICE_PAYMENT_ROWS} where id in (select service_payment_id from adjustments where {denial}) "
             "order by rowid", params).fetchall()
 
+
+    # --- claim lifecycle (lifecycle.py) ---------------------------------------------
+
+    _EVENT_COLS = ("id", "patient_control_number", "state", "event_date", "source_file", "segment_index", "line",
+                   "detail", "recorded_at")
+
+    def add_claim_events(self, rows: list[tuple]) -> None:
+        """Insert claim_events rows (_EVENT_COLS order); an event's id is its source and position, so a
+        replay replaces it."""
+        self.insert_rows("claim_events", self._EVENT_COLS, rows)
+
+    def claim_timeline_rows(self, pcn: str) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+        """What one claim's timeline is made of: its submissions (with file name), its claim payments
+        (with payment date and file name), its error findings and its recorded events, each in store order."""
+        claims = list(self.query(
+            "select c.frequency_code, c.payer_claim_control_number, c.origin, c.submitted_at, c.segment_index, "
+            "c.line, c.total_charge_cents, f.name as file from claims c left join files f on f.sha256 = c.file_sha256 "
+            "where c.patient_control_number = ? order by c.rowid", [pcn]))
+        payments = list(self.query(
+            "select cp.status_code, cp.charge_cents, cp.paid_cents, cp.payer_claim_control_number, cp.segment_index, "
+            "cp.line, r.payment_date, f.name as file from claim_payments cp join remits r on r.id = cp.remit_id "
+            "left join files f on f.sha256 = r.file_sha256 where cp.patient_control_number = ? order by cp.rowid",
+            [pcn]))
+        findings = list(self.query(
+            "select fi.rule, fi.line, fi.action, f.name as file, f.ingested_at from findings fi "
+            "left join files f on f.sha256 = fi.file_sha256 "
+            "where fi.patient_control_number = ? and fi.severity = 'error' order by fi.rowid", [pcn]))
+        events = list(self.query(
+            "select * from claim_events where patient_control_number = ? order by event_date, rowid", [pcn]))
+        return claims, payments, findings, events
+
+    def latest_recorded_events(self) -> dict[str, tuple[str, str, str | None]]:
+        """Per claim, its last recorded event by date: pcn -> (state, event date, detail)."""
+        out: dict[str, tuple[str, str, str | None]] = {}
+        for pcn, state, day, detail in self.conn.execute(
+                "select patient_control_number, state, event_date, detail from claim_events "
+                "order by event_date, rowid"):
+            out[pcn] = (state, day, detail)
+        return out
+
+    def last_submission_dates(self) -> dict[str, str]:
+        """Per claim, the day its latest submission was stored (submitted_at's date)."""
+        return {pcn: day for pcn, day in self.conn.execute(
+            "select patient_control_number, max(substr(submitted_at, 1, 10)) from claims "
+            "group by patient_control_number")}
+
+    def denial_rules(self) -> dict[str, str]:
+        """Per claim, the first error rule the scrubber found on it (the rule that would have prevented a denial)."""
+        return {pcn: rule for pcn, rule in self.conn.execute(
+            "select patient_control_number, min(rule) from findings where patient_control_number is not null "
+            "and severity = 'error' group by patient_control_number")}
+
+    def claim_profiles(self) -> dict[str, str]:
+        """Per claim, the payer profile its latest submission was scrubbed under (None when unknown)."""
+        return {pcn: profile for pcn, profile in self.conn.execute(
+            "select patient_control_number, profile from claims where profile is not null order by rowid")}
