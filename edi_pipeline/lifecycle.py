@@ -49,11 +49,13 @@ class Event:
 
 def record_event(store: Store, pcn: str, state: str, day: date, source_file: str, segment_index: int,
                  line: int | None = None, detail: str | None = None) -> None:
-    """Store one claim status event (a 999 or 277CA answer); the same source position again replaces it."""
+    """Store one claim status event (a 999 or 277CA answer); the same source position again replaces it.
+    Commits, unless called inside the caller's store.transaction() (then it commits with it)."""
     if state not in STATES:
         raise ValueError(f"unknown claim state {state!r}")
-    store.add_claim_events([(f"{source_file}:{segment_index}:{pcn}", pcn, state, day.isoformat(), source_file,
-                             segment_index, line, detail, now())])
+    with store.transaction():
+        store.add_claim_events([(f"{source_file}:{segment_index}:{pcn}", pcn, state, day.isoformat(), source_file,
+                                 segment_index, line, detail, now())])
 
 
 def _adjudication(status_code: str | None, charge: int | None, paid: int | None) -> str:
@@ -65,7 +67,9 @@ def _adjudication(status_code: str | None, charge: int | None, paid: int | None)
 
 
 def timeline(store: Store, pcn: str) -> list[Event]:
-    """Every event of the claims with this CLM01, in date order (store order within a date)."""
+    """Every event of the claims with this CLM01 in the order the store learned them (ingest or record
+    time: an 835 ingested after its 837P follows it even when the files' own dates say otherwise), each
+    with its own date."""
     claims, payments, findings, recorded = store.claim_timeline_rows(pcn)
     events: list[tuple[str, int, Event]] = []
     for c in claims:
@@ -74,21 +78,21 @@ def timeline(store: Store, pcn: str) -> list[Event]:
         detail = f"charge {cents_text(c['total_charge_cents'])}"
         if c["payer_claim_control_number"]:
             detail += f", replaces payer claim {c['payer_claim_control_number']}"
-        events.append(((c["submitted_at"] or "")[:10], len(events),
+        events.append((c["submitted_at"] or "", len(events),
                        Event((c["submitted_at"] or "")[:10] or None, state, c["file"], c["segment_index"], c["line"],
                              detail)))
     for f in findings:
-        day = (f["ingested_at"] or "")[:10]
-        events.append((day, len(events), Event(day or None, HELD, f["file"], None, f["line"], f["rule"])))
+        events.append((f["ingested_at"] or "", len(events),
+                       Event((f["ingested_at"] or "")[:10] or None, HELD, f["file"], None, f["line"], f["rule"])))
     for p in payments:
         state = _adjudication(p["status_code"], p["charge_cents"], p["paid_cents"])
         detail = f"CLP02 {p['status_code']}, paid {cents_text(p['paid_cents'])}"
         if p["payer_claim_control_number"]:
             detail += f", payer claim {p['payer_claim_control_number']}"
-        events.append((p["payment_date"] or "", len(events),
+        events.append((p["ingested_at"] or "", len(events),
                        Event(p["payment_date"], state, p["file"], p["segment_index"], p["line"], detail)))
     for e in recorded:
-        events.append((e["event_date"] or "", len(events),
+        events.append((e["recorded_at"] or "", len(events),
                        Event(e["event_date"], e["state"], e["source_file"], e["segment_index"], e["line"], e["detail"])))
     events.sort(key=lambda t: (t[0], t[1]))
     return [e for _, _, e in events]

@@ -683,14 +683,15 @@ class Store:
 
     def claim_timeline_rows(self, pcn: str) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
         """What one claim's timeline is made of: its submissions (with file name), its claim payments
-        (with payment date and file name), its error findings and its recorded events, each in store order."""
+        (with payment date, file name and ingest time), its error findings and its recorded events, each in
+        store order."""
         claims = list(self.query(
             "select c.frequency_code, c.payer_claim_control_number, c.origin, c.submitted_at, c.segment_index, "
             "c.line, c.total_charge_cents, f.name as file from claims c left join files f on f.sha256 = c.file_sha256 "
             "where c.patient_control_number = ? order by c.rowid", [pcn]))
         payments = list(self.query(
             "select cp.status_code, cp.charge_cents, cp.paid_cents, cp.payer_claim_control_number, cp.segment_index, "
-            "cp.line, r.payment_date, f.name as file from claim_payments cp join remits r on r.id = cp.remit_id "
+            "cp.line, r.payment_date, f.name as file, f.ingested_at from claim_payments cp join remits r on r.id = cp.remit_id "
             "left join files f on f.sha256 = r.file_sha256 where cp.patient_control_number = ? order by cp.rowid",
             [pcn]))
         findings = list(self.query(
@@ -698,7 +699,7 @@ class Store:
             "left join files f on f.sha256 = fi.file_sha256 "
             "where fi.patient_control_number = ? and fi.severity = 'error' order by fi.rowid", [pcn]))
         events = list(self.query(
-            "select * from claim_events where patient_control_number = ? order by event_date, rowid", [pcn]))
+            "select * from claim_events where patient_control_number = ? order by rowid", [pcn]))
         return claims, payments, findings, events
 
     def latest_recorded_events(self) -> dict[str, tuple[str, str, str | None]]:
