@@ -99,18 +99,19 @@ def timeline(store: Store, pcn: str) -> list[Event]:
 
 
 def latest_states(store: Store, rec: Reconciliation) -> dict[str, str]:
-    """Per reconciled claim, its latest state: a recorded 999/277CA event newer than the claim's last
-    submission and last payment wins over the reconciliation's status."""
+    """Per reconciled claim, its latest state, the last event of its timeline: a 999/277CA event recorded
+    after the store last took a submission of the claim or a payment for it wins over the reconciliation's
+    status ("submitted" for an open claim)."""
     recorded = store.latest_recorded_events()
-    submitted = store.last_submission_dates()
+    stored = store.last_stored_at()
     out = {}
     for c in rec.claims:
+        pcn = c.patient_control_number
         state = c.status if c.status != "open" else SUBMITTED
-        ev = recorded.get(c.patient_control_number)
-        if ev and ev[1] >= (submitted.get(c.patient_control_number) or "") and \
-                (c.last_payment_date is None or ev[1] > c.last_payment_date):
+        ev = recorded.get(pcn)
+        if ev and ev[1] >= stored.get(pcn, ""):
             state = ev[0]
-        out[c.patient_control_number] = state
+        out[pcn] = state
     return out
 
 

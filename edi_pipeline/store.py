@@ -702,20 +702,17 @@ class Store:
             "select * from claim_events where patient_control_number = ? order by rowid", [pcn]))
         return claims, payments, findings, events
 
-    def latest_recorded_events(self) -> dict[str, tuple[str, str, str | None]]:
-        """Per claim, its last recorded event by date: pcn -> (state, event date, detail)."""
-        out: dict[str, tuple[str, str, str | None]] = {}
-        for pcn, state, day, detail in self.conn.execute(
-                "select patient_control_number, state, event_date, detail from claim_events "
-                "order by event_date, rowid"):
-            out[pcn] = (state, day, detail)
-        return out
+    def latest_recorded_events(self) -> dict[str, tuple[str, str]]:
+        """Per claim, its last recorded event: pcn -> (state, recorded_at)."""
+        return {pcn: (state, at) for pcn, state, at in self.conn.execute(
+            "select patient_control_number, state, recorded_at from claim_events order by recorded_at, rowid")}
 
-    def last_submission_dates(self) -> dict[str, str]:
-        """Per claim, the day its latest submission was stored (submitted_at's date)."""
-        return {pcn: day for pcn, day in self.conn.execute(
-            "select patient_control_number, max(substr(submitted_at, 1, 10)) from claims "
-            "group by patient_control_number")}
+    def last_stored_at(self) -> dict[str, str]:
+        """Per claim, when the store last took a submission of it or a payment for it (ISO timestamp)."""
+        return {pcn: at for pcn, at in self.conn.execute(
+            "select pcn, max(at) from (select patient_control_number as pcn, submitted_at as at from claims "
+            "union all select cp.patient_control_number, f.ingested_at from claim_payments cp "
+            "join files f on f.sha256 = cp.file_sha256) group by pcn")}
 
     def denial_rules(self) -> dict[str, str]:
         """Per claim, the first error rule the scrubber found on it (the rule that would have prevented a denial)."""

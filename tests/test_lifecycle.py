@@ -160,3 +160,23 @@ def test_cli_worklist_formats(db):
     assert r.exit_code == 0 and "NOREMIT01" in r.output
     r = CliRunner().invoke(cli, ["worklist", "--db", str(path), "--as-of", "31/12/2026"])
     assert r.exit_code == 2
+
+
+def test_a_claim_resent_after_its_277ca_rejection_leaves_the_rejected_list(db, tmp_path):
+    store, _ = db
+    lifecycle.record_event(store, "CLEANBL01", lifecycle.CLAIM_REJECTED, date(2026, 10, 7), "a.277", 9)
+    store.conn.execute("update claim_events set recorded_at = '2000-01-01T00:00:00+00:00'")  # before the 837P
+    store.conn.commit()
+    assert lifecycle.latest_states(store, reconcile(store, AS_OF))["CLEANBL01"] == lifecycle.SUBMITTED
+    assert "rejected" not in {w.patient_control_number: w for w in lifecycle.worklist(store, AS_OF)}["CLEANBL01"].reason
+
+
+def test_reconcile_shows_the_latest_state_per_claim(db):
+    store, path = db
+    lifecycle.record_event(store, "CLEANBL01", lifecycle.CLAIM_REJECTED, date(2099, 1, 3), "a.277", 9)
+    by = {c.patient_control_number: c for c in reconcile(store, AS_OF).claims}
+    assert (by["CLEANBL01"].state, by["DAUTH01"].state, by["CLEANCI01"].state) == (
+        lifecycle.CLAIM_REJECTED, lifecycle.DENIED, lifecycle.SUBMITTED)
+    rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(
+        cli, ["reconcile", "--db", str(path), "--as-of", "2026-12-31", "--format", "csv"]).output)))
+    assert {r["patient_control_number"]: r["state"] for r in rows}["CLEANBL01"] == lifecycle.CLAIM_REJECTED
