@@ -893,6 +893,34 @@ def worklist(db, as_of, fmt):
     _rows_out([w.to_dict() for w in items], fmt)
 
 
+@cli.command()
+@click.argument("pcns", nargs=-1, required=True, metavar="PCN...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), required=True,
+              help="The 837P to write (- for stdout).")
+@click.option("--void", is_flag=True, help="Void the claims (CLM05-3 = 8) instead of correcting them (7).")
+@click.option("--source", "sources", multiple=True, type=click.Path(exists=True),
+              help="A file the claims were ingested from, or a folder holding it (repeatable; default: .).")
+@_DB_OPTION
+@guarded
+def resubmit(pcns, output, void, sources, db):
+    """Write a corrected (CLM05-3 = 7) or void (8) 837P of stored claims, with REF*F8 = the payer's claim
+    control number (835 CLP07, or a 277CA's REF*1K) and, for a correction, the scrubber's corrections.
+
+    Each claim is rebuilt from the file it was ingested from (found by name and sha256 in --source), which
+    must be unchanged. Exit 1 when any claim cannot go (each named on stderr); the others are written."""
+    from .resubmit import resubmit as build
+
+    store = _open_store(db, must_exist=True)
+    try:
+        result = build(store, list(pcns), output, void=void, sources=sources or (".",))
+    finally:
+        store.close()
+    for why in result.refused:
+        click.echo(f"Error: {why}", err=True)
+    click.echo(f"{output}: {len(result.claims)} claim(s) {'voided' if void else 'corrected'}", err=True)
+    sys.exit(EXIT_FAIL if result.refused else EXIT_OK)
+
+
 def main() -> None:
     # The records we build hold no reference cycles; collecting less often saves ~10% on big files.
     gc.set_threshold(100_000, 50, 100)
