@@ -10,7 +10,7 @@ through `record_event`, each with its date, source file and position, and a deta
 
 from __future__ import annotations
 
-import statistics
+import bisect
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -28,7 +28,7 @@ STATES = (SUBMITTED, HELD, SENT, FILE_ACCEPTED, FILE_REJECTED, CLAIM_ACCEPTED, C
 
 TURNAROUND_DAYS = 30  # NV: a payer's expected turnaround, 835 after submission
 UNDERPAID_TOLERANCE = Decimal("0.05")  # paid this share below the payer's usual rate counts as underpaid
-UNDERPAID_MIN_PAYMENTS = 3  # earlier payments of a payer needed before its usual rate is trusted
+UNDERPAID_MIN_PAYMENTS = 3  # earlier paid lines of a payer and code needed before its usual rate is trusted
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,27 +138,51 @@ def _age(service_date: str | None, as_of: date) -> int | None:
     return (as_of - date.fromisoformat(service_date)).days if service_date else None
 
 
-def _usual_rates(rec: Reconciliation) -> dict[str, list[tuple[str, Decimal]]]:
-    """Per payer, (payment date, paid / billed) of each paid claim, in payment-date order."""
-    rates: dict[str, list[tuple[str, Decimal]]] = {}
-    for c in rec.claims:
-        if c.status in (PAID, PARTIALLY_PAID) and c.billed and c.paid > 0 and c.last_payment_date:
-            rates.setdefault(c.payer or "", []).append((c.last_payment_date, Decimal(c.paid) / Decimal(c.billed)))
-    for v in rates.values():
-        v.sort()
-    return rates
+def _shortfalls(store: Store) -> dict[str, int]:
+    """Per CLP01, cents paid below expectation: over its paid service lines, the line charge times the
+    median paid / charge of the same payer's lines of the same procedure paid on earlier days (once there
+    are UNDERPAID_MIN_PAYMENTS of them), minus what was paid, where that is over UNDERPAID_TOLERANCE."""
+    by_code: dict[tuple, list[tuple]] = {}
+    for pcn, payer, procedure, charge, paid, day in store.paid_service_lines():
+        by_code.setdefault((payer, procedure), []).append((day, pcn, charge, paid))
+    out: dict[str, int] = {}
+    for lines in by_code.values():
+        lines.sort()
+        earlier: list[Decimal] = []  # sorted rates of the days before the current one
+        k = 0
+        while k < len(lines):
+            j = k
+            while j < len(lines) and lines[j][0] == lines[k][0]:
+                j += 1
+            if len(earlier) >= UNDERPAID_MIN_PAYMENTS:
+                rate = _median(earlier)
+                for _, pcn, charge, paid in lines[k:j]:
+                    expected = Decimal(charge) * rate
+                    if paid < expected * (1 - UNDERPAID_TOLERANCE):
+                        out[pcn] = out.get(pcn, 0) + int(expected) - paid
+            for _, _, charge, paid in lines[k:j]:
+                bisect.insort(earlier, Decimal(paid) / Decimal(charge))
+            k = j
+    return out
+
+
+def _median(sorted_values: list[Decimal]) -> Decimal:
+    n = len(sorted_values)
+    mid = n // 2
+    return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
 
 
 def worklist(store: Store, as_of: date | None = None, turnaround_days: int = TURNAROUND_DAYS,
              rec: Reconciliation | None = None) -> list[WorkItem]:
     """The claims leaking money, largest amount at stake first: rejected by the payer's front end and not
     resent, denied (with the scrubber rule that would have prevented it when one fired on the claim),
-    open past the payer's turnaround, and paid below the rate of the same payer's earlier payments."""
+    open past the payer's turnaround, and paid below the rate of the same payer's earlier payments of the
+    same procedure code (_shortfalls)."""
     as_of = as_of or date.today()
     rec = rec or reconcile(store, as_of=as_of)
     states = latest_states(store, rec)
     rules = store.denial_rules()
-    rates = _usual_rates(rec)
+    shortfall = _shortfalls(store)
     items: list[WorkItem] = []
     for c in rec.claims:
         pcn, billed = c.patient_control_number, c.billed or 0
@@ -175,13 +199,9 @@ def worklist(store: Store, as_of: date | None = None, turnaround_days: int = TUR
             items.append(WorkItem(pcn, c.payer, f"{'reversed, not re-adjudicated' if c.status == REVERSED else 'open'}"
                                   f" past {turnaround_days}-day turnaround", age, max(billed - c.paid, 0),
                                   "call the payer for claim status"))
-        elif c.status in (PAID, PARTIALLY_PAID) and billed and c.last_payment_date:
-            earlier = [r for d, r in rates.get(c.payer or "", ()) if d < c.last_payment_date]
-            if len(earlier) >= UNDERPAID_MIN_PAYMENTS:
-                expected = Decimal(billed) * statistics.median(earlier)
-                if Decimal(c.paid) < expected * (1 - UNDERPAID_TOLERANCE):
-                    items.append(WorkItem(pcn, c.payer, "paid below the payer's usual rate", age,
-                                          int(expected) - c.paid, "check the contract rate; appeal the underpayment"))
+        elif c.status in (PAID, PARTIALLY_PAID) and shortfall.get(pcn, 0) > 0:
+            items.append(WorkItem(pcn, c.payer, "paid below the payer's usual rate for the code", age,
+                                  shortfall[pcn], "check the contract rate; appeal the underpayment"))
     items.sort(key=lambda w: (-w.at_stake, w.patient_control_number))
     return items
 

@@ -724,3 +724,12 @@ class Store:
         """Per claim, the payer profile its latest submission was scrubbed under (None when unknown)."""
         return {pcn: profile for pcn, profile in self.conn.execute(
             "select patient_control_number, profile from claims where profile is not null order by rowid")}
+
+    def paid_service_lines(self) -> list[tuple]:
+        """Every service line paid something, of a claim payment that is not a reversal: (CLP01, payer id,
+        SVC01 procedure, SVC02 charge cents, SVC03 paid cents, payment date), in no particular order."""
+        return self.conn.execute(
+            "select cp.patient_control_number, r.payer_id, sp.procedure, sp.charge_cents, sp.paid_cents, "
+            "r.payment_date from service_payments sp join claim_payments cp on cp.id = sp.claim_payment_id "
+            "join remits r on r.id = cp.remit_id where sp.paid_cents > 0 and sp.charge_cents > 0 "
+            "and cp.status_code != '22' and r.payment_date is not null").fetchall()

@@ -108,19 +108,21 @@ def test_worklist_names_the_scrubber_rule_that_would_have_prevented_a_denial(db)
     assert lifecycle.HELD in {e.state for e in lifecycle.timeline(store, "DAUTH01")}
 
 
-def test_worklist_finds_a_payment_below_the_payers_usual_rate():
+def test_worklist_finds_a_line_paid_below_the_payers_usual_rate_for_the_code():
     class C:  # reconciled claims, as reconcile makes them
-        def __init__(self, pcn, billed, paid, day):
+        def __init__(self, pcn):
             self.patient_control_number, self.payer, self.service_date = pcn, "P", "2026-10-01"
-            self.billed, self.paid, self.status, self.last_payment_date = billed, paid, "paid", day
-            self.patient_responsibility = self.adjustments = self.denied = 0
-            self.frequency_code = None
+            self.billed, self.paid, self.status, self.last_payment_date = 10000, 5000, "paid", "2026-11-09"
 
     class Rec:
         as_of = AS_OF
-        claims = [C(f"A{i}", 10000, 8000, f"2026-11-0{i}") for i in range(1, 5)] + [C("LOW", 10000, 4000, "2026-11-09")]
+        claims = [C("LOW"), C("OTHERCODE"), C("A1")]
 
     store = Store(":memory:")
+    rows = [(f"A{i}", "P", "20553", 10000, 8000, f"2026-11-0{i}") for i in range(1, 5)]  # 80% of charge
+    rows += [("LOW", "P", "20553", 10000, 4000, "2026-11-09"),  # 40%: 4000 below the 8000 expected
+             ("OTHERCODE", "P", "64483", 10000, 4000, "2026-11-09")]  # no earlier payments of the code
+    store.paid_service_lines = lambda: rows
     items = lifecycle.worklist(store, AS_OF, rec=Rec())
     assert [(w.patient_control_number, w.at_stake) for w in items] == [("LOW", 4000)]
 
