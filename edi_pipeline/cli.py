@@ -860,7 +860,12 @@ def demo(out_dir, workers):
 def status(pcn, db, fmt):
     """Print one claim's timeline: every event of CLM01 = PCN with its date, state, source file and position.
 
-    Exit 1 when the store knows no event of PCN."""
+    Exit 1 when the store knows no event of PCN.
+
+    \b
+    Example:
+      edi-pipeline status CLM0001 --db billing.db
+    """
     from .lifecycle import timeline
 
     store = _open_store(db, must_exist=True)
@@ -882,7 +887,13 @@ def status(pcn, db, fmt):
 def worklist(db, as_of, fmt):
     """The claims leaking money, largest amount at stake first, each with its reason, age (days since the
     date of service), amount at stake and next action: rejected by the payer and not resent, denied,
-    open past the payer's turnaround, paid below the payer's usual rate."""
+    open past the payer's turnaround, paid below the payer's usual rate for the code.
+
+    \b
+    Examples:
+      edi-pipeline worklist --db billing.db
+      edi-pipeline worklist --as-of 2026-12-31 --format csv > worklist.csv
+    """
     from .lifecycle import worklist as build
 
     store = _open_store(db, must_exist=True)
@@ -907,7 +918,13 @@ def resubmit(pcns, output, void, sources, db):
     control number (835 CLP07, or a 277CA's REF*1K) and, for a correction, the scrubber's corrections.
 
     Each claim is rebuilt from the file it was ingested from (found by name and sha256 in --source), which
-    must be unchanged. Exit 1 when any claim cannot go (each named on stderr); the others are written."""
+    must be unchanged. Exit 1 when any claim cannot go (each named on stderr); the others are written.
+
+    \b
+    Examples:
+      edi-pipeline resubmit CLM0001 CLM0002 -o corrected.837 --source inbox/
+      edi-pipeline resubmit CLM0003 -o void.837 --void --source claims-2026-10.837
+    """
     from .resubmit import resubmit as build
 
     store = _open_store(db, must_exist=True)
