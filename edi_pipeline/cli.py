@@ -925,6 +925,92 @@ def ncci_show(db, fmt):
     _rows_out(rows, fmt)
 
 
+@cli.command()
+@click.argument("pcn")
+@_DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@guarded
+def status(pcn, db, fmt):
+    """Print one claim's timeline: every event of CLM01 = PCN with its date, state, source file and position.
+
+    Exit 1 when the store knows no event of PCN.
+
+    \b
+    Example:
+      edi-pipeline status CLM0001 --db billing.db
+    """
+    from .lifecycle import timeline
+
+    store = _open_store(db, must_exist=True)
+    try:
+        events = [e.to_dict() for e in timeline(store, pcn)]
+    finally:
+        store.close()
+    if not events:
+        _fail(f"claim {pcn}: no event in the store")
+    _rows_out(events, fmt)
+
+
+@cli.command()
+@_DB_OPTION
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Date for ages and turnaround (default today).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@guarded
+def worklist(db, as_of, fmt):
+    """The claims leaking money, largest amount at stake first, each with its reason, age (days since the
+    date of service), amount at stake and next action: rejected by the payer and not resent, denied,
+    open past the payer's turnaround, paid below the payer's usual rate for the code.
+
+    \b
+    Examples:
+      edi-pipeline worklist --db billing.db
+      edi-pipeline worklist --as-of 2026-12-31 --format csv > worklist.csv
+    """
+    from .lifecycle import worklist as build
+
+    store = _open_store(db, must_exist=True)
+    try:
+        items = build(store, as_of=as_of.date() if as_of else None)
+    finally:
+        store.close()
+    _rows_out([w.to_dict() for w in items], fmt)
+
+
+@cli.command()
+@click.argument("pcns", nargs=-1, required=True, metavar="PCN...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), required=True,
+              help="The 837P to write (- for stdout).")
+@click.option("--void", is_flag=True, help="Void the claims (CLM05-3 = 8) instead of correcting them (7).")
+@click.option("--source", "sources", multiple=True, type=click.Path(exists=True),
+              help="A file the claims were ingested from, or a folder holding it (repeatable; default: .).")
+@_DB_OPTION
+@guarded
+def resubmit(pcns, output, void, sources, db):
+    """Write a corrected (CLM05-3 = 7) or void (8) 837P of stored claims, with REF*F8 = the payer's claim
+    control number (835 CLP07, or a 277CA's REF*1K) and, for a correction, the scrubber's corrections.
+
+    Each claim is rebuilt from the file it was ingested from (found by name and sha256 in --source), which
+    must be unchanged. Exit 1 when any claim cannot go (each named on stderr); the others are written.
+
+    \b
+    Examples:
+      edi-pipeline resubmit CLM0001 CLM0002 -o corrected.837 --source inbox/
+      edi-pipeline resubmit CLM0003 -o void.837 --void --source claims-2026-10.837
+    """
+    from .resubmit import resubmit as build
+
+    store = _open_store(db, must_exist=True)
+    try:
+        result = build(store, list(pcns), output, void=void, sources=sources or (".",))
+    finally:
+        store.close()
+    for why in result.refused:
+        click.echo(f"Error: {why}", err=True)
+    click.echo(f"{output}: {len(result.claims)} claim(s) {'voided' if void else 'corrected'}", err=True)
+    sys.exit(EXIT_FAIL if result.refused else EXIT_OK)
+
+
 def main() -> None:
     # The records we build hold no reference cycles; collecting less often saves ~10% on big files.
     gc.set_threshold(100_000, 50, 100)

@@ -150,4 +150,16 @@ def m004_batch_publish_and_claims(db) -> None:
     db["batch_claims"].create_index(["run"])
 
 
-STEPS = (m001_core, m002_lookup_indexes, m003_interchanges, m004_batch_publish_and_claims)  # in order; a new step goes last, and is never edited once released
+def m005_claim_events(db) -> None:
+    """Claim status events that no claim or payment row says by itself (a 999 or 277CA answer, recorded
+    through lifecycle.record_event): the claim's CLM01, its state, the event's date, the source file and
+    position it came from and a detail (a status code, a reason)."""
+    db["claim_events"].create({
+        "id": str, "patient_control_number": str, "state": str, "event_date": str, "source_file": str,
+        "segment_index": int, "line": int, "detail": str, "recorded_at": str,
+    }, pk="id")
+    db["claim_events"].create_index(["patient_control_number"])
+
+
+STEPS = (m001_core, m002_lookup_indexes, m003_interchanges, m004_batch_publish_and_claims,
+         m005_claim_events)  # in order; a new step goes last, and is never edited once released

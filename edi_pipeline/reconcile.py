@@ -20,6 +20,9 @@ Status
     (nothing paid and a denial adjustment or CLP02 = 4), partially paid (something paid and some of
     the charge denied, or CLP03 not accounted for by CLP04 + adjustments), paid (contractual and
     patient responsibility reductions only). "billed" is the latest submission's CLM02.
+State
+    The claim's latest lifecycle state: its status ("submitted" for open), unless a 999 or 277CA event
+    recorded after its last submission and payment says otherwise (lifecycle.latest_states).
 Days outstanding
     Service date to the last active payment's date; for a claim with no remit, to `as_of`.
 """
@@ -115,13 +118,14 @@ class ClaimRecon:
     frequency_code: str | None
     last_payment_date: str | None
     lines: list[LineMatch] | None = None
+    state: str | None = None  # latest lifecycle state (lifecycle.latest_states): status, or a newer 999/277CA answer
 
     def to_dict(self) -> dict:
         d = {
             "patient_control_number": self.patient_control_number, "payer": self.payer,
             "service_date": self.service_date, "billed": cents_text(self.billed), "paid": cents_text(self.paid),
             "patient_responsibility": cents_text(self.patient_responsibility),
-            "adjustments": cents_text(self.adjustments), "status": self.status,
+            "adjustments": cents_text(self.adjustments), "status": self.status, "state": self.state,
             "days_outstanding": self.days_outstanding,
         }
         if self.lines is not None:
@@ -375,13 +379,18 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
             bucket["claims"] += 1
             bucket["billed"] += charge or 0
             bucket["patient_control_numbers"].append(pcn)
+    from .lifecycle import latest_states  # here: lifecycle builds on this module
+
+    states = latest_states(store, result)
+    for c in result.claims:
+        c.state = states[c.patient_control_number]
     result.claims.sort(key=lambda c: c.patient_control_number)
     result.unmatched_remits.sort(key=lambda r: r["patient_control_number"])
     return result
 
 
 CLAIM_COLUMNS = ("patient_control_number", "payer", "service_date", "billed", "paid", "patient_responsibility",
-                 "adjustments", "status", "days_outstanding")
+                 "adjustments", "status", "state", "days_outstanding")
 
 
 def claim_rows(rec: Reconciliation) -> list[dict]:

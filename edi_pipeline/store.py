@@ -688,11 +688,70 @@ class Store:
         return sent + held, changed
 
     def report_ack_events(self) -> list[tuple]:
-        """(pcn, date, STC01-1 category) of the payers' 277CA claim events, [] until the store keeps them."""
-        if not self.conn.execute("select 1 from sqlite_master where name = 'claim_events'").fetchone():
-            return []
-        cols = {r[1] for r in self.conn.execute("pragma table_info(claim_events)")}
-        if not {"patient_control_number", "event_date", "category", "source_kind"} <= cols:
-            return []
-        return self.conn.execute("select patient_control_number, event_date, category from claim_events "
-                                 "where source_kind = '277CA'").fetchall()
+        """(pcn, date, STC01-1 category) of the payers' 277CA answers recorded in claim_events (lifecycle.py's
+        states 'accepted by payer' / 'rejected by payer', read as A2 / A7)."""
+        return self.conn.execute(
+            "select patient_control_number, event_date, case state when 'accepted by payer' then 'A2' else 'A7' end "
+            "from claim_events where state in ('accepted by payer', 'rejected by payer')").fetchall()
+    # --- claim lifecycle (lifecycle.py) ---------------------------------------------
+
+    _EVENT_COLS = ("id", "patient_control_number", "state", "event_date", "source_file", "segment_index", "line",
+                   "detail", "recorded_at")
+
+    def add_claim_events(self, rows: list[tuple]) -> None:
+        """Insert claim_events rows (_EVENT_COLS order); an event's id is its source and position, so a
+        replay replaces it."""
+        self.insert_rows("claim_events", self._EVENT_COLS, rows)
+
+    def claim_timeline_rows(self, pcn: str) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+        """What one claim's timeline is made of: its submissions (with file name), its claim payments
+        (with payment date, file name and ingest time), its error findings and its recorded events, each in
+        store order."""
+        claims = list(self.query(
+            "select c.frequency_code, c.payer_claim_control_number, c.origin, c.submitted_at, c.segment_index, "
+            "c.line, c.total_charge_cents, f.name as file from claims c left join files f on f.sha256 = c.file_sha256 "
+            "where c.patient_control_number = ? order by c.rowid", [pcn]))
+        payments = list(self.query(
+            "select cp.status_code, cp.charge_cents, cp.paid_cents, cp.payer_claim_control_number, cp.segment_index, "
+            "cp.line, r.payment_date, f.name as file, f.ingested_at from claim_payments cp join remits r on r.id = cp.remit_id "
+            "left join files f on f.sha256 = r.file_sha256 where cp.patient_control_number = ? order by cp.rowid",
+            [pcn]))
+        findings = list(self.query(
+            "select fi.rule, fi.line, fi.action, f.name as file, f.ingested_at from findings fi "
+            "left join files f on f.sha256 = fi.file_sha256 "
+            "where fi.patient_control_number = ? and fi.severity = 'error' order by fi.rowid", [pcn]))
+        events = list(self.query(
+            "select * from claim_events where patient_control_number = ? order by rowid", [pcn]))
+        return claims, payments, findings, events
+
+    def latest_recorded_events(self) -> dict[str, tuple[str, str]]:
+        """Per claim, its last recorded event: pcn -> (state, recorded_at)."""
+        return {pcn: (state, at) for pcn, state, at in self.conn.execute(
+            "select patient_control_number, state, recorded_at from claim_events order by recorded_at, rowid")}
+
+    def last_stored_at(self) -> dict[str, str]:
+        """Per claim, when the store last took a submission of it or a payment for it (ISO timestamp)."""
+        return {pcn: at for pcn, at in self.conn.execute(
+            "select pcn, max(at) from (select patient_control_number as pcn, submitted_at as at from claims "
+            "union all select cp.patient_control_number, f.ingested_at from claim_payments cp "
+            "join files f on f.sha256 = cp.file_sha256) group by pcn")}
+
+    def denial_rules(self) -> dict[str, str]:
+        """Per claim, the first error rule the scrubber found on it (the rule that would have prevented a denial)."""
+        return {pcn: rule for pcn, rule in self.conn.execute(
+            "select patient_control_number, min(rule) from findings where patient_control_number is not null "
+            "and severity = 'error' group by patient_control_number")}
+
+    def claim_profiles(self) -> dict[str, str]:
+        """Per claim, the payer profile its latest submission was scrubbed under (None when unknown)."""
+        return {pcn: profile for pcn, profile in self.conn.execute(
+            "select patient_control_number, profile from claims where profile is not null order by rowid")}
+
+    def paid_service_lines(self) -> list[tuple]:
+        """Every service line paid something, of a claim payment that is not a reversal: (CLP01, payer id,
+        SVC01 procedure, SVC02 charge cents, SVC03 paid cents, payment date), in no particular order."""
+        return self.conn.execute(
+            "select cp.patient_control_number, r.payer_id, sp.procedure, sp.charge_cents, sp.paid_cents, "
+            "r.payment_date from service_payments sp join claim_payments cp on cp.id = sp.claim_payment_id "
+            "join remits r on r.id = cp.remit_id where sp.paid_cents > 0 and sp.charge_cents > 0 "
+            "and cp.status_code != '22' and r.payment_date is not null").fetchall()

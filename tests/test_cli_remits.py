@@ -69,7 +69,8 @@ def test_reconcile_table(db):
     assert r.exit_code == 0
     out = r.output
     assert out.splitlines()[0].split() == ["patient_control_number", "payer", "service_date", "billed", "paid",
-                                           "patient_responsibility", "adjustments", "status", "days_outstanding"]
+                                           "patient_responsibility", "adjustments", "status", "state",
+                                           "days_outstanding"]
     assert "Remits matching no claim:" in out and "UNMATCHED01" in out
     aging = out.split("aged as of 2026-12-31:")[1]
     assert "61-90  1       250.00" in aging

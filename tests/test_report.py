@@ -223,3 +223,15 @@ def test_report_on_generated_store_in_chromium(tmp_path):
     assert out.stat().st_size < 1_000_000
     dom, _ = _chromium(out, tmp_path)
     _assert_charts_drawn(dom, 10)
+
+
+def test_first_pass_acceptance_reads_the_277ca_events_the_lifecycle_records(store):
+    """The KPI is filled from claim_events: payer acceptances and rejections recorded by lifecycle.record_event."""
+    from edi_pipeline.lifecycle import CLAIM_ACCEPTED, CLAIM_REJECTED, record_event
+
+    record_event(store, "A", CLAIM_ACCEPTED, date(2026, 11, 1), "payer.277", 5)
+    record_event(store, "B", CLAIM_REJECTED, date(2026, 11, 1), "payer.277", 9)
+    record_event(store, "B", CLAIM_ACCEPTED, date(2026, 11, 9), "payer2.277", 5)
+    assert sorted(store.report_ack_events()) == [("A", "2026-11-01", "A2"), ("B", "2026-11-01", "A7"),
+                                                 ("B", "2026-11-09", "A2")]
+    assert _kpis(report_data(store, AS_OF))["First-pass acceptance"].value == "50.0%"
