@@ -308,15 +308,21 @@ def _month_axis(months: list[str], left: float, width: float, bottom: float) -> 
     return parts, lambda i: left + step * (i + .5)
 
 
-def line_chart(title: str, months: list[str], series: dict[str, list[float | None]]) -> str:
-    """Monthly rate lines (0-100 %), one per series, with a legend on the right."""
-    left, top, width, height = 60, 34, 560, 220
-    vmax = _nice_max(max((v for s in series.values() for v in s if v is not None), default=0) * 100) / 100
+def _frame(title: str, left: int, top: int, width: int, height: int, label) -> list[str]:
+    """A monthly chart's title and its five horizontal gridlines, `label(k)` naming gridline k (0-4)."""
     parts = [f'<text x="10" y="20" class="t">{_esc(title)}</text>']
     for k in range(5):
         y = top + height - height * k / 4
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" class="g"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" class="a" text-anchor="end">{vmax * k / 4:.0%}</text>')
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" class="a" text-anchor="end">{label(k)}</text>')
+    return parts
+
+
+def line_chart(title: str, months: list[str], series: dict[str, list[float | None]]) -> str:
+    """Monthly rate lines (0-100 %), one per series, with a legend on the right."""
+    left, top, width, height = 60, 34, 560, 220
+    vmax = _nice_max(max((v for s in series.values() for v in s if v is not None), default=0) * 100) / 100
+    parts = _frame(title, left, top, width, height, lambda k: f"{vmax * k / 4:.0%}")
     axis, xof = _month_axis(months, left, width, top + height)
     parts += axis
     for i, (name, values) in enumerate(series.items()):
@@ -336,11 +342,7 @@ def stacked_chart(title: str, months: list[str], series: dict[str, list[Decimal]
     left, top, width, height = 80, 34, 540, 220
     totals = [sum((s[j] for s in series.values()), Decimal(0)) for j in range(len(months))]
     vmax = _nice_max(float(max(totals, default=0)))
-    parts = [f'<text x="10" y="20" class="t">{_esc(title)}</text>']
-    for k in range(5):
-        y = top + height - height * k / 4
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" class="g"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" class="a" text-anchor="end">{_money(vmax * k / 4)}</text>')
+    parts = _frame(title, left, top, width, height, lambda k: _money(vmax * k / 4))
     axis, xof = _month_axis(months, left, width, top + height)
     parts += axis
     bw = min(max(width / max(len(months), 1) * .7, 1), 60)
