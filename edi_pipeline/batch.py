@@ -558,6 +558,11 @@ def _failure(exc: Exception) -> str:
     return f"internal error ({type(exc).__name__})"
 
 
+def _internal(exc: Exception) -> bool:
+    """A fault of ours, not of the file or the machine: batch exits 3 for it."""
+    return not isinstance(exc, (EdiError, OSError))
+
+
 def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str, str, str]]]) -> FileOutcome:
     path, out, db, kind, sha, run, interchanges = args
     try:
@@ -570,7 +575,7 @@ def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str,
         log.error("file failed", extra={"file": Path(path).name, "reason": reason})
         return FileOutcome(Path(path).name, FAILED, detail=reason)
     except Exception as exc:  # one bad file must not stop the batch
-        internal = not isinstance(exc, (EdiError, OSError))
+        internal = _internal(exc)
         reason = f"{Path(path).name}: {_failure(exc)}"
         try:
             outcome = _released(Path(path), _quarantine(Path(path), Path(out), reason))

@@ -241,14 +241,7 @@ def test_aoc_type_3_and_2_warn_naming_the_contractor_case(tmp_path):
 def test_acu_addon_no_primary_reads_the_aoc_table(tmp_path):
     claims = [claim("ACUNP", MEDICARE, [L("97810", 80), L("97814", 70)], dx=[CLBP], rendering=DR_B)]
     assert not found(scrub(tmp_path, claims), "ACU-ADDON-NO-PRIMARY")  # shipped: 97810 or 97813
-    aoc = tmp_path / "AOC_V2026Q1_01-MCR.txt"
-    aoc.write_text("Primary Code\tAdd-on Code\tAOC Edit Type\n97813\t97814\t1\n", encoding="ascii")
-    _import(tmp_path, aoc)
-    store = Store(tmp_path / "s.db")
-    try:
-        r = scrub(tmp_path, claims, store)
-    finally:
-        store.close()
+    r = scrub_with_aoc_row(tmp_path, claims, "97813", "97814")
     assert [f.procedure for f in found(r, "ACU-ADDON-NO-PRIMARY")] == ["97814"] and r.claims_held == 1
     assert not found(r, "NCCI-AOC")  # reported once
 
@@ -256,19 +249,24 @@ def test_acu_addon_no_primary_reads_the_aoc_table(tmp_path):
 def test_cpm_addon_reads_the_aoc_table(tmp_path):
     claims = [claim("CPMAOC", MEDICARE, [L("G3002", 110), L("G3003", 45)], dx=["G89.4"])]
     assert not found(scrub(tmp_path, claims), "CPM-ADDON")  # no AOC row: the cpm_initial group (G3002)
-    aoc = tmp_path / "AOC_V2026Q1_01-MCR.txt"
-    aoc.write_text("Primary Code\tAdd-on Code\tAOC Edit Type\n99490\tG3003\t1\n", encoding="ascii")
-    _import(tmp_path, aoc)
-    store = Store(tmp_path / "s.db")
-    try:
-        r = scrub(tmp_path, claims, store)
-    finally:
-        store.close()
+    r = scrub_with_aoc_row(tmp_path, claims, "99490", "G3003")
     (f,) = found(r, "CPM-ADDON")
     assert "G3003 without 99490" in f.message and not found(r, "NCCI-AOC")
 
 
 # ---------------------------------------------------------------- an imported quarter in a scrub
+
+def scrub_with_aoc_row(tmp_path, claims, primary: str, addon: str):
+    """Scrub `claims` against a store whose imported AOC table holds one type-1 row."""
+    aoc = tmp_path / "AOC_V2026Q1_01-MCR.txt"
+    aoc.write_text(f"Primary Code\tAdd-on Code\tAOC Edit Type\n{primary}\t{addon}\t1\n", encoding="ascii")
+    _import(tmp_path, aoc)
+    store = Store(tmp_path / "s.db")
+    try:
+        return scrub(tmp_path, claims, store)
+    finally:
+        store.close()
+
 
 def _import(tmp_path, *files):
     r = CliRunner().invoke(cli, ["ncci", "import", *map(str, files), "--db", str(tmp_path / "s.db")])

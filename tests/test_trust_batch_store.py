@@ -48,6 +48,16 @@ def inbox_with(tmp_path, files: dict[str, str], name="inbox") -> Path:
     return inbox
 
 
+def plb_and_reference(tmp_path) -> tuple[Path, Path]:
+    """An inbox holding pair-plb.837, and the output folder of a clean batch run over it."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "pair-plb.837")
+    reference = tmp_path / "reference"
+    assert batch(inbox, reference).exit_code == 0
+    return inbox, reference
+
+
 # --- 1. resends whatever the ISA13 holds ------------------------------------------------------
 
 BLANK = " " * 9
@@ -247,11 +257,7 @@ def test_a_failed_store_commit_publishes_nothing_and_the_rerun_processes_the_fil
     import contextlib
     import sqlite3
 
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "pair-plb.837")
-    reference = tmp_path / "reference"
-    assert batch(inbox, reference).exit_code == 0
+    inbox, reference = plb_and_reference(tmp_path)
 
     def disk_full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
@@ -289,11 +295,7 @@ def test_a_file_failing_after_its_rows_are_stored_is_left_for_the_next_run_not_q
 
     from edi_pipeline.scrub import ScrubResult
 
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "pair-plb.837")
-    reference = tmp_path / "reference"
-    assert batch(inbox, reference).exit_code == 0
+    inbox, reference = plb_and_reference(tmp_path)
 
     def disk_full(self, fh):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -314,11 +316,7 @@ def test_a_file_failing_after_its_rows_are_stored_is_left_for_the_next_run_not_q
 def test_outputs_that_cannot_be_published_wait_staged_for_the_next_run(tmp_path, monkeypatch):
     import edi_pipeline.batch as batch_module
 
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "pair-plb.837")
-    reference = tmp_path / "reference"
-    assert batch(inbox, reference).exit_code == 0
+    inbox, reference = plb_and_reference(tmp_path)
 
     def publish_fails(stage, out):
         raise PermissionError(13, "Permission denied")
