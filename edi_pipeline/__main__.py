@@ -1,5 +1,5 @@
 """`python -m edi_pipeline` runs the command line."""
 
-from .cli import main
+from edi_pipeline.cli.commands import main
 
 main()

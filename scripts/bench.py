@@ -68,7 +68,7 @@ def full_ncci_files(out: Path, ptp_rows: int) -> list[Path]:
     import io
 
     out.mkdir(parents=True, exist_ok=True)
-    data = ROOT / "edi_pipeline" / "data"
+    data = ROOT / "edi_pipeline" / "codes" / "data"
 
     def shipped(name):
         text = (data / name).read_text(encoding="utf-8")
@@ -128,16 +128,17 @@ pyx12.x12n_document.x12n_document(pyx12.params.params(), sys.argv[1], None, None
 LIBRARY = """
 import io, json, os, sys, time, gc
 import pyx12.x12file
-from edi_pipeline.convert import to_ndjson
-from edi_pipeline.document import iter_records
-from edi_pipeline.ingest import ingest_file
-from edi_pipeline.reconcile import reconcile
-from edi_pipeline.scrub import scrub_file
-from edi_pipeline.store import Store
+from edi_pipeline.formats.convert import to_ndjson
+from edi_pipeline.tx.document import iter_records
+from edi_pipeline.pipeline.ingest import ingest_file
+from edi_pipeline.analytics.reconcile import reconcile
+from edi_pipeline.scrub.scrubber import scrub_file
+from edi_pipeline.store.store import Store
 gc.set_threshold(100_000, 50, 100)
 f837, f835, work = sys.argv[1:4]
 out = {}
-from edi_pipeline import store as store_module, values
+from edi_pipeline.store import store as store_module
+from edi_pipeline.core import values
 def timed(name, fn):  # each step starts with empty value caches, as a fresh command does
     for memo in (values.to_date, values.to_decimal, store_module.cents, store_module.cents_text):
         memo.cache.clear()

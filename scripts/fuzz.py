@@ -22,7 +22,7 @@ from click.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edi_pipeline.cli import cli  # noqa: E402
+from edi_pipeline.cli.commands import cli  # noqa: E402
 
 COMMANDS = [  # `-` reads the damaged input from stdin; the store commands read what ingest and batch stored
     ["convert", "{f}", "--to", "ndjson", "-o", "{d}/o.ndjson"],

@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edi_pipeline.envelope import EnvelopeReader, EnvelopeSegment  # noqa: E402
-from edi_pipeline.errors import IssueList  # noqa: E402
-from edi_pipeline.model import Claim  # noqa: E402
-from edi_pipeline.parse_837p import parse_837p  # noqa: E402
-from edi_pipeline.values import format_amount  # noqa: E402
+from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment  # noqa: E402
+from edi_pipeline.core.errors import IssueList  # noqa: E402
+from edi_pipeline.tx.model import Claim  # noqa: E402
+from edi_pipeline.tx.parse_837p import parse_837p  # noqa: E402
+from edi_pipeline.core.values import format_amount  # noqa: E402
 
 FIXTURES = ROOT / "fixtures" / "edi"
 SENT = FIXTURES / "expected"

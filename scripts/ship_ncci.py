@@ -1,4 +1,4 @@
-"""Write the shipped NCCI tables (edi_pipeline/data/ncci_*.csv) from the CMS extracts in ../shared/ncci/.
+"""Write the shipped NCCI tables (edi_pipeline/codes/data/ncci_*.csv) from the CMS extracts in ../shared/ncci/.
 
 The extracts are real CMS rows (PTP v302r0, MUE and AOC effective 2024-07-01, see their README); this
 keeps the rows as a table of our own with its source, version and effective date in the header.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "edi_pipeline" / "data"
+DATA = ROOT / "edi_pipeline" / "codes" / "data"
 EFFECTIVE = "2024-07-01"
 SOURCES = {
     "ptp": ("ptp_practitioner_2024q3_column1_listed.csv", "v302r0",
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     for name, text in build(Path(args.src)).items():
         (DATA / name).write_text(text, encoding="utf-8")
-        print(f"wrote edi_pipeline/data/{name}")
+        print(f"wrote edi_pipeline/codes/data/{name}")
     return 0
 
 

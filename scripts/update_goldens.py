@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edi_pipeline.scrub import scrub_file  # noqa: E402
-from edi_pipeline.store import Store  # noqa: E402
+from edi_pipeline.scrub.scrubber import scrub_file  # noqa: E402
+from edi_pipeline.store.store import Store  # noqa: E402
 
 FIXTURES = ROOT / "fixtures" / "edi"
 os.environ["EDI_SCRUB_DATE"] = "2026-11-27"  # as tests/conftest.py: TIMELY-FILING counts to this date

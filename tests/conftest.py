@@ -42,7 +42,7 @@ def fixtures_dir() -> Path:
 @pytest.fixture
 def store(tmp_path):
     """A fresh store in the test's folder."""
-    from edi_pipeline.store import Store
+    from edi_pipeline.store.store import Store
 
     s = Store(tmp_path / "store.db")
     yield s

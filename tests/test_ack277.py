@@ -1,4 +1,4 @@
-"""Tests for edi_pipeline.ack277: the 277CA (005010X214) answering a scrubbed 837P interchange."""
+"""Tests for edi_pipeline.scrub.ack277: the 277CA (005010X214) answering a scrubbed 837P interchange."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from conftest import FIXTURES, fixture_files
 from hypothesis import HealthCheck, given, settings
 from mutations import mutated
 
-from edi_pipeline.ack277 import RULE_STATUS, build_277ca, interchange_outcomes, set_outcomes, write_277cas
-from edi_pipeline.ack_records import ClaimStatus, LevelStatus
-from edi_pipeline.codes import load_tables
-from edi_pipeline.errors import EdiError, IssueList, Severity
-from edi_pipeline.parse_277ca import iter_277ca
-from edi_pipeline.scrub import scrub_file
-from edi_pipeline.tr3 import validate_tr3
+from edi_pipeline.scrub.ack277 import RULE_STATUS, build_277ca, interchange_outcomes, set_outcomes, write_277cas
+from edi_pipeline.tx.ack_records import ClaimStatus, LevelStatus
+from edi_pipeline.codes.tables import load_tables
+from edi_pipeline.core.errors import EdiError, IssueList, Severity
+from edi_pipeline.tx.parse_277ca import iter_277ca
+from edi_pipeline.scrub.scrubber import scrub_file
+from edi_pipeline.tr3.reference import validate_tr3
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
 SCRUBBED = [p for p in fixture_files("837p-*.837") if "invalid" not in p.name] + \
@@ -185,7 +185,7 @@ def test_every_holding_rule_has_a_status():
 def test_a_rule_without_a_chosen_status_gets_21_with_a_second_code(tmp_path):
     """An unmapped holding rule is rejected A7:21 (missing or invalid information), which the code list
     allows only with a second status code: STC10 A7:454 for a line, A7:275 for the claim."""
-    from edi_pipeline.ack277 import ClaimOutcome, Rejection
+    from edi_pipeline.scrub.ack277 import ClaimOutcome, Rejection
 
     (outcomes, _text), = acks(FIXTURES / "837p-clean.837", tmp_path)
     first, second, *rest = outcomes
@@ -245,8 +245,8 @@ def test_damaged_837s_get_a_readable_277ca_or_our_error(data, tmp_path_factory):
 def test_amounts_too_large_for_cents_do_not_crash():
     """A charge or unit count of 1E+30 (past the 18 digits of an X12 number: read as malformed, None) does
     not crash the builder, and is not echoed."""
-    from edi_pipeline.ack277 import ClaimOutcome, Rejection
-    from edi_pipeline.document import iter_records
+    from edi_pipeline.scrub.ack277 import ClaimOutcome, Rejection
+    from edi_pipeline.tx.document import iter_records
 
     src = (FIXTURES / "837p-clean.837").read_text().replace("CLM*CLEANMCR01*410*", "CLM*CLEANMCR01*1E30*", 1)
     src = src.replace("SV1*HC:99213:25*120*UN*1*", "SV1*HC:99213:25*120*UN*1E30*", 1)
@@ -266,7 +266,7 @@ def test_batch_writes_a_277ca_per_scrubbed_interchange_and_each_passes_x214(tmp_
 
     from click.testing import CliRunner
 
-    from edi_pipeline.cli import cli
+    from edi_pipeline.cli.commands import cli
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from conftest import CORPUS, FIXTURES, ROOT, corpus_files, fixture_files, phi_values
 
-import edi_pipeline.batch as batch_module
-from edi_pipeline.batch import isa_index, scan_file
-from edi_pipeline.cli import cli
-from edi_pipeline.envelope import EnvelopeReader, EnvelopeSegment, Transaction
-from edi_pipeline.errors import EdiError
-from edi_pipeline.store import Store
+import edi_pipeline.runners.batch as batch_module
+from edi_pipeline.runners.batch import isa_index, scan_file
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from edi_pipeline.core.errors import EdiError
+from edi_pipeline.store.store import Store
 
 PAIRS = ["pair-denials.837", "pair-denials.835", "pair-plb.837", "pair-plb.835", "pair-reversal.837",
          "pair-reversal.835"]
@@ -91,7 +91,7 @@ def test_rerun_skips_everything_and_changes_nothing(tmp_path):
 
 CRASH = """
 import os, sys
-import edi_pipeline.store as store
+import edi_pipeline.store.store as store
 real = store.Store.save_remits_bulk
 calls = []
 def save_remits_bulk(self, *a, **k):
@@ -101,7 +101,7 @@ def save_remits_bulk(self, *a, **k):
         os._exit(137)  # killed in the middle of a file's transaction
     return saved
 store.Store.save_remits_bulk = save_remits_bulk
-from edi_pipeline.cli import cli
+from edi_pipeline.cli.commands import cli
 cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """
 
@@ -125,14 +125,14 @@ def test_killed_mid_file_then_rerun_loses_and_duplicates_nothing(tmp_path):
 
 KILLED_BEFORE_MARK = """
 import os, sys
-import edi_pipeline.store as store
+import edi_pipeline.store.store as store
 real = store.Store.mark_batch_file
 def mark_batch_file(self, sha, name, *a, **k):
     if name == sys.argv[3]:
         os._exit(137)  # killed after the file's store transaction, before the file is marked done
     real(self, sha, name, *a, **k)
 store.Store.mark_batch_file = mark_batch_file
-from edi_pipeline.cli import cli
+from edi_pipeline.cli.commands import cli
 cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """
 
@@ -206,11 +206,11 @@ def test_demo_runs_on_bundled_fixtures(tmp_path):
 
 def test_demo_reconciles_the_whole_store_once(tmp_path, monkeypatch):
     """The denial table and the HTML report share one reconciliation (the batch's own is scoped)."""
-    import edi_pipeline.denials
-    import edi_pipeline.reconcile
-    import edi_pipeline.report
+    import edi_pipeline.analytics.denials
+    import edi_pipeline.analytics.reconcile
+    import edi_pipeline.analytics.report
 
-    real = edi_pipeline.reconcile.reconcile
+    real = edi_pipeline.analytics.reconcile.reconcile
     whole_store = []
 
     def counting(store, *args, **kwargs):
@@ -218,7 +218,7 @@ def test_demo_reconciles_the_whole_store_once(tmp_path, monkeypatch):
             whole_store.append(1)
         return real(store, *args, **kwargs)
 
-    for module in (edi_pipeline.reconcile, edi_pipeline.report, edi_pipeline.denials):
+    for module in (edi_pipeline.analytics.reconcile, edi_pipeline.analytics.report, edi_pipeline.analytics.denials):
         monkeypatch.setattr(module, "reconcile", counting)
     r = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
     assert r.exit_code == 0, r.output
@@ -304,8 +304,8 @@ def test_no_reconciliation_without_remits(tmp_path):
 
 
 def test_a_failed_reconciliation_keeps_the_summary_and_exits_1(tmp_path, monkeypatch):
-    import edi_pipeline.reconcile as reconcile_module
-    from edi_pipeline.errors import StoreError
+    import edi_pipeline.analytics.reconcile as reconcile_module
+    from edi_pipeline.core.errors import StoreError
 
     def broken(*args, **kwargs):
         raise StoreError("cannot read store: database is locked")
@@ -328,11 +328,11 @@ def test_a_failed_reconciliation_keeps_the_summary_and_exits_1(tmp_path, monkeyp
 
 KILLED_IN_RECONCILE = """
 import os, sys
-import edi_pipeline.reconcile as reconcile
+import edi_pipeline.analytics.reconcile as reconcile
 def reconcile_killed(*a, **k):
     os._exit(137)  # killed after every file is done, before the reconciliation report is written
 reconcile.reconcile = reconcile_killed
-from edi_pipeline.cli import cli
+from edi_pipeline.cli.commands import cli
 cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """
 
@@ -464,7 +464,7 @@ def test_a_reused_file_name_never_overwrites_the_earlier_files_outputs(tmp_path)
 def test_a_second_batch_on_the_same_output_folder_does_nothing(tmp_path):
     import fcntl
 
-    from edi_pipeline.batch import LOCK_NAME
+    from edi_pipeline.runners.batch import LOCK_NAME
 
     inbox, out = make_inbox(tmp_path, ["pair-plb.837"], extra=False), tmp_path / "out"
     out.mkdir()
@@ -543,7 +543,7 @@ def test_batch_json_summary_lists_every_file(tmp_path):
 
 
 def test_the_summary_fits_one_screen_however_many_files_are_quarantined(tmp_path):
-    from edi_pipeline.cli import SUMMARY_NOTES
+    from edi_pipeline.cli.commands import SUMMARY_NOTES
 
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
@@ -559,7 +559,7 @@ def test_the_summary_fits_one_screen_however_many_files_are_quarantined(tmp_path
 
 
 def test_a_damaged_ack_sequence_quarantines_with_the_reason(tmp_path):
-    from edi_pipeline.validate import SEQUENCE_NAME
+    from edi_pipeline.validate.validator import SEQUENCE_NAME
 
     inbox, out = make_inbox(tmp_path, ["pair-plb.837"], extra=False), tmp_path / "out"
     (out / "acks").mkdir(parents=True)

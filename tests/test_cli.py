@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, corpus_params
 
-from edi_pipeline.cli import cli
+from edi_pipeline.cli.commands import cli
 
 ERROR_LINE = re.compile(r"^\S.*:\d+: \S+#\d+( \[\w+\])?( [A-Z0-9]+[0-9-]*)? [A-Z0-9]+-[A-Z0-9-]+ .+")
 
@@ -36,7 +36,7 @@ def test_convert_formats(tmp_path, fmt):
         assert json.loads(text)["interchanges"][0]["groups"][0]["transactions"][0]["set_id"] == "837"
     elif fmt == "csv":
         assert text.splitlines()[0].startswith("file,type,patient_control_number")
-        from edi_pipeline.document import iter_records
+        from edi_pipeline.tx.document import iter_records
         n_lines = sum(len(c.lines) for c in iter_records(FIXTURES / "837p-clean.837"))
         assert len(text.splitlines()) == 1 + n_lines
     elif fmt == "x12":
@@ -174,7 +174,7 @@ def test_output_to_a_device_is_written_through_not_replaced():
 
 
 def test_validate_set_by_set_gives_the_same_lines(tmp_path):
-    from edi_pipeline.validate import validate_file
+    from edi_pipeline.validate.validator import validate_file
 
     for name in ("837p-clean.837", "pair-denials.835", "837p-invalid-se-count.837", "837p-multi-interchange.837"):
         path = FIXTURES / name

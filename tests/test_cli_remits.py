@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edi_pipeline.cli import cli
+from edi_pipeline.cli.commands import cli
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
 
@@ -157,7 +157,7 @@ def test_report_needs_output(db):
 def test_read_commands_refuse_a_store_that_does_not_exist(tmp_path):
     from click.testing import CliRunner
 
-    from edi_pipeline.cli import cli
+    from edi_pipeline.cli.commands import cli
 
     missing = tmp_path / "nope.db"
     for args in (["reconcile"], ["denials"], ["report", "-o", str(tmp_path / "r.html")]):

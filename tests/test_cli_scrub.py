@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edi_pipeline.cli import cli
-from edi_pipeline.codes import load_tables
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.codes.tables import load_tables
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
 
@@ -87,7 +87,7 @@ def test_scrub_refuses_to_overwrite_input(runner, tmp_path):
 
 def test_scrub_payer_rules_override(runner, tmp_path):
     src = copy(tmp_path, "837p-guide-tpi-medicare.837")
-    shipped = Path(__import__("edi_pipeline").__file__).parent / "data" / "payer_profiles.toml"
+    shipped = Path(__import__("edi_pipeline").__file__).parent / "codes" / "data" / "payer_profiles.toml"
     toml = tmp_path / "payers.toml"
     toml.write_text(shipped.read_text().replace("[payer_ids]", '[payer_ids]\n"MCRB1" = "commercial"'))
     r1, r2 = tmp_path / "r1.json", tmp_path / "r2.json"
@@ -154,7 +154,7 @@ def test_rules_explain_unknown(runner):
 def test_scrub_refuses_input_it_cannot_write_back_whole(tmp_path):
     from click.testing import CliRunner
 
-    from edi_pipeline.cli import cli
+    from edi_pipeline.cli.commands import cli
 
     clean = (FIXTURES / "837p-clean.837").read_text()
     cases = {

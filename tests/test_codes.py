@@ -1,4 +1,4 @@
-"""Tests for the shipped code tables and their loader (edi_pipeline.codes)."""
+"""Tests for the shipped code tables and their loader (edi_pipeline.codes.tables)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edi_pipeline import codes
-from edi_pipeline.codes import CodeTableError, code_shape_ok, load_carc_csv, load_profiles, load_tables, npi_valid
+from edi_pipeline.codes import tables as codes
+from edi_pipeline.codes.tables import CodeTableError, code_shape_ok, load_carc_csv, load_profiles, load_tables, npi_valid
 
 RULE_IDS = [
     "TPI-UNITS", "TPI-ONE-LINE", "TPI-ONE-CODE", "TPI-MODIFIERS", "TPI-FREQ", "TPI-ANESTHESIA",
@@ -88,7 +88,7 @@ def test_every_table_has_source_and_effective_date(t):
     for name, (source, effective) in t.meta.items():
         assert source and not source.startswith("data/"), name
         assert isinstance(effective, date), name
-    for f in resources.files("edi_pipeline").joinpath("data").iterdir():
+    for f in resources.files("edi_pipeline.codes").joinpath("data").iterdir():
         if f.name.endswith(".csv"):
             assert "# note: NV" in f.read_text(encoding="utf-8") or f.name in {
                 "claim_status.csv", "denial_backlinks.csv"} or f.name.startswith("ncci_"), f.name  # ncci_*: CMS's own rows
@@ -237,7 +237,7 @@ def test_profile_contents():
 
 
 def test_payer_id_beats_sbr09(tmp_path):
-    shipped = resources.files("edi_pipeline").joinpath("data", "payer_profiles.toml").read_text(encoding="utf-8")
+    shipped = resources.files("edi_pipeline.codes").joinpath("data", "payer_profiles.toml").read_text(encoding="utf-8")
     f = tmp_path / "payers.toml"
     f.write_text(shipped.replace('# "12345" = "workers_comp"', '"12345" = "workers_comp"'), encoding="utf-8")
     p = load_profiles(f)
@@ -298,7 +298,7 @@ def test_tables_are_frozen(t):
 
 def test_shipped_toml_parses():
     for name in ("rules.toml", "code_groups.toml", "payer_profiles.toml"):
-        text = resources.files("edi_pipeline").joinpath("data", name).read_text(encoding="utf-8")
+        text = resources.files("edi_pipeline.codes").joinpath("data", name).read_text(encoding="utf-8")
         assert "effective" in tomllib.loads(text)["meta"]
 
 

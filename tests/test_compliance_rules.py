@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edi_pipeline.cli import cli
-from edi_pipeline.codes import CodeTableError, load_profiles
-from edi_pipeline.document import iter_records
-from edi_pipeline.ingest import ingest_file
-from edi_pipeline.scrub import scrub_file
-from edi_pipeline.store import Store
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.codes.tables import CodeTableError, load_profiles
+from edi_pipeline.tx.document import iter_records
+from edi_pipeline.pipeline.ingest import ingest_file
+from edi_pipeline.scrub.scrubber import scrub_file
+from edi_pipeline.store.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
-SHIPPED = resources.files("edi_pipeline").joinpath("data", "payer_profiles.toml").read_text(encoding="utf-8")
+SHIPPED = resources.files("edi_pipeline.codes").joinpath("data", "payer_profiles.toml").read_text(encoding="utf-8")
 
 
 def scrub(src: Path, tmp_path: Path, store: Store | None = None, tag: str = "out", **kw):

@@ -19,13 +19,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_fixtures as mf  # noqa: E402
 from x12gen import Adj, ClaimPay, Envelope, Remit835, ServicePay, build_835, build_837  # noqa: E402
 
-from edi_pipeline.codes import CodeTableError, load_tables  # noqa: E402
-from edi_pipeline.denials import find_denials  # noqa: E402
-from edi_pipeline.document import iter_records  # noqa: E402
-from edi_pipeline.ingest import INGESTED, ingest_file  # noqa: E402
-from edi_pipeline.model import ClaimPayment  # noqa: E402
-from edi_pipeline.reconcile import match_lines, reconcile  # noqa: E402
-from edi_pipeline.store import Store  # noqa: E402
+from edi_pipeline.codes.tables import CodeTableError, load_tables  # noqa: E402
+from edi_pipeline.analytics.denials import find_denials  # noqa: E402
+from edi_pipeline.tx.document import iter_records  # noqa: E402
+from edi_pipeline.pipeline.ingest import INGESTED, ingest_file  # noqa: E402
+from edi_pipeline.tx.model import ClaimPayment  # noqa: E402
+from edi_pipeline.analytics.reconcile import match_lines, reconcile  # noqa: E402
+from edi_pipeline.store.store import Store  # noqa: E402
 
 _control = iter(range(100, 10_000))
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edi_pipeline.codes import load_tables
-from edi_pipeline.denials import CATEGORY_ACTION, find_denials, summarize, tables_with
-from edi_pipeline.ingest import INGESTED, ingest_file
-from edi_pipeline.reconcile import is_denial_adjustment, not_denial_reasons, reconcile
-from edi_pipeline.store import Store
+from edi_pipeline.codes.tables import load_tables
+from edi_pipeline.analytics.denials import CATEGORY_ACTION, find_denials, summarize, tables_with
+from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
+from edi_pipeline.analytics.reconcile import is_denial_adjustment, not_denial_reasons, reconcile
+from edi_pipeline.store.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
 

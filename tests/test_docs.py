@@ -5,8 +5,8 @@ import re
 from click.testing import CliRunner
 from conftest import ROOT
 
-from edi_pipeline.cli import cli
-from edi_pipeline.codes import load_tables
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.codes.tables import load_tables
 
 README = (ROOT / "README.md").read_text()
 
@@ -28,7 +28,7 @@ def test_every_command_has_help_with_examples():
 
 def test_every_issue_code_family_is_documented():
     codes = set()
-    for path in (ROOT / "edi_pipeline").glob("*.py"):
+    for path in (ROOT / "edi_pipeline").rglob("*.py"):
         codes |= set(re.findall(r'"((?:ENV|SYN|BAL|CODE|NPI)-[A-Z0-9-]+)"', path.read_text()))
     assert codes
     table = README.split("## Issue codes", 1)[1].split("##", 1)[0]

@@ -1,6 +1,6 @@
 """Envelopes: grouping into ISA/GS/ST and control-number and count checks."""
 
-from edi_pipeline.envelope import EnvelopeReader, Transaction
+from edi_pipeline.x12.envelope import EnvelopeReader, Transaction
 
 ISA = "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *260101*1200*^*00501*000000001*0*T*:~"
 

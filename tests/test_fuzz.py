@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutations import mutated
 
-from edi_pipeline.convert import to_x12, to_xml, xml_to_x12
-from edi_pipeline.document import iter_records
-from edi_pipeline.errors import InterchangeError, IssueList
-from edi_pipeline.validate import validate_file
+from edi_pipeline.formats.convert import to_x12, to_xml, xml_to_x12
+from edi_pipeline.tx.document import iter_records
+from edi_pipeline.core.errors import InterchangeError, IssueList
+from edi_pipeline.validate.validator import validate_file
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
@@ -45,10 +45,10 @@ def test_batch_screen_finds_the_interchanges_the_reader_reads(tmp_path, data):
     """The batch screen's byte scan keys resends by the ISAs the envelope reader reads: same senders,
     control numbers, lines and positions, on damaged files too. It may pass over an ISA the reader
     cannot read either (cut off, too few elements), which the reader reports when the file is processed."""
-    from edi_pipeline.batch import isa_index, scan_file
-    from edi_pipeline.envelope import EnvelopeReader, EnvelopeSegment
-    from edi_pipeline.errors import EdiError
-    from edi_pipeline.x12 import Delimiters
+    from edi_pipeline.runners.batch import isa_index, scan_file
+    from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
+    from edi_pipeline.core.errors import EdiError
+    from edi_pipeline.x12.reader import Delimiters
 
     path = tmp_path / "fuzz.edi"
     path.write_bytes(data)
@@ -88,8 +88,8 @@ def test_any_pcn_bytes_are_stored_and_still_match_between_837_and_835(tmp_path_f
     from click.testing import CliRunner
     from conftest import FIXTURES
 
-    from edi_pipeline.cli import cli
-    from edi_pipeline.store import store_text
+    from edi_pipeline.cli.commands import cli
+    from edi_pipeline.store.store import store_text
 
     d = tmp_path_factory.mktemp("pcn")
     paths = []

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from mutations import mutated
 
-from edi_pipeline.cli import cli
-from edi_pipeline.store import Store
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.store.store import Store
 
 COMMANDS = [
     ["convert", "{f}", "--to", "ndjson", "-o", "{d}/o.ndjson"],

@@ -14,11 +14,11 @@ from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from mutations import mutated
 
-from edi_pipeline.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
-from edi_pipeline.errors import EdiError, IssueList, Severity
-from edi_pipeline.parse_277ca import iter_277ca
-from edi_pipeline.parse_999 import iter_999
-from edi_pipeline.tr3 import validate_tr3
+from edi_pipeline.tx.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
+from edi_pipeline.core.errors import EdiError, IssueList, Severity
+from edi_pipeline.tx.parse_277ca import iter_277ca
+from edi_pipeline.tx.parse_999 import iter_999
+from edi_pipeline.tr3.reference import validate_tr3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import make_acks  # noqa: E402
@@ -196,7 +196,7 @@ def test_damaged_acks_never_raise(data):
 def test_iter_acks_reads_both_kinds_as_ndjson_objects(tmp_path):
     import orjson
 
-    from edi_pipeline.acks import iter_acks
+    from edi_pipeline.tx.acks import iter_acks
 
     both = tmp_path / "both.x12"
     both.write_bytes((FIXTURES / "payer-rejected.999").read_bytes() + (FIXTURES / "payer-accepted.277").read_bytes())

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from edi_pipeline.document import iter_records
-from edi_pipeline.errors import IssueList
-from edi_pipeline.ingest import DUPLICATE, INGESTED, REJECTED, ingest_file
-from edi_pipeline.model import Claim, ClaimPayment, RemitHeader
-from edi_pipeline.store import Store, from_cents
+from edi_pipeline.tx.document import iter_records
+from edi_pipeline.core.errors import IssueList
+from edi_pipeline.pipeline.ingest import DUPLICATE, INGESTED, REJECTED, ingest_file
+from edi_pipeline.tx.model import Claim, ClaimPayment, RemitHeader
+from edi_pipeline.store.store import Store, from_cents
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
 
@@ -263,8 +263,8 @@ def test_a_current_store_is_used_without_importing_sqlite_utils(tmp_path):
 
     db = tmp_path / "s.db"
     Store(db).close()  # creates and migrates
-    code = ("import sys; from edi_pipeline.store import Store; from edi_pipeline.ingest import ingest_file; "
-            "from edi_pipeline.reconcile import reconcile; "
+    code = ("import sys; from edi_pipeline.store.store import Store; from edi_pipeline.pipeline.ingest import ingest_file; "
+            "from edi_pipeline.analytics.reconcile import reconcile; "
             f"s = Store({str(db)!r}); r = ingest_file({str(FIXTURES / 'pair-denials.835')!r}, s); "
             "reconcile(s, lines=True); print(r.status, r.payments, 'sqlite_utils' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

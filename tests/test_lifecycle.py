@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edi_pipeline import lifecycle
-from edi_pipeline.cli import cli
-from edi_pipeline.ingest import INGESTED, ingest_file
-from edi_pipeline.reconcile import reconcile
-from edi_pipeline.store import Store
+from edi_pipeline.analytics import lifecycle
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
+from edi_pipeline.analytics.reconcile import reconcile
+from edi_pipeline.store.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
 AS_OF = date(2026, 12, 31)

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edi_pipeline import ncci
-from edi_pipeline.cli import cli
+from edi_pipeline.codes import ncci
+from edi_pipeline.cli.commands import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 NCCI_FIXTURES = ROOT / "fixtures" / "ncci"
@@ -40,7 +40,7 @@ def test_ncci_fixtures_are_what_the_script_writes(tmp_path):
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared NCCI extracts not found at {SHARED} (set EDI_SHARED)")
 def test_shipped_tables_are_the_shared_cms_rows():
     for name, text in ship_ncci.build(SHARED).items():
-        shipped = (ROOT / "edi_pipeline" / "data" / name).read_text(encoding="utf-8")
+        shipped = (ROOT / "edi_pipeline" / "codes" / "data" / name).read_text(encoding="utf-8")
         assert shipped == text, f"{name}: rerun scripts/ship_ncci.py"
 
 

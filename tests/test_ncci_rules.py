@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edi_pipeline.cli import cli
-from edi_pipeline.scrub import scrub_file
-from edi_pipeline.store import Store
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.scrub.scrubber import scrub_file
+from edi_pipeline.store.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 from conftest import FIXTURES
 
-from edi_pipeline.document import iter_records
-from edi_pipeline.errors import IssueList
-from edi_pipeline.model import Claim, ClaimPayment, RemitHeader
+from edi_pipeline.tx.document import iter_records
+from edi_pipeline.core.errors import IssueList
+from edi_pipeline.tx.model import Claim, ClaimPayment, RemitHeader
 
 CLAIM_KEYS = {"patient_control_number", "total_charge", "claim_filing_indicator", "payer", "subscriber", "patient",
               "billing_provider", "rendering_provider", "place_of_service", "frequency_code", "prior_authorization",
@@ -103,7 +103,7 @@ def test_ndjson_of_bytes_that_are_not_utf8_is_still_valid_json():
     import io
     import json
 
-    from edi_pipeline.convert import to_ndjson
+    from edi_pipeline.formats.convert import to_ndjson
 
     data = (FIXTURES / "837p-clean.837").read_bytes().replace(b"DRAYCOMBE", b"DRAY\xffCOMBE")
     out = io.StringIO()

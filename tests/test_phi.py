@@ -4,11 +4,11 @@ import json
 
 from conftest import FIXTURES, fixture_files, phi_values
 
-from edi_pipeline.errors import EdiError
-from edi_pipeline.ingest import ingest_file
-from edi_pipeline.scrub import scrub_file
-from edi_pipeline.store import Store
-from edi_pipeline.validate import validate_file
+from edi_pipeline.core.errors import EdiError
+from edi_pipeline.pipeline.ingest import ingest_file
+from edi_pipeline.scrub.scrubber import scrub_file
+from edi_pipeline.store.store import Store
+from edi_pipeline.validate.validator import validate_file
 
 
 def test_messages_reports_and_acks_carry_no_phi(tmp_path):

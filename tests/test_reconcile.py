@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from edi_pipeline import reconcile as reconcile_module
-from edi_pipeline.ingest import INGESTED, ingest_file
-from edi_pipeline.reconcile import Payment, _net, aging_bucket, match_lines, reconcile, statuses
-from edi_pipeline.store import Store
+from edi_pipeline.analytics import reconcile as reconcile_module
+from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
+from edi_pipeline.analytics.reconcile import Payment, _net, aging_bucket, match_lines, reconcile, statuses
+from edi_pipeline.store.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
 AS_OF = date(2026, 12, 31)
@@ -436,7 +436,7 @@ def test_streamed_json_is_the_same_document(store, batch):
     """reconcile --format json writes the claims a batch at a time; the text is what one dump gives."""
     import json
 
-    from edi_pipeline.convert import compact_json
+    from edi_pipeline.formats.convert import compact_json
 
     load(store, "pair-denials.837", "pair-denials.835", "pair-plb.837", "pair-plb.835", "pair-reversal.837",
          "pair-reversal.835")
@@ -450,7 +450,7 @@ def test_streamed_json_is_the_same_document(store, batch):
 
 
 def test_streamed_json_of_a_store_without_claims(store):
-    from edi_pipeline.convert import compact_json
+    from edi_pipeline.formats.convert import compact_json
 
     load(store, "pair-plb.835")
     rec = reconcile(store, AS_OF, lines=True)

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edi_pipeline.cli import cli
-from edi_pipeline.denials import find_denials
-from edi_pipeline.ingest import ingest_file
-from edi_pipeline.reconcile import reconcile
-from edi_pipeline.report import claims_to_work, first_pass_acceptance, hbar_chart, report_data, write_report
-from edi_pipeline.store import Store
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.analytics.denials import find_denials
+from edi_pipeline.pipeline.ingest import ingest_file
+from edi_pipeline.analytics.reconcile import reconcile
+from edi_pipeline.analytics.report import claims_to_work, first_pass_acceptance, hbar_chart, report_data, write_report
+from edi_pipeline.store.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "edi"
@@ -153,7 +153,7 @@ def test_labels_readable_with_many_payers():
 
 
 def test_report_write_failure_leaves_no_file(store, tmp_path, monkeypatch):
-    import edi_pipeline.report as report
+    import edi_pipeline.analytics.report as report
 
     def boom(data):
         raise RuntimeError("render failed")
@@ -227,7 +227,7 @@ def test_report_on_generated_store_in_chromium(tmp_path):
 
 def test_first_pass_acceptance_reads_the_277ca_events_the_lifecycle_records(store):
     """The KPI is filled from claim_events: payer acceptances and rejections recorded by lifecycle.record_event."""
-    from edi_pipeline.lifecycle import CLAIM_ACCEPTED, CLAIM_REJECTED, record_event
+    from edi_pipeline.analytics.lifecycle import CLAIM_ACCEPTED, CLAIM_REJECTED, record_event
 
     record_event(store, "A", CLAIM_ACCEPTED, date(2026, 11, 1), "payer.277", 5)
     record_event(store, "B", CLAIM_REJECTED, date(2026, 11, 1), "payer.277", 9)

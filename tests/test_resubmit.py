@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edi_pipeline import lifecycle
-from edi_pipeline.cli import cli
-from edi_pipeline.document import iter_records
-from edi_pipeline.ingest import INGESTED, ingest_file
-from edi_pipeline.model import Claim
-from edi_pipeline.resubmit import ResubmitError, edit_claim, payer_claim_number, resubmit
-from edi_pipeline.store import Store
+from edi_pipeline.analytics import lifecycle
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.tx.document import iter_records
+from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
+from edi_pipeline.tx.model import Claim
+from edi_pipeline.pipeline.resubmit import ResubmitError, edit_claim, payer_claim_number, resubmit
+from edi_pipeline.store.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "edi"

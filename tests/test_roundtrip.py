@@ -5,9 +5,9 @@ import io
 import pytest
 from conftest import corpus_params, fixture_files
 
-from edi_pipeline.convert import to_json, to_ndjson, to_x12, to_xml, xml_to_x12
-from edi_pipeline.errors import InterchangeError
-from edi_pipeline.x12 import SegmentReader
+from edi_pipeline.formats.convert import to_json, to_ndjson, to_x12, to_xml, xml_to_x12
+from edi_pipeline.core.errors import InterchangeError
+from edi_pipeline.x12.reader import SegmentReader
 
 
 def segments(data: bytes) -> list[str]:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from edi_pipeline.codes import load_profiles, load_tables
-from edi_pipeline.document import iter_records
-from edi_pipeline.rules import registry
-from edi_pipeline.scrub import scrub_file
-from edi_pipeline.store import Store
-from edi_pipeline.tr3 import validate_tr3
+from edi_pipeline.codes.tables import load_profiles, load_tables
+from edi_pipeline.tx.document import iter_records
+from edi_pipeline.rules.engine import registry
+from edi_pipeline.scrub.scrubber import scrub_file
+from edi_pipeline.store.store import Store
+from edi_pipeline.tr3.reference import validate_tr3
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
 MEDICARE_ONLY = ["TPI-FREQ", "ACU-NCD-DX", "ACU-NCD-VISITS", "ACU-NCD-MAX", "GUIDE-TPI-MEDICARE"]
@@ -305,7 +305,7 @@ def test_window_counts_match_a_plain_count_for_any_dates():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from edi_pipeline.pain_rules import _count_between
+    from edi_pipeline.rules.pain import _count_between
 
     days = st.integers(0, 4000).map(lambda k: date(2015, 1, 1) + timedelta(days=k))
 
@@ -323,7 +323,7 @@ def test_history_reads_a_members_dates_once_for_every_window():
     and each window's answer is the same as a windowed query would give."""
     from datetime import date, timedelta
 
-    from edi_pipeline.rules import History
+    from edi_pipeline.rules.engine import History
 
     days = [date(2024, 1, 1) + timedelta(days=9 * k) for k in range(120)]
 

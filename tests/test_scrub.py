@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import corpus_params
 
-from edi_pipeline.document import iter_records
-from edi_pipeline.scrub import ScrubError, prune_hl, scrub_file
-from edi_pipeline.store import Store
-from edi_pipeline.tr3 import validate_tr3
-from edi_pipeline.writer import renumber_hl, set_se_count
+from edi_pipeline.tx.document import iter_records
+from edi_pipeline.scrub.scrubber import ScrubError, prune_hl, scrub_file
+from edi_pipeline.store.store import Store
+from edi_pipeline.tr3.reference import validate_tr3
+from edi_pipeline.x12.writer import renumber_hl, set_se_count
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "edi"
@@ -382,7 +382,7 @@ def test_streamed_report_is_the_report(tmp_path, name):
 
 
 def test_findings_past_the_memory_limit_come_back_from_disk_in_order():
-    from edi_pipeline.rules import ClaimRef, Finding, FindingLog, LineRef
+    from edi_pipeline.rules.engine import ClaimRef, Finding, FindingLog, LineRef
 
     log = FindingLog(keep=2)
     made = [Finding("TPI-UNITS", "warning", ClaimRef(f"PCN{k}"), LineRef(k, "20552") if k % 2 else None,
@@ -398,8 +398,8 @@ def test_findings_past_the_memory_limit_come_back_from_disk_in_order():
 def test_a_scrub_whose_findings_spill_to_disk_reports_the_same(tmp_path, monkeypatch):
     import json
 
-    from edi_pipeline import scrub as scrub_module
-    from edi_pipeline.rules import FindingLog
+    from edi_pipeline.scrub import scrubber as scrub_module
+    from edi_pipeline.rules.engine import FindingLog
 
     name = "837p-tpi-modifiers.837"
     (tmp_path / "a").mkdir()
@@ -415,8 +415,8 @@ def test_a_scrub_whose_findings_spill_to_disk_reports_the_same(tmp_path, monkeyp
 
 @pytest.mark.parametrize("path", corpus_params())
 def test_corpus_scrubs_or_is_refused_and_stays_tr3_valid(path, tmp_path):
-    from edi_pipeline.errors import EdiError
-    from edi_pipeline.tr3_compiled import validate_tr3_fast
+    from edi_pipeline.core.errors import EdiError
+    from edi_pipeline.tr3.compiled import validate_tr3_fast
 
     out, rej = tmp_path / "out.837", tmp_path / "rej.837"
     try:
@@ -482,7 +482,7 @@ def test_an_837_that_is_not_professional_is_held_unchanged_never_dropped(tmp_pat
 def test_a_withheld_set_is_told_apart_from_one_with_the_same_control_numbers(tmp_path):
     from conftest import FIXTURES
 
-    from edi_pipeline.envelope import EnvelopeReader
+    from edi_pipeline.x12.envelope import EnvelopeReader
 
     text = (FIXTURES / "837p-multi-interchange.837").read_text()
     first, second = text.split("IEA*1*000000101~")

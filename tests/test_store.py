@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from conftest import FIXTURES
 
-from edi_pipeline.ingest import INGESTED, ingest_file
-from edi_pipeline.store import Store
+from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
+from edi_pipeline.store.store import Store
 
 FILLER = "f" * 64
 
@@ -108,7 +108,7 @@ def test_a_store_from_before_m003_knows_its_files_interchanges(tmp_path):
     first ISA, so a resend of a file recorded then is still recognised."""
     import sqlite3
 
-    from edi_pipeline import migrations
+    from edi_pipeline.store import migrations
 
     db = tmp_path / "m002.db"
     conn = sqlite3.connect(db)

@@ -1,4 +1,4 @@
-"""Tests for edi_pipeline.tr3: TR3 validation through pyx12 and 999 generation."""
+"""Tests for edi_pipeline.tr3.reference: TR3 validation through pyx12 and 999 generation."""
 
 import os
 from datetime import datetime
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from samples import tiny_837
 
-from edi_pipeline.errors import Severity
-from edi_pipeline.tr3 import Tr3Result, validate_tr3
+from edi_pipeline.core.errors import Severity
+from edi_pipeline.tr3.reference import Tr3Result, validate_tr3
 
 CORPUS = Path(os.environ.get("EDI_CORPUS", Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"))
 NOW = datetime(2024, 1, 2, 3, 4)
@@ -296,14 +296,14 @@ def test_truncated_and_mangled_inputs_never_raise():
 
 
 def _take(args):
-    from edi_pipeline.validate import take_control_numbers
+    from edi_pipeline.validate.validator import take_control_numbers
 
     folder, count = args
     return [n for _ in range(count) for n in take_control_numbers(Path(folder), 1)]
 
 
 def test_no_two_999s_share_an_interchange_control_number(tmp_path):
-    from edi_pipeline.validate import validate_file, write_acks
+    from edi_pipeline.validate.validator import validate_file, write_acks
 
     fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
     controls = []
@@ -327,7 +327,7 @@ def test_parallel_writers_never_take_the_same_control_number(tmp_path):
 
 
 def test_control_numbers_wrap_after_nine_digits(tmp_path):
-    from edi_pipeline.validate import SEQUENCE_NAME, take_control_numbers
+    from edi_pipeline.validate.validator import SEQUENCE_NAME, take_control_numbers
 
     (tmp_path / SEQUENCE_NAME).write_text("999999998\n")
     assert take_control_numbers(tmp_path, 3) == [999999999, 1, 2]
@@ -350,7 +350,7 @@ def test_a_numbered_999_differs_only_in_its_control_numbers():
 
 
 def _ta1s(tmp_path, text: str, name: str = "in.837") -> dict[str, list[list[str]]]:
-    from edi_pipeline.validate import validate_file, write_acks
+    from edi_pipeline.validate.validator import validate_file, write_acks
 
     src = tmp_path / name
     src.write_text(text)
@@ -392,8 +392,8 @@ def test_a_ta1_accepts_an_interchange_that_asks_for_one(tmp_path):
 
 
 def test_a_damaged_control_number_sequence_is_an_error_not_a_restart(tmp_path):
-    from edi_pipeline.errors import EdiError
-    from edi_pipeline.validate import SEQUENCE_NAME, take_control_numbers
+    from edi_pipeline.core.errors import EdiError
+    from edi_pipeline.validate.validator import SEQUENCE_NAME, take_control_numbers
 
     (tmp_path / SEQUENCE_NAME).write_text("12a\n")
     with pytest.raises(EdiError, match="damaged"):

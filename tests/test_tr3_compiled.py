@@ -1,4 +1,4 @@
-"""edi_pipeline.tr3_compiled: the compiled-map validator must be interchangeable
+"""edi_pipeline.tr3.compiled: the compiled-map validator must be interchangeable
 with tr3.validate_tr3 (same issues, positions, 999s) and much faster."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from conftest import corpus_files, fixture_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edi_pipeline import tr3_compiled
-from edi_pipeline.errors import Severity
-from edi_pipeline.tr3 import Tr3Result, validate_tr3
-from edi_pipeline.tr3_compiled import compiled_map, validate_tr3_fast
+from edi_pipeline.tr3 import compiled as tr3_compiled
+from edi_pipeline.core.errors import Severity
+from edi_pipeline.tr3.reference import Tr3Result, validate_tr3
+from edi_pipeline.tr3.compiled import compiled_map, validate_tr3_fast
 
 NOW = datetime(2024, 1, 2, 3, 4)
 
@@ -277,7 +277,7 @@ _ENVELOPE_ONLY = ("AK9-", "TA1-", "IK5-2", "IK5-23")
 
 @pytest.mark.parametrize("path", [*fixture_files(), *corpus_files()], ids=lambda p: p.name)
 def test_set_by_set_validation_matches_whole_file(path):
-    from edi_pipeline.tr3_compiled import validate_tr3_sets
+    from edi_pipeline.tr3.compiled import validate_tr3_sets
 
     whole = validate_tr3_fast(path.read_bytes().decode("utf-8", "replace"), str(path), now=NOW)
     by_set = validate_tr3_sets(path, str(path), now=NOW)
@@ -306,7 +306,7 @@ def _stamp_free(ack_text: str) -> str:
 def test_validate_file_chooses_set_by_set_only_where_it_changes_nothing(path):
     """validate_file walks a small file set by set unless the envelope reader found something: the
     issues and 999s must then be exactly those of the whole-text walk."""
-    from edi_pipeline.validate import validate_file
+    from edi_pipeline.validate.validator import validate_file
 
     chosen = validate_file(path)
     whole = validate_file(path, by_set=False)

@@ -17,12 +17,12 @@ from conftest import FIXTURES, ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import edi_pipeline.batch as batch_module
-import edi_pipeline.writer as writer
-from edi_pipeline.batch import SUBDIRS, scan_file
-from edi_pipeline.cli import cli
-from edi_pipeline.errors import WriteError
-from edi_pipeline.paths import NAME_LIMIT, output_path, safe_name, safe_part
+import edi_pipeline.runners.batch as batch_module
+import edi_pipeline.x12.writer as writer
+from edi_pipeline.runners.batch import SUBDIRS, scan_file
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.core.errors import WriteError
+from edi_pipeline.core.paths import NAME_LIMIT, output_path, safe_name, safe_part
 
 # What a hostile sender may put where the batch takes a file name from (no * or ~: they are delimiters).
 HOSTILE = ["/../../../x", "../../../y", "/tmp/absolute", "a\0b", "Z" * 300, "ünïcødé€", "..", ".hidden", "a/b/c",
@@ -282,15 +282,15 @@ def test_a_file_that_cannot_be_quarantined_fails_stays_and_is_taken_next_run(tmp
 
 KILLED_MID_WRITE = """
 import os, signal, sys
-import edi_pipeline.batch as batch_module
-import edi_pipeline.writer as writer
+import edi_pipeline.runners.batch as batch_module
+import edi_pipeline.x12.writer as writer
 real = os.replace
 def replace(src, dst, *a, **k):
     if os.path.basename(os.path.dirname(dst)) == "outbound" and os.path.basename(dst) == sys.argv[3]:
         os.kill(os.getpid(), signal.SIGKILL)  # kill -9 with the file written, before it is renamed
     return real(src, dst, *a, **k)
 writer.os.replace = replace
-from edi_pipeline.cli import cli
+from edi_pipeline.cli.commands import cli
 cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES
 
-from edi_pipeline.cli import cli
-from edi_pipeline.store import Store
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.store.store import Store
 
 
 def isa13_of(text: str) -> str:
@@ -197,7 +197,7 @@ def table_counts(db) -> dict[str, int]:
 KILLED_PUBLISHING = """
 import hashlib, os, sys
 from pathlib import Path
-import edi_pipeline.batch as batch
+import edi_pipeline.runners.batch as batch
 victim = hashlib.sha256(Path(sys.argv[1], sys.argv[3]).read_bytes()).hexdigest()
 real_publish, real_replace = batch.publish, os.replace
 def replace_then_die(a, b):
@@ -210,7 +210,7 @@ def publish(stage, out):
         os.replace = replace_then_die
     real_publish(stage, out)
 batch.publish = publish
-from edi_pipeline.cli import cli
+from edi_pipeline.cli.commands import cli
 cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """
 
@@ -293,7 +293,7 @@ def test_a_file_failing_after_its_rows_are_stored_is_left_for_the_next_run_not_q
     """Quarantined, its claims would stay in the store (and block its resend) with nothing sent."""
     import errno
 
-    from edi_pipeline.scrub import ScrubResult
+    from edi_pipeline.scrub.scrubber import ScrubResult
 
     inbox, reference = plb_and_reference(tmp_path)
 
@@ -314,7 +314,7 @@ def test_a_file_failing_after_its_rows_are_stored_is_left_for_the_next_run_not_q
 
 
 def test_outputs_that_cannot_be_published_wait_staged_for_the_next_run(tmp_path, monkeypatch):
-    import edi_pipeline.batch as batch_module
+    import edi_pipeline.runners.batch as batch_module
 
     inbox, reference = plb_and_reference(tmp_path)
 
@@ -341,8 +341,8 @@ def test_outputs_a_killed_run_staged_but_never_committed_are_dropped(tmp_path):
 
     inbox = inbox_with(tmp_path, {"pair-plb.837": (FIXTURES / "pair-plb.837").read_text()})
     out = tmp_path / "out"
-    killed = KILLED_PUBLISHING.replace("import edi_pipeline.batch as batch", "import edi_pipeline.batch as batch\n"
-                                       "import edi_pipeline.scrub as scrub\n"
+    killed = KILLED_PUBLISHING.replace("import edi_pipeline.runners.batch as batch", "import edi_pipeline.runners.batch as batch\n"
+                                       "import edi_pipeline.scrub.scrubber as scrub\n"
                                        "scrub.ScrubResult.write_report = lambda self, fh: os._exit(137)")
     proc = subprocess.run([sys.executable, "-c", killed, str(inbox), str(out), "pair-plb.837", "before"], cwd=ROOT,
                           capture_output=True)
@@ -357,8 +357,8 @@ def test_outputs_a_killed_run_staged_but_never_committed_are_dropped(tmp_path):
 # --- 3. the store, not the out folder, is the lock -----------------------------------------------
 
 def test_a_file_claimed_by_a_live_batch_on_the_same_store_is_left_to_it(tmp_path):
-    from edi_pipeline.batch import _run_alive, store_run
-    from edi_pipeline.store import path_sha256
+    from edi_pipeline.runners.batch import _run_alive, store_run
+    from edi_pipeline.store.store import path_sha256
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -415,7 +415,7 @@ def test_an_interchange_another_batch_takes_while_this_one_reads_is_not_taken_tw
     screens pass, but only the first to commit takes it (the check runs inside the store's write lock);
     the other is left for its next run, which quarantines it as a resend. (An 835 is refused by
     ingest's own check as well.)"""
-    import edi_pipeline.batch as batch_module
+    import edi_pipeline.runners.batch as batch_module
 
     suffix = ".837"
     text = (FIXTURES / "pair-plb.837").read_text()
@@ -444,7 +444,7 @@ def test_two_openers_of_a_new_store_migrate_it_once(tmp_path, monkeypatch):
     constraint failed: _sqlite_migrations", or "database is locked")."""
     import threading
 
-    from edi_pipeline import migrations
+    from edi_pipeline.store import migrations
 
     real = migrations.apply
     calls = []
@@ -491,7 +491,7 @@ def test_batch_leaves_a_file_written_in_the_last_5_seconds_by_default(tmp_path):
 @pytest.mark.parametrize("fixture", ["pair-plb.837", "pair-plb.835", "837p-invalid-truncated.837"])
 def test_a_file_that_changes_while_read_is_not_recorded_and_the_next_run_takes_it_whole(tmp_path, monkeypatch,
                                                                                         fixture):
-    import edi_pipeline.batch as batch_module
+    import edi_pipeline.runners.batch as batch_module
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

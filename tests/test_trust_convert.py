@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, corpus_params
 
-from edi_pipeline.cli import cli
-from edi_pipeline.convert import to_csv
-from edi_pipeline.safe_text import csv_cell
-from edi_pipeline.values import to_decimal
-from edi_pipeline.x12 import SegmentReader
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.formats.convert import to_csv
+from edi_pipeline.core.safe_text import csv_cell
+from edi_pipeline.core.values import to_decimal
+from edi_pipeline.x12.reader import SegmentReader
 
 
 def run(*args, input=None):
@@ -314,7 +314,7 @@ def _peak_rss_mb(*args) -> float:
     if not os.path.exists("/proc/self/status"):
         pytest.skip("peak memory is read from /proc/self/status (Linux)")
     code = ("import sys\n"
-            "from edi_pipeline.cli import main\n"
+            "from edi_pipeline.cli.commands import main\n"
             "try:\n    main()\n"
             "finally:\n"
             "    hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM:')][0].split()[1]\n"
@@ -357,7 +357,7 @@ TREE_FIXTURES = _files((".837", ".835"))
 def test_streamed_json_is_what_json_dumps_writes_and_rebuilds_the_file(path):
     import json
 
-    from edi_pipeline.convert import to_json
+    from edi_pipeline.formats.convert import to_json
 
     out = io.StringIO()
     to_json(path, out, path.name)
@@ -373,7 +373,7 @@ def test_streamed_json_is_what_json_dumps_writes_and_rebuilds_the_file(path):
 def test_streamed_xml_is_what_lxml_pretty_prints_and_converts_back(path):
     from lxml import etree
 
-    from edi_pipeline.convert import to_xml, xml_to_x12
+    from edi_pipeline.formats.convert import to_xml, xml_to_x12
 
     out = io.StringIO()
     to_xml(path, out, path.name)
@@ -413,7 +413,7 @@ from hypothesis import strategies as st  # noqa: E402
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from("=+-@\t\r\n.,'\"0123456789aZé\udce9 "), max_size=12))
 def test_csv_cell_never_opens_with_a_formula_and_keeps_the_text(text):
-    from edi_pipeline.safe_text import latin1_text
+    from edi_pipeline.core.safe_text import latin1_text
 
     cell = csv_cell(text)
     shown = latin1_text(text)
@@ -442,7 +442,7 @@ def test_streamed_trees_are_well_formed_for_any_envelope_shape(shape):
 
     from lxml import etree
 
-    from edi_pipeline.convert import to_json, to_xml
+    from edi_pipeline.formats.convert import to_json, to_xml
 
     data = ("".join(PIECES[p] for p in ["ISA", *shape])).encode()
     out = io.StringIO()
@@ -469,8 +469,8 @@ def test_every_converter_takes_damaged_and_latin1_input(data):
     from lxml import etree
     from mutations import mutated
 
-    from edi_pipeline.convert import to_json, to_ndjson, to_xml, xml_to_x12
-    from edi_pipeline.errors import InterchangeError
+    from edi_pipeline.formats.convert import to_json, to_ndjson, to_xml, xml_to_x12
+    from edi_pipeline.core.errors import InterchangeError
 
     raw = bytearray(data.draw(mutated()))
     if raw:

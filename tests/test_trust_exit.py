@@ -16,12 +16,12 @@ from conftest import FIXTURES, ROOT
 from samples import tiny_837
 from test_hardening import check
 
-import edi_pipeline.scrub as scrub_module
-from edi_pipeline.cli import cli
-from edi_pipeline.convert import CONVERTERS
-from edi_pipeline.errors import WriteError
-from edi_pipeline.store import Store
-from edi_pipeline.writer import atomic_output
+import edi_pipeline.scrub.scrubber as scrub_module
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.formats.convert import CONVERTERS
+from edi_pipeline.core.errors import WriteError
+from edi_pipeline.store.store import Store
+from edi_pipeline.x12.writer import atomic_output
 
 
 def run(*args, input=None):

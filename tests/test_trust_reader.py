@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from conftest import CORPUS, FIXTURES, ROOT, corpus_files, corpus_params
 
-from edi_pipeline import iter_records, x12
-from edi_pipeline.cli import cli
-from edi_pipeline.errors import EdiError, IssueList
-from edi_pipeline.x12 import MAX_SEGMENT, SegmentReader
+from edi_pipeline import iter_records
+
+from edi_pipeline.x12 import reader as x12
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.core.errors import EdiError, IssueList
+from edi_pipeline.x12.reader import MAX_SEGMENT, SegmentReader
 
 FIXTURE_FILES = sorted(FIXTURES.glob("*.8*"))
 
@@ -134,7 +136,7 @@ def sloppy_layouts(name):
 def test_validate_accepts_a_sloppy_layout_as_it_accepts_the_clean_file(tmp_path, layout):
     """Whether validate walks the file set by set or whole (a reader finding, or bytes given), it sees the
     segments the reader reads: no error for blanks pyx12's reader skips."""
-    from edi_pipeline.validate import validate_file
+    from edi_pipeline.validate.validator import validate_file
 
     path = tmp_path / "sloppy.837"
     path.write_bytes(sloppy_layouts("837p-clean.837")[layout])
@@ -201,8 +203,8 @@ def test_a_blank_mangled_copy_reads_exactly_as_the_original(path, layout):
 
 @pytest.mark.parametrize("layout", [None, "\n  ", "\t", "\r", "\x0b", "\x0c\n"])
 def test_the_batch_screen_finds_the_interchanges_the_reader_reads_in_any_layout(tmp_path, layout):
-    from edi_pipeline.batch import scan_file
-    from edi_pipeline.envelope import EnvelopeReader, EnvelopeSegment
+    from edi_pipeline.runners.batch import scan_file
+    from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 
     original, _ = segments_of(FIXTURES / "837p-multi-interchange.837")
     text, _ = mangled(original, random.Random(1), layout)
@@ -411,7 +413,7 @@ def test_an_overlong_segment_is_an_error_at_its_position_and_the_rest_still_read
 PEAK = "print(next(ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')))"
 MEASURE = """
 import sys
-from edi_pipeline.x12 import SegmentReader
+from edi_pipeline.x12.reader import SegmentReader
 r = SegmentReader(sys.argv[1])
 n = sum(1 for _ in r)
 print(n, len(r.issues.errors))
@@ -436,7 +438,7 @@ def test_validate_does_not_walk_the_whole_text_of_a_file_with_an_overlong_segmen
     data = path.read_bytes()
     path.write_bytes(data[:data.rfind(b"IEA*")])
     del data
-    code = ("import sys\nfrom edi_pipeline.validate import validate_file\n"
+    code = ("import sys\nfrom edi_pipeline.validate.validator import validate_file\n"
             "r = validate_file(sys.argv[1])\n"
             "print(' '.join(sorted({i.code for i in r.issues.errors})))\n" + PEAK)
     proc = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True,
@@ -449,7 +451,7 @@ def test_validate_does_not_walk_the_whole_text_of_a_file_with_an_overlong_segmen
 def test_the_batch_screen_scans_a_50_mb_segment_in_bounded_memory(tmp_path):
     path = tmp_path / "huge.837"
     big_file(path, 50 << 20, at=3)
-    code = ("import sys, pathlib\nfrom edi_pipeline.batch import scan_file\n"
+    code = ("import sys, pathlib\nfrom edi_pipeline.runners.batch import scan_file\n"
             "s = scan_file(pathlib.Path(sys.argv[1]))\n"
             "print(s.kind, len(s.interchanges))\n" + PEAK)
     proc = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True,

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutations import mutated
 
-from edi_pipeline.cli import cli
-from edi_pipeline.validate import validate_file, write_acks
+from edi_pipeline.cli.commands import cli
+from edi_pipeline.validate.validator import validate_file, write_acks
 
 PHI_TAGS = ("NM1", "N3", "N4", "DMG", "REF")
 
@@ -142,7 +142,7 @@ def test_hypothesis_shifts_and_duplicates_in_phi_segments_never_echo_phi(tmp_pat
 
 def set_spans(path) -> dict[int, tuple[int, str]]:
     """ST file segment index -> (SE index, ST02) of each transaction set of the file."""
-    from edi_pipeline.envelope import EnvelopeReader, Transaction
+    from edi_pipeline.x12.envelope import EnvelopeReader, Transaction
 
     with EnvelopeReader(path) as env:
         return {t.first_index: (t.first_index + len(t.segments) - 1, t.control_number.strip())
@@ -256,8 +256,8 @@ def one_huge_set(path, segments: int, flood: bool = False) -> int:
 
 MEASURE = """
 import resource, sys
-from edi_pipeline.envelope import EnvelopeReader
-from edi_pipeline.validate import validate_file
+from edi_pipeline.x12.envelope import EnvelopeReader
+from edi_pipeline.validate.validator import validate_file
 validate_file(sys.argv[2])  # imports and compiled maps
 with EnvelopeReader(sys.argv[1]) as env:  # what the reader holds of the set
     sum(1 for _ in env)
@@ -293,7 +293,7 @@ def test_validate_holds_a_huge_set_once(tmp_path, kind):
 
 
 def test_an_error_flood_holds_10000_findings_and_counts_the_rest(monkeypatch, tmp_path):
-    from edi_pipeline import tr3
+    from edi_pipeline.tr3 import reference as tr3
 
     f = tmp_path / "flood.837"
     one_huge_set(f, 2_000, flood=True)
@@ -330,8 +330,8 @@ DAMAGE = {"non-ascii name": ("NM1*IL*1*DRAYCOMBE", "NM1*IL*1*DRAYCOMBÉ"),
 def test_a_set_walked_from_the_readers_texts_matches_the_set_lexed_again(path, tmp_path, monkeypatch):
     """Each set is walked from the reader's own segment texts: issues and 999s must be exactly those of
     the set joined into one text and lexed again (the way taken when a segment would lex otherwise)."""
-    from edi_pipeline import tr3_compiled
-    from edi_pipeline.tr3_compiled import validate_tr3_sets
+    from edi_pipeline.tr3 import compiled as tr3_compiled
+    from edi_pipeline.tr3.compiled import validate_tr3_sets
 
     if path in DAMAGE:
         old, new = DAMAGE[path]
@@ -347,8 +347,8 @@ def test_a_set_walked_from_the_readers_texts_matches_the_set_lexed_again(path, t
 @settings(max_examples=150, deadline=None)
 @given(mutated())
 def test_hypothesis_damaged_sets_walk_the_same_from_the_readers_texts(data):
-    from edi_pipeline import tr3_compiled
-    from edi_pipeline.tr3_compiled import validate_tr3_sets
+    from edi_pipeline.tr3 import compiled as tr3_compiled
+    from edi_pipeline.tr3.compiled import validate_tr3_sets
 
     walked = validate_tr3_sets(data, "in", now=NOW)
     assert not [i for i in walked.issues if "could not be validated" in i.message]

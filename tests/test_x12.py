@@ -4,9 +4,9 @@ import io
 
 import pytest
 
-from edi_pipeline import x12
-from edi_pipeline.errors import InterchangeError
-from edi_pipeline.x12 import Delimiters, SegmentReader
+from edi_pipeline.x12 import reader as x12
+from edi_pipeline.core.errors import InterchangeError
+from edi_pipeline.x12.reader import Delimiters, SegmentReader
 
 ISA = "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *260101*1200*^*00501*000000001*0*T*:~"
 BODY = ["GS*HC*S*R*20260101*1200*1*X*005010X222A1", "ST*837*0001*005010X222A1", "BHT*0019*00*1*20260101*1200*CH",
@@ -96,9 +96,9 @@ def test_reads_binary_stream():
 def test_lower_case_segment_ids_are_read_with_a_warning():
     from conftest import FIXTURES
 
-    from edi_pipeline.document import iter_records
-    from edi_pipeline.errors import IssueList
-    from edi_pipeline.validate import validate_file
+    from edi_pipeline.tx.document import iter_records
+    from edi_pipeline.core.errors import IssueList
+    from edi_pipeline.validate.validator import validate_file
 
     text = (FIXTURES / "837p-clean.837").read_text()
     lower = "~\n".join(s[:3].lower() + s[3:] for s in text.split("~\n"))

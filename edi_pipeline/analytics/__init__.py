@@ -1,0 +1,1 @@
+"""What analysts read: reconciliation, denials, the claim lifecycle and the report."""

@@ -1,0 +1,1 @@
+"""The edi-pipeline command line."""

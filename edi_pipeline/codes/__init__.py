@@ -1,0 +1,1 @@
+"""Code tables, payer profiles and the CMS NCCI tables, with their data files."""

@@ -1,0 +1,1 @@
+"""The ground floor: issues and positions, values, safe names and text, atomic files."""

@@ -1,0 +1,1 @@
+"""Conversions between X12 and JSON, NDJSON, XML and CSV."""

@@ -1,0 +1,1 @@
+"""Stages composed over a file: ingest into the store, resubmission."""

@@ -1,0 +1,1 @@
+"""The scrubbing rules: the engine, the pain-management rules and the NCCI edits."""

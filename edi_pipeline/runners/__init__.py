@@ -1,0 +1,1 @@
+"""Runners that drive the pipeline over folders of files: the local batch."""

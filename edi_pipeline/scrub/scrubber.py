@@ -1,0 +1,648 @@
+"""Scrubbing an 837P: run the line rules, apply their corrections, split passed and held claims.
+
+`scrub_file` reads the input once, runs the rules per transaction set, rebuilds only the claims that
+changed (CLM02 = sum of SV102, LX renumbered, HL loops dropped and renumbered when a subscriber loses
+every claim, SE/GE/IEA recounted by the writer) and writes:
+
+- the corrected 837P: claims that passed or were corrected (unchanged claims byte-identical);
+  an empty file when no claim survives;
+- the rejects 837P (only when at least one claim is held): the held claims exactly as they came in,
+  under the same envelope and header;
+- store rows: the emitted claims (origin "scrub"), the file, the findings and the authorization units
+  used, in one store transaction.
+
+It never prints; the CLI renders the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import IO, Callable, Collection
+
+from edi_pipeline.codes.tables import CodeTables, PayerProfiles, load_profiles, load_tables
+from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from edi_pipeline.core.errors import EdiError, Issue, IssueList, Severity
+from edi_pipeline.tx.model import Claim
+from edi_pipeline.tx.parse_837p import parse_claim, is_837p, parse_837p
+from edi_pipeline.rules.engine import (Context, Finding, FindingLog, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
+                    SetProcedure, SetTotal, by_claim, line_date, run)
+from edi_pipeline.store.store import Store, path_sha256, store_text
+from edi_pipeline.core.values import format_amount, to_decimal
+from edi_pipeline.x12.writer import atomic_output, renumber_hl_at, renumber_lx, set_se_count
+
+
+class ScrubError(EdiError):
+    """The input cannot be scrubbed (unreadable, truncated, or output would overwrite it)."""
+
+
+@dataclass
+class ScrubResult:
+    file: str
+    sha256: str
+    out_path: str | None
+    rejects_path: str | None  # None when no claim was held (no rejects file written)
+    findings: FindingLog
+    claims_in: int = 0
+    claims_out: int = 0
+    claims_held: int = 0
+    claims_corrected: int = 0
+    claims_emptied: int = 0  # every line removed by a correction (the session is billed elsewhere)
+    transactions_dropped: int = 0
+    seconds: float = 0.0
+    issues: IssueList = field(default_factory=IssueList)
+    # Claims held for errors in their own segments (a charge that is not a number...): no rule can
+    # correct them, and the payer would reject them. Each: pcn, position and the first error.
+    claims_invalid: list[dict] = field(default_factory=list)
+    # Transaction sets passed to the rejects file unchanged: their 999 rejected them, or they are not 837P.
+    sets_withheld: list[dict] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return self.claims_held > 0
+
+    def summary(self) -> dict:
+        by_rule = Counter(f.rule for f in self.findings)
+        by_action = Counter(f.action for f in self.findings)
+        by_rule_action: dict[str, dict[str, int]] = defaultdict(dict)
+        for (r, a), n in Counter((f.rule, f.action) for f in self.findings).items():
+            by_rule_action[r][a] = n
+        return {
+            "claims_in": self.claims_in, "claims_out": self.claims_out, "claims_held": self.claims_held,
+            "claims_corrected": self.claims_corrected, "claims_emptied": self.claims_emptied,
+            "transactions_dropped": self.transactions_dropped,
+            "claims_invalid": len(self.claims_invalid), "sets_withheld": len(self.sets_withheld),
+            "findings": len(self.findings),
+            "by_rule": dict(sorted(by_rule.items())), "by_action": dict(sorted(by_action.items())),
+            "by_rule_action": dict(sorted(by_rule_action.items())),
+        }
+
+    def report(self) -> dict:
+        return {
+            "file": os.path.basename(self.file),
+            "output": self.out_path, "rejects": self.rejects_path,
+            "findings": [f.to_dict() for f in self.findings],
+            "claims_invalid": self.claims_invalid, "sets_withheld": self.sets_withheld,
+            "summary": self.summary(),
+        }
+
+    def write_report(self, out: IO[str]) -> None:
+        """The same JSON as report(), written finding by finding so no whole-report dict is built."""
+        out.write("{\n")
+        for key, value in (("file", os.path.basename(self.file)), ("output", self.out_path),
+                           ("rejects", self.rejects_path)):
+            out.write(f" {json.dumps(key)}: {json.dumps(value)},\n")
+        out.write(' "findings": [')
+        for k, f in enumerate(self.findings):
+            out.write(("\n  " if k == 0 else ",\n  ") + json.dumps(f.to_dict()))
+        out.write("\n ],\n" if self.findings else "],\n")
+        out.write(f' "claims_invalid": {json.dumps(self.claims_invalid)},\n')
+        out.write(f' "sets_withheld": {json.dumps(self.sets_withheld)},\n')
+        out.write(f' "summary": {json.dumps(self.summary(), indent=1)}\n}}\n')
+
+
+# ---------------------------------------------------------------- authorizations
+
+
+class AuthBook:
+    """Authorizations on file, loaded once per scrub; units are reserved as claims use them."""
+
+    def __init__(self, store: Store | None):
+        self.rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        self.prior: dict[tuple[str, str], int] = defaultdict(int)  # (auth id, pcn) -> units used before
+        self.reserved: dict[str, int] = defaultdict(int)
+        if store is None:
+            return
+        for a in store.authorizations():
+            self.rows[(a["member_id"], a["payer_id"])].append(a)
+        if self.rows:
+            for u in store.query("select auth_id, patient_control_number, units from auth_uses"):
+                self.prior[(u["auth_id"], u["patient_control_number"])] += u["units"] or 0
+
+    def find(self, claim: Claim, lines) -> dict | None:
+        """An authorization covering member, payer, every line's code and date, with units left."""
+        cands = self.rows.get((store_text(claim.subscriber.member_id or ""), store_text(claim.payer.id or "")))
+        if not cands:
+            return None
+        need = sum(int(ln.units or 1) for ln in lines)
+        pcn = store_text(claim.patient_control_number)  # as auth_uses holds it
+        for a in cands:
+            codes = a["codes"].split()
+            ok = all((ln.procedure in codes or "*" in codes)
+                     and (d := line_date(claim, ln)) is not None and a["start_date"] <= d.isoformat() <= a["end_date"]
+                     for ln in lines)
+            left = a["units_left"] + self.prior.get((a["id"], pcn), 0) - self.reserved[a["id"]]
+            if ok and left >= need:
+                self.reserved[a["id"]] += need
+                return a
+        return None
+
+    def release(self, finding: Finding) -> None:
+        """Give back the units an AUTH-REQUIRED finding reserved, when its REF*G1 is not sent after all."""
+        if finding.data and "auth" in finding.data:
+            self.reserved[finding.data["auth"]["id"]] -= sum(units for _, _, units in finding.data["lines"])
+
+
+# ---------------------------------------------------------------- applying edits
+
+
+def apply_edits(claim: Claim, edits, sep: str, comp: str) -> list[str] | None:
+    """The claim's segments with `edits` applied, CLM02 = sum of SV102 and LX renumbered;
+    None when no service line is left."""
+    base = claim.start
+    segs = claim.segments[claim.start:claim.end]
+    n = len(segs)
+    removed = [False] * n
+    inserts: dict[int, list[str]] = defaultdict(list)
+    for ed in edits:
+        if isinstance(ed, SetElement):
+            k = ed.offset - base
+            e = segs[k].split(sep)
+            while len(e) <= ed.index:
+                e.append("")
+            e[ed.index] = ed.value
+            segs[k] = sep.join(e)
+        elif isinstance(ed, SetProcedure):
+            k = ed.offset - base
+            e = segs[k].split(sep)
+            c = e[1].split(comp)
+            c[1:2] = [ed.code]
+            e[1] = comp.join(c)
+            segs[k] = sep.join(e)
+        elif isinstance(ed, RemoveModifiers):
+            k = ed.offset - base
+            e = segs[k].split(sep)
+            c = e[1].split(comp)
+            mods = [m for m in c[2:6] if m and m not in ed.modifiers]
+            rest = c[6:]
+            new = c[:2] + mods
+            if rest:
+                new += [""] * (4 - len(mods)) + rest
+            while len(new) > 2 and not new[-1]:
+                new.pop()
+            e[1] = comp.join(new)
+            segs[k] = sep.join(e)
+        elif isinstance(ed, RemoveSegments):
+            for k in range(ed.start - base, ed.end - base):
+                removed[k] = True
+        elif isinstance(ed, InsertSegments):
+            inserts[ed.before - base].extend(ed.texts)
+        elif isinstance(ed, SetTotal):
+            pass  # CLM02 is recomputed below for every changed claim
+        else:  # pragma: no cover
+            raise TypeError(f"unknown edit {ed!r}")
+    out: list[str] = []
+    for k in range(n + 1):
+        if k in inserts:
+            out.extend(inserts[k])
+        if k < n and not removed[k]:
+            out.append(segs[k])
+    total = Decimal(0)
+    lines = 0
+    sv1 = "SV1" + sep
+    for text in out:
+        if text.startswith(sv1):
+            lines += 1
+            e = text.split(sep)
+            total += (to_decimal(e[2]) if len(e) > 2 else None) or Decimal(0)
+    if not lines:
+        return None
+    out = renumber_lx(out, sep)
+    e = out[0].split(sep)
+    e[2] = format_amount(total)
+    out[0] = sep.join(e)
+    return out
+
+
+_KEEP = object()
+
+
+def rebuild(tx: Transaction, claims: list[Claim], replace: dict[int, object]) -> list[str] | None:
+    """The transaction's segments with claims replaced (a list), dropped (None) or kept (absent or _KEEP).
+    HL loops left without claims are dropped and HL renumbered; None when no claim is left at all.
+    A set where nothing changes is returned as it is."""
+    if not replace:
+        return tx.segments
+    segs = tx.segments
+    sep = tx.delimiters.element
+    hlp = "HL" + sep
+    out: list[str] = []
+    marks: list[int] = []  # offsets in `out` of each HL and each surviving claim's CLM, for pruning
+    pos = 0
+    dropped = False
+
+    def copy(start: int, stop: int) -> None:  # segments between claims: where the HL segments are
+        base = len(out) - start
+        marks.extend(base + k for k in range(start, stop) if segs[k].startswith(hlp))
+        out.extend(segs[start:stop])
+
+    for c in claims:
+        copy(pos, c.start)
+        r = replace.get(c.start, _KEEP)
+        if r is None:
+            dropped = True
+        else:
+            marks.append(len(out))
+            out.extend(segs[c.start:c.end] if r is _KEEP else r)  # type: ignore[arg-type]
+        pos = c.end
+    copy(pos, len(segs))
+    if not dropped:
+        return out
+    pruned = _prune(out, marks, sep)
+    if pruned is None:
+        return None
+    out, hl_at = pruned
+    if hl_at is not None:
+        renumber_hl_at(out, hl_at, sep)
+    return out
+
+
+def prune_hl(segs: list[str], sep: str) -> list[str] | None:
+    """Drop 2000C/2000B loops without claims and 2000A loops without subscribers; None if none is left.
+    HL numbers are left as they are (renumber with writer.renumber_hl)."""
+    marks = [i for i, text in enumerate(segs) if text[:2] == "HL" or text[:3] == "CLM"]
+    pruned = _prune(segs, marks, sep)
+    return None if pruned is None else pruned[0]
+
+
+def _prune(segs: list[str], marks: list[int], sep: str) -> tuple[list[str], list[int] | None] | None:
+    """prune_hl given the offsets of the HL and CLM segments (`marks`, in order; others are ignored).
+    Returns the segments and the offsets of the HL segments in them, or (segs, None) when no loop is
+    dropped, or None when no subscriber or patient loop is left."""
+    hlp, clm = "HL" + sep, "CLM" + sep
+    hls = []  # [index, id, parent, level, has_claim]
+    for i in marks:
+        text = segs[i]
+        if text.startswith(hlp):
+            e = text.split(sep, 4)
+            hls.append([i, e[1] if len(e) > 1 else "", e[2] if len(e) > 2 else "", e[3] if len(e) > 3 else "", False])
+        elif hls and text.startswith(clm):
+            hls[-1][4] = True
+    if not hls:
+        return segs, None
+    end = len(segs) - 1 if segs[-1].startswith("SE" + sep) else len(segs)
+    kept_child: Counter = Counter()
+    keep = [True] * len(hls)
+    for k in range(len(hls) - 1, -1, -1):
+        _, hid, parent, level, has_claim = hls[k]
+        if level in ("20", "22", "23"):
+            ok = has_claim or kept_child[hid] > 0
+        else:
+            ok = True
+        keep[k] = ok
+        if ok and parent:
+            kept_child[parent] += 1
+    if not any(keep[k] for k in range(len(hls)) if hls[k][3] in ("22", "23")):
+        return None
+    if all(keep):
+        return segs, None
+    out = segs[:hls[0][0]]
+    hl_at = []
+    for k, h in enumerate(hls):
+        if keep[k]:
+            stop = hls[k + 1][0] if k + 1 < len(hls) else end
+            hl_at.append(len(out))
+            out.extend(segs[h[0]:stop])
+    out.extend(segs[end:])
+    return out, hl_at
+
+
+# ---------------------------------------------------------------- output
+
+
+class _Out:
+    """Writes one output as the scrub goes: envelopes lazily, so a group or interchange left without
+    transaction sets disappears; recounts SE01, GE01 and IEA01. Only the pending ISA/GS of the open
+    interchange are held, never a transaction set. The file is opened (`open_file()`) on the first
+    write, so an output nothing is written to is never created."""
+
+    def __init__(self, open_file: Callable[[], IO[str]]):
+        self.open_file = open_file
+        self.fh: IO[str] | None = None
+        self.pending: list[EnvelopeSegment] = []
+        self.open_isa = False
+        self.open_gs = False
+        self.groups = 0
+        self.sets = 0
+
+    def _emit(self, d, texts) -> None:
+        if self.fh is None:
+            self.fh = self.open_file()
+        end = d.segment + d.suffix
+        self.fh.write(end.join(texts) + end)
+
+    def envelope(self, seg: EnvelopeSegment) -> None:
+        if seg.tag == "ISA":
+            self.pending = [seg]
+            self.open_isa = False
+            self.groups = 0
+        elif seg.tag == "GS":
+            self.pending.append(seg)
+            self.open_gs = False
+            self.sets = 0
+        elif seg.tag == "GE":
+            if self.open_gs:
+                self._emit(seg.delimiters, [self._count(seg, self.sets)])
+                self.open_gs = False
+            elif self.pending and self.pending[-1].tag == "GS":
+                self.pending.pop()
+        elif seg.tag == "IEA":
+            if self.open_isa:
+                self._emit(seg.delimiters, [self._count(seg, self.groups)])
+                self.open_isa = False
+            self.pending = []
+        else:
+            pass  # stray segments outside an envelope are not copied
+
+    @staticmethod
+    def _count(seg: EnvelopeSegment, n: int) -> str:
+        e = seg.text.split(seg.delimiters.element)
+        if len(e) > 1:
+            e[1] = str(n)
+        return seg.delimiters.element.join(e)
+
+    def transaction(self, tx: Transaction, segs: list[str]) -> None:
+        for p in self.pending:
+            self._emit(p.delimiters, [p.text])
+            if p.tag == "ISA":
+                self.open_isa = True
+            elif p.tag == "GS":
+                self.open_gs = True
+                self.groups += 1
+        self.pending = []
+        self.sets += 1
+        self._emit(tx.delimiters, set_se_count(segs, tx.delimiters.element))
+
+
+# ---------------------------------------------------------------- the scrub
+
+
+def scrub_date() -> date:
+    """The date TIMELY-FILING counts to: $EDI_SCRUB_DATE (YYYY-MM-DD) when set, else today."""
+    value = os.environ.get("EDI_SCRUB_DATE", "").strip()
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ScrubError(f"EDI_SCRUB_DATE {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def default_output(path: str) -> str:
+    return f"{path}.scrubbed.837"
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _reparse(claim: Claim, segs: list[str], sep: str, comp: str) -> Claim:
+    """A corrected claim as typed record (for the store), keeping the original's identity."""
+    c, _ = parse_claim(None, segs, [claim.source.line] * len(segs), 0, len(segs), sep, comp,
+                        claim.source.file, claim.source.segment_index, None)
+    for name in ("claim_filing_indicator", "payer", "subscriber", "patient", "billing_provider",
+                 "hl_billing", "hl_subscriber", "hl_patient"):
+        setattr(c, name, getattr(claim, name))
+    c.source = claim.source
+    return c
+
+
+@dataclass
+class _Scrubbed:
+    """One transaction set, scrubbed: what goes to each output and to the store."""
+
+    main: list[str] | None  # None: every claim held or emptied, the set is dropped
+    rejects: list[str] | None  # None: no claim held
+    findings: list[Finding]
+    emitted: list[Claim]  # the claims written to `main`, corrected ones re-read (only with a store)
+    auth_uses: list[tuple]
+
+
+def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed: bool,
+                       invalid: frozenset[int] = frozenset(), report_only: bool = False) -> _Scrubbed:
+    """Run the rules over one transaction set and apply their corrections. With `typed`, corrected claims
+    are re-read as typed records (the store keeps what was sent, not what came in). Claims whose id is
+    in `invalid` (errors in their own segments) are held whatever the rules say. With `report_only`,
+    findings keep their severity and action but lose their edits and holds, and every claim passes."""
+    sep, comp = tx.delimiters.element, tx.delimiters.component
+    claims = ctx.claims
+    findings = run(ctx)
+    if report_only:
+        for f in findings:
+            if f.edits or f.hold:
+                if ctx.auths is not None:
+                    ctx.auths.release(f)
+                f.message += " (report only: not corrected)" if f.edits else " (report only: not held)"
+                f.edits, f.hold = (), False
+        invalid = frozenset()
+    per_claim = by_claim(findings)
+    held = {id(c) for c in claims if id(c) in invalid or any(f.hold for f in per_claim.get(id(c), ()))}
+    for f in findings:
+        if f.edits and (id(f.claim) in held or any(id(r) in held for r in f.requires)):
+            if ctx.auths is not None:
+                ctx.auths.release(f)
+            f.edits = ()
+            f.action = "none"
+            f.message += " (not corrected: claim held)" if id(f.claim) in held else \
+                " (not corrected: the claim it depends on is held)"
+    main_replace: dict[int, object] = {}
+    rej_replace: dict[int, object] = {}
+    emitted: list[Claim] = []
+    auth_uses: list[tuple] = []
+    for c in claims:
+        fs = per_claim.get(id(c), ())
+        if id(c) in held:
+            result.claims_held += 1
+            main_replace[c.start] = None
+            continue
+        rej_replace[c.start] = None
+        edits = [ed for f in fs for ed in f.edits]
+        if not edits:
+            emitted.append(c)
+            continue
+        new = apply_edits(c, edits, sep, comp)
+        main_replace[c.start] = new
+        if new is None:
+            result.claims_emptied += 1
+            if ctx.auths is not None:
+                for f in fs:
+                    ctx.auths.release(f)
+            continue
+        result.claims_corrected += 1
+        emitted.append(_reparse(c, new, sep, comp) if typed else c)
+        for f in fs:
+            if f.data and f.edits and "auth" in f.data:
+                for line_no, proc, units in f.data["lines"]:
+                    auth_uses.append((f.data["auth"]["id"], c.patient_control_number, proc, line_no, units))
+    return _Scrubbed(rebuild(tx, claims, main_replace),
+                     rebuild(tx, claims, rej_replace) if held else None,
+                     findings, emitted, auth_uses)
+
+
+def _invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubResult) -> frozenset[int]:
+    """Ids of the claims with an error in their own segments (from reading the set), recorded on `result`."""
+    errors = [i for i in new_issues if i.severity is Severity.ERROR and i.pos.st_position]
+    if not errors:
+        return frozenset()
+    starts = [c.start for c in claims]  # claims are in set order
+    bad: dict[int, Issue] = {}
+    for i in errors:
+        k = bisect_right(starts, i.pos.st_position - 1) - 1  # the last claim starting at or before it
+        if k >= 0 and i.pos.st_position <= claims[k].end:
+            bad.setdefault(id(claims[k]), i)
+    for c in claims:
+        if id(c) in bad:
+            i = bad[id(c)]
+            result.claims_invalid.append({"patient_control_number": c.patient_control_number,
+                                          "segment_index": c.source.segment_index, "line": c.source.line,
+                                          "error": f"{i.code} {i.message}", "at": str(i.pos)})
+    return frozenset(bad)
+
+
+def _withhold(tx: Transaction, rejects: "_Out", result: ScrubResult, isa13: str, gs06: str,
+              reason: str = "rejected by its 999 (IK5 R or AK9 R)") -> None:
+    """A transaction set not to scrub or send (its 999 rejected it, or it is not an 837P): every claim
+    held, the set copied to the rejects file as it came."""
+    clm = "CLM" + tx.delimiters.element
+    claims = sum(1 for text in tx.segments if text.startswith(clm))
+    result.claims_in += claims
+    result.claims_held += claims
+    result.transactions_dropped += 1
+    rejects.transaction(tx, tx.segments)
+    result.sets_withheld.append({"interchange": isa13, "group": gs06, "transaction_set": tx.control_number,
+                                 "claims": claims, "reason": reason})
+
+
+# Defects that would make the corrected file itself broken (an overlong segment the reader skipped would be
+# missing from it).
+_UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE", "SEG-TOO-LONG"))
+
+
+def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
+               rejects_path: str | os.PathLike | None = None, store: Store | None = None,
+               profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
+               sha256: str | None = None, withheld: Collection[tuple[int, str, str]] = (),
+               name: str | None = None, today: date | None = None, report_only: bool = False) -> ScrubResult:
+    """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
+    `sha256` is the file's digest when the caller has already read it; `name` names the input in
+    messages, the report and the store (default: `path`; `<stdin>` for a copy of stdin). The transaction sets named
+    in `withheld` as (ISA segment index in the file, GS06, ST02), the ones a 999 rejected, go to the
+    rejects file unchanged: the sender will correct and resend them, so none of their claims may go out
+    or into the store. `today` is the scrub date TIMELY-FILING counts to (default: scrub_date()).
+    `report_only`: the same findings, but no rule corrects or holds a claim: the output holds the input's
+    claims as they came, and the store is only read.
+
+    The file is read, scrubbed and written one transaction set at a time: memory holds one set (and the
+    findings so far), not the file. Both outputs go to temporary files renamed into place at the end
+    and the store rows go into one store transaction, so a failure part way leaves nothing behind."""
+    t0 = time.perf_counter()
+    path = str(path)
+    name = name or path
+    tables = tables or load_tables()
+    profiles = profiles or load_profiles()
+    out_path = str(out_path) if out_path is not None else default_output(path)
+    rejects_path = str(rejects_path) if rejects_path is not None else f"{path}.rejects.837"
+    for target in (out_path, rejects_path):
+        if target != "-" and _same_file(target, path):
+            raise ScrubError(f"{name}:0: output {target} would overwrite the input")
+    sha = sha256 or path_sha256(path)
+    today = today or scrub_date()
+    issues = IssueList()
+    history = History(store, exclude_file=sha)
+    auths = AuthBook(store)
+    result = ScrubResult(name, sha, out_path, None, FindingLog(), issues=issues)
+    interchanges: dict[tuple[str, str], str] = {}  # (ISA06, ISA13) -> "837P" once a set of it is read
+    isa06 = isa13 = gs06 = ""  # of the open interchange and group
+    isa_index = 0  # file segment index of the open interchange's ISA
+    sets_read = 0
+    with contextlib.ExitStack() as stack:
+        if store is not None and not report_only:
+            stack.enter_context(store.staged())
+        main_fh = stack.enter_context(atomic_output(out_path))  # written even when no claim survives
+        main = _Out(lambda: main_fh)
+        rejects = _Out(lambda: stack.enter_context(atomic_output(rejects_path)))
+        env = stack.enter_context(EnvelopeReader(path, name))
+        for item in env:
+            if isinstance(item, EnvelopeSegment):
+                e = item.elements
+                if item.tag == "ISA":
+                    isa06 = e[6].strip() if len(e) > 6 else ""
+                    isa13 = e[13].strip() if len(e) > 13 else ""
+                    isa_index = item.index
+                    interchanges.setdefault((isa06, isa13), "")
+                elif item.tag == "GS":
+                    gs06 = e[6].strip() if len(e) > 6 else ""
+                main.envelope(item)
+                rejects.envelope(item)
+                continue
+            tx = item
+            if not tx.complete:
+                raise ScrubError(f"{name}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
+                                 f"(no SE trailer); nothing written")
+            if not is_837p(tx):
+                if tx.set_id == "837":  # institutional or dental claims: not ours to scrub, never dropped
+                    issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} is an 837 "
+                                        f"{tx.version}, not an 837P; held unchanged in the rejects file",
+                                        tx.position(0, None, "ST03"), Severity.WARNING))
+                    _withhold(tx, rejects, result, isa13, gs06, f"an 837 {tx.version}, not an 837P (005010X222)")
+                    continue
+                # an 835 beside the claims: not ours to correct (batch ingests it), left out of the output
+                issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} ({tx.set_id}) is not "
+                                    "an 837P; left out of the corrected file", tx.position(0), Severity.WARNING))
+                continue
+            sets_read += 1
+            interchanges[isa06, isa13] = "837P"
+            if (isa_index, gs06, tx.control_number.strip()) in withheld:
+                _withhold(tx, rejects, result, isa13, gs06)
+                del tx, item
+                continue
+            first_issue = len(issues)
+            ctx = Context(list(parse_837p(tx, issues)), tables, profiles, history, auths, today=today)
+            result.claims_in += len(ctx.claims)
+            invalid = _invalid_claims(ctx.claims, issues[first_issue:], result)
+            done = _scrub_transaction(tx, ctx, result, typed=store is not None and not report_only,
+                                      invalid=invalid, report_only=report_only)
+            if done.main is None:
+                result.transactions_dropped += 1
+            else:
+                main.transaction(tx, done.main)
+            if done.rejects is not None:
+                rejects.transaction(tx, done.rejects)
+            result.claims_out += len(done.emitted)
+            if store is not None and not report_only:
+                store.save_claims(done.emitted, sha, "scrub", profile_of=lambda c, ctx=ctx: ctx.profile(c).name)
+                for auth_id, pcn, proc, line_no, units in done.auth_uses:
+                    store.use_authorization(auth_id, pcn, proc, line_no, units)
+                store.save_findings([f.to_dict() for f in done.findings], sha, len(result.findings))
+            for f in done.findings:
+                f.detach()  # the report keeps the findings, not the transaction set
+            result.findings.extend(done.findings)
+            del tx, ctx, done, item  # free the set before reading the next one
+        broken = [i for i in env.issues.errors if i.code in _UNWRITABLE]
+        if broken:
+            raise ScrubError(f"{broken[0]}; nothing written")
+        if not sets_read:
+            raise ScrubError(f"{name}:1: no 837P transaction set in the file; nothing written")
+        if rejects.fh is not None:
+            result.rejects_path = rejects_path
+        if store is not None and not report_only:
+            first = next(iter(interchanges))
+            store.add_file(sha, name, "837P", first[0] or None, first[1] or None, "scrub", claims=result.claims_out)
+            store.add_interchanges(sha, [(sender, control, kind) for (sender, control), kind in interchanges.items()
+                                         if kind])
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+__all__ = ["ScrubError", "ScrubResult", "scrub_file", "scrub_date", "apply_edits", "rebuild", "prune_hl", "AuthBook",
+           "default_output"]

@@ -1,0 +1,268 @@
+"""Validation of one file: syntax and envelopes, TR3 via pyx12's maps, and the checks.py checks."""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from edi_pipeline.validate.checks import check_claim, check_remit
+from edi_pipeline.tx.document import check_version
+from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
+from edi_pipeline.tx.model import ClaimPayment
+from edi_pipeline.tx.parse_835 import is_835, parse_835, parse_835_header
+from edi_pipeline.tx.parse_837p import is_837p, parse_837p
+from edi_pipeline.core.paths import PLAIN_LIMIT, output_path, safe_name, safe_part
+from edi_pipeline.tr3.reference import GroupAck, ta1_text
+from edi_pipeline.tr3.compiled import SetValidation, validate_tr3_fast
+from edi_pipeline.x12.writer import atomic_output, file_lock
+from edi_pipeline.x12.reader import reader_text
+
+
+# Envelope-reader codes that are interchange (TA1) errors, with their TA105 note codes.
+TA1_NOTE_OF = {"ENV-IEA01": "021", "ENV-IEA02": "001", "ENV-IEA-MISSING": "023", "ENV-IEA-INVALID": "022"}
+
+
+def ta1_note(issue: Issue) -> str | None:
+    """The TA105 note code of an interchange-level error, else None."""
+    if issue.severity is not Severity.ERROR:
+        return None
+    if issue.code.startswith("TA1-"):
+        return issue.code[4:]
+    return TA1_NOTE_OF.get(issue.code)
+
+
+@dataclass
+class Interchange:
+    """One ISA..IEA of the file, as its TA1 answers it."""
+
+    isa: list[str]  # the ISA's elements
+    index: int  # the ISA's segment index in the file
+    errors: list[Issue] = field(default_factory=list)  # its interchange-level (TA1) errors
+
+    @property
+    def control_number(self) -> str:
+        return self.isa[13].strip() if len(self.isa) > 13 else ""
+
+    @property
+    def note(self) -> str:
+        """TA105: the first error's note code (every error in `errors` has one), or 000 (accepted)."""
+        return (ta1_note(self.errors[0]) or "024") if self.errors else "000"
+
+    @property
+    def wants_ta1(self) -> bool:
+        """A TA1 answers an interchange with errors, and one that asks for it (ISA14 = 1)."""
+        return bool(self.errors) or (len(self.isa) > 14 and self.isa[14].strip() == "1")
+
+
+@dataclass
+class Validation:
+    file: str
+    issues: IssueList = field(default_factory=IssueList)
+    acks: list[GroupAck] = field(default_factory=list)
+    interchanges: list[Interchange] = field(default_factory=list)
+    transactions: int = 0
+    claims: int = 0
+    payments: int = 0
+    segments: int = 0  # read (the last one's index)
+
+    def rejected_interchanges(self) -> list[Interchange]:
+        return [x for x in self.interchanges if x.errors]
+
+    def acks_to_send(self) -> list[GroupAck]:
+        """The 999s, less those of groups in an interchange a TA1 rejects (its content is not taken)."""
+        rejected = {x.index for x in self.rejected_interchanges()}
+        return [a for a in self.acks if a.interchange_index not in rejected]
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues.errors
+
+    def rejected_sets(self) -> set[tuple[int, str, str]]:
+        """(ISA segment index, GS06, ST02) of every transaction set a 999 of this file rejects."""
+        return {(a.interchange_index, a.group_control_number.strip(), st02)
+                for a in self.acks for st02 in a.rejected_sets}
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "ok": self.ok, "transactions": self.transactions, "claims": self.claims,
+                "claim_payments": self.payments,
+                "groups": [{"control_number": a.group_control_number, "type": a.transaction_type,
+                            "accepted": a.accepted} for a in self.acks],
+                "issues": [i.to_dict() for i in self.issues]}
+
+
+# pyx12 codes for defects the envelope reader has already reported
+_SAME_AS = {"IK5-4": "IK5-4", "IK5-2": "ENV-SE-MISSING", "AK9-3": "ENV-GE-MISSING",
+            "TA1-023": "ENV-IEA-MISSING", "ENV-TRUNCATED": "SYN-NO-TERMINATOR", "ENV-ISA-LENGTH": "ENV-ISA-LENGTH",
+            "IK5-23": "IK5-23", "TA1-025": "TA1-025"}
+
+
+def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation,
+                also: Callable[[EnvelopeSegment | Transaction], None] | None = None) -> None:
+    """The envelope reader's, the parsers' and the balancing checks; `also` sees every item read."""
+    issues = result.issues
+    with EnvelopeReader(path, name) as env:
+        try:
+            for item in env:
+                if also is not None:
+                    also(item)
+                if isinstance(item, EnvelopeSegment):
+                    result.segments = item.index
+                    if item.tag == "ISA":
+                        result.interchanges.append(Interchange(item.elements, item.index))
+                    continue
+                result.segments = item.first_index + len(item.segments) - 1
+                result.transactions += 1
+                check_version(item, issues)
+                if is_837p(item):
+                    for claim in parse_837p(item, issues):
+                        result.claims += 1
+                        check_claim(claim, issues)
+                elif is_835(item):
+                    header = parse_835_header(item, issues)
+                    payments: list[ClaimPayment] = list(parse_835(item, header, issues))
+                    result.payments += len(payments)
+                    check_remit(header, payments, issues)
+        finally:
+            issues.extend(env.issues)
+
+
+# Files larger than this, or of more segments, are validated one transaction set at a time, in memory
+# bounded by the largest set (the whole walk holds about 470 bytes a segment: 470 MB for a million).
+LARGE_FILE = 32 << 20
+LARGE_SEGMENTS = 200_000
+# Reader findings (envelope and syntax) under which walking the whole text adds pyx12's own interchange-
+# and group-level codes. A file without any gets the same issues and 999s set by set, in a fraction of
+# the memory (pinned by tests over the fixtures and the corpus), so it is validated that way.
+_WHOLE_WALK_FINDINGS = ("ENV-", "TA1-", "SYN-")
+
+
+def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes | None = None, *,
+                  by_set: bool | None = None) -> Validation:
+    """Validate a file; never raises for bad content (unreadable input becomes an Issue).
+
+    `by_set` validates each transaction set inside its own envelope instead of the whole text at once;
+    the envelope reader checks the trailers either way. Default: for input of over LARGE_SEGMENTS
+    segments, and for a file (not `data`) over LARGE_FILE, with a segment too long to read, or whose
+    envelope the reader found sound.
+    """
+    name = name or os.fspath(path)
+    result = Validation(name)
+    sets = SetValidation(name) if by_set is not False else None  # TR3 set by set, in the same read
+    try:
+        _own_checks(data if data is not None else path, name, result, sets.feed if sets else None)
+    except EdiError as exc:
+        pos = getattr(exc, "pos", None) or Position(name)
+        result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
+        return result
+    if by_set is None:  # (the whole text would hold a segment the reader skipped as too long)
+        by_set = result.segments > LARGE_SEGMENTS or data is None and (
+            os.path.getsize(path) > LARGE_FILE or result.issues.has("SEG-TOO-LONG")
+            or not any(i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
+    if by_set:  # (sets is made unless by_set is False)
+        tr3 = sets.result()
+    else:
+        del sets  # walked whole instead: let its results go first
+        if data is None:
+            data = Path(path).read_bytes()
+        text = reader_text(data.decode("utf-8", errors="replace"), upper_ids=result.issues.has("SYN-LOWERCASE"))
+        tr3 = validate_tr3_fast(text, name)
+    tr3.reject_for(result.issues)  # a set our own checks reject is rejected by its 999 too
+    seen = {(i.pos.segment_index, i.code) for i in result.issues}
+    ours = {i.code for i in result.issues}
+    for issue in tr3.issues:
+        if _SAME_AS.get(issue.code) in ours or (issue.pos.segment_index, issue.code) in seen:
+            continue
+        result.issues.append(issue)
+    result.acks = tr3.groups
+    result.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.element or ""))
+    _assign_interchange_errors(result)
+    return result
+
+
+def _assign_interchange_errors(result: Validation) -> None:
+    """Each interchange-level error goes to the interchange it lies in (the last ISA at or before it)."""
+    starts = [x.index for x in result.interchanges]
+    for issue in result.issues:
+        if starts and ta1_note(issue) is not None:
+            k = max(bisect_right(starts, issue.pos.segment_index or 0) - 1, 0)
+            result.interchanges[k].errors.append(issue)
+
+
+SEQUENCE_NAME = ".edi-pipeline-control-number"
+
+
+def take_control_numbers(ack_dir: Path, count: int) -> list[int]:
+    """`count` interchange control numbers never handed out before for acknowledgments written to
+    `ack_dir`: the last one is kept in ACK_DIR/.edi-pipeline-control-number, read and advanced under a
+    lock, so reruns and parallel workers never reuse one. 1 after 999999999. EdiError when the file is
+    damaged."""
+    if count <= 0:
+        return []
+    ack_dir.mkdir(parents=True, exist_ok=True)
+    seq = ack_dir / SEQUENCE_NAME
+    with file_lock(ack_dir / f"{SEQUENCE_NAME}.lock"):
+        try:
+            text = seq.read_text().strip()
+        except FileNotFoundError:
+            text = "0"
+        if not text.isdigit():  # never restart silently: the numbers already sent would be reused
+            raise EdiError(f"{seq}:1: the control-number sequence is damaged ({len(text)} characters, not a "
+                           "number); put back the last number sent")
+        last = int(text)
+        numbers = [(last + k - 1) % 999_999_999 + 1 for k in range(1, count + 1)]
+        with atomic_output(seq, mode=0o644) as fh:
+            fh.write(f"{numbers[-1]}\n")
+    return numbers
+
+
+def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
+               now: datetime | None = None, numbers_from: Path | None = None) -> list[Path]:
+    """Each functional group's 999 as ACK_DIR/<name, default the file's>.<GS06 acknowledged>.999, and a TA1
+    for each interchange with envelope errors or asking for one (ISA14 = 1) as <name>.<ISA13>.ta1 (an
+    interchange the TA1 rejects gets no 999s); written atomically, each under its own interchange control
+    number (take_control_numbers of `numbers_from`, default ACK_DIR: the batch job stages acks elsewhere).
+    The name, GS06 and ISA13 are made safe (paths.safe_name, safe_part): whatever they hold, every ack lands
+    in ACK_DIR."""
+    base = safe_name(name or Path(result.file).name)
+    acks = result.acks_to_send()
+    written: list[Path] = []
+    names: set[str] = set()
+
+    def target(control_number: str, isa_index: int, suffix: str) -> Path:
+        """NAME.CONTROL.suffix, or NAME.CONTROL.ISA-INDEX.suffix when the file repeats the control number."""
+        file_name = f"{base}.{safe_part(control_number)}.{suffix}"
+        if file_name in names:
+            file_name = f"{base}.{safe_part(control_number)}.{isa_index}.{suffix}"
+        names.add(file_name)
+        return output_path(ack_dir, file_name)
+
+    ta1s = [x for x in result.interchanges if x.wants_ta1]
+    controls = iter(take_control_numbers(numbers_from or ack_dir, len(acks) + len(ta1s)))
+    for ack in acks:
+        written.append(target(ack.group_control_number.strip() or "group", ack.interchange_index, "999"))
+        with atomic_output(written[-1]) as out:
+            out.write(ack.numbered(next(controls)))
+    for x in ta1s:
+        path = target(x.control_number or "interchange", x.index, "ta1")
+        written.append(write_ta1(ack_dir, path.name, x.isa, x.note, now, next(controls)))
+    return written
+
+
+def write_ta1(ack_dir: Path, file_name: str, isa: list[str], note: str, now: datetime | None = None,
+              control: int | None = None) -> Path:
+    """ACK_DIR/FILE_NAME: a TA1 answering the interchange whose ISA elements are `isa` (tr3.ta1_text),
+    under interchange control number `control` (default: the next one of the folder's sequence). A
+    FILE_NAME holding input values as they are is made safe first (paths.safe_name)."""
+    target = output_path(ack_dir, safe_name(file_name, PLAIN_LIMIT))
+    control = control or take_control_numbers(ack_dir, 1)[0]
+    with atomic_output(target) as out:
+        out.write(ta1_text(isa, note, control, now or datetime.now(timezone.utc)))
+    return target
+
+
+__all__ = ["validate_file", "write_acks", "write_ta1", "take_control_numbers", "Validation", "Severity"]

@@ -1,0 +1,1 @@
+"""X12 syntax: delimiters, the segment reader, envelopes and the writer."""
