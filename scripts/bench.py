@@ -137,10 +137,9 @@ from edi_pipeline.store.store import Store
 gc.set_threshold(100_000, 50, 100)
 f837, f835, work = sys.argv[1:4]
 out = {}
-from edi_pipeline.store import store as store_module
 from edi_pipeline.core import values
 def timed(name, fn):  # each step starts with empty value caches, as a fresh command does
-    for memo in (values.to_date, values.to_decimal, store_module.cents, store_module.cents_text):
+    for memo in (values.to_date, values.to_decimal, values.cents, values.cents_text):
         memo.cache.clear()
     t = time.perf_counter(); fn(); out[name] = time.perf_counter() - t
 timed("pyx12 X12Reader plain read", lambda: sum(1 for _ in pyx12.x12file.X12Reader(f837)))

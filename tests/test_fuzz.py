@@ -89,7 +89,7 @@ def test_any_pcn_bytes_are_stored_and_still_match_between_837_and_835(tmp_path_f
     from conftest import FIXTURES
 
     from edi_pipeline.cli.commands import cli
-    from edi_pipeline.store.store import store_text
+    from edi_pipeline.core.safe_text import store_text
 
     d = tmp_path_factory.mktemp("pcn")
     paths = []

@@ -10,7 +10,8 @@ from edi_pipeline.tx.document import iter_records
 from edi_pipeline.core.errors import IssueList
 from edi_pipeline.pipeline.ingest import DUPLICATE, INGESTED, REJECTED, ingest_file
 from edi_pipeline.tx.model import Claim, ClaimPayment, RemitHeader
-from edi_pipeline.store.store import Store, from_cents
+from edi_pipeline.store.store import Store
+from edi_pipeline.core.values import from_cents
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
 

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import edi_pipeline.runners.batch as batch_module
-import edi_pipeline.x12.writer as writer
+import edi_pipeline.core.files as writer
 from edi_pipeline.runners.batch import SUBDIRS, scan_file
 from edi_pipeline.cli.commands import cli
 from edi_pipeline.core.errors import WriteError
@@ -283,7 +283,7 @@ def test_a_file_that_cannot_be_quarantined_fails_stays_and_is_taken_next_run(tmp
 KILLED_MID_WRITE = """
 import os, signal, sys
 import edi_pipeline.runners.batch as batch_module
-import edi_pipeline.x12.writer as writer
+import edi_pipeline.core.files as writer
 real = os.replace
 def replace(src, dst, *a, **k):
     if os.path.basename(os.path.dirname(dst)) == "outbound" and os.path.basename(dst) == sys.argv[3]:

@@ -358,7 +358,7 @@ def test_outputs_a_killed_run_staged_but_never_committed_are_dropped(tmp_path):
 
 def test_a_file_claimed_by_a_live_batch_on_the_same_store_is_left_to_it(tmp_path):
     from edi_pipeline.runners.batch import _run_alive, store_run
-    from edi_pipeline.store.store import path_sha256
+    from edi_pipeline.core.files import path_sha256
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -519,3 +519,24 @@ def test_a_file_that_changes_while_read_is_not_recorded_and_the_next_run_takes_i
         assert not target.exists() and "files: 0 (" in again.output, again.output
     else:
         assert "1 already done" in again.output, again.output
+
+
+def _open_store(path: str) -> str:
+    from edi_pipeline.core.errors import StoreError
+
+    try:
+        Store(path).close()
+        return "ok"
+    except StoreError as exc:
+        return str(exc)
+
+
+def test_processes_opening_a_new_store_at_once_all_open_it(tmp_path):
+    # Regression: two batch runs creating one store could both switch it to WAL at once; SQLite failed one of
+    # them with "database is locked" at once, busy_timeout or not (1 run in ~30 under load).
+    import multiprocessing
+
+    paths = [str(tmp_path / f"s{k}.db") for k in range(12)]
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        results = [r for p in paths for r in pool.map(_open_store, [p] * 6)]
+    assert results == ["ok"] * len(results), [r for r in results if r != "ok"]

@@ -21,7 +21,7 @@ from edi_pipeline.cli.commands import cli
 from edi_pipeline.formats.convert import CONVERTERS
 from edi_pipeline.core.errors import WriteError
 from edi_pipeline.store.store import Store
-from edi_pipeline.x12.writer import atomic_output
+from edi_pipeline.core.files import atomic_output
 
 
 def run(*args, input=None):

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, Profile, RuleInfo, load_profiles, load_tables
 from edi_pipeline.analytics.reconcile import NOT_DENIAL_CATEGORIES, Reconciliation, not_denial_reasons, reconcile
-from edi_pipeline.store.store import Store, cents_text
+from edi_pipeline.store.store import Store
+from edi_pipeline.core.values import cents_text
 
 CATEGORY_ACTION = {
     "coding/bundling": "correct and resubmit",

@@ -16,7 +16,8 @@ from datetime import date
 from decimal import Decimal
 
 from edi_pipeline.analytics.reconcile import AGING_BUCKETS, Reconciliation, aging_bucket, reconcile
-from edi_pipeline.store.store import Store, cents_text, now
+from edi_pipeline.store.store import Store, now
+from edi_pipeline.core.values import cents_text
 
 SUBMITTED, HELD, SENT = "submitted", "held by scrubber", "sent"
 FILE_ACCEPTED, FILE_REJECTED = "file accepted", "file rejected"  # 999

@@ -38,7 +38,8 @@ from typing import IO, Callable, Iterable
 
 from edi_pipeline.codes.tables import CodeTables, load_tables
 from edi_pipeline.core.safe_text import SafeCsvWriter
-from edi_pipeline.store.store import Store, cents_text
+from edi_pipeline.store.store import Store
+from edi_pipeline.core.values import cents_text
 
 AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
 SCOPED_READ_MAX_SHARE = 0.5  # reconcile(pcns=...) scopes over this share of the store's claims are read whole

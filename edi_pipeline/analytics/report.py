@@ -18,8 +18,9 @@ from typing import Iterable
 from edi_pipeline.codes.tables import CodeTables, load_tables
 from edi_pipeline.analytics.denials import Denial, find_denials
 from edi_pipeline.analytics.reconcile import AGING_BUCKETS, Reconciliation, reconcile
-from edi_pipeline.store.store import Store, from_cents
-from edi_pipeline.x12.writer import atomic_output
+from edi_pipeline.store.store import Store
+from edi_pipeline.core.values import from_cents
+from edi_pipeline.core.files import atomic_output
 
 UNKNOWN = "(unknown)"
 TREND_PAYERS = 6  # payers drawn one line each in the trend charts; the rest are summed as "other payers"

@@ -19,7 +19,7 @@ import click
 
 from edi_pipeline.formats.convert import CONVERTERS, FORMATS, compact_json, looks_like_xml, xml_to_x12
 from edi_pipeline.core.errors import EdiError, IssueList, Severity
-from edi_pipeline.x12.writer import atomic_output
+from edi_pipeline.core.files import atomic_output
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as shells report it
@@ -593,7 +593,7 @@ def reconcile_cmd(db, fmt, as_of):
     if fmt == "csv":  # streamed: a whole store's rows are never held as text
         write_claims_csv(rec, out)
         return
-    from edi_pipeline.store.store import cents_text
+    from edi_pipeline.core.values import cents_text
 
     _rows_out(claim_rows(rec), fmt)
     click.echo("\nRemits matching no claim:")

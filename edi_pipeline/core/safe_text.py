@@ -84,3 +84,14 @@ class SafeCsvWriter:
 
 
 __all__ = ["csv_cell", "latin1_text", "has_escaped_bytes", "from_latin1", "SafeCsvWriter"]
+
+
+# The reader keeps bytes that are not UTF-8 as surrogate escapes (0xE9 -> U+DCE9), which sqlite3 refuses
+# to bind; the store holds each as the Latin-1 character of its byte (U+00E9), the same in every table and
+# lookup, so a patient control number with such a byte still matches between an 837 and its 835.
+_ESCAPED_BYTES = {0xDC00 + b: b for b in range(0x80, 0x100)}
+
+
+def store_text(text: str) -> str:
+    """`text` as the store holds it: its surrogate escapes as the Latin-1 characters of their bytes."""
+    return text.translate(_ESCAPED_BYTES)

@@ -75,3 +75,21 @@ def format_number(value: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text or "0"
+
+
+@bounded_memo
+def cents(value: Decimal | None) -> int | None:
+    return None if value is None else int((value * 100).to_integral_value())
+
+
+def from_cents(value: int | None) -> Decimal | None:
+    return None if value is None else (Decimal(value) / 100).quantize(Decimal("0.01"))
+
+
+@bounded_memo
+def cents_text(value: int | None) -> str | None:
+    """Cents as decimal text, the same as str(from_cents(value)) but cheaper (amounts repeat)."""
+    if value is None:
+        return None
+    a = abs(value)
+    return f"{'-' if value < 0 else ''}{a // 100}.{a % 100:02d}"

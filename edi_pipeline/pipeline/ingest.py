@@ -16,15 +16,15 @@ exception propagates after the rollback.
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass, field
 
 from edi_pipeline.validate.checks import check_remit
 from edi_pipeline.tx.document import check_version, transaction_records
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
-from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity, StoreError
+from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
 from edi_pipeline.tx.model import Claim, ClaimPayment, RemitHeader
-from edi_pipeline.store.store import Store, kind_label, path_sha256
+from edi_pipeline.store.store import STORE_ERRORS, Store, kind_label
+from edi_pipeline.core.files import path_sha256
 
 INGESTED, DUPLICATE, REJECTED = "ingested", "already ingested", "rejected"
 STORE_ERROR = "store error"  # how the reason of a file rejected because the store failed begins
@@ -131,7 +131,7 @@ def ingest_file(path: str | os.PathLike, store: Store, origin: str = "ingest",
         result.claims = result.payments = result.remits = 0
         result.reason = str(exc)
         return result
-    except (sqlite3.Error, StoreError) as exc:
+    except STORE_ERRORS as exc:
         result.claims = result.payments = result.remits = 0
         result.reason = f"{STORE_ERROR}, nothing from this file was kept: {exc}"
         return result

@@ -28,8 +28,10 @@ from edi_pipeline.x12.envelope import EnvelopeReader, Transaction
 from edi_pipeline.core.errors import EdiError, IssueList
 from edi_pipeline.tx.model import Claim
 from edi_pipeline.scrub.scrubber import rebuild, scrub_file
-from edi_pipeline.store.store import Store, path_sha256
-from edi_pipeline.x12.writer import atomic_output, renumber_lx, set_se_count
+from edi_pipeline.store.store import Store
+from edi_pipeline.core.files import path_sha256
+from edi_pipeline.x12.writer import renumber_lx, set_se_count
+from edi_pipeline.core.files import atomic_output
 
 CORRECTED, VOID = "7", "8"
 # 2300 segments that precede REF*F8 (TR3 order: CLM, DTP, PWK, CN1, AMT, then REF*4N/F5/EW/9F/G1)

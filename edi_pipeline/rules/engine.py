@@ -21,7 +21,8 @@ from typing import IO, Callable, Iterable, Iterator
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, Profile
 from edi_pipeline.tx.model import Claim, ServiceLine
-from edi_pipeline.store.store import from_cents, member_hash
+from edi_pipeline.core.values import from_cents
+from edi_pipeline.tx.model import member_hash
 
 # ---------------------------------------------------------------- edits
 

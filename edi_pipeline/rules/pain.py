@@ -16,7 +16,7 @@ from decimal import Decimal
 from edi_pipeline.tx.model import Claim, ServiceLine
 from edi_pipeline.rules.engine import (Context, Finding, InsertSegments, Item, RemoveModifiers, RemoveSegments, Session,
                     SetElement, SetProcedure, SetTotal, line_date, line_key, rule, year_before)
-from edi_pipeline.store.store import store_text
+from edi_pipeline.core.safe_text import store_text
 from edi_pipeline.core.values import format_amount, format_number
 
 # RULES.md: the code kept when both codes of a family are billed in one session, and the one removed.

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import stat
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,8 +23,9 @@ from typing import Callable, Iterable, Iterator
 from edi_pipeline.core.errors import EdiError, InterchangeError, Position, StoreError
 from edi_pipeline.pipeline.ingest import INGESTED, STORE_ERROR, ingest_file
 from edi_pipeline.core.paths import open_regular, output_path, safe_name
-from edi_pipeline.store.store import Store, kind_families, kind_label, path_sha256
-from edi_pipeline.x12.writer import LockHeld, atomic_copy, atomic_output, file_lock
+from edi_pipeline.store.store import STORE_ERRORS, Store, kind_families, kind_label
+from edi_pipeline.core.files import path_sha256
+from edi_pipeline.core.files import LockHeld, atomic_copy, atomic_output, file_lock
 from edi_pipeline.x12.reader import Delimiters, SegmentReader
 
 log = logging.getLogger("edi_pipeline.runners.batch")
@@ -417,7 +417,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
                 _check_unchanged(path, before)
         except BaseException as exc:
             shutil.rmtree(stage, ignore_errors=True)
-            if committed and isinstance(exc, Exception) and not isinstance(exc, (StoreError, sqlite3.Error)):
+            if committed and isinstance(exc, Exception) and not isinstance(exc, STORE_ERRORS):
                 raise StoredUnfinished(_failure(exc)) from exc
             raise
         outcome.kind = outcome.kind or kind
@@ -567,7 +567,7 @@ def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str,
     path, out, db, kind, sha, run, interchanges = args
     try:
         return process_file(path, out, db, kind, sha, run, interchanges)
-    except (StoreError, sqlite3.Error, StoredUnfinished) as exc:  # the store failed (disk full), or the
+    except (*STORE_ERRORS, StoredUnfinished) as exc:  # the store failed (disk full), or the
         # file failed after its rows were stored: the next run processes it again
         why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
             f"store write failed ({exc})"
@@ -682,7 +682,7 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
         marks = [m for m in scan.interchanges if _run_keys(m)]
         try:
             in_store = store.earlier_interchanges(_interchanges(scan), exclude_sha=sha)
-        except (UnicodeError, sqlite3.Error):  # a value the store cannot look up: process_file reports it
+        except (UnicodeError, *STORE_ERRORS):  # a value the store cannot look up: process_file reports it
             continue
         if not in_store or store.claim_batch_file(sha, run, alive) is not None:
             continue  # new, or held by another batch run (process_file says so)
@@ -890,7 +890,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
             pool.join()
         with contextlib.suppress(OSError):  # nothing left staged: no empty folder left behind
             (out / STAGING).rmdir()
-        with contextlib.suppress(EdiError, sqlite3.Error):  # its claims lapse with the run anyway
+        with contextlib.suppress(EdiError, *STORE_ERRORS):  # its claims lapse with the run anyway
             store = Store(db)
             try:
                 store.release_batch_claims(run)

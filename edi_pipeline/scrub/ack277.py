@@ -26,9 +26,9 @@ from edi_pipeline.tx.model import Claim, ServiceLine
 from edi_pipeline.tx.parse_837p import is_837p, parse_837p
 from edi_pipeline.core.paths import output_path, safe_name, safe_part
 from edi_pipeline.rules.engine import Finding
-from edi_pipeline.tr3.reference import _clean, _reply_isa
+from edi_pipeline.x12.envelope import ack_element, reply_isa
 from edi_pipeline.core.values import format_amount, format_number
-from edi_pipeline.x12.writer import atomic_output
+from edi_pipeline.core.files import atomic_output
 
 __all__ = ["ACCEPTED", "RULE_STATUS", "Rejection", "ClaimOutcome", "build_277ca", "write_277cas",
            "set_outcomes", "interchange_outcomes"]
@@ -142,7 +142,7 @@ def _header(segs: list[str], sep: str) -> dict[str, list[str]]:
 
 
 def _el(e: list[str] | None, k: int, limit: int, default: str = "") -> str:
-    return (_clean(e[k], limit) if e is not None and len(e) > k else "") or default
+    return (ack_element(e[k], limit) if e is not None and len(e) > k else "") or default
 
 
 def _billing(segments: list[str], hl_billing: int, sep: str) -> tuple[tuple[str, ...], str | None]:
@@ -155,15 +155,15 @@ def _billing(segments: list[str], hl_billing: int, sep: str) -> tuple[tuple[str,
         if e[0] == "NM1" and len(e) > 1 and e[1] == "85":
             nm1 = tuple(e)
         elif e[0] == "REF" and len(e) > 2 and e[1] == "EI":
-            ein = _clean(e[2], 50) or None
+            ein = ack_element(e[2], 50) or None
     return nm1, ein
 
 
 def _patient(claim: Claim) -> list[str]:
     """2100D NM1*QC: the patient's name and the subscriber's member id (5010 patients have no own id)."""
     p = claim.patient or claim.subscriber
-    return ["NM1", "QC", "1", _clean(p.last_name or "", 60) or "UNKNOWN", _clean(p.first_name or "", 35), "", "",
-            "", "MI", _clean(claim.subscriber.member_id or "", 80) or "UNKNOWN"]
+    return ["NM1", "QC", "1", ack_element(p.last_name or "", 60) or "UNKNOWN", ack_element(p.first_name or "", 35), "", "",
+            "", "MI", ack_element(claim.subscriber.member_id or "", 80) or "UNKNOWN"]
 
 
 def _service_span(claim: Claim) -> str | None:
@@ -182,7 +182,7 @@ def _claim_ref(claim: Claim, sep: str, qualifier: str) -> str | None:
         if e[0] == "LX":
             break
         if e[0] == "REF" and len(e) > 2 and e[1] == qualifier:
-            return _clean(e[2], 50) or None
+            return ack_element(e[2], 50) or None
     return None
 
 
@@ -190,12 +190,12 @@ def _claim_loop(o: ClaimOutcome, sep: str, today: str) -> list[str]:
     """2200D (and its 2220D lines) for one claim."""
     claim = o.claim
     charge = _amount(claim.total_charge)
-    out = [f"TRN*2*{_clean(claim.patient_control_number, 50) or '0'}"]
+    out = [f"TRN*2*{ack_element(claim.patient_control_number, 50) or '0'}"]
     if o.sent:
         out.append(f"STC*{':'.join(x for x in ACCEPTED if x)}*{today}*WQ*{charge}")
     for r in o.rejections:  # STC01, 02 date, 03 U (reject), 04 charge, 10 second code, 12 the rule id
         stc01, stc10 = _stc(r)
-        out.append("*".join(["STC", stc01, today, "U", charge, "", "", "", "", "", stc10, "", _clean(r.reason, 264)]))
+        out.append("*".join(["STC", stc01, today, "U", charge, "", "", "", "", "", stc10, "", ack_element(r.reason, 264)]))
     d9 = _claim_ref(claim, sep, "D9")
     if d9:
         out.append(f"REF*D9*{d9}")
@@ -208,7 +208,7 @@ def _claim_loop(o: ClaimOutcome, sep: str, today: str) -> list[str]:
         if ln is None or id(ln) in seen:
             continue
         seen.add(id(ln))
-        proc = ":".join(["HC", _clean(ln.procedure, 48) or "UNKNOWN", *(_clean(m, 2) for m in ln.modifiers[:4])])
+        proc = ":".join(["HC", ack_element(ln.procedure, 48) or "UNKNOWN", *(ack_element(m, 2) for m in ln.modifiers[:4])])
         svc = ["SVC", proc, _amount(ln.charge)]
         if ln.units is not None:
             svc += ["", "", "", "", _amount(ln.units)]
@@ -217,7 +217,7 @@ def _claim_loop(o: ClaimOutcome, sep: str, today: str) -> list[str]:
         stc = [f"STC*{codes[0]}*{today}*U"] + (["", "", "", "", "", ""] + codes[1:3] if len(codes) > 1 else [])
         out.append("*".join(stc))  # one STC per line (TR3 max use 1): further codes in STC10 and STC11
         if ln.control_number:
-            out.append(f"REF*FJ*{_clean(ln.control_number, 50)}")
+            out.append(f"REF*FJ*{ack_element(ln.control_number, 50)}")
         if ln.service_date:
             out.append(f"DTP*472*D8*{_d8(ln.service_date)}")
     return out
@@ -270,9 +270,9 @@ def _transaction(outcomes: list[ClaimOutcome], st02: str, trace: str, now: datet
         qual = nm1[8] if nm1[8] in ("FI", "SV", "XX") else "XX"
         charges = _amount(sum((o.claim.total_charge or Decimal(0) for o in group), Decimal(0)))
         segs += [f"HL*{hl}*2*19*1",
-                 "*".join(["NM1", "85", nm1[2] if nm1[2] in ("1", "2") else "2", _clean(nm1[3], 60) or "PROVIDER",
-                           _clean(nm1[4], 35), _clean(nm1[5], 25), "", _clean(nm1[7], 10), qual,
-                           _clean(nm1[9], 80) or "UNKNOWN"]),
+                 "*".join(["NM1", "85", nm1[2] if nm1[2] in ("1", "2") else "2", ack_element(nm1[3], 60) or "PROVIDER",
+                           ack_element(nm1[4], 35), ack_element(nm1[5], 25), "", ack_element(nm1[7], 10), qual,
+                           ack_element(nm1[9], 80) or "UNKNOWN"]),
                  "TRN*1*0", f"STC*A1:20**WQ*{charges}"]
         if ein:
             segs.append(f"REF*TJ*{ein}")
@@ -288,8 +288,8 @@ def _transaction(outcomes: list[ClaimOutcome], st02: str, trace: str, now: datet
 def _envelope(isa: Sequence[str], gs: Sequence[str] | None, control: int, now: datetime) -> list[str]:
     """ISA and GS of the 277CA answering an interchange: sender and receiver swapped."""
     gs = list(gs or []) + [""] * 9
-    return [_reply_isa(list(isa), f"{control:09d}", now),
-            f"GS*HN*{_clean(gs[3], 15) or 'RECEIVER'}*{_clean(gs[2], 15) or 'SENDER'}*{now:%Y%m%d}*{now:%H%M}*"
+    return [reply_isa(list(isa), f"{control:09d}", now),
+            f"GS*HN*{ack_element(gs[3], 15) or 'RECEIVER'}*{ack_element(gs[2], 15) or 'SENDER'}*{now:%Y%m%d}*{now:%H%M}*"
             f"{control}*X*005010X214"]
 
 

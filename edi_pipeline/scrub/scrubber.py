@@ -34,9 +34,12 @@ from edi_pipeline.tx.model import Claim
 from edi_pipeline.tx.parse_837p import parse_claim, is_837p, parse_837p
 from edi_pipeline.rules.engine import (Context, Finding, FindingLog, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
                     SetProcedure, SetTotal, by_claim, line_date, run)
-from edi_pipeline.store.store import Store, path_sha256, store_text
+from edi_pipeline.store.store import Store
+from edi_pipeline.core.files import path_sha256
+from edi_pipeline.core.safe_text import store_text
 from edi_pipeline.core.values import format_amount, to_decimal
-from edi_pipeline.x12.writer import atomic_output, renumber_hl_at, renumber_lx, set_se_count
+from edi_pipeline.x12.writer import renumber_hl_at, renumber_lx, set_se_count
+from edi_pipeline.core.files import atomic_output
 
 
 class ScrubError(EdiError):

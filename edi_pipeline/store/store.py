@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import hashlib
 import os
 import sqlite3
 from datetime import date, datetime, timezone
@@ -16,19 +15,13 @@ from typing import Callable, Iterable, Iterator
 from edi_pipeline.core.errors import StoreError
 from edi_pipeline.store import migrations
 from edi_pipeline.tx.model import Claim, ClaimPayment, RemitHeader
-from edi_pipeline.core.values import bounded_memo, to_decimal
+from edi_pipeline.core.safe_text import store_text
+from edi_pipeline.core.values import cents, to_decimal
+from edi_pipeline.tx.model import member_hash
 
 DEFAULT_DB = "edi_pipeline.db"
-
-# The reader keeps bytes that are not UTF-8 as surrogate escapes (0xE9 -> U+DCE9), which sqlite3 refuses
-# to bind; the store holds each as the Latin-1 character of its byte (U+00E9), the same in every table and
-# lookup, so a patient control number with such a byte still matches between an 837 and its 835.
-_ESCAPED_BYTES = {0xDC00 + b: b for b in range(0x80, 0x100)}
-
-
-def store_text(text: str) -> str:
-    """`text` as the store holds it: its surrogate escapes as the Latin-1 characters of their bytes."""
-    return text.translate(_ESCAPED_BYTES)
+# What a failing store raises: ours, or SQLite's own (disk full, locked, corrupt).
+STORE_ERRORS = (StoreError, sqlite3.Error)
 
 
 def _store_row(row: Iterable) -> tuple:
@@ -39,33 +32,8 @@ def default_db_path() -> str:
     return os.environ.get("EDI_PIPELINE_DB") or DEFAULT_DB
 
 
-@bounded_memo
-def cents(value: Decimal | None) -> int | None:
-    return None if value is None else int((value * 100).to_integral_value())
-
-
-def from_cents(value: int | None) -> Decimal | None:
-    return None if value is None else (Decimal(value) / 100).quantize(Decimal("0.01"))
-
-
-@bounded_memo
-def cents_text(value: int | None) -> str | None:
-    """Cents as decimal text, the same as str(from_cents(value)) but cheaper (amounts repeat)."""
-    if value is None:
-        return None
-    a = abs(value)
-    return f"{'-' if value < 0 else ''}{a // 100}.{a % 100:02d}"
-
-
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
-
-
-def member_hash(claim: Claim) -> str:
-    """A stable key for the patient that keeps no name or member id in the store (computed once a claim)."""
-    if claim._member_hash is None:
-        claim._member_hash = hashlib.sha256(claim.member_key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
-    return claim._member_hash
 
 
 def kind_families(kind: str | None) -> set[str]:
@@ -77,12 +45,6 @@ def kind_families(kind: str | None) -> set[str]:
 def kind_label(kinds: set[str]) -> str:
     """The kind value for a set of '837P' / '835': '837P', '835' or '837P+835'."""
     return "+".join(sorted(kinds, reverse=True))
-
-
-def path_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, read in chunks."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def now() -> str:
@@ -110,15 +72,16 @@ class Store:
             self.conn = sqlite3.connect(self.path)
             if fresh:
                 os.chmod(self.path, 0o600)
-            # A batch worker may wait for another that holds the write lock for a whole large file (set
-            # first: switching to WAL waits, too, for a second batch run creating the same store).
+            # A batch worker may wait for another that holds the write lock for a whole large file.
             self.conn.execute("PRAGMA busy_timeout=600000")
-            self.conn.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a killed process never loses a committed file; only power loss can drop the last one.
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
-            if not migrations.is_current(self.conn):
-                with self._migration_lock():  # two processes opening a new store migrate it once
+            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal" or not migrations.is_current(self.conn):
+                # Two processes opening a new store switch it to WAL and migrate it once, one after the other:
+                # two switching at once can deadlock, and SQLite then fails one at once, busy_timeout or not.
+                with self._migration_lock():
+                    self.conn.execute("PRAGMA journal_mode=WAL")
                     if not migrations.is_current(self.conn):
                         migrations.apply(self.db)
         except Exception as exc:  # sqlite3.DatabaseError, OSError
@@ -128,7 +91,7 @@ class Store:
         """An exclusive lock on .NAME.migrate.lock beside the store while its schema is brought up to date."""
         if self.path == ":memory:":
             return contextlib.nullcontext()
-        from edi_pipeline.x12.writer import file_lock
+        from edi_pipeline.core.files import file_lock
 
         store = Path(self.path)
         return file_lock(store.with_name(f".{store.name}.migrate.lock"))

@@ -16,6 +16,7 @@ import pyx12.params
 import pyx12.x12file
 from pyx12.map_walker import apply_walk_errors, walk_tree
 
+from edi_pipeline.x12.envelope import ack_element, reply_isa
 from edi_pipeline.core.errors import KNOWN_SEGMENT_IDS, PHI_SEGMENTS, Issue, Position, Severity
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3", "ta1_text"]
@@ -684,11 +685,11 @@ class _Run:
                 if st01 == "835" and len(gs) > 1 and gs[1] != "HP":
                     self.add("ENV-GS01", "GS01 is not HP for an 835 group; validated as HP",
                              self.pos(i + 1, element="GS01"), Severity.WARNING,
-                             value=_clean(gs[1], 2))
+                             value=ack_element(gs[1], 2))
                     gs[1] = "HP"
                 if st01 not in ("837", "835"):
                     self.add("ENV-NOT-837P-835",
-                             f"TR3 validation targets 837P/835; this group carries {_clean(st01, 3) or 'no transaction set'}",
+                             f"TR3 validation targets 837P/835; this group carries {ack_element(st01, 3) or 'no transaction set'}",
                              self.pos(i + 1), Severity.INFO)
                 seg.text = d.ele.join(gs)
             elif sid == "ST":
@@ -877,9 +878,6 @@ def group_acks(groups: list[_Group], now: datetime) -> list[GroupAck]:
 # ---------------------------------------------------------------- 999 builder
 
 
-def _clean(value: str, limit: int) -> str:
-    """An element value safe to place in our 999 (no delimiters)."""
-    return "".join(c for c in value if c not in "*:~^\r\n").strip()[:limit]
 
 
 def _st_ack(st: _St) -> tuple[list[str], str]:
@@ -901,7 +899,7 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     for (pos, seg_id, loop), entry in sorted(segs.items(), key=lambda kv: kv[0][0]):
         for code in entry["codes"]:
             sid = seg_id if seg_id in KNOWN_SEGMENT_IDS else "UNK"  # not text cut out of a damaged segment
-            lines.append(f"IK3*{sid}*{pos}*{_clean(loop, 4)}*{code}")
+            lines.append(f"IK3*{sid}*{pos}*{ack_element(loop, 4)}*{code}")
             if code != "8":
                 continue
             for e in entry["ele"]:
@@ -909,7 +907,7 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
                 ref = e.data_ele if (e.data_ele or "").isdigit() else ""  # not composite ids (C023)
                 ik4 = f"IK4*{comp}*{ref}*{e.code}"
                 if e.issue.value:
-                    ik4 += f"*{_clean(e.issue.value, 99)}"
+                    ik4 += f"*{ack_element(e.issue.value, 99)}"
                 lines.append(ik4)
     errors = any(e.issue.severity is Severity.ERROR for e in st.errs)
     ack = "R" if errors else ("E" if st.errs else "A")
@@ -945,15 +943,6 @@ def _finding_err(issue: Issue) -> "_Err":
     return _Err(issue, "ele", code, ele_pos=ele_pos, sub_pos=sub_pos, **where)
 
 
-def _reply_isa(isa: list[str], ctrl: str, now: datetime) -> str:
-    """The ISA of an acknowledgment to the interchange whose ISA elements are `isa`: sender and
-    receiver swapped, fixed width, usage (test or production) kept."""
-    isa = (isa + [""] * 17)[:17]
-    qual_s, id_s = (isa[7] or "ZZ")[:2].ljust(2), _clean(isa[8], 15).ljust(15)
-    qual_r, id_r = (isa[5] or "ZZ")[:2].ljust(2), _clean(isa[6], 15).ljust(15)
-    usage = isa[15].strip()[:1] or "P"
-    return (f"ISA*00*{' ' * 10}*00*{' ' * 10}*{qual_s}*{id_s}*{qual_r}*{id_r}*"
-            f"{now:%y%m%d}*{now:%H%M}*^*00501*{ctrl}*0*{usage}*:")
 
 
 def ta1_text(isa: list[str], note: str, control: int, now: datetime) -> str:
@@ -961,9 +950,9 @@ def ta1_text(isa: list[str], note: str, control: int, now: datetime) -> str:
     `note` is 000 (no error), else rejected with that TA105 note code."""
     isa = (isa + [""] * 17)[:17]
     ctrl = f"{control:09d}"
-    ta1 = (f"TA1*{_clean(isa[13], 9).rjust(9, '0')}*{_clean(isa[9], 6).ljust(6, '0')}*"
-           f"{_clean(isa[10], 4).ljust(4, '0')}*{'A' if note == '000' else 'R'}*{note}")
-    return "".join(s + "~\n" for s in (_reply_isa(isa, ctrl, now), ta1, f"IEA*0*{ctrl}"))
+    ta1 = (f"TA1*{ack_element(isa[13], 9).rjust(9, '0')}*{ack_element(isa[9], 6).ljust(6, '0')}*"
+           f"{ack_element(isa[10], 4).ljust(4, '0')}*{'A' if note == '000' else 'R'}*{note}")
+    return "".join(s + "~\n" for s in (reply_isa(isa, ctrl, now), ta1, f"IEA*0*{ctrl}"))
 
 
 def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool, tuple[str, ...]]:
@@ -973,12 +962,12 @@ def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool, tuple[str
     ctrl = f"{n:09d}"
     body: list[str] = []
     body.append("ST*999*0001*005010X231A1")
-    body.append(f"AK1*{_clean(gs[1], 2)}*{_clean(gs[6], 9)}*{_clean(gs[8], 12)}")
+    body.append(f"AK1*{ack_element(gs[1], 2)}*{ack_element(gs[6], 9)}*{ack_element(gs[8], 12)}")
     accepted = 0
     rejected: list[str] = []
     for st in grp.sts:
-        ak2 = f"AK2*{_clean(st.st01, 3)}*{_clean(st.st02, 9)}"
-        impl = _clean(st.st03 or gs[8], 35)
+        ak2 = f"AK2*{ack_element(st.st01, 3)}*{ack_element(st.st02, 9)}"
+        impl = ack_element(st.st03 or gs[8], 35)
         body.append(ak2 + (f"*{impl}" if impl else ""))
         lines, ack = _st_ack(st)
         if not grp.validated:
@@ -1010,8 +999,8 @@ def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool, tuple[str
                           *gs_codes[:5]]))
     body.append(f"SE*{len(body) + 1}*0001")
     header = [
-        _reply_isa(isa, ctrl, now),
-        f"GS*FA*{_clean(gs[3], 15) or 'RECEIVER'}*{_clean(gs[2], 15) or 'SENDER'}*"
+        reply_isa(isa, ctrl, now),
+        f"GS*FA*{ack_element(gs[3], 15) or 'RECEIVER'}*{ack_element(gs[2], 15) or 'SENDER'}*"
         f"{now:%Y%m%d}*{now:%H%M}*{n}*X*005010X231A1",
     ]
     trailer = [f"GE*1*{n}", f"IEA*1*{ctrl}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -106,7 +107,7 @@ class Claim:
     tx_lines: list[int] | None = None  # line numbers of `segments`
     tx_first_index: int = 0  # file segment index of `segments[0]`
     _member_key: str | None = field(default=None, init=False, repr=False, compare=False)
-    _member_hash: str | None = field(default=None, init=False, repr=False, compare=False)  # store.member_hash
+    _member_hash: str | None = field(default=None, init=False, repr=False, compare=False)  # member_hash
 
     def position_at(self, offset: int, loop: str | None = None, element: str | None = None) -> Position:
         """Position of the transaction segment at `offset`."""
@@ -322,3 +323,10 @@ def _party(p: Party) -> dict:
 def _person(p: Person) -> dict:
     return {"member_id": p.member_id, "last_name": p.last_name, "first_name": p.first_name,
             "birth_date": p.birth_date, "gender": p.gender}
+
+
+def member_hash(claim: Claim) -> str:
+    """A stable key for the patient that keeps no name or member id in the store (computed once a claim)."""
+    if claim._member_hash is None:
+        claim._member_hash = hashlib.sha256(claim.member_key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return claim._member_hash

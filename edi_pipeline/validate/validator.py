@@ -19,7 +19,7 @@ from edi_pipeline.tx.parse_837p import is_837p, parse_837p
 from edi_pipeline.core.paths import PLAIN_LIMIT, output_path, safe_name, safe_part
 from edi_pipeline.tr3.reference import GroupAck, ta1_text
 from edi_pipeline.tr3.compiled import SetValidation, validate_tr3_fast
-from edi_pipeline.x12.writer import atomic_output, file_lock
+from edi_pipeline.core.files import atomic_output, file_lock
 from edi_pipeline.x12.reader import reader_text
 
 

@@ -7,6 +7,7 @@ from bisect import bisect_left
 from itertools import compress
 from operator import itemgetter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, Iterator
 
 from edi_pipeline.core.errors import Issue, IssueList, Position, Severity
@@ -295,3 +296,19 @@ class EnvelopeReader:
         if t[2].strip() != control:
             self._issue(f"ENV-{tag}02", f"{tag}02 {t[2]} does not match {header.tag}{control_at:02d} {control}",
                         trailer.line, trailer.index, tag, f"{tag}02")
+
+
+def ack_element(value: str, limit: int) -> str:
+    """An element value safe to place in an acknowledgment we write (no delimiters)."""
+    return "".join(c for c in value if c not in "*:~^\r\n").strip()[:limit]
+
+
+def reply_isa(isa: list[str], ctrl: str, now: datetime) -> str:
+    """The ISA of an acknowledgment to the interchange whose ISA elements are `isa`: sender and
+    receiver swapped, fixed width, usage (test or production) kept."""
+    isa = (isa + [""] * 17)[:17]
+    qual_s, id_s = (isa[7] or "ZZ")[:2].ljust(2), ack_element(isa[8], 15).ljust(15)
+    qual_r, id_r = (isa[5] or "ZZ")[:2].ljust(2), ack_element(isa[6], 15).ljust(15)
+    usage = isa[15].strip()[:1] or "P"
+    return (f"ISA*00*{' ' * 10}*00*{' ' * 10}*{qual_s}*{id_s}*{qual_r}*{id_r}*"
+            f"{now:%y%m%d}*{now:%H%M}*^*00501*{ctrl}*0*{usage}*:")

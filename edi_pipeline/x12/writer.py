@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import sys
-import tempfile
-from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Iterable
 
 from edi_pipeline.x12.envelope import EnvelopeSegment, Transaction
-from edi_pipeline.core.errors import WriteError
 from edi_pipeline.x12.reader import Delimiters
 
 
@@ -115,76 +108,3 @@ def renumber_lx(segs: list[str], sep: str) -> list[str]:
                 e[1] = str(n)
                 out[i] = sep.join(e)
     return out
-
-
-@contextlib.contextmanager
-def _replace_atomically(target: Path, mode: int | None, binary: bool,
-                        encoding: str = "utf-8") -> Iterator[IO]:
-    """A file object on a temporary file beside `target`, renamed onto it on success and removed on
-    failure; a `target` that exists and is not a regular file (/dev/null, a FIFO) is written straight
-    through, never renamed over."""
-    kind = {"mode": "wb"} if binary else {"mode": "w", "encoding": encoding, "errors": "surrogateescape",
-                                          "newline": ""}
-    if target.exists() and not target.is_file():
-        with open(target, **kind) as fh:
-            yield fh
-        return
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except ValueError:  # a NUL byte: no file system takes the name (nor should it show in a message)
-        raise WriteError("cannot write a file whose path holds a NUL byte") from None
-    except OSError as exc:
-        raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
-    try:
-        if mode is not None:
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, **kind) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
-                  encoding: str = "utf-8") -> Iterator[IO[str]]:
-    """Open `path` for writing through a temporary file renamed into place on success (mode 0600
-    unless `mode` says otherwise); `None` or `-` writes to stdout. A failure leaves no partial file."""
-    if path is None or str(path) == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    with _replace_atomically(Path(path), mode, False, encoding) as fh:
-        yield fh
-
-
-class LockHeld(Exception):
-    """file_lock(wait=False) found the lock taken."""
-
-
-@contextlib.contextmanager
-def file_lock(path: str | os.PathLike, wait: bool = True) -> Iterator[None]:
-    """Hold an exclusive flock on `path` (created if missing) while inside; it goes with the process.
-    With `wait` False, raise LockHeld at once when another process holds it. No lock where flock is missing."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        yield
-        return
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise LockHeld(str(path)) from None
-        yield
-
-
-def atomic_copy(src: str | os.PathLike, target: str | os.PathLike, mode: int | None = None) -> None:
-    """Copy a file so that `target` appears whole or not at all."""
-    with _replace_atomically(Path(target), mode, True) as out, open(src, "rb") as fh:
-        shutil.copyfileobj(fh, out, 1 << 20)
