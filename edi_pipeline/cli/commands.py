@@ -956,22 +956,28 @@ def status(pcn, db, fmt):
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Date for ages and turnaround (default today).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--payer-rules", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Payer profiles TOML whose turnaround_days replace the shipped ones (see `rules profiles`).")
 @guarded
-def worklist(db, as_of, fmt):
+def worklist(db, as_of, fmt, payer_rules):
     """The claims leaking money, largest amount at stake first, each with its reason, age (days since the
     date of service), amount at stake and next action: rejected by the payer and not resent, denied,
-    open past the payer's turnaround, paid below the payer's usual rate for the code.
+    open past the payer's turnaround (its profile's turnaround_days), paid below the payer's usual rate for
+    the code.
 
     \b
     Examples:
       edi-pipeline worklist --db billing.db
       edi-pipeline worklist --as-of 2026-12-31 --format csv > worklist.csv
+      edi-pipeline worklist --payer-rules my_payers.toml
     """
     from edi_pipeline.analytics.lifecycle import worklist as build
+    from edi_pipeline.codes.tables import load_profiles
 
+    profiles = load_profiles(payer_rules)
     store = _open_store(db, must_exist=True)
     try:
-        items = build(store, as_of=as_of.date() if as_of else None)
+        items = build(store, as_of=as_of.date() if as_of else None, profiles=profiles)
     finally:
         store.close()
     _rows_out([w.to_dict() for w in items], fmt)
