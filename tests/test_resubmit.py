@@ -248,3 +248,19 @@ def test_secondary_with_only_a_claim_level_835_answer_dates_the_2330b(sec, tmp_p
     assert primary[:3] == ["SBR*P*18*******MB", "CAS*CO*45*180", "CAS*PR*2*38"]
     assert "DTP*573*D8*20261110" in primary and not [s for ln in lines for s in ln if s.startswith("SVD")]
     valid(out)
+
+
+def test_secondary_refuses_a_reversed_answer_and_a_patient_who_is_not_the_subscriber_of_both(tmp_path):
+    src = tmp_path / "pair-secondary.837"
+    src.write_text((FIXTURES / "pair-secondary.837").read_text().replace("SBR*S*18", "SBR*S*01", 1))  # SECPAID01
+    store = Store(tmp_path / "s.db")
+    for p in (src, FIXTURES / "pair-secondary.835"):
+        assert ingest_file(p, store).status == INGESTED
+    store.conn.execute("update claim_payments set status_code = '22' where patient_control_number = 'SECDENY01'")
+    store.conn.commit()
+    with pytest.raises(ResubmitError) as e:
+        resubmit(store, ["SECPAID01", "SECDENY01"], str(tmp_path / "o.837"), sources=[tmp_path], secondary=True)
+    assert "claim SECPAID01: the patient is not the subscriber of both payers" in str(e.value)
+    assert "claim SECDENY01: its latest 835 payment (CLP02 22) is not a primary payer's adjudication" in str(e.value)
+    assert not (tmp_path / "o.837").exists()
+    store.close()
