@@ -7,12 +7,16 @@ import re
 import shutil
 import stat
 import sys
+import tempfile
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mutations import mutated
 
 from edi_pipeline.analytics import lifecycle
 from edi_pipeline.cli.commands import cli
@@ -264,3 +268,51 @@ def test_secondary_refuses_a_reversed_answer_and_a_patient_who_is_not_the_subscr
     assert "claim SECDENY01: its latest 835 payment (CLP02 22) is not a primary payer's adjudication" in str(e.value)
     assert not (tmp_path / "o.837").exists()
     store.close()
+
+
+@st.composite
+def secondary_837_edits(draw) -> bytes:
+    """pair-secondary.837 with 2000B/2300/2320/2330/2400 segments dropped, duplicated or with an element
+    emptied, SE01 recounted: damage the ingest still takes, so the secondary builder meets it."""
+    segs = (FIXTURES / "pair-secondary.837").read_text().split("~\n")
+    body = range(next(k for k, t in enumerate(segs) if t.startswith("HL*2*")), len(segs) - 4)
+    for _ in range(draw(st.integers(1, 3))):
+        k = min(draw(st.sampled_from(body)), len(segs) - 5)  # the set shrinks as segments are dropped
+        op = draw(st.sampled_from(["drop", "dup", "blank"]))
+        e = segs[k].split("*")
+        if op == "drop":
+            del segs[k]
+        elif op == "dup":
+            segs.insert(k, segs[k])
+        elif len(e) > 1:
+            e[draw(st.integers(1, len(e) - 1))] = ""
+            segs[k] = "*".join(e)
+    se = next(k for k, t in enumerate(segs) if t.startswith("SE*"))
+    st_ = next(k for k, t in enumerate(segs) if t.startswith("ST*"))
+    segs[se] = f"SE*{se - st_ + 1}*0001"
+    return "~\n".join(segs).encode()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(mutated([(FIXTURES / "pair-secondary.837").read_bytes()]), secondary_837_edits()))
+def test_secondary_of_a_damaged_837_never_crashes(tmp_path, data):
+    """Whatever the stored claim's file holds, --secondary writes an 837P or refuses (ResubmitError, no
+    file); from a file that `validate` accepts, the output is accepted too."""
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    (work / "pair-secondary.837").write_bytes(data)
+    store = Store(":memory:")
+    try:
+        ingest_file(work / "pair-secondary.837", store)
+        ingest_file(FIXTURES / "pair-secondary.835", store)
+        out = work / "o.837"
+        try:
+            resubmit(store, ["SECPAID01", "SECDENY01"], str(out), sources=[work], secondary=True)
+        except ResubmitError:
+            assert not out.exists()
+        else:
+            if CliRunner().invoke(cli, ["validate", str(work / "pair-secondary.837")]).exit_code == 0:
+                r = CliRunner().invoke(cli, ["validate", str(out)])
+                assert r.exit_code == 0, r.output
+    finally:
+        store.close()
