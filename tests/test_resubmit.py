@@ -316,3 +316,20 @@ def test_secondary_of_a_damaged_837_never_crashes(tmp_path, data):
                 assert r.exit_code == 0, r.output
     finally:
         store.close()
+
+
+def test_claims_from_two_source_files_go_in_one_functional_group(db, tmp_path):
+    """Two source files, one GS: GS06 once per interchange (pyx12 rejects a repeated GS06), ST02 0001 and 0002."""
+    store, path = db
+    shutil.copy(FIXTURES / "pair-corrections.837", tmp_path)
+    shutil.copy(FIXTURES / "pair-corrections.835", tmp_path)
+    for name in ("pair-corrections.837", "pair-corrections.835"):
+        assert ingest_file(tmp_path / name, store).status == INGESTED
+    out = tmp_path / "void.837"
+    assert resubmit(store, ["DAUTH01", "CORRPI01"], str(out), void=True, sources=[tmp_path]).claims == [
+        "DAUTH01", "CORRPI01"]
+    segs = x12gen.split_segments(out.read_text())
+    assert [s[:3] for s in segs if s[:2] in ("GS", "GE", "ST", "SE")] == ["GS*", "ST*", "SE*", "ST*", "SE*", "GE*"]
+    assert [s.split("*")[2] for s in segs if s.startswith(("ST*", "SE*"))] == ["0001", "0001", "0002", "0002"]
+    assert next(s for s in segs if s.startswith("GE*")).split("*")[1] == "2"
+    valid(out)

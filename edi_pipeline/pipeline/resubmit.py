@@ -6,9 +6,11 @@ must have the sha256 ingested (else the claim is refused: the store keeps no seg
 transaction set is cut down to the claim (HL loops renumbered), CLM05-3 set, and 2300 REF*F8 set to the
 payer's claim control number: the CLP07 of its latest 835 payment, else a payer claim number recorded
 with a 277CA event (detail "1K:<number>"). The sets go out in one new interchange (ISA13 = GS06 = one
-above the largest control number the store knows of the sender). A corrected claim then goes through
-the scrubber, whose corrections it keeps; one the scrubber would hold is refused. A void goes as the
-claim was sent. The output is written atomically, mode 0600 (it holds PHI).
+above the largest control number the store knows of the sender), under one GS (sets numbered ST02 0001,
+0002, ...) unless their source GS differ in more than date, time and control number (then each further
+GS06 is the next number); a claim whose source file has other delimiters than the first is refused.
+A corrected claim then goes through the scrubber, whose corrections it keeps; one the scrubber would
+hold is refused. A void goes as the claim was sent. The output is written atomically, mode 0600 (it holds PHI).
 
 A secondary claim (`secondary`) goes to the next payer, from the primary's latest stored 835 answer
 (CLP02 1, 4 or 19): the 2320 with SBR01 = S and its 2330A/2330B become the 2000B SBR (SBR01 = S),
@@ -130,6 +132,14 @@ def _header(tx: Transaction, control: int, stamp: datetime) -> tuple[str, str]:
     gs = tx.gs.split(d.element)
     gs[4], gs[5], gs[6] = stamp.strftime("%Y%m%d"), stamp.strftime("%H%M"), str(control)
     return d.element.join(isa), d.element.join(gs)
+
+
+def _st_control(segs: list[str], n: int, sep: str) -> list[str]:
+    """The set with ST02 = SE02 = n (four digits), so the sets of one GS are numbered apart."""
+    st, se = segs[0].split(sep), segs[-1].split(sep)
+    st[2:3] = [f"{n:04d}"]
+    se[2:3] = [f"{n:04d}"]
+    return [sep.join(st), *segs[1:-1], sep.join(se)]
 
 
 def _find_source(name: str, sha: str, sources: Iterable[str | os.PathLike]) -> Path | None:
@@ -423,16 +433,29 @@ def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
     if not sets:
         raise ResubmitError("; ".join(result.refused) or "no claim to resubmit")
     first = sets[0][0]
-    control = _next_control(store, first.isa.split(first.delimiters.element)[6].strip())
-    stamp = datetime.now(timezone.utc)
     d = first.delimiters
+    for _, _, ps in [x for x in sets if x[0].delimiters != d]:
+        result.refused += [f"claim {p}: its source file's delimiters differ from the first claim's "
+                           "(resubmit it on its own)" for p in ps]
+    sets = [x for x in sets if x[0].delimiters == d]
+    control = _next_control(store, first.isa.split(d.element)[6].strip())
+    stamp = datetime.now(timezone.utc)
     end = d.segment + d.suffix
     isa, _ = _header(first, control, stamp)
-    parts = [isa]
+    # one GS per distinct source GS but its date, time and control (GS06 = ISA13, then the next numbers)
+    groups: dict[tuple, tuple[str, list[list[str]]]] = {}
     for tx, segs, _ in sets:
-        gs = _header(tx, control, stamp)[1]
-        parts += [gs, *segs, d.element.join(("GE", "1", str(control)))]
-    parts.append(d.element.join(("IEA", str(len(sets)), f"{control:09d}")))
+        e = tx.gs.split(d.element)
+        key = (*e[:4], *e[7:])
+        if key not in groups:
+            groups[key] = (_header(tx, control + len(groups), stamp)[1], [])
+        members = groups[key][1]
+        members.append(_st_control(segs, len(members) + 1, d.element))
+    parts = [isa]
+    for gs, members in groups.values():
+        parts += [gs, *(t for segs in members for t in segs),
+                  d.element.join(("GE", str(len(members)), gs.split(d.element)[6]))]
+    parts.append(d.element.join(("IEA", str(len(groups)), f"{control:09d}")))
     text = end.join(parts) + end
     written = [p for _, _, ps in sets for p in ps]
     if void or secondary:
