@@ -333,3 +333,19 @@ def test_claims_from_two_source_files_go_in_one_functional_group(db, tmp_path):
     assert [s.split("*")[2] for s in segs if s.startswith(("ST*", "SE*"))] == ["0001", "0001", "0002", "0002"]
     assert next(s for s in segs if s.startswith("GE*")).split("*")[1] == "2"
     valid(out)
+
+
+def test_a_claim_whose_source_has_other_delimiters_is_refused_other_whitespace_is_not(db, tmp_path):
+    store, _ = db
+    shutil.copy(FIXTURES / "837p-crlf-bom.837", tmp_path)
+    (tmp_path / "pipes.837").write_text((FIXTURES / "837p-clean.837").read_text().replace("*", "|"))
+    for name, pcn in (("837p-crlf-bom.837", "CRLFBOM01"), ("pipes.837", "CLEANMCR01")):
+        assert ingest_file(tmp_path / name, store).status == INGESTED
+        lifecycle.record_event(store, pcn, lifecycle.CLAIM_ACCEPTED, date(2026, 10, 8), "a.277", 7, None, "1K:P1")
+    out = tmp_path / "void.837"
+    r = resubmit(store, ["DAUTH01", "CRLFBOM01", "CLEANMCR01"], str(out), void=True, sources=[tmp_path])
+    assert r.claims == ["DAUTH01", "CRLFBOM01"]
+    assert r.refused == ["claim CLEANMCR01: its source file's delimiters differ from the first claim's "
+                         "(resubmit it on its own)"]
+    assert "|" not in out.read_text() and "\r" not in out.read_text()
+    valid(out)

@@ -434,10 +434,15 @@ def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
         raise ResubmitError("; ".join(result.refused) or "no claim to resubmit")
     first = sets[0][0]
     d = first.delimiters
-    for _, _, ps in [x for x in sets if x[0].delimiters != d]:
+
+    def same_delimiters(tx: Transaction) -> bool:  # the whitespace after a terminator may differ
+        t = tx.delimiters
+        return (t.element, t.component, t.repetition, t.segment) == (d.element, d.component, d.repetition, d.segment)
+
+    for _, _, ps in [x for x in sets if not same_delimiters(x[0])]:
         result.refused += [f"claim {p}: its source file's delimiters differ from the first claim's "
                            "(resubmit it on its own)" for p in ps]
-    sets = [x for x in sets if x[0].delimiters == d]
+    sets = [x for x in sets if same_delimiters(x[0])]
     control = _next_control(store, first.isa.split(d.element)[6].strip())
     stamp = datetime.now(timezone.utc)
     end = d.segment + d.suffix
