@@ -331,7 +331,7 @@ def secondary_claim(claim: Claim, remit: PrimaryRemit, sep: str,
         if issue:
             issues.append(issue)
         sv1 = next((t.split(sep) for t in body if t.startswith("SV1" + sep)), ["SV1", "HC"])
-        code = [_el(sv1[1].split(comp), 0) or "HC", *([sp["procedure"], *(sp["modifiers"] or "").split()]
+        code = [_el(_el(sv1, 1).split(comp), 0) or "HC", *([sp["procedure"], *(sp["modifiers"] or "").split()]
                                                      if sp["procedure"] else [ln.procedure, *ln.modifiers])]
         svd = _seg(sep, "SVD", payer_id, _money(sp["paid_cents"] or 0), comp.join(code), "",
                    sp["units"] or (format_number(ln.units) if ln.units is not None else "1"))
