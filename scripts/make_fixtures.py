@@ -28,6 +28,7 @@ BLUEPEAK = Payer("BLUE PEAK HEALTH", "BPH01", "BL")
 ACME = Payer("ACME COMMERCIAL HEALTH", "ACM01", "CI")
 STATEWC = Payer("STATE FUND WORKERS COMP", "SFWC1", "WC")
 ROADWAY = Payer("ROADWAY AUTO INSURANCE", "RAI01", "AM")
+MEDIGAP = Payer("HARBOR MEDIGAP PLAN", "HMG01", "CI")
 
 CLBP = "M54.50"
 MYO = "M79.18"
@@ -384,6 +385,26 @@ def pair_plb() -> tuple[str, str]:
     return t837, build_835([Remit835(MEDICARE, BILLING, cps, pay_date="20261118", trace="EFT2611180001", plb=plb)])
 
 
+def pair_secondary() -> tuple[str, str]:
+    """Medicare primary claims with a Medigap secondary (2320 SBR01 = S, 2330A/2330B) for `resubmit
+    --secondary`: SECPAID01 paid with CO-45 and PR-2 coinsurance on both lines, SECDENY01 with one line
+    denied CO-50; SECNOSEC01 paid but with no other payer; SECNOREMIT01 with no remit yet."""
+    M = MEDICARE
+    paid = claim("SECPAID01", M, [L("20553", 250), L("99213", 120, mods=["25"])], dx=[MYO, "M54.2"],
+                 other_payer=MEDIGAP, other_member_id="HMG0000101")
+    deny_ = claim("SECDENY01", M, [L("20552", 150), L("97813", 95)], dx=[CLBP], rendering=DR_B,
+                  other_payer=MEDIGAP, other_member_id="HMG0000102")
+    nosec = claim("SECNOSEC01", M, [L("20553", 250)])
+    noremit = claim("SECNOREMIT01", M, [L("20553", 250)], other_payer=MEDIGAP, other_member_id="HMG0000104")
+    t837 = build_837(sub837([paid, deny_, nosec, noremit], "PAIRSEC"))
+    cps = [remit_claim(paid, "1", [pay(paid.lines[0], paid, 1, 110, [("2", 22)]),
+                                   pay(paid.lines[1], paid, 2, 80, [("2", 16)])], "26290000501"),
+           remit_claim(deny_, "1", [deny(deny_.lines[0], deny_, 1, "CO", "50", ["N386"]),
+                                    pay(deny_.lines[1], deny_, 2, 60, [("2", 12)])], "26290000502"),
+           remit_claim(nosec, "1", [pay(nosec.lines[0], nosec, 1, 110, [("2", 22)])], "26290000503")]
+    return t837, build_835([Remit835(MEDICARE, BILLING, cps, pay_date="20261110", trace="EFT2611100001")])
+
+
 def pair_corrections() -> tuple[str, str]:
     """Corrected claims and the remit cases the other pairs miss.
 
@@ -570,6 +591,10 @@ def build_all(out_dir: Path | str = DEFAULT_OUT) -> list[tuple[str, str]]:
         "CO-170 (category other); CLP02=4 with no CAS ($0 claim)")
     for key, (purpose, claims) in {**compliance_fixtures(), **ncci_rule_fixtures()}.items():
         put(f"837p-{key}.837", build_837(sub837(claims, key.upper().replace("-", "")[:30])), purpose)
+    s837, s835 = pair_secondary()
+    put("pair-secondary.837", s837, "Medicare claims with a Medigap secondary (2320 SBR01=S, 2330A/B) for "
+        "`resubmit --secondary`, one without another payer, one without a remit")
+    put("pair-secondary.835", s835, "the primary's payments: CO-45 + PR-2 coinsurance, a line denied CO-50")
     readme = ["# Bundled EDI fixtures", "",
               "Written by `python3 scripts/make_fixtures.py` (deterministic; all names, ids and NPIs are fake). "
               "Every 837P is TR3-valid per pyx12 unless its name says `invalid` (`837p-x222a2` validates once "

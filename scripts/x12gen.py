@@ -178,6 +178,8 @@ class Claim:
     case_ref: str = ""  # 2010BA REF*Y4 property & casualty claim number (WC / no-fault)
     accident_date: str = ""  # DTP*439
     related_cause: str = ""  # CLM11, e.g. 'EM' or 'AA:::NY'
+    other_payer: Payer | None = None  # the subscriber's secondary coverage: 2320 (SBR01 S) + 2330A/2330B
+    other_member_id: str = ""  # 2330A NM109 (the subscriber's id with the other payer)
 
     @property
     def filing(self) -> str:
@@ -390,6 +392,13 @@ def claim_segments_837(claim: Claim, hl_start: int, billing_hl: int = 1) -> tupl
         r = claim.rendering
         out.append(_nm1_person("82", r, "XX", r.npi))
         out.append(seg("PRV", "PE", "PXC", r.taxonomy))
+    if claim.other_payer is not None:
+        o = claim.other_payer
+        out.append(seg("SBR", "S", "18", "", "", "", "", "", "", o.filing))
+        out.append(seg("OI", "", "", "Y", "", "", "Y"))
+        out.append(_nm1_person("IL", sub, "MI", claim.other_member_id or sub.member_id))
+        out += _addr(sub.address)
+        out.append(seg("NM1", "PR", "2", o.name, "", "", "", "", "PI", o.payer_id))
     for n, line in enumerate(claim.lines, 1):
         out.append(seg("LX", n))
         out.append(seg("SV1", sv101(line.code, line.modifiers, line.desc), fmt_money(line.charge), "UN",

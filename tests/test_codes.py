@@ -246,6 +246,20 @@ def test_payer_id_beats_sbr09(tmp_path):
     assert p.profile_for("MB", "99999").name == "medicare"
 
 
+def test_turnaround_days_is_a_profile_value_default_30_and_a_positive_whole_number(tmp_path):
+    assert {x.turnaround_days for x in load_profiles().profiles.values()} == {30}  # NV default, each profile
+    f = tmp_path / "payers.toml"
+    f.write_text('[profiles.commercial]\nfiling_indicators = ["CI"]\nturnaround_days = 10\n'
+                 '[profiles.medicare]\nfiling_indicators = ["MB"]\n', encoding="utf-8")
+    p = load_profiles(f)
+    assert p.profile_for("CI").turnaround_days == 10 and p.profile_for("MB").turnaround_days == 30
+    for bad in ("0", "-3", "10.5", '"10"', "true"):
+        f.write_text(f'[profiles.commercial]\nfiling_indicators = ["CI"]\nturnaround_days = {bad}\n',
+                     encoding="utf-8")
+        with pytest.raises(CodeTableError, match="turnaround_days"):
+            load_profiles(f)
+
+
 def test_bad_profiles_file(tmp_path):
     f = tmp_path / "payers.toml"
     f.write_text('[meta]\ndefault_profile = "x"\n[profiles.a]\nfiling_indicators = ["CI"]\n', encoding="utf-8")

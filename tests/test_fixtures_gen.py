@@ -82,7 +82,7 @@ def test_invalid_fixtures_fail_pyx12(fixtures_dir, name):
 
 
 def test_valid_835_fixtures_pass_pyx12_and_balance(fixtures_dir):
-    for name in ["pair-denials.835", "pair-reversal.835", "pair-plb.835", "pair-corrections.835"]:
+    for name in ["pair-denials.835", "pair-reversal.835", "pair-plb.835", "pair-corrections.835", "pair-secondary.835"]:
         text = (fixtures_dir / name).read_text()
         ok, errors = x12gen.pyx12_validate(text)
         assert ok, (name, errors[:3])
@@ -130,7 +130,7 @@ def test_pairs_link_claims_and_remits(fixtures_dir):
 
 def test_835_fixtures_pay_nothing_negative_outside_reversals(fixtures_dir):
     """CLP04 and SVC03 are >= 0 except under a CLP02 = 22 reversal."""
-    for name in ["pair-denials.835", "pair-reversal.835", "pair-plb.835", "pair-corrections.835"]:
+    for name in ["pair-denials.835", "pair-reversal.835", "pair-plb.835", "pair-corrections.835", "pair-secondary.835"]:
         status = None
         for s in x12gen.split_segments((fixtures_dir / name).read_text()):
             e = s.split("*")

@@ -15,6 +15,7 @@ from edi_pipeline.analytics import lifecycle
 from edi_pipeline.cli.commands import cli
 from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
 from edi_pipeline.analytics.reconcile import reconcile
+from edi_pipeline.codes.tables import load_profiles
 from edi_pipeline.store.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
@@ -97,6 +98,30 @@ def test_worklist_reasons_amounts_and_order(db):
     assert [w.at_stake for w in items] == sorted((w.at_stake for w in items), reverse=True)
     # within the payer's turnaround nothing is open-late
     assert not [w for w in lifecycle.worklist(store, date(2026, 10, 20)) if w.reason.startswith("open")]
+
+
+def test_worklist_turnaround_is_the_claims_payer_profile_value(db, tmp_path):
+    """A user's profiles with a 10-day medicare turnaround: a Medicare claim open 15 days is listed, the
+    commercial ones (shipped 30 days) are not; the CLI takes the file as --payer-rules."""
+    store, path = db
+    shipped = Path(load_profiles.__code__.co_filename).parent / "data" / "payer_profiles.toml"
+    mine = tmp_path / "mine.toml"
+    text = shipped.read_text()
+    at = text.index("[profiles.medicare]")
+    mine.write_text(text[:at] + text[at:].replace("turnaround_days = 30", "turnaround_days = 10", 1))
+    day = date(2026, 10, 20)  # 15 days after the claims' date of service
+    assert not [w for w in lifecycle.worklist(store, day) if w.reason.startswith("open")]
+    late = {w.patient_control_number: w for w in lifecycle.worklist(store, day, load_profiles(mine))
+            if w.reason.startswith("open")}
+    assert set(late) == {"NOREMIT01", "CLEANMCR01", "CLEANMCR02", "CLEANMCR03", "CLEANMCR04"}  # SBR09 MB
+    assert late["NOREMIT01"].reason == "open past 10-day turnaround" and late["NOREMIT01"].age_days == 15
+    r = CliRunner().invoke(cli, ["worklist", "--db", str(path), "--as-of", "2026-10-20", "--format", "json",
+                                 "--payer-rules", str(mine)])
+    assert r.exit_code == 0, r.output
+    assert {w["patient_control_number"] for w in json.loads(r.output) if w["reason"].startswith("open")} == set(late)
+    mine.write_text(text.replace("turnaround_days = 30", "turnaround_days = 0", 1))
+    r = CliRunner().invoke(cli, ["worklist", "--db", str(path), "--payer-rules", str(mine)])
+    assert r.exit_code == 1 and "turnaround_days" in r.output and "Traceback" not in r.output
 
 
 def test_worklist_names_the_scrubber_rule_that_would_have_prevented_a_denial(db):

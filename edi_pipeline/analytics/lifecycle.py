@@ -16,6 +16,7 @@ from datetime import date
 from decimal import Decimal
 
 from edi_pipeline.analytics.reconcile import AGING_BUCKETS, Reconciliation, aging_bucket, reconcile
+from edi_pipeline.codes.tables import PayerProfiles, load_profiles
 from edi_pipeline.store.store import Store, now
 from edi_pipeline.core.values import cents_text
 
@@ -27,7 +28,6 @@ REVERSED, CORRECTED, VOIDED = "reversed", "corrected", "voided"
 STATES = (SUBMITTED, HELD, SENT, FILE_ACCEPTED, FILE_REJECTED, CLAIM_ACCEPTED, CLAIM_REJECTED, PAID,
           PARTIALLY_PAID, DENIED, REVERSED, CORRECTED, VOIDED)
 
-TURNAROUND_DAYS = 30  # NV: a payer's expected turnaround, 835 after submission
 UNDERPAID_TOLERANCE = Decimal("0.05")  # paid this share below the payer's usual rate counts as underpaid
 UNDERPAID_MIN_PAYMENTS = 3  # earlier paid lines of a payer and code needed before its usual rate is trusted
 
@@ -173,17 +173,20 @@ def _median(sorted_values: list[Decimal]) -> Decimal:
     return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
 
 
-def worklist(store: Store, as_of: date | None = None, turnaround_days: int = TURNAROUND_DAYS,
+def worklist(store: Store, as_of: date | None = None, profiles: PayerProfiles | None = None,
              rec: Reconciliation | None = None) -> list[WorkItem]:
     """The claims leaking money, largest amount at stake first: rejected by the payer's front end and not
     resent, denied (with the scrubber rule that would have prevented it when one fired on the claim),
-    open past the payer's turnaround, and paid below the rate of the same payer's earlier payments of the
-    same procedure code (_shortfalls)."""
+    open past the turnaround_days of the payer profile (of `profiles`, default the shipped ones) that its
+    latest submission's SBR09 and payer id select, and paid below the rate of the same payer's earlier
+    payments of the same procedure code (_shortfalls)."""
     as_of = as_of or date.today()
     rec = rec or reconcile(store, as_of=as_of)
     states = latest_states(store, rec)
     rules = store.denial_rules()
     shortfall = _shortfalls(store)
+    profiles = profiles or load_profiles()
+    payer_keys = store.claim_payer_keys()
     items: list[WorkItem] = []
     for c in rec.claims:
         pcn, billed = c.patient_control_number, c.billed or 0
@@ -196,9 +199,10 @@ def worklist(store: Store, as_of: date | None = None, turnaround_days: int = TUR
             items.append(WorkItem(pcn, c.payer, "denied" + (", correctable" if rule else ""), age,
                                   max(billed - c.paid, 0), "resubmit corrected (edi-pipeline resubmit)" if rule
                                   else "review the denial; appeal or correct", rule))
-        elif c.status in ("open", REVERSED) and age is not None and age > turnaround_days:
+        elif c.status in ("open", REVERSED) and age is not None \
+                and age > (days := profiles.profile_for(*payer_keys.get(pcn, (None, None))).turnaround_days):
             items.append(WorkItem(pcn, c.payer, f"{'reversed, not re-adjudicated' if c.status == REVERSED else 'open'}"
-                                  f" past {turnaround_days}-day turnaround", age, max(billed - c.paid, 0),
+                                  f" past {days}-day turnaround", age, max(billed - c.paid, 0),
                                   "call the payer for claim status"))
         elif c.status in (PAID, PARTIALLY_PAID) and shortfall.get(pcn, 0) > 0:
             items.append(WorkItem(pcn, c.payer, "paid below the payer's usual rate for the code", age,

@@ -187,6 +187,7 @@ class Profile:
     disabled_rules: frozenset[str] = frozenset()
     tpi_one_per_billing_provider: bool = False  # TPI-ONE-LINE/-CODE across rendering providers (A57751)
     guide_tpi_imaging: bool = False  # GUIDE-TPI-MEDICARE applies (MAC LCDs L36859, L34211)
+    turnaround_days: int = 30  # days to an 835: later, the worklist lists the claim as open too long (NV)
 
     def requires_auth(self, code: str) -> bool:
         code = code.strip().upper()
@@ -598,7 +599,7 @@ def _backlinks_table(rows: list[dict[str, str]], origin: str, groups: Mapping[st
 
 PROFILE_KEYS = frozenset({"filing_indicators", "medicare_rules", "prior_auth_codes", "prior_auth_exempt",
                           "filing_limit_months", "filing_limit_days", "disabled_rules",
-                          "tpi_one_per_billing_provider", "guide_tpi_imaging", "note"})
+                          "tpi_one_per_billing_provider", "guide_tpi_imaging", "turnaround_days", "note"})
 
 
 def _filing_limit(p: dict, origin: str) -> tuple[int, str] | None:
@@ -611,6 +612,13 @@ def _filing_limit(p: dict, origin: str) -> tuple[int, str] | None:
     if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
         raise CodeTableError(f"{origin}: filing_limit_{unit} {n!r} is not a positive whole number")
     return n, unit
+
+
+def _turnaround(p: dict, origin: str) -> int:
+    n = p.get("turnaround_days", 30)  # as Profile's default
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        raise CodeTableError(f"{origin}: turnaround_days {n!r} is not a positive whole number")
+    return n
 
 
 @lru_cache(maxsize=8)
@@ -642,6 +650,7 @@ def _load_profiles(key: tuple[str, int] | None) -> PayerProfiles:
             disabled_rules=disabled,
             tpi_one_per_billing_provider=bool(p.get("tpi_one_per_billing_provider", False)),
             guide_tpi_imaging=bool(p.get("guide_tpi_imaging", False)),
+            turnaround_days=_turnaround(p, f"{origin}: profile {name}"),
         )
         for ind in profile.filing_indicators:
             if ind in by_indicator:

@@ -710,6 +710,11 @@ class Store:
         return {pcn: profile for pcn, profile in self.conn.execute(
             "select patient_control_number, profile from claims where profile is not null order by rowid")}
 
+    def claim_payer_keys(self) -> dict[str, tuple[str | None, str | None]]:
+        """Per claim, the SBR09 and 2010BB payer id of its latest submission (what picks its payer profile)."""
+        return {pcn: (sbr09, payer_id) for pcn, sbr09, payer_id in self.conn.execute(
+            "select patient_control_number, claim_filing_indicator, payer_id from claims order by rowid")}
+
     def paid_service_lines(self) -> list[tuple]:
         """Every service line paid something, of a claim payment that is not a reversal: (CLP01, payer id,
         SVC01 procedure, SVC02 charge cents, SVC03 paid cents, payment date), in no particular order."""
