@@ -16,7 +16,7 @@ import orjson
 from edi_pipeline.tx.document import iter_records, iter_transactions
 from edi_pipeline.x12.envelope import Transaction
 from edi_pipeline.core.errors import InterchangeError, IssueList, Position
-from edi_pipeline.x12.loops import Loop, loop_tree
+from edi_pipeline.tx.loops import Loop, loop_tree
 from edi_pipeline.tx.model import Claim, ClaimPayment
 from edi_pipeline.core.safe_text import SafeCsvWriter, from_latin1, has_escaped_bytes, latin1_text
 from edi_pipeline.x12.writer import X12Writer
