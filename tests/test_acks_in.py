@@ -3,7 +3,9 @@ what batch sent (outbound control numbers) as claim status events, unmatched one
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -12,6 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, corpus_files
+from hypothesis import HealthCheck, given, settings
+from mutations import mutated
 
 from edi_pipeline.cli.commands import cli
 from edi_pipeline.runners.batch import run_batch
@@ -191,3 +195,72 @@ def test_batch_takes_payer_acks_after_the_claims_and_lists_the_unmatched(sent, t
     assert states(db, "MULTI02")[-1] == ("file rejected", "payer-rejected.999")
     again = run_batch(inbox, out, settle=0)
     assert {f.status for f in again.files} == {"skipped"}
+
+
+def test_a_277ca_claim_named_by_its_payer_claim_number_ties_by_ref_1k(tmp_path):
+    """TRN02 unknown (a payer that re-keys the claim): REF*1K = the CLP07 of the claim's 835 payment ties it."""
+    db = tmp_path / "pair.db"
+    assert run("ingest", FIXTURES / "pair-denials.837", FIXTURES / "pair-denials.835", "--db", db).exit_code == 0
+    ack = tmp_path / "rekeyed.277"
+    ack.write_bytes((FIXTURES / "payer-accepted.277").read_bytes().replace(b"TRN*2*CLEANMCR01~", b"TRN*2*REKEYED~")
+                    .replace(b"REF*1K*MCR710101001~", b"REF*1K*26290000102~"))
+    r = run("ingest", ack, "--db", db, "--format", "json")
+    assert r.exit_code == 0, r.output
+    (result,) = json.loads(r.output)
+    assert result["ack_events"] == 1 and len(result["unmatched_acks"]) == 3  # the other three: not in this store
+    assert states(db, "DMEDNEC01")[-1] == ("accepted by payer", "rekeyed.277")
+
+
+_STORE: list[Path] = []
+
+
+def _batch_store() -> Path:
+    """One store with 837p-clean and 837p-multi-interchange sent by batch, made once for the fuzz test."""
+    if not _STORE:
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="acks-fuzz-"))
+        (root / "in").mkdir()
+        for n in SENT:
+            shutil.copy(FIXTURES / n, root / "in" / n)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("EDI_SCRUB_DATE", "2026-12-01")
+            run_batch(root / "in", root / "out", settle=0)
+        _STORE.append(root / "out" / "edi_pipeline.db")
+    return _STORE[0]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated([(FIXTURES / n).read_bytes() for n in ACKS]))
+def test_damaged_acks_ingest_whole_or_not_at_all(data):
+    """A damaged 999 or 277CA is ingested or rejected, never an exception; rejected, it records no event."""
+    from edi_pipeline.pipeline.ingest import INGESTED, REJECTED, ingest_file
+    from edi_pipeline.store.store import Store
+
+    store = Store(_batch_store())
+    try:
+        before = store.conn.execute("select count(*) from claim_events").fetchone()[0]
+        with tempfile_with(data) as path:
+            result = ingest_file(path, store)
+        after = store.conn.execute("select count(*) from claim_events").fetchone()[0]
+        assert result.status in (INGESTED, REJECTED, "already ingested")
+        assert isinstance(result.to_dict()["unmatched_acks"], list)  # listed (empty) even when rejected
+        if result.status != INGESTED:
+            assert after == before
+        else:
+            assert after - before <= result.ack_events
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def tempfile_with(data: bytes):
+    import tempfile
+
+    fd, name = tempfile.mkstemp(suffix=".ack")
+    try:
+        os.write(fd, data)
+        os.close(fd)
+        yield Path(name)
+    finally:
+        os.unlink(name)
