@@ -3,6 +3,7 @@ what batch sent (outbound control numbers) as claim status events, unmatched one
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -220,6 +221,7 @@ def _batch_store() -> Path:
         import tempfile
 
         root = Path(tempfile.mkdtemp(prefix="acks-fuzz-"))
+        atexit.register(shutil.rmtree, root, True)
         (root / "in").mkdir()
         for n in SENT:
             shutil.copy(FIXTURES / n, root / "in" / n)
@@ -264,3 +266,23 @@ def tempfile_with(data: bytes):
         yield Path(name)
     finally:
         os.unlink(name)
+
+
+def test_convert_acks_to_csv_gives_a_row_per_answer_and_error():
+    import csv
+    import io
+
+    r = run("convert", FIXTURES / "payer-rejected.999", "--to", "csv")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    assert [(x["level"], x["status_code"], x["control_number"], x["patient_control_number"]) for x in rows] == [
+        ("set_response", "A", "0001", ""), ("set_response", "R", "0002", ""),
+        ("segment_error", "8", "0002", "MULTI02"), ("segment_error", "8", "0002", "MULTI02"),
+        ("group_response", "P", "10101", "")]
+    assert rows[2]["remarks"] == "9:67:7" and rows[2]["procedure"] == "NM1"
+    r = run("convert", FIXTURES / "payer-rejected.277", "--to", "csv")
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    claims = [x for x in rows if x["level"] == "claim_status"]
+    assert [x["status_code"] for x in claims[:2]] == ["A7:562:82", "A7:453"]
+    (line,) = [x for x in rows if x["level"] == "line_status"]
+    assert line["patient_control_number"] == "CLEANMCR02" and line["status_code"] == "A7:453" and line["control_number"]
