@@ -21,42 +21,50 @@ from edi_pipeline.analytics.lifecycle import (CLAIM_ACCEPTED, CLAIM_REJECTED, FI
                                               event_row)
 from edi_pipeline.store.store import Store
 from edi_pipeline.tx.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
-from edi_pipeline.tx.registry import Kind, kind_of
-from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
+from edi_pipeline.tx.registry import Kind, of_kind
+from edi_pipeline.x12.reader import SegmentReader
 
 __all__ = ["outbound_sets", "AckTies"]
 
 
 def outbound_sets(path: str | os.PathLike, sha: str, name: str) -> tuple[list[tuple], list[tuple]]:
-    """The 837P sets of outbound file `path` (sent as `name`, made from the input of digest `sha`) and
-    their claims, as Store.add_outbound_sets takes them."""
+    """The 837P sets of outbound file `path` (sent as `name`, made from the input of digest `sha`) and their
+    claims, as Store.add_outbound_sets takes them. The file is our own output, whole and 837P only, so its
+    segments are read without building transaction sets."""
     sets: list[tuple] = []
     claims: list[tuple] = []
     isa: list[str] = []
     gs06 = ""
-    with EnvelopeReader(path, name) as env:
-        for item in env:
-            if isinstance(item, EnvelopeSegment):
-                if item.tag == "ISA":
-                    isa = item.elements + [""] * 17
-                elif item.tag == "GS":
-                    gs06 = (item.elements + [""] * 7)[6].strip()
-                continue
-            if kind_of(item) is not Kind.CLAIM_837P:
-                continue
-            sep = item.delimiters.element
-            set_id = f"{sha}:{item.first_index}"
-            pcns: dict[str, str | None] = {}
-            pcn = None
-            for seg in item.segments:
-                if seg.startswith("CLM" + sep):
-                    pcn = (seg.split(sep, 2) + [""])[1]
+    st: list[str] = []
+    pcns: dict[str, str | None] = {}
+    pcn = None
+    index = 0
+    with SegmentReader(path, name) as reader:
+        for texts, _lines in reader.batches():
+            sep = reader.delimiters.element
+            clm, d9 = "CLM" + sep, f"REF{sep}D9{sep}"
+            for text in texts:
+                index += 1
+                if text.startswith(clm):
+                    pcn = (text.split(sep, 2) + [""])[1]
                     pcns.setdefault(pcn, None)
-                elif pcn is not None and seg.startswith(f"REF{sep}D9{sep}"):
-                    pcns[pcn] = pcns[pcn] or seg.split(sep)[2] or None
-            sets.append((set_id, sha, os.path.basename(name), isa[6].strip(), isa[8].strip(), isa[13].strip(), gs06,
-                         item.control_number.strip(), len(pcns)))
-            claims += [(set_id, p, trace) for p, trace in pcns.items() if p]
+                elif text.startswith(d9) and pcn is not None:
+                    pcns[pcn] = pcns[pcn] or (text.split(sep) + ["", ""])[2] or None
+                elif text.startswith(("ST", "SE", "GS", "ISA")):
+                    e = text.split(sep)
+                    if e[0] == "ST":
+                        st, pcns, pcn = e + ["", "", ""], {}, None
+                        st[0] = str(index)
+                    elif e[0] == "SE" and st and (st[1] == of_kind(Kind.CLAIM_837P).st01):
+                        set_id = f"{sha}:{st[0]}"
+                        sets.append((set_id, sha, os.path.basename(name), isa[6].strip(), isa[8].strip(),
+                                     isa[13].strip(), gs06, st[2].strip(), len(pcns)))
+                        claims += [(set_id, p, trace) for p, trace in pcns.items() if p]
+                        st = []
+                    elif e[0] == "GS":
+                        gs06 = (e + [""] * 7)[6].strip()
+                    elif e[0] == "ISA":
+                        isa = e + [""] * 17
     return sets, claims
 
 
