@@ -50,6 +50,16 @@ def test_every_type_declares_itself_once():
     assert kind_label({Kind.REMIT_835, Kind.CLAIM_837P}) == "837P+835" and Kind.TA1 == "TA1"
 
 
+def test_each_types_tr3_map_is_the_one_pyx12_picks_for_its_gs01_and_label():
+    import xml.etree.ElementTree as ET
+
+    import pyx12
+
+    index = ET.parse(Path(pyx12.__file__).parent / "map" / "maps.xml").getroot()
+    picks = {(m.get("fic"), m.get("vriic")): m.text for m in index.iter("map")}
+    assert {t.kind: picks[t.gs01, t.version] for t in REGISTRY} == {t.kind: t.tr3_map for t in REGISTRY}
+
+
 def test_lookup_tells_the_types_apart_by_st01_and_label():
     with EnvelopeReader(FIXTURES / "payer-accepted.277") as env:
         (tx,) = list(env.transactions())
