@@ -128,7 +128,8 @@ def to_csv(source, out: IO[str], filename: str | None = None, issues: IssueList 
     - `claim_adjustment`: one per claim-level CAS adjustment, its amount in `adjustment_amount`.
     - 999s: `set_response` (IK5: `status_code` IK501, `control_number` the ST02 answered, `remarks` IK502..),
       `segment_error` (IK3: `procedure` IK301, `status_code` IK304, `line_number` IK302, the claim its CTX
-      names, `remarks` the IK4s as position:element:code) and `group_response` (AK9: `control_number` the GS06 answered).
+      names, `remarks` the IK4s as position:element:code) and `group_response` (AK9: `control_number` the
+      GS06 answered).
     - 277CAs: `claim_status` (STC codes as category:code:entity in `status_code`, STC04 in `claim_charge`),
       `line_status` (`control_number` its REF*FJ) and `receiver_status` / `provider_status`.
 
@@ -203,7 +204,8 @@ def _ack_rows(rec) -> Iterator[dict]:
                "control_number": rec.group_control_number, "remarks": " ".join(rec.reasons)}
     elif isinstance(rec, ClaimStatus):
         head = {"file": src.file, "type": Kind.CLAIM_ACK_277CA.value,
-                "patient_control_number": rec.patient_control_number, "payer_id": rec.source_id or "", "trace_number": rec.batch_trace or "",
+                "patient_control_number": rec.patient_control_number, "payer_id": rec.source_id or "",
+                "trace_number": rec.batch_trace or "",
                 "payer_claim_control_number": rec.payer_claim_control_number or ""}
         yield {**head, **at, "level": "claim_status", "status_code": _codes(rec.statuses),
                "service_date": _s(rec.service_date), "claim_charge": _s(rec.amount)}

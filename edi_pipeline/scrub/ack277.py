@@ -382,7 +382,8 @@ def set_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterabl
                     gs = gs or item.elements
                     gs06 = (item.elements + [""] * 7)[6].strip()
                 continue
-            if kind_of(item) is not Kind.CLAIM_837P or not isa or (isa_index, gs06, item.control_number.strip()) in withheld:
+            if (kind_of(item) is not Kind.CLAIM_837P or not isa
+                    or (isa_index, gs06, item.control_number.strip()) in withheld):
                 continue
             issues = IssueList()
             claims = list(parse_837p(item, issues))

@@ -594,7 +594,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 raise ScrubError(f"{name}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
                                  f"(no SE trailer); nothing written")
             if kind_of(tx) is not Kind.CLAIM_837P:
-                if tx.set_id == of_kind(Kind.CLAIM_837P).st01:  # institutional or dental claims: not ours to scrub, never dropped
+                # institutional or dental claims: not ours to scrub, never dropped
+                if tx.set_id == of_kind(Kind.CLAIM_837P).st01:
                     issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} is an 837 "
                                         f"{tx.version}, not an 837P; held unchanged in the rejects file",
                                         tx.position(0, None, "ST03"), Severity.WARNING))
@@ -641,7 +642,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
             result.rejects_path = rejects_path
         if store is not None and not report_only:
             first = next(iter(interchanges))
-            store.add_file(sha, name, Kind.CLAIM_837P.value, first[0] or None, first[1] or None, "scrub", claims=result.claims_out)
+            store.add_file(sha, name, Kind.CLAIM_837P.value, first[0] or None, first[1] or None, "scrub",
+                           claims=result.claims_out)
             store.add_interchanges(sha, [(sender, control, kind) for (sender, control), kind in interchanges.items()
                                          if kind])
     result.seconds = time.perf_counter() - t0
