@@ -15,6 +15,7 @@ from conftest import CORPUS, FIXTURES, ROOT, corpus_files, fixture_files, phi_va
 
 import edi_pipeline.runners.batch as batch_module
 from edi_pipeline.runners.batch import isa_index, scan_file
+from edi_pipeline.tx.registry import REGISTRY
 from edi_pipeline.cli.commands import cli
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
 from edi_pipeline.core.errors import EdiError
@@ -569,6 +570,9 @@ def test_a_damaged_ack_sequence_quarantines_with_the_reason(tmp_path):
     assert not list((out / "outbound").iterdir())
 
 
+SCREENED = {t.st01: t.kind for t in REGISTRY}  # the sets the screen counts, by ST01 (837I as 837P)
+
+
 def reader_interchanges(path: Path) -> list[tuple]:
     """Each interchange as the envelope reader finds it: sender, control number, line, position, kinds."""
     found: list[tuple] = []
@@ -576,8 +580,8 @@ def reader_interchanges(path: Path) -> list[tuple]:
         for item in env:
             if isinstance(item, EnvelopeSegment) and item.tag == "ISA":
                 found.append((item.elements[6].strip(), item.elements[13].strip(), item.line, item.index, set()))
-            elif isinstance(item, Transaction) and item.set_id in ("837", "835") and found:
-                found[-1][4].add("837P" if item.set_id == "837" else "835")
+            elif isinstance(item, Transaction) and item.set_id in SCREENED and found:
+                found[-1][4].add(SCREENED[item.set_id])
     return found
 
 

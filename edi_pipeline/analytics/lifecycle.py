@@ -48,15 +48,22 @@ class Event:
                 "segment_index": self.segment_index, "line": self.line, "detail": self.detail}
 
 
+def event_row(pcn: str, state: str, day: date, source_file: str, segment_index: int,
+              line: int | None = None, detail: str | None = None) -> tuple:
+    """A claim_events row; its id is its source position and claim, so the same event again replaces it."""
+    if state not in STATES:
+        raise ValueError(f"unknown claim state {state!r}")
+    return (f"{source_file}:{segment_index}:{pcn}", pcn, state, day.isoformat(), source_file, segment_index, line,
+            detail, now())
+
+
 def record_event(store: Store, pcn: str, state: str, day: date, source_file: str, segment_index: int,
                  line: int | None = None, detail: str | None = None) -> None:
     """Store one claim status event (a 999 or 277CA answer); the same source position again replaces it.
     Commits, unless called inside the caller's store.transaction() (then it commits with it)."""
-    if state not in STATES:
-        raise ValueError(f"unknown claim state {state!r}")
+    row = event_row(pcn, state, day, source_file, segment_index, line, detail)
     with store.transaction():
-        store.add_claim_events([(f"{source_file}:{segment_index}:{pcn}", pcn, state, day.isoformat(), source_file,
-                                 segment_index, line, detail, now())])
+        store.add_claim_events([row])
 
 
 def _adjudication(status_code: str | None, charge: int | None, paid: int | None) -> str:
@@ -234,7 +241,7 @@ def ar_aging(rec: Reconciliation) -> dict[str, dict]:
     return out
 
 
-__all__ = ["STATES", "Event", "record_event", "timeline", "latest_states", "WorkItem", "WORK_COLUMNS",
+__all__ = ["STATES", "Event", "event_row", "record_event", "timeline", "latest_states", "WorkItem", "WORK_COLUMNS",
            "worklist", "unpaid_balance", "ar_aging", *[n for n in ("SUBMITTED", "HELD", "SENT", "FILE_ACCEPTED",
            "FILE_REJECTED", "CLAIM_ACCEPTED", "CLAIM_REJECTED", "PAID", "PARTIALLY_PAID", "DENIED", "REVERSED",
            "CORRECTED", "VOIDED")]]

@@ -516,7 +516,10 @@ def _open_store(db, must_exist: bool = False):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @guarded
 def ingest(files, db, fmt):
-    """Load 837P claims and 835 remittances into the store, one transaction per file.
+    """Load 837P claims, 835 remittances and payers' 999s and 277CAs into the store, one transaction per file.
+
+    A 999 ties to the claims of the set batch sent (GS06/ST02), a 277CA to claims by TRN02, REF*1K or
+    REF*D9: each answer becomes a claim status event (see status); those tying to nothing are listed.
 
     A file already loaded (same bytes, or same ISA sender + control number + kind) is skipped.
     A file with envelope or syntax errors is rejected and leaves the store untouched.
@@ -549,6 +552,14 @@ def ingest(files, db, fmt):
                     click.echo(f"  {f}")
                 if len(r.findings) > MAX_ISSUE_LINES:
                     click.echo(f"  {len(r.findings) - MAX_ISSUE_LINES} more findings not shown (--format json lists them)")
+                if r.ack_events or r.unmatched_acks:
+                    click.echo(f"  {r.ack_events} claim status events, {len(r.unmatched_acks)} acknowledgments "
+                               "matching nothing sent")
+                for a in r.unmatched_acks[:MAX_ISSUE_LINES]:
+                    click.echo(f"  {a['file']}:{a['line']}: unmatched: {a['reason']}")
+                if len(r.unmatched_acks) > MAX_ISSUE_LINES:
+                    click.echo(f"  {len(r.unmatched_acks) - MAX_ISSUE_LINES} more unmatched not shown "
+                               "(--format json lists them)")
             else:
                 click.echo(f"{r.path}: already ingested ({r.reason})")
     sys.exit(EXIT_FAIL if any(r.status == "rejected" for r in results) else EXIT_OK)
@@ -711,6 +722,9 @@ def _print_summary(summary, out_dir) -> None:
                f"{d['findings']} findings")
     click.echo(f"999s: {d['acks_accepted']} accepted, {d['acks_rejected']} rejected; 277CAs: {d['claim_acks']}; "
                f"claim payments ingested: {d['payments']}")
+    if d["ack_events"] or d["unmatched_acks"]:
+        click.echo(f"payers' 999s and 277CAs: {d['ack_events']} claim status events, {len(d['unmatched_acks'])} "
+                   "matching nothing sent")
     if summary.reconcile_error:
         click.echo(f"reconciliation failed: {summary.reconcile_error}")
     if summary.reconciled is not None:
@@ -724,6 +738,7 @@ def _print_summary(summary, out_dir) -> None:
             # a reason names its file first (NAME:line: ...); the line names it once
             notes.append(f"  {f.status} {_shown(f.detail)}" if f.detail.startswith(f"{f.name}:")
                          else f"  {f.status} {name}: {_shown(f.detail)}")
+        notes += [f"  unmatched {name}:{a['line']}: {_shown(a['reason'])}" for a in f.unmatched_acks]
         if f.output:
             notes.append(f"  {name}: its outputs are named {f.output} (a different file of that name came "
                          "before, or its name is not a safe file name)")

@@ -16,8 +16,10 @@ import orjson
 from edi_pipeline.tx.document import iter_records, iter_transactions
 from edi_pipeline.x12.envelope import Transaction
 from edi_pipeline.core.errors import InterchangeError, IssueList, Position
-from edi_pipeline.x12.loops import Loop, loop_tree
+from edi_pipeline.tx.loops import Loop, loop_tree
+from edi_pipeline.tx.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
 from edi_pipeline.tx.model import Claim, ClaimPayment
+from edi_pipeline.tx.registry import Kind
 from edi_pipeline.core.safe_text import SafeCsvWriter, from_latin1, has_escaped_bytes, latin1_text
 from edi_pipeline.x12.writer import X12Writer
 from edi_pipeline.x12.reader import Delimiters
@@ -124,6 +126,12 @@ def to_csv(source, out: IO[str], filename: str | None = None, issues: IssueList 
       `claim_charge` (CLP03 / CLM02), `claim_paid` (CLP04) and `patient_responsibility` (CLP05)
       are only here, `adjustments` lists the claim-level CAS, `remarks` the MOA remarks.
     - `claim_adjustment`: one per claim-level CAS adjustment, its amount in `adjustment_amount`.
+    - 999s: `set_response` (IK5: `status_code` IK501, `control_number` the ST02 answered, `remarks` IK502..),
+      `segment_error` (IK3: `procedure` IK301, `status_code` IK304, `line_number` IK302, the claim its CTX
+      names, `remarks` the IK4s as position:element:code) and `group_response` (AK9: `control_number` the
+      GS06 answered).
+    - 277CAs: `claim_status` (STC codes as category:code:entity in `status_code`, STC04 in `claim_charge`),
+      `line_status` (`control_number` its REF*FJ) and `receiver_status` / `provider_status`.
 
     So the sum of `claim_paid` is the sum of CLP04, of `paid` the sum of SVC03. Every 835 row carries
     its claim's status, payer claim control number (CLP07), payment date (BPR16) and trace number
@@ -168,7 +176,49 @@ def to_csv(source, out: IO[str], filename: str | None = None, issues: IssueList 
                             _s(ln.paid), _s(ln.units), "", ln.control_number or "", _adjustments(ln.adjustments),
                             " ".join(ln.remarks), "", "", "", "", *remit, ln.source.segment_index, ln.source.line])
                 n += 1
+        else:
+            for row in _ack_rows(rec):
+                w.writerow([row.get(c, "") for c in CSV_COLUMNS])
+                n += 1
     return n
+
+
+def _codes(statuses) -> str:
+    return "|".join(":".join(x for x in (c.category, c.code, c.entity) if x) for s in statuses for c in s.codes)
+
+
+def _ack_rows(rec) -> Iterator[dict]:
+    """The CSV rows of one 999 or 277CA record, as column -> value (see to_csv)."""
+    src = rec.source
+    at = {"file": src.file, "segment_index": src.segment_index, "line": src.line}
+    if isinstance(rec, SetResponse):
+        head = {**at, "type": Kind.ACK_999.value, "control_number": rec.control_number}
+        yield {**head, "level": "set_response", "status_code": rec.code, "remarks": " ".join(rec.reasons)}
+        for e in rec.errors:
+            yield {**head, "level": "segment_error", "patient_control_number": e.claim or "",
+                   "status_code": e.code or "", "line_number": _s(e.position), "procedure": e.segment_id,
+                   "remarks": " ".join(f"{x.position}:{x.data_element or ''}:{x.code}" for x in e.elements),
+                   "segment_index": e.source.segment_index, "line": e.source.line}
+    elif isinstance(rec, GroupResponse):
+        yield {**at, "type": Kind.ACK_999.value, "level": "group_response", "status_code": rec.code,
+               "control_number": rec.group_control_number, "remarks": " ".join(rec.reasons)}
+    elif isinstance(rec, ClaimStatus):
+        head = {"file": src.file, "type": Kind.CLAIM_ACK_277CA.value,
+                "patient_control_number": rec.patient_control_number, "payer_id": rec.source_id or "",
+                "trace_number": rec.batch_trace or "",
+                "payer_claim_control_number": rec.payer_claim_control_number or ""}
+        yield {**head, **at, "level": "claim_status", "status_code": _codes(rec.statuses),
+               "service_date": _s(rec.service_date), "claim_charge": _s(rec.amount)}
+        for k, ln in enumerate(rec.lines, 1):
+            yield {**head, "level": "line_status", "status_code": _codes(ln.statuses), "line_number": k,
+                   "procedure": ln.procedure or "", "modifiers": " ".join(ln.modifiers),
+                   "service_date": _s(ln.service_date), "charge": _s(ln.charge), "units": _s(ln.units),
+                   "control_number": ln.control_number or "", "segment_index": ln.source.segment_index,
+                   "line": ln.source.line}
+    elif isinstance(rec, LevelStatus):
+        yield {**at, "type": Kind.CLAIM_ACK_277CA.value, "level": f"{rec.level}_status",
+               "status_code": _codes(rec.statuses), "payer_id": rec.source_id or "",
+               "trace_number": rec.batch_trace or ""}
 
 
 def _adjustments(adjustments) -> str:

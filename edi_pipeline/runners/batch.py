@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from edi_pipeline.core.errors import EdiError, InterchangeError, Position, StoreError
+from edi_pipeline.pipeline.acks_in import outbound_sets
 from edi_pipeline.pipeline.ingest import INGESTED, STORE_ERROR, ingest_file
 from edi_pipeline.core.paths import open_regular, output_path, safe_name
-from edi_pipeline.store.store import STORE_ERRORS, Store, kind_families, kind_label
+from edi_pipeline.store.store import STORE_ERRORS, Store
+from edi_pipeline.tx.registry import REGISTRY, Kind, kind_label, kinds_of
 from edi_pipeline.core.files import path_sha256
 from edi_pipeline.core.files import LockHeld, atomic_copy, atomic_output, file_lock
 from edi_pipeline.x12.reader import Delimiters, SegmentReader
@@ -56,6 +58,8 @@ class FileOutcome:
     acks_rejected: int = 0
     sets_rejected: int = 0  # transaction sets its 999s reject (the sender must correct and resend them)
     claim_acks: int = 0  # 277CAs written (one per 837P interchange scrubbed)
+    ack_events: int = 0  # claim status events the payers' 999s and 277CAs in it tied to claims sent
+    unmatched_acks: list[dict] = field(default_factory=list)  # its acknowledgments tied to nothing sent
     remits_key: str | None = None  # the store record its claim payments carry, when it brought some
     output: str | None = None  # the name its outputs took, when not its own (see output_name)
     internal: bool = False  # quarantined by an internal error (a bug, not the file's fault): batch exits 3
@@ -110,6 +114,8 @@ class BatchSummary:
                                            "acks_accepted", "acks_rejected", "sets_rejected", "claim_acks")},
             "reconciled": self.reconciled,
             "unmatched_remits": self.unmatched_remits,
+            "ack_events": self.count("ack_events"),
+            "unmatched_acks": [a for f in sorted(self.files, key=lambda f: f.name) for a in f.unmatched_acks],
             "reconcile_error": self.reconcile_error,
             "reconciliation": self.reconciliation,
         }
@@ -123,11 +129,11 @@ class BatchSummary:
 @dataclass
 class InterchangeMark:
     """One ISA of a file, as the batch screen reads it: who sent it, its control number, where it is
-    and which kinds of transaction set ('837P', '835') follow it."""
+    and which kinds of transaction set (tx.registry Kind: 837P, 835, 999, 277CA) follow it."""
 
     elements: list[str]  # ISA01..ISA16 at 1..16
     line: int
-    kinds: set[str] = field(default_factory=set)
+    kinds: set[Kind] = field(default_factory=set)
 
     @property
     def sender(self) -> str:
@@ -144,12 +150,12 @@ class InterchangeMark:
 
 @dataclass
 class FileScan:
-    kind: str  # '837P', '835' or '837P+835'
+    kind: str  # its kinds' stored label: '837P', '835', '837P+835', '999', '277CA', ...
     interchanges: list[InterchangeMark]
 
 
 SCAN_CHUNK = 1 << 20
-_SCAN_KINDS = {b"7": "837P", b"5": "835"}
+_SCAN_KINDS = {t.st01.encode(): t.kind for t in REGISTRY}  # ST01 -> the kind the screen counts it as
 _BLANKS = b" \t\r\n\x0b\x0c"  # the whitespace the segment reader skips between segments
 
 
@@ -167,15 +173,16 @@ def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[Inte
 
 
 def _scan_pattern(delims: Delimiters) -> re.Pattern[bytes]:
-    """A segment terminator, then (after any whitespace) an ISA or an ST of an 837 or 835."""
+    """A segment terminator, then (after any whitespace) an ISA or an ST of a registered type (tx.registry)."""
     term = re.escape(delims.segment.encode("latin-1"))
     sep = re.escape(delims.element.encode("latin-1"))
-    return re.compile(term + rb"[" + _BLANKS + rb"]*(?:(?i:(ISA))|(?i:ST)" + sep + rb"83([57]))")
+    st01 = b"|".join(re.escape(code) for code in _SCAN_KINDS)
+    return re.compile(term + rb"[" + _BLANKS + rb"]*(?:(?i:(ISA))|(?i:ST)" + sep + rb"(" + st01 + rb"))")
 
 
 def scan_file(path: Path) -> FileScan:
     """Every interchange of a file (its ISA) and the kinds of set in it, read in chunks at C speed;
-    EdiError when the file does not start with an ISA or holds neither an 837 nor an 835."""
+    EdiError when the file does not start with an ISA or holds no set of a registered type."""
     with open_regular(path) as fh:
         head = fh.read(SCAN_CHUNK)
         buf = head.lstrip(b"\xef\xbb\xbf" + _BLANKS)
@@ -227,7 +234,8 @@ def scan_file(path: Path) -> FileScan:
             buf = buf[isa_at:]
     kinds = set().union(*(m.kinds for m in marks))
     if not kinds:
-        raise EdiError(f"{path.name}:1: no 837P or 835 transaction set in the file")
+        raise EdiError(f"{path.name}:1: no transaction set of a type read here "
+                       f"({', '.join(t.kind for t in REGISTRY)}) in the file")
     return FileScan(kind_label(kinds), marks)
 
 
@@ -461,7 +469,8 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
         return None, _quarantine(path, stage, str(exc), name)
     outcome = FileOutcome(path.name, DONE, kind, output=name if name != path.name else None)
     log.info("file started", extra={"file": path.name, "kind": kind})
-    if "837P" in kind:
+    kinds = kinds_of(kind)
+    if Kind.CLAIM_837P in kinds:
         from edi_pipeline.scrub.ack277 import write_277cas
         from edi_pipeline.scrub.scrubber import scrub_file  # here: an 835-only run does not pay for loading rules and TR3 maps
         from edi_pipeline.validate.validator import take_control_numbers, validate_file, write_acks
@@ -490,6 +499,8 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
             return quarantined(str(exc))
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
             (stage / "outbound" / name).unlink(missing_ok=True)
+        else:  # its control numbers as sent, which the payer's 999 answers
+            store.add_outbound_sets(*outbound_sets(stage / "outbound" / name, sha, name))
         scrubbed.out_path = str(out / "outbound" / name)  # the report names the outputs where they are published
         if scrubbed.rejects_path is not None:
             scrubbed.rejects_path = str(out / "rejects" / name)
@@ -503,8 +514,9 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
         outcome.claims_out += scrubbed.claims_out
         outcome.claims_held += scrubbed.claims_held
         outcome.findings += len(scrubbed.findings)
-    if "835" in kind:
-        # a file holding 837P sets too: scrub stored those, so load only its 835 sets here
+    if kinds - {Kind.CLAIM_837P}:
+        # remits and payers' acknowledgments; a file holding 837P sets too: scrub stored those, so load
+        # only its other sets here
         key = remits_key(sha, kind)
         stored = store.seen_file(key)
         if stored is not None:  # a run killed after storing it, before marking it done: finish it
@@ -512,13 +524,16 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
             outcome.remits_key = key if stored["payments"] else None
             outcome.detail = "stored by an interrupted run; finished now"
             return kind, outcome
-        ingested = ingest_file(path, store, origin="batch", remits_only="837P" in kind, sha256=sha)
+        ingested = ingest_file(path, store, origin="batch", remits_only=Kind.CLAIM_837P in kinds,
+                               sha256=sha)
         if ingested.status != INGESTED:  # rejected, or an interchange already in the store
             if ingested.reason and ingested.reason.startswith(STORE_ERROR):
                 raise StoreError(ingested.reason)  # the store failed, not the file: the next run retries it
             return kind, _quarantine(path, stage, f"{path.name}: {ingested.status}: {ingested.reason}", name)
         outcome.payments += ingested.payments
         outcome.findings += len(ingested.findings)
+        outcome.ack_events += ingested.ack_events
+        outcome.unmatched_acks += ingested.unmatched_acks
         outcome.remits_key = ingested.key if ingested.payments else None
     return kind, outcome
 
@@ -732,7 +747,7 @@ def _run_keys(mark: InterchangeMark) -> list[tuple[str, str, str]]:
     raw = mark.elements[13]
     if not (len(raw) == 9 and raw.isascii() and raw.isdigit()):
         return []
-    return [(family, mark.sender, mark.control) for family in sorted(kind_families(mark.kind))]
+    return [(family, mark.sender, mark.control) for family in sorted(mark.kinds)]
 
 
 def _interchanges(scan: FileScan | None) -> list[tuple[str, str, str]]:
@@ -839,8 +854,9 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     scans = {p: _scan_or_none(p) for p in ready}
     kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
     shas = {p: _sha_or_none(p) for p in scans}
-    remits = [p for p, kind in kinds.items() if kind == "835"]
-    phases = [[p for p, kind in kinds.items() if kind != "835"], remits]
+    # files without claims (remits, payers' acknowledgments) after those with: they may answer them
+    answers = {p for p, kind in kinds.items() if kind and Kind.CLAIM_837P not in kinds_of(kind)}
+    phases = [[p for p in kinds if p not in answers], [p for p in kinds if p in answers]]
     store = Store(db)  # created and migrated once, before the workers race
     try:
         finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
@@ -957,7 +973,7 @@ def retry_quarantined(inbox: str | os.PathLike, out: str | os.PathLike, db: str 
 def remits_key(sha: str, kind: str | None) -> str:
     """The store record a batch file's claim payments carry: a file holding 837P sets too keeps them
     apart from its claims (ingest_file's remits_only record)."""
-    return f"{sha}:835" if "837P" in (kind or "") else sha
+    return f"{sha}:835" if Kind.CLAIM_837P in kinds_of(kind) else sha
 
 
 RECONCILIATION_REPORT = "reconciliation-latest.csv"  # a copy of the last run's reconciliation-RUN.csv

@@ -23,7 +23,8 @@ from typing import BinaryIO, Collection, Iterable, Iterator, Sequence
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 from edi_pipeline.core.errors import Issue, IssueList, Severity
 from edi_pipeline.tx.model import Claim, ServiceLine
-from edi_pipeline.tx.parse_837p import is_837p, parse_837p
+from edi_pipeline.tx.parse_837p import parse_837p
+from edi_pipeline.tx.registry import Kind, kind_of
 from edi_pipeline.core.paths import output_path, safe_name, safe_part
 from edi_pipeline.rules.engine import Finding
 from edi_pipeline.x12.envelope import ack_element, reply_isa
@@ -381,7 +382,8 @@ def set_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterabl
                     gs = gs or item.elements
                     gs06 = (item.elements + [""] * 7)[6].strip()
                 continue
-            if not is_837p(item) or not isa or (isa_index, gs06, item.control_number.strip()) in withheld:
+            if (kind_of(item) is not Kind.CLAIM_837P or not isa
+                    or (isa_index, gs06, item.control_number.strip()) in withheld):
                 continue
             issues = IssueList()
             claims = list(parse_837p(item, issues))

@@ -31,7 +31,8 @@ from edi_pipeline.codes.tables import CodeTables, PayerProfiles, load_profiles, 
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Severity
 from edi_pipeline.tx.model import Claim
-from edi_pipeline.tx.parse_837p import parse_claim, is_837p, parse_837p
+from edi_pipeline.tx.parse_837p import parse_claim, parse_837p
+from edi_pipeline.tx.registry import Kind, kind_of, of_kind
 from edi_pipeline.rules.engine import (Context, Finding, FindingLog, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
                     SetProcedure, SetTotal, by_claim, line_date, run)
 from edi_pipeline.store.store import Store
@@ -564,7 +565,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     history = History(store, exclude_file=sha)
     auths = AuthBook(store)
     result = ScrubResult(name, sha, out_path, None, FindingLog(), issues=issues)
-    interchanges: dict[tuple[str, str], str] = {}  # (ISA06, ISA13) -> "837P" once a set of it is read
+    interchanges: dict[tuple[str, str], str] = {}  # (ISA06, ISA13) -> its kind label once a set of it is read
     isa06 = isa13 = gs06 = ""  # of the open interchange and group
     isa_index = 0  # file segment index of the open interchange's ISA
     sets_read = 0
@@ -592,8 +593,9 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
             if not tx.complete:
                 raise ScrubError(f"{name}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
                                  f"(no SE trailer); nothing written")
-            if not is_837p(tx):
-                if tx.set_id == "837":  # institutional or dental claims: not ours to scrub, never dropped
+            if kind_of(tx) is not Kind.CLAIM_837P:
+                # institutional or dental claims: not ours to scrub, never dropped
+                if tx.set_id == of_kind(Kind.CLAIM_837P).st01:
                     issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} is an 837 "
                                         f"{tx.version}, not an 837P; held unchanged in the rejects file",
                                         tx.position(0, None, "ST03"), Severity.WARNING))
@@ -604,7 +606,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                                     "an 837P; left out of the corrected file", tx.position(0), Severity.WARNING))
                 continue
             sets_read += 1
-            interchanges[isa06, isa13] = "837P"
+            interchanges[isa06, isa13] = Kind.CLAIM_837P.value
             if (isa_index, gs06, tx.control_number.strip()) in withheld:
                 _withhold(tx, rejects, result, isa13, gs06)
                 del tx, item
@@ -640,7 +642,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
             result.rejects_path = rejects_path
         if store is not None and not report_only:
             first = next(iter(interchanges))
-            store.add_file(sha, name, "837P", first[0] or None, first[1] or None, "scrub", claims=result.claims_out)
+            store.add_file(sha, name, Kind.CLAIM_837P.value, first[0] or None, first[1] or None, "scrub",
+                           claims=result.claims_out)
             store.add_interchanges(sha, [(sender, control, kind) for (sender, control), kind in interchanges.items()
                                          if kind])
     result.seconds = time.perf_counter() - t0

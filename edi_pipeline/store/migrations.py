@@ -161,5 +161,21 @@ def m005_claim_events(db) -> None:
     db["claim_events"].create_index(["patient_control_number"])
 
 
+def m006_outbound_sets(db) -> None:
+    """The control numbers of every transaction set batch sends on, as sent (ISA06 sender, ISA08 receiver,
+    ISA13, GS06, ST02), with the outbound file and the input it came from, and the claims of each set (CLM01,
+    its REF*D9): an inbound 999 answers a set by GS06/ST02, a 277CA may name a claim by its REF*D9."""
+    db["outbound_sets"].create({
+        "id": str, "file_sha256": str, "outbound_file": str, "isa_sender": str, "isa_receiver": str,
+        "isa_control": str, "gs_control": str, "st_control": str, "claims": int, "recorded_at": str,
+    }, pk="id")
+    db["outbound_sets"].create_index(["gs_control", "st_control"])
+    db["outbound_claims"].create({
+        "set_id": str, "patient_control_number": str, "clearinghouse_trace": str,
+    }, pk=("set_id", "patient_control_number"), foreign_keys=[("set_id", "outbound_sets", "id")])
+    db.execute("create index idx_outbound_claims_trace on outbound_claims (clearinghouse_trace) "
+               "where clearinghouse_trace is not null")  # partial: few claims carry a REF*D9
+
+
 STEPS = (m001_core, m002_lookup_indexes, m003_interchanges, m004_batch_publish_and_claims,
-         m005_claim_events)  # in order; a new step goes last, and is never edited once released
+         m005_claim_events, m006_outbound_sets)  # in order; a new step goes last, and is never edited once released

@@ -18,6 +18,7 @@ from edi_pipeline.tx.model import Claim, ClaimPayment, RemitHeader
 from edi_pipeline.core.safe_text import store_text
 from edi_pipeline.core.values import cents, to_decimal
 from edi_pipeline.tx.model import member_hash
+from edi_pipeline.tx.registry import kinds_of
 
 DEFAULT_DB = "edi_pipeline.db"
 # What a failing store raises: ours, or SQLite's own (disk full, locked, corrupt).
@@ -34,17 +35,6 @@ def default_db_path() -> str:
 
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
-
-
-def kind_families(kind: str | None) -> set[str]:
-    """'837' and/or '835': the kinds of transaction set a files.kind value ('837P', '835', '837P+835', or
-    '837', scrub's label) holds."""
-    return {f for f in ("837", "835") if kind and f in kind}
-
-
-def kind_label(kinds: set[str]) -> str:
-    """The kind value for a set of '837P' / '835': '837P', '835' or '837P+835'."""
-    return "+".join(sorted(kinds, reverse=True))
 
 
 def now() -> str:
@@ -135,7 +125,7 @@ class Store:
 
     # Tables a file's processing writes, parents first (the order staged rows are copied in).
     STAGED_TABLES = ("files", "interchanges", "claims", "claim_lines", "remits", "provider_adjustments",
-                     "claim_payments", "service_payments", "adjustments", "auth_uses", "findings")
+                     "claim_payments", "service_payments", "adjustments", "auth_uses", "findings", "claim_events")
 
     @contextlib.contextmanager
     def staged(self) -> Iterator[None]:
@@ -183,12 +173,12 @@ class Store:
         for k, (sender, control, kind, *_) in enumerate(interchanges):
             if not (sender and control):
                 continue
-            wanted = kind_families(kind)
+            wanted = kinds_of(kind)
             for row in self.query("select f.*, i.kind as interchange_kind from interchanges i "
                                   "join files f on f.sha256 = i.file_sha256 where i.isa_sender = ? "
                                   "and i.isa_control = ? and i.file_sha256 not in (?, ?) order by f.rowid",
                                   [sender, control, base, f"{base}:835"]):
-                if wanted & kind_families(row.pop("interchange_kind")):
+                if wanted & kinds_of(row.pop("interchange_kind")):
                     found[k] = row
                     break
         return found
@@ -698,6 +688,62 @@ class Store:
             "select pcn, max(at) from (select patient_control_number as pcn, submitted_at as at from claims "
             "union all select cp.patient_control_number, f.ingested_at from claim_payments cp "
             "join files f on f.sha256 = cp.file_sha256) group by pcn")}
+
+    # --- what batch sent on, and what answers it (pipeline/acks_in.py) ------------------
+
+    def add_outbound_sets(self, sets: list[tuple], claims: list[tuple]) -> None:
+        """Record outbound sets (id, file_sha256, outbound_file, ISA06, ISA08, ISA13, GS06, ST02, claims) and
+        their claims (set id, CLM01, REF*D9), in one transaction; recording the same set again replaces it."""
+        with self.transaction():
+            ids = [(s[0],) for s in sets]
+            self.conn.executemany("delete from outbound_claims where set_id = ?", ids)
+            self.insert_rows("outbound_sets", ("id", "file_sha256", "outbound_file", "isa_sender", "isa_receiver",
+                                               "isa_control", "gs_control", "st_control", "claims", "recorded_at"),
+                             [(*s, now()) for s in sets])
+            self.insert_rows("outbound_claims", ("set_id", "patient_control_number", "clearinghouse_trace"), claims)
+
+    def outbound_sets_of(self, gs06: str, st02: str | None, our_id: str) -> list[dict]:
+        """The sets last sent with this GS06 (and ST02, unless None) in one outbound file, preferring those
+        sent by `our_id` (the 999's ISA08): id, outbound_file, st_control, and pcns (their CLM01s)."""
+        where, params = "gs_control = ?", [gs06]
+        if st02 is not None:
+            where, params = where + " and st_control = ?", params + [st02]
+        rows = list(self.query(f"select * from outbound_sets where {where} and isa_sender = ? order by rowid",
+                               params + [our_id])) or \
+            list(self.query(f"select * from outbound_sets where {where} order by rowid", params))
+        if not rows:
+            return []
+        last = rows[-1]["file_sha256"]
+        rows = [r for r in rows if r["file_sha256"] == last]
+        for r in rows:
+            r["pcns"] = [pcn for (pcn,) in self.conn.execute(
+                "select patient_control_number from outbound_claims where set_id = ? order by rowid", [r["id"]])]
+        return rows
+
+    def claim_of_ack(self, pcn: str, payer_icn: str | None, trace: str | None) -> str | None:
+        """The CLM01 a 277CA claim status names: its TRN02 when the store holds that claim, else the claim its
+        REF*1K (the payer's claim control number, from an 835 or a replacement's REF*F8) or its REF*D9 (as
+        batch sent it) leads to."""
+        if pcn and self.conn.execute("select 1 from claims where patient_control_number = ? limit 1",
+                                     _store_row([pcn])).fetchone():
+            return pcn
+        for sql, value in (("select patient_control_number from claim_payments where payer_claim_control_number = ?",
+                            payer_icn),
+                           ("select patient_control_number from claims where payer_claim_control_number = ? "
+                            "and frequency_code in ('7', '8')", payer_icn),
+                           ("select patient_control_number from outbound_claims where clearinghouse_trace = ?",
+                            trace)):
+            if value:
+                row = self.conn.execute(sql + " limit 1", _store_row([value])).fetchone()
+                if row:
+                    return row[0]
+        return None
+
+    def line_controls(self, pcn: str) -> dict[str, int]:
+        """REF*6R line control number -> line number, over the stored submissions of a claim."""
+        return {ctl: n for ctl, n in self.conn.execute(
+            "select l.control_number, l.line_number from claim_lines l join claims c on c.id = l.claim_id "
+            "where c.patient_control_number = ? and l.control_number is not null", _store_row([pcn]))}
 
     def denial_rules(self) -> dict[str, str]:
         """Per claim, the first error rule the scrubber found on it (the rule that would have prevented a denial)."""

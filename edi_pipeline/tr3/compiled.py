@@ -35,6 +35,7 @@ from typing import Any
 
 from edi_pipeline.tr3 import reference as tr3
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
+from edi_pipeline.tx.registry import Kind, of_kind
 from edi_pipeline.core.errors import InterchangeError, Issue, Position, Severity
 from edi_pipeline.tr3.reference import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
@@ -1099,7 +1100,7 @@ class _FastRun(_Run):
             else:
                 state["map"] = compiled_map(name)
                 self.map_name = name
-                self.check_837_lx = state["map"].id == "837"
+                self.check_837_lx = state["map"].id == of_kind(Kind.CLAIM_837P).st01  # any 837 map
                 node = state["map"].paths["/ISA_LOOP/GS_LOOP/GS"]
         state["node"] = node
         self._pop_reader()

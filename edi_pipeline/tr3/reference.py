@@ -17,6 +17,7 @@ import pyx12.x12file
 from pyx12.map_walker import apply_walk_errors, walk_tree
 
 from edi_pipeline.x12.envelope import ack_element, reply_isa
+from edi_pipeline.tx.registry import Kind, of_kind, version_aliases
 from edi_pipeline.core.errors import KNOWN_SEGMENT_IDS, PHI_SEGMENTS, Issue, Position, Severity
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3", "ta1_text"]
@@ -90,12 +91,9 @@ class Tr3Result:
 # ---------------------------------------------------------------- constants
 
 _ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)  # ISA01..ISA16
-# Version labels pyx12 has no map for, and the map that covers them.
-_VERSION_ALIASES = {
-    "005010X222A2": "005010X222A1",
-    "005010X222": "005010X222A1",
-    "005010X221": "005010X221A1",
-}
+# Version labels pyx12 has no map for, and the map that covers them (the registry's aliases).
+_VERSION_ALIASES = version_aliases()
+_837P, _835 = of_kind(Kind.CLAIM_837P), of_kind(Kind.REMIT_835)  # the sets TR3 validation targets
 _ENVELOPE_IDS = {"ISA", "IEA", "GS", "GE"}
 _HEADER_OF = {"SE": "ST", "GE": "GS", "IEA": "ISA"}
 
@@ -682,12 +680,12 @@ class _Run:
                 st01 = next((s.text.split(d.ele)[1:2] for s in itertools.islice(self.segs, i + 1, None)
                              if s.seg_id in ("ST", "GS")), [])
                 st01 = st01[0] if st01 else ""
-                if st01 == "835" and len(gs) > 1 and gs[1] != "HP":
+                if st01 == _835.st01 and len(gs) > 1 and gs[1] != _835.gs01:
                     self.add("ENV-GS01", "GS01 is not HP for an 835 group; validated as HP",
                              self.pos(i + 1, element="GS01"), Severity.WARNING,
                              value=ack_element(gs[1], 2))
-                    gs[1] = "HP"
-                if st01 not in ("837", "835"):
+                    gs[1] = _835.gs01
+                if st01 not in (_837P.st01, _835.st01):
                     self.add("ENV-NOT-837P-835",
                              f"TR3 validation targets 837P/835; this group carries {ack_element(st01, 3) or 'no transaction set'}",
                              self.pos(i + 1), Severity.INFO)
@@ -791,7 +789,7 @@ class _Run:
             else:
                 state["map"] = _load_map(name)
                 self.map_name = name
-                src.check_837_lx = state["map"].id == "837"
+                src.check_837_lx = state["map"].id == _837P.st01  # any 837 map
                 node = state["map"].getnodebypath("/ISA_LOOP/GS_LOOP/GS")
         state["node"] = node
         self.phase = "reader"
@@ -868,7 +866,7 @@ def group_acks(groups: list[_Group], now: datetime) -> list[GroupAck]:
         gs = grp.gs + [""] * (9 - len(grp.gs))
         if gs[1] == "FA":
             continue
-        tx = grp.sts[0].st01 if grp.sts else {"HC": "837", "HP": "835"}.get(gs[1], gs[1])
+        tx = grp.sts[0].st01 if grp.sts else {t.gs01: t.st01 for t in (_837P, _835)}.get(gs[1], gs[1])
         text, accepted, rejected = _build_999(grp, n, now)
         isa13 = grp.isa[13].strip() if len(grp.isa) > 13 else ""
         out.append(GroupAck(gs[6], tx, accepted, text, isa13, rejected, grp.isa_index))

@@ -8,25 +8,27 @@ from typing import BinaryIO, Iterator
 from edi_pipeline.tx.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
 from edi_pipeline.x12.envelope import Transaction
 from edi_pipeline.core.errors import IssueList
-from edi_pipeline.tx.parse_277ca import is_277ca, parse_277ca
-from edi_pipeline.tx.parse_999 import is_999, parse_999, stream_records
+from edi_pipeline.tx.parse_999 import stream_records
+from edi_pipeline.tx.registry import Kind, lookup
 
 AckRecord = SetResponse | GroupResponse | ClaimStatus | LevelStatus
 
 __all__ = ["AckRecord", "is_ack", "ack_set_records", "iter_acks"]
 
 
+_ACK_KINDS = (Kind.ACK_999, Kind.CLAIM_ACK_277CA)
+
+
 def is_ack(tx: Transaction) -> bool:
-    return is_999(tx) or is_277ca(tx)
+    tt = lookup(tx)
+    return tt is not None and tt.kind in _ACK_KINDS
 
 
 def ack_set_records(tx: Transaction, issues: IssueList) -> Iterator[AckRecord]:
     """The records of one 999 or 277CA set (none for any other set): what document.transaction_records
     can yield for them, each with to_dict(plain) giving its NDJSON object."""
-    if is_999(tx):
-        yield from parse_999(tx, issues)
-    elif is_277ca(tx):
-        yield from parse_277ca(tx, issues)
+    if is_ack(tx):
+        yield from lookup(tx).parse(tx, issues)
 
 
 def iter_acks(source: str | os.PathLike | bytes | BinaryIO, filename: str | None = None,

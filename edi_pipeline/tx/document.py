@@ -1,4 +1,5 @@
-"""Reading a whole X12 file as typed records: 837P claims, 835 headers and claim payments."""
+"""Reading a whole X12 file as typed records, each set by the parser its registered type names: 837P claims,
+835 headers and claim payments, 999 set and group responses, 277CA claim and level statuses."""
 
 from __future__ import annotations
 
@@ -7,29 +8,26 @@ from typing import BinaryIO, Iterator
 
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
 from edi_pipeline.core.errors import Issue, IssueList, Severity
+from edi_pipeline.tx.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
 from edi_pipeline.tx.model import Claim, ClaimPayment, RemitHeader
-from edi_pipeline.tx.parse_835 import is_835, parse_835, parse_835_header
-from edi_pipeline.tx.parse_837p import is_837p, parse_837p
+from edi_pipeline.tx.registry import lookup
 
-Record = Claim | ClaimPayment | RemitHeader
+Record = Claim | ClaimPayment | RemitHeader | SetResponse | GroupResponse | ClaimStatus | LevelStatus
 
 
 def check_version(tx: Transaction, issues: IssueList) -> None:
-    """Warn on 837P version labels other than 005010X222A1 (they are read as A1)."""
-    if is_837p(tx):
-        v = tx.version
-        if v != "005010X222A1":
-            issues.append(Issue("SYN-VERSION", f"version label {v} read as 005010X222A1",
-                                tx.position(0, None, "ST03"), Severity.WARNING))
+    """Warn on a label of a type's family other than the one it is read as (837P X222A2, read as A1)."""
+    tt = lookup(tx)
+    if tt is not None and tt.relabelled(tx):
+        issues.append(Issue("SYN-VERSION", f"version label {tx.version} read as {tt.version}",
+                            tx.position(0, None, "ST03"), Severity.WARNING))
 
 
 def transaction_records(tx: Transaction, issues: IssueList) -> Iterator[Record]:
-    if is_837p(tx):
-        yield from parse_837p(tx, issues)
-    elif is_835(tx):
-        header = parse_835_header(tx, issues)
-        yield header
-        yield from parse_835(tx, header, issues)
+    """The typed records of one set, by its registered type's parser (none for a type we do not read)."""
+    tt = lookup(tx)
+    if tt is not None:
+        yield from tt.parse(tx, issues)
     elif tx.set_id == "837":
         issues.append(Issue("ENV-UNSUPPORTED", f"837 version {tx.version} is not 005010X222 (professional)",
                             tx.position(0, None, "ST03"), Severity.WARNING))

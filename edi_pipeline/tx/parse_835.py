@@ -10,10 +10,6 @@ from edi_pipeline.tx.model import Adjustment, ClaimPayment, Party, Provider, Pro
 from edi_pipeline.core.values import to_date, to_decimal
 
 
-def is_835(tx: Transaction) -> bool:
-    return tx.set_id == "835"
-
-
 def parse_835_header(tx: Transaction, issues: IssueList | None = None) -> RemitHeader:
     """BPR/TRN/N1 from the top of the set and PLB from its bottom."""
     segs = tx.segments

@@ -17,10 +17,6 @@ _DX_QUALIFIERS = frozenset(("ABK", "ABF", "BK", "BF"))
 _NO_PARTY, _NO_PERSON, _NO_PROVIDER = Party(), Person(), Provider()
 
 
-def is_837p(tx: Transaction) -> bool:
-    return tx.set_id == "837" and tx.version.startswith("005010X222")
-
-
 def _name(e: list[str]) -> str | None:
     last = e[3] if len(e) > 3 else ""
     first = e[4] if len(e) > 4 else ""
@@ -259,4 +255,4 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
     return claim, i
 
 
-__all__ = ["parse_837p", "parse_claim", "is_837p"]
+__all__ = ["parse_837p", "parse_claim"]

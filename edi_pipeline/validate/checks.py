@@ -86,6 +86,20 @@ def check_remit(header: RemitHeader, payments: Iterable[ClaimPayment], issues: I
                             pos))
 
 
+def check_837p_set(records: Iterable[Claim], issues: IssueList) -> None:
+    """The 837P type's own checks (tx.registry), claim by claim as the set is read."""
+    for claim in records:
+        check_claim(claim, issues)
+
+
+def check_835_set(records: Iterable[RemitHeader | ClaimPayment], issues: IssueList) -> None:
+    """The 835 type's own checks (tx.registry): its header first, then its claim payments."""
+    records = iter(records)
+    header = next(records, None)
+    if header is not None:
+        check_remit(header, list(records), issues)
+
+
 def _check_adjustments(adjustments, pcn: str, src, tables, issues: IssueList) -> None:
     carc = tables.carc
     for a in adjustments:

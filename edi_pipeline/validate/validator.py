@@ -9,13 +9,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from edi_pipeline.validate.checks import check_claim, check_remit
+from edi_pipeline.validate import checks
 from edi_pipeline.tx.document import check_version
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
-from edi_pipeline.tx.model import ClaimPayment
-from edi_pipeline.tx.parse_835 import is_835, parse_835, parse_835_header
-from edi_pipeline.tx.parse_837p import is_837p, parse_837p
+from edi_pipeline.tx.model import Claim, ClaimPayment
+from edi_pipeline.tx.registry import lookup
 from edi_pipeline.core.paths import PLAIN_LIMIT, output_path, safe_name, safe_part
 from edi_pipeline.tr3.reference import GroupAck, ta1_text
 from edi_pipeline.tr3.compiled import SetValidation, validate_tr3_fast
@@ -118,17 +117,25 @@ def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation,
                 result.segments = item.first_index + len(item.segments) - 1
                 result.transactions += 1
                 check_version(item, issues)
-                if is_837p(item):
-                    for claim in parse_837p(item, issues):
-                        result.claims += 1
-                        check_claim(claim, issues)
-                elif is_835(item):
-                    header = parse_835_header(item, issues)
-                    payments: list[ClaimPayment] = list(parse_835(item, header, issues))
-                    result.payments += len(payments)
-                    check_remit(header, payments, issues)
+                tt = lookup(item)
+                if tt is not None and tt.checks:  # the type's own checks, as the registry names them
+                    records = _counted(tt.parse(item, issues), result)
+                    if len(tt.checks) > 1:
+                        records = list(records)
+                    for check in tt.checks:
+                        getattr(checks, check)(records, issues)
         finally:
             issues.extend(env.issues)
+
+
+def _counted(records, result: Validation):
+    """The records, counting claims and claim payments into `result` as they pass."""
+    for rec in records:
+        if isinstance(rec, Claim):
+            result.claims += 1
+        elif isinstance(rec, ClaimPayment):
+            result.payments += 1
+        yield rec
 
 
 # Files larger than this, or of more segments, are validated one transaction set at a time, in memory
