@@ -255,10 +255,6 @@ def load_carc_csv(path: Path | str, base: Mapping[str, CarcInfo] | None = None) 
     return _carc_table(rows, str(path), base)
 
 
-def in_group(code: str, name: str, tables: CodeTables | None = None) -> bool:
-    return (tables or load_tables()).in_group(code, name)
-
-
 def is_anesthesia(code: str, tables: CodeTables | None = None) -> bool:
     """Anesthesia code (00100-01999 by default; the `anesthesia` code group)."""
     return (tables or load_tables()).is_anesthesia(code)

@@ -267,16 +267,9 @@ def rebuild(tx: Transaction, claims: list[Claim], replace: dict[int, object]) ->
     return out
 
 
-def prune_hl(segs: list[str], sep: str) -> list[str] | None:
-    """Drop 2000C/2000B loops without claims and 2000A loops without subscribers; None if none is left.
-    HL numbers are left as they are (renumber with writer.renumber_hl)."""
-    marks = [i for i, text in enumerate(segs) if text[:2] == "HL" or text[:3] == "CLM"]
-    pruned = _prune(segs, marks, sep)
-    return None if pruned is None else pruned[0]
-
-
 def _prune(segs: list[str], marks: list[int], sep: str) -> tuple[list[str], list[int] | None] | None:
-    """prune_hl given the offsets of the HL and CLM segments (`marks`, in order; others are ignored).
+    """Drop 2000C/2000B loops without claims and 2000A loops without subscribers, given the offsets of
+    the HL and CLM segments (`marks`, in order; others are ignored).
     Returns the segments and the offsets of the HL segments in them, or (segs, None) when no loop is
     dropped, or None when no subscriber or patient loop is left."""
     hlp, clm = "HL" + sep, "CLM" + sep
@@ -647,5 +640,5 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     return result
 
 
-__all__ = ["ScrubError", "ScrubResult", "scrub_file", "scrub_date", "apply_edits", "rebuild", "prune_hl", "AuthBook",
+__all__ = ["ScrubError", "ScrubResult", "scrub_file", "scrub_date", "apply_edits", "rebuild", "AuthBook",
            "default_output"]

@@ -344,10 +344,6 @@ class Store:
 
     # --- remits --------------------------------------------------------------------
 
-    def save_remit(self, header: RemitHeader, payments: Iterable[ClaimPayment], sha: str) -> int:
-        """Insert one 835 transaction set: header, PLB, claim payments, service payments, CAS."""
-        return self.save_remits_bulk([(header, list(payments))], sha)
-
     # --- authorizations ------------------------------------------------------------
 
     AUTH_COLUMNS = ("member_id", "payer_id", "auth_number", "codes", "units", "start", "end")
@@ -415,7 +411,7 @@ class Store:
                  "quantity")
 
     def save_remits_bulk(self, remits: Iterable[tuple[RemitHeader, list[ClaimPayment]]], sha: str) -> int:
-        """Same rows and ids as save_remit, written with executemany (about 10x faster); returns payments."""
+        """Insert 835 transaction sets (header, PLB, claim payments, service payments, CAS) with executemany; returns payments."""
         remit_rows, plb_rows, cps, sps, adjs = [], [], [], [], []
         key = sha[:16]
         for header, payments in remits:

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from edi_pipeline.tr3 import reference as tr3
-from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
-from edi_pipeline.core.errors import InterchangeError, Issue, Position, Severity
+from edi_pipeline.x12.envelope import EnvelopeSegment
+from edi_pipeline.core.errors import Issue, Position, Severity
 from edi_pipeline.tr3.reference import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
@@ -1250,21 +1250,6 @@ def validate_tr3_fast(text: str, filename: str | None = None, *,
 # ---------------------------------------------------------------- one transaction set at a time
 
 
-def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | None = None) -> Tr3Result:
-    """validate_tr3_fast for files too large to hold: each transaction set is validated on its own,
-    inside its real ISA and GS and a GE/IEA made for it, and the sets of a functional group are merged
-    into one 999. Memory is bounded by one transaction set. Interchange and group trailers are left
-    to the envelope reader (edi_pipeline.x12.envelope), which checks their counts. Never raises."""
-    sets = SetValidation(filename, now)
-    try:
-        with EnvelopeReader(source, filename) as env:
-            for item in env:
-                sets.feed(item)
-    except InterchangeError as exc:
-        sets.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{exc.pos} ", ""), exc.pos))
-    return sets.result()
-
-
 def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegment, tx: Any,
                   now: datetime) -> tuple["_FastRun", Tr3Result]:
     """validate_tr3_fast of one transaction set inside its ISA and GS and a GE/IEA made for it.
@@ -1342,8 +1327,11 @@ class _SetSegs:
 
 
 class SetValidation:
-    """validate_tr3_sets' work, fed the envelope reader's items one at a time: a caller reading the
-    file for its own checks validates it in the same pass."""
+    """validate_tr3_fast for files too large to hold, fed the envelope reader's items one at a time (a
+    caller reading the file for its own checks validates it in the same pass): each transaction set is
+    validated on its own, inside its real ISA and GS and a GE/IEA made for it, and the sets of a
+    functional group are merged into one 999. Memory is bounded by one transaction set. Interchange and
+    group trailers are left to the envelope reader (edi_pipeline.x12.envelope), which checks their counts."""
 
     def __init__(self, filename: str | None = None, now: datetime | None = None):
         self.filename = filename

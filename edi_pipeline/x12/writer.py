@@ -67,16 +67,9 @@ def set_se_count(segs: list[str], sep: str) -> list[str]:
     return segs
 
 
-def renumber_hl(segs: list[str], sep: str) -> list[str]:
-    """Renumber HL01 1..n and fix HL02 parents (and HL04 child flags) after HL loops were dropped."""
-    out = list(segs)
-    hlp = "HL" + sep
-    renumber_hl_at(out, [i for i, text in enumerate(out) if text.startswith(hlp)], sep)
-    return out
-
-
 def renumber_hl_at(segs: list[str], hl_at: list[int], sep: str) -> None:
-    """renumber_hl in place, given the offsets of all the HL segments, in order."""
+    """Renumber HL01 1..n and fix HL02 parents (and HL04 child flags) after HL loops were dropped, in place,
+    given the offsets of all the HL segments, in order."""
     mapping: dict[str, str] = {}
     rows = []
     for n, i in enumerate(hl_at, 1):
