@@ -31,7 +31,7 @@ from edi_pipeline.scrub.scrubber import rebuild, scrub_file
 from edi_pipeline.store.store import Store
 from edi_pipeline.core.files import path_sha256
 from edi_pipeline.x12.writer import renumber_lx, set_se_count
-from edi_pipeline.core.files import atomic_output
+from edi_pipeline.core.files import atomic_output, replace_file
 
 CORRECTED, VOID = "7", "8"
 # 2300 segments that precede REF*F8 (TR3 order: CLM, DTP, PWK, CN1, AMT, then REF*4N/F5/EW/9F/G1)
@@ -212,7 +212,7 @@ def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
                 shutil.copyfileobj(fh, sys.stdout)
         else:
             os.chmod(scrubbed_path, 0o600)
-            os.replace(scrubbed_path, output)
+            replace_file(scrubbed_path, output)
     finally:
         for p in (raw, scrubbed_path, rejects):
             with contextlib.suppress(FileNotFoundError):

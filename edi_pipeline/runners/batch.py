@@ -25,7 +25,7 @@ from edi_pipeline.pipeline.ingest import INGESTED, STORE_ERROR, ingest_file
 from edi_pipeline.core.paths import open_regular, output_path, safe_name
 from edi_pipeline.store.store import STORE_ERRORS, Store, kind_families, kind_label
 from edi_pipeline.core.files import path_sha256
-from edi_pipeline.core.files import LockHeld, atomic_copy, atomic_output, file_lock
+from edi_pipeline.core.files import LockHeld, atomic_copy, atomic_output, file_lock, replace_file
 from edi_pipeline.x12.reader import Delimiters, SegmentReader
 
 log = logging.getLogger("edi_pipeline.runners.batch")
@@ -345,7 +345,7 @@ def publish(stage: Path, out: Path) -> None:
         target = out / path.relative_to(stage)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.replace(path, target)
+            replace_file(path, target)
         except FileNotFoundError:
             if path.exists():
                 raise

@@ -26,7 +26,6 @@ import os
 import pickle
 import re
 import sys
-import tempfile
 from bisect import bisect_right
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -36,6 +35,7 @@ from typing import Any
 from edi_pipeline.tr3 import reference as tr3
 from edi_pipeline.x12.envelope import EnvelopeSegment
 from edi_pipeline.core.errors import Issue, Position, Severity
+from edi_pipeline.core.files import atomic_binary
 from edi_pipeline.tr3.reference import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
@@ -311,18 +311,8 @@ def compiled_map(map_name: str) -> _Root:
         root = _compile(map_name)
         if path is not None and os.environ.get("EDI_TR3C_NO_CACHE") != "1":
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tr3c-", suffix=".tmp")
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        pickle.dump(root, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                    os.replace(tmp, path)
-                except BaseException:
-                    try:
-                        os.unlink(tmp)
-                    except OSError:
-                        pass
-                    raise
+                with atomic_binary(path) as fh:
+                    pickle.dump(root, fh, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
                 pass  # read-only or unwritable cache: keep the in-memory copy
     _COMPILED[map_name] = root
