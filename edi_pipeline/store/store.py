@@ -576,6 +576,13 @@ class Store:
         marks = ",".join("?" * len(reasons)) or "''"
         return f"group_code in ('CO', 'PI', 'OA', 'PR') and amount_cents > 0 and reason not in ({marks})", reasons
 
+    def is_denial(self, group: str, reason: str, amount_cents: int | None, not_denial_reasons: Iterable[str]) -> bool:
+        """Whether one adjustment (CAS group, reason, amount) is a denial by the store's own test (_denial)."""
+        denial, params = self._denial(not_denial_reasons)
+        return bool(self.conn.execute(
+            f"select {denial} from (select ? as group_code, ? as reason, ? as amount_cents)",
+            [*params, group, reason, amount_cents]).fetchone()[0])
+
     def recon_adjustment_totals(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
         """Per claim payment: (id, non-PR CAS total, denial CAS total) in cents."""
         denial, params = self._denial(not_denial_reasons)
