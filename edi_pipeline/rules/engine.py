@@ -20,6 +20,7 @@ from operator import itemgetter
 from typing import IO, Callable, Iterable, Iterator
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, Profile
+from edi_pipeline.core.errors import Severity
 from edi_pipeline.tx.model import Claim, ServiceLine
 from edi_pipeline.core.values import from_cents
 from edi_pipeline.tx.model import member_hash
@@ -99,7 +100,7 @@ class LineRef:
 @dataclass(slots=True)
 class Finding:
     rule: str
-    severity: str  # error / warning / info
+    severity: Severity
     claim: Claim
     line: ServiceLine | None
     action: str  # the correction name (set_units, ...) or "none"
@@ -402,15 +403,15 @@ class Context:
         return self.tables.groups[name]
 
     def finding(self, rule_id: str, claim: Claim, line: ServiceLine | None, message: str,
-                edits: Iterable[Edit] = (), hold: bool = False, severity: str | None = None,
+                edits: Iterable[Edit] = (), hold: bool = False, severity: Severity | None = None,
                 requires: Iterable[Claim] = (), data: dict | None = None) -> Finding:
         info = self.tables.rules[rule_id]
         edits = tuple(edits)
         action = info.action if edits else "none"
-        sev = severity or info.severity
+        sev = Severity(severity or info.severity)
         req = tuple(c for c in requires if c is not claim)
         return Finding(rule_id, sev, claim, line, action, message, edits,
-                       hold or (not edits and sev == "error"), req, data)
+                       hold or (not edits and sev is Severity.ERROR), req, data)
 
 
 # ---------------------------------------------------------------- registry

@@ -17,6 +17,7 @@ from edi_pipeline.tx.model import Claim, ServiceLine
 from edi_pipeline.rules.engine import (Context, Finding, InsertSegments, Item, RemoveModifiers, RemoveSegments, Session,
                     SetElement, SetProcedure, SetTotal, line_date, line_key, rule, year_before)
 from edi_pipeline.core.safe_text import store_text
+from edi_pipeline.core.errors import Severity
 from edi_pipeline.core.values import format_amount, format_number
 
 # RULES.md: the code kept when both codes of a family are billed in one session, and the one removed.
@@ -27,8 +28,9 @@ LATERALITY = frozenset({"RT", "LT", "50"})  # TPI-MODIFIERS
 # RULES.md "Modifiers that change a rule's outcome": distinct service, wherever a rule accepts 59/XS.
 DISTINCT = frozenset({"59", "XE", "XP", "XS", "XU"})
 # Medicare liability modifiers (ACU-NCD-DX, ACU-NCD-MAX): the claim goes out with this severity.
-LIABILITY = {"GA": ("info", "ABN on file, patient-liable"), "GZ": ("warning", "no ABN, provider-liable"),
-             "GY": ("info", "statutorily excluded; the denial lets the patient or a secondary payer be billed")}
+LIABILITY = {"GA": (Severity.INFO, "ABN on file, patient-liable"),
+             "GZ": (Severity.WARNING, "no ABN, provider-liable"),
+             "GY": (Severity.INFO, "statutorily excluded; the denial lets the patient or a secondary payer be billed")}
 MOD_25 = "25"  # EM-SAME-DAY
 # RULES.md GUIDE-RECODE: each joint injection code and its code with ultrasound guidance.
 RECODE_WITH_GUIDANCE = {"20600": "20604", "20605": "20606", "20610": "20611"}
@@ -660,12 +662,12 @@ def auth_required(claim: Claim, ctx: Context):
     if auth is None:
         return [ctx.finding("AUTH-REQUIRED", claim, need[0],
                             f"{codes} needs prior authorization ({prof.name}) and no authorization on file covers it",
-                            severity="error")]
+                            severity=Severity.ERROR)]
     sep = sep_of(claim)
     text = sep.join(("REF", "G1", auth["auth_number"]))
     return [ctx.finding("AUTH-REQUIRED", claim, need[0],
                         f"{codes} needs prior authorization ({prof.name}); inserted REF*G1 from the authorization on file",
-                        [InsertSegments(auth_insert_at(claim), (text,))], severity="warning",
+                        [InsertSegments(auth_insert_at(claim), (text,))], severity=Severity.WARNING,
                         data={"auth": auth, "lines": [(ln.line_number, ln.procedure, int(ln.units or 1)) for ln in need]})]
 
 
@@ -717,10 +719,10 @@ def timely_filing(claim: Claim, ctx: Context):
     if left < 0:
         return [ctx.finding("TIMELY-FILING", claim, ln,
                             f"line {ln.line_number}: the filing limit of {limit} passed {-left} day(s) ago",
-                            severity="error")]
+                            severity=Severity.ERROR)]
     return [ctx.finding("TIMELY-FILING", claim, ln,
                         f"line {ln.line_number}: {left} day(s) left of the filing limit of {limit}",
-                        severity="warning")]
+                        severity=Severity.WARNING)]
 
 
 @rule("CORRECTED-NO-F8", scope="claim")
@@ -733,11 +735,11 @@ def corrected_no_f8(claim: Claim, ctx: Context):
     if not f8:
         return [ctx.finding("CORRECTED-NO-F8", claim, None,
                             f"frequency {claim.frequency_code} claim without REF*F8 (the payer claim control "
-                            f"number it corrects)", severity="error")]
+                            f"number it corrects)", severity=Severity.ERROR)]
     if ctx.history.store is not None and not ctx.history.payer_claim_known(f8):
         return [ctx.finding("CORRECTED-NO-F8", claim, None,
                             f"frequency {claim.frequency_code} claim: its REF*F8 matches no payer claim control "
-                            f"number (CLP07) of the remits on file", severity="warning")]
+                            f"number (CLP07) of the remits on file", severity=Severity.WARNING)]
     return []
 
 
@@ -774,7 +776,7 @@ def duplicate_claim(ctx: Context):
             if exact is not None:
                 out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
                                        f"exact duplicate of claim {exact} (same patient, dates, codes and charges)",
-                                       severity="error"))
+                                       severity=Severity.ERROR))
             else:
                 mine = set(items)
                 part = [(lines_seen[h], i) for h, i in zip(each, items) if h in lines_seen]
@@ -783,7 +785,7 @@ def duplicate_claim(ctx: Context):
                     codes = ", ".join(sorted({i[1] for p, i in part if p == part[0][0]}))
                     out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
                                            f"repeats line(s) {codes} of claim {part[0][0]} (same patient, date "
-                                           f"and charge)", severity="warning"))
+                                           f"and charge)", severity=Severity.WARNING))
         exact_seen.setdefault(whole, pcn)
         for h in each:
             lines_seen.setdefault(h, pcn)
