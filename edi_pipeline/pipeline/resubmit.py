@@ -25,6 +25,7 @@ from typing import Iterable
 
 from edi_pipeline.tx.document import iter_records, transaction_records
 from edi_pipeline.x12.envelope import EnvelopeReader, Transaction
+from edi_pipeline.x12.segment import Segment
 from edi_pipeline.core.errors import EdiError, IssueList
 from edi_pipeline.tx.model import Claim
 from edi_pipeline.scrub.scrubber import rebuild, scrub_file
@@ -61,20 +62,15 @@ def payer_claim_number(store: Store, pcn: str) -> str | None:
     return None
 
 
-def edit_claim(claim: Claim, frequency: str, f8: str, sep: str, comp: str) -> list[str]:
+def edit_claim(claim: Claim, frequency: str, f8: str) -> list[str]:
     """The claim's segments with CLM05-3 = `frequency` and 2300 REF*F8 = `f8` (replaced, or inserted in
     TR3 order)."""
     segs = list(claim.segments[claim.start:claim.end])
-    clm = segs[0].split(sep)
-    while len(clm) <= 5:
-        clm.append("")
-    c5 = clm[5].split(comp)
-    while len(c5) < 3:
-        c5.append("")
-    c5[2] = frequency
-    clm[5] = comp.join(c5)
-    segs[0] = sep.join(clm)
-    ref = sep.join(("REF", "F8", f8))
+    clm = claim.segment(claim.start)
+    clm["CLM05-3"] = frequency
+    segs[0] = clm.text
+    sep = claim.delimiters.element
+    ref = Segment.of("REF", "F8", f8, delimiters=claim.delimiters).text
     at = 1
     for k in range(1, len(segs)):
         e = segs[k].split(sep)
@@ -167,8 +163,8 @@ def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
                 hits = [c for c in claims if c.source.segment_index in at]
                 if not hits:
                     continue
-                sep, comp = tx.delimiters.element, tx.delimiters.component
-                replace = {c.start: (edit_claim(c, frequency, at[c.source.segment_index][1], sep, comp)
+                sep = tx.delimiters.element
+                replace = {c.start: (edit_claim(c, frequency, at[c.source.segment_index][1])
                                      if c in hits else None) for c in claims}
                 segs = rebuild(tx, claims, replace)
                 if segs:

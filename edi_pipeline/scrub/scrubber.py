@@ -29,6 +29,7 @@ from typing import IO, Callable, Collection
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, load_profiles, load_tables
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from edi_pipeline.x12.segment import Segment
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Severity
 from edi_pipeline.tx.model import Claim
 from edi_pipeline.tx.parse_837p import parse_claim, is_837p, parse_837p
@@ -156,42 +157,24 @@ class AuthBook:
 # ---------------------------------------------------------------- applying edits
 
 
-def apply_edits(claim: Claim, edits, sep: str, comp: str) -> list[str] | None:
+def apply_edits(claim: Claim, edits) -> list[str] | None:
     """The claim's segments with `edits` applied, CLM02 = sum of SV102 and LX renumbered;
-    None when no service line is left."""
+    None when no service line is left. Elements change through x12.segment.Segment (with the claim's
+    delimiters), never by splicing text."""
     base = claim.start
     segs = claim.segments[claim.start:claim.end]
     n = len(segs)
     removed = [False] * n
     inserts: dict[int, list[str]] = defaultdict(list)
+    d = claim.delimiters
+    edited: dict[int, Segment] = {}  # offset in segs -> the segment being edited
     for ed in edits:
-        if isinstance(ed, SetElement):
+        if isinstance(ed, (SetElement, SetProcedure, RemoveModifiers)):
             k = ed.offset - base
-            e = segs[k].split(sep)
-            while len(e) <= ed.index:
-                e.append("")
-            e[ed.index] = ed.value
-            segs[k] = sep.join(e)
-        elif isinstance(ed, SetProcedure):
-            k = ed.offset - base
-            e = segs[k].split(sep)
-            c = e[1].split(comp)
-            c[1:2] = [ed.code]
-            e[1] = comp.join(c)
-            segs[k] = sep.join(e)
-        elif isinstance(ed, RemoveModifiers):
-            k = ed.offset - base
-            e = segs[k].split(sep)
-            c = e[1].split(comp)
-            mods = [m for m in c[2:6] if m and m not in ed.modifiers]
-            rest = c[6:]
-            new = c[:2] + mods
-            if rest:
-                new += [""] * (4 - len(mods)) + rest
-            while len(new) > 2 and not new[-1]:
-                new.pop()
-            e[1] = comp.join(new)
-            segs[k] = sep.join(e)
+            seg = edited.get(k)
+            if seg is None:
+                seg = edited[k] = Segment(segs[k], d)
+            ed.apply(seg)
         elif isinstance(ed, RemoveSegments):
             for k in range(ed.start - base, ed.end - base):
                 removed[k] = True
@@ -201,6 +184,8 @@ def apply_edits(claim: Claim, edits, sep: str, comp: str) -> list[str] | None:
             pass  # CLM02 is recomputed below for every changed claim
         else:  # pragma: no cover
             raise TypeError(f"unknown edit {ed!r}")
+    for k, seg in edited.items():
+        segs[k] = seg.text
     out: list[str] = []
     for k in range(n + 1):
         if k in inserts:
@@ -209,18 +194,17 @@ def apply_edits(claim: Claim, edits, sep: str, comp: str) -> list[str] | None:
             out.append(segs[k])
     total = Decimal(0)
     lines = 0
-    sv1 = "SV1" + sep
+    sv1 = "SV1" + d.element
     for text in out:
         if text.startswith(sv1):
             lines += 1
-            e = text.split(sep)
-            total += (to_decimal(e[2]) if len(e) > 2 else None) or Decimal(0)
+            total += to_decimal(Segment(text, d)["SV102"]) or Decimal(0)
     if not lines:
         return None
-    out = renumber_lx(out, sep)
-    e = out[0].split(sep)
-    e[2] = format_amount(total)
-    out[0] = sep.join(e)
+    out = renumber_lx(out, d.element)
+    clm = Segment(out[0], d)
+    clm["CLM02"] = format_amount(total)
+    out[0] = clm.text
     return out
 
 
@@ -407,7 +391,7 @@ def _reparse(claim: Claim, segs: list[str], sep: str, comp: str) -> Claim:
     c, _ = parse_claim(None, segs, [claim.source.line] * len(segs), 0, len(segs), sep, comp,
                         claim.source.file, claim.source.segment_index, None)
     for name in ("claim_filing_indicator", "payer", "subscriber", "patient", "billing_provider",
-                 "hl_billing", "hl_subscriber", "hl_patient"):
+                 "hl_billing", "hl_subscriber", "hl_patient", "delimiters"):
         setattr(c, name, getattr(claim, name))
     c.source = claim.source
     return c
@@ -466,7 +450,7 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
         if not edits:
             emitted.append(c)
             continue
-        new = apply_edits(c, edits, sep, comp)
+        new = apply_edits(c, edits)
         main_replace[c.start] = new
         if new is None:
             result.claims_emptied += 1

@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from edi_pipeline.core.errors import Position
+from edi_pipeline.x12.reader import Delimiters
+from edi_pipeline.x12.segment import Segment
 
 
 @dataclass(slots=True)
@@ -82,6 +84,7 @@ class Claim:
     hl_billing: int = 0  # offset of the billing provider HL (2000A)
     tx_lines: list[int] | None = None  # line numbers of `segments`
     tx_first_index: int = 0  # file segment index of `segments[0]`
+    delimiters: Delimiters = Delimiters()  # those `segments` are written with
     _member_key: str | None = field(default=None, init=False, repr=False, compare=False)
     _member_hash: str | None = field(default=None, init=False, repr=False, compare=False)  # member_hash
 
@@ -98,6 +101,10 @@ class Claim:
             if self.segments[k].startswith(prefix):
                 return k
         return None
+
+    def segment(self, offset: int) -> Segment:
+        """The segment at `offset` in `segments`, to read or edit by reference designator (a copy)."""
+        return Segment(self.segments[offset], self.delimiters)
 
     @property
     def raw(self) -> list[str]:

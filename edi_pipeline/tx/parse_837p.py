@@ -65,6 +65,7 @@ def parse_837p(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cla
             claim.hl_patient = hl_patient
             claim.tx_lines = lines
             claim.tx_first_index = base
+            claim.delimiters = tx.delimiters
             yield claim
             continue
         if h == t_nm1:
