@@ -25,6 +25,7 @@ from typing import Iterable
 
 from edi_pipeline.tx.document import iter_records, transaction_records
 from edi_pipeline.x12.envelope import EnvelopeReader, Transaction
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.x12.segment import Segment
 from edi_pipeline.core.errors import EdiError, IssueList
 from edi_pipeline.tx.model import Claim
@@ -106,12 +107,11 @@ def _next_control(store: Store, sender: str) -> int:
 
 def _header(tx: Transaction, control: int, stamp: datetime) -> tuple[str, str]:
     """ISA and GS of `tx`'s envelope with new control numbers and date/time."""
-    d = tx.delimiters
-    isa = tx.isa.split(d.element)
+    isa, gs = Segment(tx.isa, tx.delimiters), Segment(tx.gs, tx.delimiters)
+    # by number, not designator: the reader also takes a lower-case "isa"/"gs" (with a warning)
     isa[9], isa[10], isa[13] = stamp.strftime("%y%m%d"), stamp.strftime("%H%M"), f"{control:09d}"
-    gs = tx.gs.split(d.element)
     gs[4], gs[5], gs[6] = stamp.strftime("%Y%m%d"), stamp.strftime("%H%M"), str(control)
-    return d.element.join(isa), d.element.join(gs)
+    return isa.text, gs.text
 
 
 def _find_source(name: str, sha: str, sources: Iterable[str | os.PathLike]) -> Path | None:
@@ -173,7 +173,7 @@ def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
     if not sets:
         raise ResubmitError("; ".join(result.refused) or "no claim to resubmit")
     first = sets[0][0]
-    control = _next_control(store, first.isa.split(first.delimiters.element)[6].strip())
+    control = _next_control(store, Isa.of(first.isa, first.delimiters.element).sender)
     stamp = datetime.now(timezone.utc)
     d = first.delimiters
     end = d.segment + d.suffix

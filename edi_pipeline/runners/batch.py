@@ -26,6 +26,7 @@ from edi_pipeline.core.paths import open_regular, output_path, safe_name
 from edi_pipeline.store.store import STORE_ERRORS, Store, kind_families, kind_label
 from edi_pipeline.core.files import path_sha256
 from edi_pipeline.core.files import LockHeld, atomic_copy, atomic_output, file_lock, replace_file
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.x12.reader import Delimiters, SegmentReader
 
 log = logging.getLogger("edi_pipeline.runners.batch")
@@ -131,11 +132,11 @@ class InterchangeMark:
 
     @property
     def sender(self) -> str:
-        return self.elements[6].strip()
+        return Isa.of(self.elements).sender
 
     @property
     def control(self) -> str:
-        return self.elements[13].strip()
+        return Isa.of(self.elements).control
 
     @property
     def kind(self) -> str:
@@ -729,8 +730,7 @@ def isa_index(path: Path, marks: list[InterchangeMark], mark: InterchangeMark) -
 def _run_keys(mark: InterchangeMark) -> list[tuple[str, str, str]]:
     """The keys a run's interchanges are told apart by: one per kind of set it holds. None for an ISA13
     that is not 9 digits: the reader refuses that interchange (TA1 018), so it can repeat nothing."""
-    raw = mark.elements[13]
-    if not (len(raw) == 9 and raw.isascii() and raw.isdigit()):
+    if not Isa.of(mark.elements).control_ok:
         return []
     return [(family, mark.sender, mark.control) for family in sorted(kind_families(mark.kind))]
 

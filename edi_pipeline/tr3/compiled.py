@@ -34,6 +34,7 @@ from typing import Any
 
 from edi_pipeline.tr3 import reference as tr3
 from edi_pipeline.x12.envelope import EnvelopeSegment
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.core.errors import Issue, Position, Severity
 from edi_pipeline.core.files import atomic_binary
 from edi_pipeline.tr3.reference import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
@@ -1251,7 +1252,7 @@ def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegmen
     d = tx.delimiters
     end = d.segment + "\n"
     body = tx.segments
-    isa13 = (isa.elements + [""] * 14)[13]
+    isa13 = Isa.of(isa.elements)[13]
     gs06 = (gs.elements + [""] * 7)[6]
     trailers = [f"GE{d.element}1{d.element}{gs06}", f"IEA{d.element}1{d.element}{isa13}"]
     run = _FastRun(filename)

@@ -12,6 +12,7 @@ from typing import Callable
 from edi_pipeline.validate.checks import check_claim, check_remit
 from edi_pipeline.tx.document import check_version
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
 from edi_pipeline.tx.model import ClaimPayment
 from edi_pipeline.tx.parse_835 import is_835, parse_835, parse_835_header
@@ -46,7 +47,7 @@ class Interchange:
 
     @property
     def control_number(self) -> str:
-        return self.isa[13].strip() if len(self.isa) > 13 else ""
+        return Isa.of(self.isa).control
 
     @property
     def note(self) -> str:
@@ -56,7 +57,7 @@ class Interchange:
     @property
     def wants_ta1(self) -> bool:
         """A TA1 answers an interchange with errors, and one that asks for it (ISA14 = 1)."""
-        return bool(self.errors) or (len(self.isa) > 14 and self.isa[14].strip() == "1")
+        return bool(self.errors) or Isa.of(self.isa).ack_requested
 
 
 @dataclass
