@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import IO, Callable, Collection
+from typing import IO, Collection
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, load_profiles, load_tables
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
@@ -39,7 +39,7 @@ from edi_pipeline.store.store import Store
 from edi_pipeline.core.files import path_sha256
 from edi_pipeline.core.safe_text import store_text
 from edi_pipeline.core.values import format_amount, to_decimal
-from edi_pipeline.x12.writer import renumber_hl_at, renumber_lx, set_se_count
+from edi_pipeline.x12.writer import X12Writer, renumber_hl_at, renumber_lx
 from edi_pipeline.core.files import atomic_output
 
 
@@ -294,73 +294,6 @@ def _prune(segs: list[str], marks: list[int], sep: str) -> tuple[list[str], list
     return out, hl_at
 
 
-# ---------------------------------------------------------------- output
-
-
-class _Out:
-    """Writes one output as the scrub goes: envelopes lazily, so a group or interchange left without
-    transaction sets disappears; recounts SE01, GE01 and IEA01. Only the pending ISA/GS of the open
-    interchange are held, never a transaction set. The file is opened (`open_file()`) on the first
-    write, so an output nothing is written to is never created."""
-
-    def __init__(self, open_file: Callable[[], IO[str]]):
-        self.open_file = open_file
-        self.fh: IO[str] | None = None
-        self.pending: list[EnvelopeSegment] = []
-        self.open_isa = False
-        self.open_gs = False
-        self.groups = 0
-        self.sets = 0
-
-    def _emit(self, d, texts) -> None:
-        if self.fh is None:
-            self.fh = self.open_file()
-        end = d.segment + d.suffix
-        self.fh.write(end.join(texts) + end)
-
-    def envelope(self, seg: EnvelopeSegment) -> None:
-        if seg.tag == "ISA":
-            self.pending = [seg]
-            self.open_isa = False
-            self.groups = 0
-        elif seg.tag == "GS":
-            self.pending.append(seg)
-            self.open_gs = False
-            self.sets = 0
-        elif seg.tag == "GE":
-            if self.open_gs:
-                self._emit(seg.delimiters, [self._count(seg, self.sets)])
-                self.open_gs = False
-            elif self.pending and self.pending[-1].tag == "GS":
-                self.pending.pop()
-        elif seg.tag == "IEA":
-            if self.open_isa:
-                self._emit(seg.delimiters, [self._count(seg, self.groups)])
-                self.open_isa = False
-            self.pending = []
-        else:
-            pass  # stray segments outside an envelope are not copied
-
-    @staticmethod
-    def _count(seg: EnvelopeSegment, n: int) -> str:
-        e = seg.text.split(seg.delimiters.element)
-        if len(e) > 1:
-            e[1] = str(n)
-        return seg.delimiters.element.join(e)
-
-    def transaction(self, tx: Transaction, segs: list[str]) -> None:
-        for p in self.pending:
-            self._emit(p.delimiters, [p.text])
-            if p.tag == "ISA":
-                self.open_isa = True
-            elif p.tag == "GS":
-                self.open_gs = True
-                self.groups += 1
-        self.pending = []
-        self.sets += 1
-        self._emit(tx.delimiters, set_se_count(segs, tx.delimiters.element))
-
-
 # ---------------------------------------------------------------- the scrub
 
 
@@ -489,7 +422,7 @@ def _invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubR
     return frozenset(bad)
 
 
-def _withhold(tx: Transaction, rejects: "_Out", result: ScrubResult, isa13: str, gs06: str,
+def _withhold(tx: Transaction, rejects: X12Writer, result: ScrubResult, isa13: str, gs06: str,
               reason: str = "rejected by its 999 (IK5 R or AK9 R)") -> None:
     """A transaction set not to scrub or send (its 999 rejected it, or it is not an 837P): every claim
     held, the set copied to the rejects file as it came."""
@@ -549,8 +482,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         if store is not None and not report_only:
             stack.enter_context(store.staged())
         main_fh = stack.enter_context(atomic_output(out_path))  # written even when no claim survives
-        main = _Out(lambda: main_fh)
-        rejects = _Out(lambda: stack.enter_context(atomic_output(rejects_path)))
+        main = X12Writer(main_fh, lazy=True)
+        rejects = X12Writer(lazy=True, open_file=lambda: stack.enter_context(atomic_output(rejects_path)))
         env = stack.enter_context(EnvelopeReader(path, name))
         for item in env:
             if isinstance(item, EnvelopeSegment):

@@ -1,51 +1,93 @@
-"""X12 output: segments to text with the input's delimiters, trailer recounts and atomic files."""
+"""X12 output: the one envelope writer (segments to text with the input's delimiters, trailer recounts)
+and the renumbering of SE01, HL and LX after segments were dropped."""
 
 from __future__ import annotations
 
-from typing import IO, Iterable
+from typing import IO, Callable, Iterable
 
 from edi_pipeline.x12.envelope import EnvelopeSegment, Transaction
 from edi_pipeline.x12.reader import Delimiters
 
 
 class X12Writer:
-    """Writes envelope segments and transaction sets; with `recount`, rewrites SE01, GE01
-    and IEA01 from what was actually written."""
+    """The one envelope writer: envelope segments and transaction sets, each with its own delimiters.
 
-    def __init__(self, out: IO[str], recount: bool = True):
-        self.out = out
+    With `recount`, SE01, GE01 and IEA01 are rewritten from what was actually written. With `lazy`, an
+    ISA and GS are held until a transaction set follows them, so a group or interchange left without
+    sets disappears (and stray segments outside an envelope are not copied); only the pending ISA/GS
+    are held, never a set. Output goes to `out`, or to the file `open_file()` returns on the first
+    write, so an output nothing is written to is never created."""
+
+    def __init__(self, out: IO[str] | None = None, recount: bool = True, *, lazy: bool = False,
+                 open_file: Callable[[], IO[str]] | None = None):
+        self.fh = out
+        self.open_file = open_file
         self.recount = recount
+        self.lazy = lazy
+        self.pending: list[EnvelopeSegment] = []
+        self.open_isa = False
+        self.open_gs = False
         self.groups = 0
         self.sets = 0
-        self.delimiters: Delimiters | None = None
 
-    def _emit(self, texts: Iterable[str]) -> None:
-        d = self.delimiters or Delimiters()
+    def _emit(self, d: Delimiters, texts: Iterable[str]) -> None:
+        if self.fh is None:
+            self.fh = self.open_file()  # type: ignore[misc]
         end = d.segment + d.suffix
-        self.out.write(end.join(texts) + end)
+        self.fh.write(end.join(texts) + end)
+
+    def _trailer(self, seg: EnvelopeSegment, n: int) -> str:
+        if not self.recount:
+            return seg.text
+        e = seg.text.split(seg.delimiters.element)
+        if len(e) > 1:
+            e[1] = str(n)
+        return seg.delimiters.element.join(e)
 
     def envelope(self, seg: EnvelopeSegment) -> None:
-        self.delimiters = seg.delimiters
-        text = seg.text
-        if seg.tag == "ISA":
+        if not self.lazy:
+            if seg.tag == "ISA":
+                self.groups = 0
+            elif seg.tag == "GS":
+                self.groups += 1
+                self.sets = 0
+            text = self._trailer(seg, self.sets if seg.tag == "GE" else self.groups) \
+                if seg.tag in ("GE", "IEA") else seg.text
+            self._emit(seg.delimiters, (text,))
+        elif seg.tag == "ISA":
+            self.pending = [seg]
+            self.open_isa = False
             self.groups = 0
         elif seg.tag == "GS":
-            self.groups += 1
+            self.pending.append(seg)
+            self.open_gs = False
             self.sets = 0
-        elif self.recount and seg.tag in ("GE", "IEA"):
-            e = text.split(seg.delimiters.element)
-            if len(e) > 1:
-                e[1] = str(self.sets if seg.tag == "GE" else self.groups)
-                text = seg.delimiters.element.join(e)
-        self._emit((text,))
+        elif seg.tag == "GE":
+            if self.open_gs:
+                self._emit(seg.delimiters, (self._trailer(seg, self.sets),))
+                self.open_gs = False
+            elif self.pending and self.pending[-1].tag == "GS":
+                self.pending.pop()
+        elif seg.tag == "IEA":
+            if self.open_isa:
+                self._emit(seg.delimiters, (self._trailer(seg, self.groups),))
+                self.open_isa = False
+            self.pending = []
 
     def transaction(self, tx: Transaction, segments: list[str] | None = None) -> None:
-        self.delimiters = tx.delimiters
+        for p in self.pending:
+            self._emit(p.delimiters, (p.text,))
+            if p.tag == "ISA":
+                self.open_isa = True
+            elif p.tag == "GS":
+                self.open_gs = True
+                self.groups += 1
+        self.pending = []
         segs = tx.segments if segments is None else segments
         self.sets += 1
         if self.recount and segs:
             segs = set_se_count(segs, tx.delimiters.element)
-        self._emit(segs)
+        self._emit(tx.delimiters, segs)
 
     def write(self, item: EnvelopeSegment | Transaction) -> None:
         if isinstance(item, Transaction):
