@@ -13,6 +13,7 @@ from edi_pipeline.tx.document import iter_records
 from edi_pipeline.scrub.scrubber import ScrubError, _prune, scrub_file
 from edi_pipeline.store.store import Store
 from edi_pipeline.tr3.reference import validate_tr3
+from edi_pipeline.x12.reader import Delimiters
 from edi_pipeline.x12.writer import renumber_hl_at, set_se_count
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ def test_prune_drops_emptied_subscriber_and_patient_loops():
     segs = ["ST*837*1", "BHT*0019", "HL*1**20*1", "NM1*85", "HL*2*1*22*1", "SBR*P", "HL*3*2*23*0", "PAT*19",
             "HL*4*1*22*0", "SBR*P", "CLM*B*10", "SE*11*1"]
     out, hl_at = _prune(segs, _marks(segs), "*")
-    renumber_hl_at(out, hl_at, "*")
+    renumber_hl_at(out, hl_at, Delimiters())
     assert out == ["ST*837*1", "BHT*0019", "HL*1**20*1", "NM1*85", "HL*2*1*22*0", "SBR*P", "CLM*B*10", "SE*11*1"]
     empty = ["ST*837*1", "HL*1**20*1", "HL*2*1*22*0", "SE*4*1"]
     assert _prune(empty, _marks(empty), "*") is None
@@ -199,8 +200,8 @@ def subset(src: Path, pcns: set[str], dest: Path) -> Path:
         if pcn in pcns:
             keep += block
     keep = keep + [body[-1]]
-    renumber_hl_at(keep, [i for i, s in enumerate(keep) if s.startswith("HL*")], "*")
-    keep = set_se_count(keep, "*")
+    renumber_hl_at(keep, [i for i, s in enumerate(keep) if s.startswith("HL*")], Delimiters())
+    keep = set_se_count(keep, Delimiters())
     dest.write_text("~\n".join(segs[:st] + keep + segs[se + 1:]) + "~\n")
     return dest
 

@@ -163,12 +163,11 @@ def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
                 hits = [c for c in claims if c.source.segment_index in at]
                 if not hits:
                     continue
-                sep = tx.delimiters.element
                 replace = {c.start: (edit_claim(c, frequency, at[c.source.segment_index][1])
                                      if c in hits else None) for c in claims}
                 segs = rebuild(tx, claims, replace)
                 if segs:
-                    sets.append((tx, set_se_count(renumber_lx(segs, sep), sep),
+                    sets.append((tx, set_se_count(renumber_lx(segs, tx.delimiters), tx.delimiters),
                                  [at[c.source.segment_index][0] for c in hits]))
     if not sets:
         raise ResubmitError("; ".join(result.refused) or "no claim to resubmit")

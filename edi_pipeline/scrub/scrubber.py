@@ -201,7 +201,7 @@ def apply_edits(claim: Claim, edits) -> list[str] | None:
             total += to_decimal(Segment(text, d)["SV102"]) or Decimal(0)
     if not lines:
         return None
-    out = renumber_lx(out, d.element)
+    out = renumber_lx(out, d)
     clm = Segment(out[0], d)
     clm["CLM02"] = format_amount(total)
     out[0] = clm.text
@@ -247,7 +247,7 @@ def rebuild(tx: Transaction, claims: list[Claim], replace: dict[int, object]) ->
         return None
     out, hl_at = pruned
     if hl_at is not None:
-        renumber_hl_at(out, hl_at, sep)
+        renumber_hl_at(out, hl_at, tx.delimiters)
     return out
 
 

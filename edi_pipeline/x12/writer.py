@@ -7,6 +7,7 @@ from typing import IO, Callable, Iterable
 
 from edi_pipeline.x12.envelope import EnvelopeSegment, Transaction
 from edi_pipeline.x12.reader import Delimiters
+from edi_pipeline.x12.segment import Segment
 
 
 class X12Writer:
@@ -86,7 +87,7 @@ class X12Writer:
         segs = tx.segments if segments is None else segments
         self.sets += 1
         if self.recount and segs:
-            segs = set_se_count(segs, tx.delimiters.element)
+            segs = set_se_count(segs, tx.delimiters)
         self._emit(tx.delimiters, segs)
 
     def write(self, item: EnvelopeSegment | Transaction) -> None:
@@ -96,50 +97,53 @@ class X12Writer:
             self.envelope(item)
 
 
-def set_se_count(segs: list[str], sep: str) -> list[str]:
+def set_se_count(segs: list[str], d: Delimiters) -> list[str]:
     """Return segs with SE01 equal to the number of segments (a copy only when it changes)."""
     last = segs[-1]
-    if not last.startswith("SE" + sep):
+    if not last.startswith("SE" + d.element):
         return segs
-    e = last.split(sep)
     count = str(len(segs))
+    e = last.split(d.element, 2)  # read without building a Segment: most sets are counted right
     if len(e) > 1 and e[1] != count:
-        e[1] = count
-        segs = segs[:-1] + [sep.join(e)]
+        se = Segment(last, d)
+        se["SE01"] = count
+        segs = segs[:-1] + [se.text]
     return segs
 
 
-def renumber_hl_at(segs: list[str], hl_at: list[int], sep: str) -> None:
+def renumber_hl_at(segs: list[str], hl_at: list[int], d: Delimiters) -> None:
     """Renumber HL01 1..n and fix HL02 parents (and HL04 child flags) after HL loops were dropped, in place,
     given the offsets of all the HL segments, in order."""
     mapping: dict[str, str] = {}
     rows = []
     for n, i in enumerate(hl_at, 1):
-        e = segs[i].split(sep)
+        hl = Segment(segs[i], d)
         new = str(n)
-        mapping[e[1]] = new
-        if len(e) > 2 and e[2]:
-            e[2] = mapping.get(e[2], e[2])
-        e[1] = new
-        rows.append(e)
-    parents = {e[2] for e in rows if len(e) > 2 and e[2]}
-    for i, e in zip(hl_at, rows):
-        if len(e) > 4:
-            e[4] = "1" if e[1] in parents else "0"
-        segs[i] = sep.join(e)
+        mapping[hl["HL01"]] = new
+        if hl["HL02"]:
+            hl["HL02"] = mapping.get(hl["HL02"], hl["HL02"])
+        hl["HL01"] = new
+        rows.append(hl)
+    parents = {hl["HL02"] for hl in rows if hl["HL02"]}
+    for i, hl in zip(hl_at, rows):
+        if len(hl) >= 4:
+            hl["HL04"] = "1" if hl["HL01"] in parents else "0"
+        segs[i] = hl.text
 
 
-def renumber_lx(segs: list[str], sep: str) -> list[str]:
+def renumber_lx(segs: list[str], d: Delimiters) -> list[str]:
     """Renumber LX01 1..n within each claim (restarting at every CLM)."""
     out = list(segs)
     n = 0
+    clm, lx = "CLM" + d.element, "LX" + d.element
     for i, text in enumerate(out):
-        if text.startswith("CLM" + sep):
+        if text.startswith(clm):
             n = 0
-        elif text.startswith("LX" + sep):
+        elif text.startswith(lx):
             n += 1
-            e = text.split(sep)
-            if len(e) > 1 and e[1] != str(n):
-                e[1] = str(n)
-                out[i] = sep.join(e)
+            e = text.split(d.element, 2)
+            if len(e) > 1 and e[1] != str(n):  # built only for an LX that changes
+                seg = Segment(text, d)
+                seg["LX01"] = str(n)
+                out[i] = seg.text
     return out
