@@ -75,3 +75,20 @@ def phi_values() -> set[str]:
             elif e[0] in ("CLM", "CLP", "LX", "HL"):
                 person = False
     return {v for v in values if len(v) > 3}
+
+
+def tr3_by_set(source, filename: str | None = None, *, now=None):
+    """The TR3 result of a file validated set by set (tr3.compiled.SetValidation fed by the envelope
+    reader), the way validate_file does it, without validate's own checks."""
+    from edi_pipeline.core.errors import InterchangeError, Issue
+    from edi_pipeline.tr3.compiled import SetValidation
+    from edi_pipeline.x12.envelope import EnvelopeReader
+
+    sets = SetValidation(filename, now)
+    try:
+        with EnvelopeReader(source, filename) as env:
+            for item in env:
+                sets.feed(item)
+    except InterchangeError as exc:
+        sets.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{exc.pos} ", ""), exc.pos))
+    return sets.result()

@@ -10,7 +10,7 @@ import pytest
 from edi_pipeline.codes.tables import load_tables
 from edi_pipeline.analytics.denials import CATEGORY_ACTION, find_denials, summarize, tables_with
 from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
-from edi_pipeline.analytics.reconcile import is_denial_adjustment, not_denial_reasons, reconcile
+from edi_pipeline.analytics.reconcile import not_denial_reasons, reconcile
 from edi_pipeline.store.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
@@ -84,17 +84,18 @@ def test_remarks_are_carried(store):
     assert "M80" in d.rarcs
 
 
-def test_is_denial_adjustment():
-    t = load_tables()
-    assert is_denial_adjustment("CO", "97", 100, t)
-    assert is_denial_adjustment("OA", "18", 100, t)
-    assert is_denial_adjustment("PI", "50", 100, t)
-    assert not is_denial_adjustment("CO", "45", 100, t)
-    assert not is_denial_adjustment("PR", "1", 100, t)
-    assert not is_denial_adjustment("PR", "3", 100, t)
-    assert is_denial_adjustment("PR", "50", 100, t)  # issue 14: a PR-group denial (patient liable) is a denial
-    assert not is_denial_adjustment("CO", "97", -100, t)  # a reversal's negative adjustment
-    assert not is_denial_adjustment("CO", "97", 0, t)
+def test_is_denial_adjustment(tmp_path):
+    """The store's one denial definition, on single adjustments."""
+    s = Store(tmp_path / "s.db")
+    reasons = not_denial_reasons(load_tables())
+    for group, reason, cents in [("CO", "97", 100), ("OA", "18", 100), ("PI", "50", 100),
+                                 ("PR", "50", 100)]:  # issue 14: a PR-group denial (patient liable) is a denial
+        assert s.is_denial(group, reason, cents, reasons), (group, reason, cents)
+    for group, reason, cents in [("CO", "45", 100), ("PR", "1", 100), ("PR", "3", 100),
+                                 ("CO", "97", -100),  # a reversal's negative adjustment
+                                 ("CO", "97", 0), ("CO", "97", None), ("CR", "97", 100)]:
+        assert not s.is_denial(group, reason, cents, reasons), (group, reason, cents)
+    s.close()
 
 
 def test_reversed_payments_give_no_denials(tmp_path):
@@ -277,7 +278,7 @@ def test_the_store_reads_exactly_the_denial_adjustments(store):
     t = load_tables()
     every = store.conn.execute("select claim_payment_id, service_payment_id, group_code, reason, amount_cents "
                                "from adjustments order by rowid").fetchall()
-    denials = [a for a in every if is_denial_adjustment(a[2], a[3], a[4], t)]
+    denials = [a for a in every if store.is_denial(a[2], a[3], a[4], not_denial_reasons(t))]
     assert denials and len(denials) < len(every)  # CO-45, PR and reversal rows are there and are not denials
     assert store.denial_adjustments(not_denial_reasons(t)) == denials
     lines = {a[1] for a in denials if a[1]}

@@ -60,21 +60,6 @@ def test_rows_keep_source_file_and_position(store):
         assert lines[row["segment_index"] - 1].startswith("SVC*")
 
 
-def test_bulk_rows_equal_save_remit_rows(store, tmp_path):
-    """The fast writer stores exactly what Store.save_remit stores."""
-    path = FIXTURES / "pair-plb.835"
-    _, pays, headers = parsed(path)
-    ingest_file(path, store)
-    other = Store(tmp_path / "other.db")
-    sha = store.db["files"].rows.__next__()["sha256"]
-    with other.transaction():
-        other.add_file(sha, path.name, "835", None, None, "test")
-        other.save_remit(headers[0], pays, sha)
-    for table in ("remits", "claim_payments", "service_payments", "adjustments", "provider_adjustments"):
-        assert list(store.db[table].rows_where(order_by="id")) == list(other.db[table].rows_where(order_by="id"))
-    other.close()
-
-
 def test_plb_stored(store):
     path = FIXTURES / "pair-plb.835"
     _, _, headers = parsed(path)

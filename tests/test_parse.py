@@ -130,3 +130,19 @@ def test_837_institutional_is_refused_without_a_false_version_warning():
     issues = IssueList()
     assert not list(iter_records(text.encode(), "837i.837", issues))
     assert issues.has("ENV-UNSUPPORTED") and not issues.has("SYN-VERSION")
+
+
+def test_records_are_placed_by_the_one_position_type():
+    """Claims, lines and payments start at an errors.Position (no second position type), and an
+    issue about one of their elements is that position at the element."""
+    from edi_pipeline.core.errors import Position
+
+    c = claims("837p-clean.837")[0]
+    p = next(r for r in iter_records(FIXTURES / "pair-plb.835") if isinstance(r, ClaimPayment))
+    for src in (c.source, c.lines[0].source, p.source):
+        assert type(src) is Position
+    at = c.source.at("CLM02")
+    assert (at.segment_id, at.loop, at.element, at.line) == ("CLM", "2300", "CLM02", c.source.line)
+    assert str(at).endswith(f"CLM#{c.source.st_position} [2300] CLM02")
+    assert c.source.source_dict(False) == {"line": c.source.line, "segment_index": c.source.segment_index,
+                                           "st_position": c.source.st_position, "loop": "2300"}

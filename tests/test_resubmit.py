@@ -25,6 +25,7 @@ from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
 from edi_pipeline.tx.model import Claim
 from edi_pipeline.pipeline.resubmit import ResubmitError, edit_claim, payer_claim_number, resubmit
 from edi_pipeline.store.store import Store
+from edi_pipeline.x12.reader import Delimiters
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "edi"
@@ -136,13 +137,19 @@ def test_a_277ca_payer_claim_number_serves_when_there_is_no_835(db, tmp_path):
 
 def test_edit_claim_replaces_an_f8_or_inserts_it_after_the_refs_that_precede_it():
     class C:
-        start, end = 0, 4
-        segments = ["CLM*A*10***11:B:1*Y*A*Y*Y", "DTP*431*D8*20261001", "REF*G1*AUTH1", "HI*ABK:G894"]
+        start, end, delimiters, segment = 0, 4, Delimiters(), Claim.segment
 
-    assert edit_claim(C, "7", "ICN1", "*", ":") == [
+        def __init__(self, segments):
+            self.segments = segments
+
+    c = C(["CLM*A*10***11:B:1*Y*A*Y*Y", "DTP*431*D8*20261001", "REF*G1*AUTH1", "HI*ABK:G894"])
+    assert edit_claim(c, "7", "ICN1") == [
         "CLM*A*10***11:B:7*Y*A*Y*Y", "DTP*431*D8*20261001", "REF*G1*AUTH1", "REF*F8*ICN1", "HI*ABK:G894"]
-    C.segments = ["CLM*A*10***11:B:7*Y*A*Y*Y", "REF*F8*OLD", "REF*X4*1", "HI*ABK:G894"]
-    assert edit_claim(C, "8", "NEW", "*", ":")[:2] == ["CLM*A*10***11:B:8*Y*A*Y*Y", "REF*F8*NEW"]
+    c = C(["CLM*A*10***11:B:7*Y*A*Y*Y", "REF*F8*OLD", "REF*X4*1", "HI*ABK:G894"])
+    assert edit_claim(c, "8", "NEW")[:2] == ["CLM*A*10***11:B:8*Y*A*Y*Y", "REF*F8*NEW"]
+    c = C(["CLM|A|10|||11>B|Y", "HI|ABK>G894"])  # other delimiters, a CLM05 without CLM05-3
+    c.delimiters = Delimiters("|", ">")
+    assert edit_claim(c, "7", "ICN1") == ["CLM|A|10|||11>B>7|Y", "REF|F8|ICN1", "HI|ABK>G894"]
 
 
 # ------------------------------------------------------------------ --secondary

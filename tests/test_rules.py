@@ -348,3 +348,13 @@ def test_history_reads_a_members_dates_once_for_every_window():
         assert sorted(history.procedure_lines("m", "G3002", lo, hi)) == [
             (d, f"PCN{k}") for k, d in enumerate(days) if lo <= d <= hi]
     assert CountingStore.calls == 2
+
+
+def test_findings_and_rules_carry_the_one_severity_enum(tmp_path):
+    """Rule metadata and findings use core.errors.Severity (no second, string-typed severity)."""
+    from edi_pipeline.core.errors import Severity
+
+    assert {type(i.severity) for i in load_tables().rules.values()} == {Severity}
+    result = scrub_file(FIXTURES / "837p-tpi-anesthesia.837", tmp_path / "out.837", tmp_path / "held.837")
+    assert result.findings and {type(f.severity) for f in result.findings} == {Severity}
+    assert any(f.severity is Severity.ERROR and f.hold for f in result.findings)

@@ -10,10 +10,11 @@ import pytest
 from conftest import corpus_params
 
 from edi_pipeline.tx.document import iter_records
-from edi_pipeline.scrub.scrubber import ScrubError, prune_hl, scrub_file
+from edi_pipeline.scrub.scrubber import ScrubError, _prune, scrub_file
 from edi_pipeline.store.store import Store
 from edi_pipeline.tr3.reference import validate_tr3
-from edi_pipeline.x12.writer import renumber_hl, set_se_count
+from edi_pipeline.x12.reader import Delimiters
+from edi_pipeline.x12.writer import renumber_hl_at, set_se_count
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "edi"
@@ -91,12 +92,18 @@ def test_corrected_outputs_stay_tr3_valid(tmp_path):
                 assert errs == [], (name, [str(e) for e in errs])
 
 
-def test_prune_hl_drops_emptied_subscriber_and_patient_loops():
+def _marks(segs):
+    return [i for i, text in enumerate(segs) if text[:2] == "HL" or text[:3] == "CLM"]
+
+
+def test_prune_drops_emptied_subscriber_and_patient_loops():
     segs = ["ST*837*1", "BHT*0019", "HL*1**20*1", "NM1*85", "HL*2*1*22*1", "SBR*P", "HL*3*2*23*0", "PAT*19",
             "HL*4*1*22*0", "SBR*P", "CLM*B*10", "SE*11*1"]
-    out = renumber_hl(prune_hl(segs, "*"), "*")
+    out, hl_at = _prune(segs, _marks(segs), "*")
+    renumber_hl_at(out, hl_at, Delimiters())
     assert out == ["ST*837*1", "BHT*0019", "HL*1**20*1", "NM1*85", "HL*2*1*22*0", "SBR*P", "CLM*B*10", "SE*11*1"]
-    assert prune_hl(["ST*837*1", "HL*1**20*1", "HL*2*1*22*0", "SE*4*1"], "*") is None
+    empty = ["ST*837*1", "HL*1**20*1", "HL*2*1*22*0", "SE*4*1"]
+    assert _prune(empty, _marks(empty), "*") is None
 
 
 def test_whole_transaction_dropped_when_every_claim_is_held(tmp_path):
@@ -192,7 +199,9 @@ def subset(src: Path, pcns: set[str], dest: Path) -> Path:
         pcn = next(s.split("*")[1] for s in block if s.startswith("CLM*"))
         if pcn in pcns:
             keep += block
-    keep = set_se_count(renumber_hl(keep + [body[-1]], "*"), "*")
+    keep = keep + [body[-1]]
+    renumber_hl_at(keep, [i for i, s in enumerate(keep) if s.startswith("HL*")], Delimiters())
+    keep = set_se_count(keep, Delimiters())
     dest.write_text("~\n".join(segs[:st] + keep + segs[se + 1:]) + "~\n")
     return dest
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from samples import tiny_837
-from conftest import corpus_files, fixture_files
+from conftest import corpus_files, fixture_files, tr3_by_set
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -277,10 +277,9 @@ _ENVELOPE_ONLY = ("AK9-", "TA1-", "IK5-2", "IK5-23")
 
 @pytest.mark.parametrize("path", [*fixture_files(), *corpus_files()], ids=lambda p: p.name)
 def test_set_by_set_validation_matches_whole_file(path):
-    from edi_pipeline.tr3.compiled import validate_tr3_sets
 
     whole = validate_tr3_fast(path.read_bytes().decode("utf-8", "replace"), str(path), now=NOW)
-    by_set = validate_tr3_sets(path, str(path), now=NOW)
+    by_set = tr3_by_set(path, str(path), now=NOW)
 
     def keys(result):
         return {(i.code, i.pos.segment_index, i.pos.line, i.pos.element) for i in result.issues

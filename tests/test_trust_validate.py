@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-from conftest import corpus_files, fixture_files, phi_values
+from conftest import corpus_files, fixture_files, tr3_by_set, phi_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutations import mutated
@@ -331,7 +331,6 @@ def test_a_set_walked_from_the_readers_texts_matches_the_set_lexed_again(path, t
     """Each set is walked from the reader's own segment texts: issues and 999s must be exactly those of
     the set joined into one text and lexed again (the way taken when a segment would lex otherwise)."""
     from edi_pipeline.tr3 import compiled as tr3_compiled
-    from edi_pipeline.tr3.compiled import validate_tr3_sets
 
     if path in DAMAGE:
         old, new = DAMAGE[path]
@@ -339,22 +338,21 @@ def test_a_set_walked_from_the_readers_texts_matches_the_set_lexed_again(path, t
         assert old in text
         path = tmp_path / "in.837"
         path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    walked = validate_tr3_sets(path, "in", now=NOW)
+    walked = tr3_by_set(path, "in", now=NOW)
     monkeypatch.setattr(tr3_compiled, "_starts_with_space", lambda text: True)  # every set lexed again
-    assert _full(walked) == _full(validate_tr3_sets(path, "in", now=NOW))
+    assert _full(walked) == _full(tr3_by_set(path, "in", now=NOW))
 
 
 @settings(max_examples=150, deadline=None)
 @given(mutated())
 def test_hypothesis_damaged_sets_walk_the_same_from_the_readers_texts(data):
     from edi_pipeline.tr3 import compiled as tr3_compiled
-    from edi_pipeline.tr3.compiled import validate_tr3_sets
 
-    walked = validate_tr3_sets(data, "in", now=NOW)
+    walked = tr3_by_set(data, "in", now=NOW)
     assert not [i for i in walked.issues if "could not be validated" in i.message]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tr3_compiled, "_starts_with_space", lambda text: True)
-        assert _full(walked) == _full(validate_tr3_sets(data, "in", now=NOW))
+        assert _full(walked) == _full(tr3_by_set(data, "in", now=NOW))
 
 
 @pytest.mark.parametrize("by_set", [True, False])

@@ -44,20 +44,12 @@ from edi_pipeline.core.values import cents_text
 AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
 SCOPED_READ_MAX_SHARE = 0.5  # reconcile(pcns=...) scopes over this share of the store's claims are read whole
 NOT_DENIAL_CATEGORIES = frozenset({"contractual", "patient responsibility"})
-DENIAL_GROUPS = frozenset({"CO", "PI", "OA", "PR"})
-
-
-def is_denial_adjustment(group: str, reason: str, amount_cents: int, tables: CodeTables) -> bool:
-    """An adjustment that reduces payment for a reason other than a contractual reduction or the patient's
-    deductible, coinsurance or copay: PR-27 (coverage ended) or PR-50 (ABN on file) are denials."""
-    if group not in DENIAL_GROUPS or amount_cents is None or amount_cents <= 0:
-        return False
-    info = tables.carc.get(reason)
-    return (info.category if info else "other") not in NOT_DENIAL_CATEGORIES
 
 
 def not_denial_reasons(tables: CodeTables) -> list[str]:
-    """CARCs whose adjustments are never denials (contractual reductions, patient responsibility)."""
+    """CARCs whose adjustments are never denials (contractual reductions, patient responsibility): what
+    the store's one denial test (Store._denial: a positive CO/PI/OA/PR adjustment for any other reason,
+    so PR-27 coverage ended or PR-50 ABN on file are denials) leaves out."""
     return [code for code, info in tables.carc.items() if info.category in NOT_DENIAL_CATEGORIES]
 
 
@@ -418,5 +410,5 @@ def statuses(rec: Reconciliation) -> dict[str, int]:
 
 
 __all__ = ["reconcile", "match_lines", "Reconciliation", "ClaimRecon", "LineMatch", "Payment",
-           "is_denial_adjustment", "not_denial_reasons", "aging_bucket", "AGING_BUCKETS", "claim_rows", "write_claims_csv",
+           "not_denial_reasons", "aging_bucket", "AGING_BUCKETS", "claim_rows", "write_claims_csv",
            "CLAIM_COLUMNS", "statuses"]

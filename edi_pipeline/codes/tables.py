@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Iterable, Mapping, NamedTuple
 
-from edi_pipeline.core.errors import EdiError
+from edi_pipeline.core.errors import EdiError, Severity
 
 # Table name -> shipped file in edi_pipeline/codes/data. The names are the keys of load_tables(overrides=...).
 TABLE_FILES: Mapping[str, str] = MappingProxyType({
@@ -39,7 +39,6 @@ CATEGORIES = frozenset({
 })
 ACTIONS = frozenset({"correct and resubmit", "appeal", "write off", "bill patient"})
 RULE_PROFILES = frozenset({"all", "medicare", "per_payer"})
-SEVERITIES = frozenset({"error", "warning", "info"})
 GROUP_CODES = frozenset({"CO", "OA", "PI", "PR", "CR"})
 
 
@@ -96,7 +95,7 @@ BACKLINK_CONDITIONS = frozenset({"corrected_no_f8"})  # CLM05-3 = 7 or 8 sent wi
 class RuleInfo:
     id: str
     profile: str  # all / medicare / per_payer
-    severity: str
+    severity: Severity
     action: str  # correction name, or "none"
     summary: str
     trigger: str
@@ -254,10 +253,6 @@ def load_carc_csv(path: Path | str, base: Mapping[str, CarcInfo] | None = None) 
         base = load_tables().carc
     _, rows = _parse_csv(Path(path).read_text(encoding="utf-8-sig"), str(path))
     return _carc_table(rows, str(path), base)
-
-
-def in_group(code: str, name: str, tables: CodeTables | None = None) -> bool:
-    return (tables or load_tables()).in_group(code, name)
 
 
 def is_anesthesia(code: str, tables: CodeTables | None = None) -> bool:
@@ -488,14 +483,16 @@ def _rules_table(doc: dict, origin: str, groups: Mapping[str, frozenset[str]]) -
     for rid, r in doc.get("rules", {}).items():
         try:
             info = RuleInfo(
-                id=rid, profile=r["profile"], severity=r["severity"], action=r["action"],
+                id=rid, profile=r["profile"], severity=Severity(r["severity"]), action=r["action"],
                 summary=r["summary"], trigger=r["trigger"], correction=r["correction"],
                 groups=tuple(r.get("groups", ())),
                 sources=tuple(f"{s} {sources[s]}" for s in r.get("sources", ())),
             )
         except KeyError as e:
             raise CodeTableError(f"{origin}: rule {rid}: missing field or unknown source {e.args[0]!r}") from None
-        if info.profile not in RULE_PROFILES or info.severity not in SEVERITIES:
+        except ValueError:
+            raise CodeTableError(f"{origin}: rule {rid}: bad profile or severity") from None
+        if info.profile not in RULE_PROFILES:
             raise CodeTableError(f"{origin}: rule {rid}: bad profile or severity")
         bad = [g for g in info.groups if g not in groups]
         if bad:

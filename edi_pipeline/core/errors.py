@@ -28,7 +28,9 @@ def shown_segment_id(seg_id: str) -> str:
     return seg_id if seg_id in KNOWN_SEGMENT_IDS else "?"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
+    """The one severity of issues, findings and rules; equal to (and stored as) its lower-case name."""
+
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
@@ -56,6 +58,19 @@ class Position:
         if self.element:
             parts.append(self.element)
         return " ".join(parts)
+
+    def at(self, element: str | None) -> "Position":
+        """This position, at one of the segment's elements (a reference designator such as "CLM02")."""
+        return Position(self.file, self.line, self.segment_index, self.st_position, self.segment_id, self.loop,
+                        element)
+
+    def source_dict(self, with_file: bool = True) -> dict:
+        """Where a record starts, as records show it; nested records leave out the file their parent names."""
+        d = {"line": self.line, "segment_index": self.segment_index, "st_position": self.st_position,
+             "loop": self.loop}
+        if with_file:
+            d["file"] = self.file
+        return d
 
     def to_dict(self) -> dict:
         return {

@@ -14,6 +14,27 @@ from typing import IO, Iterator
 from edi_pipeline.core.errors import WriteError
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable: fsync the folder itself (where the OS allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # a file system that cannot sync a folder (some network and FUSE mounts)
+    finally:
+        os.close(fd)
+
+
+def replace_file(src: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Rename `src` onto `target` (atomic within a file system) and fsync `target`'s folder, so the
+    rename survives a crash: the one way a finished file is put in its place."""
+    os.replace(src, target)
+    _fsync_dir(Path(target).parent)
+
+
 @contextlib.contextmanager
 def _replace_atomically(target: Path, mode: int | None, binary: bool,
                         encoding: str = "utf-8") -> Iterator[IO]:
@@ -40,7 +61,7 @@ def _replace_atomically(target: Path, mode: int | None, binary: bool,
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        replace_file(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -57,6 +78,13 @@ def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
         sys.stdout.flush()
         return
     with _replace_atomically(Path(path), mode, False, encoding) as fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def atomic_binary(path: str | os.PathLike, mode: int | None = None) -> Iterator[IO[bytes]]:
+    """atomic_output for bytes: a binary file object, renamed onto `path` on success."""
+    with _replace_atomically(Path(path), mode, True) as fh:
         yield fh
 
 

@@ -22,6 +22,7 @@ from edi_pipeline.analytics.lifecycle import (CLAIM_ACCEPTED, CLAIM_REJECTED, FI
 from edi_pipeline.store.store import Store
 from edi_pipeline.tx.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
 from edi_pipeline.tx.registry import Kind, of_kind
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.x12.reader import SegmentReader
 
 __all__ = ["outbound_sets", "AckTies"]
@@ -57,14 +58,14 @@ def outbound_sets(path: str | os.PathLike, sha: str, name: str) -> tuple[list[tu
                         st[0] = str(index)
                     elif e[0] == "SE" and st and (st[1] == of_kind(Kind.CLAIM_837P).st01):
                         set_id = f"{sha}:{st[0]}"
-                        sets.append((set_id, sha, os.path.basename(name), isa[6].strip(), isa[8].strip(),
-                                     isa[13].strip(), gs06, st[2].strip(), len(pcns)))
+                        sets.append((set_id, sha, os.path.basename(name), isa.sender, isa.receiver,
+                                     isa.control, gs06, st[2].strip(), len(pcns)))
                         claims += [(set_id, p, trace) for p, trace in pcns.items() if p]
                         st = []
                     elif e[0] == "GS":
                         gs06 = (e + [""] * 7)[6].strip()
                     elif e[0] == "ISA":
-                        isa = e + [""] * 17
+                        isa = Isa.of(e)
     return sets, claims
 
 

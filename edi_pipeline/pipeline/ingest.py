@@ -24,6 +24,7 @@ from datetime import date
 from edi_pipeline.validate.checks import check_remit
 from edi_pipeline.tx.document import check_version, transaction_records
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
 from edi_pipeline.core.values import to_date
 from edi_pipeline.tx.model import Claim, ClaimPayment, RemitHeader
@@ -167,9 +168,9 @@ def _stream_into(store: Store, source, name: str, sha: str, origin: str,
             for item in env:
                 if isinstance(item, EnvelopeSegment):
                     if item.tag == "ISA":
-                        e = item.elements
+                        isa = Isa.of(item.elements)
                         held = interchanges.setdefault(
-                            (e[6].strip() if len(e) > 6 else "", e[13].strip() if len(e) > 13 else ""),
+                            (isa.sender, isa.control),
                             (set(), Position(name, item.line, item.index, None, "ISA", None, "ISA13")))[0]
                     continue
                 check_version(item, issues)

@@ -37,6 +37,8 @@ from typing import Iterable
 
 from edi_pipeline.tx.document import iter_records, transaction_records
 from edi_pipeline.x12.envelope import EnvelopeReader, Transaction
+from edi_pipeline.x12.isa import Isa
+from edi_pipeline.x12.segment import Segment
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position
 from edi_pipeline.core.values import cents, format_amount, format_number, from_cents
 from edi_pipeline.tx.model import Claim, ServiceLine
@@ -44,7 +46,7 @@ from edi_pipeline.scrub.scrubber import rebuild, scrub_file
 from edi_pipeline.store.store import Store
 from edi_pipeline.core.files import path_sha256
 from edi_pipeline.x12.writer import renumber_lx, set_se_count
-from edi_pipeline.core.files import atomic_output
+from edi_pipeline.core.files import atomic_output, replace_file
 
 CORRECTED, VOID = "7", "8"
 _PRIMARY_STATUSES = frozenset({"1", "4", "19"})  # CLP02: processed as primary (19: and forwarded), denied
@@ -77,20 +79,15 @@ def payer_claim_number(store: Store, pcn: str) -> str | None:
     return None
 
 
-def edit_claim(claim: Claim, frequency: str, f8: str, sep: str, comp: str) -> list[str]:
+def edit_claim(claim: Claim, frequency: str, f8: str) -> list[str]:
     """The claim's segments with CLM05-3 = `frequency` and 2300 REF*F8 = `f8` (replaced, or inserted in
     TR3 order)."""
     segs = list(claim.segments[claim.start:claim.end])
-    clm = segs[0].split(sep)
-    while len(clm) <= 5:
-        clm.append("")
-    c5 = clm[5].split(comp)
-    while len(c5) < 3:
-        c5.append("")
-    c5[2] = frequency
-    clm[5] = comp.join(c5)
-    segs[0] = sep.join(clm)
-    ref = sep.join(("REF", "F8", f8))
+    clm = claim.segment(claim.start)
+    clm["CLM05-3"] = frequency
+    segs[0] = clm.text
+    sep = claim.delimiters.element
+    ref = Segment.of("REF", "F8", f8, delimiters=claim.delimiters).text
     at = 1
     for k in range(1, len(segs)):
         e = segs[k].split(sep)
@@ -126,12 +123,11 @@ def _next_control(store: Store, sender: str) -> int:
 
 def _header(tx: Transaction, control: int, stamp: datetime) -> tuple[str, str]:
     """ISA and GS of `tx`'s envelope with new control numbers and date/time."""
-    d = tx.delimiters
-    isa = tx.isa.split(d.element)
+    isa, gs = Segment(tx.isa, tx.delimiters), Segment(tx.gs, tx.delimiters)
+    # by number, not designator: the reader also takes a lower-case "isa"/"gs" (with a warning)
     isa[9], isa[10], isa[13] = stamp.strftime("%y%m%d"), stamp.strftime("%H%M"), f"{control:09d}"
-    gs = tx.gs.split(d.element)
     gs[4], gs[5], gs[6] = stamp.strftime("%Y%m%d"), stamp.strftime("%H%M"), str(control)
-    return d.element.join(isa), d.element.join(gs)
+    return isa.text, gs.text
 
 
 def _st_control(segs: list[str], n: int, sep: str) -> list[str]:
@@ -367,7 +363,7 @@ def secondary_set(tx: Transaction, claims: list[tuple[Claim, list[str], list[str
         n += 1
         out += [_seg(sep, "HL", str(n), str(parent), "22", "0"), *subscriber, *body]
     out.append(segs[-1])
-    return set_se_count(out, sep)
+    return set_se_count(out, tx.delimiters)
 
 
 def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
@@ -424,11 +420,11 @@ def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
                     if built:
                         sets.append((tx, secondary_set(tx, built), [at[c.source.segment_index][0] for c, *_ in built]))
                     continue
-                replace = {c.start: (edit_claim(c, frequency, at[c.source.segment_index][1], sep, comp)
+                replace = {c.start: (edit_claim(c, frequency, at[c.source.segment_index][1])
                                      if c in hits else None) for c in claims}
                 segs = rebuild(tx, claims, replace)
                 if segs:
-                    sets.append((tx, set_se_count(renumber_lx(segs, sep), sep),
+                    sets.append((tx, set_se_count(renumber_lx(segs, tx.delimiters), tx.delimiters),
                                  [at[c.source.segment_index][0] for c in hits]))
     if not sets:
         raise ResubmitError("; ".join(result.refused) or "no claim to resubmit")
@@ -443,7 +439,7 @@ def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
         result.refused += [f"claim {p}: its source file's delimiters differ from the first claim's "
                            "(resubmit it on its own)" for p in ps]
     sets = [x for x in sets if same_delimiters(x[0])]
-    control = _next_control(store, first.isa.split(d.element)[6].strip())
+    control = _next_control(store, Isa.of(first.isa, d.element).sender)
     stamp = datetime.now(timezone.utc)
     end = d.segment + d.suffix
     isa, _ = _header(first, control, stamp)
@@ -486,7 +482,7 @@ def resubmit(store: Store, pcns: list[str], output: str, void: bool = False,
                 shutil.copyfileobj(fh, sys.stdout)
         else:
             os.chmod(scrubbed_path, 0o600)
-            os.replace(scrubbed_path, output)
+            replace_file(scrubbed_path, output)
     finally:
         for p in (raw, scrubbed_path, rejects):
             with contextlib.suppress(FileNotFoundError):

@@ -20,6 +20,8 @@ from operator import itemgetter
 from typing import IO, Callable, Iterable, Iterator
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, Profile
+from edi_pipeline.core.errors import Severity
+from edi_pipeline.x12.segment import Segment
 from edi_pipeline.tx.model import Claim, ServiceLine
 from edi_pipeline.core.values import from_cents
 from edi_pipeline.tx.model import member_hash
@@ -27,13 +29,21 @@ from edi_pipeline.tx.model import member_hash
 # ---------------------------------------------------------------- edits
 
 
+# Edits of one segment's elements (SetElement, SetProcedure, RemoveModifiers) change it through
+# x12.segment.Segment, by reference designator; the scrubber applies them (scrub.scrubber.apply_edits).
+
+
 @dataclass(frozen=True, slots=True)
 class SetElement:
-    """Set element `index` (1-based) of the segment at transaction offset `offset`."""
+    """Set the element or component `element` (a reference designator, "SV104") of the segment at
+    transaction offset `offset`."""
 
     offset: int
-    index: int
+    element: str
     value: str
+
+    def apply(self, seg: Segment) -> None:
+        seg[self.element] = self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,9 @@ class SetProcedure:
     offset: int
     code: str
 
+    def apply(self, seg: Segment) -> None:
+        seg["SV101-2"] = self.code
+
 
 @dataclass(frozen=True, slots=True)
 class RemoveModifiers:
@@ -50,6 +63,17 @@ class RemoveModifiers:
 
     offset: int
     modifiers: frozenset[str]
+
+    def apply(self, seg: Segment) -> None:
+        c = seg.components("SV101")
+        mods = [m for m in c[2:6] if m and m not in self.modifiers]
+        rest = c[6:]  # SV101-7, the description
+        new = c[:2] + mods
+        if rest:
+            new += [""] * (4 - len(mods)) + rest
+        while len(new) > 2 and not new[-1]:
+            new.pop()
+        seg.set_components("SV101", new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +123,7 @@ class LineRef:
 @dataclass(slots=True)
 class Finding:
     rule: str
-    severity: str  # error / warning / info
+    severity: Severity
     claim: Claim
     line: ServiceLine | None
     action: str  # the correction name (set_units, ...) or "none"
@@ -402,15 +426,15 @@ class Context:
         return self.tables.groups[name]
 
     def finding(self, rule_id: str, claim: Claim, line: ServiceLine | None, message: str,
-                edits: Iterable[Edit] = (), hold: bool = False, severity: str | None = None,
+                edits: Iterable[Edit] = (), hold: bool = False, severity: Severity | None = None,
                 requires: Iterable[Claim] = (), data: dict | None = None) -> Finding:
         info = self.tables.rules[rule_id]
         edits = tuple(edits)
         action = info.action if edits else "none"
-        sev = severity or info.severity
+        sev = Severity(severity or info.severity)
         req = tuple(c for c in requires if c is not claim)
         return Finding(rule_id, sev, claim, line, action, message, edits,
-                       hold or (not edits and sev == "error"), req, data)
+                       hold or (not edits and sev is Severity.ERROR), req, data)
 
 
 # ---------------------------------------------------------------- registry

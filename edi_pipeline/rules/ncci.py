@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from edi_pipeline.codes.ncci import CONTRACTOR
 from edi_pipeline.rules.engine import Context, Item, Session, line_date, rule
+from edi_pipeline.core.errors import Severity
 from edi_pipeline.core.values import format_number
 
 # RULES.md: rules that already judge a PTP pair, as (code group, code group) in either order; a rule not in
@@ -78,11 +79,11 @@ def ncci_ptp(session: Session, ctx: Context):
             why = f"{edit.column2} billed with {edit.column1} in one session ({edit.cite()}: {edit.rationale})"
             if edit.modifier == 0:
                 out.append(ctx.finding("NCCI-PTP", it.claim, it.line, f"{why}; no modifier allows the pair",
-                                       severity="error"))
+                                       severity=Severity.ERROR))
             elif not any(ptp_modifier(ctx, x) for x in (it, *firsts)):
                 out.append(ctx.finding("NCCI-PTP", it.claim, it.line,
                                        f"{why}; a PTP-associated modifier (59, XE, XP, XS, XU, anatomic) is needed "
-                                       f"on either line if the services are distinct", severity="warning"))
+                                       f"on either line if the services are distinct", severity=Severity.WARNING))
     return out
 
 
@@ -105,7 +106,7 @@ def ncci_mue(ctx: Context):
             if edit.mai == 1:
                 if it.units > edit.mue:
                     out.append(ctx.finding("NCCI-MUE", c, ln, _mue_message(edit, it.units, "on one line"),
-                                           severity="warning"))
+                                           severity=Severity.WARNING))
             elif d is not None:
                 per_date[(ctx.member(c), ln.procedure, d)].append(it)
     pcns = {c.patient_control_number for c in ctx.claims}
@@ -122,7 +123,7 @@ def ncci_mue(ctx: Context):
             if running > edit.mue:
                 where = "on one date of service" + (f" ({format_number(stored)} already sent)" if stored else "")
                 out.append(ctx.finding("NCCI-MUE", it.claim, it.line, _mue_message(edit, total, where),
-                                       severity="error" if edit.mai == 2 else "warning"))
+                                       severity=Severity.ERROR if edit.mai == 2 else Severity.WARNING))
                 break
     return out
 
@@ -152,13 +153,13 @@ def ncci_aoc(session: Session, ctx: Context):
         if any(e.type == 1 for e in edits):
             out.append(ctx.finding("NCCI-AOC", it.claim, it.line,
                                    f"add-on {it.code} without one of its primaries ({_listed(defined)}) on the same date by "
-                                   f"the same provider (NCCI AOC {version}, type 1)", severity="error"))
+                                   f"the same provider (NCCI AOC {version}, type 1)", severity=Severity.ERROR))
         else:
             types = "/".join(sorted({str(e.type) for e in edits}))
             some = f"none of its listed primaries ({_listed(defined)}) is billed and " if defined else ""
             out.append(ctx.finding("NCCI-AOC", it.claim, it.line,
                                    f"add-on {it.code}: {some}its other primaries are contractor-defined (NCCI AOC "
-                                   f"{version}, type {types}); check the MAC's list", severity="warning"))
+                                   f"{version}, type {types}); check the MAC's list", severity=Severity.WARNING))
     return out
 
 

@@ -17,6 +17,8 @@ from edi_pipeline.tx.model import Claim, ServiceLine
 from edi_pipeline.rules.engine import (Context, Finding, InsertSegments, Item, RemoveModifiers, RemoveSegments, Session,
                     SetElement, SetProcedure, SetTotal, line_date, line_key, rule, year_before)
 from edi_pipeline.core.safe_text import store_text
+from edi_pipeline.x12.segment import Segment
+from edi_pipeline.core.errors import Severity
 from edi_pipeline.core.values import format_amount, format_number
 
 # RULES.md: the code kept when both codes of a family are billed in one session, and the one removed.
@@ -27,8 +29,9 @@ LATERALITY = frozenset({"RT", "LT", "50"})  # TPI-MODIFIERS
 # RULES.md "Modifiers that change a rule's outcome": distinct service, wherever a rule accepts 59/XS.
 DISTINCT = frozenset({"59", "XE", "XP", "XS", "XU"})
 # Medicare liability modifiers (ACU-NCD-DX, ACU-NCD-MAX): the claim goes out with this severity.
-LIABILITY = {"GA": ("info", "ABN on file, patient-liable"), "GZ": ("warning", "no ABN, provider-liable"),
-             "GY": ("info", "statutorily excluded; the denial lets the patient or a secondary payer be billed")}
+LIABILITY = {"GA": (Severity.INFO, "ABN on file, patient-liable"),
+             "GZ": (Severity.WARNING, "no ABN, provider-liable"),
+             "GY": (Severity.INFO, "statutorily excluded; the denial lets the patient or a secondary payer be billed")}
 MOD_25 = "25"  # EM-SAME-DAY
 # RULES.md GUIDE-RECODE: each joint injection code and its code with ultrasound guidance.
 RECODE_WITH_GUIDANCE = {"20600": "20604", "20605": "20606", "20610": "20611"}
@@ -40,13 +43,8 @@ KX = "KX"  # ACU-NCD-VISITS
 
 # ---------------------------------------------------------------- helpers
 
-def sep_of(claim: Claim) -> str:
-    return claim.segments[claim.start][3]
-
-
 def sv1_offset(claim: Claim, line: ServiceLine) -> int:
-    sep = sep_of(claim)
-    off = claim.find("SV1" + sep, line.start, line.end)
+    off = claim.find("SV1" + claim.delimiters.element, line.start, line.end)
     return line.start + 1 if off is None else off
 
 
@@ -59,10 +57,10 @@ def per_unit(line: ServiceLine) -> Decimal | None:
 def one_unit_edits(claim: Claim, line: ServiceLine) -> list:
     """SV104 = 1 and SV102 = per-unit charge."""
     off = sv1_offset(claim, line)
-    edits = [SetElement(off, 4, "1")]
+    edits = [SetElement(off, "SV104", "1")]
     pu = per_unit(line)
     if pu is not None:
-        edits.append(SetElement(off, 2, format_amount(pu)))
+        edits.append(SetElement(off, "SV102", format_amount(pu)))
     return edits
 
 
@@ -290,8 +288,8 @@ def acu_one_initial(session: Session, ctx: Context):
             "ACU-ONE-INITIAL", it.claim, it.line,
             f"97810 and 97813 in one session; {where(it)} recoded to {addon} and merged into line "
             f"{into.line_number}{cite}",
-            [SetElement(off, 4, format_number((into.units or Decimal(1)) + it.units)),
-             SetElement(off, 2, format_amount((into.charge or Decimal(0)) + (it.line.charge or Decimal(0)))),
+            [SetElement(off, "SV104", format_number((into.units or Decimal(1)) + it.units)),
+             SetElement(off, "SV102", format_amount((into.charge or Decimal(0)) + (it.line.charge or Decimal(0)))),
              remove_line(it.claim, it.line)], requires=(kept.claim,)))
     return out
 
@@ -300,35 +298,22 @@ def _addon_line_segments(claim: Claim, line: ServiceLine, addon: str, units: Dec
     """A new 2400 loop (LX, SV1, DTP*472, REF*6R) for `addon`, modelled on the initial line. Its line item
     control number is the initial line's with the add-on code appended (else the claim's and the line
     number's), so the payer's 835 echoes a number that names it."""
-    sep = sep_of(claim)
-    segs = claim.segments
-    off = sv1_offset(claim, line)
-    e = segs[off].split(sep)
-    comp = _component_sep(e[1])
-    sv101 = e[1].split(comp) if comp else [e[1]]
-    new101 = [sv101[0], addon] + [m for m in sv101[2:6]]
+    d = claim.delimiters
+    sv1 = claim.segment(sv1_offset(claim, line))
+    sv101 = sv1.components("SV101")
+    new101 = [sv101[0], addon] + sv101[2:6]
     while len(new101) > 2 and not new101[-1]:
         new101.pop()
-    e = list(e)
-    e[1] = comp.join(new101) if comp else addon
-    e[2] = format_amount(charge)
-    while len(e) < 5:
-        e.append("")
-    e[4] = format_number(units)
-    texts = ["LX" + sep + "0", sep.join(e)]
-    dtp = claim.find("DTP" + sep + "472" + sep, line.start, line.end)
+    sv1.set_components("SV101", new101)
+    sv1["SV102"] = format_amount(charge)
+    sv1["SV104"] = format_number(units)
+    texts = [Segment.of("LX", "0", delimiters=d).text, sv1.text]
+    dtp = claim.find(d.element.join(("DTP", "472", "")), line.start, line.end)
     if dtp is not None:
-        texts.append(segs[dtp])
+        texts.append(claim.segments[dtp])
     base = line.control_number or f"{claim.patient_control_number}-{line.line_number}"
-    texts.append(sep.join(("REF", "6R", f"{base}-{addon}"[-MAX_6R:])))
+    texts.append(Segment.of("REF", "6R", f"{base}-{addon}"[-MAX_6R:], delimiters=d).text)
     return tuple(texts)
-
-
-def _component_sep(sv101: str) -> str:
-    for ch in sv101:
-        if not ch.isalnum() and ch != " ":
-            return ch
-    return ":"
 
 
 @rule("ACU-INITIAL-UNITS", needs=("acupuncture_initial",))
@@ -351,8 +336,8 @@ def acu_initial_units(session: Session, ctx: Context):
         existing = next((x for x in it.claim.lines if x.procedure == addon and line_date(it.claim, x) == session.service_date), None)
         if existing is not None:
             off = sv1_offset(it.claim, existing)
-            edits += [SetElement(off, 4, format_number((existing.units or Decimal(0)) + extra)),
-                      SetElement(off, 2, format_amount((existing.charge or Decimal(0)) + moved))]
+            edits += [SetElement(off, "SV104", format_number((existing.units or Decimal(0)) + extra)),
+                      SetElement(off, "SV102", format_amount((existing.charge or Decimal(0)) + moved))]
             target = f"added to line {existing.line_number}"
         else:
             edits.append(InsertSegments(ln.end, _addon_line_segments(it.claim, ln, addon, extra, moved)))
@@ -632,7 +617,7 @@ REFS_BEFORE_G1 = frozenset({"4N", "F5", "EW", "9F"})  # TR3 2300 REF order: ... 
 
 def auth_insert_at(claim: Claim) -> int:
     """Offset before which 2300 REF*G1 goes in TR3 order (after DTP/PWK/CN1/AMT and REF 4N/F5/EW/9F)."""
-    sep = sep_of(claim)
+    sep = claim.delimiters.element
     segs = claim.segments
     k = claim.start + 1
     end = claim.lines[0].start if claim.lines else claim.end
@@ -660,12 +645,11 @@ def auth_required(claim: Claim, ctx: Context):
     if auth is None:
         return [ctx.finding("AUTH-REQUIRED", claim, need[0],
                             f"{codes} needs prior authorization ({prof.name}) and no authorization on file covers it",
-                            severity="error")]
-    sep = sep_of(claim)
-    text = sep.join(("REF", "G1", auth["auth_number"]))
+                            severity=Severity.ERROR)]
+    text = Segment.of("REF", "G1", auth["auth_number"], delimiters=claim.delimiters).text
     return [ctx.finding("AUTH-REQUIRED", claim, need[0],
                         f"{codes} needs prior authorization ({prof.name}); inserted REF*G1 from the authorization on file",
-                        [InsertSegments(auth_insert_at(claim), (text,))], severity="warning",
+                        [InsertSegments(auth_insert_at(claim), (text,))], severity=Severity.WARNING,
                         data={"auth": auth, "lines": [(ln.line_number, ln.procedure, int(ln.units or 1)) for ln in need]})]
 
 
@@ -717,10 +701,10 @@ def timely_filing(claim: Claim, ctx: Context):
     if left < 0:
         return [ctx.finding("TIMELY-FILING", claim, ln,
                             f"line {ln.line_number}: the filing limit of {limit} passed {-left} day(s) ago",
-                            severity="error")]
+                            severity=Severity.ERROR)]
     return [ctx.finding("TIMELY-FILING", claim, ln,
                         f"line {ln.line_number}: {left} day(s) left of the filing limit of {limit}",
-                        severity="warning")]
+                        severity=Severity.WARNING)]
 
 
 @rule("CORRECTED-NO-F8", scope="claim")
@@ -733,11 +717,11 @@ def corrected_no_f8(claim: Claim, ctx: Context):
     if not f8:
         return [ctx.finding("CORRECTED-NO-F8", claim, None,
                             f"frequency {claim.frequency_code} claim without REF*F8 (the payer claim control "
-                            f"number it corrects)", severity="error")]
+                            f"number it corrects)", severity=Severity.ERROR)]
     if ctx.history.store is not None and not ctx.history.payer_claim_known(f8):
         return [ctx.finding("CORRECTED-NO-F8", claim, None,
                             f"frequency {claim.frequency_code} claim: its REF*F8 matches no payer claim control "
-                            f"number (CLP07) of the remits on file", severity="warning")]
+                            f"number (CLP07) of the remits on file", severity=Severity.WARNING)]
     return []
 
 
@@ -774,7 +758,7 @@ def duplicate_claim(ctx: Context):
             if exact is not None:
                 out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
                                        f"exact duplicate of claim {exact} (same patient, dates, codes and charges)",
-                                       severity="error"))
+                                       severity=Severity.ERROR))
             else:
                 mine = set(items)
                 part = [(lines_seen[h], i) for h, i in zip(each, items) if h in lines_seen]
@@ -783,7 +767,7 @@ def duplicate_claim(ctx: Context):
                     codes = ", ".join(sorted({i[1] for p, i in part if p == part[0][0]}))
                     out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
                                            f"repeats line(s) {codes} of claim {part[0][0]} (same patient, date "
-                                           f"and charge)", severity="warning"))
+                                           f"and charge)", severity=Severity.WARNING))
         exact_seen.setdefault(whole, pcn)
         for h in each:
             lines_seen.setdefault(h, pcn)

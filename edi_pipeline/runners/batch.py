@@ -27,7 +27,8 @@ from edi_pipeline.core.paths import open_regular, output_path, safe_name
 from edi_pipeline.store.store import STORE_ERRORS, Store
 from edi_pipeline.tx.registry import REGISTRY, Kind, kind_label, kinds_of
 from edi_pipeline.core.files import path_sha256
-from edi_pipeline.core.files import LockHeld, atomic_copy, atomic_output, file_lock
+from edi_pipeline.core.files import LockHeld, atomic_copy, atomic_output, file_lock, replace_file
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.x12.reader import Delimiters, SegmentReader
 
 log = logging.getLogger("edi_pipeline.runners.batch")
@@ -137,11 +138,11 @@ class InterchangeMark:
 
     @property
     def sender(self) -> str:
-        return self.elements[6].strip()
+        return Isa.of(self.elements).sender
 
     @property
     def control(self) -> str:
-        return self.elements[13].strip()
+        return Isa.of(self.elements).control
 
     @property
     def kind(self) -> str:
@@ -353,7 +354,7 @@ def publish(stage: Path, out: Path) -> None:
         target = out / path.relative_to(stage)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.replace(path, target)
+            replace_file(path, target)
         except FileNotFoundError:
             if path.exists():
                 raise
@@ -744,8 +745,7 @@ def isa_index(path: Path, marks: list[InterchangeMark], mark: InterchangeMark) -
 def _run_keys(mark: InterchangeMark) -> list[tuple[str, str, str]]:
     """The keys a run's interchanges are told apart by: one per kind of set it holds. None for an ISA13
     that is not 9 digits: the reader refuses that interchange (TA1 018), so it can repeat nothing."""
-    raw = mark.elements[13]
-    if not (len(raw) == 9 and raw.isascii() and raw.isdigit()):
+    if not Isa.of(mark.elements).control_ok:
         return []
     return [(family, mark.sender, mark.control) for family in sorted(mark.kinds)]
 

@@ -28,6 +28,7 @@ from edi_pipeline.tx.registry import Kind, kind_of
 from edi_pipeline.core.paths import output_path, safe_name, safe_part
 from edi_pipeline.rules.engine import Finding
 from edi_pipeline.x12.envelope import ack_element, reply_isa
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.core.values import format_amount, format_number
 from edi_pipeline.core.files import atomic_output
 
@@ -289,7 +290,7 @@ def _transaction(outcomes: list[ClaimOutcome], st02: str, trace: str, now: datet
 def _envelope(isa: Sequence[str], gs: Sequence[str] | None, control: int, now: datetime) -> list[str]:
     """ISA and GS of the 277CA answering an interchange: sender and receiver swapped."""
     gs = list(gs or []) + [""] * 9
-    return [reply_isa(list(isa), f"{control:09d}", now),
+    return [reply_isa(Isa.of(isa), f"{control:09d}", now),
             f"GS*HN*{ack_element(gs[3], 15) or 'RECEIVER'}*{ack_element(gs[2], 15) or 'SENDER'}*{now:%Y%m%d}*{now:%H%M}*"
             f"{control}*X*005010X214"]
 
@@ -341,7 +342,7 @@ def write_277cas(source: str | os.PathLike | bytes | BinaryIO, findings: Iterabl
                     out.write(_text(_trailer(sets, control)))
                     stack.close()
                 current, sets, control = isa_index, 0, next(controls)
-                isa13 = safe_part((list(isa) + [""] * 14)[13].strip() or "interchange")
+                isa13 = safe_part(Isa.of(isa).control or "interchange")
                 file_name = f"{base}.{isa13}.277"
                 if file_name in names:
                     file_name = f"{base}.{isa13}.{isa_index}.277"

@@ -25,10 +25,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import IO, Callable, Collection
+from typing import IO, Collection
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, load_profiles, load_tables
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from edi_pipeline.x12.segment import Segment
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Severity
 from edi_pipeline.tx.model import Claim
 from edi_pipeline.tx.parse_837p import parse_claim, parse_837p
@@ -39,7 +40,7 @@ from edi_pipeline.store.store import Store
 from edi_pipeline.core.files import path_sha256
 from edi_pipeline.core.safe_text import store_text
 from edi_pipeline.core.values import format_amount, to_decimal
-from edi_pipeline.x12.writer import renumber_hl_at, renumber_lx, set_se_count
+from edi_pipeline.x12.writer import X12Writer, renumber_hl_at, renumber_lx
 from edi_pipeline.core.files import atomic_output
 
 
@@ -157,42 +158,24 @@ class AuthBook:
 # ---------------------------------------------------------------- applying edits
 
 
-def apply_edits(claim: Claim, edits, sep: str, comp: str) -> list[str] | None:
+def apply_edits(claim: Claim, edits) -> list[str] | None:
     """The claim's segments with `edits` applied, CLM02 = sum of SV102 and LX renumbered;
-    None when no service line is left."""
+    None when no service line is left. Elements change through x12.segment.Segment (with the claim's
+    delimiters), never by splicing text."""
     base = claim.start
     segs = claim.segments[claim.start:claim.end]
     n = len(segs)
     removed = [False] * n
     inserts: dict[int, list[str]] = defaultdict(list)
+    d = claim.delimiters
+    edited: dict[int, Segment] = {}  # offset in segs -> the segment being edited
     for ed in edits:
-        if isinstance(ed, SetElement):
+        if isinstance(ed, (SetElement, SetProcedure, RemoveModifiers)):
             k = ed.offset - base
-            e = segs[k].split(sep)
-            while len(e) <= ed.index:
-                e.append("")
-            e[ed.index] = ed.value
-            segs[k] = sep.join(e)
-        elif isinstance(ed, SetProcedure):
-            k = ed.offset - base
-            e = segs[k].split(sep)
-            c = e[1].split(comp)
-            c[1:2] = [ed.code]
-            e[1] = comp.join(c)
-            segs[k] = sep.join(e)
-        elif isinstance(ed, RemoveModifiers):
-            k = ed.offset - base
-            e = segs[k].split(sep)
-            c = e[1].split(comp)
-            mods = [m for m in c[2:6] if m and m not in ed.modifiers]
-            rest = c[6:]
-            new = c[:2] + mods
-            if rest:
-                new += [""] * (4 - len(mods)) + rest
-            while len(new) > 2 and not new[-1]:
-                new.pop()
-            e[1] = comp.join(new)
-            segs[k] = sep.join(e)
+            seg = edited.get(k)
+            if seg is None:
+                seg = edited[k] = Segment(segs[k], d)
+            ed.apply(seg)
         elif isinstance(ed, RemoveSegments):
             for k in range(ed.start - base, ed.end - base):
                 removed[k] = True
@@ -202,6 +185,8 @@ def apply_edits(claim: Claim, edits, sep: str, comp: str) -> list[str] | None:
             pass  # CLM02 is recomputed below for every changed claim
         else:  # pragma: no cover
             raise TypeError(f"unknown edit {ed!r}")
+    for k, seg in edited.items():
+        segs[k] = seg.text
     out: list[str] = []
     for k in range(n + 1):
         if k in inserts:
@@ -210,18 +195,17 @@ def apply_edits(claim: Claim, edits, sep: str, comp: str) -> list[str] | None:
             out.append(segs[k])
     total = Decimal(0)
     lines = 0
-    sv1 = "SV1" + sep
+    sv1 = "SV1" + d.element
     for text in out:
         if text.startswith(sv1):
             lines += 1
-            e = text.split(sep)
-            total += (to_decimal(e[2]) if len(e) > 2 else None) or Decimal(0)
+            total += to_decimal(Segment(text, d)["SV102"]) or Decimal(0)
     if not lines:
         return None
-    out = renumber_lx(out, sep)
-    e = out[0].split(sep)
-    e[2] = format_amount(total)
-    out[0] = sep.join(e)
+    out = renumber_lx(out, d)
+    clm = Segment(out[0], d)
+    clm["CLM02"] = format_amount(total)
+    out[0] = clm.text
     return out
 
 
@@ -264,20 +248,13 @@ def rebuild(tx: Transaction, claims: list[Claim], replace: dict[int, object]) ->
         return None
     out, hl_at = pruned
     if hl_at is not None:
-        renumber_hl_at(out, hl_at, sep)
+        renumber_hl_at(out, hl_at, tx.delimiters)
     return out
 
 
-def prune_hl(segs: list[str], sep: str) -> list[str] | None:
-    """Drop 2000C/2000B loops without claims and 2000A loops without subscribers; None if none is left.
-    HL numbers are left as they are (renumber with writer.renumber_hl)."""
-    marks = [i for i, text in enumerate(segs) if text[:2] == "HL" or text[:3] == "CLM"]
-    pruned = _prune(segs, marks, sep)
-    return None if pruned is None else pruned[0]
-
-
 def _prune(segs: list[str], marks: list[int], sep: str) -> tuple[list[str], list[int] | None] | None:
-    """prune_hl given the offsets of the HL and CLM segments (`marks`, in order; others are ignored).
+    """Drop 2000C/2000B loops without claims and 2000A loops without subscribers, given the offsets of
+    the HL and CLM segments (`marks`, in order; others are ignored).
     Returns the segments and the offsets of the HL segments in them, or (segs, None) when no loop is
     dropped, or None when no subscriber or patient loop is left."""
     hlp, clm = "HL" + sep, "CLM" + sep
@@ -318,73 +295,6 @@ def _prune(segs: list[str], marks: list[int], sep: str) -> tuple[list[str], list
     return out, hl_at
 
 
-# ---------------------------------------------------------------- output
-
-
-class _Out:
-    """Writes one output as the scrub goes: envelopes lazily, so a group or interchange left without
-    transaction sets disappears; recounts SE01, GE01 and IEA01. Only the pending ISA/GS of the open
-    interchange are held, never a transaction set. The file is opened (`open_file()`) on the first
-    write, so an output nothing is written to is never created."""
-
-    def __init__(self, open_file: Callable[[], IO[str]]):
-        self.open_file = open_file
-        self.fh: IO[str] | None = None
-        self.pending: list[EnvelopeSegment] = []
-        self.open_isa = False
-        self.open_gs = False
-        self.groups = 0
-        self.sets = 0
-
-    def _emit(self, d, texts) -> None:
-        if self.fh is None:
-            self.fh = self.open_file()
-        end = d.segment + d.suffix
-        self.fh.write(end.join(texts) + end)
-
-    def envelope(self, seg: EnvelopeSegment) -> None:
-        if seg.tag == "ISA":
-            self.pending = [seg]
-            self.open_isa = False
-            self.groups = 0
-        elif seg.tag == "GS":
-            self.pending.append(seg)
-            self.open_gs = False
-            self.sets = 0
-        elif seg.tag == "GE":
-            if self.open_gs:
-                self._emit(seg.delimiters, [self._count(seg, self.sets)])
-                self.open_gs = False
-            elif self.pending and self.pending[-1].tag == "GS":
-                self.pending.pop()
-        elif seg.tag == "IEA":
-            if self.open_isa:
-                self._emit(seg.delimiters, [self._count(seg, self.groups)])
-                self.open_isa = False
-            self.pending = []
-        else:
-            pass  # stray segments outside an envelope are not copied
-
-    @staticmethod
-    def _count(seg: EnvelopeSegment, n: int) -> str:
-        e = seg.text.split(seg.delimiters.element)
-        if len(e) > 1:
-            e[1] = str(n)
-        return seg.delimiters.element.join(e)
-
-    def transaction(self, tx: Transaction, segs: list[str]) -> None:
-        for p in self.pending:
-            self._emit(p.delimiters, [p.text])
-            if p.tag == "ISA":
-                self.open_isa = True
-            elif p.tag == "GS":
-                self.open_gs = True
-                self.groups += 1
-        self.pending = []
-        self.sets += 1
-        self._emit(tx.delimiters, set_se_count(segs, tx.delimiters.element))
-
-
 # ---------------------------------------------------------------- the scrub
 
 
@@ -415,7 +325,7 @@ def _reparse(claim: Claim, segs: list[str], sep: str, comp: str) -> Claim:
     c, _ = parse_claim(None, segs, [claim.source.line] * len(segs), 0, len(segs), sep, comp,
                         claim.source.file, claim.source.segment_index, None)
     for name in ("claim_filing_indicator", "payer", "subscriber", "patient", "billing_provider",
-                 "hl_billing", "hl_subscriber", "hl_patient"):
+                 "hl_billing", "hl_subscriber", "hl_patient", "delimiters"):
         setattr(c, name, getattr(claim, name))
     c.source = claim.source
     return c
@@ -474,7 +384,7 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
         if not edits:
             emitted.append(c)
             continue
-        new = apply_edits(c, edits, sep, comp)
+        new = apply_edits(c, edits)
         main_replace[c.start] = new
         if new is None:
             result.claims_emptied += 1
@@ -513,7 +423,7 @@ def _invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubR
     return frozenset(bad)
 
 
-def _withhold(tx: Transaction, rejects: "_Out", result: ScrubResult, isa13: str, gs06: str,
+def _withhold(tx: Transaction, rejects: X12Writer, result: ScrubResult, isa13: str, gs06: str,
               reason: str = "rejected by its 999 (IK5 R or AK9 R)") -> None:
     """A transaction set not to scrub or send (its 999 rejected it, or it is not an 837P): every claim
     held, the set copied to the rejects file as it came."""
@@ -573,8 +483,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         if store is not None and not report_only:
             stack.enter_context(store.staged())
         main_fh = stack.enter_context(atomic_output(out_path))  # written even when no claim survives
-        main = _Out(lambda: main_fh)
-        rejects = _Out(lambda: stack.enter_context(atomic_output(rejects_path)))
+        main = X12Writer(main_fh, lazy=True)
+        rejects = X12Writer(lazy=True, open_file=lambda: stack.enter_context(atomic_output(rejects_path)))
         env = stack.enter_context(EnvelopeReader(path, name))
         for item in env:
             if isinstance(item, EnvelopeSegment):
@@ -650,5 +560,5 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     return result
 
 
-__all__ = ["ScrubError", "ScrubResult", "scrub_file", "scrub_date", "apply_edits", "rebuild", "prune_hl", "AuthBook",
+__all__ = ["ScrubError", "ScrubResult", "scrub_file", "scrub_date", "apply_edits", "rebuild", "AuthBook",
            "default_output"]

@@ -26,7 +26,6 @@ import os
 import pickle
 import re
 import sys
-import tempfile
 from bisect import bisect_right
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -34,9 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from edi_pipeline.tr3 import reference as tr3
-from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
+from edi_pipeline.x12.envelope import EnvelopeSegment
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.tx.registry import Kind, of_kind
-from edi_pipeline.core.errors import InterchangeError, Issue, Position, Severity
+from edi_pipeline.core.errors import Position, Severity
+from edi_pipeline.core.files import atomic_binary
 from edi_pipeline.tr3.reference import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
@@ -312,18 +313,8 @@ def compiled_map(map_name: str) -> _Root:
         root = _compile(map_name)
         if path is not None and os.environ.get("EDI_TR3C_NO_CACHE") != "1":
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tr3c-", suffix=".tmp")
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        pickle.dump(root, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                    os.replace(tmp, path)
-                except BaseException:
-                    try:
-                        os.unlink(tmp)
-                    except OSError:
-                        pass
-                    raise
+                with atomic_binary(path) as fh:
+                    pickle.dump(root, fh, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
                 pass  # read-only or unwritable cache: keep the in-memory copy
     _COMPILED[map_name] = root
@@ -1251,21 +1242,6 @@ def validate_tr3_fast(text: str, filename: str | None = None, *,
 # ---------------------------------------------------------------- one transaction set at a time
 
 
-def validate_tr3_sets(source, filename: str | None = None, *, now: datetime | None = None) -> Tr3Result:
-    """validate_tr3_fast for files too large to hold: each transaction set is validated on its own,
-    inside its real ISA and GS and a GE/IEA made for it, and the sets of a functional group are merged
-    into one 999. Memory is bounded by one transaction set. Interchange and group trailers are left
-    to the envelope reader (edi_pipeline.x12.envelope), which checks their counts. Never raises."""
-    sets = SetValidation(filename, now)
-    try:
-        with EnvelopeReader(source, filename) as env:
-            for item in env:
-                sets.feed(item)
-    except InterchangeError as exc:
-        sets.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{exc.pos} ", ""), exc.pos))
-    return sets.result()
-
-
 def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegment, tx: Any,
                   now: datetime) -> tuple["_FastRun", Tr3Result]:
     """validate_tr3_fast of one transaction set inside its ISA and GS and a GE/IEA made for it.
@@ -1277,7 +1253,7 @@ def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegmen
     d = tx.delimiters
     end = d.segment + "\n"
     body = tx.segments
-    isa13 = (isa.elements + [""] * 14)[13]
+    isa13 = Isa.of(isa.elements)[13]
     gs06 = (gs.elements + [""] * 7)[6]
     trailers = [f"GE{d.element}1{d.element}{gs06}", f"IEA{d.element}1{d.element}{isa13}"]
     run = _FastRun(filename)
@@ -1343,8 +1319,11 @@ class _SetSegs:
 
 
 class SetValidation:
-    """validate_tr3_sets' work, fed the envelope reader's items one at a time: a caller reading the
-    file for its own checks validates it in the same pass."""
+    """validate_tr3_fast for files too large to hold, fed the envelope reader's items one at a time (a
+    caller reading the file for its own checks validates it in the same pass): each transaction set is
+    validated on its own, inside its real ISA and GS and a GE/IEA made for it, and the sets of a
+    functional group are merged into one 999. Memory is bounded by one transaction set. Interchange and
+    group trailers are left to the envelope reader (edi_pipeline.x12.envelope), which checks their counts."""
 
     def __init__(self, filename: str | None = None, now: datetime | None = None):
         self.filename = filename

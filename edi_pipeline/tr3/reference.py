@@ -18,6 +18,7 @@ from pyx12.map_walker import apply_walk_errors, walk_tree
 
 from edi_pipeline.x12.envelope import ack_element, reply_isa
 from edi_pipeline.tx.registry import Kind, of_kind, version_aliases
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.core.errors import KNOWN_SEGMENT_IDS, PHI_SEGMENTS, Issue, Position, Severity
 
 __all__ = ["GroupAck", "Tr3Result", "validate_tr3", "ta1_text"]
@@ -868,7 +869,7 @@ def group_acks(groups: list[_Group], now: datetime) -> list[GroupAck]:
             continue
         tx = grp.sts[0].st01 if grp.sts else {t.gs01: t.st01 for t in (_837P, _835)}.get(gs[1], gs[1])
         text, accepted, rejected = _build_999(grp, n, now)
-        isa13 = grp.isa[13].strip() if len(grp.isa) > 13 else ""
+        isa13 = Isa.of(grp.isa).control
         out.append(GroupAck(gs[6], tx, accepted, text, isa13, rejected, grp.isa_index))
     return out
 
@@ -946,16 +947,15 @@ def _finding_err(issue: Issue) -> "_Err":
 def ta1_text(isa: list[str], note: str, control: int, now: datetime) -> str:
     """A TA1 interchange acknowledging the interchange whose ISA elements are `isa`: accepted when
     `note` is 000 (no error), else rejected with that TA105 note code."""
-    isa = (isa + [""] * 17)[:17]
+    fields = Isa.of(isa)
     ctrl = f"{control:09d}"
-    ta1 = (f"TA1*{ack_element(isa[13], 9).rjust(9, '0')}*{ack_element(isa[9], 6).ljust(6, '0')}*"
-           f"{ack_element(isa[10], 4).ljust(4, '0')}*{'A' if note == '000' else 'R'}*{note}")
-    return "".join(s + "~\n" for s in (reply_isa(isa, ctrl, now), ta1, f"IEA*0*{ctrl}"))
+    ta1 = (f"TA1*{ack_element(fields.control, 9).rjust(9, '0')}*{ack_element(fields.date, 6).ljust(6, '0')}*"
+           f"{ack_element(fields.time, 4).ljust(4, '0')}*{'A' if note == '000' else 'R'}*{note}")
+    return "".join(s + "~\n" for s in (reply_isa(fields, ctrl, now), ta1, f"IEA*0*{ctrl}"))
 
 
 def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool, tuple[str, ...]]:
     """The 999 text, whether the group is accepted, and the ST02s of the sets it rejects."""
-    isa = (grp.isa + [""] * 17)[:17]
     gs = grp.gs + [""] * (9 - len(grp.gs))
     ctrl = f"{n:09d}"
     body: list[str] = []
@@ -997,7 +997,7 @@ def _build_999(grp: _Group, n: int, now: datetime) -> tuple[str, bool, tuple[str
                           *gs_codes[:5]]))
     body.append(f"SE*{len(body) + 1}*0001")
     header = [
-        reply_isa(isa, ctrl, now),
+        reply_isa(Isa.of(grp.isa), ctrl, now),
         f"GS*FA*{ack_element(gs[3], 15) or 'RECEIVER'}*{ack_element(gs[2], 15) or 'SENDER'}*"
         f"{now:%Y%m%d}*{now:%H%M}*{n}*X*005010X231A1",
     ]

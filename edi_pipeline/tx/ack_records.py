@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from edi_pipeline.tx.model import Source
+from edi_pipeline.core.errors import Position
 
 __all__ = ["AckEnvelope", "ElementError", "SegmentError", "SetResponse", "GroupResponse", "StatusCode",
            "Status", "LineStatus", "ClaimStatus", "LevelStatus", "ACCEPTED_CATEGORIES", "REJECTED_CATEGORIES"]
@@ -53,11 +53,11 @@ class ElementError:
     position: str  # IK401: element position, "2" or "2:1" for a component
     data_element: str | None  # IK402
     code: str  # IK403
-    source: Source
+    source: Position
 
     def to_dict(self) -> dict:
         return {"position": self.position, "data_element": self.data_element, "code": self.code,
-                "source": self.source.to_dict(False)}
+                "source": self.source.source_dict(False)}
 
 
 @dataclass(slots=True)
@@ -70,12 +70,12 @@ class SegmentError:
     code: str | None  # IK304
     claim: str | None  # CTX*CLM01:<patient control number>, when the sender names the claim
     elements: list[ElementError]
-    source: Source
+    source: Position
 
     def to_dict(self) -> dict:
         return {"segment_id": self.segment_id, "position": self.position, "loop": self.loop, "code": self.code,
                 "claim": self.claim, "elements": [e.to_dict() for e in self.elements],
-                "source": self.source.to_dict(False)}
+                "source": self.source.source_dict(False)}
 
 
 @dataclass(slots=True)
@@ -91,7 +91,7 @@ class SetResponse:
     reasons: list[str]  # IK502..IK506
     errors: list[SegmentError]
     envelope: AckEnvelope
-    source: Source  # the IK5
+    source: Position  # the IK5
 
     @property
     def accepted(self) -> bool:
@@ -102,7 +102,7 @@ class SetResponse:
                 "functional_id": self.functional_id, "set_id": self.set_id, "control_number": self.control_number,
                 "version": self.version, "code": self.code, "accepted": self.accepted, "reasons": self.reasons,
                 "errors": [e.to_dict() for e in self.errors], "envelope": self.envelope.to_dict(),
-                "source": self.source.to_dict()}
+                "source": self.source.source_dict()}
 
 
 @dataclass(slots=True)
@@ -118,7 +118,7 @@ class GroupResponse:
     accepted_sets: int | None  # AK904
     reasons: list[str]  # AK905..AK909
     envelope: AckEnvelope
-    source: Source  # the AK9
+    source: Position  # the AK9
 
     @property
     def accepted(self) -> bool:
@@ -128,7 +128,7 @@ class GroupResponse:
         return {"type": "999_group_response", "functional_id": self.functional_id,
                 "group_control_number": self.group_control_number, "version": self.version, "code": self.code,
                 "included": self.included, "received": self.received, "accepted_sets": self.accepted_sets,
-                "reasons": self.reasons, "envelope": self.envelope.to_dict(), "source": self.source.to_dict()}
+                "reasons": self.reasons, "envelope": self.envelope.to_dict(), "source": self.source.source_dict()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ class Status:
     action: str | None  # STC03: WQ accept, U reject
     amount: Decimal | None  # STC04
     message: str | None  # STC12
-    source: Source
+    source: Position
 
     @property
     def category(self) -> str | None:
@@ -162,7 +162,7 @@ class Status:
         m = _text if plain else _same
         return {"codes": [c.to_dict() for c in self.codes], "effective_date": self.effective_date,
                 "action": self.action, "amount": m(self.amount), "message": self.message,
-                "source": self.source.to_dict(False)}
+                "source": self.source.source_dict(False)}
 
 
 @dataclass(slots=True)
@@ -176,13 +176,13 @@ class LineStatus:
     control_number: str | None  # REF*FJ
     service_date: date | None  # DTP*472
     statuses: list[Status]
-    source: Source
+    source: Position
 
     def to_dict(self, plain: bool = False) -> dict:
         m = _text if plain else _same
         return {"procedure": self.procedure, "modifiers": self.modifiers, "charge": m(self.charge),
                 "units": m(self.units), "control_number": self.control_number, "service_date": self.service_date,
-                "statuses": [s.to_dict(plain) for s in self.statuses], "source": self.source.to_dict(False)}
+                "statuses": [s.to_dict(plain) for s in self.statuses], "source": self.source.source_dict(False)}
 
 
 @dataclass(slots=True)
@@ -204,7 +204,7 @@ class ClaimStatus:
     receipt_date: date | None  # 2200A DTP*050
     process_date: date | None  # 2200A DTP*009
     envelope: AckEnvelope
-    source: Source  # the TRN
+    source: Position  # the TRN
 
     @property
     def category(self) -> str | None:
@@ -241,7 +241,7 @@ class ClaimStatus:
                 "source_entity": self.source_entity, "source_id": self.source_id, "batch_trace": self.batch_trace,
                 "billing_provider_id": self.billing_provider_id, "receipt_date": self.receipt_date,
                 "process_date": self.process_date, "envelope": self.envelope.to_dict(),
-                "source": self.source.to_dict()}
+                "source": self.source.source_dict()}
 
 
 @dataclass(slots=True)
@@ -259,7 +259,7 @@ class LevelStatus:
     billing_provider_id: str | None  # 2100C NM109, for a provider level
     source_id: str | None  # 2100A NM109: who answers
     envelope: AckEnvelope
-    source: Source  # the level's TRN
+    source: Position  # the level's TRN
 
     @property
     def rejected(self) -> bool:
@@ -272,4 +272,4 @@ class LevelStatus:
                 "rejected_count": self.rejected_count, "accepted_amount": m(self.accepted_amount),
                 "rejected_amount": m(self.rejected_amount), "batch_trace": self.batch_trace,
                 "billing_provider_id": self.billing_provider_id, "source_id": self.source_id,
-                "envelope": self.envelope.to_dict(), "source": self.source.to_dict()}
+                "envelope": self.envelope.to_dict(), "source": self.source.source_dict()}

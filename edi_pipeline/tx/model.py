@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from edi_pipeline.core.errors import Position
+from edi_pipeline.x12.reader import Delimiters
+from edi_pipeline.x12.segment import Segment
 
 
 @dataclass(slots=True)
@@ -34,30 +36,6 @@ class Person:
 
 
 @dataclass(slots=True)
-class Source:
-    """Where a record starts: file, line, segment index in the file, offset in its ST."""
-
-    file: str
-    line: int
-    segment_index: int
-    st_position: int
-    loop: str
-    segment_id: str
-
-    def position(self, element: str | None = None) -> Position:
-        return Position(self.file, self.line, self.segment_index, self.st_position,
-                        self.segment_id, self.loop, element)
-
-    def to_dict(self, with_file: bool = True) -> dict:
-        """Position as a dict; nested records leave out the file their parent already names."""
-        d = {"line": self.line, "segment_index": self.segment_index, "st_position": self.st_position,
-             "loop": self.loop}
-        if with_file:
-            d["file"] = self.file
-        return d
-
-
-@dataclass(slots=True)
 class ServiceLine:
     line_number: int
     procedure: str
@@ -73,7 +51,7 @@ class ServiceLine:
     control_number: str | None  # REF*6R
     prior_authorization: str | None  # 2400 REF*G1
     rendering_npi: str | None  # 2420A
-    source: Source
+    source: Position
     start: int  # offset of LX in the transaction's segments
     end: int  # offset after the last segment of the 2400 loop
 
@@ -97,7 +75,7 @@ class Claim:
     service_date: date | None  # 2300 DTP*472 / 434 when present
     diagnoses: list[str]
     lines: list[ServiceLine]
-    source: Source
+    source: Position
     segments: list[str]  # the transaction's segment list (shared, not copied)
     start: int  # offset of CLM in `segments`
     end: int  # offset after the claim's last segment
@@ -106,6 +84,7 @@ class Claim:
     hl_billing: int = 0  # offset of the billing provider HL (2000A)
     tx_lines: list[int] | None = None  # line numbers of `segments`
     tx_first_index: int = 0  # file segment index of `segments[0]`
+    delimiters: Delimiters = Delimiters()  # those `segments` are written with
     _member_key: str | None = field(default=None, init=False, repr=False, compare=False)
     _member_hash: str | None = field(default=None, init=False, repr=False, compare=False)  # member_hash
 
@@ -122,6 +101,10 @@ class Claim:
             if self.segments[k].startswith(prefix):
                 return k
         return None
+
+    def segment(self, offset: int) -> Segment:
+        """The segment at `offset` in `segments`, to read or edit by reference designator (a copy)."""
+        return Segment(self.segments[offset], self.delimiters)
 
     @property
     def raw(self) -> list[str]:
@@ -198,7 +181,7 @@ class ServicePayment:
     adjustments: list[Adjustment]
     remarks: list[str]  # LQ*HE
     allowed: Decimal | None
-    source: Source
+    source: Position
 
 
 @dataclass(slots=True)
@@ -227,7 +210,7 @@ class RemitHeader:
     payer: Party
     payee: Provider
     provider_adjustments: list[ProviderAdjustment] = field(default_factory=list)
-    source: Source | None = None
+    source: Position | None = None
     bpr_position: Position | None = None
 
     def to_dict(self, plain: bool = False) -> dict:
@@ -242,7 +225,7 @@ class RemitHeader:
             "payer": _party(self.payer),
             "payee": {"npi": self.payee.npi, "name": self.payee.name},
             "provider_adjustments": [p.to_dict(plain) for p in self.provider_adjustments],
-            "source": self.source.to_dict() if self.source else None,
+            "source": self.source.source_dict() if self.source else None,
         }
 
 
@@ -263,7 +246,7 @@ class ClaimPayment:
     remarks: list[str]  # MOA remark codes
     lines: list[ServicePayment]
     service_date: date | None
-    source: Source
+    source: Position
 
     @property
     def payer(self) -> Party:
@@ -300,11 +283,11 @@ class ClaimPayment:
                     "control_number": ln.control_number,
                     "adjustments": [a.to_dict(plain) for a in ln.adjustments],
                     "remarks": ln.remarks,
-                    "source": ln.source.to_dict(False),
+                    "source": ln.source.source_dict(False),
                 }
                 for ln in self.lines
             ],
-            "source": self.source.to_dict(),
+            "source": self.source.source_dict(),
         }
 
 

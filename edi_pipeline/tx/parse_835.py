@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from edi_pipeline.x12.envelope import Transaction
-from edi_pipeline.core.errors import Issue, IssueList
-from edi_pipeline.tx.model import Adjustment, ClaimPayment, Party, Provider, ProviderAdjustment, RemitHeader, ServicePayment, Source
+from edi_pipeline.core.errors import Issue, IssueList, Position
+from edi_pipeline.tx.model import Adjustment, ClaimPayment, Party, Provider, ProviderAdjustment, RemitHeader, ServicePayment
 from edi_pipeline.core.values import to_date, to_decimal
 
 
@@ -16,7 +16,7 @@ def parse_835_header(tx: Transaction, issues: IssueList | None = None) -> RemitH
     sep = tx.delimiters.element
     comp = tx.delimiters.component
     header = RemitHeader(None, None, None, None, None, Party(), Provider(),
-                         source=Source(tx.file, tx.lines[0], tx.first_index, 1, "HEADER", "ST"))
+                         source=Position(tx.file, tx.lines[0], tx.first_index, 1, "ST", "HEADER"))
     production_date = None
     party = None
     n = len(segs)
@@ -141,7 +141,7 @@ def parse_835(tx: Transaction, header: RemitHeader | None = None,
                 to_decimal(e[2]) if ne > 2 else None,
                 to_decimal(e[3]) if ne > 3 else None,
                 to_decimal(e[5]) if ne > 5 and e[5] else None, None, None, [], [], None,
-                Source(file, lines[i], base + i, i + 1, "2110", "SVC"))
+                Position(file, lines[i], base + i, i + 1, "SVC", "2110"))
             claim.lines.append(svc)
             if issues is not None and (svc.charge is None or svc.paid is None):
                 issues.append(Issue("IK4-6", "SVC02/SVC03 amount is not a number", tx.position(i, "2110", "SVC02")))
@@ -180,7 +180,7 @@ def parse_835(tx: Transaction, header: RemitHeader | None = None,
                 e[7] if ne > 7 and e[7] else None,
                 e[9] if ne > 9 and e[9] else None,
                 header, [], [], [], None,
-                Source(file, lines[i], base + i, i + 1, "2100", "CLP"))
+                Position(file, lines[i], base + i, i + 1, "CLP", "2100"))
             if issues is not None and (claim.charge is None or claim.paid is None):
                 issues.append(Issue("IK4-6", "CLP03/CLP04 amount is not a number", tx.position(i, "2100", "CLP03")))
         elif claim is None:

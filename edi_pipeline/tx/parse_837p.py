@@ -6,8 +6,8 @@ import functools
 from typing import Iterator
 
 from edi_pipeline.x12.envelope import Transaction
-from edi_pipeline.core.errors import Issue, IssueList
-from edi_pipeline.tx.model import Claim, Party, Person, Provider, ServiceLine, Source
+from edi_pipeline.core.errors import Issue, IssueList, Position
+from edi_pipeline.tx.model import Claim, Party, Person, Provider, ServiceLine
 from edi_pipeline.core.values import date_range, to_date, to_decimal
 
 _DX_QUALIFIERS = frozenset(("ABK", "ABF", "BK", "BF"))
@@ -61,6 +61,7 @@ def parse_837p(tx: Transaction, issues: IssueList | None = None) -> Iterator[Cla
             claim.hl_patient = hl_patient
             claim.tx_lines = lines
             claim.tx_first_index = base
+            claim.delimiters = tx.delimiters
             yield claim
             continue
         if h == t_nm1:
@@ -200,7 +201,7 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
                 number = text[3:]
                 line = ServiceLine(int(number) if number.isdigit() else len(claim_lines) + 1, "", [], None, None,
                                    None, None, None, None, [], None, None, None, None,
-                                   Source(file, lines[i], base + i, i + 1, "2400", "LX"), i, i + 1)
+                                   Position(file, lines[i], base + i, i + 1, "LX", "2400"), i, i + 1)
                 claim_lines.append(line)
             elif h == t_nm1:
                 e = text.split(sep)
@@ -247,7 +248,7 @@ def parse_claim(tx, segs, lines, i, n, sep, comp, file, base, issues):
         claim_date,
         diagnoses,
         claim_lines,
-        Source(file, lines[start], base + start, start + 1, "2300", "CLM"),
+        Position(file, lines[start], base + start, start + 1, "CLM", "2300"),
         segs,
         start,
         i,

@@ -12,8 +12,8 @@ from typing import BinaryIO, Iterator
 
 from edi_pipeline.tx.ack_records import AckEnvelope, ElementError, GroupResponse, SegmentError, SetResponse
 from edi_pipeline.x12.envelope import EnvelopeReader, Transaction
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
-from edi_pipeline.tx.model import Source
 
 __all__ = ["is_999", "parse_999", "iter_999", "ack_envelope", "stream_records"]
 
@@ -28,18 +28,18 @@ def is_999(tx: Transaction) -> bool:
 def ack_envelope(tx: Transaction) -> AckEnvelope:
     """The acknowledgment's own ISA06/ISA08/ISA13, GS06 and ST02."""
     sep = tx.delimiters.element
-    isa = tx.isa.split(sep) + [""] * 17
+    isa = Isa.of(tx.isa, sep)
     gs = tx.gs.split(sep) + [""] * 9
-    return AckEnvelope(isa[6].strip(), isa[8].strip(), isa[13].strip(), gs[6].strip(), tx.control_number.strip())
+    return AckEnvelope(isa.sender, isa.receiver, isa.control, gs[6].strip(), tx.control_number.strip())
 
 
 def reporters(tx: Transaction, issues: IssueList):
-    """The two helpers both readers use on a set: `src(i, loop)`, the Source of segment i, and
+    """The two helpers both readers use on a set: `src(i, loop)`, the Position of segment i, and
     `issue(code, message, i, loop, element=None)`, which records an error there."""
     segs, sep = tx.segments, tx.delimiters.element
 
-    def src(i: int, loop: str) -> Source:
-        return Source(tx.file, tx.lines[i], tx.first_index + i, i + 1, loop, segs[i].split(sep, 1)[0][:3])
+    def src(i: int, loop: str) -> Position:
+        return Position(tx.file, tx.lines[i], tx.first_index + i, i + 1, segs[i].split(sep, 1)[0][:3], loop)
 
     def issue(code: str, message: str, i: int, loop: str | None, element: str | None = None) -> None:
         issues.append(Issue(code, message, tx.position(i, loop, element), Severity.ERROR))

@@ -19,7 +19,7 @@ def check_claim(claim: Claim, issues: IssueList) -> None:
     line_sum = sum((ln.charge for ln in claim.lines if ln.charge is not None), ZERO)
     if claim.total_charge is not None and claim.lines and line_sum != claim.total_charge:
         issues.append(Issue("BAL-CLAIM", f"claim {pcn}: CLM02 {claim.total_charge} != sum of SV102 {line_sum}",
-                            src.position("CLM02"), Severity.ERROR))
+                            src.at("CLM02"), Severity.ERROR))
     sep = claim.segments[claim.start][3:4]
     for npi, prefix, start, end, loop in (
             (claim.billing_provider.npi, f"NM1{sep}85{sep}", claim.hl_billing, claim.hl_subscriber, "2010AA"),
@@ -27,15 +27,15 @@ def check_claim(claim: Claim, issues: IssueList) -> None:
              claim.start, claim.end, "2310B")):
         if npi and not npi_valid(npi):
             at = claim.find(prefix, start, end)
-            pos = claim.position_at(at, loop, "NM109") if at is not None else src.position("NM109")
+            pos = claim.position_at(at, loop, "NM109") if at is not None else src.at("NM109")
             issues.append(Issue("NPI-CHECK", f"claim {pcn}: the NPI fails the check digit", pos))  # an NM1 value
     if claim.place_of_service and claim.place_of_service not in tables.pos:
         issues.append(Issue("CODE-POS", f"claim {pcn}: place of service {claim.place_of_service} is not a CMS code",
-                            src.position("CLM05-1"), Severity.ERROR, claim.place_of_service))
+                            src.at("CLM05-1"), Severity.ERROR, claim.place_of_service))
     for k, dx in enumerate(claim.diagnoses, 1):
         if not code_shape_ok("icd10cm", dx):
             issues.append(Issue("CODE-ICD10", f"claim {pcn}: diagnosis {k} is not shaped like an ICD-10-CM code",
-                                src.position("HI01-2"), Severity.WARNING, dx))
+                                src.at("HI01-2"), Severity.WARNING, dx))
     for ln in claim.lines:
         sv1 = claim.find(f"SV1{sep}", ln.start, ln.end)
         sv1 = ln.start if sv1 is None else sv1
@@ -64,7 +64,7 @@ def check_remit(header: RemitHeader, payments: Iterable[ClaimPayment], issues: I
         for r in cp.remarks:
             if r not in tables.rarc:
                 issues.append(Issue("CODE-RARC", f"claim payment {pcn}: remark {r} is not a known RARC",
-                                    src.position("MOA03"), Severity.WARNING, r))
+                                    src.at("MOA03"), Severity.WARNING, r))
         for ln in cp.lines:
             line_cas = sum((a.amount for a in ln.adjustments), ZERO)
             cas_total += line_cas
@@ -72,13 +72,13 @@ def check_remit(header: RemitHeader, payments: Iterable[ClaimPayment], issues: I
             for r in ln.remarks:
                 if r not in tables.rarc:
                     issues.append(Issue("CODE-RARC", f"claim payment {pcn}: remark {r} is not a known RARC",
-                                        ln.source.position("LQ02"), Severity.WARNING, r))
+                                        ln.source.at("LQ02"), Severity.WARNING, r))
             if ln.charge is not None and ln.paid is not None and ln.charge - line_cas != ln.paid:
                 issues.append(Issue("BAL-LINE", f"claim payment {pcn} {ln.procedure}: SVC02 {ln.charge} - CAS "
-                                    f"{line_cas} != SVC03 {ln.paid}", ln.source.position("SVC03")))
+                                    f"{line_cas} != SVC03 {ln.paid}", ln.source.at("SVC03")))
         if cp.charge is not None and cp.paid is not None and cp.charge - cas_total != cp.paid:
             issues.append(Issue("BAL-CLAIM-PAYMENT", f"claim payment {pcn}: CLP03 {cp.charge} - CAS {cas_total} "
-                                f"!= CLP04 {cp.paid}", src.position("CLP04")))
+                                f"!= CLP04 {cp.paid}", src.at("CLP04")))
     plb = sum((p.amount for p in header.provider_adjustments), ZERO)
     if header.payment_amount is not None and header.payment_amount != total_paid - plb:
         pos = header.bpr_position or Position()
@@ -105,10 +105,10 @@ def _check_adjustments(adjustments, pcn: str, src, tables, issues: IssueList) ->
     for a in adjustments:
         if a.group not in _GROUPS:
             issues.append(Issue("CODE-CAS-GROUP", f"claim payment {pcn}: adjustment group {a.group} is not "
-                                "CO/OA/PI/PR", src.position("CAS01"), Severity.ERROR, a.group))
+                                "CO/OA/PI/PR", src.at("CAS01"), Severity.ERROR, a.group))
         if a.reason not in carc:
             issues.append(Issue("CODE-CARC", f"claim payment {pcn}: {a.reason} is not a known CARC",
-                                src.position("CAS02"), Severity.ERROR, a.reason))
+                                src.at("CAS02"), Severity.ERROR, a.reason))
 
 
 _GROUPS = frozenset(("CO", "OA", "PI", "PR"))

@@ -12,6 +12,7 @@ from typing import Callable
 from edi_pipeline.validate import checks
 from edi_pipeline.tx.document import check_version
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
 from edi_pipeline.tx.model import Claim, ClaimPayment
 from edi_pipeline.tx.registry import lookup
@@ -45,7 +46,7 @@ class Interchange:
 
     @property
     def control_number(self) -> str:
-        return self.isa[13].strip() if len(self.isa) > 13 else ""
+        return Isa.of(self.isa).control
 
     @property
     def note(self) -> str:
@@ -55,7 +56,7 @@ class Interchange:
     @property
     def wants_ta1(self) -> bool:
         """A TA1 answers an interchange with errors, and one that asks for it (ISA14 = 1)."""
-        return bool(self.errors) or (len(self.isa) > 14 and self.isa[14].strip() == "1")
+        return bool(self.errors) or Isa.of(self.isa).ack_requested
 
 
 @dataclass

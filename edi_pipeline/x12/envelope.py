@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import BinaryIO, Iterator
 
 from edi_pipeline.core.errors import Issue, IssueList, Position, Severity
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.x12.reader import Delimiters, SegmentReader
 
 
@@ -193,9 +194,9 @@ class EnvelopeReader:
                     if isa is not None:
                         self._issue("ENV-IEA-MISSING", "interchange has no IEA trailer", line, index, "ISA")
                     isa = EnvelopeSegment("ISA", text, line, index, delims)
-                    raw_control = (isa.elements + [""] * 14)[13]
-                    control = raw_control.strip()
-                    if not (len(raw_control) == 9 and raw_control.isascii() and raw_control.isdigit()):
+                    fields = Isa.of(isa.elements)
+                    raw_control, control = fields[13], fields.control
+                    if not fields.control_ok:
                         # a blank or short ISA13 would escape the resend check: the interchange is refused
                         self._issue("TA1-018", f"ISA13 must be a 9-digit interchange control number (it holds "
                                     f"{len(raw_control)} characters, {sum(not c.isdigit() for c in raw_control)} "
@@ -303,12 +304,11 @@ def ack_element(value: str, limit: int) -> str:
     return "".join(c for c in value if c not in "*:~^\r\n").strip()[:limit]
 
 
-def reply_isa(isa: list[str], ctrl: str, now: datetime) -> str:
-    """The ISA of an acknowledgment to the interchange whose ISA elements are `isa`: sender and
-    receiver swapped, fixed width, usage (test or production) kept."""
-    isa = (isa + [""] * 17)[:17]
-    qual_s, id_s = (isa[7] or "ZZ")[:2].ljust(2), ack_element(isa[8], 15).ljust(15)
-    qual_r, id_r = (isa[5] or "ZZ")[:2].ljust(2), ack_element(isa[6], 15).ljust(15)
-    usage = isa[15].strip()[:1] or "P"
+def reply_isa(isa: Isa, ctrl: str, now: datetime) -> str:
+    """The ISA of an acknowledgment to the interchange `isa`: sender and receiver swapped, fixed width,
+    usage (test or production) kept."""
+    qual_s, id_s = (isa.receiver_qualifier or "ZZ")[:2].ljust(2), ack_element(isa.receiver, 15).ljust(15)
+    qual_r, id_r = (isa.sender_qualifier or "ZZ")[:2].ljust(2), ack_element(isa.sender, 15).ljust(15)
+    usage = isa.usage[:1] or "P"
     return (f"ISA*00*{' ' * 10}*00*{' ' * 10}*{qual_s}*{id_s}*{qual_r}*{id_r}*"
             f"{now:%y%m%d}*{now:%H%M}*^*00501*{ctrl}*0*{usage}*:")

@@ -10,6 +10,7 @@ from itertools import repeat
 from typing import BinaryIO, Iterator
 
 from edi_pipeline.core.errors import InterchangeError, Issue, IssueList, Position, Severity
+from edi_pipeline.x12.isa import Isa
 
 CHUNK = 1 << 20
 ISA_LENGTH = 106
@@ -61,8 +62,7 @@ class Delimiters:
             while j < n and head[j] in "\r\n" and len(suffix) < 2:
                 suffix += head[j]
                 j += 1
-        isa_elements = head[:i].split(element)
-        repetition = isa_elements[11] if len(isa_elements) > 11 else ""
+        repetition = Isa.of(head[:i], element)[11]
         if len(repetition) != 1 or repetition.isalnum() or repetition in (element, component, segment):
             repetition = None
         return cls(element, component, repetition, segment, suffix), term_at + 1
