@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Iterable
 
 from edi_pipeline.validate.checks import check_claim, check_remit
 from edi_pipeline.tx.document import check_version
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
-from edi_pipeline.tx.model import ClaimPayment
+from edi_pipeline.tx.model import Claim, ClaimPayment
 from edi_pipeline.tx.parse_835 import is_835, parse_835, parse_835_header
 from edi_pipeline.tx.parse_837p import is_837p, parse_837p
 from edi_pipeline.core.paths import PLAIN_LIMIT, output_path, safe_name, safe_part
@@ -101,34 +102,99 @@ _SAME_AS = {"IK5-4": "IK5-4", "IK5-2": "ENV-SE-MISSING", "AK9-3": "ENV-GE-MISSIN
             "IK5-23": "IK5-23", "TA1-025": "TA1-025"}
 
 
-def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation,
-                also: Callable[[EnvelopeSegment | Transaction], None] | None = None) -> None:
-    """The envelope reader's, the parsers' and the balancing checks; `also` sees every item read."""
-    issues = result.issues
-    with EnvelopeReader(path, name) as env:
-        try:
-            for item in env:
-                if also is not None:
-                    also(item)
-                if isinstance(item, EnvelopeSegment):
-                    result.segments = item.index
-                    if item.tag == "ISA":
-                        result.interchanges.append(Interchange(item.elements, item.index))
-                    continue
-                result.segments = item.first_index + len(item.segments) - 1
-                result.transactions += 1
-                check_version(item, issues)
-                if is_837p(item):
-                    for claim in parse_837p(item, issues):
-                        result.claims += 1
-                        check_claim(claim, issues)
-                elif is_835(item):
-                    header = parse_835_header(item, issues)
-                    payments: list[ClaimPayment] = list(parse_835(item, header, issues))
-                    result.payments += len(payments)
-                    check_remit(header, payments, issues)
-        finally:
-            issues.extend(env.issues)
+class ValidationPass:
+    """validate_file's work fed the envelope reader's items one at a time (`feed`), so a caller reading
+    the file for another stage validates it in the same read; `finish` gives the Validation. The claims
+    of the last 837P set fed, and the issues their parse found, stay in `claims`/`claim_issues` until the
+    next set, for a stage that needs them too."""
+
+    def __init__(self, name: str, by_set: bool | None = None, reader_issues: IssueList | None = None):
+        self.name = name
+        self.by_set = by_set
+        self.reader_issues = reader_issues
+        self._rejected = False
+        self._marks = (0, 0)  # len(reader_issues), len(SetValidation.issues) after the last set fed
+        self.result = Validation(name)
+        self.sets = SetValidation(name) if by_set is not False else None  # TR3 set by set, in the same read
+        self.claims: list[Claim] = []
+        self.claim_issues: list[Issue] = []
+
+    def feed(self, item: EnvelopeSegment | Transaction) -> None:
+        """The envelope reader's, the parsers' and the balancing checks of one item."""
+        result, issues = self.result, self.result.issues
+        if self.sets is not None:
+            self.sets.feed(item)
+        if isinstance(item, EnvelopeSegment):
+            self._marks = (len(self.reader_issues or ()), len(self.sets.issues) if self.sets else 0)
+            result.segments = item.index
+            if item.tag == "ISA":
+                result.interchanges.append(Interchange(item.elements, item.index))
+            return
+        result.segments = item.first_index + len(item.segments) - 1
+        result.transactions += 1
+        own = len(issues)
+        check_version(item, issues)
+        self.claims = []
+        if is_837p(item):
+            first = len(issues)
+            self.claims = list(parse_837p(item, issues))
+            self.claim_issues = issues[first:]
+            for claim in self.claims:
+                result.claims += 1
+                check_claim(claim, issues)
+        elif is_835(item):
+            header = parse_835_header(item, issues)
+            payments: list[ClaimPayment] = list(parse_835(item, header, issues))
+            result.payments += len(payments)
+            check_remit(header, payments, issues)
+        reader, tr3 = self._marks
+        self._marks = (len(self.reader_issues or ()), len(self.sets.issues) if self.sets else 0)
+        found = itertools.chain(issues[own:], (self.reader_issues or [])[reader:],
+                                self.sets.issues[tr3:] if self.sets else ())
+        self._rejected = any(i.severity is Severity.ERROR for i in found)
+
+    def set_rejected(self) -> bool:
+        """Whether the last set fed has an error (TR3's, ours, or `reader_issues`', the envelope reader's
+        list): its 999 rejects it unless its group's trailer changes the verdict (finish() says for sure)."""
+        return self._rejected
+
+    def unreadable(self, exc: EdiError) -> Validation:
+        """The Validation of a file the reader could not read on (`exc`, from the envelope reader)."""
+        pos = getattr(exc, "pos", None) or Position(self.name)
+        self.result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
+        return self.result
+
+    def finish(self, env_issues: Iterable[Issue], path: str | os.PathLike | None = None,
+               data: bytes | None = None) -> Validation:
+        """The Validation, once every item is fed and the reader's own issues are known (`env_issues`);
+        `path` or `data` is read again only when the whole text is walked at once (see validate_file)."""
+        result, sets, by_set = self.result, self.sets, self.by_set
+        result.issues.extend(env_issues)
+        self.sets = None
+        if by_set is None:  # (the whole text would hold a segment the reader skipped as too long)
+            by_set = result.segments > LARGE_SEGMENTS or data is None and (
+                os.path.getsize(path) > LARGE_FILE or result.issues.has("SEG-TOO-LONG")
+                or not any(i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
+        if by_set:  # (sets is made unless by_set is False)
+            tr3 = sets.result()
+        else:
+            del sets  # walked whole instead: let its results go first
+            if data is None:
+                data = Path(path).read_bytes()
+            text = reader_text(data.decode("utf-8", errors="replace"),
+                               upper_ids=result.issues.has("SYN-LOWERCASE"))
+            tr3 = validate_tr3_fast(text, self.name)
+        tr3.reject_for(result.issues)  # a set our own checks reject is rejected by its 999 too
+        seen = {(i.pos.segment_index, i.code) for i in result.issues}
+        ours = {i.code for i in result.issues}
+        for issue in tr3.issues:
+            if _SAME_AS.get(issue.code) in ours or (issue.pos.segment_index, issue.code) in seen:
+                continue
+            result.issues.append(issue)
+        result.acks = tr3.groups
+        result.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.element or ""))
+        _assign_interchange_errors(result)
+        return result
 
 
 # Files larger than this, or of more segments, are validated one transaction set at a time, in memory
@@ -151,37 +217,15 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
     envelope the reader found sound.
     """
     name = name or os.fspath(path)
-    result = Validation(name)
-    sets = SetValidation(name) if by_set is not False else None  # TR3 set by set, in the same read
-    try:
-        _own_checks(data if data is not None else path, name, result, sets.feed if sets else None)
-    except EdiError as exc:
-        pos = getattr(exc, "pos", None) or Position(name)
-        result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
-        return result
-    if by_set is None:  # (the whole text would hold a segment the reader skipped as too long)
-        by_set = result.segments > LARGE_SEGMENTS or data is None and (
-            os.path.getsize(path) > LARGE_FILE or result.issues.has("SEG-TOO-LONG")
-            or not any(i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
-    if by_set:  # (sets is made unless by_set is False)
-        tr3 = sets.result()
-    else:
-        del sets  # walked whole instead: let its results go first
-        if data is None:
-            data = Path(path).read_bytes()
-        text = reader_text(data.decode("utf-8", errors="replace"), upper_ids=result.issues.has("SYN-LOWERCASE"))
-        tr3 = validate_tr3_fast(text, name)
-    tr3.reject_for(result.issues)  # a set our own checks reject is rejected by its 999 too
-    seen = {(i.pos.segment_index, i.code) for i in result.issues}
-    ours = {i.code for i in result.issues}
-    for issue in tr3.issues:
-        if _SAME_AS.get(issue.code) in ours or (issue.pos.segment_index, issue.code) in seen:
-            continue
-        result.issues.append(issue)
-    result.acks = tr3.groups
-    result.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.element or ""))
-    _assign_interchange_errors(result)
-    return result
+    run = ValidationPass(name, by_set)
+    with EnvelopeReader(data if data is not None else path, name) as env:
+        try:
+            for item in env:
+                run.feed(item)
+        except EdiError as exc:
+            run.result.issues.extend(env.issues)
+            return run.unreadable(exc)
+        return run.finish(env.issues, path, data)
 
 
 def _assign_interchange_errors(result: Validation) -> None:
