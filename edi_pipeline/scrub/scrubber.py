@@ -450,6 +450,23 @@ class ScrubSink(Protocol):
         ("" for one without an 837P set)."""
 
 
+class ScrubTee(Protocol):
+    """Another stage reading the items of the same read (the batch's validation): it sees each item
+    before the scrub does, may give the 837P sets' claims it parsed, and has the last word."""
+
+    def start(self, env: EnvelopeReader) -> None:
+        """Before the first item, the reader the items come from."""
+
+    def feed(self, item: EnvelopeSegment | Transaction) -> None:
+        """Each item read, before the scrub sees it."""
+
+    def claims(self, tx: Transaction, issues: IssueList) -> list[Claim]:
+        """The claims of the 837P set last fed, as parse_837p gives them; its parse issues go to `issues`."""
+
+    def finish(self) -> None:
+        """After the last item, inside the sink's transaction: raising undoes the whole scrub."""
+
+
 class ScrubStore(Protocol):
     """A store a scrub can record itself in (store.store.Store)."""
 
@@ -561,7 +578,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                rejects_path: str | os.PathLike | None = None, store: ScrubStore | None = None,
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
                sha256: str | None = None, withheld: Collection[tuple[int, str, str]] = (),
-               name: str | None = None, today: date | None = None, report_only: bool = False) -> ScrubResult:
+               name: str | None = None, today: date | None = None, report_only: bool = False,
+               tee: ScrubTee | None = None) -> ScrubResult:
     """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
     `store` gives the history the rules read and records the scrub (its `scrub_sink`); None: no history,
     nothing recorded. `sha256` is the file's digest when the caller has already read it; `name` names the
@@ -570,7 +588,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     rejected, go to the rejects file unchanged: the sender will correct and resend them, so none of their
     claims may go out or into the store. `today` is the scrub date TIMELY-FILING counts to (default:
     scrub_date()). `report_only`: the same findings, but no rule corrects or holds a claim: the output
-    holds the input's claims as they came, and the store is only read.
+    holds the input's claims as they came, and the store is only read. `tee`: another stage fed the
+    same read (see ScrubTee).
 
     The file is read, scrubbed and written one transaction set at a time: memory holds one set (and the
     findings so far), not the file. Both outputs go to temporary files renamed into place at the end
@@ -594,11 +613,15 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         main = _Out(lambda: main_fh)
         rejects = _Out(lambda: stack.enter_context(atomic_output(rejects_path)))
         env = stack.enter_context(EnvelopeReader(path, name))
-        for item in scrub_items(env, result, sink.history if sink else MemoryHistory(),
+        items: Iterable = env
+        if tee is not None:
+            tee.start(env)
+            items = _teed(env, tee)
+        for item in scrub_items(items, result, sink.history if sink else MemoryHistory(),
                                 sink.auths if sink else AuthBook(), sink.ncci if sink else None,
                                 profiles, tables, withheld, today, report_only,
                                 typed=sink is not None and not report_only,
-                                interchanges=interchanges):
+                                interchanges=interchanges, parse=tee.claims if tee is not None else None):
             if isinstance(item, EnvelopeSegment):
                 main.envelope(item)
                 rejects.envelope(item)
@@ -620,22 +643,33 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
             raise ScrubError(f"{name}:1: no 837P transaction set in the file; nothing written")
         if rejects.fh is not None:
             result.rejects_path = rejects_path
+        if tee is not None:
+            tee.finish()
         if sink is not None:
             sink.file_scrubbed(result, interchanges)
     result.seconds = time.perf_counter() - t0
     return result
 
 
+def _teed(items: Iterable, tee: ScrubTee) -> Iterator:
+    for item in items:
+        tee.feed(item)
+        yield item
+
+
 def scrub_items(items: Iterable, result: ScrubResult, history: History, auths: AuthBook, ncci=None,
                 profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
                 withheld: Collection[tuple[int, str, str]] = (), today: date | None = None,
                 report_only: bool = False, typed: bool = False,
-                interchanges: dict[tuple[str, str], str] | None = None) -> Iterator[EnvelopeSegment | ScrubbedSet]:
+                interchanges: dict[tuple[str, str], str] | None = None,
+                parse: Callable[[Transaction, IssueList], list[Claim]] | None = None
+                ) -> Iterator[EnvelopeSegment | ScrubbedSet]:
     """The scrub stage: envelope items (EnvelopeReader's) in; each envelope segment passed on and each
     transaction set out as a ScrubbedSet (an 837P scrubbed, a withheld set as it came; other sets left
     out). Counts and issues go to `result`; `interchanges` gets (ISA06, ISA13) -> "837P" once a set of it
     is read ("" before). Findings are not added to `result`: the caller does, after using them. With
-    `typed`, corrected claims are re-read as typed records (for a store). Writes nothing."""
+    `typed`, corrected claims are re-read as typed records (for a store). `parse` gives a set's claims
+    when another stage has parsed them already (default: parse_837p). Writes nothing."""
     tables = tables or load_tables()
     profiles = profiles or load_profiles()
     today = today or scrub_date()
@@ -677,17 +711,18 @@ def scrub_items(items: Iterable, result: ScrubResult, history: History, auths: A
             del tx, item
             continue
         first_issue = len(issues)
-        ctx = Context(list(parse_837p(tx, issues)), tables, profiles, history, auths, today=today, ncci_tables=ncci)
+        claims = parse(tx, issues) if parse is not None else list(parse_837p(tx, issues))
+        ctx = Context(claims, tables, profiles, history, auths, today=today, ncci_tables=ncci)
         result.claims_in += len(ctx.claims)
         invalid = _invalid_claims(ctx.claims, issues[first_issue:], result)
         done = _scrub_transaction(tx, ctx, result, typed=typed, invalid=invalid, report_only=report_only)
         if done.main is None:
             result.transactions_dropped += 1
         result.claims_out += len(done.emitted)
-        del tx, ctx, item
+        del tx, ctx, item, claims
         yield done
         del done  # free the set before reading the next one
 
 
-__all__ = ["ScrubError", "ScrubResult", "ScrubbedSet", "ScrubSink", "ScrubStore", "scrub_file", "scrub_items", "scrub_date", "apply_edits", "rebuild", "prune_hl", "AuthBook",
+__all__ = ["ScrubError", "ScrubResult", "ScrubbedSet", "ScrubSink", "ScrubStore", "ScrubTee", "scrub_file", "scrub_items", "scrub_date", "apply_edits", "rebuild", "prune_hl", "AuthBook",
            "default_output"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -112,6 +112,7 @@ class ValidationPass:
         self.name = name
         self.by_set = by_set
         self.reader_issues = reader_issues
+        self.reader_name: str | None = None  # the file name of the reader fed, when not `name`
         self._rejected = False
         self._marks = (0, 0)  # len(reader_issues), len(SetValidation.issues) after the last set fed
         self.result = Validation(name)
@@ -138,7 +139,7 @@ class ValidationPass:
         if is_837p(item):
             first = len(issues)
             self.claims = list(parse_837p(item, issues))
-            self.claim_issues = issues[first:]
+            self.claim_issues = list(issues[first:])
             for claim in self.claims:
                 result.claims += 1
                 check_claim(claim, issues)
@@ -158,6 +159,12 @@ class ValidationPass:
         list): its 999 rejects it unless its group's trailer changes the verdict (finish() says for sure)."""
         return self._rejected
 
+    def claims_of(self, tx: Transaction, issues: IssueList) -> list[Claim]:
+        """The claims of `tx`, the 837P set last fed, as its parse gave them; the parse's issues are
+        added to `issues` (scrub.ScrubTee.claims)."""
+        issues.extend(self.claim_issues)
+        return self.claims
+
     def unreadable(self, exc: EdiError) -> Validation:
         """The Validation of a file the reader could not read on (`exc`, from the envelope reader)."""
         pos = getattr(exc, "pos", None) or Position(self.name)
@@ -170,6 +177,9 @@ class ValidationPass:
         `path` or `data` is read again only when the whole text is walked at once (see validate_file)."""
         result, sets, by_set = self.result, self.sets, self.by_set
         result.issues.extend(env_issues)
+        if self.reader_name not in (None, self.name):  # read under another stage's name: named as validate names it
+            result.issues[:] = [replace(i, pos=replace(i.pos, file=self.name)) if i.pos.file == self.reader_name
+                                else i for i in result.issues]
         self.sets = None
         if by_set is None:  # (the whole text would hold a segment the reader skipped as too long)
             by_set = result.segments > LARGE_SEGMENTS or data is None and (
