@@ -23,6 +23,8 @@ def _batch(inbox: Path, out: Path) -> tuple[int, dict, dict]:
     files = {str(p.relative_to(out)): p.read_bytes().replace(str(out).encode(), b"OUT") for p in sorted(out.rglob("*"))
              if p.is_file() and p.parent.name in ("outbound", "rejects") or p.suffix == ".json"}
     acks = sorted(str(p.relative_to(out)) for p in (out / "acks").iterdir())
+    files |= {p.name: [ln for ln in p.read_text().splitlines() if not ln.startswith(("ISA", "GS", "BHT"))]
+              for p in sorted((out / "acks").glob("*.277"))}  # the 277CAs, less their times
     store = Store(str(out.parent / f"{out.name}.db"))
     try:
         rows = {t: sorted(tuple(v for k, v in r.items() if not any(x in k for x in VOLATILE))
@@ -51,8 +53,27 @@ def test_one_read_gives_what_two_reads_give(tmp_path, monkeypatch, name):
     assert twice[2] == once[2]
 
 
-def test_a_clean_837p_is_read_once_for_validation_and_scrub(tmp_path, monkeypatch):
-    """One envelope read validates and scrubs (the 277CA still reads it again): 2 reads, not 3."""
+def test_a_hold_after_its_number_was_answered_reads_again_for_the_277ca(tmp_path, monkeypatch):
+    """A claim answered as accepted, then another of its patient control number held later in the file:
+    write_277cas answers both with the hold, so the spooled 277CA gives way to a second read; the
+    outputs are those of the two-read path."""
+    clean = (FIXTURES / "837p-clean.837").read_text(encoding="utf-8").replace("CLEANMCR01", "TPIANES01")
+    held = (FIXTURES / "837p-tpi-anesthesia.837").read_text(encoding="utf-8")
+    for inbox in (tmp_path / "inbox", tmp_path / "inbox2"):
+        inbox.mkdir()
+        (inbox / "mixed.837").write_text(clean + held, encoding="utf-8", newline="")
+    spools = []
+    real = one_pass.validate_and_scrub
+    monkeypatch.setattr(one_pass, "validate_and_scrub", lambda *a, **k: spools.append(r := real(*a, **k)) or r)
+    once = _batch(tmp_path / "inbox", tmp_path / "one")
+    assert spools[0] is not None and spools[0].claim_acks is None  # read once, but the 277CA read again
+    monkeypatch.setattr(one_pass, "validate_and_scrub", lambda *a, **k: None)
+    assert _batch(tmp_path / "inbox2", tmp_path / "two") == once
+    assert any(k.endswith(".277") for k in once[1]["files"])
+
+
+def test_a_clean_837p_is_read_once(tmp_path, monkeypatch):
+    """One envelope read validates, scrubs and answers it with its 277CA: 1 read, not 3."""
     reads = []
     real = envelope.EnvelopeReader.__init__
 
@@ -66,7 +87,7 @@ def test_a_clean_837p_is_read_once_for_validation_and_scrub(tmp_path, monkeypatc
     shutil.copyfile(FIXTURES / "837p-clean.837", inbox / "c.837")
     code, _, rows = _batch(inbox, tmp_path / "out")
     assert code == 0 and rows["claims"]
-    assert reads.count("c.837") == 2
+    assert reads.count("c.837") == 1
 
 
 def test_a_set_its_999_rejects_is_withheld_from_the_one_read(tmp_path, monkeypatch):

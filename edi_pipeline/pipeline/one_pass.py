@@ -5,7 +5,9 @@ it parsed; a set is withheld (as a 999 rejection) when the pass finds an error i
 At the end, inside the store transaction, the finished Validation must agree: same 837P sets
 rejected, no interchange rejected by a TA1. Where it does not, or the file cannot be read or scrubbed,
 the scrub is undone (no store row, no output) and `validate_and_scrub` returns None: the caller then
-validates and scrubs in two reads, as `validate_file` and `scrub_file` alone do.
+validates and scrubs in two reads, as `validate_file` and `scrub_file` alone do. The 277CAs are
+rendered in the same read too (scrub.ack277.AckSpool), unless a later hold would change one already
+rendered; then write_277cas reads the file again.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import os
 from dataclasses import dataclass
 
 from edi_pipeline.core.errors import EdiError
+from edi_pipeline.scrub.ack277 import AckSpool
 from edi_pipeline.scrub.scrubber import ScrubResult, scrub_file
 from edi_pipeline.validate.validator import Validation, ValidationPass
-from edi_pipeline.x12.envelope import EnvelopeReader
+from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 
 
 class _Disagrees(Exception):
@@ -33,6 +36,10 @@ class _Tee:
         self.conflict = False  # two sets of one key decided apart
         self.env: EnvelopeReader | None = None
         self.validation: Validation | None = None
+        self.acks = AckSpool()  # the 277CAs, from the same read
+        self.isa: list[str] = []
+        self.gs: list[str] = []
+        self.isa_index = 0
 
     def start(self, env: EnvelopeReader) -> None:
         self.env = env
@@ -41,6 +48,15 @@ class _Tee:
 
     def feed(self, item) -> None:
         self.run.feed(item)
+        if isinstance(item, EnvelopeSegment):  # the envelope the 277CAs answer, as set_outcomes reads it
+            if item.tag == "ISA":
+                self.isa, self.gs, self.isa_index = item.elements, [], item.index
+            elif item.tag == "GS":
+                self.gs = self.gs or item.elements
+
+    def scrubbed(self, done) -> None:
+        if done.profile_of is not None and self.isa:  # an 837P set scrubbed, not withheld
+            self.acks.add(self.isa_index, self.isa, self.gs, self.run.claims, self.run.claim_issues, done.findings)
 
     def claims(self, tx, issues):
         return self.run.claims_of(tx, issues)
@@ -63,6 +79,7 @@ class _Tee:
 class OnePass:
     validation: Validation
     scrubbed: ScrubResult
+    claim_acks: AckSpool | None  # None: write_277cas must read the file again (see AckSpool.stale)
 
 
 def validate_and_scrub(path: str | os.PathLike, name: str, out_path, rejects_path, store,
@@ -75,7 +92,7 @@ def validate_and_scrub(path: str | os.PathLike, name: str, out_path, rejects_pat
         scrubbed = scrub_file(path, out_path, rejects_path, store, sha256=sha256, withheld=tee, tee=tee)
     except (_Disagrees, EdiError):
         return None
-    return OnePass(tee.validation, scrubbed)
+    return OnePass(tee.validation, scrubbed, None if tee.acks.stale else tee.acks)
 
 
 __all__ = ["OnePass", "validate_and_scrub"]

@@ -502,8 +502,9 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
             scrubbed.write_report(fh)
         # the clearinghouse's 277CA per interchange: each claim sent on (A1) or held (A6/A7/A8 with its rule)
         controls = (take_control_numbers(out / "acks", 1)[0] for _ in itertools.count())
-        outcome.claim_acks += len(write_277cas(path, scrubbed.findings, stage / "acks", name, controls,
-                                               withheld=result.rejected_sets()))
+        outcome.claim_acks += len(one.claim_acks.write(stage / "acks", name, controls) if one and one.claim_acks
+                                  else write_277cas(path, scrubbed.findings, stage / "acks", name, controls,
+                                                    withheld=result.rejected_sets()))
         outcome.claims_in += scrubbed.claims_in
         outcome.claims_out += scrubbed.claims_out
         outcome.claims_held += scrubbed.claims_held

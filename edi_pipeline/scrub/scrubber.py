@@ -463,6 +463,9 @@ class ScrubTee(Protocol):
     def claims(self, tx: Transaction, issues: IssueList) -> list[Claim]:
         """The claims of the 837P set last fed, as parse_837p gives them; its parse issues go to `issues`."""
 
+    def scrubbed(self, done: ScrubbedSet) -> None:
+        """Each set as the scrub gives it out, its findings still attached to their claims."""
+
     def finish(self) -> None:
         """After the last item, inside the sink's transaction: raising undoes the whole scrub."""
 
@@ -632,6 +635,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 rejects.transaction(item.tx, item.rejects)
             if sink is not None and item.profile_of is not None:
                 sink.set_scrubbed(item, len(result.findings))
+            if tee is not None:
+                tee.scrubbed(item)
             for f in item.findings:
                 f.detach()  # the report keeps the findings, not the transaction set
             result.findings.extend(item.findings)
