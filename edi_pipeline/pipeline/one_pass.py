@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from edi_pipeline.core.errors import EdiError
 from edi_pipeline.scrub.ack277 import AckSpool
-from edi_pipeline.scrub.scrubber import ScrubResult, scrub_file
+from edi_pipeline.scrub import scrubber
+from edi_pipeline.scrub.scrubber import ScrubResult
 from edi_pipeline.validate.validator import Validation, ValidationPass
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 
@@ -89,7 +90,7 @@ def validate_and_scrub(path: str | os.PathLike, name: str, out_path, rejects_pat
     for the two (see the module docstring)."""
     tee = _Tee(str(path), name)
     try:
-        scrubbed = scrub_file(path, out_path, rejects_path, store, sha256=sha256, withheld=tee, tee=tee)
+        scrubbed = scrubber.scrub_file(path, out_path, rejects_path, store, sha256=sha256, withheld=tee, tee=tee)
     except (_Disagrees, EdiError):
         return None
     return OnePass(tee.validation, scrubbed, None if tee.acks.stale else tee.acks)
