@@ -282,6 +282,14 @@ def test_latin1_superscript_digit_in_an_mue_value_is_a_bad_row(tmp_path):
         ncci.read_files([p])
 
 
+def test_an_mue_row_of_one_cell_is_a_bad_row(tmp_path):
+    """Found by the fuzz test: a row cut to its code (a stray CR) raised IndexError, not a located error."""
+    p = tmp_path / "mue_2026q3.csv"
+    p.write_bytes(b'"notice"\n"HCPCS/\nCPT Code",MUE,MUE Adjudication Indicator,R\n"97811"\r"2","3 Date",y\n')
+    with pytest.raises(ncci.NcciError, match=r"mue_2026q3.csv:4: not an MUE row"):
+        ncci.read_files([p])
+
+
 def test_zip_member_names_reach_messages_without_control_characters(tmp_path):
     z = tmp_path / "q_2026q3.zip"
     with zipfile.ZipFile(z, "w") as zf:

@@ -210,7 +210,7 @@ def parse_mue(text: str, where: str, version: str) -> list[tuple]:
             header = len(cells) >= 3 and "hcpcs" in cells[0].lower() and any("mue" in c.lower() for c in cells)
             continue
         mai = re.match(r"[123]\b", cells[2]) if len(cells) >= 3 else None
-        if not (_CODE.fullmatch(cells[0].upper()) and cells[1].isascii() and cells[1].isdigit() and mai):
+        if not (mai and _CODE.fullmatch(cells[0].upper()) and cells[1].isascii() and cells[1].isdigit()):
             raise NcciError(f"{where}:{n}: not an MUE row (code, MUE value, MAI 1/2/3 text, rationale)")
         rows.append((cells[0].upper(), int(cells[1]), int(mai[0]), cells[3] if len(cells) > 3 else "", version))
     if not rows:
