@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edi_pipeline.codes import ncci
+from edi_pipeline.store.ncci_tables import NcciDb
 from edi_pipeline.cli.commands import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,10 +96,10 @@ def test_ptp_zip_with_notice_wrapped_header_and_repeated_pairs():
 
 
 def test_repeated_pair_is_applied_by_date(tmp_path):
-    db = ncci.NcciDb(tmp_path / "t.ncci.sqlite")
+    db = NcciDb(tmp_path / "t.ncci.sqlite")
     for f in ncci.read_files([PTP_ZIP], effective=date(1996, 1, 1)):
         db.import_file(f)
-    n = ncci.Ncci(db)
+    n = ncci.Ncci(db.tables())
     assert n.pair("20550", "99213", date(2019, 12, 31)).modifier == 0  # the deleted row, still in force
     assert n.pair("20550", "99213", date(2020, 1, 1)).modifier == 1  # its active successor
     assert n.pair("20560", "97140", date(2026, 6, 30)) is None  # effective 2026-07-01
@@ -169,13 +170,13 @@ def test_ncci_import_loads_all_three_layouts_idempotently(tmp_path):
     assert '"status": "imported"' in r.output and r.output.count('"kind"') == 4
     path = tmp_path / "s.db.ncci.sqlite"
     assert path.stat().st_mode & 0o777 == 0o600
-    db = ncci.NcciDb(path)
+    db = NcciDb(path)
     counts = [db.conn.execute(f"select count(*) from {k}").fetchone()[0] for k in ncci.KINDS]
     db.close()
     again = _import(tmp_path, PTP_ZIP, MUE_CSV, AOC_TXT)
     assert again.exit_code == 0 and '"status": "imported"' not in again.output
     assert again.output.count('"status": "unchanged"') == 4
-    db = ncci.NcciDb(path)
+    db = NcciDb(path)
     assert [db.conn.execute(f"select count(*) from {k}").fetchone()[0] for k in ncci.KINDS] == counts == [9, 5, 5]
     assert {(v["kind"], v["version"], v["effective"]) for v in db.versions()} == {
         ("ptp", "v322r0", "2026-07-01"), ("mue", "2026Q3", "2026-07-01"), ("aoc", "2026Q3", "2026-07-01")}
@@ -188,8 +189,8 @@ def test_ncci_import_replaces_a_changed_file_of_the_same_version(tmp_path):
     changed.write_bytes(MUE_CSV.read_bytes().replace(b'"G3003","3"', b'"G3003","5"'))
     r = _import(tmp_path, changed)
     assert r.exit_code == 0 and '"status": "replaced"' in r.output
-    db = ncci.NcciDb(tmp_path / "s.db.ncci.sqlite")
-    assert ncci.Ncci(db).mue("G3003", DOS).mue == 5
+    db = NcciDb(tmp_path / "s.db.ncci.sqlite")
+    assert ncci.Ncci(db.tables()).mue("G3003", DOS).mue == 5
     assert db.conn.execute("select count(*) from mue").fetchone()[0] == 5
     db.close()
 
@@ -228,8 +229,8 @@ def test_ncci_show_lists_shipped_and_imported(tmp_path):
 
 def test_imported_table_replaces_the_shipped_one_from_its_effective_date(tmp_path):
     assert _import(tmp_path, PTP_ZIP, MUE_CSV, AOC_TXT).exit_code == 0
-    db = ncci.NcciDb(tmp_path / "s.db.ncci.sqlite")
-    n = ncci.Ncci(db)
+    db = NcciDb(tmp_path / "s.db.ncci.sqlite")
+    n = ncci.Ncci(db.tables())
     before, after = date(2026, 6, 30), date(2026, 7, 1)
     # shipped before 2026-07-01: 20560/97810 indicator 0, no 20560/97140 row, G3003 MUE 4
     assert n.pair("20560", "97810", before).modifier == 0 and n.pair("20560", "97140", before) is None
@@ -277,6 +278,14 @@ def test_damaged_ncci_files_give_one_located_error_or_rows(data):
 def test_latin1_superscript_digit_in_an_mue_value_is_a_bad_row(tmp_path):
     p = tmp_path / "mue_2026q3.csv"
     p.write_bytes(b'"notice"\n"HCPCS/\nCPT Code",MUE,MUE Adjudication Indicator,R\n20552,\xb2,"2 Date of Service",y\n')
+    with pytest.raises(ncci.NcciError, match=r"mue_2026q3.csv:4: not an MUE row"):
+        ncci.read_files([p])
+
+
+def test_an_mue_row_of_one_cell_is_a_bad_row(tmp_path):
+    """Found by the fuzz test: a row cut to its code (a stray CR) raised IndexError, not a located error."""
+    p = tmp_path / "mue_2026q3.csv"
+    p.write_bytes(b'"notice"\n"HCPCS/\nCPT Code",MUE,MUE Adjudication Indicator,R\n"97811"\r"2","3 Date",y\n')
     with pytest.raises(ncci.NcciError, match=r"mue_2026q3.csv:4: not an MUE row"):
         ncci.read_files([p])
 

@@ -323,7 +323,7 @@ def test_history_reads_a_members_dates_once_for_every_window():
     and each window's answer is the same as a windowed query would give."""
     from datetime import date, timedelta
 
-    from edi_pipeline.rules.engine import History
+    from edi_pipeline.store.history import StoreHistory
 
     days = [date(2024, 1, 1) + timedelta(days=9 * k) for k in range(120)]
 
@@ -341,7 +341,7 @@ def test_history_reads_a_members_dates_once_for_every_window():
             CountingStore.calls += 1
             return [(d, f"PCN{k}") for k, d in enumerate(days) if since <= d <= until]
 
-    history = History(CountingStore(), exclude_file="x")
+    history = StoreHistory(CountingStore(), exclude_file="x")
     for start in days[::7]:
         lo, hi = start, start + timedelta(days=90)
         assert history.visit_dates("m", frozenset({"20553"}), lo, hi) == {d for d in days if lo <= d <= hi}

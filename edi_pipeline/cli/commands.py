@@ -902,7 +902,7 @@ def ncci_import(files, db, effective, fmt):
     """
     from datetime import date
 
-    from edi_pipeline.codes.ncci import import_files
+    from edi_pipeline.store.ncci_tables import import_files
     from edi_pipeline.store.store import default_db_path
 
     try:
@@ -924,7 +924,8 @@ def ncci_show(db, fmt):
     Example:
       edi-pipeline ncci show --db billing.db
     """
-    from edi_pipeline.codes.ncci import KINDS, NcciDb, db_path, shipped
+    from edi_pipeline.codes.ncci import KINDS, shipped
+    from edi_pipeline.store.ncci_tables import NcciDb, db_path
     from edi_pipeline.store.store import default_db_path
 
     meta = shipped()[1]

@@ -1,5 +1,6 @@
 """CMS NCCI edits (PTP pairs, MUEs, add-on codes): the official quarterly files read in their own layouts,
-the shipped table, imported tables kept in a SQLite file beside the store, and lookups by code and date.
+the shipped table, and lookups by code and date over it and the imported versions (store.ncci_tables
+keeps those in a SQLite file beside the store and reads them through the `Table` interface).
 
 An imported table of a kind replaces the shipped one (and older imports) for dates of service on or after
 its effective date. A PTP or AOC row applies from its effective date through its deletion date (CMS
@@ -13,11 +14,10 @@ import hashlib
 import io
 import os
 import re
-import sqlite3
 import zipfile
 import zlib
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -210,7 +210,7 @@ def parse_mue(text: str, where: str, version: str) -> list[tuple]:
             header = len(cells) >= 3 and "hcpcs" in cells[0].lower() and any("mue" in c.lower() for c in cells)
             continue
         mai = re.match(r"[123]\b", cells[2]) if len(cells) >= 3 else None
-        if not (_CODE.fullmatch(cells[0].upper()) and cells[1].isascii() and cells[1].isdigit() and mai):
+        if not (mai and _CODE.fullmatch(cells[0].upper()) and cells[1].isascii() and cells[1].isdigit()):
             raise NcciError(f"{where}:{n}: not an MUE row (code, MUE value, MAI 1/2/3 text, rationale)")
         rows.append((cells[0].upper(), int(cells[1]), int(mai[0]), cells[3] if len(cells) > 3 else "", version))
     if not rows:
@@ -336,7 +336,7 @@ def _printable(name: str) -> str:
 
 # ---------------------------------------------------------------- tables
 
-class _Table:
+class Table:
     """One version of each kind's rows, in memory (the shipped table) or in the imported database."""
 
     def ptp(self, codes: frozenset[str]) -> list[PtpEdit]:
@@ -349,7 +349,7 @@ class _Table:
         raise NotImplementedError
 
 
-class MemoryTable(_Table):
+class MemoryTable(Table):
     """Rows kept as tuples by column 1 and column 2, made PtpEdits when a lookup first needs them."""
 
     def __init__(self, ptp: Iterable[tuple] = (), mue: Iterable[tuple] = (), aoc: Iterable[tuple] = ()):
@@ -360,7 +360,7 @@ class MemoryTable(_Table):
         self._mue = {r[0]: MueEdit(*r) for r in mue}
         self._aoc: dict[str, list[AocEdit]] = {}
         for r in aoc:
-            e = _aoc_edit(r)
+            e = aoc_edit(r)
             self._aoc.setdefault(e.addon, []).append(e)
 
     def ptp(self, codes: frozenset[str]) -> list[PtpEdit]:
@@ -372,7 +372,7 @@ class MemoryTable(_Table):
                     if b in row:
                         edits = self._edits.get((a, b))
                         if edits is None:
-                            edits = self._edits[a, b] = [_ptp_edit(r) for r in row[b]]
+                            edits = self._edits[a, b] = [ptp_edit(r) for r in row[b]]
                         out.extend(edits)
         return out
 
@@ -387,11 +387,11 @@ def _d(v: str | None) -> date | None:
     return date.fromisoformat(v) if v else None
 
 
-def _ptp_edit(r: tuple) -> PtpEdit:
+def ptp_edit(r: tuple) -> PtpEdit:
     return PtpEdit(r[0], r[1], _d(r[2]), _d(r[3]), int(r[4]), r[5], r[6])
 
 
-def _aoc_edit(r: tuple) -> AocEdit:
+def aoc_edit(r: tuple) -> AocEdit:
     return AocEdit(r[0], r[1], int(r[2]), _d(r[3]), _d(r[4]), r[5])
 
 
@@ -417,139 +417,22 @@ def shipped() -> tuple[MemoryTable, dict[str, dict[str, str]]]:
     return table, meta
 
 
-_SCHEMA = """
-create table if not exists files (
-    id integer primary key, kind text not null, version text not null, part text not null,
-    effective text not null, name text not null, sha256 text not null, rows integer not null,
-    imported_at text not null, unique (kind, version, part));
-create table if not exists ptp (file_id integer not null, column1 text not null, column2 text not null,
-    effective text, deleted text, modifier integer not null, rationale text, version text not null);
-create table if not exists mue (file_id integer not null, code text not null, mue integer not null,
-    mai integer not null, rationale text, version text not null);
-create table if not exists aoc (file_id integer not null, primary_code text not null, addon text not null,
-    type integer not null, effective text, deleted text, version text not null);
-"""
-_COLS = {"ptp": "column1, column2, effective, deleted, modifier, rationale, version",
-         "mue": "code, mue, mai, rationale, version",
-         "aoc": "primary_code, addon, type, effective, deleted, version"}
-_INDEXES = {"ptp": "create index if not exists ptp_pair on ptp (column1, column2, file_id)",
-            "mue": "create index if not exists mue_code on mue (code, file_id)",
-            "aoc": "create index if not exists aoc_addon on aoc (addon, file_id)"}
-
-
-def db_path(store_path: str | os.PathLike) -> Path | None:
-    """The imported NCCI tables of a store: `STORE.ncci.sqlite` beside it (None for an in-memory store)."""
-    if str(store_path) == ":memory:":
-        return None
-    p = Path(store_path)
-    return p.with_name(p.name + ".ncci.sqlite")
-
-
-class NcciDb:
-    """The imported tables: one SQLite file, rows indexed by code, every file recorded with its version."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        try:
-            fresh = not self.path.exists()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path)
-            if fresh:
-                os.chmod(self.path, 0o600)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA busy_timeout=600000")
-            self.conn.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as e:
-            raise NcciError(f"cannot open NCCI tables {self.path}: {e}") from None
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def import_file(self, f: ParsedFile) -> str:
-        """Store one file's rows (replacing an earlier import of the same version and part); returns
-        "imported", "replaced" or "unchanged" (the same file again)."""
-        conn = self.conn
-        with conn:
-            old = conn.execute("select id, sha256 from files where kind = ? and version = ? and part = ?",
-                               (f.kind, f.version, f.part)).fetchone()
-            if old and old[1] == f.sha256:
-                return "unchanged"
-            if old:
-                conn.execute(f"delete from {f.kind} where file_id = ?", (old[0],))
-                conn.execute("delete from files where id = ?", (old[0],))
-            conn.execute(f"drop index if exists {_INDEXES[f.kind].split()[5]}")
-            fid = conn.execute(
-                "insert into files (kind, version, part, effective, name, sha256, rows, imported_at) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?)",
-                (f.kind, f.version, f.part, f.effective.isoformat(), Path(f.name).name, f.sha256, len(f.rows),
-                 datetime.now(timezone.utc).isoformat(timespec="seconds"))).lastrowid
-            marks = ", ".join("?" * (len(_COLS[f.kind].split(",")) + 1))
-            conn.executemany(f"insert into {f.kind} (file_id, {_COLS[f.kind]}) values ({marks})",
-                             ((fid, *r) for r in f.rows))
-            conn.execute(_INDEXES[f.kind])
-        return "replaced" if old else "imported"
-
-    def versions(self) -> list[dict]:
-        cur = self.conn.execute("select kind, version, effective, count(*), sum(rows) from files "
-                                "group by kind, version, effective order by kind, effective, version")
-        return [dict(zip(("kind", "version", "effective", "files", "rows"), r)) for r in cur]
-
-
-class DbTable(_Table):
-    """One imported version of one kind, read from NcciDb with each lookup cached."""
-
-    def __init__(self, conn: sqlite3.Connection, kind: str, file_ids: tuple[int, ...]):
-        self.conn, self.kind, self.ids = conn, kind, file_ids
-        self._marks = ",".join("?" * len(file_ids))
-        self._cache: dict = {}
-
-    def ptp(self, codes: frozenset[str]) -> list[PtpEdit]:
-        got = self._cache.get(codes)
-        if got is None:
-            cs = sorted(codes)
-            m = ",".join("?" * len(cs))
-            cur = self.conn.execute(
-                f"select {_COLS['ptp']} from ptp where column1 in ({m}) and column2 in ({m}) "
-                f"and file_id in ({self._marks})", (*cs, *cs, *self.ids))
-            got = self._cache[codes] = [_ptp_edit(r) for r in cur]
-        return got
-
-    def mue(self, code: str) -> MueEdit | None:
-        if code not in self._cache:
-            r = self.conn.execute(f"select {_COLS['mue']} from mue where code = ? and file_id in ({self._marks})",
-                                  (code, *self.ids)).fetchone()
-            self._cache[code] = MueEdit(*r) if r else None
-        return self._cache[code]
-
-    def aoc(self, addon: str) -> list[AocEdit]:
-        if addon not in self._cache:
-            cur = self.conn.execute(f"select {_COLS['aoc']} from aoc where addon = ? and file_id in ({self._marks})",
-                                    (addon, *self.ids))
-            self._cache[addon] = [_aoc_edit(r) for r in cur]
-        return self._cache[addon]
-
-
 class Ncci:
     """Lookups by code and date of service over the shipped table and the imported versions."""
 
-    def __init__(self, db: NcciDb | None = None):
+    def __init__(self, imported: Iterable[tuple[str, date, Table]] = ()):
+        """`imported`: (kind, effective date, table) of each imported version (store.ncci_tables reads them)."""
         self.shipped = shipped()[0]
-        self.db = db
-        self._versions: dict[str, list[tuple[date, _Table]]] = {k: [] for k in KINDS}
-        if db is not None:
-            by_version: dict[tuple[str, str, str], list[int]] = {}
-            for fid, kind, version, eff in db.conn.execute(
-                    "select id, kind, version, effective from files order by effective, id"):
-                by_version.setdefault((kind, version, eff), []).append(fid)
-            for (kind, _v, eff), ids in by_version.items():
-                self._versions[kind].append((date.fromisoformat(eff), DbTable(db.conn, kind, tuple(ids))))
-            for v in self._versions.values():
-                v.sort(key=lambda x: x[0])
+        self._versions: dict[str, list[tuple[date, Table]]] = {k: [] for k in KINDS}
+        for kind, eff, t in imported:
+            self._versions[kind].append((eff, t))
+        for v in self._versions.values():
+            v.sort(key=lambda x: x[0])
 
-    def table(self, kind: str, d: date | None) -> _Table:
+    def table(self, kind: str, d: date | None) -> Table:
         """The imported version in force on d (the latest whose effective date is on or before it), else
         the shipped table."""
-        chosen: _Table = self.shipped
+        chosen: Table = self.shipped
         for eff, t in self._versions[kind]:
             if d is None or eff <= d:
                 chosen = t
@@ -592,33 +475,7 @@ class Ncci:
         return frozenset(e.primary for e in edits if e.primary != CONTRACTOR)
 
 
-@lru_cache(maxsize=8)
-def _for_path(path: str | None, mtime: int) -> Ncci:
-    return Ncci(NcciDb(path) if path else None)
-
-
-def for_store(store) -> Ncci:
-    """The NCCI lookups a scrub with this store uses: the shipped table plus the store's imports."""
-    p = db_path(store.path) if store is not None else None
-    if p is None or not p.exists():
-        return _for_path(None, 0)
-    return _for_path(str(p), p.stat().st_mtime_ns)
-
-
-def import_files(paths: Iterable[str | os.PathLike], store_path: str | os.PathLike,
-                 effective: date | None = None) -> list[dict]:
-    """`ncci import`: read every file (all are read before anything is stored) and store each one."""
-    files = read_files(paths, effective)
-    target = db_path(store_path)
-    if target is None:
-        raise NcciError("NCCI tables need a store file (--db), not an in-memory store")
-    db = NcciDb(target)
-    try:
-        out = []
-        for f in files:
-            status = db.import_file(f)
-            out.append({"file": Path(f.name).name, "kind": f.kind, "version": f.version, "part": f.part,
-                        "effective": f.effective.isoformat(), "rows": len(f.rows), "status": status})
-        return out
-    finally:
-        db.close()
+@lru_cache(maxsize=1)
+def shipped_ncci() -> Ncci:
+    """Lookups over the shipped table alone (no store, or no imports in it)."""
+    return Ncci()

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from operator import itemgetter
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator, Protocol
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, Profile
 from edi_pipeline.core.errors import Severity
 from edi_pipeline.x12.segment import Segment
 from edi_pipeline.tx.model import Claim, ServiceLine
-from edi_pipeline.core.values import from_cents
 from edi_pipeline.tx.model import member_hash
 
 # ---------------------------------------------------------------- edits
@@ -285,91 +284,145 @@ def line_key(line: tuple) -> tuple:
     return d or date.min, code, charge if charge is not None else Decimal(0)
 
 
-class History:
-    """Claim history for visit-counting rules: the store (minus the current file) plus this file.
+class History(Protocol):
+    """What the visit-history rules (visit counts, frequency, auth units, NCCI units, DUPLICATE-CLAIM,
+    CORRECTED-NO-F8) read of the claims sent before this file: store.history.StoreHistory answers from the
+    SQLite store, MemoryHistory from rows in memory (a Spark group). `file_exact` and `file_lines` are
+    DUPLICATE-CLAIM's record of this file's own claims so far (see CachedHistory)."""
 
-    `store` may be None (no history). A member's dates for a code set are read from the store once,
-    whatever the windows asked for later (each window is a binary search in them).
-    """
+    file_exact: dict[int, str]
+    file_lines: dict[int, str]
 
-    def __init__(self, store=None, exclude_file: str | None = None):
-        self.store = store
-        self.exclude_file = exclude_file
+    def visit_dates(self, member: str, codes: frozenset[str], since: date, until: date) -> set[date]:
+        """Distinct service dates of the member's lines with any of `codes` in [since, until], voids left out."""
+
+    def procedure_lines(self, member: str, code: str, since: date, until: date) -> list[tuple[date, str]]:
+        """(service date, patient control number) of the member's lines of `code` in [since, until], sorted."""
+
+    def procedure_units(self, member: str, code: str, since: date, until: date) -> list[tuple[date, str, Decimal]]:
+        """(service date, patient control number, units) of the member's lines of `code` in [since, until]."""
+
+    def sent_claims(self, member: str, dates: set[date]) -> list[tuple[str, tuple]]:
+        """(patient control number, sorted (date, code, charge) lines) of the member's claims with a line on
+        one of `dates`; voids, and claims a void cancelled, left out."""
+
+    def payer_claim_known(self, icn: str) -> bool | None:
+        """Whether a remit on file carries this payer claim control number (CLP07); None: no remits to ask."""
+
+
+class CachedHistory:
+    """The History answers from each member's whole history, fetched once per (member, codes) by the
+    subclass (`_visit_dates`, `_procedure_lines`, `_sent`, `_empty`); each window is a binary search."""
+
+    def __init__(self) -> None:
         self._dates: dict[tuple, list[date]] = {}
         self._lines: dict[tuple, list[tuple[date, str]]] = {}
-        self._empty: bool | None = None
-        self._sent: dict[str, list[tuple[date, str, tuple]]] = {}
-        # DUPLICATE-CLAIM, the claims read so far in this file (the store holds the earlier files), kept as
+        self._sent_of: dict[str, list[tuple[str, tuple]]] = {}
+        self._is_empty: bool | None = None
+        # DUPLICATE-CLAIM, the claims read so far in this file (the history holds the earlier files), kept as
         # hashes so memory stays small: hash((member, sorted lines)) and hash((member, one line)) -> the
         # first claim's patient control number (a 64-bit collision is the price, about 1 in 10^7 at 10^6 claims)
         self.file_exact: dict[int, str] = {}
         self.file_lines: dict[int, str] = {}
 
-    def _store_empty(self) -> bool:
-        if self._empty is None:
-            if self.store is None:
-                self._empty = True
-            else:
-                rows = list(self.store.query(
-                    "select 1 from claims where file_sha256 != ? limit 1", [self.exclude_file or ""]))
-                self._empty = not rows
-        return self._empty
+    def _empty(self) -> bool:
+        raise NotImplementedError
+
+    def _visit_dates(self, member: str, codes: frozenset[str]) -> Iterable[date]:
+        raise NotImplementedError
+
+    def _procedure_lines(self, member: str, code: str) -> Iterable[tuple[date, str]]:
+        raise NotImplementedError
+
+    def _sent(self, member: str) -> Iterable[tuple[str, tuple]]:
+        """(pcn, lines in line_key order) of each of the member's claims, voids and voided claims left out."""
+        raise NotImplementedError
+
+    def empty(self) -> bool:
+        if self._is_empty is None:
+            self._is_empty = self._empty()
+        return self._is_empty
 
     def visit_dates(self, member: str, codes: frozenset[str], since: date, until: date) -> set[date]:
-        if self._store_empty():
+        if self.empty():
             return set()
         key = (member, codes)
         every = self._dates.get(key)
         if every is None:
-            every = self._dates[key] = sorted(self.store.visit_dates(member, codes, date.min, date.max,
-                                                                     exclude_file=self.exclude_file))
+            every = self._dates[key] = sorted(self._visit_dates(member, codes))
         return set(every[bisect_left(every, since):bisect_right(every, until)])
 
     def procedure_lines(self, member: str, code: str, since: date, until: date) -> list[tuple[date, str]]:
-        if self._store_empty():
+        if self.empty():
             return []
         key = (member, code)
         rows = self._lines.get(key)
         if rows is None:
-            rows = self._lines[key] = sorted(self.store.procedure_dates(member, code, date.min, date.max,
-                                                                        exclude_file=self.exclude_file))
+            rows = self._lines[key] = sorted(self._procedure_lines(member, code))
         return rows[bisect_left(rows, since, key=_first):bisect_right(rows, until, key=_first)]
 
     def sent_claims(self, member: str, dates: set[date]) -> list[tuple[str, tuple]]:
-        """(patient control number, sorted (date, code, charge) lines) of the member's stored claims from
-        other files that have a line on one of `dates`; voids, and claims a void cancelled, left out."""
-        if self._store_empty() or not dates:
+        if self.empty() or not dates:
             return []
-        every = self._sent.get(member)
+        every = self._sent_of.get(member)
         if every is None:
-            claims: dict[str, tuple[str, list]] = {}
-            for r in self.store.query(
-                    "select c.id, c.patient_control_number, l.service_date, l.procedure, l.charge_cents "
-                    "from claims c join claim_lines l on l.claim_id = c.id "
-                    "where c.member_hash = ? and c.file_sha256 != ? and coalesce(c.frequency_code, '1') != '8' "
-                    "and c.patient_control_number not in "
-                    "(select patient_control_number from claims where frequency_code = '8' and member_hash = ?)",
-                    [member, self.exclude_file or "", member]):
-                d = date.fromisoformat(r["service_date"]) if r["service_date"] else None
-                line = (d, r["procedure"], from_cents(r["charge_cents"]))
-                claims.setdefault(r["id"], (r["patient_control_number"], []))[1].append(line)
-            every = self._sent[member] = [
-                (pcn, tuple(sorted(lines, key=line_key))) for pcn, lines in claims.values()]
+            every = self._sent_of[member] = list(self._sent(member))
         return [(pcn, lines) for pcn, lines in every if any(x[0] in dates for x in lines)]
 
-    def payer_claim_known(self, icn: str) -> bool:
-        """Whether a stored remit carries this payer claim control number (CLP07)."""
-        if self.store is None:
-            return False
-        return bool(list(self.store.query(
-            "select 1 from claim_payments where payer_claim_control_number = ? limit 1", [icn])))
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    """One service line of a claim sent before, as MemoryHistory holds it (`claim` tells claims apart)."""
+
+    claim: object
+    member: str  # member_hash
+    patient_control_number: str
+    frequency_code: str | None
+    service_date: date | None
+    procedure: str | None
+    charge: Decimal | None
+    units: Decimal | None = None  # None: 1
+
+
+class MemoryHistory(CachedHistory):
+    """History from rows in memory: the lines of the claims sent before (other files) and the payer claim
+    control numbers of the remits on file (None: no remits to ask). MemoryHistory() is no history at all."""
+
+    def __init__(self, lines: Iterable[HistoryLine] = (), payer_claims: Iterable[str] | None = None):
+        super().__init__()
+        self.by_member: dict[str, list[HistoryLine]] = defaultdict(list)
+        for ln in lines:
+            self.by_member[ln.member].append(ln)
+        self.payer_claims = None if payer_claims is None else frozenset(payer_claims)
+
+    def _empty(self) -> bool:
+        return not self.by_member
+
+    def _live(self, member: str) -> Iterator[HistoryLine]:
+        return (ln for ln in self.by_member.get(member, ()) if (ln.frequency_code or "1") != "8")
+
+    def _visit_dates(self, member: str, codes: frozenset[str]) -> set[date]:
+        return {ln.service_date for ln in self._live(member) if ln.procedure in codes and ln.service_date}
+
+    def _procedure_lines(self, member: str, code: str) -> list[tuple[date, str]]:
+        return [(d, pcn) for d, pcn, _ in self.procedure_units(member, code, date.min, date.max)]
 
     def procedure_units(self, member: str, code: str, since: date, until: date) -> list[tuple[date, str, Decimal]]:
-        """(service date, patient control number, units) of each stored line of `code` for the member in
-        [since, until], voided claims and this file's own claims left out."""
-        if self._store_empty():
-            return []
-        return self.store.procedure_units(member, code, since, until, exclude_file=self.exclude_file)
+        return [(ln.service_date, ln.patient_control_number, Decimal(1) if ln.units is None else ln.units)
+                for ln in self._live(member)
+                if ln.procedure == code and ln.service_date and since <= ln.service_date <= until]
+
+    def _sent(self, member: str) -> list[tuple[str, tuple]]:
+        voided = {ln.patient_control_number for ln in self.by_member.get(member, ()) if ln.frequency_code == "8"}
+        claims: dict[object, tuple[str, list]] = {}
+        for ln in self._live(member):
+            if ln.patient_control_number not in voided:
+                claims.setdefault(ln.claim, (ln.patient_control_number, []))[1].append(
+                    (ln.service_date, ln.procedure, ln.charge))
+        return [(pcn, tuple(sorted(lines, key=line_key))) for pcn, lines in claims.values()]
+
+    def payer_claim_known(self, icn: str) -> bool | None:
+        return None if self.payer_claims is None else icn in self.payer_claims
 
 
 def year_before(d: date) -> date:
@@ -390,22 +443,22 @@ class Context:
     claims: list[Claim]
     tables: CodeTables
     profiles: PayerProfiles
-    history: History = field(default_factory=History)
+    history: History = field(default_factory=MemoryHistory)
     auths: object | None = None  # scrub.AuthBook: find(claim, lines) -> (auth, units) | None
     today: date = field(default_factory=date.today)  # the scrub date (TIMELY-FILING counts to it)
     _sessions: list[Session] | None = None
     _profile: dict[int, Profile] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # work shared by several transaction rules, keyed by the rule module
-    _ncci: object | None = None
+    ncci_tables: object | None = None  # codes.ncci.Ncci: the shipped table and the store's imports
 
     @property
     def ncci(self):
-        """The NCCI tables in force (ncci.Ncci): the shipped table plus the store's imports."""
-        if self._ncci is None:
-            from edi_pipeline.codes.ncci import for_store
+        """The NCCI tables in force (codes.ncci.Ncci): those given, else the shipped table."""
+        if self.ncci_tables is None:
+            from edi_pipeline.codes.ncci import shipped_ncci
 
-            self._ncci = for_store(self.history.store)
-        return self._ncci
+            self.ncci_tables = shipped_ncci()
+        return self.ncci_tables
 
     def profile(self, claim: Claim) -> Profile:
         p = self._profile.get(id(claim))

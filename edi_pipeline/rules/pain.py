@@ -213,7 +213,8 @@ def _medicare_only(ctx: Context) -> Context:
     claims = [c for c in ctx.claims if ctx.profile(c).applies("medicare")]
     if len(claims) == len(ctx.claims):
         return ctx
-    view = Context(claims, ctx.tables, ctx.profiles, ctx.history, ctx.auths, today=ctx.today)
+    view = Context(claims, ctx.tables, ctx.profiles, ctx.history, ctx.auths, today=ctx.today,
+                   ncci_tables=ctx.ncci_tables)
     view._profile = ctx._profile
     return view
 
@@ -718,7 +719,7 @@ def corrected_no_f8(claim: Claim, ctx: Context):
         return [ctx.finding("CORRECTED-NO-F8", claim, None,
                             f"frequency {claim.frequency_code} claim without REF*F8 (the payer claim control "
                             f"number it corrects)", severity=Severity.ERROR)]
-    if ctx.history.store is not None and not ctx.history.payer_claim_known(f8):
+    if ctx.history.payer_claim_known(f8) is False:
         return [ctx.finding("CORRECTED-NO-F8", claim, None,
                             f"frequency {claim.frequency_code} claim: its REF*F8 matches no payer claim control "
                             f"number (CLP07) of the remits on file", severity=Severity.WARNING)]

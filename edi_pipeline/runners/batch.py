@@ -476,7 +476,11 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
         from edi_pipeline.scrub.scrubber import scrub_file  # here: an 835-only run does not pay for loading rules and TR3 maps
         from edi_pipeline.validate.validator import take_control_numbers, validate_file, write_acks
 
-        result = validate_file(path, path.name)
+        from edi_pipeline.pipeline.one_pass import validate_and_scrub
+
+        # validation and scrub from one read; where that cannot stand for the two, two reads as before
+        one = validate_and_scrub(path, path.name, stage / "outbound" / name, stage / "rejects" / name, store, sha)
+        result = one.validation if one else validate_file(path, path.name)
         write_acks(result, stage / "acks", name, numbers_from=out / "acks")
         for ack in result.acks_to_send():
             outcome.acks_accepted += ack.accepted
@@ -494,8 +498,9 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
             return quarantined(f"{path.name}: interchange {rejected[0].control_number} rejected "
                                f"(TA1 {rejected[0].note}, in acks/): {rejected[0].errors[0]}")
         try:
-            scrubbed = scrub_file(path, stage / "outbound" / name, stage / "rejects" / name, store,
-                                  sha256=sha, withheld=result.rejected_sets())
+            scrubbed = one.scrubbed if one else scrub_file(path, stage / "outbound" / name,
+                                                           stage / "rejects" / name, store, sha256=sha,
+                                                           withheld=result.rejected_sets())
         except EdiError as exc:
             return quarantined(str(exc))
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
@@ -509,8 +514,9 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
             scrubbed.write_report(fh)
         # the clearinghouse's 277CA per interchange: each claim sent on (A1) or held (A6/A7/A8 with its rule)
         controls = (take_control_numbers(out / "acks", 1)[0] for _ in itertools.count())
-        outcome.claim_acks += len(write_277cas(path, scrubbed.findings, stage / "acks", name, controls,
-                                               withheld=result.rejected_sets()))
+        outcome.claim_acks += len(one.claim_acks.write(stage / "acks", name, controls) if one and one.claim_acks
+                                  else write_277cas(path, scrubbed.findings, stage / "acks", name, controls,
+                                                    withheld=result.rejected_sets()))
         outcome.claims_in += scrubbed.claims_in
         outcome.claims_out += scrubbed.claims_out
         outcome.claims_held += scrubbed.claims_held

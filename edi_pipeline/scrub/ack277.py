@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import tempfile
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import BinaryIO, Collection, Iterable, Iterator, Sequence
+from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Sequence
 
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 from edi_pipeline.core.errors import Issue, IssueList, Severity
@@ -33,7 +35,7 @@ from edi_pipeline.core.values import format_amount, format_number
 from edi_pipeline.core.files import atomic_output
 
 __all__ = ["ACCEPTED", "RULE_STATUS", "Rejection", "ClaimOutcome", "build_277ca", "write_277cas",
-           "set_outcomes", "interchange_outcomes"]
+           "set_outcomes", "interchange_outcomes", "AckSpool"]
 
 # STC01 of a claim sent on: A1 received, 20 accepted for processing (no entity code needed).
 ACCEPTED = ("A1", "20", None)
@@ -329,19 +331,29 @@ def write_277cas(source: str | os.PathLike | bytes | BinaryIO, findings: Iterabl
     837P interchanges))). Written set by set, so memory holds one 837 set; each file appears whole (atomic)
     and private (0600: it names patients). Names are made safe (paths.safe_name, safe_part)."""
     now = now or datetime.now(timezone.utc)
+    received = received or now.date()
+    sets = ((isa_index, isa, gs, lambda control, n, outcomes=outcomes:
+             _text(_transaction(outcomes, f"{n:04d}", f"{control}{n:04d}", now, received)))
+            for isa_index, isa, gs, outcomes in set_outcomes(source, findings, withheld))
+    return _write_interchanges(sets, ack_dir, name, controls, now)
+
+
+def _write_interchanges(sets: Iterable[tuple[int, Sequence[str], Sequence[str], Callable[[int, int], str]]],
+                        ack_dir: Path, name: str, controls: Iterator[int], now: datetime) -> list[Path]:
+    """write_277cas given each 277 set as (ISA index, ISA elements, GS elements, text of (control, set number))."""
     base = safe_name(name)
     written: list[Path] = []
     names: set[str] = set()
     with contextlib.ExitStack() as stack:
         out = None
         current = None
-        sets = control = 0
-        for isa_index, isa, gs, outcomes in set_outcomes(source, findings, withheld):
+        n = control = 0
+        for isa_index, isa, gs, text in sets:
             if isa_index != current:
                 if out is not None:
-                    out.write(_text(_trailer(sets, control)))
+                    out.write(_text(_trailer(n, control)))
                     stack.close()
-                current, sets, control = isa_index, 0, next(controls)
+                current, n, control = isa_index, 0, next(controls)
                 isa13 = safe_part(Isa.of(isa).control or "interchange")
                 file_name = f"{base}.{isa13}.277"
                 if file_name in names:
@@ -350,12 +362,78 @@ def write_277cas(source: str | os.PathLike | bytes | BinaryIO, findings: Iterabl
                 written.append(output_path(ack_dir, file_name))
                 out = stack.enter_context(atomic_output(written[-1]))
                 out.write(_text(_envelope(isa, gs, control, now)))
-            sets += 1
-            out.write(_text(_transaction(outcomes, f"{sets:04d}", f"{control}{sets:04d}", now,
-                                         received or now.date())))
+            n += 1
+            out.write(text(control, n))
         if out is not None:
-            out.write(_text(_trailer(sets, control)))
+            out.write(_text(_trailer(n, control)))
     return written
+
+
+class AckSpool:
+    """The 277CA sets of a file rendered while the scrub reads it (`add`, one 837P set at a time, spooled
+    to an unnamed temporary file), numbered and written by `write` once the acknowledgment sequence can
+    give their control numbers: what write_277cas would write, without reading the file again. `stale`
+    says when it cannot stand for it (a claim held after another of its patient control number was
+    answered: write_277cas answers both with every hold of that number), or a rendered set held the
+    control-number mark; the caller then uses write_277cas."""
+
+    _MARK = "\x1e"  # stands for the control number until it is known
+    _BITS = 1 << 23  # of the filter of numbers answered so far (a false hit only costs the fallback)
+
+    def __init__(self) -> None:
+        self.holding: dict[str, list[Finding]] = {}
+        self._answered = bytearray(self._BITS // 8)
+        self.stale = False
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape")
+        self._sets: list[tuple[int, list[str], list[str], int, int]] = []  # isa index, isa, gs, offset, end
+        self.now = datetime.now(timezone.utc)
+
+    def _bits(self, pcn: str) -> tuple[int, int]:
+        h = zlib.crc32(pcn.encode("utf-8", "surrogateescape"))
+        return h % self._BITS, (h * 2654435761 >> 7) % self._BITS
+
+    def add(self, isa_index: int, isa: list[str], gs: list[str], claims: list[Claim], issues: Iterable[Issue],
+            findings: Iterable[Finding]) -> None:
+        """One 837P set scrubbed: its claims, their parse issues and the set's findings."""
+        held = {}
+        for f in findings:
+            if f.hold:
+                held.setdefault(f.claim.patient_control_number, []).append(f)
+        for pcn, fs in held.items():
+            if all(self._answered[b >> 3] >> (b & 7) & 1 for b in self._bits(pcn)):
+                self.stale = True  # maybe answered before without this hold
+            self.holding.setdefault(pcn, []).extend(fs)
+        if self.stale:
+            return
+        outcomes = _outcomes(claims, issues, self.holding)
+        if not outcomes:
+            return
+        for o in outcomes:
+            for b in self._bits(o.claim.patient_control_number):
+                self._answered[b >> 3] |= 1 << (b & 7)
+        text = _text(_transaction(outcomes, "\x1f", f"{self._MARK}\x1f", self.now, self.now.date()))
+        if text.count(self._MARK) != 2 or text.count("\x1f") != 4:  # BHT03, TRN02; ST02, SE02 and both
+            self.stale = True
+            return
+        start = self._spool.tell()
+        self._spool.write(text)
+        self._sets.append((isa_index, isa, gs, start, self._spool.tell()))
+
+    def write(self, ack_dir: Path, name: str, controls: Iterator[int]) -> list[Path]:
+        """The 277CAs, as write_277cas(source, findings, ack_dir, name, controls, withheld) writes them."""
+        spool = self._spool
+
+        def text(offset: int, end: int) -> Callable[[int, int], str]:
+            def numbered(control: int, n: int) -> str:
+                spool.seek(offset)
+                return spool.read(end - offset).replace(self._MARK, str(control)).replace("\x1f", f"{n:04d}")
+            return numbered
+
+        try:
+            return _write_interchanges(((i, isa, gs, text(a, b)) for i, isa, gs, a, b in self._sets), ack_dir,
+                                       name, controls, self.now)
+        finally:
+            spool.close()
 
 
 def set_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterable[Finding],
@@ -388,13 +466,17 @@ def set_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterabl
                 continue
             issues = IssueList()
             claims = list(parse_837p(item, issues))
-            errors = [i for i in issues if i.severity is Severity.ERROR and i.pos.st_position]
-            outcomes = [ClaimOutcome.of(c, holding.get(c.patient_control_number, ()),
-                                        [i for i in errors if c.start < i.pos.st_position <= c.end])
-                        for c in claims]
+            outcomes = _outcomes(claims, issues, holding)
             if outcomes:
                 yield isa_index, isa, gs, outcomes
             del item, claims, outcomes
+
+
+def _outcomes(claims: list[Claim], issues: Iterable[Issue], holding: dict[str, list[Finding]]) -> list[ClaimOutcome]:
+    """Each claim's outcome: the holds of its patient control number and the errors in its own segments."""
+    errors = [i for i in issues if i.severity is Severity.ERROR and i.pos.st_position]
+    return [ClaimOutcome.of(c, holding.get(c.patient_control_number, ()),
+                            [i for i in errors if c.start < i.pos.st_position <= c.end]) for c in claims]
 
 
 def interchange_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterable[Finding],

@@ -8,10 +8,11 @@ every claim, SE/GE/IEA recounted by the writer) and writes:
   an empty file when no claim survives;
 - the rejects 837P (only when at least one claim is held): the held claims exactly as they came in,
   under the same envelope and header;
-- store rows: the emitted claims (origin "scrub"), the file, the findings and the authorization units
-  used, in one store transaction.
+- through a `ScrubSink` (the store's is store.scrub_sink.StoreScrubSink): the emitted claims (origin
+  "scrub"), the file, the findings and the authorization units used, in one transaction of the sink.
 
-It never prints; the CLI renders the result.
+`scrub_items` is the stage itself: envelope items in, `ScrubbedSet`s out, writing nothing; `scrub_file`
+composes it with the reader, the two outputs and the sink. It never prints; the CLI renders the result.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import IO, Collection
+from typing import IO, Callable, Collection, ContextManager, Iterable, Iterator, Protocol
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, load_profiles, load_tables
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
@@ -34,12 +35,13 @@ from edi_pipeline.core.errors import EdiError, Issue, IssueList, Severity
 from edi_pipeline.tx.model import Claim
 from edi_pipeline.tx.parse_837p import parse_claim, parse_837p
 from edi_pipeline.tx.registry import Kind, kind_of, of_kind
-from edi_pipeline.rules.engine import (Context, Finding, FindingLog, History, InsertSegments, RemoveModifiers, RemoveSegments, SetElement,
-                    SetProcedure, SetTotal, by_claim, line_date, run)
-from edi_pipeline.store.store import Store
+from edi_pipeline.rules.engine import (Context, Finding, FindingLog, History, InsertSegments, MemoryHistory,
+                                      RemoveModifiers, RemoveSegments, SetElement, SetProcedure, SetTotal, by_claim,
+                                      line_date, run)
 from edi_pipeline.core.files import path_sha256
 from edi_pipeline.core.safe_text import store_text
 from edi_pipeline.core.values import format_amount, to_decimal
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.x12.writer import X12Writer, renumber_hl_at, renumber_lx
 from edi_pipeline.core.files import atomic_output
 
@@ -117,19 +119,17 @@ class ScrubResult:
 
 
 class AuthBook:
-    """Authorizations on file, loaded once per scrub; units are reserved as claims use them."""
+    """Authorizations on file, loaded once per scrub; units are reserved as claims use them.
+    `uses`: (auth id, patient control number, units) of each use recorded before."""
 
-    def __init__(self, store: Store | None):
+    def __init__(self, authorizations: Iterable[dict] = (), uses: Iterable[tuple[str, str, int | None]] = ()):
         self.rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
         self.prior: dict[tuple[str, str], int] = defaultdict(int)  # (auth id, pcn) -> units used before
         self.reserved: dict[str, int] = defaultdict(int)
-        if store is None:
-            return
-        for a in store.authorizations():
+        for a in authorizations:
             self.rows[(a["member_id"], a["payer_id"])].append(a)
-        if self.rows:
-            for u in store.query("select auth_id, patient_control_number, units from auth_uses"):
-                self.prior[(u["auth_id"], u["patient_control_number"])] += u["units"] or 0
+        for auth_id, pcn, units in uses:
+            self.prior[(auth_id, pcn)] += units or 0
 
     def find(self, claim: Claim, lines) -> dict | None:
         """An authorization covering member, payer, every line's code and date, with units left."""
@@ -332,18 +332,65 @@ def _reparse(claim: Claim, segs: list[str], sep: str, comp: str) -> Claim:
 
 
 @dataclass
-class _Scrubbed:
-    """One transaction set, scrubbed: what goes to each output and to the store."""
+class ScrubbedSet:
+    """One transaction set, scrubbed: what goes to each output and to the sink."""
 
+    tx: Transaction
     main: list[str] | None  # None: every claim held or emptied, the set is dropped
     rejects: list[str] | None  # None: no claim held
     findings: list[Finding]
-    emitted: list[Claim]  # the claims written to `main`, corrected ones re-read (only with a store)
-    auth_uses: list[tuple]
+    emitted: list[Claim]  # the claims written to `main`, corrected ones re-read (only when `typed`)
+    auth_uses: list[tuple]  # (auth id, patient control number, procedure, line number, units)
+    profile_of: Callable[[Claim], str] | None = None  # the payer profile's name of an emitted claim
+
+
+class ScrubSink(Protocol):
+    """What a scrub reads from and writes to besides its outputs: the store's is store.scrub_sink."""
+
+    history: History
+    auths: AuthBook
+    ncci: object  # codes.ncci.Ncci
+
+    def transaction(self) -> ContextManager:
+        """Around the whole scrub: the rows written inside it are kept only if it ends without error."""
+
+    def set_scrubbed(self, done: ScrubbedSet, findings_before: int) -> None:
+        """One set's emitted claims, authorization uses and findings (numbered from `findings_before`)."""
+
+    def file_scrubbed(self, result: ScrubResult, interchanges: dict[tuple[str, str], str]) -> None:
+        """The file, once every set is scrubbed: (ISA06, ISA13) -> "837P" of each interchange in file order
+        ("" for one without an 837P set)."""
+
+
+class ScrubTee(Protocol):
+    """Another stage reading the items of the same read (the batch's validation): it sees each item
+    before the scrub does, may give the 837P sets' claims it parsed, and has the last word."""
+
+    def start(self, env: EnvelopeReader) -> None:
+        """Before the first item, the reader the items come from."""
+
+    def feed(self, item: EnvelopeSegment | Transaction) -> None:
+        """Each item read, before the scrub sees it."""
+
+    def claims(self, tx: Transaction, issues: IssueList) -> list[Claim]:
+        """The claims of the 837P set last fed, as parse_837p gives them; its parse issues go to `issues`."""
+
+    def scrubbed(self, done: ScrubbedSet) -> None:
+        """Each set as the scrub gives it out, its findings still attached to their claims."""
+
+    def finish(self) -> None:
+        """After the last item, inside the sink's transaction: raising undoes the whole scrub."""
+
+
+class ScrubStore(Protocol):
+    """A store a scrub can record itself in (store.store.Store)."""
+
+    def scrub_sink(self, sha: str, name: str, write: bool) -> ScrubSink:
+        """The sink of one scrub of the file with digest `sha`; with `write` False it only reads."""
 
 
 def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed: bool,
-                       invalid: frozenset[int] = frozenset(), report_only: bool = False) -> _Scrubbed:
+                       invalid: frozenset[int] = frozenset(), report_only: bool = False) -> ScrubbedSet:
     """Run the rules over one transaction set and apply their corrections. With `typed`, corrected claims
     are re-read as typed records (the store keeps what was sent, not what came in). Claims whose id is
     in `invalid` (errors in their own segments) are held whatever the rules say. With `report_only`,
@@ -398,9 +445,9 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
             if f.data and f.edits and "auth" in f.data:
                 for line_no, proc, units in f.data["lines"]:
                     auth_uses.append((f.data["auth"]["id"], c.patient_control_number, proc, line_no, units))
-    return _Scrubbed(rebuild(tx, claims, main_replace),
-                     rebuild(tx, claims, rej_replace) if held else None,
-                     findings, emitted, auth_uses)
+    return ScrubbedSet(tx, rebuild(tx, claims, main_replace),
+                       rebuild(tx, claims, rej_replace) if held else None,
+                       findings, emitted, auth_uses, lambda c: ctx.profile(c).name)
 
 
 def _invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubResult) -> frozenset[int]:
@@ -423,8 +470,8 @@ def _invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubR
     return frozenset(bad)
 
 
-def _withhold(tx: Transaction, rejects: X12Writer, result: ScrubResult, isa13: str, gs06: str,
-              reason: str = "rejected by its 999 (IK5 R or AK9 R)") -> None:
+def _withhold(tx: Transaction, result: ScrubResult, isa13: str, gs06: str,
+              reason: str = "rejected by its 999 (IK5 R or AK9 R)") -> ScrubbedSet:
     """A transaction set not to scrub or send (its 999 rejected it, or it is not an 837P): every claim
     held, the set copied to the rejects file as it came."""
     clm = "CLM" + tx.delimiters.element
@@ -432,9 +479,9 @@ def _withhold(tx: Transaction, rejects: X12Writer, result: ScrubResult, isa13: s
     result.claims_in += claims
     result.claims_held += claims
     result.transactions_dropped += 1
-    rejects.transaction(tx, tx.segments)
     result.sets_withheld.append({"interchange": isa13, "group": gs06, "transaction_set": tx.control_number,
                                  "claims": claims, "reason": reason})
+    return ScrubbedSet(tx, None, tx.segments, [], [], [])
 
 
 # Defects that would make the corrected file itself broken (an overlong segment the reader skipped would be
@@ -443,122 +490,156 @@ _UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE", "SE
 
 
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
-               rejects_path: str | os.PathLike | None = None, store: Store | None = None,
+               rejects_path: str | os.PathLike | None = None, store: ScrubStore | None = None,
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
                sha256: str | None = None, withheld: Collection[tuple[int, str, str]] = (),
-               name: str | None = None, today: date | None = None, report_only: bool = False) -> ScrubResult:
+               name: str | None = None, today: date | None = None, report_only: bool = False,
+               tee: ScrubTee | None = None) -> ScrubResult:
     """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
-    `sha256` is the file's digest when the caller has already read it; `name` names the input in
-    messages, the report and the store (default: `path`; `<stdin>` for a copy of stdin). The transaction sets named
-    in `withheld` as (ISA segment index in the file, GS06, ST02), the ones a 999 rejected, go to the
-    rejects file unchanged: the sender will correct and resend them, so none of their claims may go out
-    or into the store. `today` is the scrub date TIMELY-FILING counts to (default: scrub_date()).
-    `report_only`: the same findings, but no rule corrects or holds a claim: the output holds the input's
-    claims as they came, and the store is only read.
+    `store` gives the history the rules read and records the scrub (its `scrub_sink`); None: no history,
+    nothing recorded. `sha256` is the file's digest when the caller has already read it; `name` names the
+    input in messages, the report and the store (default: `path`; `<stdin>` for a copy of stdin). The
+    transaction sets named in `withheld` as (ISA segment index in the file, GS06, ST02), the ones a 999
+    rejected, go to the rejects file unchanged: the sender will correct and resend them, so none of their
+    claims may go out or into the store. `today` is the scrub date TIMELY-FILING counts to (default:
+    scrub_date()). `report_only`: the same findings, but no rule corrects or holds a claim: the output
+    holds the input's claims as they came, and the store is only read. `tee`: another stage fed the
+    same read (see ScrubTee).
 
     The file is read, scrubbed and written one transaction set at a time: memory holds one set (and the
     findings so far), not the file. Both outputs go to temporary files renamed into place at the end
-    and the store rows go into one store transaction, so a failure part way leaves nothing behind."""
+    and the sink's rows go into one transaction, so a failure part way leaves nothing behind."""
     t0 = time.perf_counter()
     path = str(path)
     name = name or path
-    tables = tables or load_tables()
-    profiles = profiles or load_profiles()
     out_path = str(out_path) if out_path is not None else default_output(path)
     rejects_path = str(rejects_path) if rejects_path is not None else f"{path}.rejects.837"
     for target in (out_path, rejects_path):
         if target != "-" and _same_file(target, path):
             raise ScrubError(f"{name}:0: output {target} would overwrite the input")
     sha = sha256 or path_sha256(path)
-    today = today or scrub_date()
-    issues = IssueList()
-    history = History(store, exclude_file=sha)
-    auths = AuthBook(store)
-    result = ScrubResult(name, sha, out_path, None, FindingLog(), issues=issues)
-    interchanges: dict[tuple[str, str], str] = {}  # (ISA06, ISA13) -> its kind label once a set of it is read
-    isa06 = isa13 = gs06 = ""  # of the open interchange and group
-    isa_index = 0  # file segment index of the open interchange's ISA
-    sets_read = 0
+    sink = store.scrub_sink(sha, name, write=not report_only) if store is not None else None
+    result = ScrubResult(name, sha, out_path, None, FindingLog())
+    interchanges: dict[tuple[str, str], str] = {}
     with contextlib.ExitStack() as stack:
-        if store is not None and not report_only:
-            stack.enter_context(store.staged())
+        if sink is not None:
+            stack.enter_context(sink.transaction())
         main_fh = stack.enter_context(atomic_output(out_path))  # written even when no claim survives
         main = X12Writer(main_fh, lazy=True)
         rejects = X12Writer(lazy=True, open_file=lambda: stack.enter_context(atomic_output(rejects_path)))
         env = stack.enter_context(EnvelopeReader(path, name))
-        for item in env:
+        items: Iterable = env
+        if tee is not None:
+            tee.start(env)
+            items = _teed(env, tee)
+        for item in scrub_items(items, result, sink.history if sink else MemoryHistory(),
+                                sink.auths if sink else AuthBook(), sink.ncci if sink else None,
+                                profiles, tables, withheld, today, report_only,
+                                typed=sink is not None and not report_only,
+                                interchanges=interchanges, parse=tee.claims if tee is not None else None):
             if isinstance(item, EnvelopeSegment):
-                e = item.elements
-                if item.tag == "ISA":
-                    isa06 = e[6].strip() if len(e) > 6 else ""
-                    isa13 = e[13].strip() if len(e) > 13 else ""
-                    isa_index = item.index
-                    interchanges.setdefault((isa06, isa13), "")
-                elif item.tag == "GS":
-                    gs06 = e[6].strip() if len(e) > 6 else ""
                 main.envelope(item)
                 rejects.envelope(item)
                 continue
-            tx = item
-            if not tx.complete:
-                raise ScrubError(f"{name}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
-                                 f"(no SE trailer); nothing written")
-            if kind_of(tx) is not Kind.CLAIM_837P:
-                # institutional or dental claims: not ours to scrub, never dropped
-                if tx.set_id == of_kind(Kind.CLAIM_837P).st01:
-                    issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} is an 837 "
-                                        f"{tx.version}, not an 837P; held unchanged in the rejects file",
-                                        tx.position(0, None, "ST03"), Severity.WARNING))
-                    _withhold(tx, rejects, result, isa13, gs06, f"an 837 {tx.version}, not an 837P (005010X222)")
-                    continue
-                # an 835 beside the claims: not ours to correct (batch ingests it), left out of the output
-                issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} ({tx.set_id}) is not "
-                                    "an 837P; left out of the corrected file", tx.position(0), Severity.WARNING))
-                continue
-            sets_read += 1
-            interchanges[isa06, isa13] = Kind.CLAIM_837P.value
-            if (isa_index, gs06, tx.control_number.strip()) in withheld:
-                _withhold(tx, rejects, result, isa13, gs06)
-                del tx, item
-                continue
-            first_issue = len(issues)
-            ctx = Context(list(parse_837p(tx, issues)), tables, profiles, history, auths, today=today)
-            result.claims_in += len(ctx.claims)
-            invalid = _invalid_claims(ctx.claims, issues[first_issue:], result)
-            done = _scrub_transaction(tx, ctx, result, typed=store is not None and not report_only,
-                                      invalid=invalid, report_only=report_only)
-            if done.main is None:
-                result.transactions_dropped += 1
-            else:
-                main.transaction(tx, done.main)
-            if done.rejects is not None:
-                rejects.transaction(tx, done.rejects)
-            result.claims_out += len(done.emitted)
-            if store is not None and not report_only:
-                store.save_claims(done.emitted, sha, "scrub", profile_of=lambda c, ctx=ctx: ctx.profile(c).name)
-                for auth_id, pcn, proc, line_no, units in done.auth_uses:
-                    store.use_authorization(auth_id, pcn, proc, line_no, units)
-                store.save_findings([f.to_dict() for f in done.findings], sha, len(result.findings))
-            for f in done.findings:
+            if item.main is not None:
+                main.transaction(item.tx, item.main)
+            if item.rejects is not None:
+                rejects.transaction(item.tx, item.rejects)
+            if sink is not None and item.profile_of is not None:
+                sink.set_scrubbed(item, len(result.findings))
+            if tee is not None:
+                tee.scrubbed(item)
+            for f in item.findings:
                 f.detach()  # the report keeps the findings, not the transaction set
-            result.findings.extend(done.findings)
-            del tx, ctx, done, item  # free the set before reading the next one
+            result.findings.extend(item.findings)
+            del item  # free the set before reading the next one
         broken = [i for i in env.issues.errors if i.code in _UNWRITABLE]
         if broken:
             raise ScrubError(f"{broken[0]}; nothing written")
-        if not sets_read:
+        if Kind.CLAIM_837P.value not in interchanges.values():
             raise ScrubError(f"{name}:1: no 837P transaction set in the file; nothing written")
         if rejects.fh is not None:
             result.rejects_path = rejects_path
-        if store is not None and not report_only:
-            first = next(iter(interchanges))
-            store.add_file(sha, name, Kind.CLAIM_837P.value, first[0] or None, first[1] or None, "scrub",
-                           claims=result.claims_out)
-            store.add_interchanges(sha, [(sender, control, kind) for (sender, control), kind in interchanges.items()
-                                         if kind])
+        if tee is not None:
+            tee.finish()
+        if sink is not None:
+            sink.file_scrubbed(result, interchanges)
     result.seconds = time.perf_counter() - t0
     return result
 
 
-__all__ = ["ScrubError", "ScrubResult", "scrub_file", "scrub_date", "apply_edits", "rebuild", "AuthBook",
+def _teed(items: Iterable, tee: ScrubTee) -> Iterator:
+    for item in items:
+        tee.feed(item)
+        yield item
+
+
+def scrub_items(items: Iterable, result: ScrubResult, history: History, auths: AuthBook, ncci=None,
+                profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
+                withheld: Collection[tuple[int, str, str]] = (), today: date | None = None,
+                report_only: bool = False, typed: bool = False,
+                interchanges: dict[tuple[str, str], str] | None = None,
+                parse: Callable[[Transaction, IssueList], list[Claim]] | None = None
+                ) -> Iterator[EnvelopeSegment | ScrubbedSet]:
+    """The scrub stage: envelope items (EnvelopeReader's) in; each envelope segment passed on and each
+    transaction set out as a ScrubbedSet (an 837P scrubbed, a withheld set as it came; other sets left
+    out). Counts and issues go to `result`; `interchanges` gets (ISA06, ISA13) -> "837P" once a set of it
+    is read ("" before). Findings are not added to `result`: the caller does, after using them. With
+    `typed`, corrected claims are re-read as typed records (for a store). `parse` gives a set's claims
+    when another stage has parsed them already (default: parse_837p). Writes nothing."""
+    tables = tables or load_tables()
+    profiles = profiles or load_profiles()
+    today = today or scrub_date()
+    issues = result.issues
+    name = result.file
+    interchanges = {} if interchanges is None else interchanges
+    isa06 = isa13 = gs06 = ""  # of the open interchange and group
+    isa_index = 0  # file segment index of the open interchange's ISA
+    for item in items:
+        if isinstance(item, EnvelopeSegment):
+            e = item.elements
+            if item.tag == "ISA":
+                isa = Isa.of(e)
+                isa06, isa13 = isa.sender, isa.control
+                isa_index = item.index
+                interchanges.setdefault((isa06, isa13), "")
+            elif item.tag == "GS":
+                gs06 = e[6].strip() if len(e) > 6 else ""
+            yield item
+            continue
+        tx = item
+        if not tx.complete:
+            raise ScrubError(f"{name}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
+                             f"(no SE trailer); nothing written")
+        if kind_of(tx) is not Kind.CLAIM_837P:
+            if tx.set_id == of_kind(Kind.CLAIM_837P).st01:  # institutional or dental claims: not ours, never dropped
+                issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} is an 837 "
+                                    f"{tx.version}, not an 837P; held unchanged in the rejects file",
+                                    tx.position(0, None, "ST03"), Severity.WARNING))
+                yield _withhold(tx, result, isa13, gs06, f"an 837 {tx.version}, not an 837P (005010X222)")
+                continue
+            # an 835 beside the claims: not ours to correct (batch ingests it), left out of the output
+            issues.append(Issue("ENV-NOT-837P", f"transaction set {tx.control_number} ({tx.set_id}) is not "
+                                "an 837P; left out of the corrected file", tx.position(0), Severity.WARNING))
+            continue
+        interchanges[isa06, isa13] = Kind.CLAIM_837P.value
+        if (isa_index, gs06, tx.control_number.strip()) in withheld:
+            yield _withhold(tx, result, isa13, gs06)
+            del tx, item
+            continue
+        first_issue = len(issues)
+        claims = parse(tx, issues) if parse is not None else list(parse_837p(tx, issues))
+        ctx = Context(claims, tables, profiles, history, auths, today=today, ncci_tables=ncci)
+        result.claims_in += len(ctx.claims)
+        invalid = _invalid_claims(ctx.claims, issues[first_issue:], result)
+        done = _scrub_transaction(tx, ctx, result, typed=typed, invalid=invalid, report_only=report_only)
+        if done.main is None:
+            result.transactions_dropped += 1
+        result.claims_out += len(done.emitted)
+        del tx, ctx, item, claims
+        yield done
+        del done  # free the set before reading the next one
+
+
+__all__ = ["ScrubError", "ScrubResult", "ScrubbedSet", "ScrubSink", "ScrubStore", "ScrubTee", "scrub_file", "scrub_items", "scrub_date", "apply_edits", "rebuild", "AuthBook",
            "default_output"]

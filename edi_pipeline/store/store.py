@@ -388,6 +388,12 @@ class Store:
         self.insert_rows("findings", self.FINDING_COLS,
                          [(f"{sha}:{k}", sha, *(f.get(c) for c in cols)) for k, f in enumerate(findings, start)])
 
+    def scrub_sink(self, sha: str, name: str, write: bool = True):
+        """The sink of one scrub of file `sha` (scrub.scrubber.ScrubStore): store.scrub_sink.StoreScrubSink."""
+        from edi_pipeline.store.scrub_sink import StoreScrubSink  # scrub (below the store) loads only when scrubbing
+
+        return StoreScrubSink(self, sha, name, write)
+
     # --- bulk remit insert and reconciliation queries (ingest.py, reconcile.py, denials.py) ---
 
     _CP_COLS = ("id", "remit_id", "file_sha256", "patient_control_number", "status_code", "charge_cents",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Iterable
 
 from edi_pipeline.validate import checks
 from edi_pipeline.tx.document import check_version
@@ -101,32 +102,105 @@ _SAME_AS = {"IK5-4": "IK5-4", "IK5-2": "ENV-SE-MISSING", "AK9-3": "ENV-GE-MISSIN
             "IK5-23": "IK5-23", "TA1-025": "TA1-025"}
 
 
-def _own_checks(path: str | os.PathLike | bytes, name: str, result: Validation,
-                also: Callable[[EnvelopeSegment | Transaction], None] | None = None) -> None:
-    """The envelope reader's, the parsers' and the balancing checks; `also` sees every item read."""
-    issues = result.issues
-    with EnvelopeReader(path, name) as env:
-        try:
-            for item in env:
-                if also is not None:
-                    also(item)
-                if isinstance(item, EnvelopeSegment):
-                    result.segments = item.index
-                    if item.tag == "ISA":
-                        result.interchanges.append(Interchange(item.elements, item.index))
-                    continue
-                result.segments = item.first_index + len(item.segments) - 1
-                result.transactions += 1
-                check_version(item, issues)
-                tt = lookup(item)
-                if tt is not None and tt.checks:  # the type's own checks, as the registry names them
-                    records = _counted(tt.parse(item, issues), result)
-                    if len(tt.checks) > 1:
-                        records = list(records)
-                    for check in tt.checks:
-                        getattr(checks, check)(records, issues)
-        finally:
-            issues.extend(env.issues)
+class ValidationPass:
+    """validate_file's work fed the envelope reader's items one at a time (`feed`), so a caller reading
+    the file for another stage validates it in the same read; `finish` gives the Validation. The claims
+    of the last 837P set fed, and the issues their parse found, stay in `claims`/`claim_issues` until the
+    next set, for a stage that needs them too."""
+
+    def __init__(self, name: str, by_set: bool | None = None, reader_issues: IssueList | None = None):
+        self.name = name
+        self.by_set = by_set
+        self.reader_issues = reader_issues
+        self.reader_name: str | None = None  # the file name of the reader fed, when not `name`
+        self._rejected = False
+        self._marks = (0, 0)  # len(reader_issues), len(SetValidation.issues) after the last set fed
+        self.result = Validation(name)
+        self.sets = SetValidation(name) if by_set is not False else None  # TR3 set by set, in the same read
+        self.claims: list[Claim] = []
+        self.claim_issues: list[Issue] = []
+
+    def feed(self, item: EnvelopeSegment | Transaction) -> None:
+        """The envelope reader's, the parsers' and the balancing checks of one item."""
+        result, issues = self.result, self.result.issues
+        if self.sets is not None:
+            self.sets.feed(item)
+        if isinstance(item, EnvelopeSegment):
+            self._marks = (len(self.reader_issues or ()), len(self.sets.issues) if self.sets else 0)
+            result.segments = item.index
+            if item.tag == "ISA":
+                result.interchanges.append(Interchange(item.elements, item.index))
+            return
+        result.segments = item.first_index + len(item.segments) - 1
+        result.transactions += 1
+        own = len(issues)
+        check_version(item, issues)
+        self.claims = []
+        tt = lookup(item)
+        if tt is not None and tt.checks:  # the type's own checks, as the registry names them
+            first = len(issues)
+            records = list(_counted(tt.parse(item, issues), result))
+            self.claims = [r for r in records if isinstance(r, Claim)]
+            self.claim_issues = list(issues[first:]) if self.claims else []
+            for check in tt.checks:
+                getattr(checks, check)(records, issues)
+        reader, tr3 = self._marks
+        self._marks = (len(self.reader_issues or ()), len(self.sets.issues) if self.sets else 0)
+        found = itertools.chain(issues[own:], (self.reader_issues or [])[reader:],
+                                self.sets.issues[tr3:] if self.sets else ())
+        self._rejected = any(i.severity is Severity.ERROR for i in found)
+
+    def set_rejected(self) -> bool:
+        """Whether the last set fed has an error (TR3's, ours, or `reader_issues`', the envelope reader's
+        list): its 999 rejects it unless its group's trailer changes the verdict (finish() says for sure)."""
+        return self._rejected
+
+    def claims_of(self, tx: Transaction, issues: IssueList) -> list[Claim]:
+        """The claims of `tx`, the 837P set last fed, as its parse gave them; the parse's issues are
+        added to `issues` (scrub.ScrubTee.claims)."""
+        issues.extend(self.claim_issues)
+        return self.claims
+
+    def unreadable(self, exc: EdiError) -> Validation:
+        """The Validation of a file the reader could not read on (`exc`, from the envelope reader)."""
+        pos = getattr(exc, "pos", None) or Position(self.name)
+        self.result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
+        return self.result
+
+    def finish(self, env_issues: Iterable[Issue], path: str | os.PathLike | None = None,
+               data: bytes | None = None) -> Validation:
+        """The Validation, once every item is fed and the reader's own issues are known (`env_issues`);
+        `path` or `data` is read again only when the whole text is walked at once (see validate_file)."""
+        result, sets, by_set = self.result, self.sets, self.by_set
+        result.issues.extend(env_issues)
+        if self.reader_name not in (None, self.name):  # read under another stage's name: named as validate names it
+            result.issues[:] = [replace(i, pos=replace(i.pos, file=self.name)) if i.pos.file == self.reader_name
+                                else i for i in result.issues]
+        self.sets = None
+        if by_set is None:  # (the whole text would hold a segment the reader skipped as too long)
+            by_set = result.segments > LARGE_SEGMENTS or data is None and (
+                os.path.getsize(path) > LARGE_FILE or result.issues.has("SEG-TOO-LONG")
+                or not any(i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
+        if by_set:  # (sets is made unless by_set is False)
+            tr3 = sets.result()
+        else:
+            del sets  # walked whole instead: let its results go first
+            if data is None:
+                data = Path(path).read_bytes()
+            text = reader_text(data.decode("utf-8", errors="replace"),
+                               upper_ids=result.issues.has("SYN-LOWERCASE"))
+            tr3 = validate_tr3_fast(text, self.name)
+        tr3.reject_for(result.issues)  # a set our own checks reject is rejected by its 999 too
+        seen = {(i.pos.segment_index, i.code) for i in result.issues}
+        ours = {i.code for i in result.issues}
+        for issue in tr3.issues:
+            if _SAME_AS.get(issue.code) in ours or (issue.pos.segment_index, issue.code) in seen:
+                continue
+            result.issues.append(issue)
+        result.acks = tr3.groups
+        result.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.element or ""))
+        _assign_interchange_errors(result)
+        return result
 
 
 def _counted(records, result: Validation):
@@ -159,37 +233,15 @@ def validate_file(path: str | os.PathLike, name: str | None = None, data: bytes 
     envelope the reader found sound.
     """
     name = name or os.fspath(path)
-    result = Validation(name)
-    sets = SetValidation(name) if by_set is not False else None  # TR3 set by set, in the same read
-    try:
-        _own_checks(data if data is not None else path, name, result, sets.feed if sets else None)
-    except EdiError as exc:
-        pos = getattr(exc, "pos", None) or Position(name)
-        result.issues.append(Issue("ENV-UNREADABLE", str(exc).replace(f"{pos} ", ""), pos))
-        return result
-    if by_set is None:  # (the whole text would hold a segment the reader skipped as too long)
-        by_set = result.segments > LARGE_SEGMENTS or data is None and (
-            os.path.getsize(path) > LARGE_FILE or result.issues.has("SEG-TOO-LONG")
-            or not any(i.code.startswith(_WHOLE_WALK_FINDINGS) for i in result.issues))
-    if by_set:  # (sets is made unless by_set is False)
-        tr3 = sets.result()
-    else:
-        del sets  # walked whole instead: let its results go first
-        if data is None:
-            data = Path(path).read_bytes()
-        text = reader_text(data.decode("utf-8", errors="replace"), upper_ids=result.issues.has("SYN-LOWERCASE"))
-        tr3 = validate_tr3_fast(text, name)
-    tr3.reject_for(result.issues)  # a set our own checks reject is rejected by its 999 too
-    seen = {(i.pos.segment_index, i.code) for i in result.issues}
-    ours = {i.code for i in result.issues}
-    for issue in tr3.issues:
-        if _SAME_AS.get(issue.code) in ours or (issue.pos.segment_index, issue.code) in seen:
-            continue
-        result.issues.append(issue)
-    result.acks = tr3.groups
-    result.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.element or ""))
-    _assign_interchange_errors(result)
-    return result
+    run = ValidationPass(name, by_set)
+    with EnvelopeReader(data if data is not None else path, name) as env:
+        try:
+            for item in env:
+                run.feed(item)
+        except EdiError as exc:
+            run.result.issues.extend(env.issues)
+            return run.unreadable(exc)
+        return run.finish(env.issues, path, data)
 
 
 def _assign_interchange_errors(result: Validation) -> None:
