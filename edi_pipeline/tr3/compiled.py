@@ -1,17 +1,17 @@
 """Fast TR3 validation: pyx12's implementation-guide maps compiled into tables.
 
-`validate_tr3_fast` gives the same result as `tr3.validate_tr3` (same issue
+`validate_tr3_fast` gives the same result as `reference.validate_tr3` (same issue
 codes, positions, messages and 999s) 12-14x faster (20,000-claim generated
 837: 2.7 s against 34 s; pyx12's own x12n_document: 40 s). The
 implementation guide is not re-encoded here: the maps pyx12 ships (the TR3
 map XML, dataele.xml, codes.xml) are loaded once through pyx12's own map
 loader and compiled into plain slotted node objects (loop/segment/element
 tables with precomputed match keys, code sets, lengths and counter paths).
-A hand-written walker then ports, step for step, what tr3.py drives through
+A hand-written walker then ports, step for step, what reference.py drives through
 pyx12: the X12Reader envelope/HL/LX checks, map_walker.walk_tree (including
 its counter, mandatory-missing and loop-repeat quirks) and
 segment_if/element_if/composite_if validation. Issues are reported through
-tr3._Run's own error handler and 999s come from tr3's 999 builder, so the
+reference.Run's own error handler and 999s come from tr3's 999 builder, so the
 two validators are interchangeable.
 
 Compiled maps are cached in memory and, when possible, pickled under
@@ -33,12 +33,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edi_pipeline.tr3 import reference as tr3
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 from edi_pipeline.core.errors import InterchangeError, Issue, Position, Severity
-from edi_pipeline.tr3.reference import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
+from edi_pipeline.tr3.reference import (HEADER_OF, EleRef, GroupAck, Run, Seg, Tr3Result, ascii_text, element_position,
+                                        group_acks, run_validation)
 
-__all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
+__all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map", "COMPILED", "SetValidation"]
 
 logging.getLogger("pyx12").addHandler(logging.NullHandler())
 
@@ -211,7 +211,7 @@ def _compile(map_name: str) -> _Root:
                 c.data_ele, c.parent = pc.data_ele, s
                 c.kids = tuple(ele(pe, c, True) for pe in pc.children)
                 c.nkids = len(c.kids)
-                c.ele_pos = _ele_pos(pc.refdes)
+                c.ele_pos = element_position(pc.refdes)
                 s.broken |= any(k.broken for k in c.kids)
                 kids.append(c)
             else:
@@ -326,8 +326,6 @@ def compiled_map(map_name: str) -> _Root:
             except Exception:
                 pass  # read-only or unwritable cache: keep the in-memory copy
     _COMPILED[map_name] = root
-    # tr3's walk-phase error text looks up known segment ids by map name
-    tr3._SEG_IDS.setdefault(map_name, set(root.seg_ids))
     return root
 
 
@@ -645,8 +643,8 @@ def _syntax_ok(code: str, idx: tuple, present: set) -> bool:
 # ---------------------------------------------------------------- the run
 
 
-class _FastRun(_Run):
-    """tr3._Run with pyx12's reader, walker and segment checks replaced by compiled ones."""
+class _FastRun(Run):
+    """tr3.Run with pyx12's reader, walker and segment checks replaced by compiled ones."""
 
     body: list[str] | None = None  # a set's own segments, lexed one by one (_validate_set)
     body_ascii = True
@@ -670,6 +668,10 @@ class _FastRun(_Run):
     # every count below that loop's path. Here each count is also listed under
     # its parent loop ("dirty" lists, loops with a list listed under theirs),
     # so a reset visits only the counts that exist.
+
+    def known_segment_ids(self) -> frozenset[str]:
+        """Those of the compiled map (the same set the reference reads from pyx12's map)."""
+        return compiled_map(self.map_name).seg_ids if self.map_name else frozenset()
 
     def _inc(self, node: Any) -> int:
         counts = self.counts
@@ -1036,7 +1038,7 @@ class _FastRun(_Run):
         state: dict[str, Any] = {"node": control.paths["/ISA_LOOP/ISA"], "map": None,
                                  "icvn": icvn, "skip": False}
         for index, seg in enumerate(self.segs, start=1):
-            header = _HEADER_OF.get(seg.seg_id)
+            header = HEADER_OF.get(seg.seg_id)
             if header and header not in (kind for kind, _ in self.loops):
                 self.add("ENV-ORPHAN-TRAILER", f"{seg.seg_id} without a matching header",
                          self.pos(index))
@@ -1105,7 +1107,7 @@ class _FastRun(_Run):
         self._pop_reader()
         if found:
             self._check_segment(node, seg_id, elems, line)
-        elif seg_id in tr3._SEG_IDS.get(self.map_name or "", ()):
+        elif seg_id in self.known_segment_ids():
             self._explain_unexpected(orig, seg_id, elems)
 
     def _root_of(self, node: Any) -> _Root:
@@ -1147,7 +1149,7 @@ class _FastRun(_Run):
         return errs, elems
 
     def _check_segment(self, node: Any, seg_id: str, elems: list[str], line: str) -> None:
-        """tr3._Run.check_segment over compiled tables.
+        """tr3.Run.check_segment over compiled tables.
 
         A segment's errors depend only on its map node and its text (the
         delimiters are fixed for the run), so they are memoised: most
@@ -1171,7 +1173,7 @@ class _FastRun(_Run):
         for code, val, map_node, ele_pos, err_str in errs:
             if map_node == "over":
                 k = err_str
-                self.cur_ele = _EleRef(ele_pos + 1, k.name, None)
+                self.cur_ele = EleRef(ele_pos + 1, k.name, None)
                 self.ele_error("13", "", None)
                 continue
             if map_node is not None:
@@ -1182,7 +1184,7 @@ class _FastRun(_Run):
                 self.seg_error("8", err_str)
                 continue
             child = node.kids[ele_pos - 1] if ele_pos <= node.nkids else None
-            self.cur_ele = _EleRef(ele_pos, getattr(child, "name", "element"),
+            self.cur_ele = EleRef(ele_pos, getattr(child, "name", "element"),
                                    getattr(child, "data_ele", None))
             self.ele_error(code, err_str, None, ele_pos)
 
@@ -1202,7 +1204,7 @@ class _FastRun(_Run):
         return out
 
     def _explain_unexpected(self, orig: Any, seg_id: str, elems: list[str]) -> None:
-        """tr3._Run.explain_unexpected over compiled tables."""
+        """tr3.Run.explain_unexpected over compiled tables."""
         best = None
         comp = self.delims.comp
         for cand in self._candidates(orig, seg_id):
@@ -1247,6 +1249,18 @@ def validate_tr3_fast(text: str, filename: str | None = None, *,
     return run_validation(_FastRun(filename), text, filename, now)
 
 
+class _Compiled:
+    """The compiled backend of tr3.protocol.SetValidator."""
+
+    name = "compiled"
+
+    def validate(self, text: str, filename: str | None = None, *, now: datetime | None = None) -> Tr3Result:
+        return validate_tr3_fast(text, filename, now=now)
+
+
+COMPILED = _Compiled()
+
+
 # ---------------------------------------------------------------- one transaction set at a time
 
 
@@ -1284,7 +1298,7 @@ def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegmen
     if "\n" not in joined and "\r" not in joined and all(map(str.strip, body)) \
             and not any(map(_starts_with_space, body)):
         head = end.join([isa.text, gs.text, body[0], *trailers]) + end
-        probe = _Run(filename)  # the envelope must lex as these five segments, with the set's delimiters
+        probe = Run(filename)  # the envelope must lex as these five segments, with the set's delimiters
         if probe.lex(head) and [x.seg_id for x in probe.segs] == ["ISA", "GS", "ST", "GE", "IEA"] \
                 and (probe.delims.ele, probe.delims.comp, probe.delims.term) == \
                 (d.element, d.component, d.segment) and all(e.issue.pos.segment_index <= 3 for e in probe.errs):
@@ -1319,8 +1333,8 @@ class _SetSegs:
         text = self.body[j]
         seg_id = text.split(self.ele, 1)[0]
         if j in self.fix:
-            text = tr3._ascii(text, self.forbidden)[0]
-        return tr3._Seg(text, seg_id, 0, j + 1, 0, 0)
+            text = ascii_text(text, self.forbidden)[0]
+        return Seg(text, seg_id, 0, j + 1, 0, 0)
 
     def __getitem__(self, i: int) -> Any:
         if i < 0:
@@ -1422,5 +1436,5 @@ class SetValidation:
     def result(self) -> Tr3Result:
         self.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
         groups = list(self._groups.values())
-        return Tr3Result(self.issues, tr3.group_acks(groups, self.now), groups, self._set_at, self.now,
+        return Tr3Result(self.issues, group_acks(groups, self.now), groups, self._set_at, self.now,
                          self._group_at)
