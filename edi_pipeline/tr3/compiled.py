@@ -623,10 +623,9 @@ def _syntax_ok(code: str, idx: tuple, present: set) -> bool:
     if len(idx) < 2:
         return False
     if code == "P":
-        c = sum(1 for s in idx if s in present)
-        return c == 0 or c == len(idx)
+        return present.isdisjoint(idx) or present.issuperset(idx)
     if code == "R":
-        return any(s in present for s in idx)
+        return not present.isdisjoint(idx)
     if code == "E":
         return sum(1 for s in idx if s in present) <= 1
     if code == "C":
@@ -834,8 +833,10 @@ class _FastRun(Run):
 
     def _walk(self, orig: Any, seg_id: str, elems: list[str], comp: str) -> Any:
         """walk_tree.walk_errors: the matching segment node or None; errors in self.pending."""
-        self.missing = []
-        self.pending = []
+        if self.missing:
+            self.missing = []
+        if self.pending:
+            self.pending = []
         counts = self.counts
         prog = _PROGS.get((orig, seg_id))
         if prog is None:
@@ -916,7 +917,9 @@ class _FastRun(Run):
         seg_id = parts[0]
         elems = parts[1:]
         is_isa = seg_id == "ISA"
-        if not elems or not line[len(seg_id):].strip(d.ele if is_isa else d.ele + d.comp):
+        first = elems[0] if elems else ""
+        if (not first or first[0] == d.comp) and (  # (else the first element holds a value: not empty)
+                not elems or not line[len(seg_id):].strip(d.ele if is_isa else d.ele + d.comp)):
             rerr.append(("seg", "8", "Segment is empty", None, None))
         if seg_id not in _GOOD_IDS:
             if not (2 <= len(seg_id) <= 3) or not _RE_SEG_ID.match(seg_id):
@@ -1037,15 +1040,18 @@ class _FastRun(Run):
         self._control = control
         state: dict[str, Any] = {"node": control.paths["/ISA_LOOP/ISA"], "map": None,
                                  "icvn": icvn, "skip": False}
-        for index, seg in enumerate(self.segs, start=1):
-            header = HEADER_OF.get(seg.seg_id)
+        segs = self.segs
+        items = segs.items() if segs.__class__ is _SetSegs else ((seg.seg_id, seg.text) for seg in segs)
+        read, one = self._read, self._one
+        for index, (head_id, text) in enumerate(items, start=1):
+            header = HEADER_OF.get(head_id)
             if header and header not in (kind for kind, _ in self.loops):
-                self.add("ENV-ORPHAN-TRAILER", f"{seg.seg_id} without a matching header",
+                self.add("ENV-ORPHAN-TRAILER", f"{head_id} without a matching header",
                          self.pos(index))
                 continue
             try:
-                seg_id, elems = self._read(seg.text)
-                self._one(seg_id, elems, index, state, seg.text)
+                seg_id, elems = read(text)
+                one(seg_id, elems, index, state, text)
             except Exception as exc:  # where pyx12 would have crashed: report, go on
                 self.add("ENV-PYX12", f"validator failed on this segment ({type(exc).__name__})",
                          self.pos(index))
@@ -1104,7 +1110,9 @@ class _FastRun(Run):
                 self.check_837_lx = state["map"].id == "837"
                 node = state["map"].paths["/ISA_LOOP/GS_LOOP/GS"]
         state["node"] = node
-        self._pop_reader()
+        self.phase = "reader"
+        if self.rerr:
+            self._pop_reader()
         if found:
             self._check_segment(node, seg_id, elems, line)
         elif seg_id in self.known_segment_ids():
@@ -1118,14 +1126,16 @@ class _FastRun(Run):
     def _clean(self, line: str, icvn: str) -> bool:
         """No control characters, nothing outside the character set, no value ending in a space."""
         d = self.delims
-        if _RE_CTRL.search(line) or (_RE_ID_E5 if icvn == "00501" else _RE_ID_E).search(line):
+        if (_RE_ID_E5 if icvn == "00501" else _RE_ID_E).search(line):  # (a control character is outside too)
             return False
         return not (line.endswith(" ") or " " + d.ele in line or " " + d.comp in line)
 
     def _seg_errors(self, node: _Segment, seg_id: str, elems: list[str], line: str) -> tuple[list, list[str]]:
         """(errors, elements as validated); IK4-13 overflow handled like tr3.check_segment."""
         comp = self.delims.comp
-        icvn = self._root_of(node).icvn
+        icvn = _ICVN_OF.get(node)
+        if icvn is None:
+            icvn = _ICVN_OF[node] = self._root_of(node).icvn
         errs: list = []
         try:
             _validate_segment(node, seg_id, elems, comp, icvn, errs, self._clean(line, icvn))
@@ -1235,6 +1245,7 @@ class _FastRun(Run):
 
 _MEMO_MAX = 200_000
 _PROGS: dict[tuple, tuple] = {}
+_ICVN_OF: dict[_Segment, str] = {}  # each segment node's map version (its root's icvn)
 _GOOD_IDS: set[str] = set()
 _READER_IDS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE", "HL", "CLM", "LX"))
 _RE_SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$", re.S)
@@ -1353,6 +1364,21 @@ class _SetSegs:
         for j in range(1, len(self.body)):
             yield self._make(j)
         yield from self.tail
+
+    def items(self):
+        """(segment id, text) of each segment, as iterating would give them, without making each one."""
+        for seg in self.head:
+            yield seg.seg_id, seg.text
+        ele, fix, forbidden = self.ele, self.fix, self.forbidden
+        body = self.body
+        for j in range(1, len(body)):
+            text = body[j]
+            if fix and j in fix:
+                yield text.partition(ele)[0], ascii_text(text, forbidden)[0]
+            else:
+                yield text.partition(ele)[0], text
+        for seg in self.tail:
+            yield seg.seg_id, seg.text
 
 
 class SetValidation:
