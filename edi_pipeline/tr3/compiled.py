@@ -29,6 +29,7 @@ import sys
 import tempfile
 from bisect import bisect_right
 from dataclasses import replace
+from operator import methodcaller
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -1322,8 +1323,7 @@ def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegmen
     return run, run_validation(run, text, filename, now)
 
 
-def _starts_with_space(text: str) -> bool:
-    return text[:1] == " "
+_starts_with_space = methodcaller("startswith", " ")  # (called in C for every segment of a set)
 
 
 class _SetSegs:
@@ -1366,17 +1366,17 @@ class _SetSegs:
         yield from self.tail
 
     def items(self):
-        """(segment id, text) of each segment, as iterating would give them, without making each one."""
+        """(segment id, text) of each segment, as iterating would give them, without making each one; the
+        id is None for a segment that is not a trailer (SE, GE, IEA) by its first characters."""
         for seg in self.head:
             yield seg.seg_id, seg.text
         ele, fix, forbidden = self.ele, self.fix, self.forbidden
         body = self.body
+        trailer = tuple(HEADER_OF)  # (only a trailer's id is looked at: see _FastRun.walk)
         for j in range(1, len(body)):
             text = body[j]
-            if fix and j in fix:
-                yield text.partition(ele)[0], ascii_text(text, forbidden)[0]
-            else:
-                yield text.partition(ele)[0], text
+            seg_id = text.partition(ele)[0] if text.startswith(trailer) else None
+            yield seg_id, ascii_text(text, forbidden)[0] if fix and j in fix else text
         for seg in self.tail:
             yield seg.seg_id, seg.text
 
