@@ -606,10 +606,13 @@ def _validate_segment(s: _Segment, seg_id: str, elems: list[str], comp: str, icv
         elif k.req:
             errs.append(("1", None, k, None, "missing"))
     if s.syntax:
+        used = _SYNTAX_POS.get(s)
+        if used is None:  # the 1-based positions the segment's syntax rules name, that it can hold
+            used = _SYNTAX_POS[s] = tuple(sorted({i for _c, idx in s.syntax for i in idx if i >= 1}))
         if is_isa:
-            present = {i for i, v in enumerate(elems, 1) if v}
+            present = {i for i in used if i <= n and elems[i - 1]}
         else:
-            present = {i for i, v in enumerate(elems, 1) if v and v.strip(comp)}
+            present = {i for i in used if i <= n and elems[i - 1] and elems[i - 1].strip(comp)}
         for code, idx in s.syntax:
             if not _syntax_ok(code, idx, present):
                 errs.append(("10" if code == "E" else "2", None, None, idx[0] if idx else None, "syntax"))
@@ -1247,6 +1250,7 @@ class _FastRun(Run):
 _MEMO_MAX = 200_000
 _PROGS: dict[tuple, tuple] = {}
 _ICVN_OF: dict[_Segment, str] = {}  # each segment node's map version (its root's icvn)
+_SYNTAX_POS: dict[_Segment, tuple[int, ...]] = {}
 _GOOD_IDS: set[str] = set()
 _READER_IDS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE", "HL", "CLM", "LX"))
 _RE_SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$", re.S)
