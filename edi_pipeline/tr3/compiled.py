@@ -560,9 +560,12 @@ def _validate_segment(s: _Segment, seg_id: str, elems: list[str], comp: str, icv
     kids = s.kids
     m = n if n < cc else cc
     if s.comps and not is_isa:
-        for i in range(m):
-            k = kids[i]
-            if k.__class__ is _Composite and k.usage != "N" and elems[i].count(comp) + 1 > k.nkids:
+        used = _COMPOSITE_POS.get(s)
+        if used is None:  # the positions of the segment's composites that are used
+            used = _COMPOSITE_POS[s] = tuple(i for i, k in enumerate(kids)
+                                             if k.__class__ is _Composite and k.usage != "N")
+        for i in used:
+            if i < m and elems[i].count(comp) + 1 > kids[i].nkids:
                 raise _Overflow()
     dtype: list | None = None
     type_list: list = []
@@ -1037,6 +1040,7 @@ class _FastRun(Run):
         self.counts: dict[str, int] = {}
         self.dirty: dict[str, list[str]] = {}
         self.memo: dict[tuple, list] = {}
+        self.space_before = (" " + self.delims.ele, " " + self.delims.comp)  # (for _clean)
         self.missing: list = []
         self.pending: list = []
         control_name = "x12.control.00501.xml" if icvn == "00501" else "x12.control.00401.xml"
@@ -1118,7 +1122,13 @@ class _FastRun(Run):
         if self.rerr:
             self._pop_reader()
         if found:
-            self._check_segment(node, seg_id, elems, line)
+            if node.__class__ is _Segment:
+                errs = self.memo.get((node, line))
+                if errs is None:
+                    errs = self._check_segment(node, seg_id, elems, line)
+                if errs:
+                    self.phase = "segment"
+                    self._report(node, errs)
         elif seg_id in self.known_segment_ids():
             self._explain_unexpected(orig, seg_id, elems)
 
@@ -1129,10 +1139,10 @@ class _FastRun(Run):
 
     def _clean(self, line: str, icvn: str) -> bool:
         """No control characters, nothing outside the character set, no value ending in a space."""
-        d = self.delims
         if (_RE_ID_E5 if icvn == "00501" else _RE_ID_E).search(line):  # (a control character is outside too)
             return False
-        return not (line.endswith(" ") or " " + d.ele in line or " " + d.comp in line)
+        space_ele, space_comp = self.space_before
+        return not (line.endswith(" ") or space_ele in line or space_comp in line)
 
     def _seg_errors(self, node: _Segment, seg_id: str, elems: list[str], line: str) -> tuple[list, list[str]]:
         """(errors, elements as validated); IK4-13 overflow handled like tr3.check_segment."""
@@ -1162,26 +1172,19 @@ class _FastRun(Run):
         _validate_segment(node, seg_id, elems, comp, icvn, errs)
         return errs, elems
 
-    def _check_segment(self, node: Any, seg_id: str, elems: list[str], line: str) -> None:
-        """tr3.Run.check_segment over compiled tables.
+    def _check_segment(self, node: _Segment, seg_id: str, elems: list[str], line: str) -> list:
+        """tr3.Run.check_segment's errors over compiled tables, for _one to report.
 
         A segment's errors depend only on its map node and its text (the
-        delimiters are fixed for the run), so they are memoised: most
-        segments of a real file repeat verbatim.
+        delimiters are fixed for the run), so they are memoised in self.memo
+        (which _one reads first): most segments of a real file repeat verbatim.
         """
-        if node.__class__ is not _Segment:
-            return
-        key = (node, line)
-        errs = self.memo.get(key)
-        if errs is None:
-            errs, _ = self._seg_errors(node, seg_id, elems, line)
-            memo = self.memo
-            if len(memo) >= _MEMO_MAX:
-                memo.clear()
-            memo[key] = errs
-        if errs:
-            self.phase = "segment"
-            self._report(node, errs)
+        errs, _ = self._seg_errors(node, seg_id, elems, line)
+        memo = self.memo
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[(node, line)] = errs
+        return errs
 
     def _report(self, node: _Segment, errs: list) -> None:
         for code, val, map_node, ele_pos, err_str in errs:
@@ -1251,6 +1254,7 @@ _MEMO_MAX = 200_000
 _PROGS: dict[tuple, tuple] = {}
 _ICVN_OF: dict[_Segment, str] = {}  # each segment node's map version (its root's icvn)
 _SYNTAX_POS: dict[_Segment, tuple[int, ...]] = {}
+_COMPOSITE_POS: dict[_Segment, tuple[int, ...]] = {}
 _GOOD_IDS: set[str] = set()
 _READER_IDS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE", "HL", "CLM", "LX"))
 _RE_SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$", re.S)
