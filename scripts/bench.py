@@ -7,6 +7,7 @@ steps in one process, without interpreter start-up.
 
     python scripts/bench.py --claims 20000            # the standard figures
     python scripts/bench.py --claims 20000 --rss-gb 1 # also parse a ~1 GB 837P for peak RSS
+    python scripts/bench.py --issue-table             # only issue 13's table: ratios to convert --to ndjson
 
 Not a test: it prints a table and writes it as JSON with --json.
 """
@@ -31,21 +32,106 @@ PY = sys.executable
 
 def run(cmd: list[str], env: dict | None = None) -> tuple[float, int, int]:
     """Run a command; return (seconds, peak RSS in MB, exit code)."""
+    seconds, _cpu, rss, code = run_usage(cmd, env)
+    return seconds, rss, code
+
+
+def run_usage(cmd: list[str], env: dict | None = None) -> tuple[float, float, int, int]:
+    """Run a command; return (wall seconds, CPU seconds of it and its children, peak RSS in MB, exit code)."""
+    before = os.times()
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, **(env or {})})
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t
-    return seconds, usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)
+    after = os.times()  # (wait4's usage omits the workers a batch waited for; times() counts them too)
+    cpu = max(usage.ru_utime + usage.ru_stime,
+              after.children_user + after.children_system - before.children_user - before.children_system)
+    return seconds, cpu, usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)
 
 
-def generate(claims: int, seed: int, out: Path, per_st: int = 2000) -> tuple[Path, Path]:
+def generate(claims: int, seed: int, out: Path, per_st: int = 2000, trip_rate: float | None = None) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     f837, f835 = out / f"gen-{claims}.837", out / f"gen-{claims}.835"
     if not (f837.exists() and f835.exists()):
+        extra = [] if trip_rate is None else ["--trip-rate", str(trip_rate)]
         subprocess.run([PY, str(ROOT / "scripts" / "generate.py"), "--claims", str(claims), "--seed", str(seed),
-                        "--out", str(out), "--claims-per-st", str(per_st)], check=True, stdout=subprocess.DEVNULL)
+                        "--out", str(out), "--claims-per-st", str(per_st), *extra], check=True,
+                       stdout=subprocess.DEVNULL)
     return f837, f835
+
+
+# TIMELY-FILING counts to the day the test suite pins (tests/conftest.py), whatever today is: the
+# generator's dates of service (autumn 2026) are then all within their filing limits.
+SCRUB_DATE = {"EDI_SCRUB_DATE": "2026-11-27"}
+# Issue 13's table: each step as a ratio to `convert --to ndjson` of the same 837P files: (step, the
+# figure the issue measured, the target). The batch --workers 2 row is the other way up: 1 worker's time
+# over 2 workers' (a speed-up).
+ISSUE_TABLE = (("batch --workers 1", "11.5x", "<= 4x"), ("batch --workers 2 vs --workers 1", "1.10x", ">= 1.7x"),
+               ("validate", "7.5x", "<= 4x"), ("scrub", "2.0x", "<= 1.6x"))
+
+
+def issue_table(claims: int, seed: int, work: Path, repeat: int) -> list[dict]:
+    """Issue 13's speed table, side by side in one run: on one file of `claims` claims (837P + its 835),
+    then on 4 files of claims/4, each step timed as one command per 837P (the batch: one command over an
+    inbox holding every 837P and 835) in a fresh process and store, median of `repeat` runs. Clean files
+    (--trip-rate 0): a BAL-CLAIM error would reject its set and leave the batch little to do."""
+    rows = []
+    for label, parts in ((f"one {claims:,}-claim 837P + its 835", 1), (f"4 files of {claims // 4:,} claims", 4)):
+        pairs = [generate(claims // parts, seed + (100 + k if parts > 1 else 0),
+                          work / f"table{parts}-{k}", trip_rate=0) for k in range(parts)]
+        inbox = work / f"table{parts}-inbox"
+        shutil.rmtree(inbox, ignore_errors=True)
+        inbox.mkdir()
+        for k, (f837, f835) in enumerate(pairs):
+            shutil.copyfile(f837, inbox / f"part{k}.837")
+            shutil.copyfile(f835, inbox / f"part{k}.835")
+        out, db = work / f"table{parts}-out", work / f"table{parts}.db"
+
+        def fresh() -> None:
+            shutil.rmtree(out, ignore_errors=True)
+            for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+                p.unlink(missing_ok=True)
+
+        def batch(workers: int) -> list[list[str]]:
+            return [cli("batch", str(inbox), "--out", str(out), "--quiet", "--settle", "0", "--workers",
+                        str(workers))]
+
+        steps = {"convert --to ndjson": [cli("convert", str(f), "--to", "ndjson", "-o", os.devnull, "--quiet")
+                                         for f, _ in pairs],
+                 "batch --workers 1": batch(1), "batch --workers 2": batch(2),
+                 "validate": [cli("validate", str(f)) for f, _ in pairs],
+                 "scrub": [cli("scrub", str(f), "-o", str(work / "table.out.837"), "--rejects",
+                               str(work / "table.rejects.837"), "--db", str(db)) for f, _ in pairs]}
+        runs: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name in steps}
+        for _ in range(repeat):  # the steps in turn, so a busy machine slows them alike
+            for name, cmds in steps.items():
+                fresh()
+                results = [run_usage(cmd, SCRUB_DATE) for cmd in cmds]
+                runs[name].append((sum(r[0] for r in results), sum(r[1] for r in results),
+                                   max(r[2] for r in results), max(r[3] for r in results)))
+        fresh()
+        fig = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
+                      max(r[2] for r in rs), max(r[3] for r in rs)) for name, rs in runs.items()}
+        base, base_cpu = fig["convert --to ndjson"][:2]
+        print(f"\n{label}: ratio to convert --to ndjson ({base:.2f} s, {base_cpu:.2f} s CPU), "
+              f"median of {repeat}")
+        print(f"  {'step':34} {'seconds':>8} {'ratio':>7} {'today':>7} {'target':>8} {'CPU ratio':>9} "
+              f"{'peak RSS':>9}  exit")
+        for name, today, target in ISSUE_TABLE:
+            if name.endswith("vs --workers 1"):
+                (w2, c2, rss, code), w1 = fig["batch --workers 2"], fig["batch --workers 1"]
+                seconds, ratio, cpu_ratio = w2, w1[0] / w2, f"{c2 / w1[1]:.2f}"  # CPU: the cost of 2 workers
+            else:
+                seconds, cpu, rss, code = fig[name]
+                ratio, cpu_ratio = seconds / base, f"{cpu / base_cpu:.2f}x"
+            print(f"  {name:34} {seconds:8.2f} {ratio:6.2f}x {today:>7} {target:>8} {cpu_ratio:>9} "
+                  f"{rss:6d} MB  {code}")
+            rows.append({"files": label, "step": name, "seconds": round(seconds, 3), "ratio": round(ratio, 2),
+                         "today": today, "target": target, "cpu_ratio": cpu_ratio, "peak_rss_mb": rss, "exit": code})
+        print(f"  {'convert --to ndjson':34} {base:8.2f} {'1.00x':>7} {'':>7} {'':>8} {'':>9} "
+              f"{fig['convert --to ndjson'][2]:6d} MB  {fig['convert --to ndjson'][3]}")
+    return rows
 
 
 def count_payments(path: Path) -> int:
@@ -180,8 +266,18 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="Also write the figures here.")
     ap.add_argument("--ncci-rows", type=int, default=1_000_000,
                     help="PTP rows of the full NCCI tables imported for 'scrub, full NCCI tables' (default 1,000,000).")
+    ap.add_argument("--issue-table", action="store_true",
+                    help="Only issue 13's table: batch, validate and scrub as ratios to convert --to ndjson.")
     args = ap.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="edi-bench-"))
+    if args.issue_table:
+        subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "edi_pipeline")], check=True)
+        print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}; "
+              "every step one command per file in a fresh process (the batch: one over the inbox)")
+        rows = issue_table(args.claims, args.seed, work, args.repeat)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"claims": args.claims, "issue_table": rows}, indent=1))
+        return 0
     f837, f835 = generate(args.claims, args.seed, work / "gen")
     mb837 = f837.stat().st_size / 1e6
     mb835 = f835.stat().st_size / 1e6

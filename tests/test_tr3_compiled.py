@@ -1,5 +1,6 @@
-"""edi_pipeline.tr3.compiled: the compiled-map validator must be interchangeable
-with tr3.validate_tr3 (same issues, positions, 999s) and much faster."""
+"""edi_pipeline.tr3: every backend of the one validator protocol (tr3.protocol.SetValidator) must be
+interchangeable with the pyx12 reference walk (same issues, positions, 999s); the compiled one is much faster.
+The reference's results are computed once per input within the run (the `oracle` fixture)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,28 @@ from hypothesis import strategies as st
 
 from edi_pipeline.tr3 import compiled as tr3_compiled
 from edi_pipeline.core.errors import Severity
+from edi_pipeline.tr3.protocol import backends
 from edi_pipeline.tr3.reference import Tr3Result, validate_tr3
 from edi_pipeline.tr3.compiled import compiled_map, validate_tr3_fast
 
 NOW = datetime(2024, 1, 2, 3, 4)
+BACKENDS = backends()
+# every backend but the reference, which is the oracle they are compared with; and all of them
+CANDIDATES = [pytest.param(b, id=name) for name, b in BACKENDS.items() if name != "reference"]
+EVERY = [pytest.param(b, id=name) for name, b in BACKENDS.items()]
+
+
+@pytest.fixture(scope="session")
+def oracle():
+    """The reference walk's result for (text, name), validated once per run (at NOW)."""
+    results: dict[tuple[str, str], Tr3Result] = {}
+
+    def run(text: str, name: str = "f") -> Tr3Result:
+        key = (text, name)
+        if key not in results:
+            results[key] = validate_tr3(text, name, now=NOW)
+        return results[key]
+    return run
 
 # Known, accepted differences between tr3.validate_tr3 and validate_tr3_fast:
 # (file name, code, segment index, element) of error issues only one side reports.
@@ -52,30 +71,30 @@ def _full(result: Tr3Result) -> tuple[list, list]:
     return issues, groups
 
 
-def _both(text: str, name: str = "f") -> tuple[Tr3Result, Tr3Result]:
-    return validate_tr3(text, name, now=NOW), validate_tr3_fast(text, name, now=NOW)
 
 
 # ---------------------------------------------------------------- equivalence
 
 
+@pytest.mark.parametrize("backend", CANDIDATES)
 @pytest.mark.parametrize("path", _params())
-def test_same_errors_and_verdicts_as_tr3(path):
+def test_same_errors_and_verdicts_as_tr3(path, backend, oracle):
     """The requirement: same (code, segment index, element) for every error and
     the same accepted/rejected per functional group."""
     text = path.read_text(encoding="utf-8", errors="replace")
-    slow, fast = _both(text, path.name)
+    slow, fast = oracle(text, path.name), backend.validate(text, path.name, now=NOW)
     assert _error_keys(fast, path.name) == _error_keys(slow, path.name)
     assert [g.accepted for g in fast.groups] == [g.accepted for g in slow.groups]
     assert [g.group_control_number for g in fast.groups] == [g.group_control_number for g in slow.groups]
 
 
+@pytest.mark.parametrize("backend", CANDIDATES)
 @pytest.mark.parametrize("path", _params())
-def test_identical_issues_and_999s(path):
+def test_identical_issues_and_999s(path, backend, oracle):
     """Stronger: every issue (warnings too) with its message, position and value,
     in the same order, and byte-identical 999s."""
     text = path.read_text(encoding="utf-8", errors="replace")
-    slow, fast = _both(text, path.name)
+    slow, fast = oracle(text, path.name), backend.validate(text, path.name, now=NOW)
     assert _full(fast) == _full(slow)
 
 
@@ -113,14 +132,15 @@ INLINE = {
 }
 
 
+@pytest.mark.parametrize("backend", CANDIDATES)
 @pytest.mark.parametrize("name", sorted(INLINE))
-def test_inline_cases_identical(name):
-    slow, fast = _both(INLINE[name], name)
-    assert _full(fast) == _full(slow)
+def test_inline_cases_identical(name, backend, oracle):
+    assert _full(backend.validate(INLINE[name], name, now=NOW)) == _full(oracle(INLINE[name], name))
 
 
-def test_inline_bad_code_position_and_999():
-    result = validate_tr3_fast(INLINE["bad-code"], "bad.837", now=NOW)
+@pytest.mark.parametrize("backend", EVERY)
+def test_inline_bad_code_position_and_999(backend):
+    result = backend.validate(INLINE["bad-code"], "bad.837", now=NOW)
     hits = [i for i in result.issues if i.code == "IK4-7"]
     assert len(hits) == 1
     pos = hits[0].pos
@@ -128,7 +148,7 @@ def test_inline_bad_code_position_and_999():
     assert (pos.segment_id, pos.loop, pos.element) == ("CLM", "2300", "CLM05-2")
     assert "IK4*5:2*1332*7*X~" in result.groups[0].ack_text
     assert not result.groups[0].accepted
-    assert validate_tr3_fast(INLINE["valid"], now=NOW).issues == []
+    assert backend.validate(INLINE["valid"], now=NOW).issues == []
 
 
 # ---------------------------------------------------------------- differential fuzzing
@@ -170,39 +190,41 @@ def _mutate(rng: random.Random, text: str) -> str:
     return "~".join(segs)
 
 
-def test_mutated_inputs_identical():
+@pytest.mark.parametrize("backend", CANDIDATES)
+def test_mutated_inputs_identical(backend, oracle):
     """Seeded mutations of the fixtures (segments dropped, repeated, swapped,
-    values and characters changed): both validators agree on all of them."""
+    values and characters changed): every backend agrees with the reference on all of them."""
     bases = [INLINE["valid"]] + [p.read_text(errors="replace") for p in fixture_files()][:20]
     rng = random.Random(5010)
     for n in range(150):
         text = _mutate(rng, rng.choice(bases))
-        slow, fast = _both(text)
-        assert _full(fast) == _full(slow), f"mutation #{n}:\n{text}"
+        assert _full(backend.validate(text, "f", now=NOW)) == _full(oracle(text)), f"mutation #{n}:\n{text}"
 
 
+@pytest.mark.parametrize("backend", EVERY)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet=st.sampled_from(list("ISAGEN*~:^|0123456789 \n-")), max_size=300))
-def test_never_raises_on_garbage(text):
-    result = validate_tr3_fast("ISA*" + text)
-    assert isinstance(result, Tr3Result)
-    assert isinstance(validate_tr3_fast(text), Tr3Result)
+@given(text=st.text(alphabet=st.sampled_from(list("ISAGEN*~:^|0123456789 \n-")), max_size=300))
+def test_never_raises_on_garbage(backend, text):
+    assert isinstance(backend.validate("ISA*" + text), Tr3Result)
+    assert isinstance(backend.validate(text), Tr3Result)
 
 
+@pytest.mark.parametrize("backend", EVERY)
 @pytest.mark.parametrize("text", ["", "   \n", "hello world", "ISA", "ISA*00", "\x00\x01garbage\xff",
                                   "GS*HC*A*B*20240101*1200*1*X*005010X222A1~"])
-def test_garbage_gives_env_issue(text):
-    result = validate_tr3_fast(text, "junk")
+def test_garbage_gives_env_issue(text, backend, oracle):
+    result = backend.validate(text, "junk", now=NOW)
     assert result.groups == []
     assert any(i.code.startswith("ENV-") for i in result.issues)
-    assert _full(result) == _full(validate_tr3(text, "junk"))
+    assert _full(result) == _full(oracle(text, "junk"))
 
 
-def test_truncations_never_raise_and_match():
+@pytest.mark.parametrize("backend", CANDIDATES)
+def test_truncations_never_raise_and_match(backend, oracle):
     full = tiny_837()
     for cut in range(0, len(full), 23):
-        assert _full(validate_tr3_fast(full[:cut], now=NOW)) == _full(validate_tr3(full[:cut], now=NOW))
-    validate_tr3_fast(b"ISA*bytes")  # type: ignore[arg-type]
+        assert _full(backend.validate(full[:cut], now=NOW)) == _full(oracle(full[:cut], None))
+    backend.validate(b"ISA*bytes")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- the tables come from pyx12
@@ -240,7 +262,7 @@ def test_tables_are_compiled_from_pyx12_maps():
                     assert ours_k.codes == theirs._valid_codes_set
 
 
-def test_cache_is_optional(tmp_path, monkeypatch):
+def test_cache_is_optional(tmp_path, monkeypatch, oracle):
     """A read-only / unusable cache location and a corrupt cache file are ignored."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
@@ -256,8 +278,7 @@ def test_cache_is_optional(tmp_path, monkeypatch):
     assert len(pickles) == 1
     pickles[0].write_bytes(b"corrupt")
     monkeypatch.setattr(tr3_compiled, "_COMPILED", {})
-    assert _full(validate_tr3_fast(INLINE["bad-code"], now=NOW)) == \
-        _full(validate_tr3(INLINE["bad-code"], now=NOW))
+    assert _full(validate_tr3_fast(INLINE["bad-code"], now=NOW)) == _full(oracle(INLINE["bad-code"], None))
     if os.name == "posix" and os.geteuid() != 0:  # root ignores permissions
         (cache / "edi-pipeline").chmod(0o500)
         try:

@@ -1,1 +1,1 @@
-"""TR3 validation: the pyx12 reference walk and the compiled walk."""
+"""TR3 validation: one validator protocol (protocol.py), the pyx12 reference walk and the compiled walk."""

@@ -1,17 +1,17 @@
 """Fast TR3 validation: pyx12's implementation-guide maps compiled into tables.
 
-`validate_tr3_fast` gives the same result as `tr3.validate_tr3` (same issue
+`validate_tr3_fast` gives the same result as `reference.validate_tr3` (same issue
 codes, positions, messages and 999s) 12-14x faster (20,000-claim generated
 837: 2.7 s against 34 s; pyx12's own x12n_document: 40 s). The
 implementation guide is not re-encoded here: the maps pyx12 ships (the TR3
 map XML, dataele.xml, codes.xml) are loaded once through pyx12's own map
 loader and compiled into plain slotted node objects (loop/segment/element
 tables with precomputed match keys, code sets, lengths and counter paths).
-A hand-written walker then ports, step for step, what tr3.py drives through
+A hand-written walker then ports, step for step, what reference.py drives through
 pyx12: the X12Reader envelope/HL/LX checks, map_walker.walk_tree (including
 its counter, mandatory-missing and loop-repeat quirks) and
 segment_if/element_if/composite_if validation. Issues are reported through
-tr3._Run's own error handler and 999s come from tr3's 999 builder, so the
+reference.Run's own error handler and 999s come from tr3's 999 builder, so the
 two validators are interchangeable.
 
 Compiled maps are cached in memory and, when possible, pickled under
@@ -28,19 +28,20 @@ import re
 import sys
 from bisect import bisect_right
 from dataclasses import replace
+from operator import methodcaller
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edi_pipeline.tr3 import reference as tr3
 from edi_pipeline.x12.envelope import EnvelopeSegment
 from edi_pipeline.x12.isa import Isa
 from edi_pipeline.tx.registry import Kind, of_kind
 from edi_pipeline.core.errors import Position, Severity
 from edi_pipeline.core.files import atomic_binary
-from edi_pipeline.tr3.reference import (GroupAck, Tr3Result, _EleRef, _ele_pos, _HEADER_OF, _Run, run_validation)
+from edi_pipeline.tr3.reference import (HEADER_OF, EleRef, GroupAck, Run, Seg, Tr3Result, ascii_text, element_position,
+                                        group_acks, run_validation)
 
-__all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map"]
+__all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map", "COMPILED", "SetValidation"]
 
 logging.getLogger("pyx12").addHandler(logging.NullHandler())
 
@@ -213,7 +214,7 @@ def _compile(map_name: str) -> _Root:
                 c.data_ele, c.parent = pc.data_ele, s
                 c.kids = tuple(ele(pe, c, True) for pe in pc.children)
                 c.nkids = len(c.kids)
-                c.ele_pos = _ele_pos(pc.refdes)
+                c.ele_pos = element_position(pc.refdes)
                 s.broken |= any(k.broken for k in c.kids)
                 kids.append(c)
             else:
@@ -318,8 +319,6 @@ def compiled_map(map_name: str) -> _Root:
             except Exception:
                 pass  # read-only or unwritable cache: keep the in-memory copy
     _COMPILED[map_name] = root
-    # tr3's walk-phase error text looks up known segment ids by map name
-    tr3._SEG_IDS.setdefault(map_name, set(root.seg_ids))
     return root
 
 
@@ -553,9 +552,12 @@ def _validate_segment(s: _Segment, seg_id: str, elems: list[str], comp: str, icv
     kids = s.kids
     m = n if n < cc else cc
     if s.comps and not is_isa:
-        for i in range(m):
-            k = kids[i]
-            if k.__class__ is _Composite and k.usage != "N" and elems[i].count(comp) + 1 > k.nkids:
+        used = _COMPOSITE_POS.get(s)
+        if used is None:  # the positions of the segment's composites that are used
+            used = _COMPOSITE_POS[s] = tuple(i for i, k in enumerate(kids)
+                                             if k.__class__ is _Composite and k.usage != "N")
+        for i in used:
+            if i < m and elems[i].count(comp) + 1 > kids[i].nkids:
                 raise _Overflow()
     dtype: list | None = None
     type_list: list = []
@@ -599,10 +601,13 @@ def _validate_segment(s: _Segment, seg_id: str, elems: list[str], comp: str, icv
         elif k.req:
             errs.append(("1", None, k, None, "missing"))
     if s.syntax:
+        used = _SYNTAX_POS.get(s)
+        if used is None:  # the 1-based positions the segment's syntax rules name, that it can hold
+            used = _SYNTAX_POS[s] = tuple(sorted({i for _c, idx in s.syntax for i in idx if i >= 1}))
         if is_isa:
-            present = {i for i, v in enumerate(elems, 1) if v}
+            present = {i for i in used if i <= n and elems[i - 1]}
         else:
-            present = {i for i, v in enumerate(elems, 1) if v and v.strip(comp)}
+            present = {i for i in used if i <= n and elems[i - 1] and elems[i - 1].strip(comp)}
         for code, idx in s.syntax:
             if not _syntax_ok(code, idx, present):
                 errs.append(("10" if code == "E" else "2", None, None, idx[0] if idx else None, "syntax"))
@@ -617,10 +622,9 @@ def _syntax_ok(code: str, idx: tuple, present: set) -> bool:
     if len(idx) < 2:
         return False
     if code == "P":
-        c = sum(1 for s in idx if s in present)
-        return c == 0 or c == len(idx)
+        return present.isdisjoint(idx) or present.issuperset(idx)
     if code == "R":
-        return any(s in present for s in idx)
+        return not present.isdisjoint(idx)
     if code == "E":
         return sum(1 for s in idx if s in present) <= 1
     if code == "C":
@@ -637,8 +641,8 @@ def _syntax_ok(code: str, idx: tuple, present: set) -> bool:
 # ---------------------------------------------------------------- the run
 
 
-class _FastRun(_Run):
-    """tr3._Run with pyx12's reader, walker and segment checks replaced by compiled ones."""
+class _FastRun(Run):
+    """tr3.Run with pyx12's reader, walker and segment checks replaced by compiled ones."""
 
     body: list[str] | None = None  # a set's own segments, lexed one by one (_validate_set)
     body_ascii = True
@@ -662,6 +666,10 @@ class _FastRun(_Run):
     # every count below that loop's path. Here each count is also listed under
     # its parent loop ("dirty" lists, loops with a list listed under theirs),
     # so a reset visits only the counts that exist.
+
+    def known_segment_ids(self) -> frozenset[str]:
+        """Those of the compiled map (the same set the reference reads from pyx12's map)."""
+        return compiled_map(self.map_name).seg_ids if self.map_name else frozenset()
 
     def _inc(self, node: Any) -> int:
         counts = self.counts
@@ -824,8 +832,10 @@ class _FastRun(_Run):
 
     def _walk(self, orig: Any, seg_id: str, elems: list[str], comp: str) -> Any:
         """walk_tree.walk_errors: the matching segment node or None; errors in self.pending."""
-        self.missing = []
-        self.pending = []
+        if self.missing:
+            self.missing = []
+        if self.pending:
+            self.pending = []
         counts = self.counts
         prog = _PROGS.get((orig, seg_id))
         if prog is None:
@@ -906,7 +916,9 @@ class _FastRun(_Run):
         seg_id = parts[0]
         elems = parts[1:]
         is_isa = seg_id == "ISA"
-        if not elems or not line[len(seg_id):].strip(d.ele if is_isa else d.ele + d.comp):
+        first = elems[0] if elems else ""
+        if (not first or first[0] == d.comp) and (  # (else the first element holds a value: not empty)
+                not elems or not line[len(seg_id):].strip(d.ele if is_isa else d.ele + d.comp)):
             rerr.append(("seg", "8", "Segment is empty", None, None))
         if seg_id not in _GOOD_IDS:
             if not (2 <= len(seg_id) <= 3) or not _RE_SEG_ID.match(seg_id):
@@ -1020,6 +1032,7 @@ class _FastRun(_Run):
         self.counts: dict[str, int] = {}
         self.dirty: dict[str, list[str]] = {}
         self.memo: dict[tuple, list] = {}
+        self.space_before = (" " + self.delims.ele, " " + self.delims.comp)  # (for _clean)
         self.missing: list = []
         self.pending: list = []
         control_name = "x12.control.00501.xml" if icvn == "00501" else "x12.control.00401.xml"
@@ -1027,15 +1040,18 @@ class _FastRun(_Run):
         self._control = control
         state: dict[str, Any] = {"node": control.paths["/ISA_LOOP/ISA"], "map": None,
                                  "icvn": icvn, "skip": False}
-        for index, seg in enumerate(self.segs, start=1):
-            header = _HEADER_OF.get(seg.seg_id)
+        segs = self.segs
+        items = segs.items() if segs.__class__ is _SetSegs else ((seg.seg_id, seg.text) for seg in segs)
+        read, one = self._read, self._one
+        for index, (head_id, text) in enumerate(items, start=1):
+            header = HEADER_OF.get(head_id)
             if header and header not in (kind for kind, _ in self.loops):
-                self.add("ENV-ORPHAN-TRAILER", f"{seg.seg_id} without a matching header",
+                self.add("ENV-ORPHAN-TRAILER", f"{head_id} without a matching header",
                          self.pos(index))
                 continue
             try:
-                seg_id, elems = self._read(seg.text)
-                self._one(seg_id, elems, index, state, seg.text)
+                seg_id, elems = read(text)
+                one(seg_id, elems, index, state, text)
             except Exception as exc:  # where pyx12 would have crashed: report, go on
                 self.add("ENV-PYX12", f"validator failed on this segment ({type(exc).__name__})",
                          self.pos(index))
@@ -1094,10 +1110,18 @@ class _FastRun(_Run):
                 self.check_837_lx = state["map"].id == of_kind(Kind.CLAIM_837P).st01  # any 837 map
                 node = state["map"].paths["/ISA_LOOP/GS_LOOP/GS"]
         state["node"] = node
-        self._pop_reader()
+        self.phase = "reader"
+        if self.rerr:
+            self._pop_reader()
         if found:
-            self._check_segment(node, seg_id, elems, line)
-        elif seg_id in tr3._SEG_IDS.get(self.map_name or "", ()):
+            if node.__class__ is _Segment:
+                errs = self.memo.get((node, line))
+                if errs is None:
+                    errs = self._check_segment(node, seg_id, elems, line)
+                if errs:
+                    self.phase = "segment"
+                    self._report(node, errs)
+        elif seg_id in self.known_segment_ids():
             self._explain_unexpected(orig, seg_id, elems)
 
     def _root_of(self, node: Any) -> _Root:
@@ -1107,15 +1131,17 @@ class _FastRun(_Run):
 
     def _clean(self, line: str, icvn: str) -> bool:
         """No control characters, nothing outside the character set, no value ending in a space."""
-        d = self.delims
-        if _RE_CTRL.search(line) or (_RE_ID_E5 if icvn == "00501" else _RE_ID_E).search(line):
+        if (_RE_ID_E5 if icvn == "00501" else _RE_ID_E).search(line):  # (a control character is outside too)
             return False
-        return not (line.endswith(" ") or " " + d.ele in line or " " + d.comp in line)
+        space_ele, space_comp = self.space_before
+        return not (line.endswith(" ") or space_ele in line or space_comp in line)
 
     def _seg_errors(self, node: _Segment, seg_id: str, elems: list[str], line: str) -> tuple[list, list[str]]:
         """(errors, elements as validated); IK4-13 overflow handled like tr3.check_segment."""
         comp = self.delims.comp
-        icvn = self._root_of(node).icvn
+        icvn = _ICVN_OF.get(node)
+        if icvn is None:
+            icvn = _ICVN_OF[node] = self._root_of(node).icvn
         errs: list = []
         try:
             _validate_segment(node, seg_id, elems, comp, icvn, errs, self._clean(line, icvn))
@@ -1138,32 +1164,25 @@ class _FastRun(_Run):
         _validate_segment(node, seg_id, elems, comp, icvn, errs)
         return errs, elems
 
-    def _check_segment(self, node: Any, seg_id: str, elems: list[str], line: str) -> None:
-        """tr3._Run.check_segment over compiled tables.
+    def _check_segment(self, node: _Segment, seg_id: str, elems: list[str], line: str) -> list:
+        """tr3.Run.check_segment's errors over compiled tables, for _one to report.
 
         A segment's errors depend only on its map node and its text (the
-        delimiters are fixed for the run), so they are memoised: most
-        segments of a real file repeat verbatim.
+        delimiters are fixed for the run), so they are memoised in self.memo
+        (which _one reads first): most segments of a real file repeat verbatim.
         """
-        if node.__class__ is not _Segment:
-            return
-        key = (node, line)
-        errs = self.memo.get(key)
-        if errs is None:
-            errs, _ = self._seg_errors(node, seg_id, elems, line)
-            memo = self.memo
-            if len(memo) >= _MEMO_MAX:
-                memo.clear()
-            memo[key] = errs
-        if errs:
-            self.phase = "segment"
-            self._report(node, errs)
+        errs, _ = self._seg_errors(node, seg_id, elems, line)
+        memo = self.memo
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[(node, line)] = errs
+        return errs
 
     def _report(self, node: _Segment, errs: list) -> None:
         for code, val, map_node, ele_pos, err_str in errs:
             if map_node == "over":
                 k = err_str
-                self.cur_ele = _EleRef(ele_pos + 1, k.name, None)
+                self.cur_ele = EleRef(ele_pos + 1, k.name, None)
                 self.ele_error("13", "", None)
                 continue
             if map_node is not None:
@@ -1174,7 +1193,7 @@ class _FastRun(_Run):
                 self.seg_error("8", err_str)
                 continue
             child = node.kids[ele_pos - 1] if ele_pos <= node.nkids else None
-            self.cur_ele = _EleRef(ele_pos, getattr(child, "name", "element"),
+            self.cur_ele = EleRef(ele_pos, getattr(child, "name", "element"),
                                    getattr(child, "data_ele", None))
             self.ele_error(code, err_str, None, ele_pos)
 
@@ -1194,7 +1213,7 @@ class _FastRun(_Run):
         return out
 
     def _explain_unexpected(self, orig: Any, seg_id: str, elems: list[str]) -> None:
-        """tr3._Run.explain_unexpected over compiled tables."""
+        """tr3.Run.explain_unexpected over compiled tables."""
         best = None
         comp = self.delims.comp
         for cand in self._candidates(orig, seg_id):
@@ -1225,6 +1244,9 @@ class _FastRun(_Run):
 
 _MEMO_MAX = 200_000
 _PROGS: dict[tuple, tuple] = {}
+_ICVN_OF: dict[_Segment, str] = {}  # each segment node's map version (its root's icvn)
+_SYNTAX_POS: dict[_Segment, tuple[int, ...]] = {}
+_COMPOSITE_POS: dict[_Segment, tuple[int, ...]] = {}
 _GOOD_IDS: set[str] = set()
 _READER_IDS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE", "HL", "CLM", "LX"))
 _RE_SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$", re.S)
@@ -1237,6 +1259,18 @@ def validate_tr3_fast(text: str, filename: str | None = None, *,
                       now: datetime | None = None) -> Tr3Result:
     """Same contract as tr3.validate_tr3, on compiled maps. Never raises."""
     return run_validation(_FastRun(filename), text, filename, now)
+
+
+class _Compiled:
+    """The compiled backend of tr3.protocol.SetValidator."""
+
+    name = "compiled"
+
+    def validate(self, text: str, filename: str | None = None, *, now: datetime | None = None) -> Tr3Result:
+        return validate_tr3_fast(text, filename, now=now)
+
+
+COMPILED = _Compiled()
 
 
 # ---------------------------------------------------------------- one transaction set at a time
@@ -1261,7 +1295,7 @@ def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegmen
     if "\n" not in joined and "\r" not in joined and all(map(str.strip, body)) \
             and not any(map(_starts_with_space, body)):
         head = end.join([isa.text, gs.text, body[0], *trailers]) + end
-        probe = _Run(filename)  # the envelope must lex as these five segments, with the set's delimiters
+        probe = Run(filename)  # the envelope must lex as these five segments, with the set's delimiters
         if probe.lex(head) and [x.seg_id for x in probe.segs] == ["ISA", "GS", "ST", "GE", "IEA"] \
                 and (probe.delims.ele, probe.delims.comp, probe.delims.term) == \
                 (d.element, d.component, d.segment) and all(e.issue.pos.segment_index <= 3 for e in probe.errs):
@@ -1274,8 +1308,7 @@ def _validate_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegmen
     return run, run_validation(run, text, filename, now)
 
 
-def _starts_with_space(text: str) -> bool:
-    return text[:1] == " "
+_starts_with_space = methodcaller("startswith", " ")  # (called in C for every segment of a set)
 
 
 class _SetSegs:
@@ -1296,8 +1329,8 @@ class _SetSegs:
         text = self.body[j]
         seg_id = text.split(self.ele, 1)[0]
         if j in self.fix:
-            text = tr3._ascii(text, self.forbidden)[0]
-        return tr3._Seg(text, seg_id, 0, j + 1, 0, 0)
+            text = ascii_text(text, self.forbidden)[0]
+        return Seg(text, seg_id, 0, j + 1, 0, 0)
 
     def __getitem__(self, i: int) -> Any:
         if i < 0:
@@ -1316,6 +1349,21 @@ class _SetSegs:
         for j in range(1, len(self.body)):
             yield self._make(j)
         yield from self.tail
+
+    def items(self):
+        """(segment id, text) of each segment, as iterating would give them, without making each one; the
+        id is None for a segment that is not a trailer (SE, GE, IEA) by its first characters."""
+        for seg in self.head:
+            yield seg.seg_id, seg.text
+        ele, fix, forbidden = self.ele, self.fix, self.forbidden
+        body = self.body
+        trailer = tuple(HEADER_OF)  # (only a trailer's id is looked at: see _FastRun.walk)
+        for j in range(1, len(body)):
+            text = body[j]
+            seg_id = text.partition(ele)[0] if text.startswith(trailer) else None
+            yield seg_id, ascii_text(text, forbidden)[0] if fix and j in fix else text
+        for seg in self.tail:
+            yield seg.seg_id, seg.text
 
 
 class SetValidation:
@@ -1402,5 +1450,5 @@ class SetValidation:
     def result(self) -> Tr3Result:
         self.issues.sort(key=lambda i: (i.pos.segment_index, i.pos.line))
         groups = list(self._groups.values())
-        return Tr3Result(self.issues, tr3.group_acks(groups, self.now), groups, self._set_at, self.now,
+        return Tr3Result(self.issues, group_acks(groups, self.now), groups, self._set_at, self.now,
                          self._group_at)

@@ -21,7 +21,7 @@ from edi_pipeline.tx.registry import Kind, of_kind, version_aliases
 from edi_pipeline.x12.isa import Isa
 from edi_pipeline.core.errors import KNOWN_SEGMENT_IDS, PHI_SEGMENTS, Issue, Position, Severity
 
-__all__ = ["GroupAck", "Tr3Result", "validate_tr3", "ta1_text"]
+__all__ = ["GroupAck", "Tr3Result", "validate_tr3", "ta1_text", "REFERENCE"]
 
 # pyx12 logs every error it finds; a library must stay quiet.
 logging.getLogger("pyx12").addHandler(logging.NullHandler())
@@ -96,7 +96,7 @@ _ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)  # ISA01..ISA
 _VERSION_ALIASES = version_aliases()
 _837P, _835 = of_kind(Kind.CLAIM_837P), of_kind(Kind.REMIT_835)  # the sets TR3 validation targets
 _ENVELOPE_IDS = {"ISA", "IEA", "GS", "GE"}
-_HEADER_OF = {"SE": "ST", "GE": "GS", "IEA": "ISA"}
+HEADER_OF = {"SE": "ST", "GE": "GS", "IEA": "ISA"}
 
 _IK3_TEXT = {
     "1": "unrecognized segment ID",
@@ -162,17 +162,17 @@ _ISA_ELE_TA1 = {1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "
 
 
 @dataclass(slots=True)
-class _Seg:
+class Seg:
     text: str  # as given to pyx12 (normalised copy)
     seg_id: str
     line: int  # in the original text
     st_pos: int | None = None
-    group: int | None = None  # index into _Run.groups
+    group: int | None = None  # index into Run.groups
     st: int | None = None  # index into _Group.sts
 
 
 @dataclass(slots=True)
-class _EleRef:
+class EleRef:
     """Stands in for a map element node when pyx12 gives only a position."""
 
     seq: int
@@ -209,7 +209,7 @@ def _detect(text: str, start: int) -> tuple[_Delims, int] | None:
     return _Delims(ele, comp, term), pos + 2
 
 
-def _ascii(s: str, forbidden: str) -> tuple[str, bool]:
+def ascii_text(s: str, forbidden: str) -> tuple[str, bool]:
     """Replace each non-ASCII character by one ASCII character."""
     if s.isascii():
         return s, False
@@ -329,7 +329,7 @@ def _candidates(node: Any, seg_id: str) -> list[Any]:
     return out
 
 
-def _ele_pos(refdes: Any) -> int | None:
+def element_position(refdes: Any) -> int | None:
     """Element position from a pyx12 refdes ("CLM05", "05", 5)."""
     if isinstance(refdes, int):
         return refdes
@@ -351,7 +351,7 @@ def _load_map(name: str) -> Any:
 class _Feed:
     """Hands pyx12's reader our segments one at a time, remembering which."""
 
-    def __init__(self, segs: list[_Seg], run: "_Run", reader: Any):
+    def __init__(self, segs: list[Seg], run: "Run", reader: Any):
         self.segs = segs
         self.run, self.reader = run, reader
         self.index = 0  # 1-based index of the segment last handed out
@@ -360,7 +360,7 @@ class _Feed:
     def _gen(self):
         for i, seg in enumerate(self.segs):
             self.index = i + 1
-            header = _HEADER_OF.get(seg.seg_id)
+            header = HEADER_OF.get(seg.seg_id)
             if header and header not in (kind for kind, _ in self.reader.loops):
                 # pyx12 raises IndexError on a trailer with no open header
                 self.run.add("ENV-ORPHAN-TRAILER", f"{seg.seg_id} without a matching header",
@@ -372,16 +372,16 @@ class _Feed:
         return self._it
 
 
-class _Run:
+class Run:
     """Drives pyx12 over one text and acts as its error handler."""
 
     def __init__(self, filename: str | None):
         self.file = filename
         self.errs: list[_Err] = []
         self.dropped = [0, 0]  # findings past MAX_FINDINGS: [others, errors]
-        self.dropped_at: _Seg | None = None  # the segment of the first of them
+        self.dropped_at: Seg | None = None  # the segment of the first of them
         self._seen: set[tuple] = set()
-        self.segs: list[_Seg] = []
+        self.segs: list[Seg] = []
         self.groups: list[_Group] = []
         self.delims: _Delims | None = None
         # error-handler cursor
@@ -408,6 +408,10 @@ class _Run:
         if 1 <= index <= len(self.segs) and self.segs[index - 1].group is not None:
             return self.groups[self.segs[index - 1].group]
         return None
+
+    def known_segment_ids(self) -> set[str] | frozenset[str]:
+        """The segment ids the current group's map knows (empty before a map is loaded)."""
+        return _SEG_IDS.get(self.map_name or "", frozenset())
 
     def pos(self, index: int, seg_id: str | None = None, loop: str | None = None,
             element: str | None = None) -> Position:
@@ -503,7 +507,7 @@ class _Run:
         if self.phase == "walk":
             node = getattr(self, "_cur_map_node", None)
             if code == "1":  # pyx12: "segment not found" in the map from here
-                known = seg_id in _SEG_IDS.get(self.map_name or "", set())
+                known = seg_id in self.known_segment_ids()
                 code = "2" if known and len(seg_id) in (2, 3) else "1"
                 msg = _IK3_TEXT[code]
             elif code == "3" and err_str.startswith("Mandatory loop") and node is not None:
@@ -544,7 +548,7 @@ class _Run:
                   refdes: str | None = None) -> None:
         node, seg_id, index = self.cur_ele, self.cur_seg_id, self.cur_index
         try:
-            if isinstance(node, _EleRef):
+            if isinstance(node, EleRef):
                 ele_pos, sub_pos = node.seq, None
             elif node.parent.is_composite():
                 ele_pos, sub_pos = node.parent.seq, node.seq
@@ -642,8 +646,8 @@ class _Run:
                 self.add("ENV-LINE-BREAK", "line break inside a segment (ignored)",
                          Position(self.file, seg_line, index), Severity.WARNING)
             seg_id = (body.lstrip(" ") if body[0] == " " else body).split(d.ele, 1)[0]  # pyx12 ignores leading spaces
-            body, changed = _ascii(body, d.ele + d.comp + d.term)
-            self.segs.append(_Seg(body, seg_id, seg_line))
+            body, changed = ascii_text(body, d.ele + d.comp + d.term)
+            self.segs.append(Seg(body, seg_id, seg_line))
             if changed:
                 self.add("ENV-NON-ASCII", "non-ASCII characters replaced for validation",
                          self.pos(index), Severity.WARNING)
@@ -797,7 +801,7 @@ class _Run:
         self.handle_errors(src.pop_errors())
         if found:
             self.check_segment(node, seg)
-        elif seg_id in _SEG_IDS.get(self.map_name or "", ()):
+        elif seg_id in self.known_segment_ids():
             self.explain_unexpected(orig, seg)
 
     def check_segment(self, node: Any, seg: Any) -> None:
@@ -813,7 +817,7 @@ class _Run:
                     n = child.get_child_count()
                     comp = seg.get(ref)
                     seg.set(ref, self.delims.comp.join(comp[j].get_value() for j in range(n)))
-                    self.cur_ele = _EleRef(i + 1, child.name, None)
+                    self.cur_ele = EleRef(i + 1, child.name, None)
                     self.ele_error("13", "", None)
             _ok, errors = node.is_valid_errors(seg)
         for e in errors:
@@ -821,12 +825,12 @@ class _Run:
                 self.cur_ele = e.map_node
                 self.ele_error(e.err_cde, e.err_str, e.err_val, e.refdes)
                 continue
-            ele_pos = _ele_pos(e.refdes)
+            ele_pos = element_position(e.refdes)
             if ele_pos is None:
                 self.seg_error("8", e.err_str)
                 continue
             child = node.get_child_node_by_idx(ele_pos - 1) if ele_pos <= node.get_child_count() else None
-            self.cur_ele = _EleRef(ele_pos, getattr(child, "name", "element"),
+            self.cur_ele = EleRef(ele_pos, getattr(child, "name", "element"),
                                    getattr(child, "data_ele", None))
             self.ele_error(e.err_cde, e.err_str, None, e.refdes)
 
@@ -1018,10 +1022,22 @@ def validate_tr3(text: str, filename: str | None = None, *,
     Never raises: input pyx12 cannot read yields an ENV-* issue instead.
     `now` fixes the 999 envelope date/time (default: current UTC time).
     """
-    return run_validation(_Run(filename), text, filename, now)
+    return run_validation(Run(filename), text, filename, now)
 
 
-def run_validation(run: "_Run", text: str, filename: str | None, now: datetime | None) -> Tr3Result:
+class _Reference:
+    """The reference backend of tr3.protocol.SetValidator: pyx12's own reader and map walker."""
+
+    name = "reference"
+
+    def validate(self, text: str, filename: str | None = None, *, now: datetime | None = None) -> Tr3Result:
+        return validate_tr3(text, filename, now=now)
+
+
+REFERENCE = _Reference()
+
+
+def run_validation(run: "Run", text: str, filename: str | None, now: datetime | None) -> Tr3Result:
     """Lex, prepare and walk with `run` (pyx12-driven or compiled), then build the 999s. Never raises."""
     try:
         now = now or datetime.now(timezone.utc)
