@@ -157,8 +157,10 @@ def cli():
               show_default=True, help="Output file; - is stdout.")
 @click.option("--to", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
 @click.option("-q", "--quiet", is_flag=True, help="Print input errors only, not warnings.")
+@click.option("--numbers", is_flag=True,
+              help="ndjson: money, units and quantities as JSON numbers of their exact text (default: strings).")
 @guarded
-def convert(input, output, fmt, quiet):
+def convert(input, output, fmt, quiet, numbers):
     """Convert X12 (or XML written by this tool) to ndjson, json, xml, csv or x12.
 
     Whatever could be read is written; errors in the input (a missing trailer, a bad
@@ -172,10 +174,13 @@ def convert(input, output, fmt, quiet):
     \b
     Examples:
       edi-pipeline convert claims.837 --to ndjson > claims.ndjson
+      edi-pipeline convert remit.835 --to ndjson --numbers -o remit.ndjson  # duckdb sums paid
       edi-pipeline convert claims.837 --to xml -o claims.xml
       edi-pipeline convert claims.xml --to x12 -o claims.837
       cat remit.835 | edi-pipeline convert - --to csv
     """
+    if numbers and fmt != "ndjson":
+        raise click.UsageError("--numbers applies to --to ndjson only")
     name = "<stdin>" if input == "-" else input
     issues = IssueList()
     with contextlib.ExitStack() as stack:
@@ -192,7 +197,8 @@ def convert(input, output, fmt, quiet):
             xml_to_x12(data, buf, name)
             stream = io.BytesIO(buf.getvalue().encode("utf-8", errors="surrogateescape"))
         with atomic_output(output, mode=0o600) as out:
-            CONVERTERS[fmt](stream, out, name, issues)  # streams: memory stays flat in file size
+            options = {"numbers": True} if numbers else {}
+            CONVERTERS[fmt](stream, out, name, issues, **options)  # streams: memory stays flat in file size
     print_issues(issues, minimum=Severity.ERROR if quiet else Severity.WARNING)
     sys.exit(EXIT_FAIL if issues.errors else EXIT_OK)
 
