@@ -588,9 +588,9 @@ def reconcile_cmd(db, fmt, as_of):
       edi-pipeline reconcile --db billing.db
       edi-pipeline reconcile --as-of 2026-12-31 --format json
     """
-    from edi_pipeline.analytics.reconcile import claim_rows, reconcile, write_claims_csv
+    from edi_pipeline.analytics.reconcile import claim_rows, reconcile_stream, write_claims_csv
 
-    rec = reconcile(_open_store(db, must_exist=True), _as_of(as_of), lines=(fmt == "json"))
+    rec = reconcile_stream(_open_store(db, must_exist=True), _as_of(as_of), lines=(fmt == "json"))
     out = click.get_text_stream("stdout")
     if fmt == "json":  # compact, through orjson: indented output is ~10x slower on large stores
         rec.write_json(out.write, compact_json)
