@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Callable
 
-from edi_pipeline.analytics.reconcile import AGING_BUCKETS, Reconciliation, aging_bucket, reconcile_stream
+from edi_pipeline.analytics.reconcile import Aging, Reconciliation, reconcile_stream
 from edi_pipeline.store.store import Store, now
 from edi_pipeline.core.values import cents_text
 
@@ -239,14 +239,12 @@ def unpaid_balance(c) -> int:
 
 def ar_aging(rec: Reconciliation) -> dict[str, dict]:
     """Every unpaid balance by age since the date of service at `rec.as_of`: bucket -> claims, balance cents."""
-    out = {b: {"claims": 0, "balance": 0} for b in AGING_BUCKETS}
+    aging = Aging(rec.as_of)
     for c in rec.claims:
         owed = unpaid_balance(c)
         if owed > 0:
-            b = out[aging_bucket(max(_age(c.service_date, rec.as_of) or 0, 0))]
-            b["claims"] += 1
-            b["balance"] += owed
-    return out
+            aging.add(c.service_date, owed)
+    return aging.table()
 
 
 __all__ = ["STATES", "Event", "record_event", "timeline", "state_reader", "latest_states", "WorkItem", "WORK_COLUMNS",

@@ -152,6 +152,28 @@ class Group:
         return self.claim.patient_control_number if self.claim else self.unmatched["patient_control_number"]
 
 
+class Aging:
+    """A/R aging: balances added up by days from the date of service to `as_of` (AGING_BUCKETS). A claim
+    with no service date counts as 0 days, or (undated=False) is left out."""
+
+    def __init__(self, as_of: date, undated: bool = True):
+        self.as_of, self.undated = as_of, undated
+        self._buckets = {b: [0, 0] for b in AGING_BUCKETS}  # claims, cents
+
+    def add(self, service_date: str | None, cents: int) -> str | None:
+        """Age one balance; returns its bucket (None when left out)."""
+        if not service_date and not self.undated:
+            return None
+        bucket = aging_bucket(max(_days(service_date, self.as_of) or 0, 0))
+        self._buckets[bucket][0] += 1
+        self._buckets[bucket][1] += cents
+        return bucket
+
+    def table(self) -> dict[str, dict]:
+        """bucket -> {"claims": n, "balance": cents}."""
+        return {b: {"claims": n, "balance": cents} for b, (n, cents) in self._buckets.items()}
+
+
 class _Summary:
     """What a reconciliation adds up over its groups: the unmatched remits, the aging of claims with no
     remit (their pcns in first-submission order) and the count per status."""
@@ -160,7 +182,7 @@ class _Summary:
         self.as_of = as_of
         self.unmatched_remits: list[dict] = []
         self.statuses: dict[str, int] = defaultdict(int)
-        self._aging = {b: [0, 0] for b in AGING_BUCKETS}  # claims, billed cents
+        self._aging = Aging(as_of)  # of the billed charge of claims with no remit
         self._open: list[tuple[int, str, str]] = []  # first_seq, bucket, pcn
 
     def add(self, g: Group) -> None:
@@ -170,14 +192,12 @@ class _Summary:
             return
         self.statuses[c.status] += 1
         if c.status == "open":
-            bucket = aging_bucket(max(c.days_outstanding or 0, 0))
-            self._aging[bucket][0] += 1
-            self._aging[bucket][1] += c.billed or 0
+            bucket = self._aging.add(c.service_date, c.billed or 0)
             self._open.append((g.first_seq, bucket, c.patient_control_number))
 
     def aging(self) -> dict[str, dict]:
-        out = {b: {"claims": n, "billed": billed, "patient_control_numbers": []}
-               for b, (n, billed) in self._aging.items()}
+        out = {b: {"claims": v["claims"], "billed": v["balance"], "patient_control_numbers": []}
+               for b, v in self._aging.table().items()}
         self._open.sort()
         for _, bucket, pcn in self._open:
             out[bucket]["patient_control_numbers"].append(pcn)
@@ -603,5 +623,5 @@ def statuses(rec: Reconciliation | ReconStream) -> dict[str, int]:
 
 
 __all__ = ["reconcile", "reconcile_stream", "ReconStream", "Group", "match_lines", "Reconciliation", "ClaimRecon", "LineMatch", "Payment",
-           "is_denial_adjustment", "not_denial_reasons", "aging_bucket", "AGING_BUCKETS", "claim_rows", "write_claims_csv",
+           "is_denial_adjustment", "not_denial_reasons", "aging_bucket", "Aging", "AGING_BUCKETS", "claim_rows", "write_claims_csv",
            "CLAIM_COLUMNS", "statuses"]
