@@ -1017,6 +1017,9 @@ def resubmit(pcns, output, void, sources, db):
     sys.exit(EXIT_FAIL if result.refused else EXIT_OK)
 
 
+from edi_pipeline.cli import export  # noqa: E402,F401  (registers the export command on the group)
+
+
 def main() -> None:
     # The records we build hold no reference cycles; collecting less often saves ~10% on big files.
     gc.set_threshold(100_000, 50, 100)

@@ -60,6 +60,13 @@ def atomic_output(path: str | os.PathLike | None, mode: int | None = None,
         yield fh
 
 
+@contextlib.contextmanager
+def atomic_binary_output(path: str | os.PathLike, mode: int | None = None) -> Iterator[IO[bytes]]:
+    """atomic_output for bytes: a binary file renamed into place on success, no partial file on failure."""
+    with _replace_atomically(Path(path), mode, True) as fh:
+        yield fh
+
+
 class LockHeld(Exception):
     """file_lock(wait=False) found the lock taken."""
 

@@ -702,6 +702,34 @@ class Store:
         return [(date.fromisoformat(d), pcn, Decimal(1) if (u := to_decimal(units or "")) is None else u)
                 for d, pcn, units in self.conn.execute(sql, params)]
 
+    # The tables `export` writes: their rows in store order (ids, file digests, cents, ISO dates; no member hash).
+    EXPORT_QUERIES = {
+        "claims": "select id, file_sha256, patient_control_number, payer_id, payer_name, claim_filing_indicator, "
+                  "profile, frequency_code, payer_claim_control_number, total_charge_cents, service_date, "
+                  "billing_npi, rendering_npi, origin, submitted_at, segment_index, line from claims order by rowid",
+        "lines": "select id, claim_id, line_number, procedure, modifiers, charge_cents, units, service_date, "
+                 "control_number, dx_pointers, segment_index, line from claim_lines order by rowid",
+        "payments": "select cp.id, cp.remit_id, cp.file_sha256, cp.patient_control_number, cp.status_code, "
+                    "cp.charge_cents, cp.paid_cents, cp.patient_responsibility_cents, cp.claim_filing_indicator, "
+                    "cp.payer_claim_control_number, cp.frequency_code, cp.service_date, cp.remarks, r.payer_id, "
+                    "r.payer_name, r.payment_date, r.trace_number, cp.segment_index, cp.line "
+                    "from claim_payments cp join remits r on r.id = cp.remit_id order by cp.rowid",
+        "service_payments": "select id, claim_payment_id, seq, procedure, modifiers, original_procedure, "
+                            "charge_cents, paid_cents, allowed_cents, units, service_date, control_number, remarks, "
+                            "segment_index, line from service_payments order by rowid",
+        "adjustments": "select id, claim_payment_id, service_payment_id, group_code, reason, amount_cents, quantity "
+                       "from adjustments order by rowid",
+        "findings": "select id, file_sha256, patient_control_number, rule, severity, line, procedure, action, "
+                    "message from findings order by rowid",
+        "lifecycle_events": "select id, patient_control_number, state, event_date, source_file, segment_index, line, "
+                            "detail, recorded_at from claim_events order by rowid",
+    }
+
+    def export_rows(self, table: str) -> tuple[list[str], Iterator[tuple]]:
+        """(column names, rows streamed) of one of EXPORT_QUERIES' tables."""
+        cursor = self.conn.execute(self.EXPORT_QUERIES[table])
+        return [d[0] for d in cursor.description], cursor
+
     def report_scrub_counts(self) -> tuple[int, int]:
         """(claims the scrubber emitted or held, those of them it changed (a correction) or held (an error))."""
         sent = self.conn.execute("select count(distinct patient_control_number) from claims "
