@@ -257,15 +257,21 @@ def _payment_denials(p: Payment, pcn: str, matched: bool, ctx: _Context, tables:
     return out
 
 
-def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconciliation | None = None,
-                 profiles: PayerProfiles | None = None) -> list[Denial]:
-    """Every denied claim or line in the store (reversed payments excluded), in pcn order."""
+def iter_store_denials(store: Store, tables: CodeTables | None = None, rec: Reconciliation | None = None,
+                       profiles: PayerProfiles | None = None) -> Iterator[Denial]:
+    """Every denied claim or line in the store (reversed payments excluded), in pcn order, streamed."""
     tables = tables or load_tables()
     groups = rec.iter_groups() if rec is not None else reconcile_stream(store, date.today(), tables).iter_groups()
-    return [d for _, found in iter_denials(store, groups, tables, profiles) for d in found]
+    return (d for _, found in iter_denials(store, groups, tables, profiles) for d in found)
 
 
-def summarize(denials: list[Denial], by: str) -> list[dict]:
+def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconciliation | None = None,
+                 profiles: PayerProfiles | None = None) -> list[Denial]:
+    """iter_store_denials' denials, as a list."""
+    return list(iter_store_denials(store, tables, rec, profiles))
+
+
+def summarize(denials: Iterable[Denial], by: str) -> list[dict]:
     """Count and dollars per key (carc as GROUP-CARC), largest dollars first."""
     if by not in BY_KEYS:
         raise ValueError(f"--by must be one of {', '.join(BY_KEYS)}")
@@ -284,4 +290,4 @@ def summarize(denials: list[Denial], by: str) -> list[dict]:
     return rows
 
 
-__all__ = ["Denial", "find_denials", "iter_denials", "summarize", "tables_with", "BY_KEYS", "CATEGORY_ACTION"]
+__all__ = ["Denial", "find_denials", "iter_store_denials", "iter_denials", "summarize", "tables_with", "BY_KEYS", "CATEGORY_ACTION"]

@@ -7,13 +7,16 @@ import contextlib
 import functools
 import gc
 import io
+import itertools
 import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
+from typing import Iterable
 
 import click
 
@@ -503,6 +506,29 @@ def _rows_out(rows: list[dict], fmt: str, out=None) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=out)
 
 
+def _rows_stream(rows: Iterable[dict], fmt: str) -> None:
+    """_rows_out's csv or json text, written row by row (the same text, without holding the rows)."""
+    out = click.get_text_stream("stdout")
+    rows = iter(rows)
+    first = next(rows, None)
+    if fmt == "json":
+        if first is None:
+            out.write("[]\n")
+            return
+        out.write("[\n")
+        for k, r in enumerate(itertools.chain([first], rows)):
+            out.write((",\n" if k else "") + textwrap.indent(json.dumps(r, indent=1, default=str), " "))
+        out.write("\n]\n")
+        return
+    from edi_pipeline.core.safe_text import SafeCsvWriter
+
+    cols = list(first) if first else []
+    w = SafeCsvWriter(out)
+    w.writerow(cols)
+    for r in itertools.chain([first], rows) if first else ():
+        w.writerow([r.get(c) for c in cols])
+
+
 _DB_OPTION = click.option("--db", type=click.Path(dir_okay=False), default=None,
                           help="SQLite store (default $EDI_PIPELINE_DB or edi_pipeline.db).")
 
@@ -631,15 +657,15 @@ def denials(db, fmt, by, carc_csv, rarc_csv):
       edi-pipeline denials --by category --format csv
       edi-pipeline denials --carc-csv carc-full.csv --rarc-csv rarc-full.csv
     """
-    from edi_pipeline.analytics.denials import find_denials, summarize, tables_with
+    from edi_pipeline.analytics.denials import iter_store_denials, summarize, tables_with
 
-    found = find_denials(_open_store(db, must_exist=True), tables_with(carc_csv, rarc_csv))
+    found = iter_store_denials(_open_store(db, must_exist=True), tables_with(carc_csv, rarc_csv))
     if by:
         _rows_out(summarize(found, by), fmt)
-    elif fmt == "json":
-        _rows_out([d.to_dict() for d in found], fmt)
-    else:
+    elif fmt == "table":
         _rows_out([d.flat() for d in found], fmt)
+    else:  # streamed: a whole store's denials are never held
+        _rows_stream((d.to_dict() if fmt == "json" else d.flat() for d in found), fmt)
 
 
 @cli.command()

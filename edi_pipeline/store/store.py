@@ -580,11 +580,12 @@ class Store:
             f"{self._LINE_ROWS} from claim_lines{self._where('claim_id', self._SCOPED_CLAIMS)} order by rowid")))
 
     def iter_claim_lines_by_pcn(self) -> Iterator[ClaimLineRow]:
-        """Every claim line with its claim's patient control number, by that number, then in ingest order."""
+        """Every claim line with its claim's patient control number, by that number, then by claim and in
+        ingest order (streamed)."""
         return itertools.starmap(ClaimLineRow, self.conn.execute(
             "select l.claim_id, l.line_number, l.procedure, l.modifiers, l.charge_cents, l.service_date, "
-            "l.control_number, c.patient_control_number from claim_lines l join claims c on c.id = l.claim_id "
-            "order by c.patient_control_number, l.rowid"))
+            "l.control_number, c.patient_control_number from claims c join claim_lines l on l.claim_id = c.id "
+            "order by c.patient_control_number, c.rowid, l.rowid"))  # index order: no sort
 
     _PAYMENT_ROWS = ("select cp.id, cp.patient_control_number, cp.status_code, cp.charge_cents, cp.paid_cents, "
                      "cp.patient_responsibility_cents, cp.payer_claim_control_number, r.payment_date, r.payer_id, "
@@ -617,13 +618,13 @@ class Store:
             "order by rowid")))
 
     def iter_service_payments_by_pcn(self) -> Iterator[ServicePaymentRow]:
-        """Every service payment with its claim payment's patient control number, by that number, then in
-        ingest order (streamed)."""
+        """Every service payment with its claim payment's patient control number, by that number, then by
+        claim payment and in ingest order (streamed)."""
         return itertools.starmap(ServicePaymentRow, self.conn.execute(
             "select sp.id, sp.claim_payment_id, sp.procedure, sp.modifiers, sp.original_procedure, "
             "sp.charge_cents, sp.paid_cents, sp.service_date, sp.control_number, sp.remarks, "
-            "cp.patient_control_number from service_payments sp join claim_payments cp on cp.id = sp.claim_payment_id "
-            "order by cp.patient_control_number, sp.rowid"))
+            "cp.patient_control_number from claim_payments cp join service_payments sp on sp.claim_payment_id = cp.id "
+            "order by cp.patient_control_number, cp.rowid, sp.rowid"))  # index order: no sort
 
     @staticmethod
     def _denial(reasons: Iterable[str], table: str = "") -> tuple[str, list[str]]:
