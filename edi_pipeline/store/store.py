@@ -681,13 +681,6 @@ class Store:
             f"where cp.patient_control_number in {_JSON_LIST} order by cp.rowid, sp.rowid", pcns).fetchall()
         return claims, lines, services
 
-    def denied_service_payments(self, not_denial_reasons: Iterable[str]) -> list[ServicePaymentRow]:
-        """recon_service_payments' rows, of only the service payments with a denial adjustment."""
-        denial, params = self._denial(not_denial_reasons)
-        return list(itertools.starmap(ServicePaymentRow, self.conn.execute(
-            f"{self._SERVICE_PAYMENT_ROWS} where id in (select service_payment_id from adjustments where {denial}) "
-            "order by rowid", params)))
-
 
     def procedure_units(self, member: str, procedure: str, since: date, until: date,
                         exclude_file: str | None = None) -> list[tuple[date, str, Decimal]]:
