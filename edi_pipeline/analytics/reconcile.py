@@ -22,9 +22,14 @@ Status
     patient responsibility reductions only). "billed" is the latest submission's CLM02.
 State
     The claim's latest lifecycle state: its status ("submitted" for open), unless a 999 or 277CA event
-    recorded after its last submission and payment says otherwise (lifecycle.latest_states).
+    recorded after its last submission and payment says otherwise (lifecycle.state_reader).
 Days outstanding
     Service date to the last active payment's date; for a claim with no remit, to `as_of`.
+Reading
+    A whole store is read as SQL streams sorted by patient control number (claims; payments with their
+    CAS totals summed in SQL; claim lines and service payments in index order) merged group by group, so
+    memory stays flat in the store's size (ReconStream; reconcile() keeps the groups as lists). The few
+    PCNs a replacement or void links to another are reconciled together first and merged in, in order.
 """
 
 from __future__ import annotations
@@ -463,7 +468,7 @@ def _settle(claims: list[ClaimRow], pays: list[Payment], as_of: date, lines_of: 
     return Group(rec, None, active, min(r.rowid for r in claims))
 
 
-def _grouped(store: Store, claim_rows: list[ClaimRow], payments: list[Payment], as_of: date,
+def _grouped(claim_rows: list[ClaimRow], payments: list[Payment], as_of: date,
              lines_of: dict | None, services_of: dict | None, state_of) -> list[Group]:
     """Reconcile rows held whole (a scope's, or the groups linked by replacements): union the PCNs a
     replacement/void's REF*F8 = a payment's CLP07 links, then settle each group; in pcn order."""
@@ -564,7 +569,7 @@ def _scoped_groups(store: Store, scope: set[str], as_of: date, tables: CodeTable
         if p is not None:
             p.adjustments = adj or 0
             p.denied = denied or 0
-    return _grouped(store, claim_rows, payments, as_of, lines_of, services_of, state_of)
+    return _grouped(claim_rows, payments, as_of, lines_of, services_of, state_of)
 
 
 def reconcile_stream(store: Store, as_of: date | None = None, tables: CodeTables | None = None,
