@@ -8,6 +8,7 @@ steps in one process, without interpreter start-up.
     python scripts/bench.py --claims 20000            # the standard figures
     python scripts/bench.py --claims 20000 --rss-gb 1 # also parse a ~1 GB 837P for peak RSS
     python scripts/bench.py --issue-table             # only issue 13's table: ratios to convert --to ndjson
+    python scripts/bench.py --analytics 1000000       # only: reconcile, denials, report, worklist on a big store
 
 Not a test: it prints a table and writes it as JSON with --json.
 """
@@ -255,6 +256,63 @@ print(json.dumps(out))
 """
 
 
+ANALYTICS_SECONDS, ANALYTICS_RSS_MB = 60, 300  # issue 16: each analytics command on a 1,000,000-claim store
+
+
+def analytics_store(claims: int, seed: int, work: Path) -> Path:
+    """A store of `claims` generated claims (no rule tripped) and their 835s, built once per --work folder."""
+    db = work / f"analytics-{claims}.db"
+    if db.exists():
+        return db
+    gen = work / f"analytics-gen-{claims}"
+    subprocess.run([PY, str(ROOT / "scripts" / "generate.py"), "--claims", str(claims), "--seed", str(seed),
+                    "--out", str(gen), "--trip-rate", "0"], check=True, stdout=subprocess.DEVNULL)
+    tmp = db.with_suffix(".building.db")
+    for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        p.unlink(missing_ok=True)
+    for suffix in ("837", "835"):
+        seconds, rss, code = run(cli("ingest", str(gen / f"gen-{claims}.{suffix}"), "--db", str(tmp)))
+        print(f"  built: ingest {suffix} {seconds:6.1f} s {rss:5d} MB exit {code}", flush=True)
+    run(cli("reconcile", "--db", str(tmp), "--format", "csv"))  # checkpoints the WAL into the file
+    for p in (Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        p.unlink(missing_ok=True)
+    tmp.rename(db)
+    shutil.rmtree(gen, ignore_errors=True)
+    return db
+
+
+def bench_analytics(claims: int, seed: int, work: Path, json_path: str | None) -> int:
+    """The analytics commands on a store of `claims` claims and their payments, each once in a fresh
+    process: seconds and peak RSS against the targets (< 60 s, <= 300 MB at 1,000,000 claims)."""
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "edi_pipeline")], check=True)
+    print(f"analytics on a store of {claims:,} generated claims and their 835s (built once in {work})", flush=True)
+    db = analytics_store(claims, seed, work)
+    out = work / "analytics-out"
+    out.mkdir(exist_ok=True)
+    steps = {
+        "reconcile --format csv": ["reconcile", "--format", "csv"],
+        "reconcile --format json (lines)": ["reconcile", "--format", "json"],
+        "denials --format csv": ["denials", "--format", "csv"],
+        "report": ["report", "-o", str(out / "report.html")],
+        "worklist --format csv": ["worklist", "--format", "csv"],
+    }
+    rows = []
+    print(f"{'command':34} {'seconds':>8} {'claims/s':>9} {'peak RSS':>9}  exit  (targets at 1,000,000: "
+          f"< {ANALYTICS_SECONDS} s, <= {ANALYTICS_RSS_MB} MB)")
+    for name, args in steps.items():
+        seconds, rss, code = run(cli(*args, "--db", str(db), "--as-of", "2026-12-31")
+                                 if name != "denials --format csv" else cli(*args, "--db", str(db)))
+        ok = seconds < ANALYTICS_SECONDS and rss <= ANALYTICS_RSS_MB and code == 0
+        rows.append({"step": name, "seconds": round(seconds, 2), "peak_rss_mb": rss, "exit": code, "ok": ok})
+        print(f"{name:34} {seconds:8.2f} {round(claims / seconds):>9,} {rss:6d} MB  {code:4d}  "
+              f"{'ok' if ok else 'OVER'}", flush=True)
+    print(f"load average during the run: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
+    if json_path:
+        Path(json_path).write_text(json.dumps({"claims": claims, "analytics": rows}, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--claims", type=int, default=20000)
@@ -266,6 +324,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="Also write the figures here.")
     ap.add_argument("--ncci-rows", type=int, default=1_000_000,
                     help="PTP rows of the full NCCI tables imported for 'scrub, full NCCI tables' (default 1,000,000).")
+    ap.add_argument("--analytics", type=int, metavar="CLAIMS",
+                    help="Only time reconcile, denials, report and worklist on a store of this many generated "
+                         "claims and their payments (built once in --work; 1,000,000 takes minutes to ingest).")
     ap.add_argument("--issue-table", action="store_true",
                     help="Only issue 13's table: batch, validate and scrub as ratios to convert --to ndjson.")
     args = ap.parse_args(argv)
@@ -278,6 +339,8 @@ def main(argv=None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps({"claims": args.claims, "issue_table": rows}, indent=1))
         return 0
+    if args.analytics:
+        return bench_analytics(args.analytics, args.seed, work, args.json)
     f837, f835 = generate(args.claims, args.seed, work / "gen")
     mb837 = f837.stat().st_size / 1e6
     mb835 = f835.stat().st_size / 1e6

@@ -207,20 +207,16 @@ def test_demo_runs_on_bundled_fixtures(tmp_path):
 
 def test_demo_reconciles_the_whole_store_once(tmp_path, monkeypatch):
     """The denial table and the HTML report share one reconciliation (the batch's own is scoped)."""
-    import edi_pipeline.analytics.denials
     import edi_pipeline.analytics.reconcile
-    import edi_pipeline.analytics.report
 
-    real = edi_pipeline.analytics.reconcile.reconcile
+    real = edi_pipeline.analytics.reconcile._stream_groups  # every whole-store read goes through it
     whole_store = []
 
-    def counting(store, *args, **kwargs):
-        if kwargs.get("pcns") is None:
-            whole_store.append(1)
-        return real(store, *args, **kwargs)
+    def counting(*args, **kwargs):
+        whole_store.append(1)
+        return real(*args, **kwargs)
 
-    for module in (edi_pipeline.analytics.reconcile, edi_pipeline.analytics.report, edi_pipeline.analytics.denials):
-        monkeypatch.setattr(module, "reconcile", counting)
+    monkeypatch.setattr(edi_pipeline.analytics.reconcile, "_stream_groups", counting)
     r = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
     assert r.exit_code == 0, r.output
     assert len(whole_store) == 1

@@ -25,6 +25,7 @@ from edi_pipeline.tx.document import iter_records  # noqa: E402
 from edi_pipeline.pipeline.ingest import INGESTED, ingest_file  # noqa: E402
 from edi_pipeline.tx.model import ClaimPayment  # noqa: E402
 from edi_pipeline.analytics.reconcile import match_lines, reconcile  # noqa: E402
+from edi_pipeline.store.rows import ClaimLineRow, ServicePaymentRow  # noqa: E402
 from edi_pipeline.store.store import Store  # noqa: E402
 
 _control = iter(range(100, 10_000))
@@ -330,17 +331,18 @@ _LINE = st.tuples(st.sampled_from(["20553", "J2001", "99214", "20552"]), st.samp
 @given(claim_lines=st.lists(_LINE, max_size=4), paid_lines=st.lists(_LINE, max_size=4),
        recoded=st.sampled_from([None, "20552", "99213"]))
 def test_a_6r_match_always_agrees_on_the_procedure(claim_lines, paid_lines, recoded):
-    cls = [("c", n, code, "", charge, "2026-10-05", ctrl) for n, (code, ctrl, charge) in enumerate(claim_lines, 1)]
-    sps = [(f"s{n}", "p", recoded or code, "", code if recoded else None, charge, n * 100, "2026-10-05", ctrl, "")
-           for n, (code, ctrl, charge) in enumerate(paid_lines, 1)]
-    by_id = {sp[6]: sp for sp in sps}
+    cls = [ClaimLineRow("c", n, code, "", charge, "2026-10-05", ctrl)
+           for n, (code, ctrl, charge) in enumerate(claim_lines, 1)]
+    sps = [ServicePaymentRow(f"s{n}", "p", recoded or code, "", code if recoded else None, charge, n * 100,
+                             "2026-10-05", ctrl, "") for n, (code, ctrl, charge) in enumerate(paid_lines, 1)]
+    by_id = {sp.paid_cents: sp for sp in sps}
     matches = match_lines(cls, sps)
     assert len([m for m in matches if m.line_number is not None]) == len(cls)
     for m in matches:
         if m.matched_by == "6R":
             cl = cls[m.line_number - 1]
             sp = by_id[m.paid]
-            assert cl[6] == sp[8] and cl[2] in (sp[2], sp[4])
+            assert cl.control_number == sp.control_number and cl.procedure in (sp.procedure, sp.original_procedure)
 
 
 def test_auth_denial_links_only_where_the_profile_asks_for_authorization(tmp_path, db):

@@ -281,5 +281,7 @@ def test_the_store_reads_exactly_the_denial_adjustments(store):
     denials = [a for a in every if store.is_denial(a[2], a[3], a[4], not_denial_reasons(t))]
     assert denials and len(denials) < len(every)  # CO-45, PR and reversal rows are there and are not denials
     assert store.denial_adjustments(not_denial_reasons(t)) == denials
+    some = {a[0] for a in denials[::2]}  # of some claim payments: the same rows, of them only
+    assert store.denial_adjustments(not_denial_reasons(t), some) == [a for a in denials if a[0] in some]
     lines = {a[1] for a in denials if a[1]}
-    assert {sp[0] for sp in store.denied_service_payments(not_denial_reasons(t))} == lines
+    assert {sp.id for sp in store.service_payments(lines)} == lines

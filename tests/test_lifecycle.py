@@ -16,6 +16,7 @@ from edi_pipeline.cli.commands import cli
 from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
 from edi_pipeline.analytics.reconcile import reconcile
 from edi_pipeline.codes.tables import load_profiles
+from edi_pipeline.store.rows import PaidLineRow
 from edi_pipeline.store.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
@@ -138,6 +139,7 @@ def test_worklist_finds_a_line_paid_below_the_payers_usual_rate_for_the_code():
         def __init__(self, pcn):
             self.patient_control_number, self.payer, self.service_date = pcn, "P", "2026-10-01"
             self.billed, self.paid, self.status, self.last_payment_date = 10000, 5000, "paid", "2026-11-09"
+            self.state = "paid"
 
     class Rec:
         as_of = AS_OF
@@ -147,7 +149,7 @@ def test_worklist_finds_a_line_paid_below_the_payers_usual_rate_for_the_code():
     rows = [(f"A{i}", "P", "20553", 10000, 8000, f"2026-11-0{i}") for i in range(1, 5)]  # 80% of charge
     rows += [("LOW", "P", "20553", 10000, 4000, "2026-11-09"),  # 40%: 4000 below the 8000 expected
              ("OTHERCODE", "P", "64483", 10000, 4000, "2026-11-09")]  # no earlier payments of the code
-    store.paid_service_lines = lambda: rows
+    store.paid_service_lines = lambda: [PaidLineRow(*r) for r in rows]
     items = lifecycle.worklist(store, AS_OF, rec=Rec())
     assert [(w.patient_control_number, w.at_stake) for w in items] == [("LOW", 4000)]
 

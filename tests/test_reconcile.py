@@ -11,6 +11,7 @@ import pytest
 from edi_pipeline.analytics import reconcile as reconcile_module
 from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
 from edi_pipeline.analytics.reconcile import Payment, _net, aging_bucket, match_lines, reconcile, statuses
+from edi_pipeline.store.rows import ClaimLineRow, ServicePaymentRow as SP
 from edi_pipeline.store.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "edi"
@@ -161,30 +162,32 @@ def test_lines_match_on_ref_6r(store):
         (1, "99214", 6400, "6R"), (2, "20552", 6000, "6R")]
 
 
-CL = [("c", 1, "20553", "", 25000, "2026-09-15", None), ("c", 2, "J1030", "", 2500, "2026-09-15", None),
-      ("c", 3, "99213", "25", 12000, "2026-09-15", None)]
+CL = [ClaimLineRow("c", 1, "20553", "", 25000, "2026-09-15", None),
+      ClaimLineRow("c", 2, "J1030", "", 2500, "2026-09-15", None),
+      ClaimLineRow("c", 3, "99213", "25", 12000, "2026-09-15", None)]
 
 
 def test_match_lines_falls_back_to_procedure_modifiers_date_charge():
-    sps = [("s1", "p", "J1030", "", None, 2500, 1000, "2026-09-15", None, ""),
-           ("s2", "p", "20553", "", None, 25000, 9000, "2026-09-15", None, ""),
-           ("s3", "p", "99213", "25", None, 12000, 5000, "2026-09-15", None, "")]
+    sps = [SP("s1", "p", "J1030", "", None, 2500, 1000, "2026-09-15", None, ""),
+           SP("s2", "p", "20553", "", None, 25000, 9000, "2026-09-15", None, ""),
+           SP("s3", "p", "99213", "25", None, 12000, 5000, "2026-09-15", None, "")]
     got = [(m.line_number, m.paid, m.matched_by) for m in match_lines(CL, sps)]
     assert got == [(1, 9000, "exact"), (2, 1000, "exact"), (3, 5000, "exact")]
 
 
 def test_match_lines_uses_svc06_original_code_when_payer_changed_it():
-    sps = [("s1", "p", "20552", "", "20553", 25000, 7000, "2026-09-15", None, ""),
-           ("s2", "p", "99212", "25", "99213", 12000, 4000, "2026-09-15", None, "")]
+    sps = [SP("s1", "p", "20552", "", "20553", 25000, 7000, "2026-09-15", None, ""),
+           SP("s2", "p", "99212", "25", "99213", 12000, 4000, "2026-09-15", None, "")]
     got = {m.line_number: (m.paid, m.matched_by) for m in match_lines(CL, sps)}
     assert got == {1: (7000, "exact"), 2: (None, None), 3: (4000, "exact")}
 
 
 def test_match_lines_6r_beats_procedure_and_leftovers_reported():
-    cl = [("c", 1, "20553", "", 25000, "2026-09-15", "A-1"), ("c", 2, "20553", "", 25000, "2026-09-16", "A-2")]
-    sps = [("s1", "p", "20553", "", None, 25000, 100, "2026-09-15", "A-2", ""),
-           ("s2", "p", "20553", "", None, 25000, 200, "2026-09-15", "A-1", ""),
-           ("s3", "p", "97810", "", None, 8000, 0, "2026-09-15", None, "")]
+    cl = [ClaimLineRow("c", 1, "20553", "", 25000, "2026-09-15", "A-1"),
+          ClaimLineRow("c", 2, "20553", "", 25000, "2026-09-16", "A-2")]
+    sps = [SP("s1", "p", "20553", "", None, 25000, 100, "2026-09-15", "A-2", ""),
+           SP("s2", "p", "20553", "", None, 25000, 200, "2026-09-15", "A-1", ""),
+           SP("s3", "p", "97810", "", None, 8000, 0, "2026-09-15", None, "")]
     got = [(m.line_number, m.paid, m.matched_by) for m in match_lines(cl, sps)]
     assert got == [(1, 200, "6R"), (2, 100, "6R"), (None, 0, None)]
 

@@ -22,13 +22,17 @@ Medicare-only rule on a commercial claim, no AUTH-REQUIRED on a code the profile
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles, Profile, RuleInfo, load_profiles, load_tables
-from edi_pipeline.analytics.reconcile import NOT_DENIAL_CATEGORIES, Reconciliation, not_denial_reasons, reconcile
+from edi_pipeline.analytics.reconcile import (NOT_DENIAL_CATEGORIES, Group, Payment, Reconciliation,
+                                              not_denial_reasons, reconcile_stream)
+from edi_pipeline.store.rows import ServicePaymentRow
 from edi_pipeline.store.store import Store
 from edi_pipeline.core.values import cents_text
 
@@ -145,11 +149,13 @@ def _runs(profile: Profile, rule: RuleInfo | None, code: str | None) -> bool:
     return profile.applies(rule.profile)
 
 
-def _contexts(store: Store, payments: list, rec: Reconciliation, profiles: PayerProfiles) -> dict[str, _Context]:
-    """Per denied claim payment id, its claim's context (see _Context)."""
-    pcn_of = {p.id: rec.claim_of_payment.get(p.id, p.patient_control_number) for p in payments}
-    claims, lines, services = store.denial_context({*pcn_of.values(), *(p.patient_control_number for p in payments)})
-    latest = {row[1]: row for row in claims}  # ingest order: the last submission wins, as in reconcile
+def _contexts(store: Store, payments: list[tuple[Payment, str, bool]],
+              profiles: PayerProfiles) -> dict[str, _Context]:
+    """Per denied claim payment id, its claim's context (see _Context); `payments`: (payment, the pcn of its
+    group's claim or its own, whether it matched a claim)."""
+    claims, lines, services = store.denial_context({pcn for _, pcn, _ in payments} |
+                                                   {p.patient_control_number for p, _, _ in payments})
+    latest = {row.patient_control_number: row for row in claims}  # ingest order: the last submission wins
     codes_of: dict[str, list[str]] = defaultdict(list)
     for claim_id, code in lines:
         codes_of[claim_id].append(code)
@@ -160,76 +166,112 @@ def _contexts(store: Store, payments: list, rec: Reconciliation, profiles: Payer
         if original or code:
             svc_codes[cp_id].append(original or code)
     out = {}
-    for p in payments:
-        claim = latest.get(pcn_of[p.id]) if p.id in rec.claim_of_payment else None
+    for p, pcn, matched in payments:
+        claim = latest.get(pcn) if matched else None
         if claim is None:
             out[p.id] = _Context(svc_codes[p.id], frozenset(), profiles.profile_for(clp06.get(p.id), p.payer_id))
             continue
-        claim_id, _pcn, freq, f8, sbr09, profile, payer_id = claim
-        facts = frozenset({"corrected_no_f8"}) if freq in ("7", "8") and not f8 else frozenset()
-        chosen = profiles.profiles.get(profile) if profile else None
-        out[p.id] = _Context(codes_of.get(claim_id) or svc_codes[p.id], facts,
-                             chosen or profiles.profile_for(sbr09 or clp06.get(p.id), payer_id))
+        facts = (frozenset({"corrected_no_f8"}) if claim.frequency_code in ("7", "8")
+                 and not claim.payer_claim_control_number else frozenset())
+        chosen = profiles.profiles.get(claim.profile) if claim.profile else None
+        out[p.id] = _Context(codes_of.get(claim.id) or svc_codes[p.id], facts,
+                             chosen or profiles.profile_for(claim.claim_filing_indicator or clp06.get(p.id),
+                                                            claim.payer_id))
     return out
+
+
+DENIAL_CHUNK = 2000  # claim groups whose denials are read from the store together
+
+
+def iter_denials(store: Store, groups: Iterable[Group], tables: CodeTables | None = None,
+                 profiles: PayerProfiles | None = None) -> Iterator[tuple[Group, list[Denial]]]:
+    """Each reconciled group (in pcn order) with its denials, sorted; the store's denial rows are read for
+    DENIAL_CHUNK groups at a time."""
+    tables = tables or load_tables()
+    profiles = profiles or load_profiles()
+    not_denial = not_denial_reasons(tables)
+    groups = iter(groups)
+    while chunk := tuple(itertools.islice(groups, DENIAL_CHUNK)):
+        yield from _chunk_denials(store, chunk, tables, profiles, not_denial)
+
+
+def _chunk_denials(store: Store, chunk: tuple[Group, ...], tables: CodeTables, profiles: PayerProfiles,
+                   not_denial: list[str]) -> Iterator[tuple[Group, list[Denial]]]:
+    denied = [(p, g.claim.patient_control_number if g.claim else p.patient_control_number, g.claim is not None)
+              for g in chunk for p in g.active if p.denied or p.status_code == "4"]
+    if not denied:
+        yield from ((g, []) for g in chunk)
+        return
+    ids = [p.id for p, _, _ in denied]
+    claim_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+    line_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+    for a in store.denial_adjustments(not_denial, ids):
+        adj = (a.group_code, a.reason, a.amount_cents)
+        (line_adj[a.service_payment_id] if a.service_payment_id else claim_adj[a.claim_payment_id]).append(adj)
+    lines_of: dict[str, list[ServicePaymentRow]] = defaultdict(list)
+    for sp in store.service_payments(line_adj):  # those with a denial adjustment
+        lines_of[sp.claim_payment_id].append(sp)
+    contexts = _contexts(store, denied, profiles)
+    by_payment = {p.id: (pcn, matched) for p, pcn, matched in denied}
+    for g in chunk:
+        out: list[Denial] = []
+        for p in g.active:
+            if p.id in by_payment:
+                out.extend(_payment_denials(p, *by_payment[p.id], contexts[p.id], tables, claim_adj.get(p.id),
+                                            lines_of.get(p.id, ()), line_adj))
+        out.sort(key=lambda d: (d.patient_control_number, d.level, d.procedure or "", d.service_date or ""))
+        yield g, out
+
+
+def _payment_denials(p: Payment, pcn: str, matched: bool, ctx: _Context, tables: CodeTables,
+                     adjs: list | None, services: Iterable[ServicePaymentRow], line_adj: dict) -> list[Denial]:
+    """The denial rows of one active claim payment: one per denied line, one for its claim-level denials."""
+    out = []
+    payer = p.payer_name or p.payer_id
+    claim_remarks = p.remarks.split() if p.remarks else []
+    found = False
+    for sp in services:
+        line = line_adj.get(sp.id)
+        if not line:
+            continue
+        found = True
+        procedure = sp.billed_procedure
+        own = sp.remarks.split() if sp.remarks else []
+        rarcs = own + [r for r in claim_remarks if r not in own]
+        g, reason, _ = max(line, key=lambda a: a[2])
+        category, action, rules = _classify(tables, g, reason, rarcs, [procedure], line, ctx)
+        out.append(Denial(pcn, p.payer_claim_control_number, payer, "line", procedure,
+                          sp.service_date or p.service_date, g, reason, rarcs, sum(a[2] for a in line), category,
+                          action, rules, [f"{a[0]}-{a[1]}" for a in line], matched))
+    if adjs or (p.status_code == "4" and not found):
+        if adjs:
+            g, reason, _ = max(adjs, key=lambda a: a[2])
+            amount = sum(a[2] for a in adjs)
+        else:
+            g = reason = None
+            amount = (p.charge or 0) - (p.paid or 0)
+        category, action, rules = _classify(tables, g, reason, claim_remarks, ctx.codes or [None], adjs or [], ctx)
+        out.append(Denial(pcn, p.payer_claim_control_number, payer, "claim", None, p.service_date, g, reason,
+                          claim_remarks, amount, category, action, rules, [f"{a[0]}-{a[1]}" for a in adjs or []],
+                          matched))
+    return out
+
+
+def iter_store_denials(store: Store, tables: CodeTables | None = None, rec: Reconciliation | None = None,
+                       profiles: PayerProfiles | None = None) -> Iterator[Denial]:
+    """Every denied claim or line in the store (reversed payments excluded), in pcn order, streamed."""
+    tables = tables or load_tables()
+    groups = rec.iter_groups() if rec is not None else reconcile_stream(store, date.today(), tables).iter_groups()
+    return (d for _, found in iter_denials(store, groups, tables, profiles) for d in found)
 
 
 def find_denials(store: Store, tables: CodeTables | None = None, rec: Reconciliation | None = None,
                  profiles: PayerProfiles | None = None) -> list[Denial]:
-    """Every denied claim or line in the store (reversed payments excluded)."""
-    tables = tables or load_tables()
-    rec = rec or reconcile(store, date.today(), tables)
-    active = {p.id: p for p in rec.active if p.denied or p.status_code == "4"}
-    claim_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
-    line_adj: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
-    not_denial = not_denial_reasons(tables)  # read from the store: only denial rows, not every CAS
-    for cp_id, sp_id, group, reason, amount in store.denial_adjustments(not_denial):
-        if cp_id in active:
-            (line_adj[sp_id] if sp_id else claim_adj[cp_id]).append((group, reason, amount))
-    lines_of: dict[str, list[tuple]] = defaultdict(list)
-    for sp in store.denied_service_payments(not_denial):
-        if sp[1] in active:
-            lines_of[sp[1]].append(sp)
-
-    contexts = _contexts(store, list(active.values()), rec, profiles or load_profiles())
-    out: list[Denial] = []
-    for cp_id, p in active.items():
-        ctx = contexts[cp_id]
-        pcn = rec.claim_of_payment.get(cp_id, p.patient_control_number)
-        matched = cp_id in rec.claim_of_payment
-        payer = p.payer_name or p.payer_id
-        claim_remarks = p.remarks.split() if p.remarks else []
-        found = False
-        for sp in lines_of.get(cp_id, ()):
-            adjs = line_adj.get(sp[0])
-            if not adjs:
-                continue
-            found = True
-            procedure = sp[4] or sp[2]
-            rarcs = (sp[9].split() if sp[9] else []) + [r for r in claim_remarks if r not in (sp[9] or "").split()]
-            g, reason, _ = max(adjs, key=lambda a: a[2])
-            category, action, rules = _classify(tables, g, reason, rarcs, [procedure], adjs, ctx)
-            out.append(Denial(pcn, p.payer_claim_control_number, payer, "line", procedure, sp[7] or p.service_date,
-                              g, reason, rarcs, sum(a[2] for a in adjs), category, action, rules,
-                              [f"{a[0]}-{a[1]}" for a in adjs], matched))
-        adjs = claim_adj.get(cp_id)
-        if adjs or (p.status_code == "4" and not found):
-            procedure = None
-            if adjs:
-                g, reason, _ = max(adjs, key=lambda a: a[2])
-                amount = sum(a[2] for a in adjs)
-            else:
-                g = reason = None
-                amount = (p.charge or 0) - (p.paid or 0)
-            category, action, rules = _classify(tables, g, reason, claim_remarks, ctx.codes or [None], adjs or [],
-                                                ctx)
-            out.append(Denial(pcn, p.payer_claim_control_number, payer, "claim", procedure,
-                              p.service_date, g, reason, claim_remarks, amount, category, action, rules,
-                              [f"{a[0]}-{a[1]}" for a in adjs or []], matched))
-    out.sort(key=lambda d: (d.patient_control_number, d.level, d.procedure or "", d.service_date or ""))
-    return out
+    """iter_store_denials' denials, as a list."""
+    return list(iter_store_denials(store, tables, rec, profiles))
 
 
-def summarize(denials: list[Denial], by: str) -> list[dict]:
+def summarize(denials: Iterable[Denial], by: str) -> list[dict]:
     """Count and dollars per key (carc as GROUP-CARC), largest dollars first."""
     if by not in BY_KEYS:
         raise ValueError(f"--by must be one of {', '.join(BY_KEYS)}")
@@ -248,4 +290,4 @@ def summarize(denials: list[Denial], by: str) -> list[dict]:
     return rows
 
 
-__all__ = ["Denial", "find_denials", "summarize", "tables_with", "BY_KEYS", "CATEGORY_ACTION"]
+__all__ = ["Denial", "find_denials", "iter_store_denials", "iter_denials", "summarize", "tables_with", "BY_KEYS", "CATEGORY_ACTION"]

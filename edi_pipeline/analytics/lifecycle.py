@@ -10,12 +10,14 @@ through `record_event`, each with its date, source file and position, and a deta
 
 from __future__ import annotations
 
-import bisect
+import heapq
+import itertools
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Callable
 
-from edi_pipeline.analytics.reconcile import AGING_BUCKETS, Reconciliation, aging_bucket, reconcile
+from edi_pipeline.analytics.reconcile import Aging, Reconciliation, reconcile_stream
 from edi_pipeline.codes.tables import PayerProfiles, load_profiles
 from edi_pipeline.store.store import Store, now
 from edi_pipeline.core.values import cents_text
@@ -106,21 +108,25 @@ def timeline(store: Store, pcn: str) -> list[Event]:
     return [e for _, _, e in events]
 
 
-def latest_states(store: Store, rec: Reconciliation) -> dict[str, str]:
-    """Per reconciled claim, its latest state, the last event of its timeline: a 999/277CA event recorded
-    after the store last took a submission of the claim or a payment for it wins over the reconciliation's
-    status ("submitted" for an open claim)."""
+def state_reader(store: Store) -> Callable[[str, str], str]:
+    """state_of(pcn, reconciled status): the claim's latest state, the last event of its timeline: a
+    999/277CA event recorded after the store last took a submission of the claim or a payment for it wins
+    over the reconciliation's status ("submitted" for an open claim). Reads only the claims with events."""
     recorded = store.latest_recorded_events()
-    stored = store.last_stored_at()
-    out = {}
-    for c in rec.claims:
-        pcn = c.patient_control_number
-        state = c.status if c.status != "open" else SUBMITTED
+    stored = store.last_stored_at() if recorded else {}
+
+    def state_of(pcn: str, status: str) -> str:
         ev = recorded.get(pcn)
         if ev and ev[1] >= stored.get(pcn, ""):
-            state = ev[0]
-        out[pcn] = state
-    return out
+            return ev[0]
+        return status if status != "open" else SUBMITTED
+    return state_of
+
+
+def latest_states(store: Store, rec: Reconciliation) -> dict[str, str]:
+    """Per reconciled claim, its latest state (state_reader)."""
+    state_of = state_reader(store)
+    return {c.patient_control_number: state_of(c.patient_control_number, c.status) for c in rec.claims}
 
 
 @dataclass(slots=True)
@@ -149,35 +155,50 @@ def _age(service_date: str | None, as_of: date) -> int | None:
 def _shortfalls(store: Store) -> dict[str, int]:
     """Per CLP01, cents paid below expectation: over its paid service lines, the line charge times the
     median paid / charge of the same payer's lines of the same procedure paid on earlier days (once there
-    are UNDERPAID_MIN_PAYMENTS of them), minus what was paid, where that is over UNDERPAID_TOLERANCE."""
-    by_code: dict[tuple, list[tuple]] = {}
-    for pcn, payer, procedure, charge, paid, day in store.paid_service_lines():
-        by_code.setdefault((payer, procedure), []).append((day, pcn, charge, paid))
+    are UNDERPAID_MIN_PAYMENTS of them), minus what was paid, where that is over UNDERPAID_TOLERANCE.
+    The lines come sorted by payer, procedure and day; each code's earlier rates are a running median."""
     out: dict[str, int] = {}
-    for lines in by_code.values():
-        lines.sort()
-        earlier: list[Decimal] = []  # sorted rates of the days before the current one
-        k = 0
-        while k < len(lines):
-            j = k
-            while j < len(lines) and lines[j][0] == lines[k][0]:
-                j += 1
+    for _, lines in itertools.groupby(store.paid_service_lines(), key=lambda r: (r.payer_id, r.procedure)):
+        earlier = _RunningMedian()  # the rates of the days before the current one
+        for _, day in itertools.groupby(lines, key=lambda r: r.payment_date):
+            day = list(day)
             if len(earlier) >= UNDERPAID_MIN_PAYMENTS:
-                rate = _median(earlier)
-                for _, pcn, charge, paid in lines[k:j]:
-                    expected = Decimal(charge) * rate
-                    if paid < expected * (1 - UNDERPAID_TOLERANCE):
-                        out[pcn] = out.get(pcn, 0) + int(expected) - paid
-            for _, _, charge, paid in lines[k:j]:
-                bisect.insort(earlier, Decimal(paid) / Decimal(charge))
-            k = j
+                rate = earlier.median()
+                for r in day:
+                    expected = Decimal(r.charge_cents) * rate
+                    if r.paid_cents < expected * (1 - UNDERPAID_TOLERANCE):
+                        out[r.patient_control_number] = out.get(r.patient_control_number, 0) + int(expected) \
+                            - r.paid_cents
+            for r in day:
+                earlier.add(Decimal(r.paid_cents) / Decimal(r.charge_cents))
     return out
 
 
-def _median(sorted_values: list[Decimal]) -> Decimal:
-    n = len(sorted_values)
-    mid = n // 2
-    return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
+class _RunningMedian:
+    """The median of the values added so far, in O(log n) per value: the lower half in a max-heap (negated),
+    the upper half in a min-heap, the lower holding the middle one of an odd count."""
+
+    def __init__(self):
+        self._low: list[Decimal] = []
+        self._high: list[Decimal] = []
+
+    def __len__(self) -> int:
+        return len(self._low) + len(self._high)
+
+    def add(self, v: Decimal) -> None:
+        if self._low and v > -self._low[0]:
+            heapq.heappush(self._high, v)
+        else:
+            heapq.heappush(self._low, -v)
+        if len(self._low) > len(self._high) + 1:
+            heapq.heappush(self._high, -heapq.heappop(self._low))
+        elif len(self._high) > len(self._low):
+            heapq.heappush(self._low, -heapq.heappop(self._high))
+
+    def median(self) -> Decimal:
+        if len(self._low) > len(self._high):
+            return -self._low[0]
+        return (-self._low[0] + self._high[0]) / 2
 
 
 def worklist(store: Store, as_of: date | None = None, profiles: PayerProfiles | None = None,
@@ -188,17 +209,15 @@ def worklist(store: Store, as_of: date | None = None, profiles: PayerProfiles | 
     latest submission's SBR09 and payer id select, and paid below the rate of the same payer's earlier
     payments of the same procedure code (_shortfalls)."""
     as_of = as_of or date.today()
-    rec = rec or reconcile(store, as_of=as_of)
-    states = latest_states(store, rec)
     rules = store.denial_rules()
     shortfall = _shortfalls(store)
     profiles = profiles or load_profiles()
     payer_keys = store.claim_payer_keys()
     items: list[WorkItem] = []
-    for c in rec.claims:
+    for c in (rec or reconcile_stream(store, as_of=as_of)).claims:
         pcn, billed = c.patient_control_number, c.billed or 0
         age = _age(c.service_date, as_of)
-        if states[pcn] == CLAIM_REJECTED:
+        if c.state == CLAIM_REJECTED:
             items.append(WorkItem(pcn, c.payer, "rejected by payer, not resent", age, billed,
                                   "correct the claim and resend it"))
         elif c.status == DENIED:
@@ -231,17 +250,15 @@ def unpaid_balance(c) -> int:
 
 def ar_aging(rec: Reconciliation) -> dict[str, dict]:
     """Every unpaid balance by age since the date of service at `rec.as_of`: bucket -> claims, balance cents."""
-    out = {b: {"claims": 0, "balance": 0} for b in AGING_BUCKETS}
+    aging = Aging(rec.as_of)
     for c in rec.claims:
         owed = unpaid_balance(c)
         if owed > 0:
-            b = out[aging_bucket(max(_age(c.service_date, rec.as_of) or 0, 0))]
-            b["claims"] += 1
-            b["balance"] += owed
-    return out
+            aging.add(c.service_date, owed)
+    return aging.table()
 
 
-__all__ = ["STATES", "Event", "event_row", "record_event", "timeline", "latest_states", "WorkItem", "WORK_COLUMNS",
+__all__ = ["STATES", "Event", "event_row", "record_event", "timeline", "state_reader", "latest_states", "WorkItem", "WORK_COLUMNS",
            "worklist", "unpaid_balance", "ar_aging", *[n for n in ("SUBMITTED", "HELD", "SENT", "FILE_ACCEPTED",
            "FILE_REJECTED", "CLAIM_ACCEPTED", "CLAIM_REJECTED", "PAID", "PARTIALLY_PAID", "DENIED", "REVERSED",
            "CORRECTED", "VOIDED")]]

@@ -7,6 +7,7 @@ missing and how to get it instead of drawing an empty grid.
 
 from __future__ import annotations
 
+import heapq
 import html
 import os
 from collections import defaultdict
@@ -16,8 +17,8 @@ from decimal import Decimal
 from typing import Iterable
 
 from edi_pipeline.codes.tables import CodeTables, load_tables
-from edi_pipeline.analytics.denials import Denial, find_denials
-from edi_pipeline.analytics.reconcile import AGING_BUCKETS, Reconciliation, reconcile
+from edi_pipeline.analytics.denials import Denial, iter_denials
+from edi_pipeline.analytics.reconcile import Aging, Reconciliation, reconcile_stream
 from edi_pipeline.store.store import Store
 from edi_pipeline.core.values import from_cents
 from edi_pipeline.core.files import atomic_output
@@ -25,6 +26,7 @@ from edi_pipeline.core.files import atomic_output
 UNKNOWN = "(unknown)"
 TREND_PAYERS = 6  # payers drawn one line each in the trend charts; the rest are summed as "other payers"
 DAYS_IN_AR_WINDOW = 90  # average daily charges over the last 90 days of service
+CLAIMS_TO_WORK = 25  # rows of the report's claims to work
 NEXT_ACTION = {"open": "check claim status with the payer", "reversed": "await re-adjudication or resubmit",
                "denied": "correct and resubmit, or appeal", "partially paid": "review the underpayment"}
 LEGEND_WIDTH = 230  # room right of a monthly chart for a legend line of 24 characters
@@ -71,17 +73,27 @@ def open_balance(c) -> int:
     return max((c.billed or 0) - c.paid - c.patient_responsibility - contractual, 0)
 
 
-def claims_to_work(rec: Reconciliation, top: int | None = 25) -> list[dict]:
-    """Unpaid, denied, reversed and partly paid balances, largest dollars at risk first (the stand-in for
-    the lifecycle `worklist`, which replaces it)."""
-    rows = []
-    for c in rec.claims:
+def _to_work_row(c, at_risk: int) -> dict:
+    return {"patient_control_number": c.patient_control_number, "payer": c.payer or UNKNOWN,
+            "service_date": c.service_date, "status": c.status, "age_days": c.days_outstanding,
+            "at_risk": _d(at_risk), "next_action": NEXT_ACTION.get(c.status, "review")}
+
+
+def _work_order(r: dict) -> tuple:
+    return (-r["at_risk"], -(r["age_days"] or 0), r["patient_control_number"])
+
+
+def claims_to_work(claims: Iterable, top: int | None = 25) -> list[dict]:
+    """Unpaid, denied, reversed and partly paid balances of reconciled claims (a Reconciliation's, or any
+    iterable of them), largest dollars at risk first; only the `top` are ever held."""
+    rows: list[dict] = []
+    for c in getattr(claims, "claims", claims):
         at_risk = open_balance(c)
         if at_risk > 0:
-            rows.append({"patient_control_number": c.patient_control_number, "payer": c.payer or UNKNOWN,
-                         "service_date": c.service_date, "status": c.status, "age_days": c.days_outstanding,
-                         "at_risk": _d(at_risk), "next_action": NEXT_ACTION.get(c.status, "review")})
-    rows.sort(key=lambda r: (-r["at_risk"], -(r["age_days"] or 0), r["patient_control_number"]))
+            rows.append(_to_work_row(c, at_risk))
+            if top and len(rows) >= 4 * top:
+                rows = heapq.nsmallest(top, rows, key=_work_order)
+    rows.sort(key=_work_order)
     return rows[:top] if top else rows
 
 
@@ -95,115 +107,154 @@ def first_pass_acceptance(events: Iterable[tuple[str, str, str]]) -> tuple[int, 
     return sum(1 for _, cat in first.values() if cat in ("A1", "A2")), len(first)
 
 
-def _aging(rec: Reconciliation) -> list[dict]:
-    out = {b: {"bucket": b, "claims": 0, "cents": 0} for b in AGING_BUCKETS}
-    for c in rec.claims:
-        bal = open_balance(c)
-        if bal and c.service_date:
-            days = (rec.as_of - date.fromisoformat(c.service_date)).days
-            b = AGING_BUCKETS[0 if days <= 30 else 1 if days <= 60 else 2 if days <= 90 else 3]
-            out[b]["claims"] += 1
-            out[b]["cents"] += bal
-    return [{"bucket": r["bucket"], "claims": r["claims"], "balance": _d(r["cents"])} for r in out.values()]
+class _Figures:
+    """The report's sums, added up claim group by claim group (one pass over the store)."""
 
+    def __init__(self, as_of: date, top: int):
+        self.as_of, self.top = as_of, top
+        self.since = (as_of - timedelta(days=DAYS_IN_AR_WINDOW)).isoformat()
+        self.claims = 0
+        self.adjudicated: dict[str, int] = defaultdict(int)  # payer -> claims with a remittance
+        self.denied_claims: dict[str, int] = defaultdict(int)  # payer -> claims with a matched denial
+        self.denied_cents: dict[str, int] = defaultdict(int)
+        self.cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.carc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.rule: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.preventable = self.denials = self.denied_total = self.denied_matched = 0
+        self.owed = self.paid = self.balance = self.recent = 0
+        self.aging = Aging(as_of, undated=False)
+        self.to_work: list[dict] = []
+        # trends: per (payer, month of service / of payment) [claims, denied claims]; per (category, month) cents
+        self.counts = {"dos": defaultdict(lambda: [0, 0]), "paid": defaultdict(lambda: [0, 0])}
+        self.trend_cat = {"dos": defaultdict(int), "paid": defaultdict(int)}
 
-def _trends(rec: Reconciliation, denials: list[Denial]) -> dict[str, dict]:
-    claim_of = {c.patient_control_number: c for c in rec.claims}
-    denied_pcns = {d.patient_control_number for d in denials}
-    volume: dict[str, int] = defaultdict(int)
-    for c in rec.claims:
-        if c.payments:
-            volume[c.payer or UNKNOWN] += 1
-    shown = {p for p, _ in sorted(volume.items(), key=lambda kv: (-kv[1], kv[0]))[:TREND_PAYERS]}
-    out = {}
-    for key, month_of in (("dos", lambda c, d=None: (d or c.service_date or "")[:7]),
-                          ("paid", lambda c, d=None: (c.last_payment_date or "")[:7])):
-        counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for c in rec.claims:
-            m = month_of(c)
-            if c.payments and m:
-                payer = c.payer or UNKNOWN
-                payer = payer if payer in shown else "other payers"
-                counts[(payer, m)][0] += 1
-                counts[(payer, m)][1] += c.patient_control_number in denied_pcns
-        cat: dict[tuple[str, str], int] = defaultdict(int)
+    def add(self, c, denials: list[Denial]) -> None:
+        """One reconciled claim (None for remits matching no claim) with its group's denials."""
+        if c is not None:
+            self._claim(c, bool(denials))
+        matched_payers = set()
         for d in denials:
-            c = claim_of.get(d.patient_control_number)
-            m = month_of(c, d.service_date) if c else (d.service_date or "")[:7] if key == "dos" else ""
+            payer = d.payer or UNKNOWN
+            if d.matched:
+                matched_payers.add(payer)
+            self.denied_cents[payer] += d.amount
+            for acc, key in ((self.cat, d.category), (self.carc, f"{d.group}-{d.carc}" if d.carc else "(none)")):
+                acc[key][0] += 1
+                acc[key][1] += d.amount
+            for r in d.preventable_by:
+                self.rule[r][0] += 1
+                self.rule[r][1] += d.amount
+            self.preventable += d.amount if d.preventable_by else 0
+            self.denials += 1
+            self.denied_total += d.amount
+            months = {"dos": (d.service_date or (c.service_date if c else None) or "")[:7],
+                      "paid": ((c.last_payment_date or "")[:7] if c else "")}
+            for key, m in months.items():
+                if m:
+                    self.trend_cat[key][(d.category, m)] += d.amount
+        for payer in matched_payers:
+            self.denied_claims[payer] += 1
+        self.denied_matched += bool(matched_payers)
+
+    def _claim(self, c, denied: bool) -> None:
+        self.claims += 1
+        bal = open_balance(c)
+        self.balance += bal
+        if bal:
+            self.aging.add(c.service_date, bal)
+            self.to_work.append(_to_work_row(c, bal))
+            if len(self.to_work) >= 4 * self.top:
+                self.to_work = heapq.nsmallest(self.top, self.to_work, key=_work_order)
+        if c.service_date and self.since < c.service_date <= self.as_of.isoformat():
+            self.recent += c.billed or 0
+        if not c.payments:
+            return
+        payer = c.payer or UNKNOWN
+        self.adjudicated[payer] += 1
+        self.owed += (c.billed or 0) - (c.adjustments - c.denied) - c.patient_responsibility
+        self.paid += c.paid
+        for key, m in (("dos", (c.service_date or "")[:7]), ("paid", (c.last_payment_date or "")[:7])):
             if m:
-                cat[(d.category, m)] += d.amount
-        months = sorted({m for _, m in counts} | {m for _, m in cat})
-        payers = sorted({p for p, _ in counts}, key=lambda p: (p == "other payers", p))
-        rate = {p: [counts[(p, m)][1] / counts[(p, m)][0] if (p, m) in counts else None for m in months]
-                for p in payers}
-        cats = sorted({k for k, _ in cat}, key=lambda k: -sum(v for (kk, _), v in cat.items() if kk == k))
-        out[key] = {"months": months, "payer_rate": rate,
-                    "category": {k: [_d(cat.get((k, m), 0)) for m in months] for k in cats}}
-    return out
+                n = self.counts[key][(payer, m)]
+                n[0] += 1
+                n[1] += denied
+
+    def trends(self) -> dict[str, dict]:
+        shown = {p for p, _ in sorted(self.adjudicated.items(), key=lambda kv: (-kv[1], kv[0]))[:TREND_PAYERS]}
+        out = {}
+        for key in ("dos", "paid"):
+            counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+            for (payer, m), (n, k) in self.counts[key].items():
+                acc = counts[(payer if payer in shown else "other payers", m)]
+                acc[0] += n
+                acc[1] += k
+            cat = self.trend_cat[key]
+            months = sorted({m for _, m in counts} | {m for _, m in cat})
+            payers = sorted({p for p, _ in counts}, key=lambda p: (p == "other payers", p))
+            rate = {p: [counts[(p, m)][1] / counts[(p, m)][0] if (p, m) in counts else None for m in months]
+                    for p in payers}
+            cats = sorted({k for k, _ in cat}, key=lambda k: -sum(v for (kk, _), v in cat.items() if kk == k))
+            out[key] = {"months": months, "payer_rate": rate,
+                        "category": {k: [_d(cat.get((k, m), 0)) for m in months] for k in cats}}
+        return out
+
+
+def _groups_with_denials(store: Store, tables: CodeTables, as_of: date | None, rec: Reconciliation | None,
+                         denials: list[Denial] | None):
+    """(as_of, iterable of (claim or None, its group's denials)): streamed from the store, or from the
+    caller's reconciliation (and denials)."""
+    if rec is None:
+        stream = reconcile_stream(store, as_of, tables)
+        return stream.as_of, ((g.claim, ds) for g, ds in iter_denials(store, stream.iter_groups(), tables))
+    if denials is None:
+        return rec.as_of, ((g.claim, ds) for g, ds in iter_denials(store, rec.iter_groups(), tables))
+    by_pcn: dict[str, list[Denial]] = defaultdict(list)
+    for d in denials:
+        by_pcn[d.patient_control_number].append(d)
+    return rec.as_of, ((g.claim, by_pcn.pop(g.patient_control_number, [])) for g in rec.iter_groups())
 
 
 def report_data(store: Store, as_of: date | None = None, tables: CodeTables | None = None,
                 top: int = 10, rec: Reconciliation | None = None, denials: list[Denial] | None = None,
                 acks: Iterable[tuple[str, str, str]] | None = None) -> ReportData:
-    """The report's figures; `rec` and `denials` when the caller already has them (as of `as_of`);
-    `acks`: (pcn, date, STC01-1) rows of payers' 277CAs, read from the store when None."""
+    """The report's figures, in one pass over the store's claim groups; `rec` and `denials` when the caller
+    already has them (as of `as_of`); `acks`: (pcn, date, STC01-1) rows of payers' 277CAs, read from the
+    store when None."""
     tables = tables or load_tables()
-    rec = rec or reconcile(store, as_of, tables)
-    if denials is None:
-        denials = find_denials(store, tables, rec)
-    adjudicated: dict[str, set[str]] = defaultdict(set)
-    for c in rec.claims:
-        if c.payments:
-            adjudicated[c.payer or UNKNOWN].add(c.patient_control_number)
-    denied_claims: dict[str, set[str]] = defaultdict(set)
-    denied_cents: dict[str, int] = defaultdict(int)
-    cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    carc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    rule: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    preventable = 0
-    for d in denials:
-        payer = d.payer or UNKNOWN
-        if d.matched:
-            denied_claims[payer].add(d.patient_control_number)
-        denied_cents[payer] += d.amount
-        for acc, key in ((cat, d.category), (carc, f"{d.group}-{d.carc}" if d.carc else "(none)")):
-            acc[key][0] += 1
-            acc[key][1] += d.amount
-        for r in d.preventable_by:
-            rule[r][0] += 1
-            rule[r][1] += d.amount
-        preventable += d.amount if d.preventable_by else 0
+    as_of, pairs = _groups_with_denials(store, tables, as_of, rec, denials)
+    f = _Figures(as_of, CLAIMS_TO_WORK)
+    for claim, found in pairs:
+        f.add(claim, found)
     by_payer = []
-    for p in sorted(set(adjudicated) | set(denied_cents)):
-        n, k = len(adjudicated.get(p, ())), len(denied_claims.get(p, ()))
+    for p in sorted(set(f.adjudicated) | set(f.denied_cents)):
+        n, k = f.adjudicated.get(p, 0), f.denied_claims.get(p, 0)
         by_payer.append({"payer": p, "claims": n, "denied_claims": k,
-                         "denial_rate": round(k / n, 4) if n else None, "denied_dollars": _d(denied_cents[p])})
+                         "denial_rate": round(k / n, 4) if n else None, "denied_dollars": _d(f.denied_cents[p])})
 
     def rows(acc, name):
         out = [{name: k, "count": v[0], "dollars": _d(v[1])} for k, v in acc.items()]
         return sorted(out, key=lambda r: (-r["dollars"], r[name]))
 
-    top_carcs = rows(carc, "carc")[:top]
+    top_carcs = rows(f.carc, "carc")[:top]
     for r in top_carcs:
         info = tables.carc.get(r["carc"].split("-", 1)[-1])
         r["description"] = info.description if info else ""
-    denied_dollars = _d(sum(d.amount for d in denials))
-    kpis, missing = _kpis(store, rec, denials, denied_dollars, _d(preventable),
-                          store.report_ack_events() if acks is None else acks)
-    data = ReportData(rec.as_of, kpis, by_payer, rows(cat, "category"), top_carcs, rows(rule, "rule"),
-                      _aging(rec), _trends(rec, denials), claims_to_work(rec), len(denials), denied_dollars,
-                      missing)
-    if not any(c.payments for c in rec.claims):
+    denied_dollars = _d(f.denied_total)
+    kpis, missing = _kpis(store, f, denied_dollars, store.report_ack_events() if acks is None else acks)
+    f.to_work.sort(key=_work_order)
+    aging = [{"bucket": b, "claims": v["claims"], "balance": _d(v["balance"])} for b, v in f.aging.table().items()]
+    data = ReportData(as_of, kpis, by_payer, rows(f.cat, "category"), top_carcs, rows(f.rule, "rule"),
+                      aging, f.trends(), f.to_work[:CLAIMS_TO_WORK], f.denials, denied_dollars, missing)
+    if not f.adjudicated:
         data.missing["remits"] = ("No 835 remittance matches a claim in the store: ingest the payers' 835s "
                                   "(`edi-pipeline ingest FILE.835 --db DB`, or drop them in the batch inbox).")
-    if not rec.claims:
+    if not f.claims:
         data.missing["claims"] = ("No claim in the store: run `edi-pipeline batch` on the 837P files, or "
                                   "`edi-pipeline ingest FILE.837 --db DB`.")
     return data
 
 
-def _kpis(store: Store, rec: Reconciliation, denials: list[Denial], denied_dollars: Decimal,
-          preventable: Decimal, acks) -> tuple[list[Kpi], dict[str, str]]:
+def _kpis(store: Store, f: _Figures, denied_dollars: Decimal, acks) -> tuple[list[Kpi], dict[str, str]]:
     missing = {}
     scrubbed, changed = store.report_scrub_counts()
     clean = Kpi("Clean-claim rate", _pct(scrubbed - changed, scrubbed),
@@ -217,27 +268,20 @@ def _kpis(store: Store, rec: Reconciliation, denials: list[Denial], denied_dolla
         first.detail = missing["acks"] = (
             "No payer 277CA in the store: ingest the clearinghouse's 277CA files (`edi-pipeline ingest "
             "FILE.277 --db DB`, or the batch inbox) to count claims accepted on first submission.")
-    adjudicated = [c for c in rec.claims if c.payments]
-    denied = len({d.patient_control_number for d in denials if d.matched})
-    denial = Kpi("Denial rate", _pct(denied, len(adjudicated)),
-                 f"{denied:,} of {len(adjudicated):,} adjudicated claims; ${denied_dollars:,.2f} denied")
-    owed = sum((c.billed or 0) - (c.adjustments - c.denied) - c.patient_responsibility for c in adjudicated)
-    paid = sum(c.paid for c in adjudicated)
-    ncr = Kpi("Net collection rate", f"{paid / owed:.1%}" if owed > 0 else None,
-              f"${_d(paid):,.2f} paid of ${_d(owed):,.2f} payers owed (billed less contractual "
+    adjudicated = sum(f.adjudicated.values())
+    denial = Kpi("Denial rate", _pct(f.denied_matched, adjudicated),
+                 f"{f.denied_matched:,} of {adjudicated:,} adjudicated claims; ${denied_dollars:,.2f} denied")
+    ncr = Kpi("Net collection rate", f"{f.paid / f.owed:.1%}" if f.owed > 0 else None,
+              f"${_d(f.paid):,.2f} paid of ${_d(f.owed):,.2f} payers owed (billed less contractual "
               "adjustments and patient share)")
-    balance = sum(open_balance(c) for c in rec.claims)
-    since = (rec.as_of - timedelta(days=DAYS_IN_AR_WINDOW)).isoformat()
-    recent = sum(c.billed or 0 for c in rec.claims if c.service_date and since < c.service_date
-                 <= rec.as_of.isoformat())
-    days = Kpi("Days in A/R", f"{balance / (recent / DAYS_IN_AR_WINDOW):.0f}" if recent else None,
-               f"${_d(balance):,.2f} open / average daily charges of the last {DAYS_IN_AR_WINDOW} days")
-    if not recent:
+    days = Kpi("Days in A/R", f"{f.balance / (f.recent / DAYS_IN_AR_WINDOW):.0f}" if f.recent else None,
+               f"${_d(f.balance):,.2f} open / average daily charges of the last {DAYS_IN_AR_WINDOW} days")
+    if not f.recent:
         days.detail = (f"No charge with a date of service in the {DAYS_IN_AR_WINDOW} days before the as-of "
                        "date: pass `--as-of` near the claims' dates.")
-    prev = Kpi("Preventable by rule", f"${preventable:,.2f}" if denials else None,
+    prev = Kpi("Preventable by rule", f"${_d(f.preventable):,.2f}" if f.denials else None,
                "denied dollars a scrubber rule would have caught (denial back-links)")
-    if not denials:
+    if not f.denials:
         prev.detail = "No denial in the store's 835s."
     if not adjudicated:
         for k in (denial, ncr):

@@ -7,13 +7,16 @@ import contextlib
 import functools
 import gc
 import io
+import itertools
 import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
+from typing import Iterable
 
 import click
 
@@ -157,8 +160,10 @@ def cli():
               show_default=True, help="Output file; - is stdout.")
 @click.option("--to", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
 @click.option("-q", "--quiet", is_flag=True, help="Print input errors only, not warnings.")
+@click.option("--numbers", is_flag=True,
+              help="ndjson: money, units and quantities as JSON numbers of their exact text (default: strings).")
 @guarded
-def convert(input, output, fmt, quiet):
+def convert(input, output, fmt, quiet, numbers):
     """Convert X12 (or XML written by this tool) to ndjson, json, xml, csv or x12.
 
     Whatever could be read is written; errors in the input (a missing trailer, a bad
@@ -172,10 +177,13 @@ def convert(input, output, fmt, quiet):
     \b
     Examples:
       edi-pipeline convert claims.837 --to ndjson > claims.ndjson
+      edi-pipeline convert remit.835 --to ndjson --numbers -o remit.ndjson  # duckdb sums paid
       edi-pipeline convert claims.837 --to xml -o claims.xml
       edi-pipeline convert claims.xml --to x12 -o claims.837
       cat remit.835 | edi-pipeline convert - --to csv
     """
+    if numbers and fmt != "ndjson":
+        raise click.UsageError("--numbers applies to --to ndjson only")
     name = "<stdin>" if input == "-" else input
     issues = IssueList()
     with contextlib.ExitStack() as stack:
@@ -192,7 +200,8 @@ def convert(input, output, fmt, quiet):
             xml_to_x12(data, buf, name)
             stream = io.BytesIO(buf.getvalue().encode("utf-8", errors="surrogateescape"))
         with atomic_output(output, mode=0o600) as out:
-            CONVERTERS[fmt](stream, out, name, issues)  # streams: memory stays flat in file size
+            options = {"numbers": True} if numbers else {}
+            CONVERTERS[fmt](stream, out, name, issues, **options)  # streams: memory stays flat in file size
     print_issues(issues, minimum=Severity.ERROR if quiet else Severity.WARNING)
     sys.exit(EXIT_FAIL if issues.errors else EXIT_OK)
 
@@ -497,6 +506,29 @@ def _rows_out(rows: list[dict], fmt: str, out=None) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=out)
 
 
+def _rows_stream(rows: Iterable[dict], fmt: str) -> None:
+    """_rows_out's csv or json text, written row by row (the same text, without holding the rows)."""
+    out = click.get_text_stream("stdout")
+    rows = iter(rows)
+    first = next(rows, None)
+    if fmt == "json":
+        if first is None:
+            out.write("[]\n")
+            return
+        out.write("[\n")
+        for k, r in enumerate(itertools.chain([first], rows)):
+            out.write((",\n" if k else "") + textwrap.indent(json.dumps(r, indent=1, default=str), " "))
+        out.write("\n]\n")
+        return
+    from edi_pipeline.core.safe_text import SafeCsvWriter
+
+    cols = list(first) if first else []
+    w = SafeCsvWriter(out)
+    w.writerow(cols)
+    for r in itertools.chain([first], rows) if first else ():
+        w.writerow([r.get(c) for c in cols])
+
+
 _DB_OPTION = click.option("--db", type=click.Path(dir_okay=False), default=None,
                           help="SQLite store (default $EDI_PIPELINE_DB or edi_pipeline.db).")
 
@@ -593,9 +625,9 @@ def reconcile_cmd(db, fmt, as_of):
       edi-pipeline reconcile --db billing.db
       edi-pipeline reconcile --as-of 2026-12-31 --format json
     """
-    from edi_pipeline.analytics.reconcile import claim_rows, reconcile, write_claims_csv
+    from edi_pipeline.analytics.reconcile import claim_rows, reconcile_stream, write_claims_csv
 
-    rec = reconcile(_open_store(db, must_exist=True), _as_of(as_of), lines=(fmt == "json"))
+    rec = reconcile_stream(_open_store(db, must_exist=True), _as_of(as_of), lines=(fmt == "json"))
     out = click.get_text_stream("stdout")
     if fmt == "json":  # compact, through orjson: indented output is ~10x slower on large stores
         rec.write_json(out.write, compact_json)
@@ -636,15 +668,15 @@ def denials(db, fmt, by, carc_csv, rarc_csv):
       edi-pipeline denials --by category --format csv
       edi-pipeline denials --carc-csv carc-full.csv --rarc-csv rarc-full.csv
     """
-    from edi_pipeline.analytics.denials import find_denials, summarize, tables_with
+    from edi_pipeline.analytics.denials import iter_store_denials, summarize, tables_with
 
-    found = find_denials(_open_store(db, must_exist=True), tables_with(carc_csv, rarc_csv))
+    found = iter_store_denials(_open_store(db, must_exist=True), tables_with(carc_csv, rarc_csv))
     if by:
         _rows_out(summarize(found, by), fmt)
-    elif fmt == "json":
-        _rows_out([d.to_dict() for d in found], fmt)
-    else:
+    elif fmt == "table":
         _rows_out([d.flat() for d in found], fmt)
+    else:  # streamed: a whole store's denials are never held
+        _rows_stream((d.to_dict() if fmt == "json" else d.flat() for d in found), fmt)
 
 
 @cli.command()
@@ -1037,6 +1069,9 @@ def resubmit(pcns, output, void, secondary, sources, db):
     done = "voided" if void else "sent to the secondary payer" if secondary else "corrected"
     click.echo(f"{output}: {len(result.claims)} claim(s) {done}", err=True)
     sys.exit(EXIT_FAIL if result.refused else EXIT_OK)
+
+
+from edi_pipeline.cli import export  # noqa: E402,F401  (registers the export command on the group)
 
 
 def main() -> None:

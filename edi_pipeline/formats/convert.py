@@ -78,9 +78,20 @@ def _utf8_bytes_writer(out: IO[str]):
     return lambda data: write(data.decode("utf-8", "surrogateescape"))
 
 
-def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None) -> int:
+def _json_number(value):
+    """orjson's `default` for --numbers: a Decimal as a JSON number of its exact text (12.50 stays 12.50,
+    never a float's 12.5 or 12.499999...); anything else as json_default writes it."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value))
+    return json_default(value)
+
+
+def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueList | None = None,
+              numbers: bool = False) -> int:
     """One JSON object per 837P claim, 835 header and 835 claim payment. Returns the count.
 
+    Decimal values (money, units, quantities) are JSON strings of their exact text; with `numbers`, JSON
+    numbers of the same text, for tools that sum them (duckdb, pandas).
     A value with bytes that were not UTF-8 is written as its bytes read as Latin-1 (safe_text.latin1_text),
     and its object gets `"latin1"`: the dotted paths of those values (`payer.name`, `lines.0.procedure`),
     so `value.encode("latin-1")` gives the bytes back."""
@@ -88,16 +99,17 @@ def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueLi
     write = _utf8_bytes_writer(out)
     fast = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
+    default = _json_number if numbers else json_default
     pending: list[bytes] = []
     for rec in iter_records(source, filename, issues):
-        d = rec.to_dict(plain=True)
+        d = rec.to_dict(plain=not numbers)
         try:
-            pending.append(fast(d, option=newline))
+            pending.append(fast(d, option=newline, default=default))
         except orjson.JSONEncodeError:  # text with bytes that were not UTF-8 (kept as surrogates)
             found: list[str] = []
             d = _latin1_fields(d, "", found)
             d["latin1"] = found
-            pending.append(fast(d, option=newline, default=json_default))
+            pending.append(fast(d, option=newline, default=default))
         n += 1
         if len(pending) >= 512:
             write(b"".join(pending))

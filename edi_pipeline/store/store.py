@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import itertools
+import json
 import os
 import sqlite3
 from datetime import date, datetime, timezone
@@ -14,6 +16,8 @@ from typing import Callable, Iterable, Iterator
 
 from edi_pipeline.core.errors import StoreError
 from edi_pipeline.store import migrations
+from edi_pipeline.store.rows import (ClaimLineRow, ClaimRow, DenialAdjustmentRow, DenialClaimRow, PaidLineRow,
+                                     ServicePaymentRow)
 from edi_pipeline.tx.model import Claim, ClaimPayment, RemitHeader
 from edi_pipeline.core.safe_text import store_text
 from edi_pipeline.core.values import cents, to_decimal
@@ -27,6 +31,13 @@ STORE_ERRORS = (StoreError, sqlite3.Error)
 
 def _store_row(row: Iterable) -> tuple:
     return tuple(store_text(v) if isinstance(v, str) else v for v in row)
+
+
+_JSON_LIST = "(select value from json_each(?))"  # `in` a list given as one JSON parameter (_json_list)
+
+
+def _json_list(values: Iterable[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
 
 
 def default_db_path() -> str:
@@ -531,46 +542,91 @@ class Store:
                 new = found - scope
         return scope
 
-    def recon_claims(self) -> list[tuple]:
-        """Every claim submission in ingest order: (id, pcn, frequency, F8, charge cents, service date,
-        payer id, payer name)."""
-        return self.conn.execute(
-            "select id, patient_control_number, frequency_code, payer_claim_control_number, total_charge_cents, "
-            "service_date, payer_id, payer_name from claims"
-            f"{self._where('patient_control_number')} order by rowid").fetchall()
+    _CLAIM_ROWS = ("select id, patient_control_number, frequency_code, payer_claim_control_number, "
+                   "total_charge_cents, service_date, payer_id, payer_name, rowid from claims")
 
-    def recon_claim_lines(self) -> list[tuple]:
-        """(claim id, line number, procedure, modifiers, charge cents, service date, REF*6R)."""
+    def recon_claims(self) -> list[ClaimRow]:
+        """Every claim submission in ingest order."""
+        return list(itertools.starmap(ClaimRow, self.conn.execute(
+            f"{self._CLAIM_ROWS}{self._where('patient_control_number')} order by rowid")))
+
+    def recon_links(self) -> list[tuple[str, str]]:
+        """The replacements and voids (frequency 7/8) whose REF*F8 is a payment's CLP07, in ingest order:
+        (their patient control number, that of the first payment, in payment order, with the CLP07)."""
         return self.conn.execute(
-            "select claim_id, line_number, procedure, modifiers, charge_cents, service_date, control_number "
-            f"from claim_lines{self._where('claim_id', self._SCOPED_CLAIMS)} order by rowid").fetchall()
+            "select pcn, paid_pcn from (select c.rowid as seq, c.patient_control_number as pcn, "
+            "(select cp.patient_control_number from claim_payments cp join remits r on r.id = cp.remit_id "
+            "where cp.payer_claim_control_number = c.payer_claim_control_number "
+            "order by coalesce(r.payment_date, ''), cp.rowid limit 1) as paid_pcn "
+            "from claims c where c.frequency_code in ('7', '8') and c.payer_claim_control_number != '') "
+            "where paid_pcn is not null order by seq").fetchall()
+
+    def iter_claims_by_pcn(self) -> Iterator[ClaimRow]:
+        """Every claim submission, by patient control number, then in ingest order (streamed)."""
+        return itertools.starmap(ClaimRow, self.conn.execute(f"{self._CLAIM_ROWS} order by patient_control_number, rowid"))
+
+    _LINE_ROWS = "select claim_id, line_number, procedure, modifiers, charge_cents, service_date, control_number"
+
+    def recon_claim_lines(self) -> list[ClaimLineRow]:
+        return list(itertools.starmap(ClaimLineRow, self.conn.execute(
+            f"{self._LINE_ROWS} from claim_lines{self._where('claim_id', self._SCOPED_CLAIMS)} order by rowid")))
+
+    def iter_claim_lines_by_pcn(self) -> Iterator[ClaimLineRow]:
+        """Every claim line with its claim's patient control number, by that number, then by claim and in
+        ingest order (streamed)."""
+        return itertools.starmap(ClaimLineRow, self.conn.execute(
+            "select l.claim_id, l.line_number, l.procedure, l.modifiers, l.charge_cents, l.service_date, "
+            "l.control_number, c.patient_control_number from claims c join claim_lines l on l.claim_id = c.id "
+            "order by c.patient_control_number, c.rowid, l.rowid"))  # index order: no sort
+
+    _PAYMENT_ROWS = ("select cp.id, cp.patient_control_number, cp.status_code, cp.charge_cents, cp.paid_cents, "
+                     "cp.patient_responsibility_cents, cp.payer_claim_control_number, r.payment_date, r.payer_id, "
+                     "r.payer_name, cp.remarks, cp.service_date")
 
     def recon_payments(self) -> list[tuple]:
         """Every claim payment in payment order: (id, pcn, CLP02, charge, paid, patient resp cents, CLP07,
-        payment date, payer id, payer name, remarks, service date)."""
+        payment date, payer id, payer name, remarks, service date), reconcile.Payment's fields."""
         return self.conn.execute(
-            "select cp.id, cp.patient_control_number, cp.status_code, cp.charge_cents, cp.paid_cents, "
-            "cp.patient_responsibility_cents, cp.payer_claim_control_number, r.payment_date, r.payer_id, "
-            "r.payer_name, cp.remarks, cp.service_date "
-            f"from claim_payments cp join remits r on r.id = cp.remit_id{self._where('cp.patient_control_number')} "
-            "order by coalesce(r.payment_date, ''), cp.rowid").fetchall()
+            f"{self._PAYMENT_ROWS} from claim_payments cp join remits r on r.id = cp.remit_id"
+            f"{self._where('cp.patient_control_number')} order by coalesce(r.payment_date, ''), cp.rowid").fetchall()
+
+    def iter_payments_by_pcn(self, not_denial_reasons: Iterable[str]) -> Iterator[tuple]:
+        """recon_payments' rows, each with its non-PR CAS total and denial CAS total in cents (see _denial;
+        0 without CAS), by patient control number, then in payment order (streamed)."""
+        denial, params = self._denial(not_denial_reasons, "a.")
+        return self.conn.execute(
+            f"{self._PAYMENT_ROWS}, coalesce(sum(case when a.group_code != 'PR' then a.amount_cents end), 0), "
+            f"coalesce(sum(case when {denial} then a.amount_cents end), 0) "
+            "from claim_payments cp join remits r on r.id = cp.remit_id left join adjustments a "
+            "on a.claim_payment_id = cp.id group by cp.rowid "
+            "order by cp.patient_control_number, coalesce(r.payment_date, ''), cp.rowid", params)
 
     _SERVICE_PAYMENT_ROWS = ("select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, "
                              "paid_cents, service_date, control_number, remarks from service_payments")
 
-    def recon_service_payments(self) -> list[tuple]:
-        """(id, claim payment id, procedure, modifiers, SVC06, charge, paid, service date, REF*6R, remarks)."""
-        return self.conn.execute(
+    def recon_service_payments(self) -> list[ServicePaymentRow]:
+        return list(itertools.starmap(ServicePaymentRow, self.conn.execute(
             f"{self._SERVICE_PAYMENT_ROWS}{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} "
-            "order by rowid").fetchall()
+            "order by rowid")))
+
+    def iter_service_payments_by_pcn(self) -> Iterator[ServicePaymentRow]:
+        """Every service payment with its claim payment's patient control number, by that number, then by
+        claim payment and in ingest order (streamed)."""
+        return itertools.starmap(ServicePaymentRow, self.conn.execute(
+            "select sp.id, sp.claim_payment_id, sp.procedure, sp.modifiers, sp.original_procedure, "
+            "sp.charge_cents, sp.paid_cents, sp.service_date, sp.control_number, sp.remarks, "
+            "cp.patient_control_number from claim_payments cp join service_payments sp on sp.claim_payment_id = cp.id "
+            "order by cp.patient_control_number, cp.rowid, sp.rowid"))  # index order: no sort
 
     @staticmethod
-    def _denial(reasons: Iterable[str]) -> tuple[str, list[str]]:
-        """SQL true for an adjustment row that is a denial: a positive CO/PI/OA/PR amount whose reason is
-        not in `reasons` (contractual and patient responsibility), and its parameters."""
+    def _denial(reasons: Iterable[str], table: str = "") -> tuple[str, list[str]]:
+        """SQL true for an adjustment row (of `table`, a prefix such as "a.") that is a denial: a positive
+        CO/PI/OA/PR amount whose reason is not in `reasons` (contractual and patient responsibility), and
+        its parameters."""
         reasons = sorted(set(reasons))
         marks = ",".join("?" * len(reasons)) or "''"
-        return f"group_code in ('CO', 'PI', 'OA', 'PR') and amount_cents > 0 and reason not in ({marks})", reasons
+        return (f"{table}group_code in ('CO', 'PI', 'OA', 'PR') and {table}amount_cents > 0 "
+                f"and {table}reason not in ({marks})", reasons)
 
     def is_denial(self, group: str, reason: str, amount_cents: int | None, not_denial_reasons: Iterable[str]) -> bool:
         """Whether one adjustment (CAS group, reason, amount) is a denial by the store's own test (_denial)."""
@@ -588,41 +644,41 @@ class Store:
             f"from adjustments{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} group by claim_payment_id",
             params).fetchall()
 
-    def denial_adjustments(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
-        """(claim payment id, service payment id or None, group, reason, amount cents) of every denial
-        adjustment (see _denial), in ingest order."""
+    def denial_adjustments(self, not_denial_reasons: Iterable[str],
+                           payment_ids: Iterable[str] | None = None) -> list[DenialAdjustmentRow]:
+        """Every denial adjustment (see _denial), of the claim payments `payment_ids` or of all, in ingest order."""
         denial, params = self._denial(not_denial_reasons)
-        return self.conn.execute(
+        scoped = ""
+        if payment_ids is not None:
+            scoped = f" and claim_payment_id in {_JSON_LIST}"
+            params.append(_json_list(payment_ids))
+        return list(itertools.starmap(DenialAdjustmentRow, self.conn.execute(
             "select claim_payment_id, service_payment_id, group_code, reason, amount_cents "
-            f"from adjustments where {denial} order by rowid", params).fetchall()
+            f"from adjustments where {denial}{scoped} order by rowid", params)))
 
-    def denial_context(self, pcns: Iterable[str]) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    def service_payments(self, ids: Iterable[str]) -> list[ServicePaymentRow]:
+        """recon_service_payments' rows of these service payment ids, in ingest order."""
+        return list(itertools.starmap(ServicePaymentRow, self.conn.execute(
+            f"{self._SERVICE_PAYMENT_ROWS} where id in {_JSON_LIST} order by rowid", [_json_list(ids)])))
+
+    def denial_context(self, pcns: Iterable[str]) -> tuple[list[DenialClaimRow], list[tuple], list[tuple]]:
         """What the denial back-links read about the claims of these patient control numbers: their
         submissions in ingest order (id, pcn, frequency, F8, SBR09, profile, payer id), the lines of
         those (claim id, procedure) and the service payments of their claim payments (claim payment
         id, CLP06, SVC06 code, SVC01 code; one row with None codes for a payment without SVC)."""
-        with self._pcn_table("denial_pcns") as fill:
-            fill(pcns)
-            claims = self.conn.execute(
-                "select id, patient_control_number, frequency_code, payer_claim_control_number, "
-                "claim_filing_indicator, profile, payer_id from claims "
-                "where patient_control_number in (select pcn from temp.denial_pcns) order by rowid").fetchall()
-            lines = self.conn.execute(
-                "select claim_id, procedure from claim_lines where claim_id in (select id from claims where "
-                "patient_control_number in (select pcn from temp.denial_pcns)) order by rowid").fetchall()
-            services = self.conn.execute(
-                "select cp.id, cp.claim_filing_indicator, sp.original_procedure, sp.procedure "
-                "from claim_payments cp left join service_payments sp on sp.claim_payment_id = cp.id "
-                "where cp.patient_control_number in (select pcn from temp.denial_pcns) "
-                "order by cp.rowid, sp.rowid").fetchall()
+        pcns = [_json_list(pcns)]  # not a temp table: creating one would abort the caller's open reads
+        claims = list(itertools.starmap(DenialClaimRow, self.conn.execute(
+            "select id, patient_control_number, frequency_code, payer_claim_control_number, "
+            f"claim_filing_indicator, profile, payer_id from claims where patient_control_number in {_JSON_LIST} "
+            "order by rowid", pcns)))
+        lines = self.conn.execute(
+            "select claim_id, procedure from claim_lines where claim_id in (select id from claims where "
+            f"patient_control_number in {_JSON_LIST}) order by rowid", pcns).fetchall()
+        services = self.conn.execute(
+            "select cp.id, cp.claim_filing_indicator, sp.original_procedure, sp.procedure "
+            "from claim_payments cp left join service_payments sp on sp.claim_payment_id = cp.id "
+            f"where cp.patient_control_number in {_JSON_LIST} order by cp.rowid, sp.rowid", pcns).fetchall()
         return claims, lines, services
-
-    def denied_service_payments(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
-        """recon_service_payments' rows, of only the service payments with a denial adjustment."""
-        denial, params = self._denial(not_denial_reasons)
-        return self.conn.execute(
-            f"{self._SERVICE_PAYMENT_ROWS} where id in (select service_payment_id from adjustments where {denial}) "
-            "order by rowid", params).fetchall()
 
 
     def procedure_units(self, member: str, procedure: str, since: date, until: date,
@@ -638,6 +694,34 @@ class Store:
             params.append(exclude_file)
         return [(date.fromisoformat(d), pcn, Decimal(1) if (u := to_decimal(units or "")) is None else u)
                 for d, pcn, units in self.conn.execute(sql, params)]
+
+    # The tables `export` writes: their rows in store order (ids, file digests, cents, ISO dates; no member hash).
+    EXPORT_QUERIES = {
+        "claims": "select id, file_sha256, patient_control_number, payer_id, payer_name, claim_filing_indicator, "
+                  "profile, frequency_code, payer_claim_control_number, total_charge_cents, service_date, "
+                  "billing_npi, rendering_npi, origin, submitted_at, segment_index, line from claims order by rowid",
+        "lines": "select id, claim_id, line_number, procedure, modifiers, charge_cents, units, service_date, "
+                 "control_number, dx_pointers, segment_index, line from claim_lines order by rowid",
+        "payments": "select cp.id, cp.remit_id, cp.file_sha256, cp.patient_control_number, cp.status_code, "
+                    "cp.charge_cents, cp.paid_cents, cp.patient_responsibility_cents, cp.claim_filing_indicator, "
+                    "cp.payer_claim_control_number, cp.frequency_code, cp.service_date, cp.remarks, r.payer_id, "
+                    "r.payer_name, r.payment_date, r.trace_number, cp.segment_index, cp.line "
+                    "from claim_payments cp join remits r on r.id = cp.remit_id order by cp.rowid",
+        "service_payments": "select id, claim_payment_id, seq, procedure, modifiers, original_procedure, "
+                            "charge_cents, paid_cents, allowed_cents, units, service_date, control_number, remarks, "
+                            "segment_index, line from service_payments order by rowid",
+        "adjustments": "select id, claim_payment_id, service_payment_id, group_code, reason, amount_cents, quantity "
+                       "from adjustments order by rowid",
+        "findings": "select id, file_sha256, patient_control_number, rule, severity, line, procedure, action, "
+                    "message from findings order by rowid",
+        "lifecycle_events": "select id, patient_control_number, state, event_date, source_file, segment_index, line, "
+                            "detail, recorded_at from claim_events order by rowid",
+    }
+
+    def export_rows(self, table: str) -> tuple[list[str], Iterator[tuple]]:
+        """(column names, rows streamed) of one of EXPORT_QUERIES' tables."""
+        cursor = self.conn.execute(self.EXPORT_QUERIES[table])
+        return [d[0] for d in cursor.description], cursor
 
     def report_scrub_counts(self) -> tuple[int, int]:
         """(claims the scrubber emitted or held, those of them it changed (a correction) or held (an error))."""
@@ -692,11 +776,14 @@ class Store:
             "select patient_control_number, state, recorded_at from claim_events order by recorded_at, rowid")}
 
     def last_stored_at(self) -> dict[str, str]:
-        """Per claim, when the store last took a submission of it or a payment for it (ISO timestamp)."""
+        """Per claim with a recorded event (claim_events), when the store last took a submission of it or a
+        payment for it (ISO timestamp)."""
         return {pcn: at for pcn, at in self.conn.execute(
             "select pcn, max(at) from (select patient_control_number as pcn, submitted_at as at from claims "
+            "where patient_control_number in (select patient_control_number from claim_events) "
             "union all select cp.patient_control_number, f.ingested_at from claim_payments cp "
-            "join files f on f.sha256 = cp.file_sha256) group by pcn")}
+            "join files f on f.sha256 = cp.file_sha256 "
+            "where cp.patient_control_number in (select patient_control_number from claim_events)) group by pcn")}
 
     # --- what batch sent on, and what answers it (pipeline/acks_in.py) ------------------
 
@@ -770,11 +857,12 @@ class Store:
         return {pcn: (sbr09, payer_id) for pcn, sbr09, payer_id in self.conn.execute(
             "select patient_control_number, claim_filing_indicator, payer_id from claims order by rowid")}
 
-    def paid_service_lines(self) -> list[tuple]:
-        """Every service line paid something, of a claim payment that is not a reversal: (CLP01, payer id,
-        SVC01 procedure, SVC02 charge cents, SVC03 paid cents, payment date), in no particular order."""
-        return self.conn.execute(
+    def paid_service_lines(self) -> Iterator[PaidLineRow]:
+        """Every service line paid something, of a claim payment that is not a reversal, by payer id, SVC01
+        procedure and payment date (streamed)."""
+        return itertools.starmap(PaidLineRow, self.conn.execute(
             "select cp.patient_control_number, r.payer_id, sp.procedure, sp.charge_cents, sp.paid_cents, "
             "r.payment_date from service_payments sp join claim_payments cp on cp.id = sp.claim_payment_id "
             "join remits r on r.id = cp.remit_id where sp.paid_cents > 0 and sp.charge_cents > 0 "
-            "and cp.status_code != '22' and r.payment_date is not null").fetchall()
+            "and cp.status_code != '22' and r.payment_date is not null order by r.payer_id, sp.procedure, "
+            "r.payment_date"))
