@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles
 from edi_pipeline.rules.engine import Context, by_claim, line_key
 from edi_pipeline.scrub.scrubber import AuthBook, ScrubResult, _scrub_transaction
+from edi_pipeline.spark.rows import own_segments
 from edi_pipeline.tx.model import Claim
 
 SENT, HELD, EMPTIED, WITHHELD = "sent", "held", "emptied", "withheld"
@@ -137,8 +138,9 @@ def scrub_member(rows: list[dict], tables: CodeTables, profiles: PayerProfiles, 
                                   **f.to_dict()) for f in fs]
                 new = out.get(r["segment_index"])
                 if new is not None:
-                    outcomes.append(_outcome(r, c, SENT, "".join(s + end for s in new.raw)))
-                    emitted_here += sent_lines(new, f"{r['file_order']}:{r['segment_index']}")
+                    lines = sent_lines(new, f"{name}:{r['segment_index']}")
+                    outcomes.append(_outcome(r, c, SENT, "".join(s + end for s in new.raw), new, lines))
+                    emitted_here += lines
                 else:
                     held = id(c) in invalid or any(f.hold for f in fs)
                     outcomes.append(_outcome(r, c, HELD if held else EMPTIED, None))
@@ -146,7 +148,13 @@ def scrub_member(rows: list[dict], tables: CodeTables, profiles: PayerProfiles, 
     return findings, outcomes
 
 
-def _outcome(row: dict, claim: Claim, status: str, x12: str | None) -> dict:
+def _outcome(row: dict, claim: Claim, status: str, x12: str | None, sent: Claim | None = None,
+             lines: list[SentLine] = ()) -> dict:
+    """A claim's outcome; a sent one keeps what reconcile and the history table need of it: the claim as
+    sent (pickled, own segments only) and its lines."""
     return {"file": row["file"], "file_order": row["file_order"], "segment_index": row["segment_index"],
             "patient_control_number": claim.patient_control_number, "status": status, "x12": x12,
-            "invalid": row["invalid"]}
+            "invalid": row["invalid"], "frequency_code": claim.frequency_code,
+            "payer_claim_control_number": claim.payer_claim_control_number,
+            "claim": None if sent is None else pickle.dumps(own_segments(sent), protocol=pickle.HIGHEST_PROTOCOL),
+            "sent_lines": list(lines)}

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pyarrow as pa
 
-from edi_pipeline.core.errors import EdiError, IssueList
+from edi_pipeline.core.errors import EdiError, IssueList, Severity
 from edi_pipeline.scrub.scrubber import _UNWRITABLE, _invalid_claims, ScrubResult
 from edi_pipeline.tx.model import Claim, member_hash
 from edi_pipeline.tx.parse_835 import is_835, parse_835, parse_835_header
@@ -60,7 +60,16 @@ SCHEMAS: dict[str, pa.Schema] = {
     "scrub_input": pa.schema([("file", pa.string()), ("file_order", pa.int32()), ("segment_index", pa.int64()),
                               ("st_index", pa.int64()), ("member_hash", pa.string()), ("withheld", pa.bool_()),
                               ("invalid", pa.string()), ("claim", pa.binary())]),
+    # what reconcile needs of a claim payment (not written out: `remit` is the pickled header and payment)
+    "remit_input": pa.schema([("file", pa.string()), ("file_order", pa.int32()), ("segment_index", pa.int64()),
+                              ("header_index", pa.int64()), ("patient_control_number", pa.string()),
+                              ("payer_claim_control_number", pa.string()), ("payment_date", pa.date32()),
+                              ("remit", pa.binary())]),
+    # one row a file: its kind, why it was not taken (None when it was), its validation (pickled, for its 999s)
+    "files": pa.schema([("file", pa.string()), ("file_order", pa.int32()), ("kind", pa.string()),
+                        ("error", pa.string()), ("validation", pa.binary())]),
 }
+INTERNAL = ("scrub_input", "remit_input", "files")
 TABLES = tuple(SCHEMAS)
 
 
@@ -81,7 +90,7 @@ class FileRows:
     order: int = 0
 
     def add(self, table: str, **row) -> None:
-        if table != "scrub_input":
+        if table not in INTERNAL:
             row["file_order"] = self.order
         self.rows[table].append(row)
 
@@ -106,22 +115,45 @@ def own_segments(claim: Claim) -> Claim:
     return c
 
 
-def file_rows(data: bytes, name: str, order: int, withheld: frozenset = frozenset()) -> FileRows:
-    """The rows of one file. `withheld`: (ISA index, GS06, ST02) of the sets its 999 rejects (as scrub_file)."""
+def file_rows(data: bytes, name: str, order: int) -> FileRows:
+    """The rows of one file, as the batch takes it: an 837P file is validated first (the sets its 999s
+    reject are withheld, an interchange its TA1 rejects makes the whole file an error)."""
+    validation = None
+    if _has_837p(data):
+        from edi_pipeline.validate.validator import validate_file  # here: an 835-only job does not load TR3 maps
+
+        validation = validate_file(name, name, data=data)
+        rejected = validation.rejected_interchanges()
+        if rejected:
+            return _failed(name, order, "837P", f"{name}: interchange {rejected[0].control_number} rejected "
+                           f"(TA1 {rejected[0].note}): {rejected[0].errors[0]}", validation)
     out = FileRows(order=order)
     try:
-        _read(data, name, order, withheld, out)
+        kind = _read(data, name, order, frozenset(validation.rejected_sets()) if validation else frozenset(), out)
     except EdiError as exc:
-        out = FileRows(order=order)
-        out.add("errors", file=name, line=getattr(getattr(exc, "pos", None), "line", None), segment_index=None,
-                kind="unreadable", message=str(exc))
+        return _failed(name, order, "837P" if validation else None, str(exc), validation)
+    out.add("files", file=name, file_order=order, kind=kind, error=None,
+            validation=None if validation is None else pickle.dumps(validation, protocol=pickle.HIGHEST_PROTOCOL))
     return out
 
 
-def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows) -> None:
+def _has_837p(data: bytes) -> bool:
+    return b"005010X222" in data
+
+
+def _failed(name: str, order: int, kind: str | None, message: str, validation=None) -> FileRows:
+    out = FileRows(order=order)
+    out.add("errors", file=name, line=None, segment_index=None, kind=kind or "unknown", message=message)
+    out.add("files", file=name, file_order=order, kind=kind, error=message,
+            validation=None if validation is None else pickle.dumps(validation, protocol=pickle.HIGHEST_PROTOCOL))
+    return out
+
+
+def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows) -> str:
+    """Read the file's rows into `out`; its kind ("837P", "835" or "837P+835"). EdiError when it is not taken."""
     isa13 = gs06 = ""
     isa_index = 0
-    sets_837 = 0
+    sets_837 = sets_835 = 0
     issues = IssueList()
     with EnvelopeReader(data, name) as env:
         for item in env:
@@ -152,12 +184,24 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
                             invalid=bad.get(c.source.segment_index) if id(c) in invalid else None,
                             claim=pickle.dumps((own_segments(c), tx.delimiters), protocol=pickle.HIGHEST_PROTOCOL))
             elif is_835(tx):
+                sets_835 += 1
+                first = len(issues)
                 header = parse_835_header(tx, issues)
                 for p in parse_835(tx, header, issues):
                     _payment_rows(p, out)
-        broken = [i for i in env.issues.errors if i.code in _UNWRITABLE]
+                    out.add("remit_input", file=name, file_order=order, segment_index=p.source.segment_index,
+                            header_index=tx.first_index, patient_control_number=p.patient_control_number,
+                            payer_claim_control_number=p.payer_claim_control_number, payment_date=header.payment_date,
+                            remit=pickle.dumps((header, p), protocol=pickle.HIGHEST_PROTOCOL))
+                errors = [i for i in issues[first:] if i.severity is Severity.ERROR]
+                if errors:  # as ingest_file: a remit with an error is not taken at all
+                    raise EdiError(f"{errors[0]}; remit not taken")
+        broken = [i for i in env.issues.errors if i.code in _UNWRITABLE or sets_835]
         if broken:
             raise EdiError(f"{broken[0]}; nothing written")
+        if not sets_837 and not sets_835:
+            raise EdiError(f"{name}:1: no 837P or 835 transaction set in the file")
+    return "+".join(k for k, n in (("837P", sets_837), ("835", sets_835)) if n)
 
 
 def _claim_rows(c: Claim, out: FileRows, isa13: str, gs06: str, st02: str, withheld: bool) -> None:
