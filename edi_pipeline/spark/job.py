@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
@@ -273,6 +274,12 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
 # ---------------------------------------------------------------- 4. the job
 
 
+def _arrow_schema(name: str) -> pa.Schema:
+    s = {**R.SCHEMAS, **SCRUB_TABLES, **ANALYSIS_TABLES}[name]
+    part = WRITTEN[name]
+    return pa.schema([f for f in s if f.name != part])  # the partition column lives in the folder names
+
+
 def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: str | os.PathLike,
                     history: str | os.PathLike | None = None, today: date | None = None,
                     as_of: date | None = None) -> SparkSummary:
@@ -304,7 +311,11 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
             if WRITTEN[name]:
                 w = w.partitionBy(WRITTEN[name])
             w.parquet(str(stage / name))
-            summary.counts[name] = spark.read.parquet(str(stage / name)).count()
+            if not any((stage / name).glob("**/*.parquet")):  # Spark writes no file for no rows: one that opens
+                pq.write_table(_arrow_schema(name).empty_table(), stage / name / "part-00000-empty.parquet")
+                summary.counts[name] = 0
+            else:
+                summary.counts[name] = spark.read.parquet(str(stage / name)).count()
         (out / "tables").mkdir(parents=True, exist_ok=True)
         for name in frames:  # published once every table is written
             target = out / "tables" / name
