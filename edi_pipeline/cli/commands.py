@@ -1011,6 +1011,9 @@ def resubmit(pcns, output, void, sources, db):
     sys.exit(EXIT_FAIL if result.refused else EXIT_OK)
 
 
+import edi_pipeline.cli.spark  # noqa: E402,F401  (registers spark-batch on the group; pyspark loads only when it runs)
+
+
 def main() -> None:
     # The records we build hold no reference cycles; collecting less often saves ~10% on big files.
     gc.set_threshold(100_000, 50, 100)

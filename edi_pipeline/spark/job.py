@@ -15,13 +15,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,11 +35,13 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from edi_pipeline.analytics.reconcile import _find
 from edi_pipeline.codes.tables import load_profiles, load_tables
 from edi_pipeline.core.errors import EdiError
-from edi_pipeline.runners.batch import inbox_files
 from edi_pipeline.spark import rows as R
 from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_results
 from edi_pipeline.spark.member import SENT, SentLine, scrub_member
 from edi_pipeline.spark.outputs import write_file_outputs
+
+# pyspark 4.3 warns on every Arrow UDF under pandas 3, which it runs fine (the equality test says so)
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 _str, _int, _long = pa.string(), pa.int32(), pa.int64()
 FINDINGS = pa.schema([("file", _str), ("file_order", _int), ("claim_segment_index", _long), ("rule", _str),
@@ -70,14 +75,28 @@ WRITTEN = {"claims": "file_order", "lines": "file_order", "payments": "file_orde
            "denials": "action"}
 
 
+@contextlib.contextmanager
+def spark_session(master: str = "local[2]") -> Iterator[SparkSession]:
+    """session(master), stopped at the end unless one was running already (a caller's, a test's)."""
+    owned = SparkSession.getActiveSession() is None
+    spark = session(master)
+    try:
+        yield spark
+    finally:
+        if owned:
+            spark.stop()
+
+
 def session(master: str = "local[2]", memory: str | None = None) -> SparkSession:
     """A Spark session for the job: the UI off, few shuffle partitions on a small machine."""
     b = (SparkSession.builder.master(master).appName("edi-pipeline")
          .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", str(_cores(master) * 2))
-         .config("spark.sql.session.timeZone", "UTC").config("spark.sql.execution.arrow.pyspark.enabled", "true"))
+         .config("spark.sql.session.timeZone", "UTC").config("spark.ui.showConsoleProgress", "false"))
     if memory:
         b = b.config("spark.driver.memory", memory)
-    return b.getOrCreate()
+    spark = b.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
 
 
 def _cores(master: str) -> int:
@@ -86,11 +105,13 @@ def _cores(master: str) -> int:
 
 
 def input_files(inputs: list[str | os.PathLike]) -> list[Path]:
-    """The files named, and the regular files of the folders named (as `batch` lists an inbox), in the
-    batch's order (by path). Two inputs of one name are refused: their outputs would collide."""
+    """The files named, and the regular files of the folders named (hidden ones and links left out; the
+    inputs are a finished set, not a live inbox), in the batch's order (by path). Two inputs of one name
+    are refused: their outputs would collide."""
     files: list[Path] = []
     for x in map(Path, inputs):
-        files.extend(inbox_files(x)[0] if x.is_dir() else [x])
+        files.extend((p for p in x.iterdir() if not p.name.startswith(".") and not p.is_symlink() and p.is_file())
+                     if x.is_dir() else [x])
     files = sorted({p.resolve() for p in files})
     seen: dict[str, Path] = {}
     for p in files:
