@@ -2,8 +2,8 @@
 
 1. Read: the inputs with `binaryFile`; each file parsed in `mapInArrow` (spark/rows.py) into typed rows of
    every table at once (one struct column per table, explicit Arrow schemas; no schema is ever inferred).
-2. Scrub: claims grouped by member (`groupBy(member_hash)`, cogrouped with the history table) and scrubbed
-   by spark/member.py with the scrubber's own rules: findings, and each claim sent (its X12 text), held,
+2. Scrub: claims grouped by member (buckets of members by a hash of member_hash, cogrouped with the
+   history table, `applyInArrow`) and each member scrubbed by spark/member.py with the scrubber's own rules: findings, and each claim sent (its X12 text), held,
    emptied or withheld.
 3. Reconcile and denials: every sent claim and claim payment joined to its claim group (replacement and
    void links found with a join of REF*F8 against CLP07), the groups hash-partitioned, each partition
@@ -19,6 +19,7 @@ import contextlib
 import os
 import pickle
 import shutil
+import time
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -127,9 +129,11 @@ class SparkSummary:
     errors: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # rows per table written
     outcomes: dict[str, int] = field(default_factory=dict)  # claims sent / held / emptied / withheld
+    seconds: dict[str, float] = field(default_factory=dict)  # per step (a table's step runs what it needs)
 
     def to_dict(self) -> dict:
-        return {"files": self.files, "errors": self.errors, "tables": self.counts, "claims": self.outcomes}
+        return {"files": self.files, "errors": self.errors, "tables": self.counts, "claims": self.outcomes,
+                "seconds": self.seconds}
 
 
 # ---------------------------------------------------------------- 1. read
@@ -207,29 +211,43 @@ SCRUBBED = layout(SCRUB_TABLES)
 
 def _scrub_group(today: date):
     def scrub(claims: pa.Table, history: pa.Table) -> pa.Table:
+        """One bucket of members: each member's claims scrubbed with that member's history."""
         tables, profiles = _rules()
-        sent = [SentLine(h["claim"], h["patient_control_number"], h["frequency_code"], h["service_date"],
-                         h["procedure"], h["units"], h["charge"]) for h in history.to_pylist()]
-        if not claims.num_rows:
-            return SCRUBBED.empty_table()
-        member = claims.column("member_hash")[0].as_py()
-        findings, outcomes = scrub_member(claims.to_pylist(), tables, profiles, today, sent)
-        new = [dict(member_hash=member, claim=ln.claim, patient_control_number=ln.patient_control_number,
-                    frequency_code=ln.frequency_code, service_date=ln.service_date, procedure=ln.procedure,
-                    units=R.decimal_cell(ln.units, 3), charge=R.decimal_cell(ln.charge))
-               for o in outcomes if o["status"] == SENT for ln in o.pop("sent_lines")]
-        for o in outcomes:
-            o.pop("sent_lines", None)
-        parts = [tagged(SCRUB_TABLES, name, got)
-                 for name, got in (("findings", findings), ("outcomes", outcomes), ("history", new)) if got]
+        sent: dict[str, list[SentLine]] = defaultdict(list)
+        for h in history.to_pylist():
+            sent[h["member_hash"]].append(SentLine(h["claim"], h["patient_control_number"], h["frequency_code"],
+                                                   h["service_date"], h["procedure"], h["units"], h["charge"]))
+        by_member: dict[str, list[dict]] = defaultdict(list)
+        for r in claims.to_pylist():
+            by_member[r["member_hash"]].append(r)
+        findings, outcomes, new = [], [], []
+        for member, rows in by_member.items():
+            got_findings, got = scrub_member(rows, tables, profiles, today, sent.get(member, ()))
+            findings += got_findings
+            for o in got:
+                new += [dict(member_hash=member, claim=ln.claim, patient_control_number=ln.patient_control_number,
+                             frequency_code=ln.frequency_code, service_date=ln.service_date, procedure=ln.procedure,
+                             units=R.decimal_cell(ln.units, 3), charge=R.decimal_cell(ln.charge))
+                        for ln in o.pop("sent_lines")]
+            outcomes += got
+        parts = [tagged(SCRUB_TABLES, name, rows)
+                 for name, rows in (("findings", findings), ("outcomes", outcomes), ("history", new)) if rows]
         return pa.Table.from_batches(parts, schema=SCRUBBED)
     return scrub
 
 
 def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None, today: date) -> DataFrame:
+    """Findings, outcomes and new history lines of every claim. Members are grouped into buckets by a hash
+    of member_hash (a member's claims and history always in one bucket): a Python call per bucket, not
+    per member, as a group's call costs milliseconds whatever its size."""
     if history is None:
         history = spark.createDataFrame([], from_arrow_schema(HISTORY))
-    return (scrub_input.groupBy("member_hash").cogroup(history.groupBy("member_hash"))
+    buckets = spark.sparkContext.defaultParallelism * 16
+
+    def bucketed(df: DataFrame) -> DataFrame:
+        return df.withColumn("bucket", F.pmod(F.xxhash64("member_hash"), F.lit(buckets)))
+
+    return (bucketed(scrub_input).groupBy("bucket").cogroup(bucketed(history).groupBy("bucket"))
             .applyInArrow(_scrub_group(today), from_arrow_schema(SCRUBBED)))
 
 
@@ -320,7 +338,9 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         hist = spark.read.schema(from_arrow_schema(HISTORY)).parquet(str(history)) if history else None
         scrubbed = scrub(spark, table(parsed, "scrub_input"), hist, today).persist()
         outcomes = table(scrubbed, "outcomes")
+        t0 = time.perf_counter()
         analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of).persist()
+        summary.seconds["read, scrub, claim groups"] = round(time.perf_counter() - t0, 1)
         frames = {t: table(parsed, t) for t in ("claims", "lines", "payments", "service_payments", "adjustments",
                                                 "errors")}
         frames.update({t: table(scrubbed, t) for t in ("findings", "history")})
@@ -328,6 +348,7 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         stage = out / ".tables-staging"
         shutil.rmtree(stage, ignore_errors=True)
         for name, df in frames.items():
+            t0 = time.perf_counter()
             w = df.write.mode("overwrite")
             if WRITTEN[name]:
                 w = w.partitionBy(WRITTEN[name])
@@ -336,7 +357,8 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
                 pq.write_table(_arrow_schema(name).empty_table(), stage / name / "part-00000-empty.parquet")
                 summary.counts[name] = 0
             else:
-                summary.counts[name] = spark.read.parquet(str(stage / name)).count()
+                summary.counts[name] = ds.dataset(stage / name, format="parquet", partitioning="hive").count_rows()
+            summary.seconds[f"table {name}"] = round(time.perf_counter() - t0, 1)
         (out / "tables").mkdir(parents=True, exist_ok=True)
         for name in frames:  # published once every table is written
             target = out / "tables" / name
@@ -345,7 +367,9 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         shutil.rmtree(stage, ignore_errors=True)
         summary.outcomes = {r["status"]: r["count"] for r in outcomes.groupBy("status").count().collect()}
         summary.errors = summary.counts.get("errors", 0)
+        t0 = time.perf_counter()
         _write_outputs(files, table(parsed, "files"), outcomes, out)
+        summary.seconds["x12 outputs"] = round(time.perf_counter() - t0, 1)
     finally:
         spark.catalog.clearCache()
     return summary
