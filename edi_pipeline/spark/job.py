@@ -103,7 +103,9 @@ def session(master: str = "local[2]", memory: str | None = None) -> SparkSession
 
 def _cores(master: str) -> int:
     inside = master[master.find("[") + 1:master.find("]")] if "[" in master else "2"
-    return os.cpu_count() or 2 if inside == "*" else max(int(inside) if inside.isdigit() else 2, 1)
+    if inside == "*":
+        return os.cpu_count() or 2
+    return max(int(inside), 1) if inside.isdigit() else 2
 
 
 def input_files(inputs: list[str | os.PathLike]) -> list[Path]:
