@@ -66,3 +66,18 @@ def test_member_history_answers_as_the_store():
 def test_decimal_cell_fits_the_column_or_is_none():
     assert decimal_cell(Decimal("12.5")) == Decimal("12.50")
     assert decimal_cell(Decimal("1e12")) is None and decimal_cell(None) is None
+
+
+def test_acknowledgments_are_rows_and_unreadable_files_an_error_row():
+    """A 999's set responses and a 277CA's claim statuses are rows (kind "ack"); bytes that are no X12 are
+    one errors row, never an exception."""
+    rej = file_rows((FIXTURES / "payer-rejected.999").read_bytes(), "payer-rejected.999", 2)
+    assert [(a["type"], a["control_number"], a["code"]) for a in rej.rows["acknowledgments"]] == \
+        [("999_set_response", "0001", "A"), ("999_set_response", "0002", "R")]
+    st = file_rows((FIXTURES / "payer-rejected.277").read_bytes(), "payer-rejected.277", 3).rows["acknowledgments"]
+    assert [(a["type"], a["code"], a["accepted"]) for a in st] == \
+        [("277CA_claim_status", "A7", False), ("277CA_claim_status", "A7", False), ("277CA_claim_status", "A2", True)]
+    bad = file_rows(b"\x00\x01 not x12", "junk.bin", 4)
+    assert [(e["file"], e["file_order"]) for e in bad.rows["errors"]] == [("junk.bin", 4)]
+    assert bad.rows["files"][0]["error"] and not bad.rows["claims"]
+    bad.batches()  # the rows fit their schemas

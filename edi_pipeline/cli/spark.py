@@ -24,7 +24,8 @@ def spark_batch(inputs, out_dir, master, history, fmt):
     """Run the batch's stages on Spark over INPUT files and folders (needs the [spark] extra and Java 17).
 
     \b
-    OUT/tables/NAME: Parquet tables claims, lines, payments, service_payments, adjustments, findings,
+    OUT/tables/NAME: Parquet tables claims, lines, payments, service_payments, adjustments,
+      acknowledgments (999 set responses, 277CA claim statuses), findings,
       reconciliation, unmatched_remits, denials, errors (a file not taken, and why) and history (the
       lines sent, for the next run's --history); decimal money, date dates, each row with its file
       and position; published together once all are written.

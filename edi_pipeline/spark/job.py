@@ -72,7 +72,8 @@ GROUPED = pa.schema([("group", _str), ("kind", _int), ("file", _str), ("file_ord
 
 # The tables written, and the column each is partitioned by.
 WRITTEN = {"claims": "file_order", "lines": "file_order", "payments": "file_order",
-           "service_payments": "file_order", "adjustments": "file_order", "findings": "file_order",
+           "service_payments": "file_order", "adjustments": "file_order", "acknowledgments": "file_order",
+           "findings": "file_order",
            "errors": "file_order", "history": None, "reconciliation": "status", "unmatched_remits": None,
            "denials": "action"}
 
@@ -344,7 +345,7 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of).persist()
         summary.seconds["read, scrub, claim groups"] = round(time.perf_counter() - t0, 1)
         frames = {t: table(parsed, t) for t in ("claims", "lines", "payments", "service_payments", "adjustments",
-                                                "errors")}
+                                                "acknowledgments", "errors")}
         frames.update({t: table(scrubbed, t) for t in ("findings", "history")})
         frames.update({t: table(analysed, t) for t in ("reconciliation", "unmatched_remits", "denials")})
         stage = out / ".tables-staging"

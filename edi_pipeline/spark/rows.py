@@ -17,6 +17,8 @@ import pyarrow as pa
 
 from edi_pipeline.core.errors import EdiError, IssueList, Severity
 from edi_pipeline.scrub.scrubber import _UNWRITABLE, _invalid_claims, ScrubResult
+from edi_pipeline.tx.ack_records import ClaimStatus, SetResponse
+from edi_pipeline.tx.acks import ack_set_records, is_ack
 from edi_pipeline.tx.model import Claim, member_hash
 from edi_pipeline.tx.parse_835 import is_835, parse_835, parse_835_header
 from edi_pipeline.tx.parse_837p import is_837p, parse_837p
@@ -55,6 +57,12 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("payment_segment_index", pa.int64()), ("service_segment_index", pa.int64()),
         ("patient_control_number", pa.string()), ("group", pa.string()), ("reason", pa.string()),
         ("amount", MONEY), ("quantity", QUANTITY)]),
+    # a 999's answer for one set we sent (type 999_set_response: the ST02 answered, IK501) or a 277CA's for one
+    # claim (277CA_claim_status: the patient control number, STC01-1 category)
+    "acknowledgments": pa.schema(_POSITION + [
+        ("type", pa.string()), ("sender_id", pa.string()), ("group_control_number", pa.string()),
+        ("control_number", pa.string()), ("patient_control_number", pa.string()),
+        ("payer_claim_control_number", pa.string()), ("code", pa.string()), ("accepted", pa.bool_())]),
     "errors": pa.schema(_POSITION + [("kind", pa.string()), ("message", pa.string())]),
     # what the scrub needs of a claim (not written out: `claim` is the pickled claim, with PHI)
     "scrub_input": pa.schema([("file", pa.string()), ("file_order", pa.int32()), ("segment_index", pa.int64()),
@@ -153,7 +161,7 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
     """Read the file's rows into `out`; its kind ("837P", "835" or "837P+835"). EdiError when it is not taken."""
     isa13 = gs06 = ""
     isa_index = 0
-    sets_837 = sets_835 = 0
+    sets_837 = sets_835 = sets_ack = 0
     issues = IssueList()
     with EnvelopeReader(data, name) as env:
         for item in env:
@@ -196,12 +204,16 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
                 errors = [i for i in issues[first:] if i.severity is Severity.ERROR]
                 if errors:  # as ingest_file: a remit with an error is not taken at all
                     raise EdiError(f"{errors[0]}; remit not taken")
+            elif is_ack(tx):
+                sets_ack += 1
+                for rec in ack_set_records(tx, issues):
+                    _ack_row(rec, out)
         broken = [i for i in env.issues.errors if i.code in _UNWRITABLE or sets_835]
         if broken:
             raise EdiError(f"{broken[0]}; nothing written")
-        if not sets_837 and not sets_835:
-            raise EdiError(f"{name}:1: no 837P or 835 transaction set in the file")
-    return "+".join(k for k, n in (("837P", sets_837), ("835", sets_835)) if n)
+        if not sets_837 and not sets_835 and not sets_ack:
+            raise EdiError(f"{name}:1: no 837P, 835, 999 or 277CA transaction set in the file")
+    return "+".join(k for k, n in (("837P", sets_837), ("835", sets_835), ("ack", sets_ack)) if n)
 
 
 def _claim_rows(c: Claim, out: FileRows, isa13: str, gs06: str, st02: str, withheld: bool) -> None:
@@ -223,6 +235,20 @@ def _claim_rows(c: Claim, out: FileRows, isa13: str, gs06: str, st02: str, withh
                 service_date=ln.service_date, place_of_service=ln.place_of_service,
                 control_number=ln.control_number, prior_authorization=ln.prior_authorization,
                 rendering_npi=ln.rendering_npi)
+
+
+def _ack_row(rec, out: FileRows) -> None:
+    s = rec.source
+    if isinstance(rec, SetResponse):
+        out.add("acknowledgments", file=s.file, line=s.line, segment_index=s.segment_index, type="999_set_response",
+                sender_id=rec.envelope.sender_id, group_control_number=rec.group_control_number,
+                control_number=rec.control_number, patient_control_number=None, payer_claim_control_number=None,
+                code=rec.code, accepted=rec.accepted)
+    elif isinstance(rec, ClaimStatus):
+        out.add("acknowledgments", file=s.file, line=s.line, segment_index=s.segment_index,
+                type="277CA_claim_status", sender_id=rec.envelope.sender_id, group_control_number=None,
+                control_number=None, patient_control_number=rec.patient_control_number,
+                payer_claim_control_number=rec.payer_claim_control_number, code=rec.category, accepted=rec.accepted)
 
 
 def _payment_rows(p, out: FileRows) -> None:
