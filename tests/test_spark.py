@@ -38,8 +38,21 @@ def spark():
     s.stop()
 
 
+def _resent(src: Path, target: Path, control: str) -> None:
+    """`src` under a new ISA13 (and IEA02): the same claims sent again in a later file, which the store's
+    history (and the Spark runner's) must see."""
+    text = src.read_bytes().decode("latin-1")
+    sep = text[3]
+    isa = text[:106].split(sep)
+    old = isa[13]
+    isa[13] = control
+    text = sep.join(isa) + text[106:]
+    target.write_bytes(text.replace(f"IEA{sep}1{sep}{old}", f"IEA{sep}1{sep}{control}").encode("latin-1"))
+
+
 def _generated(tmp: Path) -> Path:
-    """Three generated 837P/835 pairs (different seeds) in one inbox."""
+    """Three generated 837P/835 pairs (different seeds) in one inbox, and a fixture sent twice (the second
+    file's claims are duplicates of the first's: history across files)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from generate import generate
 
@@ -49,6 +62,8 @@ def _generated(tmp: Path) -> Path:
         p7, p5, _ = generate(150, seed, tmp / f"seed{seed}", claims_per_st=25, trip_rate=0.15)
         p7.rename(inbox / f"gen-{seed}.837")
         p5.rename(inbox / f"gen-{seed}.835")
+    shutil.copy(ROOT / "fixtures" / "edi" / "837p-clean.837", inbox / "837p-clean-a.837")
+    _resent(ROOT / "fixtures" / "edi" / "837p-clean.837", inbox / "837p-clean-b.837", "987654321")
     return inbox
 
 
@@ -104,6 +119,8 @@ def test_spark_batch_equals_local_batch(spark, tmp_path, monkeypatch, which):
     local = _local(inbox, tmp_path / "local", monkeypatch)
     got = _spark(spark, inbox, tmp_path / "spark")
     assert got["findings"] and got["findings"] == local["findings"]
+    if which == "generated":  # the resent file's claims were seen in the earlier one
+        assert {f[1] for f in got["findings"] if f[0] == "837p-clean-b.837"} == {"DUPLICATE-CLAIM"}
     assert got["reconciliation"] and got["reconciliation"] == local["reconciliation"]
     assert got["denials"] and got["denials"] == local["denials"]
     assert got["unmatched"] == local["unmatched"]
