@@ -151,6 +151,7 @@ def test_spark_batch_cli_tables_typed_and_errors_as_rows(spark, tmp_path, monkey
     claims = pq.read_table(out / "tables" / "claims").schema
     assert claims.field("total_charge").type == pa.decimal128(12, 2) and claims.field("service_date").type == pa.date32()
     assert pq.read_table(out / "tables" / "payments").schema.field("paid").type == pa.decimal128(12, 2)
+    assert {oct(p.stat().st_mode & 0o777) for p in (out / "tables").rglob("*.parquet")} == {"0o600"}
     assert (out / "outbound" / "pair-denials.837").exists() and list((out / "acks").glob("pair-denials.837*.999"))
     again = CliRunner().invoke(cli, ["spark-batch", inputs[0], "--out", str(tmp_path / "again"),
                                      "--history", str(out / "tables" / "history"), "--format", "json"])

@@ -316,6 +316,14 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
 # ---------------------------------------------------------------- 4. the job
 
 
+def _private(folder: Path) -> None:
+    """The tables hold claims (diagnoses, dates of service): files 0600, folders 0700, as the store's."""
+    for root, dirs, names in os.walk(folder):
+        os.chmod(root, 0o700)
+        for n in names:
+            os.chmod(os.path.join(root, n), 0o600)
+
+
 def _arrow_schema(name: str) -> pa.Schema:
     s = {**R.SCHEMAS, **SCRUB_TABLES, **ANALYSIS_TABLES}[name]
     part = WRITTEN[name]
@@ -362,6 +370,7 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
             else:
                 summary.counts[name] = ds.dataset(stage / name, format="parquet", partitioning="hive").count_rows()
             summary.seconds[f"table {name}"] = round(time.perf_counter() - t0, 1)
+        _private(stage)
         (out / "tables").mkdir(parents=True, exist_ok=True)
         for name in frames:  # published once every table is written
             target = out / "tables" / name
