@@ -388,13 +388,17 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
 
 
 def _write_outputs(files: list[Path], files_df: DataFrame, outcomes: DataFrame, out: Path) -> None:
-    """Per input file, in order: its 999s, corrected 837P and held claims, from the claims' outcomes."""
+    """Per input file, in order: its 999s, corrected 837P and held claims, from the claims' outcomes (read
+    back file by file in order: the driver holds one file's outcomes at a time)."""
     path_of = {p.name: p for p in files}
-    info = {r["file"]: r for r in files_df.collect()}
-    by_file: dict[str, dict[int, dict]] = defaultdict(dict)
-    for r in outcomes.select("file", "segment_index", "status", "x12").toLocalIterator():
-        by_file[r["file"]][r["segment_index"]] = r.asDict()
-    for name in sorted(info, key=lambda n: info[n]["file_order"]):
-        f = info[name]
+    info = sorted(files_df.collect(), key=lambda r: r["file_order"])
+    rows = (outcomes.select("file_order", "file", "segment_index", "status", "x12")
+            .orderBy("file_order").toLocalIterator())
+    pending = next(rows, None)
+    for f in info:
+        mine: dict[int, dict] = {}
+        while pending is not None and pending["file_order"] == f["file_order"]:
+            mine[pending["segment_index"]] = pending.asDict()
+            pending = next(rows, None)
         validation = pickle.loads(f["validation"]) if f["validation"] else None
-        write_file_outputs(path_of[name], name, out, validation, None if f["error"] else by_file.get(name, {}))
+        write_file_outputs(path_of[f["file"]], f["file"], out, validation, None if f["error"] else mine)
