@@ -1072,6 +1072,7 @@ def resubmit(pcns, output, void, secondary, sources, db):
 
 
 from edi_pipeline.cli import export  # noqa: E402,F401  (registers the export command on the group)
+import edi_pipeline.cli.spark  # noqa: E402,F401  (registers spark-batch on the group; pyspark loads only when it runs)
 
 
 def main() -> None:

@@ -1,0 +1,404 @@
+"""`spark-batch`: the batch's results for many files at once, computed with Spark, as Parquet tables.
+
+1. Read: the inputs with `binaryFile`; each file parsed in `mapInArrow` (spark/rows.py) into typed rows of
+   every table at once (one struct column per table, explicit Arrow schemas; no schema is ever inferred).
+2. Scrub: claims grouped by member (buckets of members by a hash of member_hash, cogrouped with the
+   history table, `applyInArrow`) and each member scrubbed by spark/member.py with the scrubber's own rules: findings, and each claim sent (its X12 text), held,
+   emptied or withheld.
+3. Reconcile and denials: every sent claim and claim payment joined to its claim group (replacement and
+   void links found with a join of REF*F8 against CLP07), the groups hash-partitioned, each partition
+   reconciled by spark/analytics.py.
+4. Write: tables under OUT/tables/NAME (Parquet, partitioned), published only once all are written; then
+   per input file, as `batch` writes them, its 999s (acks/), corrected 837P (outbound/) and held claims
+   (rejects/).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import shutil
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from edi_pipeline.analytics.reconcile import _find
+from edi_pipeline.codes.tables import load_profiles, load_tables
+from edi_pipeline.core.errors import EdiError
+from edi_pipeline.spark import rows as R
+from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_results
+from edi_pipeline.spark.member import SENT, SentLine, scrub_member
+from edi_pipeline.spark.outputs import write_file_outputs
+
+# pyspark 4.3 warns on every Arrow UDF under pandas 3, which it runs fine (the equality test says so)
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+
+_str, _int, _long = pa.string(), pa.int32(), pa.int64()
+FINDINGS = pa.schema([("file", _str), ("file_order", _int), ("claim_segment_index", _long), ("rule", _str),
+                      ("severity", _str), ("patient_control_number", _str), ("line", _long), ("procedure", _str),
+                      ("action", _str), ("message", _str)])
+OUTCOMES = pa.schema([("file", _str), ("file_order", _int), ("segment_index", _long),
+                      ("patient_control_number", _str), ("status", _str), ("x12", _str), ("invalid", _str),
+                      ("frequency_code", _str), ("payer_claim_control_number", _str), ("claim", pa.binary())])
+HISTORY = pa.schema([("member_hash", _str), ("claim", _str), ("patient_control_number", _str),
+                     ("frequency_code", _str), ("service_date", pa.date32()), ("procedure", _str),
+                     ("units", R.QUANTITY), ("charge", R.MONEY)])
+_LINE_MATCH = pa.struct([("line_number", _long), ("procedure", _str), ("billed", _str), ("paid", _str),
+                         ("matched_by", _str)])
+RECONCILIATION = pa.schema([("patient_control_number", _str), ("payer", _str), ("service_date", _str),
+                            ("billed", _str), ("paid", _str), ("patient_responsibility", _str),
+                            ("adjustments", _str), ("status", _str), ("state", _str), ("days_outstanding", _long),
+                            ("lines", pa.list_(_LINE_MATCH))])
+UNMATCHED = pa.schema([("patient_control_number", _str), ("payer_claim_control_number", _str), ("payer", _str),
+                       ("payments", _long), ("charge", _str), ("paid", _str), ("last_payment_date", _str)])
+DENIALS = pa.schema([("patient_control_number", _str), ("payer_claim_control_number", _str), ("payer", _str),
+                     ("level", _str), ("procedure", _str), ("service_date", _str), ("group", _str), ("carc", _str),
+                     ("rarcs", _str), ("amount", _str), ("category", _str), ("action", _str),
+                     ("preventable_by", _str)])
+GROUPED = pa.schema([("group", _str), ("kind", _int), ("file", _str), ("file_order", _int),
+                     ("segment_index", _long), ("header_index", _long), ("payload", pa.binary())])
+
+# The tables written, and the column each is partitioned by.
+WRITTEN = {"claims": "file_order", "lines": "file_order", "payments": "file_order",
+           "service_payments": "file_order", "adjustments": "file_order", "acknowledgments": "file_order",
+           "findings": "file_order",
+           "errors": "file_order", "history": None, "reconciliation": "status", "unmatched_remits": None,
+           "denials": "action"}
+
+
+@contextlib.contextmanager
+def spark_session(master: str = "local[2]") -> Iterator[SparkSession]:
+    """session(master), stopped at the end unless one was running already (a caller's, a test's)."""
+    owned = SparkSession.getActiveSession() is None
+    spark = session(master)
+    try:
+        yield spark
+    finally:
+        if owned:
+            spark.stop()
+
+
+def session(master: str = "local[2]", memory: str | None = None) -> SparkSession:
+    """A Spark session for the job: the UI off, few shuffle partitions on a small machine."""
+    b = (SparkSession.builder.master(master).appName("edi-pipeline")
+         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", str(_cores(master) * 2))
+         .config("spark.sql.session.timeZone", "UTC").config("spark.ui.showConsoleProgress", "false"))
+    if memory:
+        b = b.config("spark.driver.memory", memory)
+    spark = b.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _cores(master: str) -> int:
+    inside = master[master.find("[") + 1:master.find("]")] if "[" in master else "2"
+    if inside == "*":
+        return os.cpu_count() or 2
+    return max(int(inside), 1) if inside.isdigit() else 2
+
+
+def input_files(inputs: list[str | os.PathLike]) -> list[Path]:
+    """The files named, and the regular files of the folders named (hidden ones and links left out; the
+    inputs are a finished set, not a live inbox), in the batch's order (by path). Two inputs of one name
+    are refused: their outputs would collide."""
+    files: list[Path] = []
+    for x in map(Path, inputs):
+        files.extend((p for p in x.iterdir() if not p.name.startswith(".") and not p.is_symlink() and p.is_file())
+                     if x.is_dir() else [x])
+    files = sorted({p.resolve() for p in files})
+    seen: dict[str, Path] = {}
+    for p in files:
+        if p.name in seen:
+            raise EdiError(f"{p.name}: two inputs of that name ({seen[p.name]} and {p}); rename one")
+        seen[p.name] = p
+    return files
+
+
+@dataclass
+class SparkSummary:
+    files: int = 0
+    errors: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # rows per table written
+    outcomes: dict[str, int] = field(default_factory=dict)  # claims sent / held / emptied / withheld
+    seconds: dict[str, float] = field(default_factory=dict)  # per step (a table's step runs what it needs)
+
+    def to_dict(self) -> dict:
+        return {"files": self.files, "errors": self.errors, "tables": self.counts, "claims": self.outcomes,
+                "seconds": self.seconds}
+
+
+# ---------------------------------------------------------------- 1. read
+
+
+def _struct_of(schema: pa.Schema) -> pa.StructType:
+    return pa.struct(list(schema))
+
+
+def layout(schemas: dict[str, pa.Schema]) -> pa.Schema:
+    """Several tables in one DataFrame: a `table` name, and a struct column per table (null in other rows)."""
+    return pa.schema([("table", _str)] + [(t, _struct_of(s)) for t, s in schemas.items()])
+
+
+def tagged(schemas: dict[str, pa.Schema], name: str, rows: list[dict] | pa.RecordBatch) -> pa.RecordBatch:
+    """`rows` of table `name` as a batch of layout(schemas)."""
+    b = rows if isinstance(rows, pa.RecordBatch) else pa.RecordBatch.from_pylist(rows, schema=schemas[name])
+    n = b.num_rows
+    cols = [pa.array([name] * n, _str)]
+    for t, s in schemas.items():
+        cols.append(pa.StructArray.from_arrays(b.columns, fields=list(s)) if t == name else pa.nulls(n, _struct_of(s)))
+    return pa.RecordBatch.from_arrays(cols, schema=layout(schemas))
+
+
+PARSED = layout(R.SCHEMAS)
+
+
+def _parse_batches(order: dict[str, int]):
+    def parse(batches):
+        for b in batches:
+            for path, content in zip(b.column("path").to_pylist(), b.column("content").to_pylist()):
+                name = path.rsplit("/", 1)[-1]
+                yield from _as_parsed(R.file_rows(content, _unquote(name), order[_unquote(name)]))
+    return parse
+
+
+def _unquote(name: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(name)
+
+
+def _as_parsed(rows: R.FileRows):
+    for name, batch in rows.batches().items():
+        if batch.num_rows:
+            yield tagged(R.SCHEMAS, name, batch)
+
+
+def read_files(spark: SparkSession, files: list[Path]) -> DataFrame:
+    order = {p.name: k for k, p in enumerate(files)}
+    raw = spark.read.format("binaryFile").load([str(p) for p in files]).repartition(
+        max(1, min(len(files), spark.sparkContext.defaultParallelism * 4)))
+    return raw.mapInArrow(_parse_batches(order), from_arrow_schema(PARSED))
+
+
+def table(parsed: DataFrame, name: str) -> DataFrame:
+    return parsed.where(F.col("table") == name).select(f"{name}.*")
+
+
+# ---------------------------------------------------------------- 2. scrub
+
+
+_CACHE: dict = {}
+
+
+def _rules():
+    if not _CACHE:
+        _CACHE["tables"], _CACHE["profiles"] = load_tables(), load_profiles()
+    return _CACHE["tables"], _CACHE["profiles"]
+
+
+SCRUB_TABLES = {"findings": FINDINGS, "outcomes": OUTCOMES, "history": HISTORY}
+SCRUBBED = layout(SCRUB_TABLES)
+
+
+def _scrub_group(today: date):
+    def scrub(claims: pa.Table, history: pa.Table) -> pa.Table:
+        """One bucket of members: each member's claims scrubbed with that member's history."""
+        tables, profiles = _rules()
+        sent: dict[str, list[SentLine]] = defaultdict(list)
+        for h in history.to_pylist():
+            sent[h["member_hash"]].append(SentLine(h["claim"], h["patient_control_number"], h["frequency_code"],
+                                                   h["service_date"], h["procedure"], h["units"], h["charge"]))
+        by_member: dict[str, list[dict]] = defaultdict(list)
+        for r in claims.to_pylist():
+            by_member[r["member_hash"]].append(r)
+        findings, outcomes, new = [], [], []
+        for member, rows in by_member.items():
+            got_findings, got = scrub_member(rows, tables, profiles, today, sent.get(member, ()))
+            findings += got_findings
+            for o in got:
+                new += [dict(member_hash=member, claim=ln.claim, patient_control_number=ln.patient_control_number,
+                             frequency_code=ln.frequency_code, service_date=ln.service_date, procedure=ln.procedure,
+                             units=R.decimal_cell(ln.units, 3), charge=R.decimal_cell(ln.charge))
+                        for ln in o.pop("sent_lines")]
+            outcomes += got
+        parts = [tagged(SCRUB_TABLES, name, rows)
+                 for name, rows in (("findings", findings), ("outcomes", outcomes), ("history", new)) if rows]
+        return pa.Table.from_batches(parts, schema=SCRUBBED)
+    return scrub
+
+
+def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None, today: date) -> DataFrame:
+    """Findings, outcomes and new history lines of every claim. Members are grouped into buckets by a hash
+    of member_hash (a member's claims and history always in one bucket): a Python call per bucket, not
+    per member, as a group's call costs milliseconds whatever its size."""
+    if history is None:
+        history = spark.createDataFrame([], from_arrow_schema(HISTORY))
+    buckets = spark.sparkContext.defaultParallelism * 16
+
+    def bucketed(df: DataFrame) -> DataFrame:
+        return df.withColumn("bucket", F.pmod(F.xxhash64("member_hash"), F.lit(buckets)))
+
+    return (bucketed(scrub_input).groupBy("bucket").cogroup(bucketed(history).groupBy("bucket"))
+            .applyInArrow(_scrub_group(today), from_arrow_schema(SCRUBBED)))
+
+
+# ---------------------------------------------------------------- 3. reconcile and denials
+
+
+ANALYSIS_TABLES = {"reconciliation": RECONCILIATION, "unmatched_remits": UNMATCHED, "denials": DENIALS}
+ANALYSED = layout(ANALYSIS_TABLES)
+
+
+def _analyse_partition(as_of: date):
+    def analyse(batches):
+        rows = [r for b in batches for r in b.to_pylist()]
+        if not rows:
+            return
+        tables, profiles = _rules()
+        for name, got in zip(ANALYSIS_TABLES, group_results(rows, tables, profiles, as_of)):
+            if got:
+                yield tagged(ANALYSIS_TABLES, name, got)
+    return analyse
+
+
+def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> DataFrame:
+    """patient control number -> its claim group, for the numbers a replacement or void links to another
+    (reconcile's rule: a frequency 7/8 claim whose REF*F8 is a payment's CLP07 joins that payment's group,
+    under the replacement's number). The links are few: they are found with a join and closed here."""
+    first = Window.partitionBy("payer_claim_control_number").orderBy(
+        F.col("payment_date").asc_nulls_first(), "file_order", "segment_index")
+    pcn_of_icn = (remits.where(F.col("payer_claim_control_number").isNotNull()
+                               & (F.col("payer_claim_control_number") != ""))
+                  .withColumn("k", F.row_number().over(first)).where("k = 1")
+                  .select(F.col("payer_claim_control_number").alias("icn"),
+                          F.col("patient_control_number").alias("paid_pcn")))
+    links = (sent.where(F.col("frequency_code").isin("7", "8") & F.col("payer_claim_control_number").isNotNull())
+             .join(pcn_of_icn, F.col("payer_claim_control_number") == F.col("icn"))
+             .select("paid_pcn", "patient_control_number", "file_order", "segment_index")
+             .orderBy("file_order", "segment_index").collect())
+    parent: dict[str, str] = {}
+    for r in links:
+        a, b = _find(parent, r["paid_pcn"]), _find(parent, r["patient_control_number"])
+        if a != b:
+            parent[a] = b
+    pairs = [(x, _find(parent, x)) for x in parent]
+    return spark.createDataFrame(pairs, "pcn string, root string")
+
+
+def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date) -> DataFrame:
+    sent = outcomes.where(F.col("status") == SENT)
+    roots = F.broadcast(claim_groups(spark, sent, remits))
+
+    def grouped(df: DataFrame, kind: int, header: str | None, payload: str) -> DataFrame:
+        return (df.join(roots, df["patient_control_number"] == roots["pcn"], "left")
+                .select(F.coalesce("root", "patient_control_number").alias("group"), F.lit(kind).alias("kind"),
+                        "file", "file_order", "segment_index",
+                        (F.col(header) if header else F.lit(None)).cast("long").alias("header_index"),
+                        F.col(payload).alias("payload")))
+
+    both = grouped(sent, CLAIM, None, "claim").unionByName(grouped(remits, PAYMENT, "header_index", "remit"))
+    parts = max(spark.sparkContext.defaultParallelism * 2, 1)
+    return both.repartition(parts, "group").mapInArrow(_analyse_partition(as_of), from_arrow_schema(ANALYSED))
+
+
+# ---------------------------------------------------------------- 4. the job
+
+
+def _private(folder: Path) -> None:
+    """The tables hold claims (diagnoses, dates of service): files 0600, folders 0700, as the store's."""
+    for root, dirs, names in os.walk(folder):
+        os.chmod(root, 0o700)
+        for n in names:
+            os.chmod(os.path.join(root, n), 0o600)
+
+
+def _arrow_schema(name: str) -> pa.Schema:
+    s = {**R.SCHEMAS, **SCRUB_TABLES, **ANALYSIS_TABLES}[name]
+    part = WRITTEN[name]
+    return pa.schema([f for f in s if f.name != part])  # the partition column lives in the folder names
+
+
+def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: str | os.PathLike,
+                    history: str | os.PathLike | None = None, today: date | None = None,
+                    as_of: date | None = None) -> SparkSummary:
+    """Run the job over `inputs` into OUT (see the module docstring). `today` is the scrub date
+    (TIMELY-FILING), `as_of` the reconciliation's (both default to today)."""
+    from edi_pipeline.scrub.scrubber import scrub_date
+
+    out = Path(out)
+    files = input_files(inputs)
+    summary = SparkSummary(files=len(files))
+    if not files:
+        return summary
+    today = today or scrub_date()
+    as_of = as_of or date.today()
+    parsed = read_files(spark, files).persist()
+    try:
+        hist = spark.read.schema(from_arrow_schema(HISTORY)).parquet(str(history)) if history else None
+        scrubbed = scrub(spark, table(parsed, "scrub_input"), hist, today).persist()
+        outcomes = table(scrubbed, "outcomes")
+        t0 = time.perf_counter()
+        analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of).persist()
+        summary.seconds["read, scrub, claim groups"] = round(time.perf_counter() - t0, 1)
+        frames = {t: table(parsed, t) for t in ("claims", "lines", "payments", "service_payments", "adjustments",
+                                                "acknowledgments", "errors")}
+        frames.update({t: table(scrubbed, t) for t in ("findings", "history")})
+        frames.update({t: table(analysed, t) for t in ("reconciliation", "unmatched_remits", "denials")})
+        stage = out / ".tables-staging"
+        shutil.rmtree(stage, ignore_errors=True)
+        for name, df in frames.items():
+            t0 = time.perf_counter()
+            w = df.write.mode("overwrite")
+            if WRITTEN[name]:
+                w = w.partitionBy(WRITTEN[name])
+            w.parquet(str(stage / name))
+            if not any((stage / name).glob("**/*.parquet")):  # Spark writes no file for no rows: one that opens
+                pq.write_table(_arrow_schema(name).empty_table(), stage / name / "part-00000-empty.parquet")
+                summary.counts[name] = 0
+            else:
+                summary.counts[name] = ds.dataset(stage / name, format="parquet", partitioning="hive").count_rows()
+            summary.seconds[f"table {name}"] = round(time.perf_counter() - t0, 1)
+        _private(stage)
+        (out / "tables").mkdir(parents=True, exist_ok=True)
+        for name in frames:  # published once every table is written
+            target = out / "tables" / name
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(stage / name, target)
+        shutil.rmtree(stage, ignore_errors=True)
+        summary.outcomes = {r["status"]: r["count"] for r in outcomes.groupBy("status").count().collect()}
+        summary.errors = summary.counts.get("errors", 0)
+        t0 = time.perf_counter()
+        _write_outputs(files, table(parsed, "files"), outcomes, out)
+        summary.seconds["x12 outputs"] = round(time.perf_counter() - t0, 1)
+    finally:
+        spark.catalog.clearCache()
+    return summary
+
+
+def _write_outputs(files: list[Path], files_df: DataFrame, outcomes: DataFrame, out: Path) -> None:
+    """Per input file, in order: its 999s, corrected 837P and held claims, from the claims' outcomes (read
+    back file by file in order: the driver holds one file's outcomes at a time)."""
+    path_of = {p.name: p for p in files}
+    info = sorted(files_df.collect(), key=lambda r: r["file_order"])
+    rows = (outcomes.select("file_order", "file", "segment_index", "status", "x12")
+            .orderBy("file_order").toLocalIterator())
+    pending = next(rows, None)
+    for f in info:
+        mine: dict[int, dict] = {}
+        while pending is not None and pending["file_order"] == f["file_order"]:
+            mine[pending["segment_index"]] = pending.asDict()
+            pending = next(rows, None)
+        validation = pickle.loads(f["validation"]) if f["validation"] else None
+        write_file_outputs(path_of[f["file"]], f["file"], out, validation, None if f["error"] else mine)

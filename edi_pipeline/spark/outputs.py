@@ -1,0 +1,75 @@
+"""One input file's X12 outputs from its claims' outcomes, laid out as `batch` lays them out.
+
+OUT/acks: its 999s and TA1s (validator.write_acks, from the validation its read made); OUT/outbound: the
+corrected 837P, each claim as the scrub sent it (unchanged claims byte-identical), none when no claim is
+sent; OUT/rejects: the held claims and withheld sets as they came. The envelopes, HL pruning and counts are
+the scrubber's own (scrubber._Out, scrubber.rebuild); every file is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from edi_pipeline.core.files import atomic_output
+from edi_pipeline.core.paths import output_path, safe_name
+from edi_pipeline.scrub.scrubber import _Out, rebuild
+from edi_pipeline.tx.parse_837p import is_837p, parse_837p
+from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
+
+HELD, WITHHELD = "held", "withheld"
+
+
+def write_file_outputs(path: Path, name: str, out: Path, validation, outcomes: dict[int, dict] | None) -> None:
+    """Write `name`'s outputs; `outcomes` maps each claim's file segment index to its outcome (status, x12),
+    None when the file was not taken (then only its acks are written)."""
+    if validation is not None:
+        from edi_pipeline.validate.validator import write_acks
+
+        (out / "acks").mkdir(parents=True, exist_ok=True)
+        write_acks(validation, out / "acks", name)
+    if not outcomes:
+        return
+    safe = safe_name(name)
+    for sub in ("outbound", "rejects"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    sent = sum(o["status"] == "sent" for o in outcomes.values())
+    with contextlib.ExitStack() as stack:
+        main = _Out(lambda: stack.enter_context(atomic_output(output_path(out / "outbound", safe))))
+        rejects = _Out(lambda: stack.enter_context(atomic_output(output_path(out / "rejects", safe))))
+        env = stack.enter_context(EnvelopeReader(str(path), name))
+        for item in env:
+            if isinstance(item, EnvelopeSegment):
+                main.envelope(item)
+                rejects.envelope(item)
+                continue
+            tx = item
+            if not is_837p(tx):
+                if tx.set_id == "837":  # not an 837P: held unchanged, as scrub_file holds it
+                    rejects.transaction(tx, tx.segments)
+                continue
+            claims = list(parse_837p(tx))
+            got = [outcomes.get(c.source.segment_index) for c in claims]
+            if any(o is not None and o["status"] == WITHHELD for o in got):
+                rejects.transaction(tx, tx.segments)
+                continue
+            end = tx.delimiters.segment + tx.delimiters.suffix
+            main_replace: dict[int, object] = {}
+            rej_replace: dict[int, object] = {}
+            held = False
+            for c, o in zip(claims, got):
+                if o is not None and o["status"] == "sent":
+                    rej_replace[c.start] = None
+                    segs = o["x12"].split(end)[:-1]
+                    if segs != c.raw:
+                        main_replace[c.start] = segs
+                elif o is not None and o["status"] == HELD:
+                    held = True
+                    main_replace[c.start] = None
+                else:  # emptied: every line removed
+                    main_replace[c.start] = rej_replace[c.start] = None
+            segs = rebuild(tx, claims, main_replace)
+            if segs is not None and sent:
+                main.transaction(tx, segs)
+            if held:
+                rejects.transaction(tx, rebuild(tx, claims, rej_replace))
