@@ -540,7 +540,7 @@ def test_batch_json_summary_lists_every_file(tmp_path):
 
 
 def test_the_summary_fits_one_screen_however_many_files_are_quarantined(tmp_path):
-    from edi_pipeline.cli.commands import SUMMARY_NOTES
+    from edi_pipeline.cli.batch import SUMMARY_NOTES
 
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()

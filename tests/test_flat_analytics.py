@@ -87,7 +87,7 @@ def test_rows_stream_writes_what_rows_out_writes(rows, fmt):
     import click
     from click.testing import CliRunner
 
-    from edi_pipeline.cli import commands
+    from edi_pipeline.cli import base as commands
 
     held = CliRunner().invoke(click.command()(lambda: commands._rows_out(rows, fmt))).stdout
     streamed = CliRunner().invoke(click.command()(lambda: commands._rows_stream(iter(rows), fmt))).stdout

@@ -34,7 +34,7 @@ _BY_NUMBER = re.compile(r"isa\w*\)?\s*(\+ \[\"\"\] \* \d+\))?\[(5|6|7|8|9|1[0-5]
 
 
 def test_no_module_reads_isa_fields_by_number():
-    """Outside x12/isa.py (and scrub_file, left to its own change), ISA fields are read through Isa."""
+    """Outside x12/isa.py, ISA fields are read through Isa."""
     hits = []
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.name == "isa.py":
@@ -43,4 +43,4 @@ def test_no_module_reads_isa_fields_by_number():
             read = line.split(" = ", 1)[-1]  # what an assignment reads, not the elements it sets
             if _BY_NUMBER.search(read) and not line.lstrip().startswith("#"):
                 hits.append(f"{path.relative_to(PACKAGE)}:{n}: {line.strip()}")
-    assert [h for h in hits if not h.startswith("scrub/scrubber.py")] == []
+    assert hits == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edi_pipeline.cli.commands import _DB_OPTION, _as_of, _open_store, cli, guarded
+from edi_pipeline.cli.base import _DB_OPTION, _as_of, _open_store, cli, guarded
 
 
 @cli.command()

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from edi_pipeline.cli.commands import EXIT_FAIL, EXIT_OK, _fail, cli, guarded
+from edi_pipeline.cli.base import EXIT_FAIL, EXIT_OK, _fail, cli, guarded
 
 
 @cli.command("spark-batch")

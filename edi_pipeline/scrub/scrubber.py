@@ -604,7 +604,7 @@ def scrub_items(items: Iterable, result: ScrubResult, history: History, auths: A
                 isa_index = item.index
                 interchanges.setdefault((isa06, isa13), "")
             elif item.tag == "GS":
-                gs06 = e[6].strip() if len(e) > 6 else ""
+                gs06 = (e + [""] * 7)[6].strip()
             yield item
             continue
         tx = item

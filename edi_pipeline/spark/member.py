@@ -113,7 +113,7 @@ def scrub_member(rows: list[dict], tables: CodeTables, profiles: PayerProfiles, 
     rows = sorted(rows, key=lambda r: (r["file_order"], r["segment_index"]))
     for _, in_file in groupby(rows, key=lambda r: r["file_order"]):
         hist = MemberHistory(sent)
-        auths = AuthBook(None)
+        auths = AuthBook()
         emitted_here: list[SentLine] = []
         for _, in_set in groupby(in_file, key=lambda r: r["st_index"]):
             in_set = list(in_set)

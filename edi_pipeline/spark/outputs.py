@@ -3,7 +3,7 @@
 OUT/acks: its 999s and TA1s (validator.write_acks, from the validation its read made); OUT/outbound: the
 corrected 837P, each claim as the scrub sent it (unchanged claims byte-identical), none when no claim is
 sent; OUT/rejects: the held claims and withheld sets as they came. The envelopes, HL pruning and counts are
-the scrubber's own (scrubber._Out, scrubber.rebuild); every file is written whole or not at all.
+the scrubber's own (x12.writer.X12Writer, scrubber.rebuild); every file is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from pathlib import Path
 
 from edi_pipeline.core.files import atomic_output
 from edi_pipeline.core.paths import output_path, safe_name
-from edi_pipeline.scrub.scrubber import _Out, rebuild
-from edi_pipeline.tx.parse_837p import is_837p, parse_837p
+from edi_pipeline.scrub.scrubber import rebuild
+from edi_pipeline.tx.parse_837p import parse_837p
+from edi_pipeline.tx.registry import Kind, kind_of, of_kind
+from edi_pipeline.x12.writer import X12Writer
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 
 HELD, WITHHELD = "held", "withheld"
@@ -35,8 +37,10 @@ def write_file_outputs(path: Path, name: str, out: Path, validation, outcomes: d
         (out / sub).mkdir(parents=True, exist_ok=True)
     sent = sum(o["status"] == "sent" for o in outcomes.values())
     with contextlib.ExitStack() as stack:
-        main = _Out(lambda: stack.enter_context(atomic_output(output_path(out / "outbound", safe))))
-        rejects = _Out(lambda: stack.enter_context(atomic_output(output_path(out / "rejects", safe))))
+        def opener(sub: str):
+            return lambda: stack.enter_context(atomic_output(output_path(out / sub, safe)))
+
+        main, rejects = X12Writer(lazy=True, open_file=opener("outbound")), X12Writer(lazy=True, open_file=opener("rejects"))
         env = stack.enter_context(EnvelopeReader(str(path), name))
         for item in env:
             if isinstance(item, EnvelopeSegment):
@@ -44,8 +48,8 @@ def write_file_outputs(path: Path, name: str, out: Path, validation, outcomes: d
                 rejects.envelope(item)
                 continue
             tx = item
-            if not is_837p(tx):
-                if tx.set_id == "837":  # not an 837P: held unchanged, as scrub_file holds it
+            if kind_of(tx) is not Kind.CLAIM_837P:
+                if tx.set_id == of_kind(Kind.CLAIM_837P).st01:  # not an 837P: held unchanged, as scrub_file holds it
                     rejects.transaction(tx, tx.segments)
                 continue
             claims = list(parse_837p(tx))

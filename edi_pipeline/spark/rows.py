@@ -18,10 +18,12 @@ import pyarrow as pa
 from edi_pipeline.core.errors import EdiError, IssueList, Severity
 from edi_pipeline.scrub.scrubber import _UNWRITABLE, _invalid_claims, ScrubResult
 from edi_pipeline.tx.ack_records import ClaimStatus, SetResponse
-from edi_pipeline.tx.acks import ack_set_records, is_ack
+from edi_pipeline.tx.acks import ack_set_records
 from edi_pipeline.tx.model import Claim, member_hash
-from edi_pipeline.tx.parse_835 import is_835, parse_835, parse_835_header
-from edi_pipeline.tx.parse_837p import is_837p, parse_837p
+from edi_pipeline.tx.parse_835 import parse_835, parse_835_header
+from edi_pipeline.tx.parse_837p import parse_837p
+from edi_pipeline.tx.registry import Kind, kind_of
+from edi_pipeline.x12.isa import Isa
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 
 MONEY = pa.decimal128(12, 2)
@@ -168,16 +170,17 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
             if isinstance(item, EnvelopeSegment):
                 e = item.elements
                 if item.tag == "ISA":
-                    isa13, isa_index = (e[13].strip() if len(e) > 13 else ""), item.index
+                    isa13, isa_index = Isa.of(e).control, item.index
                 elif item.tag == "GS":
-                    gs06 = e[6].strip() if len(e) > 6 else ""
+                    gs06 = (e + [""] * 7)[6].strip()
                 continue
             tx = item
             if not tx.complete:
                 raise EdiError(f"{name}:{tx.lines[-1]}: transaction set {tx.control_number} is truncated "
                                f"(no SE trailer); nothing written")
             st02 = tx.control_number.strip()
-            if is_837p(tx):
+            kind = kind_of(tx)
+            if kind is Kind.CLAIM_837P:
                 sets_837 += 1
                 first = len(issues)
                 claims = list(parse_837p(tx, issues))
@@ -191,7 +194,7 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
                             st_index=tx.first_index, member_hash=member_hash(c), withheld=is_withheld,
                             invalid=bad.get(c.source.segment_index) if id(c) in invalid else None,
                             claim=pickle.dumps((own_segments(c), tx.delimiters), protocol=pickle.HIGHEST_PROTOCOL))
-            elif is_835(tx):
+            elif kind is Kind.REMIT_835:
                 sets_835 += 1
                 first = len(issues)
                 header = parse_835_header(tx, issues)
@@ -204,7 +207,7 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
                 errors = [i for i in issues[first:] if i.severity is Severity.ERROR]
                 if errors:  # as ingest_file: a remit with an error is not taken at all
                     raise EdiError(f"{errors[0]}; remit not taken")
-            elif is_ack(tx):
+            elif kind in (Kind.ACK_999, Kind.CLAIM_ACK_277CA):
                 sets_ack += 1
                 for rec in ack_set_records(tx, issues):
                     _ack_row(rec, out)
