@@ -33,14 +33,20 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import x12gen  # noqa: E402
 
 
-@pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "s.db"
+def ingested_store(tmp_path, db_name: str, pair: str):
+    """A store at tmp_path/db_name holding fixture pair PAIR.837 and PAIR.835 (copied beside it)."""
+    path = tmp_path / db_name
     store = Store(path)
-    for name in ("pair-denials.837", "pair-denials.835"):
+    for name in (f"{pair}.837", f"{pair}.835"):
         src = tmp_path / name
         shutil.copy(FIXTURES / name, src)
         assert ingest_file(src, store).status == INGESTED
+    return store, path
+
+
+@pytest.fixture
+def db(tmp_path):
+    store, path = ingested_store(tmp_path, "s.db", "pair-denials")
     yield store, path
     store.close()
 
@@ -156,12 +162,7 @@ def test_edit_claim_replaces_an_f8_or_inserts_it_after_the_refs_that_precede_it(
 
 @pytest.fixture
 def sec(tmp_path):
-    path = tmp_path / "sec.db"
-    store = Store(path)
-    for name in ("pair-secondary.837", "pair-secondary.835"):
-        src = tmp_path / name
-        shutil.copy(FIXTURES / name, src)
-        assert ingest_file(src, store).status == INGESTED
+    store, path = ingested_store(tmp_path, "sec.db", "pair-secondary")
     yield store, path
     store.close()
 
