@@ -164,6 +164,17 @@ def test_ingested_payer_acks_move_the_claims_through_the_lifecycle(sent):
     assert "line 1 A7:453" in r.output  # the 2220D rejection, tied by REF*FJ to the claim's line 1
 
 
+def test_a_claim_whose_set_a_payer_999_rejected_is_on_the_worklist(sent):
+    # Regression: the worklist listed claims a 277CA rejected, never those whose set the payer's 999 rejected.
+    _, _, db = sent
+    assert run("ingest", FIXTURES / "payer-rejected.999", "--db", db).exit_code == 0
+    r = run("worklist", "--db", db, "--format", "json", "--as-of", "2026-12-01")
+    assert r.exit_code == 0, r.output
+    reasons = {w["patient_control_number"]: w["reason"] for w in json.loads(r.output)}
+    assert reasons.get("MULTI02") == "set rejected by the payer's 999, not resent"
+    assert "MULTI01" not in reasons or "999" not in reasons["MULTI01"]  # its set was accepted
+
+
 def test_reingesting_an_ack_changes_nothing(sent):
     _, _, db = sent
     assert run("ingest", FIXTURES / "payer-rejected.277", "--db", db).exit_code == 0

@@ -203,8 +203,8 @@ class _RunningMedian:
 
 def worklist(store: Store, as_of: date | None = None, profiles: PayerProfiles | None = None,
              rec: Reconciliation | None = None) -> list[WorkItem]:
-    """The claims leaking money, largest amount at stake first: rejected by the payer's front end and not
-    resent, denied (with the scrubber rule that would have prevented it when one fired on the claim),
+    """The claims leaking money, largest amount at stake first: rejected by the payer's front end (a 277CA,
+    or its set by a 999) and not resent, denied (with the scrubber rule that would have prevented it when one fired on the claim),
     open past the turnaround_days of the payer profile (of `profiles`, default the shipped ones) that its
     latest submission's SBR09 and payer id select, and paid below the rate of the same payer's earlier
     payments of the same procedure code (_shortfalls)."""
@@ -220,6 +220,9 @@ def worklist(store: Store, as_of: date | None = None, profiles: PayerProfiles | 
         if c.state == CLAIM_REJECTED:
             items.append(WorkItem(pcn, c.payer, "rejected by payer, not resent", age, billed,
                                   "correct the claim and resend it"))
+        elif c.state == FILE_REJECTED:  # its set rejected by the payer's 999: never reached adjudication
+            items.append(WorkItem(pcn, c.payer, "set rejected by the payer's 999, not resent", age, billed,
+                                  "fix the 999's errors (edi-pipeline status PCN) and resend the claim"))
         elif c.status == DENIED:
             rule = rules.get(pcn)
             items.append(WorkItem(pcn, c.payer, "denied" + (", correctable" if rule else ""), age,
