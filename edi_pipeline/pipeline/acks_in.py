@@ -22,7 +22,7 @@ from edi_pipeline.analytics.lifecycle import (CLAIM_ACCEPTED, CLAIM_REJECTED, FI
 from edi_pipeline.store.store import Store
 from edi_pipeline.tx.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
 from edi_pipeline.tx.registry import Kind, of_kind
-from edi_pipeline.x12.isa import Isa
+from edi_pipeline.x12.isa import Isa, gs_control
 from edi_pipeline.x12.reader import SegmentReader
 
 __all__ = ["outbound_sets", "AckTies"]
@@ -63,7 +63,7 @@ def outbound_sets(path: str | os.PathLike, sha: str, name: str) -> tuple[list[tu
                         claims += [(set_id, p, trace) for p, trace in pcns.items() if p]
                         st = []
                     elif e[0] == "GS":
-                        gs06 = (e + [""] * 7)[6].strip()
+                        gs06 = gs_control(e)
                     elif e[0] == "ISA":
                         isa = Isa.of(e)
     return sets, claims

@@ -30,7 +30,7 @@ from edi_pipeline.tx.registry import Kind, kind_of
 from edi_pipeline.core.paths import output_path, safe_name, safe_part
 from edi_pipeline.rules.engine import Finding
 from edi_pipeline.x12.envelope import ack_element, reply_isa
-from edi_pipeline.x12.isa import Isa
+from edi_pipeline.x12.isa import Isa, gs_control
 from edi_pipeline.core.values import format_amount, format_number
 from edi_pipeline.core.files import atomic_output
 
@@ -459,7 +459,7 @@ def set_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterabl
                     isa, gs, isa_index = item.elements, [], item.index
                 elif item.tag == "GS":
                     gs = gs or item.elements
-                    gs06 = (item.elements + [""] * 7)[6].strip()
+                    gs06 = gs_control(item.elements)
                 continue
             if (kind_of(item) is not Kind.CLAIM_837P or not isa
                     or (isa_index, gs06, item.control_number.strip()) in withheld):

@@ -41,7 +41,7 @@ from edi_pipeline.rules.engine import (Context, Finding, FindingLog, History, In
 from edi_pipeline.core.files import path_sha256
 from edi_pipeline.core.safe_text import store_text
 from edi_pipeline.core.values import format_amount, to_decimal
-from edi_pipeline.x12.isa import Isa
+from edi_pipeline.x12.isa import Isa, gs_control
 from edi_pipeline.x12.writer import X12Writer, renumber_hl_at, renumber_lx
 from edi_pipeline.core.files import atomic_output
 
@@ -604,7 +604,7 @@ def scrub_items(items: Iterable, result: ScrubResult, history: History, auths: A
                 isa_index = item.index
                 interchanges.setdefault((isa06, isa13), "")
             elif item.tag == "GS":
-                gs06 = (e + [""] * 7)[6].strip()
+                gs06 = gs_control(e)
             yield item
             continue
         tx = item

@@ -23,7 +23,7 @@ from edi_pipeline.tx.model import Claim, member_hash
 from edi_pipeline.tx.parse_835 import parse_835, parse_835_header
 from edi_pipeline.tx.parse_837p import parse_837p
 from edi_pipeline.tx.registry import Kind, kind_of
-from edi_pipeline.x12.isa import Isa
+from edi_pipeline.x12.isa import Isa, gs_control
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 
 MONEY = pa.decimal128(12, 2)
@@ -172,7 +172,7 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
                 if item.tag == "ISA":
                     isa13, isa_index = Isa.of(e).control, item.index
                 elif item.tag == "GS":
-                    gs06 = (e + [""] * 7)[6].strip()
+                    gs06 = gs_control(e)
                 continue
             tx = item
             if not tx.complete:

@@ -12,7 +12,7 @@ from typing import BinaryIO, Iterator
 
 from edi_pipeline.tx.ack_records import AckEnvelope, ElementError, GroupResponse, SegmentError, SetResponse
 from edi_pipeline.x12.envelope import EnvelopeReader, Transaction
-from edi_pipeline.x12.isa import Isa
+from edi_pipeline.x12.isa import Isa, gs_control
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
 
 __all__ = ["is_999", "parse_999", "iter_999", "ack_envelope", "stream_records"]
@@ -29,8 +29,7 @@ def ack_envelope(tx: Transaction) -> AckEnvelope:
     """The acknowledgment's own ISA06/ISA08/ISA13, GS06 and ST02."""
     sep = tx.delimiters.element
     isa = Isa.of(tx.isa, sep)
-    gs = tx.gs.split(sep) + [""] * 9
-    return AckEnvelope(isa.sender, isa.receiver, isa.control, gs[6].strip(), tx.control_number.strip())
+    return AckEnvelope(isa.sender, isa.receiver, isa.control, gs_control(tx.gs, sep), tx.control_number.strip())
 
 
 def reporters(tx: Transaction, issues: IssueList):

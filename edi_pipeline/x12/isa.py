@@ -1,4 +1,4 @@
-"""The interchange header's fields by name: the one reader of an ISA's elements.
+"""The interchange header's fields by name: the one reader of an ISA's elements (and of GS06).
 
 Envelope checks, the batch screen, duplicate detection, acknowledgments and resubmissions all read
 sender, receiver, control number, dates and usage through `Isa`, never by element number.
@@ -70,4 +70,10 @@ class Isa:
         return self.elements[15].strip()
 
 
-__all__ = ["Isa"]
+def gs_control(gs: str | Sequence[str], element: str = "*") -> str:
+    """GS06, the group control number, stripped ("" for a short GS): from a GS's text or its elements."""
+    parts = gs.split(element) if isinstance(gs, str) else gs
+    return parts[6].strip() if len(parts) > 6 else ""
+
+
+__all__ = ["Isa", "gs_control"]
