@@ -51,6 +51,7 @@ from edi_pipeline.core.values import cents_text
 
 AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
 SCOPED_READ_MAX_SHARE = 0.5  # reconcile(pcns=...) scopes over this share of the store's claims are read whole
+SCOPED_STREAM_MIN = 50_000  # reconcile_pcns streams scopes of more claims than this (held whole: ~2 KB each)
 NOT_DENIAL_CATEGORIES = frozenset({"contractual", "patient responsibility"})
 
 
@@ -271,9 +272,11 @@ class ReconStream:
     memory stays flat in the store's size: `claims` and `iter_groups()` read the store once each; the
     unmatched remits, the aging and the statuses are there once a pass has ended."""
 
-    def __init__(self, store: Store, as_of: date, tables: CodeTables, lines: bool):
+    def __init__(self, store: Store, as_of: date, tables: CodeTables, lines: bool, scope: set[str] | None = None):
         self.as_of = as_of
-        self._read = functools.partial(_stream_groups, store, as_of, tables, lines)
+        read = functools.partial(_stream_groups, store, as_of, tables, lines)
+        # A scope closed under replacement links (Store.linked_pcns) holds each group whole or not at all.
+        self._read = read if scope is None else lambda: (g for g in read() if g.patient_control_number in scope)
         self._summary: _Summary | None = None
 
     def iter_groups(self) -> Iterator[Group]:
@@ -570,6 +573,19 @@ def reconcile_stream(store: Store, as_of: date | None = None, tables: CodeTables
     return ReconStream(store, as_of or date.today(), tables or load_tables(), lines)
 
 
+def reconcile_pcns(store: Store, pcns: Iterable[str], as_of: date | None = None,
+                   tables: CodeTables | None = None) -> Reconciliation | ReconStream:
+    """The claim groups of these patient control numbers (and those linked to them), as reconcile(pcns=...)
+    gives them, but a scope of over SCOPED_STREAM_MIN claims is read as a filtered whole-store stream, so
+    memory stays flat however many claims a run's remits touch."""
+    as_of = as_of or date.today()
+    tables = tables or load_tables()
+    scope = store.linked_pcns(pcns)
+    if len(scope) <= SCOPED_STREAM_MIN:
+        return reconcile(store, as_of, tables, pcns=scope)  # the closure of a closed scope is itself
+    return ReconStream(store, as_of, tables, False, scope)
+
+
 def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None = None,
               lines: bool = False, pcns: Iterable[str] | None = None) -> Reconciliation:
     """Match every payment in the store to its claim; net reversals; age claims with no remit.
@@ -619,6 +635,6 @@ def statuses(rec: Reconciliation | ReconStream) -> dict[str, int]:
     return dict(out)
 
 
-__all__ = ["reconcile", "reconcile_stream", "ReconStream", "Group", "match_lines", "Reconciliation", "ClaimRecon", "LineMatch", "Payment",
+__all__ = ["reconcile", "reconcile_pcns", "reconcile_stream", "ReconStream", "Group", "match_lines", "Reconciliation", "ClaimRecon", "LineMatch", "Payment",
            "not_denial_reasons", "aging_bucket", "Aging", "AGING_BUCKETS", "claim_rows", "write_claims_csv",
            "CLAIM_COLUMNS", "statuses"]

@@ -989,21 +989,22 @@ def reconcile_into_report(summary: BatchSummary, db: str, out: Path, remits_keys
     """Reconcile the claims the run's remits paid or denied (their whole history, not the whole store):
     per-claim rows to reports/reconciliation-RUN.csv (each run its own, kept) and a copy to
     reports/reconciliation-latest.csv, counts per status into the summary."""
-    from edi_pipeline.analytics.reconcile import reconcile, statuses, write_claims_csv
+    from edi_pipeline.analytics.reconcile import reconcile_pcns, statuses, write_claims_csv
 
-    store = Store(db)
-    try:
-        rec = reconcile(store, pcns=store.remit_pcns(remits_keys))
-    finally:
-        store.close()
     reports = out / "reports"
     name = f"reconciliation-{run}.csv"
-    with atomic_output(output_path(reports, name), mode=0o600) as fh:
-        claims = write_claims_csv(rec, fh)
+    store = Store(db)
+    try:  # a large scope is streamed from the store while the CSV is written
+        rec = reconcile_pcns(store, store.remit_pcns(remits_keys))
+        with atomic_output(output_path(reports, name), mode=0o600) as fh:
+            claims = write_claims_csv(rec, fh)
+        reconciled, unmatched = statuses(rec), len(rec.unmatched_remits)
+    finally:
+        store.close()
     atomic_copy(reports / name, output_path(reports, RECONCILIATION_REPORT), mode=0o600)
     summary.reconciliation = name
-    summary.reconciled = statuses(rec)
-    summary.unmatched_remits = len(rec.unmatched_remits)
+    summary.reconciled = reconciled
+    summary.unmatched_remits = unmatched
     log.info("reconciled", extra={"file": name, "claims": claims, "payments": summary.count("payments")})
 
 
