@@ -54,10 +54,12 @@ def _rss_mb(pid: int) -> tuple[float, str]:
     return 0.0, cmd
 
 
-def measure(cmd: list[str], env: dict) -> dict:
-    """Run `cmd`; its wall time and peak RSS: per kind of process (jvm, python worker, other) the largest."""
+def measure(cmd: list[str], env: dict, log: Path) -> dict:
+    """Run `cmd`; its wall time and peak RSS: per kind of process (jvm, python worker, other) the largest.
+    Its stderr goes to `log` (a failed run's error line is then kept, and the run's rc says it failed)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    err = open(log, "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
     peaks = {"jvm": 0.0, "python_worker": 0.0, "main": 0.0}
     total = [0.0]
     done = threading.Event()
@@ -76,6 +78,7 @@ def measure(cmd: list[str], env: dict) -> dict:
     t = threading.Thread(target=sample, daemon=True)
     t.start()
     out, _ = proc.communicate()
+    err.close()
     done.set()
     t.join()
     return {"seconds": round(time.perf_counter() - t0, 1), "rc": proc.returncode,
@@ -123,7 +126,8 @@ def main(argv=None) -> int:
         out = work / name
         if name.startswith("batch"):  # batch takes its inbox's files away: a copy each
             shutil.copytree(inbox, out / "inbox")
-        r = measure(cmd(out), env)
+        out.mkdir(parents=True, exist_ok=True)
+        r = measure(cmd(out), env, work / f"{name}.stderr")
         r["claims_per_second"] = round(results["claims"] / r["seconds"]) if r["seconds"] else None
         if name.startswith("spark"):
             try:
