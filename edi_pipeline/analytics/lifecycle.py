@@ -19,7 +19,8 @@ from typing import Callable
 
 from edi_pipeline.analytics.reconcile import Aging, Reconciliation, reconcile_stream
 from edi_pipeline.codes.tables import PayerProfiles, load_profiles
-from edi_pipeline.store.store import Store, now
+from edi_pipeline.store.sql import now
+from edi_pipeline.store.store import Store
 from edi_pipeline.core.values import cents_text
 
 SUBMITTED, HELD, SENT = "submitted", "held by scrubber", "sent"
