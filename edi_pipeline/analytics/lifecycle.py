@@ -118,8 +118,8 @@ def state_reader(store: Store) -> Callable[[str, str], str]:
 
     def state_of(pcn: str, status: str) -> str:
         ev = recorded.get(pcn)
-        if ev and ev[1] >= stored.get(pcn, ""):
-            return ev[0]
+        if ev and ev.recorded_at >= stored.get(pcn, ""):
+            return ev.state
         return status if status != "open" else SUBMITTED
     return state_of
 

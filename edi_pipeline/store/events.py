@@ -3,18 +3,21 @@ claims, and the reads that tie an acknowledgment back to a claim or build a clai
 
 from __future__ import annotations
 
+import itertools
+
+from edi_pipeline.store.rows import AckEventRow, ClaimTimelineRows, RecordedEventRow
 from edi_pipeline.store.sql import now, store_row
 
 
 class ClaimEvents:
     """The claim_events, outbound_sets and outbound_claims families of Store (composed into store.Store)."""
 
-    def report_ack_events(self) -> list[tuple]:
-        """(pcn, date, STC01-1 category) of the payers' 277CA answers recorded in claim_events (lifecycle.py's
+    def report_ack_events(self) -> list[AckEventRow]:
+        """The payers' 277CA answers recorded in claim_events (lifecycle.py's
         states 'accepted by payer' / 'rejected by payer', read as A2 / A7)."""
-        return self.conn.execute(
+        return list(itertools.starmap(AckEventRow, self.conn.execute(
             "select patient_control_number, event_date, case state when 'accepted by payer' then 'A2' else 'A7' end "
-            "from claim_events where state in ('accepted by payer', 'rejected by payer')").fetchall()
+            "from claim_events where state in ('accepted by payer', 'rejected by payer')")))
 
     _EVENT_COLS = ("id", "patient_control_number", "state", "event_date", "source_file", "segment_index", "line",
                    "detail", "recorded_at")
@@ -24,7 +27,7 @@ class ClaimEvents:
         replay replaces it."""
         self.insert_rows("claim_events", self._EVENT_COLS, rows)
 
-    def claim_timeline_rows(self, pcn: str) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    def claim_timeline_rows(self, pcn: str) -> ClaimTimelineRows:
         """What one claim's timeline is made of: its submissions (with file name), its claim payments
         (with payment date, file name and ingest time), its error findings and its recorded events, each in
         store order."""
@@ -43,11 +46,11 @@ class ClaimEvents:
             "where fi.patient_control_number = ? and fi.severity = 'error' order by fi.rowid", [pcn]))
         events = list(self.query(
             "select * from claim_events where patient_control_number = ? order by rowid", [pcn]))
-        return claims, payments, findings, events
+        return ClaimTimelineRows(claims, payments, findings, events)
 
-    def latest_recorded_events(self) -> dict[str, tuple[str, str]]:
-        """Per claim, its last recorded event: pcn -> (state, recorded_at)."""
-        return {pcn: (state, at) for pcn, state, at in self.conn.execute(
+    def latest_recorded_events(self) -> dict[str, RecordedEventRow]:
+        """Per claim, its last recorded event."""
+        return {pcn: RecordedEventRow(state, at) for pcn, state, at in self.conn.execute(
             "select patient_control_number, state, recorded_at from claim_events order by recorded_at, rowid")}
 
     def last_stored_at(self) -> dict[str, str]:

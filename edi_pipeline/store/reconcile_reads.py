@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
-from edi_pipeline.store.rows import ClaimLineRow, ClaimRow, DenialAdjustmentRow, DenialClaimRow, ServicePaymentRow
+from edi_pipeline.store.rows import (AdjustmentTotalsRow, ClaimLineRow, ClaimRow, DenialAdjustmentRow, DenialClaimRow,
+                                     DenialContext, DenialLineRow, DenialServiceRow, PaymentRow, ReplacementLinkRow,
+                                     ServicePaymentRow)
 from edi_pipeline.store.sql import JSON_LIST, json_list
+
+Row = TypeVar("Row")
 
 
 class ReconcileReads:
@@ -84,16 +88,16 @@ class ReconcileReads:
         return list(itertools.starmap(ClaimRow, self.conn.execute(
             f"{self._CLAIM_ROWS}{self._where('patient_control_number')} order by rowid")))
 
-    def recon_links(self) -> list[tuple[str, str]]:
+    def recon_links(self) -> list[ReplacementLinkRow]:
         """The replacements and voids (frequency 7/8) whose REF*F8 is a payment's CLP07, in ingest order:
         (their patient control number, that of the first payment, in payment order, with the CLP07)."""
-        return self.conn.execute(
+        return list(itertools.starmap(ReplacementLinkRow, self.conn.execute(
             "select pcn, paid_pcn from (select c.rowid as seq, c.patient_control_number as pcn, "
             "(select cp.patient_control_number from claim_payments cp join remits r on r.id = cp.remit_id "
             "where cp.payer_claim_control_number = c.payer_claim_control_number "
             "order by coalesce(r.payment_date, ''), cp.rowid limit 1) as paid_pcn "
             "from claims c where c.frequency_code in ('7', '8') and c.payer_claim_control_number != '') "
-            "where paid_pcn is not null order by seq").fetchall()
+            "where paid_pcn is not null order by seq")))
 
     def iter_claims_by_pcn(self) -> Iterator[ClaimRow]:
         """Every claim submission, by patient control number, then in ingest order (streamed)."""
@@ -117,23 +121,24 @@ class ReconcileReads:
                      "cp.patient_responsibility_cents, cp.payer_claim_control_number, r.payment_date, r.payer_id, "
                      "r.payer_name, cp.remarks, cp.service_date")
 
-    def recon_payments(self) -> list[tuple]:
-        """Every claim payment in payment order: (id, pcn, CLP02, charge, paid, patient resp cents, CLP07,
-        payment date, payer id, payer name, remarks, service date), reconcile.Payment's fields."""
-        return self.conn.execute(
+    def recon_payments(self, row: Callable[..., Row] = PaymentRow) -> list[Row]:
+        """Every claim payment in payment order, without its CAS totals. Each is made by `row` from PaymentRow's
+        fields in order (reconcile passes its Payment, which has the same: one object per payment)."""
+        return list(itertools.starmap(row, self.conn.execute(
             f"{self._PAYMENT_ROWS} from claim_payments cp join remits r on r.id = cp.remit_id"
-            f"{self._where('cp.patient_control_number')} order by coalesce(r.payment_date, ''), cp.rowid").fetchall()
+            f"{self._where('cp.patient_control_number')} order by coalesce(r.payment_date, ''), cp.rowid")))
 
-    def iter_payments_by_pcn(self, not_denial_reasons: Iterable[str]) -> Iterator[tuple]:
+    def iter_payments_by_pcn(self, not_denial_reasons: Iterable[str],
+                             row: Callable[..., Row] = PaymentRow) -> Iterator[Row]:
         """recon_payments' rows, each with its non-PR CAS total and denial CAS total in cents (see _denial;
-        0 without CAS), by patient control number, then in payment order (streamed)."""
+        0 without CAS), by patient control number, then in payment order (streamed); made by `row` as there."""
         denial, params = self._denial(not_denial_reasons, "a.")
-        return self.conn.execute(
+        return itertools.starmap(row, self.conn.execute(
             f"{self._PAYMENT_ROWS}, coalesce(sum(case when a.group_code != 'PR' then a.amount_cents end), 0), "
             f"coalesce(sum(case when {denial} then a.amount_cents end), 0) "
             "from claim_payments cp join remits r on r.id = cp.remit_id left join adjustments a "
             "on a.claim_payment_id = cp.id group by cp.rowid "
-            "order by cp.patient_control_number, coalesce(r.payment_date, ''), cp.rowid", params)
+            "order by cp.patient_control_number, coalesce(r.payment_date, ''), cp.rowid", params))
 
     _SERVICE_PAYMENT_ROWS = ("select id, claim_payment_id, procedure, modifiers, original_procedure, charge_cents, "
                              "paid_cents, service_date, control_number, remarks from service_payments")
@@ -169,14 +174,14 @@ class ReconcileReads:
             f"select {denial} from (select ? as group_code, ? as reason, ? as amount_cents)",
             [*params, group, reason, amount_cents]).fetchone()[0])
 
-    def recon_adjustment_totals(self, not_denial_reasons: Iterable[str]) -> list[tuple]:
-        """Per claim payment: (id, non-PR CAS total, denial CAS total) in cents."""
+    def recon_adjustment_totals(self, not_denial_reasons: Iterable[str]) -> list[AdjustmentTotalsRow]:
+        """Per claim payment: its non-PR CAS total and its denial CAS total, in cents."""
         denial, params = self._denial(not_denial_reasons)
-        return self.conn.execute(
+        return list(itertools.starmap(AdjustmentTotalsRow, self.conn.execute(
             "select claim_payment_id, sum(case when group_code != 'PR' then amount_cents else 0 end), "
             f"sum(case when {denial} then amount_cents else 0 end) "
             f"from adjustments{self._where('claim_payment_id', self._SCOPED_PAYMENTS)} group by claim_payment_id",
-            params).fetchall()
+            params)))
 
     def denial_adjustments(self, not_denial_reasons: Iterable[str],
                            payment_ids: Iterable[str] | None = None) -> list[DenialAdjustmentRow]:
@@ -195,22 +200,21 @@ class ReconcileReads:
         return list(itertools.starmap(ServicePaymentRow, self.conn.execute(
             f"{self._SERVICE_PAYMENT_ROWS} where id in {JSON_LIST} order by rowid", [json_list(ids)])))
 
-    def denial_context(self, pcns: Iterable[str]) -> tuple[list[DenialClaimRow], list[tuple], list[tuple]]:
+    def denial_context(self, pcns: Iterable[str]) -> DenialContext:
         """What the denial back-links read about the claims of these patient control numbers: their
-        submissions in ingest order (id, pcn, frequency, F8, SBR09, profile, payer id), the lines of
-        those (claim id, procedure) and the service payments of their claim payments (claim payment
-        id, CLP06, SVC06 code, SVC01 code; one row with None codes for a payment without SVC)."""
+        submissions in ingest order, the lines of those and the service payments of their claim payments
+        (one row with None codes for a payment without SVC)."""
         pcns = [json_list(pcns)]  # not a temp table: creating one would abort the caller's open reads
         claims = list(itertools.starmap(DenialClaimRow, self.conn.execute(
             "select id, patient_control_number, frequency_code, payer_claim_control_number, "
             f"claim_filing_indicator, profile, payer_id from claims where patient_control_number in {JSON_LIST} "
             "order by rowid", pcns)))
-        lines = self.conn.execute(
+        lines = list(itertools.starmap(DenialLineRow, self.conn.execute(
             "select claim_id, procedure from claim_lines where claim_id in (select id from claims where "
-            f"patient_control_number in {JSON_LIST}) order by rowid", pcns).fetchall()
-        services = self.conn.execute(
+            f"patient_control_number in {JSON_LIST}) order by rowid", pcns)))
+        services = list(itertools.starmap(DenialServiceRow, self.conn.execute(
             "select cp.id, cp.claim_filing_indicator, sp.original_procedure, sp.procedure "
             "from claim_payments cp left join service_payments sp on sp.claim_payment_id = cp.id "
-            f"where cp.patient_control_number in {JSON_LIST} order by cp.rowid, sp.rowid", pcns).fetchall()
-        return claims, lines, services
+            f"where cp.patient_control_number in {JSON_LIST} order by cp.rowid, sp.rowid", pcns)))
+        return DenialContext(claims, lines, services)
 

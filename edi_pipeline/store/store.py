@@ -17,6 +17,7 @@ from edi_pipeline.store.events import ClaimEvents
 from edi_pipeline.store.files import FileRecords
 from edi_pipeline.store.reconcile_reads import ReconcileReads
 from edi_pipeline.store.remits import Remits
+from edi_pipeline.store.rows import ExportRows
 from edi_pipeline.store.sql import store_row
 from edi_pipeline.store.submissions import Submissions
 
@@ -188,8 +189,8 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
                             "detail, recorded_at from claim_events order by rowid",
     }
 
-    def export_rows(self, table: str) -> tuple[list[str], Iterator[tuple]]:
-        """(column names, rows streamed) of one of EXPORT_QUERIES' tables."""
+    def export_rows(self, table: str) -> ExportRows:
+        """One of EXPORT_QUERIES' tables, its rows streamed."""
         cursor = self.conn.execute(self.EXPORT_QUERIES[table])
-        return [d[0] for d in cursor.description], cursor
+        return ExportRows([d[0] for d in cursor.description], cursor)
 

@@ -12,6 +12,7 @@ from typing import Iterable
 from edi_pipeline.core.errors import StoreError
 from edi_pipeline.core.safe_text import store_text
 from edi_pipeline.core.values import cents, to_decimal
+from edi_pipeline.store.rows import PayerKeysRow, ProcedureDateRow, ScrubCounts, UnitsRow
 from edi_pipeline.store.sql import iso, now, store_row
 from edi_pipeline.tx.model import Claim, member_hash
 
@@ -71,13 +72,13 @@ class Submissions:
         return {date.fromisoformat(r["service_date"]) for r in self.query(sql, params) if r["service_date"]}
 
     def procedure_dates(self, member: str, procedure: str, since: date, until: date,
-                        exclude_file: str | None = None) -> list[tuple[date, str]]:
-        """(service date, patient control number) of each line with `procedure` for a patient."""
-        return [(d, pcn) for d, pcn, _ in self.procedure_units(member, procedure, since, until, exclude_file)]
+                        exclude_file: str | None = None) -> list[ProcedureDateRow]:
+        """The service date and claim of each line with `procedure` for a patient."""
+        return [ProcedureDateRow(d, pcn) for d, pcn, _ in self.procedure_units(member, procedure, since, until, exclude_file)]
 
     def procedure_units(self, member: str, procedure: str, since: date, until: date,
-                        exclude_file: str | None = None) -> list[tuple[date, str, Decimal]]:
-        """(service date, patient control number, units) of each stored line with `procedure` for a patient
+                        exclude_file: str | None = None) -> list[UnitsRow]:
+        """The service date, claim and units of each stored line with `procedure` for a patient
         in [since, until] (voided claims left out; units missing or unreadable = 1)."""
         sql = ("select l.service_date, c.patient_control_number, l.units from claim_lines l "
                "join claims c on c.id = l.claim_id where c.member_hash = ? and l.procedure = ? "
@@ -86,7 +87,7 @@ class Submissions:
         if exclude_file:
             sql += " and c.file_sha256 != ?"
             params.append(exclude_file)
-        return [(date.fromisoformat(d), pcn, Decimal(1) if (u := to_decimal(units or "")) is None else u)
+        return [UnitsRow(date.fromisoformat(d), pcn, Decimal(1) if (u := to_decimal(units or "")) is None else u)
                 for d, pcn, units in self.conn.execute(sql, params)]
 
     AUTH_COLUMNS = ("member_id", "payer_id", "auth_number", "codes", "units", "start", "end")
@@ -145,7 +146,7 @@ class Submissions:
 
         return StoreScrubSink(self, sha, name, write)
 
-    def report_scrub_counts(self) -> tuple[int, int]:
+    def report_scrub_counts(self) -> ScrubCounts:
         """(claims the scrubber emitted or held, those of them it changed (a correction) or held (an error))."""
         sent = self.conn.execute("select count(distinct patient_control_number) from claims "
                                  "where origin in ('scrub', 'batch')").fetchone()[0]
@@ -153,7 +154,7 @@ class Submissions:
             "select count(*), count(*) filter (where patient_control_number not in "
             "(select patient_control_number from claims)) from (select distinct patient_control_number "
             "from findings where action != 'none' or severity = 'error')").fetchone()
-        return sent + held, changed
+        return ScrubCounts(sent + held, changed)
 
     def line_controls(self, pcn: str) -> dict[str, int]:
         """REF*6R line control number -> line number, over the stored submissions of a claim."""
@@ -172,8 +173,8 @@ class Submissions:
         return {pcn: profile for pcn, profile in self.conn.execute(
             "select patient_control_number, profile from claims where profile is not null order by rowid")}
 
-    def claim_payer_keys(self) -> dict[str, tuple[str | None, str | None]]:
+    def claim_payer_keys(self) -> dict[str, PayerKeysRow]:
         """Per claim, the SBR09 and 2010BB payer id of its latest submission (what picks its payer profile)."""
-        return {pcn: (sbr09, payer_id) for pcn, sbr09, payer_id in self.conn.execute(
+        return {pcn: PayerKeysRow(sbr09, payer_id) for pcn, sbr09, payer_id in self.conn.execute(
             "select patient_control_number, claim_filing_indicator, payer_id from claims order by rowid")}
 
