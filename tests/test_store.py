@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from conftest import FIXTURES
 
 from edi_pipeline.pipeline.ingest import INGESTED, ingest_file
-from edi_pipeline.store.store import STORE_ERRORS, Store
+from edi_pipeline.store.store import Store
 
 FILLER = "f" * 64
 
@@ -137,70 +136,3 @@ def test_a_store_from_before_m003_knows_its_files_interchanges(tmp_path):
 def test_finding_an_earlier_interchange_does_not_scan(tmp_path):
     assert_flat(tmp_path, lambda store: store.earlier_interchanges([("FILLER", "000000002", "835"),
                                                                     ("FILLER", "999999999", "835")]))
-
-
-def _claims(n: int = 3):
-    from edi_pipeline.tx.document import iter_records
-    from edi_pipeline.tx.model import Claim
-
-    return [r for r in iter_records(FIXTURES / "837p-clean.837") if isinstance(r, Claim)][:n]
-
-
-def test_staged_writes_each_row_once_straight_into_the_stores_tables(tmp_path):
-    """No temporary copy: inside staged() the rows are already in the store's own tables (this
-    connection's transaction), no statement copies them, and a failure rolls them all back."""
-    store = Store(tmp_path / "s.db")
-    statements: list[str] = []
-    store.conn.set_trace_callback(statements.append)
-    with store.staged():
-        store.save_claims(_claims(), "a" * 64, "scrub")
-        store.add_file("a" * 64, "one", "837P", "S", "1", "scrub")  # its parent row may come last
-        assert store.conn.execute("select count(*) from main.claims").fetchone()[0] == 3
-    assert not [s for s in statements if "stage_" in s], statements
-    assert sum("into main.[claims]" in s for s in statements) == 3  # each claim row once
-    with pytest.raises(RuntimeError), store.staged():
-        store.save_claims(_claims(), "b" * 64, "scrub")
-        raise RuntimeError("killed")
-    assert store.table_counts(["claims", "files"]) == {"claims": 3, "files": 1}
-    with pytest.raises(STORE_ERRORS), store.staged():  # a claim without its file: nothing kept
-        store.save_claims(_claims(), "c" * 64, "scrub")
-    assert store.table_counts(["claims", "files"]) == {"claims": 3, "files": 1}
-    assert not store.conn.in_transaction
-    store.close()
-
-
-@pytest.mark.parametrize("parallel_writers", [False, True])
-def test_a_files_findings_staged_again_replace_its_earlier_ones(tmp_path, parallel_writers):
-    store = Store(tmp_path / "s.db", parallel_writers=parallel_writers)
-    for findings in ([{"rule": "A"}, {"rule": "B"}, {"rule": "C"}], [{"rule": "D"}]):
-        with store.staged():
-            store.save_findings(findings, "a" * 64)
-            store.add_file("a" * 64, "one", "837P", "S", "1", "scrub")
-    assert [r["rule"] for r in store.query("select rule from findings")] == ["D"]
-    with store.staged():  # a files row alone replaces them too (a rescrub finding nothing)
-        store.add_file("a" * 64, "one", "837P", "S", "1", "scrub")
-    assert store.table_counts(["findings"]) == {"findings": 0}
-    store.close()
-
-
-@pytest.mark.parametrize("parallel_writers", [False, True])
-def test_only_parallel_writers_leave_the_store_unlocked_while_staging(tmp_path, parallel_writers):
-    """Batch workers (parallel_writers) stage apart and lock the store only to copy their rows in; a lone
-    writer holds the store's write lock for its whole file."""
-    import sqlite3
-
-    store = Store(tmp_path / "s.db", parallel_writers=parallel_writers)
-    other = sqlite3.connect(tmp_path / "s.db", timeout=0)
-    with store.staged():
-        store.save_claims(_claims(1), "a" * 64, "scrub")
-        store.add_file("a" * 64, "one", "837P", "S", "1", "scrub")
-        try:
-            other.execute("insert into batch_claims values ('x', 'run', 'now')")
-            other.commit()
-            locked = False
-        except sqlite3.OperationalError:
-            locked = True
-    assert locked is not parallel_writers
-    assert store.table_counts(["claims"]) == {"claims": 1}
-    other.close()
-    store.close()

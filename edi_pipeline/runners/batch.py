@@ -384,15 +384,14 @@ def finish_publishing(store: Store, out: Path) -> None:
 
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
                  sha: str | None = None, run: str | None = None,
-                 interchanges: list[tuple[str, str, str]] = (), parallel: bool = False) -> FileOutcome:
+                 interchanges: list[tuple[str, str, str]] = ()) -> FileOutcome:
     """Handle one inbox file by type (`kind` as scan_file gives it, and its `sha`256 as the run's screen
     read it, when already known), claimed in the store for batch `run`. Its outputs are staged and
     published only after its store rows and its done mark commit, so a rerun after a crash at any
     point publishes them exactly once. A file that changes while read, or one of whose `interchanges`
-    (ISA06, ISA13, kind, as the screen found them new) another run stores meanwhile, is left for the next run.
-    `parallel`: other workers of the run write the store meanwhile (Store's parallel_writers)."""
+    (ISA06, ISA13, kind, as the screen found them new) another run stores meanwhile, is left for the next run."""
     path, out = Path(path), Path(out)
-    store = Store(db, parallel_writers=parallel)
+    store = Store(db)
     try:
         try:
             before = _identity(path)
@@ -586,10 +585,10 @@ def _internal(exc: Exception) -> bool:
     return not isinstance(exc, (EdiError, OSError))
 
 
-def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str, str, str]], bool]) -> FileOutcome:
-    path, out, db, kind, sha, run, interchanges, parallel = args
+def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str, str, str]]]) -> FileOutcome:
+    path, out, db, kind, sha, run, interchanges = args
     try:
-        return process_file(path, out, db, kind, sha, run, interchanges, parallel)
+        return process_file(path, out, db, kind, sha, run, interchanges)
     except (*STORE_ERRORS, StoredUnfinished) as exc:  # the store failed (disk full), or the
         # file failed after its rows were stored: the next run processes it again
         why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
@@ -902,7 +901,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
                     store.close()
                 for outcome in early.values():
                     record(outcome)
-                jobs = [(str(p), str(out), db, kinds[p], shas[p], run, _interchanges(scans[p]), pool is not None)
+                jobs = [(str(p), str(out), db, kinds[p], shas[p], run, _interchanges(scans[p]))
                         for p in wave if p not in early]
                 results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
                 for outcome in results:

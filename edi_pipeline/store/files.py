@@ -50,7 +50,6 @@ class FileRecords:
     def add_file(self, sha: str, name: str, kind: str, isa_sender: str | None, isa_control: str | None,
                  origin: str, claims: int = 0, payments: int = 0) -> None:
         """Record (or update) a file; call again at the end of a job with its final counts."""
-        self._replacing_findings(sha)
         self.insert_rows("files", self._FILE_COLS, [(sha, os.path.basename(name), kind, isa_sender, isa_control,
                                                      origin, now(), claims, payments)])
 

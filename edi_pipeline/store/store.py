@@ -34,11 +34,8 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
     """The store's sqlite3 connection, with this project's schema applied by sqlite-utils migrations.
     `db` is the same connection as a sqlite-utils Database, made (and sqlite-utils imported) on first use."""
 
-    def __init__(self, path: str | os.PathLike | None = None, parallel_writers: bool = False):
-        """`parallel_writers`: other processes write this store while this one stages a file (batch
-        workers); see staged()."""
+    def __init__(self, path: str | os.PathLike | None = None):
         self.path = str(path) if path is not None else default_db_path()
-        self.parallel_writers = parallel_writers
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -46,10 +43,9 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
             else:
                 fresh = False
             self._schema = "main"  # "temp" while staged() collects a job's rows in temp.stage_* tables
-            self._findings_replaced: set[str] | None = None  # inside staged(): files whose findings it replaced
             self._scoped = False  # True inside recon_scope()
-            # Called by staged() inside its write transaction, before it commits; raising there keeps
-            # none of its rows (the batch job refuses a file that changed while it was read, or
+            # Called by staged() inside its write transaction, before its rows are copied in; raising
+            # there keeps none of them (the batch job refuses a file that changed while it was read, or
             # whose interchange another run stored meanwhile).
             self.before_commit: Callable[[], None] | None = None
             self.conn = sqlite3.connect(self.path)
@@ -111,44 +107,24 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
         conn.execute("BEGIN IMMEDIATE")  # take the write lock now: parallel workers wait instead of failing
         try:
             yield
-            conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:  # also when COMMIT failed (a deferred foreign key, a full disk)
-                conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
+        conn.execute("COMMIT")
 
-    # Tables a file's processing writes, parents first (the order rows staged apart are copied in).
+    # Tables a file's processing writes, parents first (the order staged rows are copied in).
     STAGED_TABLES = ("files", "interchanges", "claims", "claim_lines", "remits", "provider_adjustments",
                      "claim_payments", "service_payments", "adjustments", "auth_uses", "findings", "claim_events")
 
     @contextlib.contextmanager
     def staged(self) -> Iterator[None]:
-        """A long job's writes (a file's), all kept or none: each row is written once, straight into the
-        store, inside one write transaction that commits at the end (after before_commit) and rolls back
-        on failure. A file's findings written here replace its earlier ones, as its files row is replaced.
-        With parallel_writers the rows are staged apart instead, in private temporary tables taking no
-        lock, and copied in with one short transaction, so batch workers wait for each other only while
-        rows are copied, not while files are read (each row is then written twice)."""
+        """Stage a long job's writes in private temporary tables, taking no lock on the store; on
+        success copy them in with one short transaction, on failure drop them. Parallel batch
+        workers therefore wait for each other only while rows are copied, not while files are read.
+        The files row is replaced, and the file's earlier findings are replaced by the staged ones."""
         conn = self.conn
-        if self._findings_replaced is not None or conn.in_transaction:
+        if self._schema != "main" or conn.in_transaction:
             raise StoreError("staged() cannot nest or run inside a transaction")
-        self._findings_replaced = set()
-        try:
-            if self.parallel_writers:
-                with self._staged_apart():
-                    yield
-            else:
-                with self.transaction():
-                    conn.execute("PRAGMA defer_foreign_keys=ON")  # checked at commit: a file's row comes last
-                    yield
-                    if self.before_commit is not None:
-                        self.before_commit()
-        finally:
-            self._findings_replaced = None
-
-    @contextlib.contextmanager
-    def _staged_apart(self) -> Iterator[None]:
-        conn = self.conn
         for t in self.STAGED_TABLES:  # named apart, so unqualified reads still see the store
             conn.execute(f"create temp table if not exists [stage_{t}] as select * from main.[{t}] where 0")
             conn.execute(f"delete from temp.[stage_{t}]")
@@ -160,8 +136,7 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
             with self.transaction():
                 if self.before_commit is not None:
                     self.before_commit()
-                conn.execute("delete from main.findings where file_sha256 in "
-                             "(select file_sha256 from temp.stage_findings union select sha256 from temp.stage_files)")
+                conn.execute("delete from main.findings where file_sha256 in (select sha256 from temp.stage_files)")
                 for t in self.STAGED_TABLES:
                     conn.execute(f"insert or replace into main.[{t}] select * from temp.[stage_{t}]")
         finally:
@@ -170,14 +145,6 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
                 conn.rollback()
             for t in self.STAGED_TABLES:
                 conn.execute(f"drop table if exists temp.[stage_{t}]")
-
-    def _replacing_findings(self, sha: str) -> None:
-        """Inside staged(), before a file's first findings or files row: drop its earlier findings."""
-        if self._findings_replaced is None or sha in self._findings_replaced:
-            return
-        self._findings_replaced.add(sha)
-        if self._schema == "main":
-            self.conn.execute("delete from main.findings where file_sha256 = ?", [sha])
 
     def insert_rows(self, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
         """Insert-or-replace tuples with one prepared statement (sqlite-utils' insert_all is far slower).

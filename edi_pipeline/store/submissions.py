@@ -137,7 +137,6 @@ class Submissions:
     def save_findings(self, findings: Iterable[dict], sha: str, start: int = 0) -> None:
         """Add a file's findings (dicts with the FINDING_COLS after id and file_sha256), numbered from `start`."""
         cols = self.FINDING_COLS[2:]
-        self._replacing_findings(sha)
         self.insert_rows("findings", self.FINDING_COLS,
                          [(f"{sha}:{k}", sha, *(f.get(c) for c in cols)) for k, f in enumerate(findings, start)])
 
