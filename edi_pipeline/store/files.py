@@ -4,7 +4,6 @@ batch_files/batch_claims (a file's outcome, its publication, which run holds it)
 from __future__ import annotations
 
 import os
-
 from typing import Callable, Iterable
 
 from edi_pipeline.store.sql import now, store_row

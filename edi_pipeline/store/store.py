@@ -107,10 +107,11 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
         conn.execute("BEGIN IMMEDIATE")  # take the write lock now: parallel workers wait instead of failing
         try:
             yield
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # also when COMMIT itself failed (a full disk): the lock is let go
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     # Tables a file's processing writes, parents first (the order staged rows are copied in).
     STAGED_TABLES = ("files", "interchanges", "claims", "claim_lines", "remits", "provider_adjustments",
