@@ -281,7 +281,7 @@ def test_remits_are_reconciled_after_ingest(tmp_path):
     assert not any(r.startswith("NOREMIT01,") for r in rows)  # a claim no remit answered
     store = Store(out / "edi_pipeline.db")
     try:
-        paid_pcns = {r[1] for r in store.recon_payments()}
+        paid_pcns = {r.patient_control_number for r in store.recon_payments()}
     finally:
         store.close()
     assert {r.split(",")[0] for r in rows[1:]} == {r.split(",")[0] for r in whole[1:]} & paid_pcns

@@ -52,7 +52,7 @@ def test_stream_yields_the_first_group_before_reading_the_whole_store(store, mon
 def test_stream_equals_the_reconciliation_held_whole(store):
     """Same claims (replacement groups merged in pcn order), unmatched remits, aging and JSON text."""
     whole = reconcile(store, AS_OF, lines=True, pcns=[r.patient_control_number for r in store.recon_claims()]
-                      + [r[1] for r in store.recon_payments()])
+                      + [r.patient_control_number for r in store.recon_payments()])
     stream = reconcile_stream(store, AS_OF, lines=True)
     parts, expected = [], []
     stream.write_json(parts.append, compact_json, batch=2)
@@ -66,7 +66,7 @@ def test_stream_equals_the_reconciliation_held_whole(store):
 
 def test_streamed_denials_equal_those_of_a_reconciliation_held_whole(store):
     whole = reconcile(store, AS_OF, pcns=[r.patient_control_number for r in store.recon_claims()]
-                      + [r[1] for r in store.recon_payments()])
+                      + [r.patient_control_number for r in store.recon_payments()])
     assert [d.to_dict() for d in iter_store_denials(store)] == [d.to_dict() for d in find_denials(store, rec=whole)]
 
 

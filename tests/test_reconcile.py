@@ -383,7 +383,7 @@ def scope_reads(request, monkeypatch):
 def _assert_scoped_matches_whole(store):
     whole = reconcile(store, AS_OF, lines=True)
     claims, remits = by_pcn(whole), {r["patient_control_number"]: r for r in whole.unmatched_remits}
-    pcns = {r[1] for r in store.recon_payments()} | set(claims)
+    pcns = {r.patient_control_number for r in store.recon_payments()} | set(claims)
     assert pcns
     for pcn in sorted(pcns):
         part = reconcile(store, AS_OF, lines=True, pcns=[pcn])

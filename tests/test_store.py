@@ -136,3 +136,21 @@ def test_a_store_from_before_m003_knows_its_files_interchanges(tmp_path):
 def test_finding_an_earlier_interchange_does_not_scan(tmp_path):
     assert_flat(tmp_path, lambda store: store.earlier_interchanges([("FILLER", "000000002", "835"),
                                                                     ("FILLER", "999999999", "835")]))
+
+
+def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path):
+    """A COMMIT SQLite refuses (here a deferred foreign key; a full disk alike) rolls back: the store keeps
+    nothing of it, lets its write lock go and takes the next transaction."""
+    import sqlite3
+
+    import pytest
+
+    store = Store(tmp_path / "s.db")
+    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+        store.conn.execute("PRAGMA defer_foreign_keys=ON")
+        store.insert_rows("claims", ("id", "file_sha256"), [("x", "no such file")])
+    assert not store.conn.in_transaction
+    with store.transaction():
+        store.add_file("a" * 64, "one", "837P", "S", "1", "test")
+    assert store.table_counts(["files", "claims"]) == {"files": 1, "claims": 0}
+    store.close()

@@ -19,7 +19,8 @@ from typing import Callable
 
 from edi_pipeline.analytics.reconcile import Aging, Reconciliation, reconcile_stream
 from edi_pipeline.codes.tables import PayerProfiles, load_profiles
-from edi_pipeline.store.store import Store, now
+from edi_pipeline.store.sql import now
+from edi_pipeline.store.store import Store
 from edi_pipeline.core.values import cents_text
 
 SUBMITTED, HELD, SENT = "submitted", "held by scrubber", "sent"
@@ -117,8 +118,8 @@ def state_reader(store: Store) -> Callable[[str, str], str]:
 
     def state_of(pcn: str, status: str) -> str:
         ev = recorded.get(pcn)
-        if ev and ev[1] >= stored.get(pcn, ""):
-            return ev[0]
+        if ev and ev.recorded_at >= stored.get(pcn, ""):
+            return ev.state
         return status if status != "open" else SUBMITTED
     return state_of
 

@@ -511,7 +511,7 @@ def _stream_groups(store: Store, as_of: date, tables: CodeTables, lines: bool) -
     if linked:
         held = list(_scoped_groups(store, linked, as_of, tables, lines, state_of, filter_here=False))
     streams = [_by_pcn(store.iter_claims_by_pcn(), linked),
-               _by_pcn(itertools.starmap(Payment, store.iter_payments_by_pcn(not_denial)), linked)]
+               _by_pcn(store.iter_payments_by_pcn(not_denial, row=Payment), linked)]
     if lines:
         streams += [_by_pcn(store.iter_claim_lines_by_pcn(), linked),
                     _by_pcn(store.iter_service_payments_by_pcn(), linked)]
@@ -548,7 +548,7 @@ def _scoped_groups(store: Store, scope: set[str], as_of: date, tables: CodeTable
     services_of: dict[str, list] | None = defaultdict(list) if lines else None
     with store.recon_scope(scope) if not filter_here else contextlib.nullcontext():
         claim_rows = store.recon_claims()
-        payments = [Payment(*r) for r in store.recon_payments()]
+        payments = store.recon_payments(row=Payment)
         adjustment_totals = store.recon_adjustment_totals(not_denial_reasons(tables))
         if lines:  # rows outside a filtered scope are never asked for
             for r in store.recon_claim_lines():
