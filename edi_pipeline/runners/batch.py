@@ -255,7 +255,7 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
 
 
 IN_MEMORY = 32 << 20  # a file up to this size is read into memory: screen, digest and processing share one read
-HELD = 96 << 20  # the most a run holds so between its screen and the files' processing (others are read again)
+HELD = 48 << 20  # the most a run holds so between its screen and the files' processing (others are read again)
 
 
 @dataclass
@@ -718,6 +718,20 @@ def _screens(paths: list[Path]) -> dict[Path, Screened | None]:
     return screens
 
 
+def run_phases(kinds: dict[Path, str | None]) -> list[list[Path]]:
+    """The run's files (with their kinds' labels, None when unread) in the order they are taken: first the
+    files with claims, then the remits-only files - in the same phase, so that workers ingest them beside
+    the 837P work (their ingest reads no claim; the run's reconcile, last, does) - then, once those are
+    done, the payers' acknowledgments (they answer the sets those sent)."""
+    def rank(kind: str | None) -> int:
+        kinds_in = kinds_of(kind)
+        return 0 if not kinds_in or Kind.CLAIM_837P in kinds_in else 1 if kinds_in == {Kind.REMIT_835} else 2
+
+    ranks = {p: rank(kind) for p, kind in kinds.items()}
+    return [[p for p in kinds if ranks[p] == 0] + [p for p in kinds if ranks[p] == 1],
+            [p for p in kinds if ranks[p] == 2]]
+
+
 def split_wave(order: list[Path], scans: dict[Path, FileScan | None]) -> tuple[list[Path], list[Path]]:
     """The files of `order` sharing no interchange (_run_keys) with a file before them (processed now,
     in parallel), and the others, processed once the earlier ones are done: whether an earlier file was
@@ -867,7 +881,8 @@ def _run_alive(db: str) -> Callable[[str], bool]:
 def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,
               progress: Callable[[FileOutcome], None] | None = None,
               log_setup: tuple[bool, bool] | None = None, settle: float = 0) -> BatchSummary:
-    """837P files first (so remits find their claims), then 835s; `workers` processes in parallel.
+    """Files with claims first, then remits-only files (beside them with workers; reconciled at the end),
+    then payers' acknowledgments (they answer the sets sent); `workers` processes in parallel.
     Files changed in the last `settle` seconds are left for the next run. One run at a time per
     output folder (EdiError when another holds it); runs sharing a store never take the same file."""
     out = Path(out)
@@ -914,9 +929,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     scans = {p: s.scan if s else None for p, s in screens.items()}
     kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
     shas = {p: s.sha if s else None for p, s in screens.items()}
-    # files without claims (remits, payers' acknowledgments) after those with: they may answer them
-    answers = {p for p, kind in kinds.items() if kind and Kind.CLAIM_837P not in kinds_of(kind)}
-    phases = [[p for p in kinds if p not in answers], [p for p in kinds if p in answers]]
+    phases = run_phases(kinds)
     store = Store(db)  # created and migrated once, before the workers race
     try:
         finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
