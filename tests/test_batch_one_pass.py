@@ -1,6 +1,9 @@
 """The batch reads an 837P once for validation and scrub (pipeline.one_pass), and gives the same outputs
 and store rows as the two reads it falls back to."""
 
+import builtins
+import io
+import os
 import shutil
 from pathlib import Path
 
@@ -9,7 +12,6 @@ from click.testing import CliRunner
 from conftest import FIXTURES, corpus_files
 
 import edi_pipeline.pipeline.one_pass as one_pass
-import edi_pipeline.x12.envelope as envelope
 from edi_pipeline.cli.commands import cli
 from edi_pipeline.store.store import Store
 
@@ -72,22 +74,36 @@ def test_a_hold_after_its_number_was_answered_reads_again_for_the_277ca(tmp_path
     assert any(k.endswith(".277") for k in once[1]["files"])
 
 
-def test_a_clean_837p_is_read_once(tmp_path, monkeypatch):
-    """One envelope read validates, scrubs and answers it with its 277CA: 1 read, not 3."""
-    reads = []
-    real = envelope.EnvelopeReader.__init__
+def _count_opens(monkeypatch, path: Path) -> list[str]:
+    """Every open of `path` from here on (os.open, open, io.open: all the ways code reads a file)."""
+    opens = []
 
-    def counting(self, source, *a, **k):
-        reads.append(Path(str(source)).name)
-        real(self, source, *a, **k)
+    def counting(real):
+        def opener(file, *a, **k):
+            if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == str(path):
+                opens.append(os.fspath(file))
+            return real(file, *a, **k)
+        return opener
 
-    monkeypatch.setattr(envelope.EnvelopeReader, "__init__", counting)
+    monkeypatch.setattr(os, "open", counting(os.open))
+    monkeypatch.setattr(io, "open", counting(io.open))
+    monkeypatch.setattr(builtins, "open", counting(builtins.open))
+    return opens
+
+
+@pytest.mark.parametrize("fixture", ["837p-clean.837", "pair-denials.835", "payer-accepted.999"])
+def test_batch_opens_a_clean_file_once(tmp_path, monkeypatch, fixture):
+    """One read gives the digest, the screen and the processing (validate, scrub and 277CA for an 837P;
+    ingest for an 835 or a payer's 999): the file is opened once, not four times."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    shutil.copyfile(FIXTURES / "837p-clean.837", inbox / "c.837")
+    name = "in" + Path(fixture).suffix
+    shutil.copyfile(FIXTURES / fixture, inbox / name)
+    opens = _count_opens(monkeypatch, inbox / name)
     code, _, rows = _batch(inbox, tmp_path / "out")
-    assert code == 0 and rows["claims"]
-    assert reads.count("c.837") == 1
+    monkeypatch.undo()
+    assert code == 0 and rows["files"]
+    assert opens == [str(inbox / name)]
 
 
 def test_a_set_its_999_rejects_is_withheld_from_the_one_read(tmp_path, monkeypatch):
@@ -150,3 +166,42 @@ def test_corpus_one_read_agrees_with_two_reads(tmp_path):
             assert (tmp_path / "r1").read_bytes() == (tmp_path / "r2").read_bytes(), path.name
             (tmp_path / "r1").unlink(), (tmp_path / "r2").unlink()
     assert stood
+
+
+@pytest.mark.parametrize("fixture", ["837p-clean.837", "837p-multi-interchange.837", "pair-denials.835"])
+def test_a_file_too_large_to_hold_is_streamed_with_the_same_results(tmp_path, monkeypatch, fixture):
+    """Over IN_MEMORY a file is not held: the screen hashes it as it scans, processing streams it again
+    (two opens), and the outputs and store rows are those of the held read."""
+    import edi_pipeline.runners.batch as batch
+
+    for inbox in (tmp_path / "inbox", tmp_path / "inbox2"):
+        inbox.mkdir()
+        shutil.copyfile(FIXTURES / fixture, inbox / fixture)
+    held = _batch(tmp_path / "inbox", tmp_path / "one")
+    monkeypatch.setattr(batch, "IN_MEMORY", 0)
+    opens = _count_opens(monkeypatch, tmp_path / "inbox2" / fixture)
+    streamed = _batch(tmp_path / "inbox2", tmp_path / "two")
+    monkeypatch.undo()
+    assert len(opens) == 2
+    assert streamed == held
+
+
+@pytest.mark.parametrize("text", [b"", b"not x12 at all\n" * 100_000, None])
+def test_the_screen_digest_is_the_files_whether_held_or_streamed(tmp_path, monkeypatch, text):
+    """The screen's sha256 covers every byte, also of a file its scan refuses part way (read to its end)."""
+    import edi_pipeline.runners.batch as batch
+    from edi_pipeline.core.files import path_sha256
+
+    path = tmp_path / "f.x12"
+    path.write_bytes(text if text is not None else (FIXTURES / "837p-multi-interchange.837").read_bytes() * 40)
+    held = batch.screen_file(path)
+    monkeypatch.setattr(batch, "SCAN_CHUNK", 4096)
+    streamed = batch.screen_file(path, hold=False)
+    assert streamed.data is None and held.data == path.read_bytes()
+    assert held.sha == streamed.sha == path_sha256(path)
+    assert (held.scan is None) == (streamed.scan is None) == (text is not None)
+    assert held.error == streamed.error
+    if held.scan:
+        assert held.scan.kind == streamed.scan.kind
+        assert [(m.line, m.control) for m in held.scan.interchanges] == \
+            [(m.line, m.control) for m in streamed.scan.interchanges]

@@ -84,13 +84,15 @@ class OnePass:
 
 
 def validate_and_scrub(path: str | os.PathLike, name: str, out_path, rejects_path, store,
-                       sha256: str) -> OnePass | None:
+                       sha256: str, data: bytes | None = None) -> OnePass | None:
     """validate_file(path, name) and scrub_file(path, out_path, rejects_path, store, sha256=sha256,
     withheld=<its rejected sets>) in one read, or None (nothing written) when the read cannot stand
-    for the two (see the module docstring)."""
+    for the two (see the module docstring). `data`: the file's bytes, read already (the caller's one
+    read); `path` is then read again only where validation walks a faulty envelope's whole text."""
     tee = _Tee(str(path), name)
     try:
-        scrubbed = scrubber.scrub_file(path, out_path, rejects_path, store, sha256=sha256, withheld=tee, tee=tee)
+        scrubbed = scrubber.scrub_file(path, out_path, rejects_path, store, sha256=sha256, withheld=tee, tee=tee,
+                                       data=data)
     except (_Disagrees, EdiError):
         return None
     return OnePass(tee.validation, scrubbed, None if tee.acks.stale else tee.acks)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import hashlib
+import io
 import itertools
 import json
 import logging
@@ -18,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from edi_pipeline.core.errors import EdiError, InterchangeError, Position, StoreError
 from edi_pipeline.pipeline.acks_in import outbound_sets
@@ -185,10 +187,18 @@ def scan_file(path: Path) -> FileScan:
     """Every interchange of a file (its ISA) and the kinds of set in it, read in chunks at C speed;
     EdiError when the file does not start with an ISA or holds no set of a registered type."""
     with open_regular(path) as fh:
+        return _scan(fh, path.name)
+
+
+def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None) -> FileScan:
+    """scan_file over a stream; with `seen`, which gets each chunk read, read to its end even when it raises."""
+    see = seen or (lambda chunk: None)
+    try:
         head = fh.read(SCAN_CHUNK)
+        see(head)
         buf = head.lstrip(b"\xef\xbb\xbf" + _BLANKS)
         line = 1 + head[:len(head) - len(buf)].count(b"\n")
-        mark, delims = _read_isa(buf, line, Position(path.name, line, 1, None, "ISA"))
+        mark, delims = _read_isa(buf, line, Position(name, line, 1, None, "ISA"))
         marks = [mark]
         pattern = _scan_pattern(delims)
         term = delims.segment.encode("latin-1")
@@ -196,6 +206,7 @@ def scan_file(path: Path) -> FileScan:
         while True:
             if more:
                 chunk = fh.read(SCAN_CHUNK)
+                see(chunk)
                 more = bool(chunk)
                 buf += chunk
             # Matches start at a terminator. What follows the last terminator before the final 128
@@ -233,11 +244,47 @@ def scan_file(path: Path) -> FileScan:
                 continue
             delims, pattern, term = new, _scan_pattern(new), new.segment.encode("latin-1")
             buf = buf[isa_at:]
-    kinds = set().union(*(m.kinds for m in marks))
-    if not kinds:
-        raise EdiError(f"{path.name}:1: no transaction set of a type read here "
-                       f"({', '.join(t.kind for t in REGISTRY)}) in the file")
-    return FileScan(kind_label(kinds), marks)
+        kinds = set().union(*(m.kinds for m in marks))
+        if not kinds:
+            raise EdiError(f"{name}:1: no transaction set of a type read here "
+                           f"({', '.join(t.kind for t in REGISTRY)}) in the file")
+        return FileScan(kind_label(kinds), marks)
+    finally:
+        while seen and (chunk := fh.read(SCAN_CHUNK)):
+            seen(chunk)
+
+
+IN_MEMORY = 32 << 20  # a file up to this size is read into memory: screen, digest and processing share one read
+HELD = 48 << 20  # the most a run holds so between its screen and the files' processing (others are read again)
+
+
+@dataclass
+class Screened:
+    """What the run's read of a file found, before any file is processed: its sha256, its scan (None, with
+    the reason in `error`, when it is no file of ours), its identity (size, mtime, inode) as opened, and its
+    bytes when held (a small file: its processing reads no further; a large one is streamed again)."""
+
+    sha: str
+    scan: FileScan | None
+    error: str | None
+    identity: tuple[int, int, int]
+    data: bytes | None = None
+
+
+def screen_file(path: Path, hold: bool = True) -> Screened:
+    """One read of `path` for its digest and its scan, held in memory when `hold` and at most IN_MEMORY
+    bytes; OSError when it cannot be read."""
+    with open_regular(path) as fh:
+        st = os.fstat(fh.fileno())
+        identity = (st.st_size, st.st_mtime_ns, st.st_ino)
+        data = fh.read() if hold and st.st_size <= IN_MEMORY else None
+        digest = hashlib.sha256(data or b"")
+        scan, error = None, None
+        try:
+            scan = _scan(io.BytesIO(data), path.name) if data is not None else _scan(fh, path.name, digest.update)
+        except EdiError as exc:
+            error = str(exc)
+    return Screened(digest.hexdigest(), scan, error, identity, data)
 
 
 def output_name(store: Store, name: str, sha: str) -> str:
@@ -253,11 +300,12 @@ def output_name(store: Store, name: str, sha: str) -> str:
     return f"{p.stem}.{sha[:12]}{p.suffix}"
 
 
-def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> FileOutcome:
+def _quarantine(path: Path, out: Path, reason: str, name: str | None = None,
+                data: bytes | None = None) -> FileOutcome:
     """A private (0600) copy of the file in OUT/quarantine/ (as `name`, default its own, made safe; tagged
     with its digest when an earlier file holds that name there), with NAME.error.txt saying why. `out` is
     usually the file's staging folder: the inbox file is let go (_let_go) only once the copy is published,
-    so a run killed in between loses nothing.
+    so a run killed in between loses nothing. `data`: the file's bytes as read, which the copy holds.
     Never raises: when it cannot (disk full, ...), the file stays in the inbox for the next run and the
     outcome is FAILED with both reasons."""
     name = safe_name(name or path.name)
@@ -268,11 +316,13 @@ def _quarantine(path: Path, out: Path, reason: str, name: str | None = None) -> 
         published = out.parent.parent / "quarantine" if out.parent.name == STAGING else qdir
         if any(os.path.lexists(d / n) for d in {qdir, published} for n in (name, f"{name}.error.txt")):
             p = Path(name)
-            name = f"{p.stem}.{path_sha256(path)[:12]}{p.suffix}"
+            sha = path_sha256(path) if data is None else hashlib.sha256(data).hexdigest()
+            name = f"{p.stem}.{sha[:12]}{p.suffix}"
         why_file = output_path(qdir, f"{name}.error.txt")
         with atomic_output(why_file, mode=0o600) as fh:
             fh.write(reason.rstrip() + "\n")
-        with open_regular(path) as fh, atomic_output(output_path(qdir, name), mode=0o600) as copy:
+        with (open_regular(path) if data is None else io.BytesIO(data)) as fh, \
+                atomic_output(output_path(qdir, name), mode=0o600) as copy:
             shutil.copyfileobj(fh, copy.buffer, 1 << 20)
     except (OSError, EdiError) as exc:
         if why_file is not None:
@@ -382,25 +432,24 @@ def finish_publishing(store: Store, out: Path) -> None:
                 shutil.rmtree(stage, ignore_errors=True)
 
 
-def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind: str | None = None,
-                 sha: str | None = None, run: str | None = None,
-                 interchanges: list[tuple[str, str, str]] = ()) -> FileOutcome:
-    """Handle one inbox file by type (`kind` as scan_file gives it, and its `sha`256 as the run's screen
-    read it, when already known), claimed in the store for batch `run`. Its outputs are staged and
-    published only after its store rows and its done mark commit, so a rerun after a crash at any
-    point publishes them exactly once. A file that changes while read, or one of whose `interchanges`
-    (ISA06, ISA13, kind, as the screen found them new) another run stores meanwhile, is left for the next run."""
+def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, screened: Screened | None = None,
+                 run: str | None = None, interchanges: list[tuple[str, str, str]] = ()) -> FileOutcome:
+    """Handle one inbox file by type, as the run's read of it found it (`screened`; default: read it now),
+    claimed in the store for batch `run`. Its outputs are staged and published only after its store rows
+    and its done mark commit, so a rerun after a crash at any point publishes them exactly once. A file
+    that changes once read, or one of whose `interchanges` (ISA06, ISA13, kind, as the screen found them
+    new) another run stores meanwhile, is left for the next run."""
     path, out = Path(path), Path(out)
     store = Store(db)
     try:
         try:
-            before = _identity(path)
-            read = path_sha256(path)
+            if screened is None:
+                screened = screen_file(path)
+            elif _identity(path) != screened.identity:  # changed since the run's screen read it
+                raise FileChanged(path.name)
         except FileNotFoundError:  # renamed or removed since the screen read it
             raise FileChanged(path.name) from None
-        if sha is not None and read != sha:  # changed since the screen read it
-            raise FileChanged(path.name)
-        sha = read
+        sha, before = screened.sha, screened.identity
         held = store.claim_batch_file(sha, run, _run_alive(db)) if run else \
             ("done" if store.batch_file_done(sha) else None)
         if held is not None:
@@ -421,7 +470,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
 
         store.before_commit = before_commit
         try:
-            kind, outcome = _process(path, out, stage, store, sha, kind)
+            kind, outcome = _process(path, out, stage, store, screened)
             if not committed:  # nothing stored (quarantined): its outputs must still be of the whole file
                 _check_unchanged(path, before)
         except BaseException as exc:
@@ -459,15 +508,15 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, kind:
         store.close()
 
 
-def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
-             kind: str | None) -> tuple[str | None, FileOutcome]:
+def _process(path: Path, out: Path, stage: Path, store: Store,
+             screened: Screened) -> tuple[str | None, FileOutcome]:
     """process_file's work on a file not done before: its kind and its outcome, DONE or QUARANTINED,
-    its outputs written under `stage` (laid out as OUT is)."""
+    its outputs written under `stage` (laid out as OUT is). Its held bytes, if any, are all it reads."""
+    sha, data = screened.sha, screened.data
     name = output_name(store, path.name, sha)
-    try:
-        kind = kind or scan_file(path).kind
-    except EdiError as exc:
-        return None, _quarantine(path, stage, str(exc), name)
+    if screened.scan is None:
+        return None, _quarantine(path, stage, screened.error, name, data)
+    kind = screened.scan.kind
     outcome = FileOutcome(path.name, DONE, kind, output=name if name != path.name else None)
     log.info("file started", extra={"file": path.name, "kind": kind})
     kinds = kinds_of(kind)
@@ -479,7 +528,8 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
         from edi_pipeline.pipeline.one_pass import validate_and_scrub
 
         # validation and scrub from one read; where that cannot stand for the two, two reads as before
-        one = validate_and_scrub(path, path.name, stage / "outbound" / name, stage / "rejects" / name, store, sha)
+        one = validate_and_scrub(path, path.name, stage / "outbound" / name, stage / "rejects" / name, store, sha,
+                                 data)
         result = one.validation if one else validate_file(path, path.name)
         write_acks(result, stage / "acks", name, numbers_from=out / "acks")
         for ack in result.acks_to_send():
@@ -488,7 +538,7 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
             outcome.sets_rejected += len(ack.rejected_sets)
 
         def quarantined(reason: str) -> tuple[str, FileOutcome]:  # its acks are written: the summary counts them
-            q = _quarantine(path, stage, reason, name)
+            q = _quarantine(path, stage, reason, name, data)
             q.acks_accepted, q.acks_rejected, q.sets_rejected = \
                 outcome.acks_accepted, outcome.acks_rejected, outcome.sets_rejected
             return kind, q
@@ -500,7 +550,7 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
         try:
             scrubbed = one.scrubbed if one else scrub_file(path, stage / "outbound" / name,
                                                            stage / "rejects" / name, store, sha256=sha,
-                                                           withheld=result.rejected_sets())
+                                                           withheld=result.rejected_sets(), data=data)
         except EdiError as exc:
             return quarantined(str(exc))
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
@@ -515,7 +565,8 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
         # the clearinghouse's 277CA per interchange: each claim sent on (A1) or held (A6/A7/A8 with its rule)
         controls = (take_control_numbers(out / "acks", 1)[0] for _ in itertools.count())
         outcome.claim_acks += len(one.claim_acks.write(stage / "acks", name, controls) if one and one.claim_acks
-                                  else write_277cas(path, scrubbed.findings, stage / "acks", name, controls,
+                                  else write_277cas(path if data is None else data, scrubbed.findings,
+                                                    stage / "acks", name, controls,
                                                     withheld=result.rejected_sets()))
         outcome.claims_in += scrubbed.claims_in
         outcome.claims_out += scrubbed.claims_out
@@ -531,12 +582,12 @@ def _process(path: Path, out: Path, stage: Path, store: Store, sha: str,
             outcome.remits_key = key if stored["payments"] else None
             outcome.detail = "stored by an interrupted run; finished now"
             return kind, outcome
-        ingested = ingest_file(path, store, origin="batch", remits_only=Kind.CLAIM_837P in kinds,
-                               sha256=sha)
+        ingested = ingest_file(path if data is None else data, store, origin="batch",
+                               remits_only=Kind.CLAIM_837P in kinds, sha256=sha, name=str(path))
         if ingested.status != INGESTED:  # rejected, or an interchange already in the store
             if ingested.reason and ingested.reason.startswith(STORE_ERROR):
                 raise StoreError(ingested.reason)  # the store failed, not the file: the next run retries it
-            return kind, _quarantine(path, stage, f"{path.name}: {ingested.status}: {ingested.reason}", name)
+            return kind, _quarantine(path, stage, f"{path.name}: {ingested.status}: {ingested.reason}", name, data)
         outcome.payments += ingested.payments
         outcome.findings += len(ingested.findings)
         outcome.ack_events += ingested.ack_events
@@ -585,10 +636,10 @@ def _internal(exc: Exception) -> bool:
     return not isinstance(exc, (EdiError, OSError))
 
 
-def _job(args: tuple[str, str, str, str | None, str | None, str, list[tuple[str, str, str]]]) -> FileOutcome:
-    path, out, db, kind, sha, run, interchanges = args
+def _job(args: tuple[str, str, str, Screened | None, str, list[tuple[str, str, str]]]) -> FileOutcome:
+    path, out, db, screened, run, interchanges = args
     try:
-        return process_file(path, out, db, kind, sha, run, interchanges)
+        return process_file(path, out, db, screened, run, interchanges)
     except (*STORE_ERRORS, StoredUnfinished) as exc:  # the store failed (disk full), or the
         # file failed after its rows were stored: the next run processes it again
         why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
@@ -650,19 +701,35 @@ def settled(files: list[Path], seconds: float) -> list[Path]:
     return [p for p in files if mtime(p) <= cutoff]
 
 
-def _scan_or_none(path: Path) -> FileScan | None:
-    """scan_file, or None when it cannot tell (process_file then quarantines the file with the reason)."""
-    try:
-        return scan_file(path)
-    except (EdiError, OSError):
-        return None
+def _screens(paths: list[Path]) -> dict[Path, Screened | None]:
+    """Each file's screen_file, None when it cannot be read (process_file then says why); the files are
+    held in memory while the run holds at most HELD bytes of them."""
+    screens: dict[Path, Screened | None] = {}
+    room = HELD
+    for path in paths:
+        try:
+            screens[path] = s = screen_file(path, hold=room > 0)
+        except OSError:
+            screens[path] = None
+            continue
+        if s.data is not None and len(s.data) > room:
+            s.data = None  # over the run's budget: processing reads it again
+        room -= len(s.data or b"")
+    return screens
 
 
-def _sha_or_none(path: Path) -> str | None:
-    try:
-        return path_sha256(path)
-    except OSError:
-        return None
+def run_phases(kinds: dict[Path, str | None]) -> list[list[Path]]:
+    """The run's files (with their kinds' labels, None when unread) in the order they are taken: first the
+    files with claims, then the remits-only files - in the same phase, so that workers ingest them beside
+    the 837P work (their ingest reads no claim; the run's reconcile, last, does) - then, once those are
+    done, the payers' acknowledgments (they answer the sets those sent)."""
+    def rank(kind: str | None) -> int:
+        kinds_in = kinds_of(kind)
+        return 0 if not kinds_in or Kind.CLAIM_837P in kinds_in else 1 if kinds_in == {Kind.REMIT_835} else 2
+
+    ranks = {p: rank(kind) for p, kind in kinds.items()}
+    return [[p for p in kinds if ranks[p] == 0] + [p for p in kinds if ranks[p] == 1],
+            [p for p in kinds if ranks[p] == 2]]
 
 
 def split_wave(order: list[Path], scans: dict[Path, FileScan | None]) -> tuple[list[Path], list[Path]]:
@@ -814,7 +881,8 @@ def _run_alive(db: str) -> Callable[[str], bool]:
 def run_batch(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None, workers: int = 1,
               progress: Callable[[FileOutcome], None] | None = None,
               log_setup: tuple[bool, bool] | None = None, settle: float = 0) -> BatchSummary:
-    """837P files first (so remits find their claims), then 835s; `workers` processes in parallel.
+    """Files with claims first, then remits-only files (beside them with workers; reconciled at the end),
+    then payers' acknowledgments (they answer the sets sent); `workers` processes in parallel.
     Files changed in the last `settle` seconds are left for the next run. One run at a time per
     output folder (EdiError when another holds it); runs sharing a store never take the same file."""
     out = Path(out)
@@ -857,12 +925,11 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     started = _start_run(out)
     every, ignored = inbox_files(inbox)
     ready = settled(every, settle)
-    scans = {p: _scan_or_none(p) for p in ready}
+    screens = _screens(ready)
+    scans = {p: s.scan if s else None for p, s in screens.items()}
     kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
-    shas = {p: _sha_or_none(p) for p in scans}
-    # files without claims (remits, payers' acknowledgments) after those with: they may answer them
-    answers = {p for p, kind in kinds.items() if kind and Kind.CLAIM_837P not in kinds_of(kind)}
-    phases = [[p for p in kinds if p not in answers], [p for p in kinds if p in answers]]
+    shas = {p: s.sha if s else None for p, s in screens.items()}
+    phases = run_phases(kinds)
     store = Store(db)  # created and migrated once, before the workers race
     try:
         finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
@@ -901,8 +968,9 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
                     store.close()
                 for outcome in early.values():
                     record(outcome)
-                jobs = [(str(p), str(out), db, kinds[p], shas[p], run, _interchanges(scans[p]))
-                        for p in wave if p not in early]
+                # (a generator: each file's held bytes go once it is processed)
+                jobs = ((str(p), str(out), db, screens.pop(p), run, _interchanges(scans[p]))
+                        for p in wave if p not in early)
                 results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
                 for outcome in results:
                     record(outcome)

@@ -18,6 +18,7 @@ composes it with the reader, the two outputs and the sink. It never prints; the 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -494,7 +495,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                profiles: PayerProfiles | None = None, tables: CodeTables | None = None,
                sha256: str | None = None, withheld: Collection[tuple[int, str, str]] = (),
                name: str | None = None, today: date | None = None, report_only: bool = False,
-               tee: ScrubTee | None = None) -> ScrubResult:
+               tee: ScrubTee | None = None, data: bytes | None = None) -> ScrubResult:
     """Scrub one 837P file; see the module docstring. Raises ScrubError / EdiError when unreadable.
     `store` gives the history the rules read and records the scrub (its `scrub_sink`); None: no history,
     nothing recorded. `sha256` is the file's digest when the caller has already read it; `name` names the
@@ -504,7 +505,8 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     claims may go out or into the store. `today` is the scrub date TIMELY-FILING counts to (default:
     scrub_date()). `report_only`: the same findings, but no rule corrects or holds a claim: the output
     holds the input's claims as they came, and the store is only read. `tee`: another stage fed the
-    same read (see ScrubTee).
+    same read (see ScrubTee). `data`: the file's bytes when the caller has read them already (then
+    nothing reads `path`, which names where they came from).
 
     The file is read, scrubbed and written one transaction set at a time: memory holds one set (and the
     findings so far), not the file. Both outputs go to temporary files renamed into place at the end
@@ -517,7 +519,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
     for target in (out_path, rejects_path):
         if target != "-" and _same_file(target, path):
             raise ScrubError(f"{name}:0: output {target} would overwrite the input")
-    sha = sha256 or path_sha256(path)
+    sha = sha256 or (path_sha256(path) if data is None else hashlib.sha256(data).hexdigest())
     sink = store.scrub_sink(sha, name, write=not report_only) if store is not None else None
     result = ScrubResult(name, sha, out_path, None, FindingLog())
     interchanges: dict[tuple[str, str], str] = {}
@@ -527,7 +529,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         main_fh = stack.enter_context(atomic_output(out_path))  # written even when no claim survives
         main = X12Writer(main_fh, lazy=True)
         rejects = X12Writer(lazy=True, open_file=lambda: stack.enter_context(atomic_output(rejects_path)))
-        env = stack.enter_context(EnvelopeReader(path, name))
+        env = stack.enter_context(EnvelopeReader(path if data is None else data, name))
         items: Iterable = env
         if tee is not None:
             tee.start(env)
