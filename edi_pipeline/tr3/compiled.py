@@ -641,15 +641,17 @@ def _syntax_ok(code: str, idx: tuple, present: set) -> bool:
 # ---------------------------------------------------------------- walk plans
 
 
-def _match_specs(orig: Any, seg_id: str) -> tuple:
+def _match_specs(orig: Any, seg_id: str) -> tuple | int:
     """The (element, component) positions the match keys of the map's `seg_id` segments read: all that
-    decides which of them a segment starting a walk at `orig` matches."""
+    decides which of them a segment starting a walk at `orig` matches; only the element's index when
+    they all read one whole element."""
     root = orig
     while root.parent is not None:
         root = root.parent
-    return tuple(sorted({n.match[:2] for n in _iter_nodes(root)
-                         if n.__class__ is _Segment and n.id == seg_id and n.match is not None},
-                        key=lambda m: (m[0], -1 if m[1] is None else m[1])))
+    specs = tuple(sorted({n.match[:2] for n in _iter_nodes(root)
+                          if n.__class__ is _Segment and n.id == seg_id and n.match is not None},
+                         key=lambda m: (m[0], -1 if m[1] is None else m[1])))
+    return specs[0][0] if len(specs) == 1 and specs[0][1] is None else specs
 
 
 def _match_values(elems: list[str], specs: tuple, comp: str) -> tuple:
@@ -891,7 +893,12 @@ class _FastRun(Run):
         if by_value is None:
             by_value = _PLANS[(orig, seg_id)] = ({}, _match_specs(orig, seg_id))
         plans, specs = by_value
-        key = _match_values(elems, specs, comp) if specs else None
+        if specs.__class__ is int:  # (the common case: one key, a whole element)
+            key = elems[specs] if specs < len(elems) else None
+            if key is not None and comp in key:
+                key = key.rstrip(comp)
+        else:
+            key = _match_values(elems, specs, comp) if specs else None
         plan = plans.get(key)
         if plan is None:
             if len(plans) >= _PLAN_VALUES_MAX:
@@ -905,8 +912,15 @@ class _FastRun(Run):
             if loop is None:
                 pending.append(("1", orig, "Segment not found", seg_id))
             return None
-        if loop is None:  # a segment of the loop the walk is in (or of one above)
-            c = self._inc(node)
+        if loop is None:  # a segment of the loop the walk is in (or of one above): _inc, inline
+            count_key = node.key
+            c = counts.get(count_key)
+            if c is None:
+                counts[count_key] = c = 1
+                self._register(count_key, node.ploop)
+            else:
+                c += 1
+                counts[count_key] = c
             if node.usage == "N":
                 pending.append(("2", None, f"Segment {node.id} found but marked as not used", None))
             elif c > node.max_repeat:
@@ -1093,7 +1107,7 @@ class _FastRun(Run):
         read, one, walked, walk = self._read, self._one, self._walked, self._walk
         memo, check = self.memo, self._check_segment
         ele, comp, plain = self.delims.ele, self.delims.comp, _PLAIN_IDS
-        end = (ele, self.delims.term)
+        end, counted = (ele, self.delims.term), _COUNTED_IDS
         for index, (head_id, text) in enumerate(items, start=1):
             header = HEADER_OF.get(head_id)
             if header and header not in (kind for kind, _ in self.loops):
@@ -1102,13 +1116,22 @@ class _FastRun(Run):
                 continue
             try:
                 # The common segment, read and walked here: no leading space nor trailing separator, a valid
-                # id the reader keeps no state for, a first element with a value; _read and _one otherwise.
+                # id the reader keeps no state for (or only counts, and found in order), a first element
+                # with a value; _read and _one otherwise.
                 if text[-1] not in end and text[0] != " " and not state["skip"]:
                     elems = text.split(ele)
                     seg_id = elems[0]
                     if seg_id in plain and len(elems) > 1 and elems[1][:1] not in ("", comp):
                         del elems[0]
                         self.seg_count += 1
+                    elif seg_id in counted:
+                        seg_id, elems = read(text)
+                        if self.rerr:
+                            one(seg_id, elems, index, state, text)
+                            continue
+                    else:
+                        seg_id = None
+                    if seg_id is not None:
                         orig = state["node"]
                         node = walk(orig, seg_id, elems, comp)
                         if node is not None and not self.pending:
@@ -1333,7 +1356,7 @@ class _FastRun(Run):
 
 _MEMO_MAX = 200_000
 _PROGS: dict[tuple, tuple] = {}
-_PLANS: dict[tuple, tuple[dict, tuple]] = {}  # (start node, segment id) -> ({match values: plan}, match specs)
+_PLANS: dict[tuple, tuple[dict, tuple | int]] = {}  # (start node, segment id) -> ({match values: plan}, match specs)
 _PLAN_VALUES_MAX = 4096  # plans kept per (start node, segment id), the distinct qualifiers of a file
 _ICVN_OF: dict[_Segment, str] = {}  # each segment node's map version (its root's icvn)
 _SYNTAX_POS: dict[_Segment, tuple[int, ...]] = {}
@@ -1341,6 +1364,7 @@ _COMPOSITE_POS: dict[_Segment, tuple[int, ...]] = {}
 _GOOD_IDS: set[str] = set()
 _READER_IDS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE", "HL", "CLM", "LX"))
 _RE_SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$", re.S)
+_COUNTED_IDS = frozenset(("HL", "CLM", "LX"))  # (the reader only counts them)
 _PLAIN_IDS: set[str] = set()  # the valid ids walk reads in its own loop (those _read keeps no state for)
 
 
