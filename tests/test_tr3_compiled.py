@@ -201,6 +201,50 @@ def test_mutated_inputs_identical(backend, oracle):
         assert _full(backend.validate(text, "f", now=NOW)) == _full(oracle(text)), f"mutation #{n}:\n{text}"
 
 
+_QUALIFIERS = ["85", "87", "IL", "PR", "QC", "DN", "82", "77", "DK", "PE", "434", "472", "431", "G1", "EI",
+               "9F", "1", "2", "3", "20", "22", "23", "P", "S", "XX", ""]
+
+
+def _mutate_walk(rng: random.Random, text: str) -> str:
+    """What the compiled walk plans and reads in its own loop by: qualifiers (match keys), HL and LX
+    numbers, a leading space, a trailing separator, an empty first element."""
+    segs = text.split("~")
+    for _ in range(rng.randint(1, 4)):
+        k = rng.randrange(len(segs))
+        els = segs[k].split("*")
+        if len(els) < 2:
+            continue
+        op = rng.randrange(6)
+        if op == 0:
+            els[1] = rng.choice(_QUALIFIERS)
+        elif op == 1 and els[0] == "HL" and len(els) > 3:
+            els[rng.choice((1, 2, 3))] = rng.choice(["1", "2", "3", "5", "", "20", "22"])
+        elif op == 1 and els[0] in ("LX", "CLM"):
+            els[1] = rng.choice(["1", "2", "3", "9"])
+        elif op == 2:
+            els[0] = " " + els[0]
+        elif op == 3:
+            els.append("")
+        elif op == 4:
+            els[1] = ""
+        elif op == 5 and len(els) > 3:
+            els[3] = rng.choice(_QUALIFIERS)
+        segs[k] = "*".join(els)
+    return "~".join(segs)
+
+
+@pytest.mark.parametrize("backend", CANDIDATES)
+def test_walk_key_mutations_identical(backend, oracle):
+    """Seeded mutations of what decides a walk (qualifiers, HL/LX numbers) and of what keeps a segment
+    out of the compiled walk's own loop (leading space, trailing separator, empty first element): every
+    backend agrees with the reference, warm caches and all."""
+    bases = [INLINE["valid"]] + [p.read_text(errors="replace") for p in fixture_files()][:12]
+    rng = random.Random(1313)
+    for n in range(100):
+        text = _mutate_walk(rng, rng.choice(bases))
+        assert _full(backend.validate(text, "f", now=NOW)) == _full(oracle(text)), f"mutation #{n}:\n{text}"
+
+
 @pytest.mark.parametrize("backend", EVERY)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(alphabet=st.sampled_from(list("ISAGEN*~:^|0123456789 \n-")), max_size=300))
