@@ -245,6 +245,20 @@ def test_walk_key_mutations_identical(backend, oracle):
         assert _full(backend.validate(text, "f", now=NOW)) == _full(oracle(text)), f"mutation #{n}:\n{text}"
 
 
+@pytest.mark.parametrize("backend", CANDIDATES)
+@pytest.mark.parametrize("first,second", [("D8", "RD8"), ("RD8", "D8"), ("D8", "D8")])
+def test_one_value_under_two_formats_identical(first, second, backend, oracle):
+    """A value's errors are remembered per element, value and date format (DTP02): the same DTP03 under D8
+    and then RD8 (or the other way) is checked under each, as the reference checks it."""
+    value = "20240101-20240102"
+    text = tiny_837(extra=["LX*2", "SV1*HC:99213*100*UN*1***1", f"DTP*472*{first}*{value}",
+                           "LX*3", "SV1*HC:99213*100*UN*1***1", f"DTP*472*{second}*{value}"])
+    text = text.replace("CLM*PCN1*100*", "CLM*PCN1*300*")
+    result = backend.validate(text, "f", now=NOW)
+    assert _full(result) == _full(oracle(text))
+    assert any(i.pos.segment_index in (24, 27) for i in result.issues if i.severity is Severity.ERROR)
+
+
 @pytest.mark.parametrize("backend", EVERY)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(alphabet=st.sampled_from(list("ISAGEN*~:^|0123456789 \n-")), max_size=300))

@@ -463,6 +463,20 @@ def _check_element(e: _Element, val: str | None, type_list: list | None, icvn: s
         return
     if e.broken:
         raise _Crash("data element")  # pyx12: EngineError, data element not defined
+    key = (e, val, icvn, tuple(type_list) if type_list else None)
+    found = _VALUE_ERRORS.get(key)
+    if found is None:  # (a value's errors depend only on these: amounts, dates and ids repeat across segments)
+        found = []
+        _value_errors(e, val, type_list, icvn, found)
+        if len(_VALUE_ERRORS) >= _VALUE_ERRORS_MAX:
+            _VALUE_ERRORS.clear()
+        found = _VALUE_ERRORS[key] = tuple(found)
+    if found:
+        errs.extend(found)
+
+
+def _value_errors(e: _Element, val: str, type_list: list | None, icvn: str, errs: list) -> None:
+    """_check_element's checks of a value that is there, of a used, defined element."""
     n = len(val.replace("-", "").replace(".", "")) if e.numeric else len(val)
     if n < e.min_len:
         errs.append(("4", val, e, None, "too short"))
@@ -1355,6 +1369,8 @@ class _FastRun(Run):
 
 
 _MEMO_MAX = 200_000
+_VALUE_ERRORS: dict[tuple, tuple] = {}  # (element, value, map version, type list) -> _check_element's errors
+_VALUE_ERRORS_MAX = 50_000  # (a few MB)
 _PROGS: dict[tuple, tuple] = {}
 _PLANS: dict[tuple, tuple[dict, tuple | int]] = {}  # (start node, segment id) -> ({match values: plan}, match specs)
 _PLAN_VALUES_MAX = 4096  # plans kept per (start node, segment id), the distinct qualifiers of a file
