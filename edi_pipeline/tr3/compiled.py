@@ -559,6 +559,12 @@ def _validate_segment(s: _Segment, seg_id: str, elems: list[str], comp: str, icv
     skipped for plain AN/ID elements (kind 1: no code list, kind 2: internal
     code list only).
     """
+    check = _CHECKS.get(s, _UNSET)
+    if check is _UNSET:
+        check = _CHECKS[s] = _segment_check(s)
+    if check is not None and seg_id == s.id:
+        check(elems, comp, icvn, errs, clean)
+        return
     n, cc = len(elems), s.nkids
     is_isa = seg_id == "ISA"
     if n > cc:
@@ -615,16 +621,68 @@ def _validate_segment(s: _Segment, seg_id: str, elems: list[str], comp: str, icv
         elif k.req:
             errs.append(("1", None, k, None, "missing"))
     if s.syntax:
-        used = _SYNTAX_POS.get(s)
-        if used is None:  # the 1-based positions the segment's syntax rules name, that it can hold
-            used = _SYNTAX_POS[s] = tuple(sorted({i for _c, idx in s.syntax for i in idx if i >= 1}))
-        if is_isa:
-            present = {i for i in used if i <= n and elems[i - 1]}
+        _syntax_errors(s, elems, comp, is_isa, errs)
+
+
+def _syntax_errors(s: _Segment, elems: list[str], comp: str, is_isa: bool, errs: list) -> None:
+    """The errors of the segment's syntax rules (pyx12 segment_if.is_valid_errors, last part)."""
+    n = len(elems)
+    used = _SYNTAX_POS.get(s)
+    if used is None:  # the 1-based positions the segment's syntax rules name, that it can hold
+        used = _SYNTAX_POS[s] = tuple(sorted({i for _c, idx in s.syntax for i in idx if i >= 1}))
+    if is_isa:
+        present = {i for i in used if i <= n and elems[i - 1]}
+    else:
+        present = {i for i in used if i <= n and elems[i - 1] and elems[i - 1].strip(comp)}
+    for code, idx in s.syntax:
+        if not _syntax_ok(code, idx, present):
+            errs.append(("10" if code == "E" else "2", None, None, idx[0] if idx else None, "syntax"))
+
+
+def _segment_check(s: _Segment) -> Any:
+    """_validate_segment for the segment node `s` as one function of (elems, comp, icvn, errs, clean),
+    written out element by element with the node's tables as constants; None for the segments the
+    general loop keeps (ISA, DTP, and those with a date format element, 1250/1251)."""
+    if s.id in ("ISA", "DTP") or s.has_1250:
+        return None
+    cc = s.nkids
+    env: dict[str, Any] = {"_check_element": _check_element, "_check_composite": _check_composite,
+                           "_Overflow": _Overflow, "_syntax_errors": _syntax_errors, "S": s}
+    src = ["def check(elems, comp, icvn, errs, clean):",
+           "    n = len(elems)",
+           f"    if n > {cc}:",
+           f"        errs.append(('3', None, None, {cc + 1}, 'Too many elements'))"]
+    for i, k in enumerate(s.kids):
+        if k.__class__ is _Composite and k.usage != "N":
+            src.append(f"    if n > {i} and elems[{i}].count(comp) + 1 > {k.nkids}:")
+            src.append("        raise _Overflow()")
+    for i, k in enumerate(s.kids):
+        env[f"K{i}"] = k
+        src.append(f"    if n > {i}:")
+        src.append(f"        v = elems[{i}]")
+        if k.__class__ is _Composite:
+            src.append(f"        _check_composite(K{i}, v.split(comp), icvn, errs, clean)")
+            src.append("    else:")
+            src.append(f"        _check_composite(K{i}, None, icvn, errs)")
+            continue
+        src.append("        if v == '':")
+        src.append(f"            errs.append(('1', None, K{i}, None, 'missing'))" if k.req else "            pass")
+        src.append("        elif comp in v:")
+        src.append(f"            _check_element(K{i}, None, None, icvn, errs, True, v.rstrip(comp))")
+        if k.kind:
+            env[f"C{i}"] = k.codes
+            fits = f"{k.min_len!r} <= len(v) <= {k.max_len!r}" + (f" and v in C{i}" if k.kind == 2 else "")
+            src.append(f"        elif not (clean and {fits}):")
         else:
-            present = {i for i in used if i <= n and elems[i - 1] and elems[i - 1].strip(comp)}
-        for code, idx in s.syntax:
-            if not _syntax_ok(code, idx, present):
-                errs.append(("10" if code == "E" else "2", None, None, idx[0] if idx else None, "syntax"))
+            src.append("        else:")
+        src.append(f"            _check_element(K{i}, v, None, icvn, errs)")
+        if k.req:
+            src.append("    else:")
+            src.append(f"        errs.append(('1', None, K{i}, None, 'missing'))")
+    if s.syntax:
+        src.append("    _syntax_errors(S, elems, comp, False, errs)")
+    exec(compile("\n".join(src), f"<segment check {s.key}>", "exec"), env)  # (our own text, from the map)
+    return env["check"]
 
 
 class _Overflow(Exception):
@@ -1376,6 +1434,8 @@ _PLANS: dict[tuple, tuple[dict, tuple | int]] = {}  # (start node, segment id) -
 _PLAN_VALUES_MAX = 4096  # plans kept per (start node, segment id), the distinct qualifiers of a file
 _ICVN_OF: dict[_Segment, str] = {}  # each segment node's map version (its root's icvn)
 _SYNTAX_POS: dict[_Segment, tuple[int, ...]] = {}
+_CHECKS: dict[_Segment, Any] = {}  # each segment node's _segment_check (None: the general loop)
+_UNSET = object()
 _COMPOSITE_POS: dict[_Segment, tuple[int, ...]] = {}
 _GOOD_IDS: set[str] = set()
 _READER_IDS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE", "HL", "CLM", "LX"))
