@@ -14,6 +14,12 @@ segment_if/element_if/composite_if validation. Issues are reported through
 reference.Run's own error handler and 999s come from tr3's 999 builder, so the
 two validators are interchangeable.
 
+Per segment the work is kept small: which node a segment matches, and which counts the walk reads on
+the way, depend only on where it starts, the segment id and the values its candidates' match keys
+read, so each such step is planned once (_plan) and only its counts are touched per segment; each
+segment node's element checks are written out once as one function (_segment_check); a segment's and
+a value's errors are remembered; and the common segment is read and walked in the run's own loop.
+
 Compiled maps are cached in memory and, when possible, pickled under
 ~/.cache/edi-pipeline/ (keyed by pyx12 version and the map files' mtimes);
 an unreadable or unwritable cache is silently ignored.
