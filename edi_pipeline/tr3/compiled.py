@@ -14,6 +14,12 @@ segment_if/element_if/composite_if validation. Issues are reported through
 reference.Run's own error handler and 999s come from tr3's 999 builder, so the
 two validators are interchangeable.
 
+Per segment the work is kept small: which node a segment matches, and which counts the walk reads on
+the way, depend only on where it starts, the segment id and the values its candidates' match keys
+read, so each such step is planned once (_plan) and only its counts are touched per segment; each
+segment node's element checks are written out once as one function (_segment_check); a segment's and
+a value's errors are remembered; and the common segment is read and walked in the run's own loop.
+
 Compiled maps are cached in memory and, when possible, pickled under
 ~/.cache/edi-pipeline/ (keyed by pyx12 version and the map files' mtimes);
 an unreadable or unwritable cache is silently ignored.
@@ -463,6 +469,20 @@ def _check_element(e: _Element, val: str | None, type_list: list | None, icvn: s
         return
     if e.broken:
         raise _Crash("data element")  # pyx12: EngineError, data element not defined
+    key = (e, val, icvn, tuple(type_list) if type_list else None)
+    found = _VALUE_ERRORS.get(key)
+    if found is None:  # (a value's errors depend only on these: amounts, dates and ids repeat across segments)
+        found = []
+        _value_errors(e, val, type_list, icvn, found)
+        if len(_VALUE_ERRORS) >= _VALUE_ERRORS_MAX:
+            _VALUE_ERRORS.clear()
+        found = _VALUE_ERRORS[key] = tuple(found)
+    if found:
+        errs.extend(found)
+
+
+def _value_errors(e: _Element, val: str, type_list: list | None, icvn: str, errs: list) -> None:
+    """_check_element's checks of a value that is there, of a used, defined element."""
     n = len(val.replace("-", "").replace(".", "")) if e.numeric else len(val)
     if n < e.min_len:
         errs.append(("4", val, e, None, "too short"))
@@ -545,6 +565,12 @@ def _validate_segment(s: _Segment, seg_id: str, elems: list[str], comp: str, icv
     skipped for plain AN/ID elements (kind 1: no code list, kind 2: internal
     code list only).
     """
+    check = _CHECKS.get(s, _UNSET)
+    if check is _UNSET:
+        check = _CHECKS[s] = _segment_check(s)
+    if check is not None and seg_id == s.id:
+        check(elems, comp, icvn, errs, clean)
+        return
     n, cc = len(elems), s.nkids
     is_isa = seg_id == "ISA"
     if n > cc:
@@ -601,16 +627,68 @@ def _validate_segment(s: _Segment, seg_id: str, elems: list[str], comp: str, icv
         elif k.req:
             errs.append(("1", None, k, None, "missing"))
     if s.syntax:
-        used = _SYNTAX_POS.get(s)
-        if used is None:  # the 1-based positions the segment's syntax rules name, that it can hold
-            used = _SYNTAX_POS[s] = tuple(sorted({i for _c, idx in s.syntax for i in idx if i >= 1}))
-        if is_isa:
-            present = {i for i in used if i <= n and elems[i - 1]}
+        _syntax_errors(s, elems, comp, is_isa, errs)
+
+
+def _syntax_errors(s: _Segment, elems: list[str], comp: str, is_isa: bool, errs: list) -> None:
+    """The errors of the segment's syntax rules (pyx12 segment_if.is_valid_errors, last part)."""
+    n = len(elems)
+    used = _SYNTAX_POS.get(s)
+    if used is None:  # the 1-based positions the segment's syntax rules name, that it can hold
+        used = _SYNTAX_POS[s] = tuple(sorted({i for _c, idx in s.syntax for i in idx if i >= 1}))
+    if is_isa:
+        present = {i for i in used if i <= n and elems[i - 1]}
+    else:
+        present = {i for i in used if i <= n and elems[i - 1] and elems[i - 1].strip(comp)}
+    for code, idx in s.syntax:
+        if not _syntax_ok(code, idx, present):
+            errs.append(("10" if code == "E" else "2", None, None, idx[0] if idx else None, "syntax"))
+
+
+def _segment_check(s: _Segment) -> Any:
+    """_validate_segment for the segment node `s` as one function of (elems, comp, icvn, errs, clean),
+    written out element by element with the node's tables as constants; None for the segments the
+    general loop keeps (ISA, DTP, and those with a date format element, 1250/1251)."""
+    if s.id in ("ISA", "DTP") or s.has_1250:
+        return None
+    cc = s.nkids
+    env: dict[str, Any] = {"_check_element": _check_element, "_check_composite": _check_composite,
+                           "_Overflow": _Overflow, "_syntax_errors": _syntax_errors, "S": s}
+    src = ["def check(elems, comp, icvn, errs, clean):",
+           "    n = len(elems)",
+           f"    if n > {cc}:",
+           f"        errs.append(('3', None, None, {cc + 1}, 'Too many elements'))"]
+    for i, k in enumerate(s.kids):
+        if k.__class__ is _Composite and k.usage != "N":
+            src.append(f"    if n > {i} and elems[{i}].count(comp) + 1 > {k.nkids}:")
+            src.append("        raise _Overflow()")
+    for i, k in enumerate(s.kids):
+        env[f"K{i}"] = k
+        src.append(f"    if n > {i}:")
+        src.append(f"        v = elems[{i}]")
+        if k.__class__ is _Composite:
+            src.append(f"        _check_composite(K{i}, v.split(comp), icvn, errs, clean)")
+            src.append("    else:")
+            src.append(f"        _check_composite(K{i}, None, icvn, errs)")
+            continue
+        src.append("        if v == '':")
+        src.append(f"            errs.append(('1', None, K{i}, None, 'missing'))" if k.req else "            pass")
+        src.append("        elif comp in v:")
+        src.append(f"            _check_element(K{i}, None, None, icvn, errs, True, v.rstrip(comp))")
+        if k.kind:
+            env[f"C{i}"] = k.codes
+            fits = f"{k.min_len!r} <= len(v) <= {k.max_len!r}" + (f" and v in C{i}" if k.kind == 2 else "")
+            src.append(f"        elif not (clean and {fits}):")
         else:
-            present = {i for i in used if i <= n and elems[i - 1] and elems[i - 1].strip(comp)}
-        for code, idx in s.syntax:
-            if not _syntax_ok(code, idx, present):
-                errs.append(("10" if code == "E" else "2", None, None, idx[0] if idx else None, "syntax"))
+            src.append("        else:")
+        src.append(f"            _check_element(K{i}, v, None, icvn, errs)")
+        if k.req:
+            src.append("    else:")
+            src.append(f"        errs.append(('1', None, K{i}, None, 'missing'))")
+    if s.syntax:
+        src.append("    _syntax_errors(S, elems, comp, False, errs)")
+    exec(compile("\n".join(src), f"<segment check {s.key}>", "exec"), env)  # (our own text, from the map)
+    return env["check"]
 
 
 class _Overflow(Exception):
@@ -636,6 +714,143 @@ def _syntax_ok(code: str, idx: tuple, present: set) -> bool:
             return any(s in present for s in idx[1:])
         return True
     return False
+
+
+# ---------------------------------------------------------------- walk plans
+
+
+def _match_specs(orig: Any, seg_id: str) -> tuple | int:
+    """The (element, component) positions the match keys of the map's `seg_id` segments read: all that
+    decides which of them a segment starting a walk at `orig` matches; only the element's index when
+    they all read one whole element."""
+    root = orig
+    while root.parent is not None:
+        root = root.parent
+    specs = tuple(sorted({n.match[:2] for n in _iter_nodes(root)
+                          if n.__class__ is _Segment and n.id == seg_id and n.match is not None},
+                         key=lambda m: (m[0], -1 if m[1] is None else m[1])))
+    return specs[0][0] if len(specs) == 1 and specs[0][1] is None else specs
+
+
+def _match_values(elems: list[str], specs: tuple, comp: str) -> tuple:
+    """The values at `specs` as _FastRun._seg_match compares them (None: absent, never a code)."""
+    out = []
+    n = len(elems)
+    for ei, si in specs:
+        if ei >= n:
+            out.append(None)
+            continue
+        v = elems[ei]
+        if si is None:
+            out.append(v.rstrip(comp) if comp in v else v)
+        else:
+            parts = v.split(comp)
+            out.append(parts[si] if si < len(parts) else None)
+    return tuple(out)
+
+
+def _program(orig: Any, seg_id: str) -> tuple:
+    """The children walk_tree would look at for `seg_id` starting from `orig`,
+    level by level up to the root, keeping only those that can match or
+    have a side effect (required ones not yet seen). Static per (node, id)."""
+    levels = []
+    node_pos = orig.pos
+    node = orig if orig.__class__ is not _Segment else orig.ploop
+    while True:
+        kids = node.kids
+        start = next((i for i, p in enumerate(node.kid_pos) if p >= node_pos), len(kids))
+        ops = []
+        for child in kids[start:]:
+            if child.__class__ is _Segment:
+                if child.id == seg_id:
+                    ops.append((0, child))
+                elif child.usage == "R":
+                    ops.append((1, child))
+            else:
+                first = child.first
+                if first is None:
+                    continue
+                if first.__class__ is _Segment:
+                    if first.id == seg_id:
+                        ops.append((2, child))
+                    elif child.usage == "R":
+                        ops.append((3, child))
+                else:
+                    ops.append((4, child))  # wrapper loop: the general routine
+        levels.append((node, tuple(ops)))
+        if node.__class__ is _Root:
+            break
+        node_pos = node.pos
+        node = node.ploop
+    return tuple(levels)
+
+
+def _plan(orig: Any, seg_id: str, elems: list[str], comp: str) -> tuple:
+    """walk_tree.walk_errors from `orig` for a segment `seg_id` with `elems`, without its counts:
+    (the segment node matched or None, the (count key, error) pairs whose error the walk reports when the
+    count is below 1, the loop entered at its first segment or None). A node of None with a loop of
+    None is "Segment not found"; a node of None with a loop, a walk that finds nothing else to report.
+
+    walk_tree looks for the node in an order that does not depend on the counts, listing the required
+    segments and loops not yet seen ("missing") as it passes them; it reports the list when it enters a
+    loop, and only those not at the matched segment's place when it stays in one."""
+    match = _FastRun._seg_match
+    checks: list[tuple[str, tuple]] = []
+
+    def missing(count_key: str, node: Any, is_loop: bool) -> None:
+        msg = (f'Mandatory loop "{node.parent.name}" ({node.parent.id}) missing'
+               if is_loop else f'Mandatory segment "{node.name}" ({node.id}) missing')
+        checks.append((count_key, ("3", node, msg, node.id), node))
+
+    def loop_match(lp: _Loop) -> bool:  # walk_tree._is_loop_match
+        first = lp.first
+        if first is None:
+            return False
+        if first.__class__ is _Loop:
+            return any(child.__class__ is _Loop and loop_match(child) for child in lp.kids)
+        if first.id == seg_id and (first.match is None or match(first, seg_id, elems, comp)):
+            return True
+        if lp.usage == "R":
+            missing(lp.key, first, True)
+        return False
+
+    def goto(lp: _Loop) -> tuple:  # walk_tree._goto_seg_match
+        fs = lp.first_seg
+        if fs is not None and fs.id == seg_id and (fs.match is None or match(fs, seg_id, elems, comp)):
+            return fs, tuple(c[:2] for c in checks), lp
+        for child in lp.kids:
+            if child.__class__ is _Loop:
+                found = goto(child)
+                if found[0] is not None:
+                    return found
+        return None, (), lp
+
+    prog = _PROGS.get((orig, seg_id))
+    if prog is None:
+        prog = _PROGS[(orig, seg_id)] = _program(orig, seg_id)
+    for node, ops in prog:
+        for op, child in ops:
+            if op == 0:
+                if child.match is None or match(child, seg_id, elems, comp):
+                    if node.__class__ is _Loop and loop_match(node):
+                        return goto(node)
+                    ek, pos = child.eqkey, child.pos
+                    return child, tuple(c[:2] for c in checks if c[2].eqkey != ek and c[2].pos != pos), None
+                if child.usage == "R":
+                    missing(child.key, child, False)
+            elif op == 1:
+                missing(child.key, child, False)
+            elif op == 2:
+                first = child.first
+                if first.match is None or match(first, seg_id, elems, comp):
+                    return goto(child)
+                if child.usage == "R":
+                    missing(child.key, first, True)
+            elif op == 3:
+                missing(child.key, child.first, True)
+            elif loop_match(child):
+                return goto(child)
+    return None, (), None
 
 
 # ---------------------------------------------------------------- the run
@@ -744,137 +959,61 @@ class _FastRun(Run):
         parts = v.split(comp)
         return si < len(parts) and parts[si] in codes
 
-    def _is_loop_match(self, lp: _Loop, seg_id: str, elems: list[str], comp: str) -> bool:
-        """walk_tree._is_loop_match, with its side effect (required loop missing)."""
-        first = lp.first
-        if first is None:
-            return False
-        if first.__class__ is _Loop:
-            for child in lp.kids:
-                if child.__class__ is _Loop and self._is_loop_match(child, seg_id, elems, comp):
-                    return True
-            return False
-        if first.id == seg_id and (first.match is None or self._seg_match(first, seg_id, elems, comp)):
-            return True
-        if lp.usage == "R" and self.counts.get(lp.key, 0) < 1:
-            self.missing.append((first, True))
-        return False
-
-    def _goto_seg_match(self, lp: _Loop, seg_id: str, elems: list[str], comp: str) -> Any:
-        """walk_tree._goto_seg_match + _enter_loop_at_first_seg + _check_loop_usage."""
-        fs = lp.first_seg
-        if fs is not None and fs.id == seg_id and (fs.match is None or self._seg_match(fs, seg_id, elems, comp)):
-            if lp.usage == "N":
-                self.pending.append(("2", None, f"Loop {lp.id} found but marked as not used", None))
-            else:
-                self._reset_loop(lp)
-                if self._inc(lp) > lp.max_repeat:
-                    self.pending.append(("4", lp, "Loop exceeded max count", seg_id))
-            self._inc(fs)
-            if self.missing:
-                self._flush(None)
-            return fs
-        for child in lp.kids:
-            if child.__class__ is _Loop:
-                found = self._goto_seg_match(child, seg_id, elems, comp)
-                if found is not None:
-                    return found
-        return None
-
-    def _flush(self, cur_pos: int | None) -> None:
-        """walk_tree._flush_mandatory_segs."""
-        keep = []
-        for m in self.missing:
-            node, is_loop = m
-            if node.pos != cur_pos:
-                msg = (f'Mandatory loop "{node.parent.name}" ({node.parent.id}) missing'
-                       if is_loop else f'Mandatory segment "{node.name}" ({node.id}) missing')
-                self.pending.append(("3", node, msg, node.id))
-            else:
-                keep.append(m)
-        self.missing = keep
-
-    @staticmethod
-    def _program(orig: Any, seg_id: str) -> tuple:
-        """The children walk_tree would look at for `seg_id` starting from `orig`,
-        level by level up to the root, keeping only those that can match or
-        have a side effect (required ones not yet seen). Static per (node, id)."""
-        levels = []
-        node_pos = orig.pos
-        node = orig if orig.__class__ is not _Segment else orig.ploop
-        while True:
-            kids = node.kids
-            start = next((i for i, p in enumerate(node.kid_pos) if p >= node_pos), len(kids))
-            ops = []
-            for child in kids[start:]:
-                if child.__class__ is _Segment:
-                    if child.id == seg_id:
-                        ops.append((0, child))
-                    elif child.usage == "R":
-                        ops.append((1, child))
-                else:
-                    first = child.first
-                    if first is None:
-                        continue
-                    if first.__class__ is _Segment:
-                        if first.id == seg_id:
-                            ops.append((2, child))
-                        elif child.usage == "R":
-                            ops.append((3, child))
-                    else:
-                        ops.append((4, child))  # wrapper loop: the general routine
-            levels.append((node, tuple(ops)))
-            if node.__class__ is _Root:
-                break
-            node_pos = node.pos
-            node = node.ploop
-        return tuple(levels)
-
     def _walk(self, orig: Any, seg_id: str, elems: list[str], comp: str) -> Any:
-        """walk_tree.walk_errors: the matching segment node or None; errors in self.pending."""
-        if self.missing:
-            self.missing = []
+        """walk_tree.walk_errors: the matching segment node or None; errors in self.pending.
+
+        Which node a segment matches, and which counts the walk looks at on the way, depend only on where
+        the walk starts, the segment id and the values the candidates' match keys read (_match_values), so
+        each such step is planned once (_plan) and then only its counts are read and moved here."""
         if self.pending:
             self.pending = []
+        by_value = _PLANS.get((orig, seg_id))
+        if by_value is None:
+            by_value = _PLANS[(orig, seg_id)] = ({}, _match_specs(orig, seg_id))
+        plans, specs = by_value
+        if specs.__class__ is int:  # (the common case: one key, a whole element)
+            key = elems[specs] if specs < len(elems) else None
+            if key is not None and comp in key:
+                key = key.rstrip(comp)
+        else:
+            key = _match_values(elems, specs, comp) if specs else None
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) >= _PLAN_VALUES_MAX:
+                plans.clear()
+            plan = plans[key] = _plan(orig, seg_id, elems, comp)
+        node, checks, loop = plan
         counts = self.counts
-        prog = _PROGS.get((orig, seg_id))
-        if prog is None:
-            prog = _PROGS[(orig, seg_id)] = self._program(orig, seg_id)
-        match = self._seg_match
-        for node, ops in prog:
-            for op, child in ops:
-                if op == 0:
-                    if child.match is None or match(child, seg_id, elems, comp):
-                        if node.__class__ is _Loop and self._is_loop_match(node, seg_id, elems, comp):
-                            return self._goto_seg_match(node, seg_id, elems, comp)
-                        c = self._inc(child)
-                        if child.usage == "N":
-                            self.pending.append(("2", None, f"Segment {child.id} found but marked as not used", None))
-                        elif c > child.max_repeat:
-                            self.pending.append(("5", child, "Segment exceeded max count", seg_id))
-                        if self.missing:
-                            ek = child.eqkey
-                            self.missing = [m for m in self.missing if m[0].eqkey != ek]
-                            self._flush(child.pos)
-                        return child
-                    if child.usage == "R" and counts.get(child.key, 0) < 1:
-                        self.missing.append((child, False))
-                elif op == 1:
-                    if counts.get(child.key, 0) < 1:
-                        self.missing.append((child, False))
-                elif op == 2:
-                    first = child.first
-                    if first.match is None or match(first, seg_id, elems, comp):
-                        return self._goto_seg_match(child, seg_id, elems, comp)
-                    if child.usage == "R" and counts.get(child.key, 0) < 1:
-                        self.missing.append((first, True))
-                elif op == 3:
-                    if counts.get(child.key, 0) < 1:
-                        self.missing.append((child.first, True))
-                elif self._is_loop_match(child, seg_id, elems, comp):
-                    return self._goto_seg_match(child, seg_id, elems, comp)
-        self.pending.append(("1", orig, "Segment not found", seg_id))
-        return None
+        missing = [err for count_key, err in checks if counts.get(count_key, 0) < 1] if checks else None
+        pending = self.pending
+        if node is None:
+            if loop is None:
+                pending.append(("1", orig, "Segment not found", seg_id))
+            return None
+        if loop is None:  # a segment of the loop the walk is in (or of one above): _inc, inline
+            count_key = node.key
+            c = counts.get(count_key)
+            if c is None:
+                counts[count_key] = c = 1
+                self._register(count_key, node.ploop)
+            else:
+                c += 1
+                counts[count_key] = c
+            if node.usage == "N":
+                pending.append(("2", None, f"Segment {node.id} found but marked as not used", None))
+            elif c > node.max_repeat:
+                pending.append(("5", node, "Segment exceeded max count", seg_id))
+        else:  # the first segment of a loop: walk_tree._enter_loop_at_first_seg + _check_loop_usage
+            if loop.usage == "N":
+                pending.append(("2", None, f"Loop {loop.id} found but marked as not used", None))
+            else:
+                self._reset_loop(loop)
+                if self._inc(loop) > loop.max_repeat:
+                    pending.append(("4", loop, "Loop exceeded max count", seg_id))
+            self._inc(node)
+        if missing:
+            pending.extend(missing)
+        return node
 
     def _apply_walk_errors(self, index: int) -> None:
         """map_walker.apply_walk_errors into tr3's handler."""
@@ -925,6 +1064,8 @@ class _FastRun(Run):
                 rerr.append(("seg", "1", "Segment identifier is invalid", None, None))
             else:
                 _GOOD_IDS.add(seg_id)
+                if seg_id not in _READER_IDS:
+                    _PLAIN_IDS.add(seg_id)
         if seg_id not in _READER_IDS:
             self.seg_count += 1
             return seg_id, elems
@@ -1033,7 +1174,6 @@ class _FastRun(Run):
         self.dirty: dict[str, list[str]] = {}
         self.memo: dict[tuple, list] = {}
         self.space_before = (" " + self.delims.ele, " " + self.delims.comp)  # (for _clean)
-        self.missing: list = []
         self.pending: list = []
         control_name = "x12.control.00501.xml" if icvn == "00501" else "x12.control.00401.xml"
         control = compiled_map(control_name)
@@ -1042,7 +1182,10 @@ class _FastRun(Run):
                                  "icvn": icvn, "skip": False}
         segs = self.segs
         items = segs.items() if segs.__class__ is _SetSegs else ((seg.seg_id, seg.text) for seg in segs)
-        read, one = self._read, self._one
+        read, one, walked, walk = self._read, self._one, self._walked, self._walk
+        memo, check = self.memo, self._check_segment
+        ele, comp, plain = self.delims.ele, self.delims.comp, _PLAIN_IDS
+        end, counted = (ele, self.delims.term), _COUNTED_IDS
         for index, (head_id, text) in enumerate(items, start=1):
             header = HEADER_OF.get(head_id)
             if header and header not in (kind for kind, _ in self.loops):
@@ -1050,6 +1193,34 @@ class _FastRun(Run):
                          self.pos(index))
                 continue
             try:
+                # The common segment, read and walked here: no leading space nor trailing separator, a valid
+                # id the reader keeps no state for (or only counts, and found in order), a first element
+                # with a value; _read and _one otherwise.
+                if text[-1] not in end and text[0] != " " and not state["skip"]:
+                    elems = text.split(ele)
+                    seg_id = elems[0]
+                    if seg_id in plain and len(elems) > 1 and elems[1][:1] not in ("", comp):
+                        del elems[0]
+                        self.seg_count += 1
+                    elif seg_id in counted:
+                        seg_id, elems = read(text)
+                        if self.rerr:
+                            one(seg_id, elems, index, state, text)
+                            continue
+                    else:
+                        seg_id = None
+                    if seg_id is not None:
+                        orig = state["node"]
+                        node = walk(orig, seg_id, elems, comp)
+                        if node is not None and not self.pending:
+                            state["node"] = node
+                            errs = memo.get((node, text))
+                            if errs is None:
+                                errs = check(node, seg_id, elems, text)
+                            if not errs:
+                                continue
+                        walked(orig, node, seg_id, elems, index, state, text)
+                        continue
                 seg_id, elems = read(text)
                 one(seg_id, elems, index, state, text)
             except Exception as exc:  # where pyx12 would have crashed: report, go on
@@ -1073,8 +1244,6 @@ class _FastRun(Run):
     def _one(self, seg_id: str, elems: list[str], index: int, state: dict, line: str) -> None:
         self.cur_index, self.cur_seg_id, self.cur_loop, self._cur_map_node = index, seg_id, None, None
         control = self._control
-        orig = state["node"]
-        found = True
         if seg_id == "ISA":
             node = control.paths["/ISA_LOOP/ISA"]
             self._force(control.paths["/ISA_LOOP"], node)
@@ -1090,15 +1259,12 @@ class _FastRun(Run):
             node = control.paths[f"/ISA_LOOP{'/GS_LOOP' if seg_id == 'GE' else ''}/{seg_id}"]
             state["skip"] = False
         else:
-            self.phase = "walk"
-            node = self._walk(orig, seg_id, elems, self.delims.comp)
-            if self.pending:
-                self._apply_walk_errors(index)
-            if node is None:
-                node, found = orig, False
+            orig = state["node"]
+            self._walked(orig, self._walk(orig, seg_id, elems, self.delims.comp), seg_id, elems, index, state,
+                         line)
+            return
         self.cur_index, self.cur_seg_id, self._cur_map_node = index, seg_id, node
-        if found:
-            self.cur_loop = node.loop_id
+        self.cur_loop = node.loop_id
         if seg_id == "GS":
             fic, vriic = self._gv(elems, 0), self._gv(elems, 7)
             name = _map_filename(state["icvn"], vriic, fic)
@@ -1113,16 +1279,40 @@ class _FastRun(Run):
         self.phase = "reader"
         if self.rerr:
             self._pop_reader()
+        self._segment(node, seg_id, elems, line)
+
+    def _walked(self, orig: Any, node: Any, seg_id: str, elems: list[str], index: int, state: dict,
+                line: str) -> None:
+        """_one's rest for a segment walked from `orig` to `node` (None: not found), its errors in
+        self.pending: they are reported, then the reader's, then the segment's own."""
+        self.cur_index, self.cur_seg_id, self.cur_loop, self._cur_map_node = index, seg_id, None, None
+        self.phase = "walk"
+        if self.pending:
+            self._apply_walk_errors(index)
+        found = node is not None
+        if not found:
+            node = orig
+        self.cur_index, self.cur_seg_id, self._cur_map_node = index, seg_id, node
         if found:
-            if node.__class__ is _Segment:
-                errs = self.memo.get((node, line))
-                if errs is None:
-                    errs = self._check_segment(node, seg_id, elems, line)
-                if errs:
-                    self.phase = "segment"
-                    self._report(node, errs)
+            self.cur_loop = node.loop_id
+        state["node"] = node
+        self.phase = "reader"
+        if self.rerr:
+            self._pop_reader()
+        if found:
+            self._segment(node, seg_id, elems, line)
         elif seg_id in self.known_segment_ids():
             self._explain_unexpected(orig, seg_id, elems)
+
+    def _segment(self, node: Any, seg_id: str, elems: list[str], line: str) -> None:
+        """The segment checks of a segment found at `node`, reported."""
+        if node.__class__ is _Segment:
+            errs = self.memo.get((node, line))
+            if errs is None:
+                errs = self._check_segment(node, seg_id, elems, line)
+            if errs:
+                self.phase = "segment"
+                self._report(node, errs)
 
     def _root_of(self, node: Any) -> _Root:
         while node.parent is not None:
@@ -1243,13 +1433,21 @@ class _FastRun(Run):
 
 
 _MEMO_MAX = 200_000
+_VALUE_ERRORS: dict[tuple, tuple] = {}  # (element, value, map version, type list) -> _check_element's errors
+_VALUE_ERRORS_MAX = 50_000  # (a few MB)
 _PROGS: dict[tuple, tuple] = {}
+_PLANS: dict[tuple, tuple[dict, tuple | int]] = {}  # (start node, segment id) -> ({match values: plan}, match specs)
+_PLAN_VALUES_MAX = 4096  # plans kept per (start node, segment id), the distinct qualifiers of a file
 _ICVN_OF: dict[_Segment, str] = {}  # each segment node's map version (its root's icvn)
 _SYNTAX_POS: dict[_Segment, tuple[int, ...]] = {}
+_CHECKS: dict[_Segment, Any] = {}  # each segment node's _segment_check (None: the general loop)
+_UNSET = object()
 _COMPOSITE_POS: dict[_Segment, tuple[int, ...]] = {}
 _GOOD_IDS: set[str] = set()
 _READER_IDS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE", "HL", "CLM", "LX"))
 _RE_SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$", re.S)
+_COUNTED_IDS = frozenset(("HL", "CLM", "LX"))  # (the reader only counts them)
+_PLAIN_IDS: set[str] = set()  # the valid ids walk reads in its own loop (those _read keeps no state for)
 
 
 # ---------------------------------------------------------------- entry point
