@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from edi_pipeline.analytics.reconcile import _find
+from edi_pipeline.analytics.reconcile import find_root
 from edi_pipeline.codes.tables import load_profiles, load_tables
 from edi_pipeline.core.errors import EdiError
 from edi_pipeline.spark import rows as R
@@ -290,10 +290,10 @@ def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> Dat
              .orderBy("file_order", "segment_index").collect())
     parent: dict[str, str] = {}
     for r in links:
-        a, b = _find(parent, r["paid_pcn"]), _find(parent, r["patient_control_number"])
+        a, b = find_root(parent, r["paid_pcn"]), find_root(parent, r["patient_control_number"])
         if a != b:
             parent[a] = b
-    pairs = [(x, _find(parent, x)) for x in parent]
+    pairs = [(x, find_root(parent, x)) for x in parent]
     return spark.createDataFrame(pairs, "pcn string, root string")
 
 
