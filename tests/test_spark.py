@@ -158,3 +158,24 @@ def test_spark_batch_cli_tables_typed_and_errors_as_rows(spark, tmp_path, monkey
     found = {f["rule"] for f in pq.read_table(tmp_path / "again" / "tables" / "findings").to_pylist()}
     assert again.exit_code == 1 and "DUPLICATE-CLAIM" in found  # the same claims, sent before: duplicates now
     assert spark.sparkContext._jsc is not None  # the module's session is still up
+
+
+def test_spark_batch_x12_outputs_made_in_the_executors(spark, tmp_path, monkeypatch):
+    """The corrected and held 837Ps are made in the executors from the files' bytes: the driver never reads
+    an input to write them (here it cannot: its EnvelopeReader fails), and they equal scrub_file's."""
+    from edi_pipeline.scrub.scrubber import scrub_file
+    from edi_pipeline.spark import outputs
+    from edi_pipeline.spark.job import run_spark_batch
+
+    def refuse(*a, **k):
+        raise AssertionError("the driver read an input for its X12 outputs")
+
+    monkeypatch.setattr(outputs, "EnvelopeReader", refuse)
+    src = ROOT / "fixtures" / "edi" / "pair-denials.837"
+    run_spark_batch(spark, [src], tmp_path / "out", today=TODAY, as_of=TODAY)
+    monkeypatch.undo()
+    monkeypatch.setenv("EDI_SCRUB_DATE", TODAY.isoformat())
+    scrub_file(src, tmp_path / "local.837", tmp_path / "local-rejects.837", today=TODAY)
+    assert (tmp_path / "out" / "outbound" / src.name).read_bytes() == (tmp_path / "local.837").read_bytes()
+    assert (tmp_path / "out" / "rejects" / src.name).read_bytes() == (tmp_path / "local-rejects.837").read_bytes()
+    assert list((tmp_path / "out" / "acks").glob(f"{src.name}.*.999"))

@@ -82,3 +82,19 @@ def test_acknowledgments_are_rows_and_unreadable_files_an_error_row():
     assert [(e["file"], e["file_order"]) for e in bad.rows["errors"]] == [("junk.bin", 4)]
     assert bad.rows["files"][0]["error"] and not bad.rows["claims"]
     bad.batches()  # the rows fit their schemas
+
+
+def test_spark_imports_no_private_name_of_another_package():
+    """spark/ uses the scrubber's and reconcile's public entry points (scrub_transaction, invalid_claims,
+    UNWRITABLE, find_root), never another package's underscore names, so their owners may change them."""
+    import ast
+
+    found = []
+    for path in sorted((FIXTURES.parents[1] / "edi_pipeline" / "spark").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith("edi_pipeline.spark"):
+                found += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                    and isinstance(node.value, ast.Name) and node.value.id in ("scrubber", "reconcile", "denials"):
+                found.append(f"{path.name}: {node.value.id}.{node.attr}")
+    assert not found

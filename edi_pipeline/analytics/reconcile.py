@@ -317,7 +317,9 @@ class ReconStream:
 # ------------------------------------------------------------------------------ matching
 
 
-def _find(parent: dict[str, str], x: str) -> str:
+def find_root(parent: dict[str, str], x: str) -> str:
+    """The claim group `x` is in: the root of a union-find forest of linked patient control numbers
+    (`parent` maps a number to the one it was joined to; a number not in it is its own root)."""
     while parent.get(x, x) != x:
         x = parent[x]
     return x
@@ -475,10 +477,10 @@ def _grouped(claim_rows: list[ClaimRow], payments: list[Payment], as_of: date,
     for c in claim_rows:
         f8 = c.payer_claim_control_number
         if c.frequency_code in ("7", "8") and f8 and f8 in pcn_of_icn:
-            a, b = _find(parent, pcn_of_icn[f8]), _find(parent, c.patient_control_number)
+            a, b = find_root(parent, pcn_of_icn[f8]), find_root(parent, c.patient_control_number)
             if a != b:
                 parent[a] = b  # the replacement's PCN names the group
-    root = {x: _find(parent, x) for x in parent}  # a PCN not in it is its own group
+    root = {x: find_root(parent, x) for x in parent}  # a PCN not in it is its own group
     claims_of: dict[str, list[ClaimRow]] = defaultdict(list)
     pays_of: dict[str, list[Payment]] = defaultdict(list)
     for c in claim_rows:  # ingest order: the last one is the claim of record

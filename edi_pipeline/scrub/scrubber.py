@@ -390,7 +390,7 @@ class ScrubStore(Protocol):
         """The sink of one scrub of the file with digest `sha`; with `write` False it only reads."""
 
 
-def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed: bool,
+def scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed: bool,
                        invalid: frozenset[int] = frozenset(), report_only: bool = False) -> ScrubbedSet:
     """Run the rules over one transaction set and apply their corrections. With `typed`, corrected claims
     are re-read as typed records (the store keeps what was sent, not what came in). Claims whose id is
@@ -451,7 +451,7 @@ def _scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed
                        findings, emitted, auth_uses, lambda c: ctx.profile(c).name)
 
 
-def _invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubResult) -> frozenset[int]:
+def invalid_claims(claims: list[Claim], new_issues: list[Issue], result: ScrubResult) -> frozenset[int]:
     """Ids of the claims with an error in their own segments (from reading the set), recorded on `result`."""
     errors = [i for i in new_issues if i.severity is Severity.ERROR and i.pos.st_position]
     if not errors:
@@ -487,7 +487,7 @@ def _withhold(tx: Transaction, result: ScrubResult, isa13: str, gs06: str,
 
 # Defects that would make the corrected file itself broken (an overlong segment the reader skipped would be
 # missing from it).
-_UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE", "SEG-TOO-LONG"))
+UNWRITABLE = frozenset(("ENV-GE-MISSING", "ENV-IEA-MISSING", "ENV-OUTSIDE", "SEG-TOO-LONG"))
 
 
 def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = None,
@@ -555,7 +555,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 f.detach()  # the report keeps the findings, not the transaction set
             result.findings.extend(item.findings)
             del item  # free the set before reading the next one
-        broken = [i for i in env.issues.errors if i.code in _UNWRITABLE]
+        broken = [i for i in env.issues.errors if i.code in UNWRITABLE]
         if broken:
             raise ScrubError(f"{broken[0]}; nothing written")
         if Kind.CLAIM_837P.value not in interchanges.values():
@@ -633,8 +633,8 @@ def scrub_items(items: Iterable, result: ScrubResult, history: History, auths: A
         claims = parse(tx, issues) if parse is not None else list(parse_837p(tx, issues))
         ctx = Context(claims, tables, profiles, history, auths, today=today, ncci_tables=ncci)
         result.claims_in += len(ctx.claims)
-        invalid = _invalid_claims(ctx.claims, issues[first_issue:], result)
-        done = _scrub_transaction(tx, ctx, result, typed=typed, invalid=invalid, report_only=report_only)
+        invalid = invalid_claims(ctx.claims, issues[first_issue:], result)
+        done = scrub_transaction(tx, ctx, result, typed=typed, invalid=invalid, report_only=report_only)
         if done.main is None:
             result.transactions_dropped += 1
         result.claims_out += len(done.emitted)

@@ -9,8 +9,9 @@
    void links found with a join of REF*F8 against CLP07), the groups hash-partitioned, each partition
    reconciled by spark/analytics.py.
 4. Write: tables under OUT/tables/NAME (Parquet, partitioned), published only once all are written; then
-   per input file, as `batch` writes them, its 999s (acks/), corrected 837P (outbound/) and held claims
-   (rejects/).
+   per input file, as `batch` writes them, its 999s (acks/, on the driver), corrected 837P (outbound/) and
+   held claims (rejects/): their X12 text made in the executors from the file's bytes, published by the
+   driver.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from edi_pipeline.analytics.reconcile import _find
+from edi_pipeline.analytics.reconcile import find_root
 from edi_pipeline.codes.tables import load_profiles, load_tables
 from edi_pipeline.core.errors import EdiError
 from edi_pipeline.spark import rows as R
 from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_results
 from edi_pipeline.spark.member import SENT, SentLine, scrub_member
-from edi_pipeline.spark.outputs import write_file_outputs
+from edi_pipeline.spark.outputs import file_x12, publish, write_file_acks
 
 # pyspark 4.3 warns on every Arrow UDF under pandas 3, which it runs fine (the equality test says so)
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -290,10 +291,10 @@ def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> Dat
              .orderBy("file_order", "segment_index").collect())
     parent: dict[str, str] = {}
     for r in links:
-        a, b = _find(parent, r["paid_pcn"]), _find(parent, r["patient_control_number"])
+        a, b = find_root(parent, r["paid_pcn"]), find_root(parent, r["patient_control_number"])
         if a != b:
             parent[a] = b
-    pairs = [(x, _find(parent, x)) for x in parent]
+    pairs = [(x, find_root(parent, x)) for x in parent]
     return spark.createDataFrame(pairs, "pcn string, root string")
 
 
@@ -380,25 +381,70 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         summary.outcomes = {r["status"]: r["count"] for r in outcomes.groupBy("status").count().collect()}
         summary.errors = summary.counts.get("errors", 0)
         t0 = time.perf_counter()
-        _write_outputs(files, table(parsed, "files"), outcomes, out)
+        _write_outputs(spark, files, table(parsed, "files"), outcomes, out)
         summary.seconds["x12 outputs"] = round(time.perf_counter() - t0, 1)
     finally:
         spark.catalog.clearCache()
     return summary
 
 
-def _write_outputs(files: list[Path], files_df: DataFrame, outcomes: DataFrame, out: Path) -> None:
-    """Per input file, in order: its 999s, corrected 837P and held claims, from the claims' outcomes (read
-    back file by file in order: the driver holds one file's outcomes at a time)."""
-    path_of = {p.name: p for p in files}
-    info = sorted(files_df.collect(), key=lambda r: r["file_order"])
-    rows = (outcomes.select("file_order", "file", "segment_index", "status", "x12")
-            .orderBy("file_order").toLocalIterator())
-    pending = next(rows, None)
+X12_OUT = pa.schema([("file", _str), ("file_order", _int), ("folder", _str), ("x12", _str)])
+_OUTCOME = pa.struct([("segment_index", _long), ("status", _str), ("x12", _str)])
+_X12_IN = pa.schema([("file", _str), ("file_order", _int), ("content", pa.binary()),
+                     ("outcomes", pa.list_(_OUTCOME))])
+
+
+def _x12_batches(batches):
+    """Each file's outbound and rejects X12 text, from its bytes and its claims' outcomes (an executor)."""
+    for b in batches:
+        rows = []
+        for f in b.to_pylist():
+            texts = file_x12(f["content"], f["file"], {o["segment_index"]: o for o in f["outcomes"]})
+            rows += [dict(file=f["file"], file_order=f["file_order"], folder=k, x12=v) for k, v in texts.items()]
+        if rows:
+            yield pa.RecordBatch.from_pylist(rows, schema=X12_OUT)
+
+
+def _named(order: dict[str, int]):
+    def name(batches):
+        for b in batches:
+            names = [_unquote(p.rsplit("/", 1)[-1]) for p in b.column("path").to_pylist()]
+            yield pa.RecordBatch.from_arrays([pa.array(names, _str), pa.array([order[n] for n in names], _int),
+                                              b.column("content")], names=["file", "file_order", "content"])
+    return name
+
+
+def x12_outputs(spark: SparkSession, files: list[Path], files_df: DataFrame, outcomes: DataFrame) -> DataFrame:
+    """(file, file_order, folder, x12): each taken file's corrected 837P and held claims, made in the
+    executors from the file's bytes (read again with binaryFile: object storage works the same) and its
+    claims' outcomes (spark/outputs.file_x12)."""
+    order = {p.name: k for k, p in enumerate(files)}
+    raw = (spark.read.format("binaryFile").load([str(p) for p in files]).select("path", "content")
+           .mapInArrow(_named(order), "file string, file_order int, content binary"))
+    taken = files_df.where(F.col("error").isNull()).select("file_order")
+    mine = outcomes.groupBy("file_order").agg(
+        F.collect_list(F.struct("segment_index", "status", "x12")).alias("outcomes"))
+    return (raw.join(taken, "file_order").join(mine, "file_order").select("file", "file_order", "content", "outcomes")
+            .mapInArrow(_x12_batches, from_arrow_schema(X12_OUT)))
+
+
+def _write_outputs(spark: SparkSession, files: list[Path], files_df: DataFrame, outcomes: DataFrame,
+                   out: Path) -> None:
+    """Per input file, in order: its 999s (validator.write_acks: one control-number counter), then its
+    corrected 837P and held claims as the executors made them (read back in file order, one file's at a
+    time on the driver), each file written atomically under its own safe name."""
+    info = sorted(files_df.select("file", "file_order", "validation").collect(), key=lambda r: r["file_order"])
     for f in info:
-        mine: dict[int, dict] = {}
-        while pending is not None and pending["file_order"] == f["file_order"]:
-            mine[pending["segment_index"]] = pending.asDict()
-            pending = next(rows, None)
-        validation = pickle.loads(f["validation"]) if f["validation"] else None
-        write_file_outputs(path_of[f["file"]], f["file"], out, validation, None if f["error"] else mine)
+        if f["validation"]:
+            write_file_acks(f["file"], out, pickle.loads(f["validation"]))
+    name_of = {f["file_order"]: f["file"] for f in info}
+    texts: dict[str, str] = {}
+    current = None
+    for r in x12_outputs(spark, files, files_df, outcomes).orderBy("file_order").toLocalIterator():
+        if r["file_order"] != current and current is not None:
+            publish(out, name_of[current], texts)
+            texts = {}
+        current = r["file_order"]
+        texts[r["folder"]] = r["x12"]
+    if current is not None:
+        publish(out, name_of[current], texts)

@@ -1,7 +1,7 @@
 """The scrub of one member's claims (a Spark group), with the rules the local scrubber runs.
 
 A member's claims from every input file come in together. They are scrubbed file by file in the batch's
-order (sorted names), each transaction set by `scrubber._scrub_transaction` over the member's claims of that
+order (sorted names), each transaction set by `scrubber.scrub_transaction` over the member's claims of that
 set, with a `MemberHistory` in place of the store: the claims earlier files sent (as the batch's store holds
 them once those files are done), plus an optional history table. Sessions, duplicate checks and visit
 counts are all per member, so the findings and corrected claims are those of the local batch.
@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles
 from edi_pipeline.rules.engine import Context, by_claim, line_key
-from edi_pipeline.scrub.scrubber import AuthBook, ScrubResult, _scrub_transaction
+from edi_pipeline.scrub.scrubber import AuthBook, ScrubResult, scrub_transaction
 from edi_pipeline.spark.rows import own_segments
 from edi_pipeline.tx.model import Claim
 
@@ -128,7 +128,7 @@ def scrub_member(rows: list[dict], tables: CodeTables, profiles: PayerProfiles, 
             invalid = frozenset(id(c) for r, c in zip(in_set, claims) if r["invalid"])
             ctx = Context(claims, tables, profiles, hist, auths, today=today)
             result = ScrubResult(name, "", None, None, [])
-            done = _scrub_transaction(tx, ctx, result, typed=True, invalid=invalid)
+            done = scrub_transaction(tx, ctx, result, typed=True, invalid=invalid)
             per_claim = by_claim(done.findings)
             out = {c.source.segment_index: c for c in done.emitted}
             end = delims.segment + delims.suffix

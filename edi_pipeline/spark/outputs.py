@@ -1,14 +1,17 @@
 """One input file's X12 outputs from its claims' outcomes, laid out as `batch` lays them out.
 
-OUT/acks: its 999s and TA1s (validator.write_acks, from the validation its read made); OUT/outbound: the
-corrected 837P, each claim as the scrub sent it (unchanged claims byte-identical), none when no claim is
-sent; OUT/rejects: the held claims and withheld sets as they came. The envelopes, HL pruning and counts are
-the scrubber's own (x12.writer.X12Writer, scrubber.rebuild); every file is written whole or not at all.
+OUT/outbound: the corrected 837P, each claim as the scrub sent it (unchanged claims byte-identical), none
+when no claim is sent; OUT/rejects: the held claims and withheld sets as they came. Their text is made in
+the executors from the file's bytes (`file_x12`: the envelopes, HL pruning and counts are the scrubber's
+own, x12.writer.X12Writer and scrubber.rebuild), so the driver never reads an input; the driver publishes
+each text whole (`publish`), under the input's own file name made safe, never a name from its content.
+OUT/acks: its 999s and TA1s, written on the driver in file order (`write_file_acks`): their interchange
+control numbers come from one counter kept in OUT/acks (validator.write_acks).
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
 from pathlib import Path
 
 from edi_pipeline.core.files import atomic_output
@@ -20,28 +23,38 @@ from edi_pipeline.x12.writer import X12Writer
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 
 HELD, WITHHELD = "held", "withheld"
+OUTPUT_FOLDERS = ("outbound", "rejects")
 
 
-def write_file_outputs(path: Path, name: str, out: Path, validation, outcomes: dict[int, dict] | None) -> None:
-    """Write `name`'s outputs; `outcomes` maps each claim's file segment index to its outcome (status, x12),
-    None when the file was not taken (then only its acks are written)."""
-    if validation is not None:
-        from edi_pipeline.validate.validator import write_acks
+def write_file_acks(name: str, out: Path, validation) -> None:
+    """`name`'s 999s and TA1s under OUT/acks, from the validation its read made."""
+    from edi_pipeline.validate.validator import write_acks
 
-        (out / "acks").mkdir(parents=True, exist_ok=True)
-        write_acks(validation, out / "acks", name)
-    if not outcomes:
-        return
-    safe = safe_name(name)
-    for sub in ("outbound", "rejects"):
+    (out / "acks").mkdir(parents=True, exist_ok=True)
+    write_acks(validation, out / "acks", name)
+
+
+def publish(out: Path, name: str, texts: dict[str, str]) -> None:
+    """Write one input's outputs (folder -> X12 text, as file_x12 makes them) under OUT/<folder>/<name made
+    safe>, each atomically."""
+    for sub in OUTPUT_FOLDERS:
         (out / sub).mkdir(parents=True, exist_ok=True)
-    sent = sum(o["status"] == "sent" for o in outcomes.values())
-    with contextlib.ExitStack() as stack:
-        def opener(sub: str):
-            return lambda: stack.enter_context(atomic_output(output_path(out / sub, safe)))
+        if sub in texts:
+            with atomic_output(output_path(out / sub, safe_name(name))) as fh:
+                fh.write(texts[sub])
 
-        main, rejects = X12Writer(lazy=True, open_file=opener("outbound")), X12Writer(lazy=True, open_file=opener("rejects"))
-        env = stack.enter_context(EnvelopeReader(str(path), name))
+
+def file_x12(data: bytes, name: str, outcomes: dict[int, dict]) -> dict[str, str]:
+    """The X12 text of `name`'s corrected 837P ("outbound") and held claims ("rejects"), each only when
+    it has a set; `outcomes` maps each claim's file segment index to its outcome (status, x12)."""
+    texts: dict[str, io.StringIO] = {}
+    sent = sum(o["status"] == "sent" for o in outcomes.values())
+
+    def opener(sub: str):
+        return lambda: texts.setdefault(sub, io.StringIO())
+
+    main, rejects = X12Writer(lazy=True, open_file=opener("outbound")), X12Writer(lazy=True, open_file=opener("rejects"))
+    with EnvelopeReader(data, name) as env:
         for item in env:
             if isinstance(item, EnvelopeSegment):
                 main.envelope(item)
@@ -77,3 +90,4 @@ def write_file_outputs(path: Path, name: str, out: Path, validation, outcomes: d
                 main.transaction(tx, segs)
             if held:
                 rejects.transaction(tx, rebuild(tx, claims, rej_replace))
+    return {sub: texts[sub].getvalue() for sub in OUTPUT_FOLDERS if sub in texts}

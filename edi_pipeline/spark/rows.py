@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pyarrow as pa
 
 from edi_pipeline.core.errors import EdiError, IssueList, Severity
-from edi_pipeline.scrub.scrubber import _UNWRITABLE, _invalid_claims, ScrubResult
+from edi_pipeline.scrub.scrubber import UNWRITABLE, invalid_claims, ScrubResult
 from edi_pipeline.tx.ack_records import ClaimStatus, SetResponse
 from edi_pipeline.tx.acks import ack_set_records
 from edi_pipeline.tx.model import Claim, member_hash
@@ -185,7 +185,7 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
                 first = len(issues)
                 claims = list(parse_837p(tx, issues))
                 held = ScrubResult(name, "", None, None, [])
-                invalid = _invalid_claims(claims, issues[first:], held)
+                invalid = invalid_claims(claims, issues[first:], held)
                 bad = {r["segment_index"]: r["error"] for r in held.claims_invalid}
                 is_withheld = (isa_index, gs06, st02) in withheld
                 for c in claims:
@@ -211,7 +211,7 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
                 sets_ack += 1
                 for rec in ack_set_records(tx, issues):
                     _ack_row(rec, out)
-        broken = [i for i in env.issues.errors if i.code in _UNWRITABLE or sets_835]
+        broken = [i for i in env.issues.errors if i.code in UNWRITABLE or sets_835]
         if broken:
             raise EdiError(f"{broken[0]}; nothing written")
         if not sets_837 and not sets_835 and not sets_ack:
