@@ -235,7 +235,7 @@ class Session:
 
     def codes(self) -> frozenset[str]:
         if self._codes is None:
-            self._codes = frozenset(it.line.procedure for it in self.items)
+            self._codes = frozenset([it.line.procedure for it in self.items])
         return self._codes
 
     def having(self, group: frozenset[str] | set[str]) -> list[Item]:
@@ -262,9 +262,12 @@ def sessions_of(claims: Iterable[Claim]) -> list[Session]:
     groups: dict[tuple, Session] = {}
     for c in claims:
         mk = c.member_key
+        claim_date = c.service_date
+        rp = c.rendering_provider
+        claim_npi = rp.npi if rp and rp.npi else c.billing_provider.npi  # rendering_npi() of a line without its own
         for ln in c.lines:
-            d = ln.service_date or c.service_date
-            key = (mk, rendering_npi(c, ln), d)
+            d = ln.service_date or claim_date
+            key = (mk, ln.rendering_npi or claim_npi, d)
             s = groups.get(key)
             if s is None:
                 s = groups[key] = Session(key, [], d)

@@ -209,14 +209,18 @@ def _count_between(ordered: list[date], lo: date, hi: date) -> int:
 
 
 def _medicare_only(ctx: Context) -> Context:
-    """A view of the context with only the claims whose profile runs Medicare rules."""
-    claims = [c for c in ctx.claims if ctx.profile(c).applies("medicare")]
-    if len(claims) == len(ctx.claims):
-        return ctx
-    view = Context(claims, ctx.tables, ctx.profiles, ctx.history, ctx.auths, today=ctx.today,
-                   ncci_tables=ctx.ncci_tables)
-    view._profile = ctx._profile
-    return view
+    """A view of the context with only the claims whose profile runs Medicare rules (made once per set)."""
+    view = ctx.memo.get("medicare_only")
+    if view is None:
+        claims = [c for c in ctx.claims if ctx.profile(c).applies("medicare")]
+        if len(claims) == len(ctx.claims):
+            view = ""  # every claim: the context itself (not kept in its own memo, which would be a cycle)
+        else:
+            view = Context(claims, ctx.tables, ctx.profiles, ctx.history, ctx.auths, today=ctx.today,
+                           ncci_tables=ctx.ncci_tables)
+            view._profile = ctx._profile
+        ctx.memo["medicare_only"] = view
+    return view or ctx
 
 
 @rule("TPI-ANESTHESIA", needs=("tpi", "anesthesia"))
@@ -534,7 +538,10 @@ def drug_lidocaine(claim: Claim, ctx: Context):
     """J2001 on a claim with a 20550-20553 injection line: report (local anaesthetic is included)."""
     inj = ctx.group("injection_20550_20553")
     lido = ctx.group("lidocaine")
-    if not any(ln.procedure in inj for ln in claim.lines):
+    for ln in claim.lines:
+        if ln.procedure in inj:
+            break
+    else:
         return []
     return [ctx.finding("DRUG-LIDOCAINE", claim, ln,
                         f"{ln.procedure} billed with an injection; the local anaesthetic is included")
@@ -638,6 +645,8 @@ def auth_required(claim: Claim, ctx: Context):
     if claim.prior_authorization:
         return []
     prof = ctx.profile(claim)
+    if not prof.auth_all_codes and not prof.prior_auth_codes:
+        return []  # requires_auth is false for every code
     need = [ln for ln in claim.lines if prof.requires_auth(ln.procedure) and not ln.prior_authorization]
     if not need:
         return []
@@ -658,6 +667,8 @@ def auth_required(claim: Claim, ctx: Context):
 def dx_pointer(claim: Claim, ctx: Context):
     """An SV107 pointer past the HI codes present: hold the claim."""
     n = len(claim.diagnoses)
+    if all(n >= p >= 1 for ln in claim.lines for p in ln.dx_pointers):
+        return []
     return [ctx.finding("DX-POINTER", claim, ln,
                         f"diagnosis pointer(s) {', '.join(str(p) for p in ln.dx_pointers if p > n or p < 1)} "
                         f"with {n} diagnosis code(s) on the claim")
@@ -667,9 +678,13 @@ def dx_pointer(claim: Claim, ctx: Context):
 @rule("TOTAL-MISMATCH", scope="claim")
 def total_mismatch(claim: Claim, ctx: Context):
     """CLM02 differs from the sum of SV102: set CLM02 = the sum."""
-    if claim.total_charge is None or any(ln.charge is None for ln in claim.lines) or not claim.lines:
+    if claim.total_charge is None or not claim.lines:
         return []
-    total = sum((ln.charge for ln in claim.lines), Decimal(0))
+    total = Decimal(0)
+    for ln in claim.lines:
+        if ln.charge is None:
+            return []
+        total += ln.charge
     if total == claim.total_charge:
         return []
     return [ctx.finding("TOTAL-MISMATCH", claim, None,
@@ -679,10 +694,6 @@ def total_mismatch(claim: Claim, ctx: Context):
 
 # ---------------------------------------------------------------- compliance
 
-def _first_item(pair: tuple) -> object:
-    return pair[0]
-
-
 @rule("TIMELY-FILING", scope="claim")
 def timely_filing(claim: Claim, ctx: Context):
     """A date of service past the payer profile's filing limit at the scrub date: hold; within 30 days
@@ -691,10 +702,13 @@ def timely_filing(claim: Claim, ctx: Context):
     if prof.filing_limit is None:
         return []
     n, unit = prof.filing_limit
-    dated = [(d, ln) for ln in claim.lines if (d := line_date(claim, ln)) is not None]
-    if not dated:
+    first = ln = None  # the oldest line reaches its deadline first (the first such line)
+    for x in claim.lines:
+        d = x.service_date or claim.service_date
+        if d is not None and (first is None or d < first):
+            first, ln = d, x
+    if first is None:
         return []
-    first, ln = min(dated, key=_first_item)  # the oldest line reaches its deadline first
     left = (prof.filing_deadline(first) - ctx.today).days
     if left > NEAR_LIMIT_DAYS:
         return []
@@ -728,7 +742,8 @@ def corrected_no_f8(claim: Claim, ctx: Context):
 
 def _claim_items(claim: Claim) -> tuple[tuple, ...]:
     """(date, code, charge) of each line, in a canonical order: what DUPLICATE-CLAIM compares."""
-    items = [(line_date(claim, ln), ln.procedure, ln.charge) for ln in claim.lines]
+    d = claim.service_date
+    items = [(ln.service_date or d, ln.procedure, ln.charge) for ln in claim.lines]
     if len(items) < 2:
         return tuple(items)
     try:
@@ -755,15 +770,18 @@ def duplicate_claim(ctx: Context):
         pcn = c.patient_control_number
         if freq not in FREQ_REPLACE_VOID:
             sent = ctx.history.sent_claims(member, {i[0] for i in items if i[0]})
-            exact = exact_seen.get(whole) or next((p for p, other in sent if other == items), None)
+            exact = exact_seen.get(whole)
+            if exact is None and sent:
+                exact = next((p for p, other in sent if other == items), None)
             if exact is not None:
                 out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
                                        f"exact duplicate of claim {exact} (same patient, dates, codes and charges)",
                                        severity=Severity.ERROR))
             else:
-                mine = set(items)
                 part = [(lines_seen[h], i) for h, i in zip(each, items) if h in lines_seen]
-                part += [(p, i) for p, other in sent for i in mine.intersection(other)]
+                if sent:
+                    mine = set(items)
+                    part += [(p, i) for p, other in sent for i in mine.intersection(other)]
                 if part:
                     codes = ", ".join(sorted({i[1] for p, i in part if p == part[0][0]}))
                     out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
