@@ -453,6 +453,7 @@ class Context:
     _profile: dict[int, Profile] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # work shared by several transaction rules, keyed by the rule module
     ncci_tables: object | None = None  # codes.ncci.Ncci: the shipped table and the store's imports
+    _by_code: dict[str, list[tuple[int, Claim, ServiceLine]]] | None = None  # lines_with's index
 
     @property
     def ncci(self):
@@ -471,6 +472,26 @@ class Context:
 
     def member(self, claim: Claim) -> str:
         return member_hash(claim)
+
+    def lines_with(self, codes: Iterable[str]) -> list[tuple[Claim, ServiceLine]]:
+        """(claim, line) of each of the set's lines billing one of `codes`, in file order (from an index by
+        code, built on first use)."""
+        index = self._by_code
+        if index is None:
+            index = self._by_code = {}
+            k = 0
+            for c in self.claims:
+                for ln in c.lines:
+                    rows = index.get(ln.procedure)
+                    if rows is None:
+                        rows = index[ln.procedure] = []
+                    rows.append((k, c, ln))
+                    k += 1
+        found = [index[code] for code in codes if code in index]
+        if not found:
+            return []
+        rows = found[0] if len(found) == 1 else sorted((r for rs in found for r in rs), key=_first)
+        return [(c, ln) for _, c, ln in rows]
 
     @property
     def sessions(self) -> list[Session]:

@@ -170,15 +170,15 @@ def tpi_modifiers(session: Session, ctx: Context):
     return out
 
 
-def _dates_by_member(ctx: Context, codes: frozenset[str]) -> dict[str, dict[date, list[Item]]]:
-    """member hash -> service date -> the file's lines with one of `codes` on that date."""
+def _medicare_dates_by_member(ctx: Context, codes: frozenset[str]) -> dict[str, dict[date, list[Item]]]:
+    """member hash -> service date -> the file's lines with one of `codes` on that date, of the claims
+    whose payer profile runs Medicare rules."""
     out: dict[str, dict[date, list[Item]]] = defaultdict(lambda: defaultdict(list))
-    for c in ctx.claims:
-        for ln in c.lines:
-            if ln.procedure in codes:
-                d = line_date(c, ln)
-                if d is not None:
-                    out[ctx.member(c)][d].append(Item(c, ln))
+    for c, ln in ctx.lines_with(codes):
+        if ctx.profile(c).applies("medicare"):
+            d = line_date(c, ln)
+            if d is not None:
+                out[ctx.member(c)][d].append(Item(c, ln))
     return out
 
 
@@ -189,7 +189,7 @@ def tpi_freq(ctx: Context):
     codes = ctx.group("tpi")
     limit = ctx.tables.limits.tpi_sessions_12_months
     out = []
-    for member, dates in _dates_by_member(_medicare_only(ctx), codes).items():
+    for member, dates in _medicare_dates_by_member(ctx, codes).items():
         ordered = sorted(dates)
         hist = ctx.history.visit_dates(member, codes, year_before(ordered[0]), ordered[-1])
         every = sorted(hist | set(ordered))
@@ -206,21 +206,6 @@ def tpi_freq(ctx: Context):
 def _count_between(ordered: list[date], lo: date, hi: date) -> int:
     """How many of the sorted dates fall in [lo, hi] (a binary search: a member's dates can be many)."""
     return bisect_right(ordered, hi) - bisect_left(ordered, lo)
-
-
-def _medicare_only(ctx: Context) -> Context:
-    """A view of the context with only the claims whose profile runs Medicare rules (made once per set)."""
-    view = ctx.memo.get("medicare_only")
-    if view is None:
-        claims = [c for c in ctx.claims if ctx.profile(c).applies("medicare")]
-        if len(claims) == len(ctx.claims):
-            view = ""  # every claim: the context itself (not kept in its own memo, which would be a cycle)
-        else:
-            view = Context(claims, ctx.tables, ctx.profiles, ctx.history, ctx.auths, today=ctx.today,
-                           ncci_tables=ctx.ncci_tables)
-            view._profile = ctx._profile
-        ctx.memo["medicare_only"] = view
-    return view or ctx
 
 
 @rule("TPI-ANESTHESIA", needs=("tpi", "anesthesia"))
@@ -433,7 +418,7 @@ def _count_ncd_visits(ctx: Context) -> list[Finding]:
     codes = ctx.group("ncd_visit_codes")
     lim = ctx.tables.limits
     out = []
-    for member, dates in _dates_by_member(_medicare_only(ctx), codes).items():
+    for member, dates in _medicare_dates_by_member(ctx, codes).items():
         ordered = sorted(dates)
         hist = ctx.history.visit_dates(member, codes, year_before(ordered[0]), ordered[-1])
         every = sorted(hist | set(ordered))
@@ -565,12 +550,10 @@ def _month(d: date) -> tuple[date, date]:
 
 def _by_member_month(ctx: Context, codes: frozenset[str]) -> dict[tuple[str, date], list[Item]]:
     out: dict[tuple[str, date], list[Item]] = defaultdict(list)
-    for c in ctx.claims:
-        for ln in c.lines:
-            if ln.procedure in codes:
-                d = line_date(c, ln)
-                if d is not None:
-                    out[(ctx.member(c), d.replace(day=1))].append(Item(c, ln))
+    for c, ln in ctx.lines_with(codes):
+        d = line_date(c, ln)
+        if d is not None:
+            out[(ctx.member(c), d.replace(day=1))].append(Item(c, ln))
     return out
 
 
