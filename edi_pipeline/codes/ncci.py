@@ -433,7 +433,10 @@ class Ncci:
         """The imported version in force on d (the latest whose effective date is on or before it), else
         the shipped table."""
         chosen: Table = self.shipped
-        for eff, t in self._versions[kind]:
+        versions = self._versions[kind]
+        if not versions:
+            return chosen
+        for eff, t in versions:
             if d is None or eff <= d:
                 chosen = t
         return chosen
@@ -465,7 +468,8 @@ class Ncci:
 
     def aoc(self, addon: str, d: date | None) -> list[AocEdit]:
         """The add-on code edits of `addon` in force on d (empty when it is not an add-on code)."""
-        return [e for e in self.table("aoc", d).aoc(addon) if e.active(d)]
+        edits = self.table("aoc", d).aoc(addon)
+        return [e for e in edits if e.active(d)] if edits else []
 
     def primaries(self, addon: str, d: date | None) -> frozenset[str] | None:
         """The defined primary codes of an add-on on d (None when the table has no edit for it)."""

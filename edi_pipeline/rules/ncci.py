@@ -145,12 +145,13 @@ def ncci_aoc(session: Session, ctx: Context):
     if skip is None:
         skip = ctx.memo["aoc_skip"] = frozenset().union(*_covered_groups(ctx, AOC_COVERED))
     codes = session.codes()
+    aoc = ctx.ncci.aoc
     out = []
     for it in session.items:
         code = it.line.procedure
         if code in skip:
             continue
-        edits = ctx.ncci.aoc(code, session.service_date)
+        edits = aoc(code, session.service_date)
         if not edits:
             continue
         defined = {e.primary for e in edits if e.primary != CONTRACTOR}

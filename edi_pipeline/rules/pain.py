@@ -754,8 +754,8 @@ def duplicate_claim(ctx: Context):
         if freq not in FREQ_REPLACE_VOID:
             sent = ctx.history.sent_claims(member, {i[0] for i in items if i[0]})
             exact = exact_seen.get(whole)
-            if exact is None and sent:
-                exact = next((p for p, other in sent if other == items), None)
+            if not exact:  # none, or an empty patient control number: as `get(whole) or next(...)`
+                exact = next((p for p, other in sent if other == items), None) if sent else None
             if exact is not None:
                 out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
                                        f"exact duplicate of claim {exact} (same patient, dates, codes and charges)",
