@@ -1,15 +1,17 @@
 """The rule engine's shared and shortened work gives the findings the plain work would.
 
 Rules share per-set work through the Context (the lines-by-code index `lines_with`, the sessions, memo
-entries such as NCCI-AOC's covered add-ons) and some return early on a precondition (AUTH-REQUIRED for a
-profile that requires no authorization, DX-POINTER when every pointer is in range). Over the rule fixtures
-with mutated codes, units, modifiers, dates and pointers: every rule run alone on a fresh Context finds
-what the whole catalogue finds in one run, `lines_with` is a plain filter of the set's lines, and the two
-early returns agree with the rules' own conditions.
+entries such as NCCI-AOC's covered add-ons), the engine passes a rule only the sessions and claims its
+`needs` and `when` allow, and some rules return early on a precondition (AUTH-REQUIRED for a profile that
+requires no authorization, DX-POINTER when every pointer is in range). Over the rule fixtures with mutated
+codes, units, modifiers, dates and pointers: every rule run alone on a fresh Context finds what the whole
+catalogue finds in one run, and what it finds when given every session and claim; `lines_with` is a plain
+filter of the set's lines, and the two early returns agree with the rules' own conditions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from conftest import FIXTURES
 from edi_pipeline.codes.ncci import shipped
 from edi_pipeline.codes.tables import load_profiles, load_tables
+from edi_pipeline.rules import engine
 from edi_pipeline.rules.engine import Context, MemoryHistory, registry, run
 from edi_pipeline.scrub.scrubber import AuthBook
 from edi_pipeline.tx.document import iter_records
@@ -72,6 +75,21 @@ def test_each_rule_alone_finds_what_the_whole_catalogue_finds(claims):
     together = _seen(run(_context(claims)))
     alone = _seen([f for rid in registry() for f in run(_context(claims), only=[rid])])
     assert together == alone
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(claim_sets())
+def test_needs_and_when_skip_only_sessions_and_claims_a_rule_finds_nothing_in(claims):
+    shortcut = [r for r in registry().values() if r.needs or r.when]
+    assert {"NCCI-AOC", "NCCI-PTP", "DN-ONE-CODE", "DRUG-LIDOCAINE"} <= {r.id for r in shortcut}
+    planned = _seen(run(_context(claims)))
+    try:
+        for r in shortcut:
+            engine.REGISTRY[r.id] = dataclasses.replace(r, needs=(), when=None)
+        plain = _seen(run(_context(claims)))
+    finally:
+        engine.REGISTRY.update((r.id, r) for r in shortcut)
+    assert planned == plain
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -524,7 +524,8 @@ class Rule:
     id: str
     scope: str  # "session", "claim" or "transaction"
     fn: RuleFn
-    needs: tuple[str, ...] = ()  # session rules: code groups a session must each touch for the rule to fire
+    needs: tuple[str, ...] = ()  # code groups a session (claim) must each touch for the rule to fire
+    when: Callable[[frozenset[str], Context], bool] | None = None  # session rules: a test of the session's codes
 
     @property
     def doc(self) -> str:
@@ -534,24 +535,29 @@ class Rule:
 REGISTRY: dict[str, Rule] = {}
 
 
-def rule(rule_id: str, scope: str = "session", needs: tuple[str, ...] = ()) -> Callable[[RuleFn], RuleFn]:
+def rule(rule_id: str, scope: str = "session", needs: tuple[str, ...] = (),
+         when: Callable[[frozenset[str], Context], bool] | None = None) -> Callable[[RuleFn], RuleFn]:
     """Register a rule function under its RULES.md id.
 
     scope "session": fn(session, ctx) per session; "claim": fn(claim, ctx) per claim;
     "transaction": fn(ctx) once per transaction set (rules that count across sessions).
-    `needs` (session rules): code groups the rule cannot fire without -- a session with no code of one
-    of them is not passed to the rule at all. Only a shortcut: the rule must return no finding for such
-    a session anyway.
+    `needs` (session and claim rules): code groups the rule cannot fire without -- a session (a claim)
+    with no line of one of them is not passed to the rule at all. `when(codes, ctx)` (session rules):
+    false when the rule cannot fire on a session billing `codes` nor on one billing some of them (it is
+    asked once per distinct code set). Both are only shortcuts: the rule must return no finding for
+    such a session or claim anyway.
     """
     if scope not in ("session", "claim", "transaction"):
         raise ValueError(f"unknown rule scope {scope!r}")
-    if needs and scope != "session":
-        raise ValueError("needs is for session rules")
+    if needs and scope == "transaction":
+        raise ValueError("needs is for session and claim rules")
+    if when is not None and scope != "session":
+        raise ValueError("when is for session rules")
 
     def register(fn: RuleFn) -> RuleFn:
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id} registered twice")
-        REGISTRY[rule_id] = Rule(rule_id, scope, fn, tuple(needs))
+        REGISTRY[rule_id] = Rule(rule_id, scope, fn, tuple(needs), when)
         return fn
 
     return register
@@ -588,10 +594,20 @@ def _session_plan(ctx: Context, rules: Iterable[Rule]) -> dict[str, list[Session
         ids = by_codes.get(codes)
         if ids is None:
             ids = by_codes[codes] = [r.id for r in rules
-                                     if all(not codes.isdisjoint(g) for g in needs[r.id])]
+                                     if all(not codes.isdisjoint(g) for g in needs[r.id])
+                                     and (r.when is None or r.when(codes, ctx))]
         for rid in ids:
             plan[rid].append(s)
     return plan
+
+
+def _claims_touching(ctx: Context, groups: tuple[str, ...]) -> list[Claim]:
+    """The set's claims (in order) with a line in each of the code groups."""
+    ids: set[int] | None = None
+    for g in groups:
+        have = {id(c) for c, _ in ctx.lines_with(ctx.group(g))}
+        ids = have if ids is None else ids & have
+    return [c for c in ctx.claims if id(c) in ids] if ids else []
 
 
 def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
@@ -629,7 +645,8 @@ def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
                     findings.extend(got)
         elif r.scope == "claim":
             fn = r.fn
-            for c in ctx.claims:
+            claims = ctx.claims if not r.needs else _claims_touching(ctx, r.needs)
+            for c in claims:
                 if prof == "all" or ctx.profile(c).applies(prof):
                     got = fn(c, ctx)
                     if got:

@@ -60,7 +60,7 @@ def ptp_modifier(ctx: Context, item: Item) -> str | None:
     return None
 
 
-@rule("NCCI-PTP")
+@rule("NCCI-PTP", when=lambda codes, ctx: len(codes) > 1)
 def ncci_ptp(session: Session, ctx: Context):
     """A column-2 code billed with its column-1 code in one session, the edit active on that date: indicator
     0 holds, indicator 1 reports unless a PTP-associated modifier is on either line, 9 is no edit."""
@@ -137,13 +137,24 @@ def _mue_message(edit, units: Decimal, where: str) -> str:
             f"(MAI {edit.mai}, {MAI_TEXT.get(edit.mai, '?')}; NCCI MUE {edit.version})")
 
 
-@rule("NCCI-AOC")
-def ncci_aoc(session: Session, ctx: Context):
-    """An add-on code without one of its primaries on the same date by the same provider: hold (type 1);
-    type 2/3 edits whose primaries the contractor defines are reported."""
+def _aoc_skip(ctx: Context) -> frozenset[str]:
+    """The add-ons a pain rule checks (NCCI-AOC leaves them alone), computed once per set."""
     skip = ctx.memo.get("aoc_skip")
     if skip is None:
         skip = ctx.memo["aoc_skip"] = frozenset().union(*_covered_groups(ctx, AOC_COVERED))
+    return skip
+
+
+def _some_addon(codes: frozenset[str], ctx: Context) -> bool:
+    skip = _aoc_skip(ctx)
+    return any(code not in skip and ctx.ncci.is_addon(code) for code in codes)
+
+
+@rule("NCCI-AOC", when=_some_addon)
+def ncci_aoc(session: Session, ctx: Context):
+    """An add-on code without one of its primaries on the same date by the same provider: hold (type 1);
+    type 2/3 edits whose primaries the contractor defines are reported."""
+    skip = _aoc_skip(ctx)
     codes = session.codes()
     aoc = ctx.ncci.aoc
     out = []

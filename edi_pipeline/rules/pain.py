@@ -232,7 +232,8 @@ def dn_one_line(session: Session, ctx: Context):
     return _one_line_rule("DN-ONE-LINE", "dry_needling", session, ctx)
 
 
-@rule("DN-ONE-CODE")
+@rule("DN-ONE-CODE", when=lambda codes, ctx: KEEP_OVER["DN-ONE-CODE"][0] in codes
+      and KEEP_OVER["DN-ONE-CODE"][1] in codes)
 def dn_one_code(session: Session, ctx: Context):
     """20560 and 20561 in one session: keep 20561, remove the 20560 lines."""
     return _one_code_rule("DN-ONE-CODE", session, ctx)
@@ -252,7 +253,7 @@ def dn_tpi_same_session(session: Session, ctx: Context):
 
 # ---------------------------------------------------------------- acupuncture
 
-@rule("ACU-ONE-INITIAL")
+@rule("ACU-ONE-INITIAL", when=lambda codes, ctx: "97810" in codes and "97813" in codes)
 def acu_one_initial(session: Session, ctx: Context):
     """97810 and 97813 in one session: keep 97813; the 97810 line becomes 97811, merged into a 97811 line
     of the same claim and date when there is one (units and charge added, the 97810 line removed)."""
@@ -372,7 +373,7 @@ def acu_addon_mue(session: Session, ctx: Context):
     return out
 
 
-@rule("ACU-NCD-DX", scope="claim")
+@rule("ACU-NCD-DX", scope="claim", needs=("ncd_visit_codes",))
 def acu_ncd_dx(claim: Claim, ctx: Context):
     """Medicare acupuncture/dry needling whose pointed diagnoses include no chronic-low-back-pain code
     (NCD 30.3.3 list in clbp_dx.csv): hold the claim."""
@@ -478,8 +479,8 @@ def guide_included(session: Session, ctx: Context):
 def guide_recode(session: Session, ctx: Context):
     """20600/20605/20610 with 76942 in one session: recode to 20604/20606/20611 (guidance with permanent
     recording included) and remove the 76942 lines. The joint line keeps its charge."""
-    if session.having(ctx.group("joint_with_guidance")):
-        return []  # GUIDE-INCLUDED removes the 76942
+    if session.having(ctx.group("joint_with_guidance")) or not session.having(ctx.group("guidance_us")):
+        return []  # GUIDE-INCLUDED removes the 76942; without one there is nothing to recode for
     joints = [it for it in session.having(ctx.group("joint_injection")) if it.code in RECODE_WITH_GUIDANCE]
     if not joints:
         return []
@@ -518,7 +519,7 @@ def em_same_day(session: Session, ctx: Context):
             for it in session.having(ctx.group("em_office")) if MOD_25 not in it.line.modifiers]
 
 
-@rule("DRUG-LIDOCAINE", scope="claim")
+@rule("DRUG-LIDOCAINE", scope="claim", needs=("injection_20550_20553", "lidocaine"))
 def drug_lidocaine(claim: Claim, ctx: Context):
     """J2001 on a claim with a 20550-20553 injection line: report (local anaesthetic is included)."""
     inj = ctx.group("injection_20550_20553")
