@@ -132,6 +132,8 @@ def _tpi_sessions(ctx: Context) -> list[Session]:
         codes = ctx.group("tpi")
         groups: dict[tuple, Session] = {}
         for s in ctx.sessions:
+            if s.codes().isdisjoint(codes):
+                continue
             for it in s.having(codes):
                 if ctx.profile(it.claim).tpi_one_per_billing_provider:
                     key = (s.key[0], "billing", it.claim.billing_provider.npi, s.service_date)
@@ -693,7 +695,11 @@ def timely_filing(claim: Claim, ctx: Context):
             first, ln = d, x
     if first is None:
         return []
-    left = (prof.filing_deadline(first) - ctx.today).days
+    deadlines = ctx.memo.setdefault("filing_deadlines", {})  # (profile, date of service) -> deadline
+    deadline = deadlines.get((prof.name, first))
+    if deadline is None:
+        deadline = deadlines[(prof.name, first)] = prof.filing_deadline(first)
+    left = (deadline - ctx.today).days
     if left > NEAR_LIMIT_DAYS:
         return []
     limit = f"{n} {unit} after the date of service ({prof.name})"
@@ -742,7 +748,8 @@ def duplicate_claim(ctx: Context):
     already sent (the store): hold an exact duplicate, report one that repeats only some of its lines.
     A replacement or void (frequency 7/8) is never a duplicate."""
     out = []
-    exact_seen, lines_seen = ctx.history.file_exact, ctx.history.file_lines
+    history = ctx.history
+    exact_seen, lines_seen, sent_claims = history.file_exact, history.file_lines, history.sent_claims
     for c in ctx.claims:
         freq = (c.frequency_code or "1").strip()
         if freq == "8" or not c.lines:
@@ -753,7 +760,7 @@ def duplicate_claim(ctx: Context):
         each = [hash((member, i)) for i in items]
         pcn = c.patient_control_number
         if freq not in FREQ_REPLACE_VOID:
-            sent = ctx.history.sent_claims(member, {i[0] for i in items if i[0]})
+            sent = sent_claims(member, {i[0] for i in items if i[0]})
             exact = exact_seen.get(whole)
             if not exact:  # none, or an empty patient control number: as `get(whole) or next(...)`
                 exact = next((p for p, other in sent if other == items), None) if sent else None
