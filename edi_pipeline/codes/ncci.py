@@ -428,12 +428,16 @@ class Ncci:
             self._versions[kind].append((eff, t))
         for v in self._versions.values():
             v.sort(key=lambda x: x[0])
+        self._addon: dict[str, bool] = {}
 
     def table(self, kind: str, d: date | None) -> Table:
         """The imported version in force on d (the latest whose effective date is on or before it), else
         the shipped table."""
         chosen: Table = self.shipped
-        for eff, t in self._versions[kind]:
+        versions = self._versions[kind]
+        if not versions:
+            return chosen
+        for eff, t in versions:
             if d is None or eff <= d:
                 chosen = t
         return chosen
@@ -465,7 +469,15 @@ class Ncci:
 
     def aoc(self, addon: str, d: date | None) -> list[AocEdit]:
         """The add-on code edits of `addon` in force on d (empty when it is not an add-on code)."""
-        return [e for e in self.table("aoc", d).aoc(addon) if e.active(d)]
+        edits = self.table("aoc", d).aoc(addon)
+        return [e for e in edits if e.active(d)] if edits else []
+
+    def is_addon(self, code: str) -> bool:
+        """Whether the shipped table or an imported version has an add-on code edit for `code`, on any date."""
+        got = self._addon.get(code)
+        if got is None:
+            got = self._addon[code] = bool(self.shipped.aoc(code)) or any(t.aoc(code) for _, t in self._versions["aoc"])
+        return got
 
     def primaries(self, addon: str, d: date | None) -> frozenset[str] | None:
         """The defined primary codes of an add-on on d (None when the table has no edit for it)."""

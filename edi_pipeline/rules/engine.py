@@ -235,7 +235,7 @@ class Session:
 
     def codes(self) -> frozenset[str]:
         if self._codes is None:
-            self._codes = frozenset(it.line.procedure for it in self.items)
+            self._codes = frozenset([it.line.procedure for it in self.items])
         return self._codes
 
     def having(self, group: frozenset[str] | set[str]) -> list[Item]:
@@ -262,9 +262,12 @@ def sessions_of(claims: Iterable[Claim]) -> list[Session]:
     groups: dict[tuple, Session] = {}
     for c in claims:
         mk = c.member_key
+        claim_date = c.service_date
+        rp = c.rendering_provider
+        claim_npi = rp.npi if rp and rp.npi else c.billing_provider.npi  # rendering_npi() of a line without its own
         for ln in c.lines:
-            d = ln.service_date or c.service_date
-            key = (mk, rendering_npi(c, ln), d)
+            d = ln.service_date or claim_date
+            key = (mk, ln.rendering_npi or claim_npi, d)
             s = groups.get(key)
             if s is None:
                 s = groups[key] = Session(key, [], d)
@@ -450,6 +453,7 @@ class Context:
     _profile: dict[int, Profile] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # work shared by several transaction rules, keyed by the rule module
     ncci_tables: object | None = None  # codes.ncci.Ncci: the shipped table and the store's imports
+    _by_code: dict[str, list[tuple[int, Claim, ServiceLine]]] | None = None  # lines_with's index
 
     @property
     def ncci(self):
@@ -468,6 +472,26 @@ class Context:
 
     def member(self, claim: Claim) -> str:
         return member_hash(claim)
+
+    def lines_with(self, codes: Iterable[str]) -> list[tuple[Claim, ServiceLine]]:
+        """(claim, line) of each of the set's lines billing one of `codes`, in file order (from an index by
+        code, built on first use)."""
+        index = self._by_code
+        if index is None:
+            index = self._by_code = {}
+            k = 0
+            for c in self.claims:
+                for ln in c.lines:
+                    rows = index.get(ln.procedure)
+                    if rows is None:
+                        rows = index[ln.procedure] = []
+                    rows.append((k, c, ln))
+                    k += 1
+        found = [index[code] for code in codes if code in index]
+        if not found:
+            return []
+        rows = found[0] if len(found) == 1 else sorted((r for rs in found for r in rs), key=_first)
+        return [(c, ln) for _, c, ln in rows]
 
     @property
     def sessions(self) -> list[Session]:
@@ -500,7 +524,8 @@ class Rule:
     id: str
     scope: str  # "session", "claim" or "transaction"
     fn: RuleFn
-    needs: tuple[str, ...] = ()  # session rules: code groups a session must each touch for the rule to fire
+    needs: tuple[str, ...] = ()  # code groups a session (claim) must each touch for the rule to fire
+    when: Callable[[frozenset[str], Context], bool] | None = None  # session rules: a test of the session's codes
 
     @property
     def doc(self) -> str:
@@ -510,24 +535,29 @@ class Rule:
 REGISTRY: dict[str, Rule] = {}
 
 
-def rule(rule_id: str, scope: str = "session", needs: tuple[str, ...] = ()) -> Callable[[RuleFn], RuleFn]:
+def rule(rule_id: str, scope: str = "session", needs: tuple[str, ...] = (),
+         when: Callable[[frozenset[str], Context], bool] | None = None) -> Callable[[RuleFn], RuleFn]:
     """Register a rule function under its RULES.md id.
 
     scope "session": fn(session, ctx) per session; "claim": fn(claim, ctx) per claim;
     "transaction": fn(ctx) once per transaction set (rules that count across sessions).
-    `needs` (session rules): code groups the rule cannot fire without -- a session with no code of one
-    of them is not passed to the rule at all. Only a shortcut: the rule must return no finding for such
-    a session anyway.
+    `needs` (session and claim rules): code groups the rule cannot fire without -- a session (a claim)
+    with no line of one of them is not passed to the rule at all. `when(codes, ctx)` (session rules):
+    false when the rule cannot fire on a session billing `codes` nor on one billing some of them (it is
+    asked once per distinct code set). Both are only shortcuts: the rule must return no finding for
+    such a session or claim anyway.
     """
     if scope not in ("session", "claim", "transaction"):
         raise ValueError(f"unknown rule scope {scope!r}")
-    if needs and scope != "session":
-        raise ValueError("needs is for session rules")
+    if needs and scope == "transaction":
+        raise ValueError("needs is for session and claim rules")
+    if when is not None and scope != "session":
+        raise ValueError("when is for session rules")
 
     def register(fn: RuleFn) -> RuleFn:
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id} registered twice")
-        REGISTRY[rule_id] = Rule(rule_id, scope, fn, tuple(needs))
+        REGISTRY[rule_id] = Rule(rule_id, scope, fn, tuple(needs), when)
         return fn
 
     return register
@@ -564,10 +594,20 @@ def _session_plan(ctx: Context, rules: Iterable[Rule]) -> dict[str, list[Session
         ids = by_codes.get(codes)
         if ids is None:
             ids = by_codes[codes] = [r.id for r in rules
-                                     if all(not codes.isdisjoint(g) for g in needs[r.id])]
+                                     if all(not codes.isdisjoint(g) for g in needs[r.id])
+                                     and (r.when is None or r.when(codes, ctx))]
         for rid in ids:
             plan[rid].append(s)
     return plan
+
+
+def _claims_touching(ctx: Context, groups: tuple[str, ...]) -> list[Claim]:
+    """The set's claims (in order) with a line in each of the code groups."""
+    ids: set[int] | None = None
+    for g in groups:
+        have = {id(c) for c, _ in ctx.lines_with(ctx.group(g))}
+        ids = have if ids is None else ids & have
+    return [c for c in ctx.claims if id(c) in ids] if ids else []
 
 
 def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
@@ -605,7 +645,8 @@ def run(ctx: Context, only: Iterable[str] | None = None) -> list[Finding]:
                     findings.extend(got)
         elif r.scope == "claim":
             fn = r.fn
-            for c in ctx.claims:
+            claims = ctx.claims if not r.needs else _claims_touching(ctx, r.needs)
+            for c in claims:
                 if prof == "all" or ctx.profile(c).applies(prof):
                     got = fn(c, ctx)
                     if got:

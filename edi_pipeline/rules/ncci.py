@@ -8,7 +8,6 @@ numbers only.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal
 
 from edi_pipeline.codes.ncci import CONTRACTOR
@@ -61,7 +60,7 @@ def ptp_modifier(ctx: Context, item: Item) -> str | None:
     return None
 
 
-@rule("NCCI-PTP")
+@rule("NCCI-PTP", when=lambda codes, ctx: len(codes) > 1)
 def ncci_ptp(session: Session, ctx: Context):
     """A column-2 code billed with its column-1 code in one session, the edit active on that date: indicator
     0 holds, indicator 1 reports unless a PTP-associated modifier is on either line, 9 is no edit."""
@@ -92,28 +91,33 @@ def ncci_mue(ctx: Context):
     """Units above the MUE: MAI 1 per line; MAI 2 and 3 summed per patient, code and date over the file's
     lines and the store's (other files). MAI 2 holds, MAI 1 and 3 report."""
     skip = frozenset().union(*_covered_groups(ctx, MUE_COVERED))
+    mue = ctx.ncci.mue
     out = []
-    per_date: dict[tuple[str, str, object], list[Item]] = defaultdict(list)
+    per_date: dict[tuple[str, str, object], tuple[object, list[Item]]] = {}  # (member, code, date) -> edit, lines
     for c in ctx.claims:
         for ln in c.lines:
-            if ln.procedure in skip:
+            code = ln.procedure
+            if code in skip:
                 continue
-            d = line_date(c, ln)
-            edit = ctx.ncci.mue(ln.procedure, d)
+            d = ln.service_date or c.service_date
+            edit = mue(code, d)
             if edit is None:
                 continue
-            it = Item(c, ln)
             if edit.mai == 1:
-                if it.units > edit.mue:
-                    out.append(ctx.finding("NCCI-MUE", c, ln, _mue_message(edit, it.units, "on one line"),
+                units = ln.units if ln.units is not None else Decimal(1)
+                if units > edit.mue:
+                    out.append(ctx.finding("NCCI-MUE", c, ln, _mue_message(edit, units, "on one line"),
                                            severity=Severity.WARNING))
             elif d is not None:
-                per_date[(ctx.member(c), ln.procedure, d)].append(it)
+                key = (ctx.member(c), code, d)
+                got = per_date.get(key)
+                if got is None:
+                    got = per_date[key] = (edit, [])
+                got[1].append(Item(c, ln))
     pcns = {c.patient_control_number for c in ctx.claims}
-    for (member, code, d), items in per_date.items():
-        edit = ctx.ncci.mue(code, d)
-        stored = sum((u for _, p, u in ctx.history.procedure_units(member, code, d, d) if p not in pcns),
-                     Decimal(0))
+    for (member, code, d), (edit, items) in per_date.items():
+        sent = ctx.history.procedure_units(member, code, d, d)
+        stored = sum((u for _, p, u in sent if p not in pcns), Decimal(0)) if sent else Decimal(0)
         total = stored + sum((it.units for it in items), Decimal(0))
         if total <= edit.mue:
             continue
@@ -133,17 +137,32 @@ def _mue_message(edit, units: Decimal, where: str) -> str:
             f"(MAI {edit.mai}, {MAI_TEXT.get(edit.mai, '?')}; NCCI MUE {edit.version})")
 
 
-@rule("NCCI-AOC")
+def _aoc_skip(ctx: Context) -> frozenset[str]:
+    """The add-ons a pain rule checks (NCCI-AOC leaves them alone), computed once per set."""
+    skip = ctx.memo.get("aoc_skip")
+    if skip is None:
+        skip = ctx.memo["aoc_skip"] = frozenset().union(*_covered_groups(ctx, AOC_COVERED))
+    return skip
+
+
+def _some_addon(codes: frozenset[str], ctx: Context) -> bool:
+    skip = _aoc_skip(ctx)
+    return any(code not in skip and ctx.ncci.is_addon(code) for code in codes)
+
+
+@rule("NCCI-AOC", when=_some_addon)
 def ncci_aoc(session: Session, ctx: Context):
     """An add-on code without one of its primaries on the same date by the same provider: hold (type 1);
     type 2/3 edits whose primaries the contractor defines are reported."""
-    skip = frozenset().union(*_covered_groups(ctx, AOC_COVERED))
+    skip = _aoc_skip(ctx)
     codes = session.codes()
+    aoc = ctx.ncci.aoc
     out = []
     for it in session.items:
-        if it.code in skip:
+        code = it.line.procedure
+        if code in skip:
             continue
-        edits = ctx.ncci.aoc(it.code, session.service_date)
+        edits = aoc(code, session.service_date)
         if not edits:
             continue
         defined = {e.primary for e in edits if e.primary != CONTRACTOR}

@@ -132,6 +132,8 @@ def _tpi_sessions(ctx: Context) -> list[Session]:
         codes = ctx.group("tpi")
         groups: dict[tuple, Session] = {}
         for s in ctx.sessions:
+            if s.codes().isdisjoint(codes):
+                continue
             for it in s.having(codes):
                 if ctx.profile(it.claim).tpi_one_per_billing_provider:
                     key = (s.key[0], "billing", it.claim.billing_provider.npi, s.service_date)
@@ -170,15 +172,15 @@ def tpi_modifiers(session: Session, ctx: Context):
     return out
 
 
-def _dates_by_member(ctx: Context, codes: frozenset[str]) -> dict[str, dict[date, list[Item]]]:
-    """member hash -> service date -> the file's lines with one of `codes` on that date."""
+def _medicare_dates_by_member(ctx: Context, codes: frozenset[str]) -> dict[str, dict[date, list[Item]]]:
+    """member hash -> service date -> the file's lines with one of `codes` on that date, of the claims
+    whose payer profile runs Medicare rules."""
     out: dict[str, dict[date, list[Item]]] = defaultdict(lambda: defaultdict(list))
-    for c in ctx.claims:
-        for ln in c.lines:
-            if ln.procedure in codes:
-                d = line_date(c, ln)
-                if d is not None:
-                    out[ctx.member(c)][d].append(Item(c, ln))
+    for c, ln in ctx.lines_with(codes):
+        if ctx.profile(c).applies("medicare"):
+            d = line_date(c, ln)
+            if d is not None:
+                out[ctx.member(c)][d].append(Item(c, ln))
     return out
 
 
@@ -189,7 +191,7 @@ def tpi_freq(ctx: Context):
     codes = ctx.group("tpi")
     limit = ctx.tables.limits.tpi_sessions_12_months
     out = []
-    for member, dates in _dates_by_member(_medicare_only(ctx), codes).items():
+    for member, dates in _medicare_dates_by_member(ctx, codes).items():
         ordered = sorted(dates)
         hist = ctx.history.visit_dates(member, codes, year_before(ordered[0]), ordered[-1])
         every = sorted(hist | set(ordered))
@@ -206,17 +208,6 @@ def tpi_freq(ctx: Context):
 def _count_between(ordered: list[date], lo: date, hi: date) -> int:
     """How many of the sorted dates fall in [lo, hi] (a binary search: a member's dates can be many)."""
     return bisect_right(ordered, hi) - bisect_left(ordered, lo)
-
-
-def _medicare_only(ctx: Context) -> Context:
-    """A view of the context with only the claims whose profile runs Medicare rules."""
-    claims = [c for c in ctx.claims if ctx.profile(c).applies("medicare")]
-    if len(claims) == len(ctx.claims):
-        return ctx
-    view = Context(claims, ctx.tables, ctx.profiles, ctx.history, ctx.auths, today=ctx.today,
-                   ncci_tables=ctx.ncci_tables)
-    view._profile = ctx._profile
-    return view
 
 
 @rule("TPI-ANESTHESIA", needs=("tpi", "anesthesia"))
@@ -243,7 +234,8 @@ def dn_one_line(session: Session, ctx: Context):
     return _one_line_rule("DN-ONE-LINE", "dry_needling", session, ctx)
 
 
-@rule("DN-ONE-CODE")
+@rule("DN-ONE-CODE", when=lambda codes, ctx: KEEP_OVER["DN-ONE-CODE"][0] in codes
+      and KEEP_OVER["DN-ONE-CODE"][1] in codes)
 def dn_one_code(session: Session, ctx: Context):
     """20560 and 20561 in one session: keep 20561, remove the 20560 lines."""
     return _one_code_rule("DN-ONE-CODE", session, ctx)
@@ -263,7 +255,7 @@ def dn_tpi_same_session(session: Session, ctx: Context):
 
 # ---------------------------------------------------------------- acupuncture
 
-@rule("ACU-ONE-INITIAL")
+@rule("ACU-ONE-INITIAL", when=lambda codes, ctx: "97810" in codes and "97813" in codes)
 def acu_one_initial(session: Session, ctx: Context):
     """97810 and 97813 in one session: keep 97813; the 97810 line becomes 97811, merged into a 97811 line
     of the same claim and date when there is one (units and charge added, the 97810 line removed)."""
@@ -383,7 +375,7 @@ def acu_addon_mue(session: Session, ctx: Context):
     return out
 
 
-@rule("ACU-NCD-DX", scope="claim")
+@rule("ACU-NCD-DX", scope="claim", needs=("ncd_visit_codes",))
 def acu_ncd_dx(claim: Claim, ctx: Context):
     """Medicare acupuncture/dry needling whose pointed diagnoses include no chronic-low-back-pain code
     (NCD 30.3.3 list in clbp_dx.csv): hold the claim."""
@@ -429,7 +421,7 @@ def _count_ncd_visits(ctx: Context) -> list[Finding]:
     codes = ctx.group("ncd_visit_codes")
     lim = ctx.tables.limits
     out = []
-    for member, dates in _dates_by_member(_medicare_only(ctx), codes).items():
+    for member, dates in _medicare_dates_by_member(ctx, codes).items():
         ordered = sorted(dates)
         hist = ctx.history.visit_dates(member, codes, year_before(ordered[0]), ordered[-1])
         every = sorted(hist | set(ordered))
@@ -489,8 +481,8 @@ def guide_included(session: Session, ctx: Context):
 def guide_recode(session: Session, ctx: Context):
     """20600/20605/20610 with 76942 in one session: recode to 20604/20606/20611 (guidance with permanent
     recording included) and remove the 76942 lines. The joint line keeps its charge."""
-    if session.having(ctx.group("joint_with_guidance")):
-        return []  # GUIDE-INCLUDED removes the 76942
+    if session.having(ctx.group("joint_with_guidance")) or not session.having(ctx.group("guidance_us")):
+        return []  # GUIDE-INCLUDED removes the 76942; without one there is nothing to recode for
     joints = [it for it in session.having(ctx.group("joint_injection")) if it.code in RECODE_WITH_GUIDANCE]
     if not joints:
         return []
@@ -529,12 +521,15 @@ def em_same_day(session: Session, ctx: Context):
             for it in session.having(ctx.group("em_office")) if MOD_25 not in it.line.modifiers]
 
 
-@rule("DRUG-LIDOCAINE", scope="claim")
+@rule("DRUG-LIDOCAINE", scope="claim", needs=("injection_20550_20553", "lidocaine"))
 def drug_lidocaine(claim: Claim, ctx: Context):
     """J2001 on a claim with a 20550-20553 injection line: report (local anaesthetic is included)."""
     inj = ctx.group("injection_20550_20553")
     lido = ctx.group("lidocaine")
-    if not any(ln.procedure in inj for ln in claim.lines):
+    for ln in claim.lines:
+        if ln.procedure in inj:
+            break
+    else:
         return []
     return [ctx.finding("DRUG-LIDOCAINE", claim, ln,
                         f"{ln.procedure} billed with an injection; the local anaesthetic is included")
@@ -558,12 +553,10 @@ def _month(d: date) -> tuple[date, date]:
 
 def _by_member_month(ctx: Context, codes: frozenset[str]) -> dict[tuple[str, date], list[Item]]:
     out: dict[tuple[str, date], list[Item]] = defaultdict(list)
-    for c in ctx.claims:
-        for ln in c.lines:
-            if ln.procedure in codes:
-                d = line_date(c, ln)
-                if d is not None:
-                    out[(ctx.member(c), d.replace(day=1))].append(Item(c, ln))
+    for c, ln in ctx.lines_with(codes):
+        d = line_date(c, ln)
+        if d is not None:
+            out[(ctx.member(c), d.replace(day=1))].append(Item(c, ln))
     return out
 
 
@@ -638,6 +631,8 @@ def auth_required(claim: Claim, ctx: Context):
     if claim.prior_authorization:
         return []
     prof = ctx.profile(claim)
+    if not prof.auth_all_codes and not prof.prior_auth_codes:
+        return []  # requires_auth is false for every code
     need = [ln for ln in claim.lines if prof.requires_auth(ln.procedure) and not ln.prior_authorization]
     if not need:
         return []
@@ -658,6 +653,8 @@ def auth_required(claim: Claim, ctx: Context):
 def dx_pointer(claim: Claim, ctx: Context):
     """An SV107 pointer past the HI codes present: hold the claim."""
     n = len(claim.diagnoses)
+    if all(n >= p >= 1 for ln in claim.lines for p in ln.dx_pointers):
+        return []
     return [ctx.finding("DX-POINTER", claim, ln,
                         f"diagnosis pointer(s) {', '.join(str(p) for p in ln.dx_pointers if p > n or p < 1)} "
                         f"with {n} diagnosis code(s) on the claim")
@@ -667,9 +664,13 @@ def dx_pointer(claim: Claim, ctx: Context):
 @rule("TOTAL-MISMATCH", scope="claim")
 def total_mismatch(claim: Claim, ctx: Context):
     """CLM02 differs from the sum of SV102: set CLM02 = the sum."""
-    if claim.total_charge is None or any(ln.charge is None for ln in claim.lines) or not claim.lines:
+    if claim.total_charge is None or not claim.lines:
         return []
-    total = sum((ln.charge for ln in claim.lines), Decimal(0))
+    total = Decimal(0)
+    for ln in claim.lines:
+        if ln.charge is None:
+            return []
+        total += ln.charge
     if total == claim.total_charge:
         return []
     return [ctx.finding("TOTAL-MISMATCH", claim, None,
@@ -679,10 +680,6 @@ def total_mismatch(claim: Claim, ctx: Context):
 
 # ---------------------------------------------------------------- compliance
 
-def _first_item(pair: tuple) -> object:
-    return pair[0]
-
-
 @rule("TIMELY-FILING", scope="claim")
 def timely_filing(claim: Claim, ctx: Context):
     """A date of service past the payer profile's filing limit at the scrub date: hold; within 30 days
@@ -691,11 +688,18 @@ def timely_filing(claim: Claim, ctx: Context):
     if prof.filing_limit is None:
         return []
     n, unit = prof.filing_limit
-    dated = [(d, ln) for ln in claim.lines if (d := line_date(claim, ln)) is not None]
-    if not dated:
+    first = ln = None  # the oldest line reaches its deadline first (the first such line)
+    for x in claim.lines:
+        d = x.service_date or claim.service_date
+        if d is not None and (first is None or d < first):
+            first, ln = d, x
+    if first is None:
         return []
-    first, ln = min(dated, key=_first_item)  # the oldest line reaches its deadline first
-    left = (prof.filing_deadline(first) - ctx.today).days
+    deadlines = ctx.memo.setdefault("filing_deadlines", {})  # (profile, date of service) -> deadline
+    deadline = deadlines.get((prof.name, first))
+    if deadline is None:
+        deadline = deadlines[(prof.name, first)] = prof.filing_deadline(first)
+    left = (deadline - ctx.today).days
     if left > NEAR_LIMIT_DAYS:
         return []
     limit = f"{n} {unit} after the date of service ({prof.name})"
@@ -728,7 +732,8 @@ def corrected_no_f8(claim: Claim, ctx: Context):
 
 def _claim_items(claim: Claim) -> tuple[tuple, ...]:
     """(date, code, charge) of each line, in a canonical order: what DUPLICATE-CLAIM compares."""
-    items = [(line_date(claim, ln), ln.procedure, ln.charge) for ln in claim.lines]
+    d = claim.service_date
+    items = [(ln.service_date or d, ln.procedure, ln.charge) for ln in claim.lines]
     if len(items) < 2:
         return tuple(items)
     try:
@@ -743,7 +748,8 @@ def duplicate_claim(ctx: Context):
     already sent (the store): hold an exact duplicate, report one that repeats only some of its lines.
     A replacement or void (frequency 7/8) is never a duplicate."""
     out = []
-    exact_seen, lines_seen = ctx.history.file_exact, ctx.history.file_lines
+    history = ctx.history
+    exact_seen, lines_seen, sent_claims = history.file_exact, history.file_lines, history.sent_claims
     for c in ctx.claims:
         freq = (c.frequency_code or "1").strip()
         if freq == "8" or not c.lines:
@@ -754,16 +760,19 @@ def duplicate_claim(ctx: Context):
         each = [hash((member, i)) for i in items]
         pcn = c.patient_control_number
         if freq not in FREQ_REPLACE_VOID:
-            sent = ctx.history.sent_claims(member, {i[0] for i in items if i[0]})
-            exact = exact_seen.get(whole) or next((p for p, other in sent if other == items), None)
+            sent = sent_claims(member, {i[0] for i in items if i[0]})
+            exact = exact_seen.get(whole)
+            if not exact:  # none, or an empty patient control number: as `get(whole) or next(...)`
+                exact = next((p for p, other in sent if other == items), None) if sent else None
             if exact is not None:
                 out.append(ctx.finding("DUPLICATE-CLAIM", c, None,
                                        f"exact duplicate of claim {exact} (same patient, dates, codes and charges)",
                                        severity=Severity.ERROR))
             else:
-                mine = set(items)
                 part = [(lines_seen[h], i) for h, i in zip(each, items) if h in lines_seen]
-                part += [(p, i) for p, other in sent for i in mine.intersection(other)]
+                if sent:
+                    mine = set(items)
+                    part += [(p, i) for p, other in sent for i in mine.intersection(other)]
                 if part:
                     codes = ", ".join(sorted({i[1] for p, i in part if p == part[0][0]}))
                     out.append(ctx.finding("DUPLICATE-CLAIM", c, None,

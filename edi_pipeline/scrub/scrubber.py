@@ -408,7 +408,7 @@ def scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed:
                 f.edits, f.hold = (), False
         invalid = frozenset()
     per_claim = by_claim(findings)
-    held = {id(c) for c in claims if id(c) in invalid or any(f.hold for f in per_claim.get(id(c), ()))}
+    held = set(invalid).union(id(f.claim) for f in findings if f.hold)  # findings are on the set's claims
     for f in findings:
         if f.edits and (id(f.claim) in held or any(id(r) in held for r in f.requires)):
             if ctx.auths is not None:
@@ -428,7 +428,7 @@ def scrub_transaction(tx: Transaction, ctx: Context, result: ScrubResult, typed:
             main_replace[c.start] = None
             continue
         rej_replace[c.start] = None
-        edits = [ed for f in fs for ed in f.edits]
+        edits = [ed for f in fs for ed in f.edits] if fs else fs
         if not edits:
             emitted.append(c)
             continue
