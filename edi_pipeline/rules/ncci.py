@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from edi_pipeline.codes.ncci import CONTRACTOR
-from edi_pipeline.rules.engine import Context, Item, Session, line_date, rule
+from edi_pipeline.rules.engine import Context, Item, Session, rule
 from edi_pipeline.core.errors import Severity
 from edi_pipeline.core.values import format_number
 

@@ -761,22 +761,19 @@ def _program(orig: Any, seg_id: str) -> tuple:
         start = next((i for i, p in enumerate(node.kid_pos) if p >= node_pos), len(kids))
         ops = []
         for child in kids[start:]:
-            if child.__class__ is _Segment:
-                if child.id == seg_id:
-                    ops.append((0, child))
-                elif child.usage == "R":
-                    ops.append((1, child))
+            if child.__class__ is _Segment:  # ops 0/1: a segment; 2/3: a loop by its first segment
+                seg, op = child, 0
             else:
-                first = child.first
-                if first is None:
+                seg, op = child.first, 2
+                if seg is None:
                     continue
-                if first.__class__ is _Segment:
-                    if first.id == seg_id:
-                        ops.append((2, child))
-                    elif child.usage == "R":
-                        ops.append((3, child))
-                else:
+                if seg.__class__ is not _Segment:
                     ops.append((4, child))  # wrapper loop: the general routine
+                    continue
+            if seg.id == seg_id:
+                ops.append((op, child))
+            elif child.usage == "R":
+                ops.append((op + 1, child))
         levels.append((node, tuple(ops)))
         if node.__class__ is _Root:
             break
