@@ -644,4 +644,4 @@ def scrub_items(items: Iterable, result: ScrubResult, history: History, auths: A
 
 
 __all__ = ["ScrubError", "ScrubResult", "ScrubbedSet", "ScrubSink", "ScrubStore", "ScrubTee", "scrub_file", "scrub_items", "scrub_date", "apply_edits", "rebuild", "AuthBook",
-           "default_output"]
+           "default_output", "scrub_transaction", "invalid_claims", "UNWRITABLE"]
