@@ -504,3 +504,21 @@ def test_835_csv_amounts_never_in_exponent_form(tmp_path):
     f.write_text(text.replace(clp, "*".join(e), 1))
     rows = csv_rows(run("convert", f, "--to", "csv").stdout)
     assert "-80" in {r["claim_paid"] for r in rows}
+
+
+@pytest.mark.parametrize("byte, char", [(b"\x85", "\u0085"), ("\u2028".encode(), "\u2028"), ("\u2029".encode(), "\u2029")])
+def test_ndjson_keeps_one_object_per_line_when_a_value_holds_a_unicode_line_break(byte, char):
+    """Regression (found by test_every_converter_takes_damaged_and_latin1_input): a payer name holding
+    byte 0x85 (NEL in Latin-1), or U+2028/U+2029, was written raw, so str.splitlines() cut its NDJSON line
+    in two. They are JSON escapes now, and the value reads back the same."""
+    import json
+
+    from edi_pipeline.formats.convert import to_ndjson
+
+    raw = (FIXTURES / "pair-denials.835").read_bytes().replace(b"N1*PR*", b"N1*PR*" + byte, 1)
+    out = io.StringIO()
+    count = to_ndjson(raw, out, "x.835")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == count == out.getvalue().count("\n")
+    names = [json.loads(line).get("payer", {}).get("name", "") for line in lines]
+    assert any(name.startswith(char) for name in names)

@@ -112,11 +112,23 @@ def to_ndjson(source, out: IO[str], filename: str | None = None, issues: IssueLi
             pending.append(fast(d, option=newline, default=default))
         n += 1
         if len(pending) >= 512:
-            write(b"".join(pending))
+            write(_one_line_each(b"".join(pending)))
             pending.clear()
     if pending:
-        write(b"".join(pending))
+        write(_one_line_each(b"".join(pending)))
     return n
+
+
+_LINE_BREAKS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
+
+
+def _one_line_each(chunk: bytes) -> bytes:
+    """NDJSON lines with NEL, LS and PS (line ends to str.splitlines and to some JSON-lines readers) written
+    as JSON escapes: in JSON they can only be inside strings, so the values read back the same."""
+    for raw, escaped in _LINE_BREAKS:
+        if raw in chunk:
+            chunk = chunk.replace(raw, escaped)
+    return chunk
 
 
 CSV_COLUMNS = [
