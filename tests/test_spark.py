@@ -179,3 +179,17 @@ def test_spark_batch_x12_outputs_made_in_the_executors(spark, tmp_path, monkeypa
     assert (tmp_path / "out" / "outbound" / src.name).read_bytes() == (tmp_path / "local.837").read_bytes()
     assert (tmp_path / "out" / "rejects" / src.name).read_bytes() == (tmp_path / "local-rejects.837").read_bytes()
     assert list((tmp_path / "out" / "acks").glob(f"{src.name}.*.999"))
+
+
+def test_partitions_grow_with_the_files_so_each_holds_about_one(spark, tmp_path):
+    """Regression: partitions were fixed by the core count (8 at local[2]), so the 1,000,000-claim, 50-file
+    run held 125,000 claims a partition and ran out of JVM heap. Now there is at least one per file."""
+    from edi_pipeline.spark.job import partitions, read_files
+
+    files = []
+    for k in range(12):
+        p = tmp_path / f"f{k:02d}.837"
+        shutil.copyfile(ROOT / "fixtures" / "edi" / "837p-clean.837", p)
+        files.append(p)
+    assert partitions(spark, len(files)) >= len(files)
+    assert read_files(spark, files).rdd.getNumPartitions() == len(files)

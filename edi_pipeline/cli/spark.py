@@ -16,11 +16,13 @@ from edi_pipeline.cli.base import EXIT_FAIL, EXIT_OK, _fail, cli, guarded
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for tables/, acks/, outbound/ and rejects/.")
 @click.option("--master", default="local[2]", show_default=True, help="Spark master URL.")
+@click.option("--driver-memory", default="2g", show_default=True,
+              help="Heap of the driver JVM (in local mode also the executor's), as spark.driver.memory.")
 @click.option("--history", type=click.Path(exists=True), default=None,
               help="Parquet history of claims sent before (a former run's OUT/tables/history).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @guarded
-def spark_batch(inputs, out_dir, master, history, fmt):
+def spark_batch(inputs, out_dir, master, driver_memory, history, fmt):
     """Run the batch's stages on Spark over INPUT files and folders (needs the [spark] extra and Java 17).
 
     \b
@@ -47,7 +49,7 @@ def spark_batch(inputs, out_dir, master, history, fmt):
         _fail("spark-batch needs the [spark] extra: pip install -e '.[spark]'")
     if shutil.which("java") is None:
         _fail("spark-batch needs Java 17 on PATH (Debian: apt-get install openjdk-17-jre-headless)")
-    with spark_session(master) as spark:
+    with spark_session(master, driver_memory) as spark:
         summary = run_spark_batch(spark, list(inputs), out_dir, history=history)
     if fmt == "json":
         click.echo(json.dumps(summary.to_dict(), indent=1))

@@ -80,10 +80,10 @@ WRITTEN = {"claims": "file_order", "lines": "file_order", "payments": "file_orde
 
 
 @contextlib.contextmanager
-def spark_session(master: str = "local[2]") -> Iterator[SparkSession]:
-    """session(master), stopped at the end unless one was running already (a caller's, a test's)."""
+def spark_session(master: str = "local[2]", memory: str | None = None) -> Iterator[SparkSession]:
+    """session(master, memory), stopped at the end unless one was running already (a caller's, a test's)."""
     owned = SparkSession.getActiveSession() is None
-    spark = session(master)
+    spark = session(master, memory)
     try:
         yield spark
     finally:
@@ -186,10 +186,17 @@ def _as_parsed(rows: R.FileRows):
             yield tagged(R.SCHEMAS, name, batch)
 
 
+def partitions(spark: SparkSession, files: int) -> int:
+    """Partitions of the parsed input and of the claim groups: at least one a file, so a partition's rows
+    (and the Python worker's memory) stay about one file's however many files a run takes; the 1,000,000-
+    claim, 50-file run ran out of heap with partitions fixed by the core count."""
+    return max(spark.sparkContext.defaultParallelism * 2, files, 1)
+
+
 def read_files(spark: SparkSession, files: list[Path]) -> DataFrame:
     order = {p.name: k for k, p in enumerate(files)}
     raw = spark.read.format("binaryFile").load([str(p) for p in files]).repartition(
-        max(1, min(len(files), spark.sparkContext.defaultParallelism * 4)))
+        max(1, min(len(files), partitions(spark, len(files)))))
     return raw.mapInArrow(_parse_batches(order), from_arrow_schema(PARSED))
 
 
@@ -240,13 +247,14 @@ def _scrub_group(today: date):
     return scrub
 
 
-def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None, today: date) -> DataFrame:
+def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None, today: date,
+          files: int = 1) -> DataFrame:
     """Findings, outcomes and new history lines of every claim. Members are grouped into buckets by a hash
     of member_hash (a member's claims and history always in one bucket): a Python call per bucket, not
     per member, as a group's call costs milliseconds whatever its size."""
     if history is None:
         history = spark.createDataFrame([], from_arrow_schema(HISTORY))
-    buckets = spark.sparkContext.defaultParallelism * 16
+    buckets = max(spark.sparkContext.defaultParallelism * 16, partitions(spark, files) * 4)
 
     def bucketed(df: DataFrame) -> DataFrame:
         return df.withColumn("bucket", F.pmod(F.xxhash64("member_hash"), F.lit(buckets)))
@@ -298,7 +306,7 @@ def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> Dat
     return spark.createDataFrame(pairs, "pcn string, root string")
 
 
-def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date) -> DataFrame:
+def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date, files: int = 1) -> DataFrame:
     sent = outcomes.where(F.col("status") == SENT)
     roots = F.broadcast(claim_groups(spark, sent, remits))
 
@@ -310,8 +318,7 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
                         F.col(payload).alias("payload")))
 
     both = grouped(sent, CLAIM, None, "claim").unionByName(grouped(remits, PAYMENT, "header_index", "remit"))
-    parts = max(spark.sparkContext.defaultParallelism * 2, 1)
-    return both.repartition(parts, "group").mapInArrow(_analyse_partition(as_of), from_arrow_schema(ANALYSED))
+    return both.repartition(partitions(spark, files), "group").mapInArrow(_analyse_partition(as_of), from_arrow_schema(ANALYSED))
 
 
 # ---------------------------------------------------------------- 4. the job
@@ -348,10 +355,10 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
     parsed = read_files(spark, files).persist()
     try:
         hist = spark.read.schema(from_arrow_schema(HISTORY)).parquet(str(history)) if history else None
-        scrubbed = scrub(spark, table(parsed, "scrub_input"), hist, today).persist()
+        scrubbed = scrub(spark, table(parsed, "scrub_input"), hist, today, len(files)).persist()
         outcomes = table(scrubbed, "outcomes")
         t0 = time.perf_counter()
-        analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of).persist()
+        analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of, len(files)).persist()
         summary.seconds["read, scrub, claim groups"] = round(time.perf_counter() - t0, 1)
         frames = {t: table(parsed, t) for t in ("claims", "lines", "payments", "service_payments", "adjustments",
                                                 "acknowledgments", "errors")}
