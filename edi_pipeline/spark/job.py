@@ -195,8 +195,7 @@ def partitions(spark: SparkSession, files: int) -> int:
 
 def read_files(spark: SparkSession, files: list[Path]) -> DataFrame:
     order = {p.name: k for k, p in enumerate(files)}
-    raw = spark.read.format("binaryFile").load([str(p) for p in files]).repartition(
-        max(1, min(len(files), partitions(spark, len(files)))))
+    raw = spark.read.format("binaryFile").load([str(p) for p in files]).repartition(max(1, len(files)))  # a file a partition
     return raw.mapInArrow(_parse_batches(order), from_arrow_schema(PARSED))
 
 
