@@ -21,11 +21,15 @@ _RUN = re.compile(r"reconciliation-\d{8}T\d{6}\.\d+Z")
 _STAMPS = ("_at", "run")
 
 
+_NOT_OUTPUTS = (".edi-pipeline-batch.lock", ".edi-pipeline-control-number.lock", ".edi_pipeline.db", "edi_pipeline.db")
+
+
 def _outputs(out: Path) -> dict[str, bytes]:
-    """Every file under OUT (the store aside), its run id and times masked, OUT itself named 'OUT'."""
+    """Every file under OUT (the store and the locks aside, the control-number sequence kept), its run id
+    and times masked, OUT itself named 'OUT'."""
     files = {}
     for p in sorted(out.rglob("*")):
-        if p.is_file() and not p.name.startswith((".", "edi_pipeline.db")):
+        if p.is_file() and not p.name.startswith(_NOT_OUTPUTS):
             text = _TIMES.sub(rb"\1*T*T", p.read_bytes().replace(str(out).encode(), b"OUT"))
             files[_RUN.sub("reconciliation-RUN", str(p.relative_to(out)))] = _RUN.sub(
                 "reconciliation-RUN", text.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
@@ -46,6 +50,8 @@ def _rows(db: Path, out: Path) -> dict[str, list[tuple]]:
 
 
 def _run(inbox: Path, out: Path, workers: int) -> tuple[int, dict, dict]:
+    """A batch of a copy of `inbox` (a run lets its quarantined files go) into `out`."""
+    inbox = shutil.copytree(inbox, out.with_name(f"{out.name}-inbox"))
     r = CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(out), "--quiet", "--settle", "0",
                                  "--workers", str(workers)])
     assert r.exit_code in (0, 1), r.output
@@ -101,6 +107,27 @@ def test_two_workers_give_every_output_and_row_of_one_on_the_fixtures(tmp_path, 
     assert two[2] == one[2]
 
 
+def test_two_workers_give_every_output_and_row_of_one_on_all_the_fixtures(tmp_path, monkeypatch):
+    """Every bundled fixture in one inbox: many files answered by 999s, TA1s and 277CAs, whose control
+    numbers come from one sequence. Each file's are reserved in file order before any is processed, so
+    the order in which workers finish changes no number (the cases above hold one 837P each)."""
+    monkeypatch.setenv("EDI_SCRUB_DATE", "2026-11-27")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = sorted(p.name for p in FIXTURES.iterdir() if p.is_file() and p.name != "README.md")
+    for n in names:
+        shutil.copyfile(FIXTURES / n, inbox / n)
+    one = _run(inbox, tmp_path / "one", 1)
+    two = _run(inbox, tmp_path / "two", 2)
+    acks = [k for k in one[1] if k.startswith("acks/")]
+    assert len(acks) > len(names) and any(k.endswith(".ta1") for k in acks)
+    assert "acks/.edi-pipeline-control-number" in one[1] and "quarantine/835-corrupt.835" in one[1]
+    assert two[0] == one[0]
+    assert sorted(two[1]) == sorted(one[1])
+    assert [k for k in one[1] if two[1][k] != one[1][k]] == []
+    assert two[2] == one[2]
+
+
 def test_remits_only_files_are_taken_beside_the_claims_and_acknowledgments_after():
     """The run's phases: 837P files (and files it cannot read, which it quarantines) first, remits-only
     files in the same phase after them (workers ingest them beside the 837P work), payers' 999s and
@@ -111,3 +138,82 @@ def test_remits_only_files_are_taken_beside_the_claims_and_acknowledgments_after
              Path("e.x12"): "837P+835", Path("f.x12"): "835+999", Path("g.277"): "277CA"}
     assert run_phases(kinds) == [[Path("b.837"), Path("d"), Path("e.x12"), Path("a.835")],
                                  [Path("c.999"), Path("f.x12"), Path("g.277")]]
+
+
+def test_each_file_gets_a_disjoint_block_in_file_order_and_the_next_run_continues(tmp_path):
+    from edi_pipeline.runners.batch import reserve_control_numbers
+
+    out = tmp_path / "out"
+    first = reserve_control_numbers(out, {Path("b.837"): 2, Path("a.835"): 0, Path("c.837"): 3})
+    assert list(first) == [Path("b.837"), Path("a.835"), Path("c.837")]
+    assert first == {Path("b.837"): [1, 2], Path("a.835"): [], Path("c.837"): [3, 4, 5]}
+    assert reserve_control_numbers(out, {Path("d.837"): 1}) == {Path("d.837"): [6]}  # after the last reserved
+    assert reserve_control_numbers(out, {Path("e.835"): 0}) == {Path("e.835"): []}
+    assert (out / "acks" / ".edi-pipeline-control-number").read_text() == "6\n"  # nothing taken for none
+
+
+def test_a_run_numbers_its_files_acks_in_file_order_whatever_finishes_first(tmp_path, monkeypatch):
+    """The second file's acks come after every number the first could take, even when it finishes first;
+    a number the first does not use is skipped (here: the TA1 its interchange might have needed)."""
+    import edi_pipeline.runners.batch as batch
+
+    monkeypatch.setenv("EDI_SCRUB_DATE", "2026-11-27")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in ("pair-plb.837", "pair-denials.837"):
+        shutil.copyfile(FIXTURES / n, inbox / n)
+    real = batch.process_file
+    order = []
+
+    def backwards(path, *args):  # the later file is processed first, as a faster worker would
+        order.append(Path(path).name)
+        return real(path, *args)
+
+    monkeypatch.setattr(batch, "process_file", backwards)
+    monkeypatch.setattr(batch, "map", lambda f, jobs: map(f, reversed(list(jobs))), raising=False)
+    _run(inbox, tmp_path / "out", 1)
+    assert order == ["pair-plb.837", "pair-denials.837"]
+    isa13 = {p.name: p.read_text().split("~")[0].split("*")[13]
+             for p in (tmp_path / "out" / "acks").iterdir() if not p.name.startswith(".")}
+    assert isa13 == {"pair-denials.837.101.999": "000000001", "pair-denials.837.000001046.277": "000000002",
+                     "pair-plb.837.101.999": "000000003", "pair-plb.837.000001050.277": "000000004"}
+
+
+def test_no_file_takes_more_control_numbers_than_its_reservation(tmp_path):
+    """ack_numbers bounds what each file's acknowledgments take, over the fixtures and the corpus (one
+    batch of all, each file named by its place so its acks are told apart): no file fails for want of
+    numbers, and none is used twice. Without the corpus, the fixtures alone (then no file repeats an
+    interchange)."""
+    from conftest import corpus_files
+
+    from edi_pipeline.runners.batch import ack_numbers, scan_file
+    from edi_pipeline.core.errors import EdiError
+
+    files = [p for p in FIXTURES.iterdir() if p.is_file() and p.name != "README.md"] + \
+        [p for p in corpus_files() if p.suffix != ".md"]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    reserved = {}
+    for k, p in enumerate(sorted(files)):
+        name = f"{k:03d}-{p.name}"
+        shutil.copyfile(p, inbox / name)
+        try:
+            reserved[f"{k:03d}-"] = ack_numbers(scan_file(inbox / name))
+        except EdiError:  # no file of ours: quarantined without an acknowledgment
+            reserved[f"{k:03d}-"] = 0
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["batch", str(inbox), "--out", str(out), "--quiet", "--settle", "0",
+                                 "--format", "json"])
+    assert r.exit_code in (0, 1), r.output
+    acks = [p for p in (out / "acks").iterdir() if not p.name.startswith(".")]
+    used = {tag: sum(a.name.startswith(tag) for a in acks) for tag in reserved}
+    # a file repeating interchanges already processed gets a TA1 025 each instead (screen_repeats)
+    repeats = {p.name[:4] for p in (out / "quarantine").glob("*.error.txt") if "already processed" in p.read_text()}
+    assert all(used[t] for t in repeats) and (repeats or not corpus_files())  # (the corpus repeats some)
+    assert {t: (used[t], n) for t, n in reserved.items() if used[t] > n and t not in repeats} == {}
+    assert sum(used.values()) == len(acks) > len(files)
+    controls = [a.read_text().split("~")[0].split("*")[13] for a in acks]
+    assert len(set(controls)) == len(controls)  # never a number twice
+    if corpus_files():
+        print(f"{len(files)} files: {len(acks)} acknowledgments, {sum(reserved.values())} numbers reserved by "
+              "ack_numbers")

@@ -137,6 +137,7 @@ class InterchangeMark:
     elements: list[str]  # ISA01..ISA16 at 1..16
     line: int
     kinds: set[Kind] = field(default_factory=set)
+    groups: int = 0  # the GS segments after it, up to the next ISA
 
     @property
     def sender(self) -> str:
@@ -155,6 +156,7 @@ class InterchangeMark:
 class FileScan:
     kind: str  # its kinds' stored label: '837P', '835', '837P+835', '999', '277CA', ...
     interchanges: list[InterchangeMark]
+    unread: int = 0  # ISAs it could not read (the envelope reader reports them)
 
 
 SCAN_CHUNK = 1 << 20
@@ -176,11 +178,13 @@ def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[Inte
 
 
 def _scan_pattern(delims: Delimiters) -> re.Pattern[bytes]:
-    """A segment terminator, then (after any whitespace) an ISA or an ST of a registered type (tx.registry)."""
+    """A segment terminator, then (after any whitespace) an ISA, an ST of a registered type (tx.registry)
+    or a GS."""
     term = re.escape(delims.segment.encode("latin-1"))
     sep = re.escape(delims.element.encode("latin-1"))
     st01 = b"|".join(re.escape(code) for code in _SCAN_KINDS)
-    return re.compile(term + rb"[" + _BLANKS + rb"]*(?:(?i:(ISA))|(?i:ST)" + sep + rb"(" + st01 + rb"))")
+    return re.compile(term + rb"[" + _BLANKS + rb"]*(?:(?i:(ISA))|(?i:ST)" + sep + rb"(" + st01 + rb")|(?i:(GS))"
+                      + sep + rb")")
 
 
 def scan_file(path: Path) -> FileScan:
@@ -200,6 +204,7 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
         line = 1 + head[:len(head) - len(buf)].count(b"\n")
         mark, delims = _read_isa(buf, line, Position(name, line, 1, None, "ISA"))
         marks = [mark]
+        unread = 0
         pattern = _scan_pattern(delims)
         term = delims.segment.encode("latin-1")
         more = True
@@ -223,6 +228,9 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
             pos = last = 0
             while (m := pattern.search(buf, pos, end)) is not None:
                 pos = m.end()
+                if m.group(3):
+                    marks[-1].groups += 1
+                    continue
                 if not m.group(1):
                     marks[-1].kinds.add(_SCAN_KINDS[m.group(2)])
                     continue
@@ -232,6 +240,7 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
                 try:
                     mark, new = _read_isa(buf[isa_at:isa_at + 4096], line)
                 except InterchangeError:  # not a readable ISA: process_file's reader reports it
+                    unread += 1
                     continue
                 marks.append(mark)
                 if (new.element, new.segment) != (delims.element, delims.segment):
@@ -248,7 +257,7 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
         if not kinds:
             raise EdiError(f"{name}:1: no transaction set of a type read here "
                            f"({', '.join(t.kind for t in REGISTRY)}) in the file")
-        return FileScan(kind_label(kinds), marks)
+        return FileScan(kind_label(kinds), marks, unread)
     finally:
         while seen and (chunk := fh.read(SCAN_CHUNK)):
             seen(chunk)
@@ -433,9 +442,11 @@ def finish_publishing(store: Store, out: Path) -> None:
 
 
 def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, screened: Screened | None = None,
-                 run: str | None = None, interchanges: list[tuple[str, str, str]] = ()) -> FileOutcome:
+                 run: str | None = None, interchanges: list[tuple[str, str, str]] = (),
+                 controls: list[int] | None = None) -> FileOutcome:
     """Handle one inbox file by type, as the run's read of it found it (`screened`; default: read it now),
-    claimed in the store for batch `run`. Its outputs are staged and published only after its store rows
+    claimed in the store for batch `run`, its acknowledgments numbered from the block `controls` the run
+    reserved for it (screen_repeats; default: reserved now). Its outputs are staged and published only after its store rows
     and its done mark commit, so a rerun after a crash at any point publishes them exactly once. A file
     that changes once read, or one of whose `interchanges` (ISA06, ISA13, kind, as the screen found them
     new) another run stores meanwhile, is left for the next run."""
@@ -470,7 +481,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, scree
 
         store.before_commit = before_commit
         try:
-            kind, outcome = _process(path, out, stage, store, screened)
+            kind, outcome = _process(path, out, stage, store, screened, controls)
             if not committed:  # nothing stored (quarantined): its outputs must still be of the whole file
                 _check_unchanged(path, before)
         except BaseException as exc:
@@ -508,10 +519,11 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, scree
         store.close()
 
 
-def _process(path: Path, out: Path, stage: Path, store: Store,
-             screened: Screened) -> tuple[str | None, FileOutcome]:
+def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screened,
+             controls: list[int] | None = None) -> tuple[str | None, FileOutcome]:
     """process_file's work on a file not done before: its kind and its outcome, DONE or QUARANTINED,
-    its outputs written under `stage` (laid out as OUT is). Its held bytes, if any, are all it reads."""
+    its outputs written under `stage` (laid out as OUT is), its acknowledgments numbered from `controls`
+    (default: reserve_control_numbers now). Its held bytes, if any, are all it reads."""
     sha, data = screened.sha, screened.data
     name = output_name(store, path.name, sha)
     if screened.scan is None:
@@ -523,7 +535,7 @@ def _process(path: Path, out: Path, stage: Path, store: Store,
     if Kind.CLAIM_837P in kinds:
         from edi_pipeline.scrub.ack277 import write_277cas
         from edi_pipeline.scrub.scrubber import scrub_file  # here: an 835-only run does not pay for loading rules and TR3 maps
-        from edi_pipeline.validate.validator import take_control_numbers, validate_file, write_acks
+        from edi_pipeline.validate.validator import validate_file, write_acks
 
         from edi_pipeline.pipeline.one_pass import validate_and_scrub
 
@@ -531,7 +543,10 @@ def _process(path: Path, out: Path, stage: Path, store: Store,
         one = validate_and_scrub(path, path.name, stage / "outbound" / name, stage / "rejects" / name, store, sha,
                                  data)
         result = one.validation if one else validate_file(path, path.name)
-        write_acks(result, stage / "acks", name, numbers_from=out / "acks")
+        if controls is None:
+            controls = reserve_control_numbers(out, {path: ack_numbers(screened.scan)})[path]
+        numbers = _drawn(controls, path.name)
+        write_acks(result, stage / "acks", name, controls=numbers)
         for ack in result.acks_to_send():
             outcome.acks_accepted += ack.accepted
             outcome.acks_rejected += not ack.accepted
@@ -563,10 +578,9 @@ def _process(path: Path, out: Path, stage: Path, store: Store,
         with atomic_output(stage / "reports" / f"{name}.json", mode=0o600) as fh:
             scrubbed.write_report(fh)
         # the clearinghouse's 277CA per interchange: each claim sent on (A1) or held (A6/A7/A8 with its rule)
-        controls = (take_control_numbers(out / "acks", 1)[0] for _ in itertools.count())
-        outcome.claim_acks += len(one.claim_acks.write(stage / "acks", name, controls) if one and one.claim_acks
+        outcome.claim_acks += len(one.claim_acks.write(stage / "acks", name, numbers) if one and one.claim_acks
                                   else write_277cas(path if data is None else data, scrubbed.findings,
-                                                    stage / "acks", name, controls,
+                                                    stage / "acks", name, numbers,
                                                     withheld=result.rejected_sets()))
         outcome.claims_in += scrubbed.claims_in
         outcome.claims_out += scrubbed.claims_out
@@ -636,10 +650,10 @@ def _internal(exc: Exception) -> bool:
     return not isinstance(exc, (EdiError, OSError))
 
 
-def _job(args: tuple[str, str, str, Screened | None, str, list[tuple[str, str, str]]]) -> FileOutcome:
-    path, out, db, screened, run, interchanges = args
+def _job(args: tuple[str, str, str, Screened | None, str, list[tuple[str, str, str]], list[int]]) -> FileOutcome:
+    path, out, db, screened, run, interchanges, controls = args
     try:
-        return process_file(path, out, db, screened, run, interchanges)
+        return process_file(path, out, db, screened, run, interchanges, controls)
     except (*STORE_ERRORS, StoredUnfinished) as exc:  # the store failed (disk full), or the
         # file failed after its rows were stored: the next run processes it again
         why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
@@ -747,17 +761,21 @@ def split_wave(order: list[Path], scans: dict[Path, FileScan | None]) -> tuple[l
 
 
 def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: dict[Path, str | None], out: Path,
-                   store: Store, run: str, this_run: set[str]) -> dict[Path, FileOutcome]:
+                   store: Store, run: str, this_run: set[str]) -> tuple[dict[Path, FileOutcome], dict[Path, list[int]]]:
     """The files of a wave (split_wave) that must not be processed, decided before its workers start:
     - a second copy of the same bytes under another name: skipped;
     - a different file holding an interchange (ISA06 sender + ISA13 control number, same kind of sets)
       the store holds from another file (taken in an earlier run, or earlier in this one: `this_run`
       holds the digests processed so far): quarantined whole, since its claims would go to the payer
       twice or its payments count twice (TA1 note 025, duplicate control number). A file refused whole
-      (quarantined, TA1-rejected) left no interchange in the store, so it blocks no corrected resend."""
-    from edi_pipeline.validate.validator import take_control_numbers, write_ta1
+      (quarantined, TA1-rejected) left no interchange in the store, so it blocks no corrected resend.
+    And each other file's block of acknowledgment control numbers (reserve_control_numbers), for
+    process_file: the wave's blocks are taken in its order, so no number depends on how workers finish."""
+    from edi_pipeline.validate.validator import write_ta1
 
     early: dict[Path, FileOutcome] = {}
+    needs: dict[Path, int] = {}  # the control numbers each file can take, in wave order
+    repeated: dict[Path, tuple[list[InterchangeMark], dict[int, dict]]] = {}
     first_copy: dict[str, Path] = {}
     alive = _run_alive(store.path)
     for path in order:
@@ -768,6 +786,7 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
             early[path] = FileOutcome(path.name, SKIPPED, scan.kind, detail=f"same bytes as {first_copy[sha].name}")
             continue
         first_copy[sha] = path
+        needs[path] = ack_numbers(scan)
         marks = [m for m in scan.interchanges if _run_keys(m)]
         try:
             in_store = store.earlier_interchanges(_interchanges(scan), exclude_sha=sha)
@@ -775,6 +794,11 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
             continue
         if not in_store or store.claim_batch_file(sha, run, alive) is not None:
             continue  # new, or held by another batch run (process_file says so)
+        repeated[path] = marks, in_store
+        needs[path] = len(in_store)  # a TA1 025 for each repeated interchange
+    blocks = reserve_control_numbers(out, needs)
+    for path, (marks, in_store) in repeated.items():
+        sha, scan = shas[path], scans[path]
         repeats = sorted(in_store)
         k = repeats[0]
         m, row = marks[k], in_store[k]
@@ -788,7 +812,7 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
         outcome = _quarantine(path, stage, f"{path.name}:{m.line}: ISA#{index} ISA13 TA1-025 interchange {m.control} "
                                            f"from {m.sender} already processed ({source}); a new file needs a new "
                                            f"ISA13{rest}", output_name(store, path.name, sha))
-        for j, control in zip(repeats, take_control_numbers(out / "acks", len(repeats))):
+        for j, control in zip(repeats, blocks.pop(path)):
             write_ta1(stage / "acks", f"{outcome.output or path.name}.{marks[j].control}.ta1", marks[j].elements,
                       "025", control=control)
         outcome.kind = scan.kind
@@ -796,7 +820,45 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
         publish(stage, out)
         store.batch_file_published(sha)
         early[path] = _released(path, outcome)
-    return early
+    return early, blocks
+
+
+def ack_numbers(scan: FileScan) -> int:
+    """The most control numbers process_file's acknowledgments of a scanned file can take: none but for
+    837P sets; else a 999 per group and a TA1 per interchange that asks for one (ISA14 1), and a 277CA
+    per 837P interchange - or, when a TA1 rejects an interchange (the file is quarantined, no 277CA), a
+    TA1 per interchange and the 999s of the others. An ISA the screen could not read counts for all three."""
+    if Kind.CLAIM_837P not in kinds_of(scan.kind):
+        return 0
+    groups = sum(m.groups for m in scan.interchanges)
+    asked = sum(Isa.of(m.elements).ack_requested for m in scan.interchanges)
+    claims = sum(Kind.CLAIM_837P in m.kinds for m in scan.interchanges)
+    return groups + max(len(scan.interchanges), asked + claims) + 2 * scan.unread
+
+
+def reserve_control_numbers(out: Path, needs: dict[Path, int]) -> dict[Path, list[int]]:
+    """Each file's block of `needs[file]` acknowledgment control numbers of OUT/acks' sequence, in the
+    order of `needs`, taken at once under the sequence's lock (validate.take_control_numbers): two runs
+    on one OUT never share a number. A number its file does not use is skipped, never reused."""
+    total = sum(needs.values())
+    if not total:
+        return {path: [] for path in needs}
+    from edi_pipeline.validate.validator import take_control_numbers
+
+    numbers = iter(take_control_numbers(out / "acks", total))
+    return {path: list(itertools.islice(numbers, n)) for path, n in needs.items()}
+
+
+class ReservationShort(Exception):
+    """A file's acknowledgments took more control numbers than ack_numbers reserved for it (a fault of
+    ours: no number is taken from elsewhere, which would depend on the order workers finish)."""
+
+
+def _drawn(block: list[int], name: str) -> Iterator[int]:
+    """The numbers of a file's reserved block, in order; ReservationShort past its end."""
+    yield from block
+    raise ReservationShort(f"{name}: its acknowledgments need more than the {len(block)} control numbers "
+                           "reserved for it")
 
 
 def isa_index(path: Path, marks: list[InterchangeMark], mark: InterchangeMark) -> int:
@@ -963,13 +1025,13 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
                 wave, todo = split_wave(todo, scans)
                 store = Store(db)
                 try:
-                    early = screen_repeats(wave, scans, shas, out, store, run, this_run)
+                    early, blocks = screen_repeats(wave, scans, shas, out, store, run, this_run)
                 finally:
                     store.close()
                 for outcome in early.values():
                     record(outcome)
                 # (a generator: each file's held bytes go once it is processed)
-                jobs = ((str(p), str(out), db, screens.pop(p), run, _interchanges(scans[p]))
+                jobs = ((str(p), str(out), db, screens.pop(p), run, _interchanges(scans[p]), blocks.get(p, []))
                         for p in wave if p not in early)
                 results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
                 for outcome in results:

@@ -8,7 +8,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from edi_pipeline.validate import checks
 from edi_pipeline.tx.document import check_version
@@ -281,11 +281,11 @@ def take_control_numbers(ack_dir: Path, count: int) -> list[int]:
 
 
 def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
-               now: datetime | None = None, numbers_from: Path | None = None) -> list[Path]:
+               now: datetime | None = None, controls: Iterator[int] | None = None) -> list[Path]:
     """Each functional group's 999 as ACK_DIR/<name, default the file's>.<GS06 acknowledged>.999, and a TA1
     for each interchange with envelope errors or asking for one (ISA14 = 1) as <name>.<ISA13>.ta1 (an
     interchange the TA1 rejects gets no 999s); written atomically, each under its own interchange control
-    number (take_control_numbers of `numbers_from`, default ACK_DIR: the batch job stages acks elsewhere).
+    number: the next of `controls` (the batch job's reservation), default take_control_numbers(ACK_DIR).
     The name, GS06 and ISA13 are made safe (paths.safe_name, safe_part): whatever they hold, every ack lands
     in ACK_DIR."""
     base = safe_name(name or Path(result.file).name)
@@ -302,7 +302,8 @@ def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
         return output_path(ack_dir, file_name)
 
     ta1s = [x for x in result.interchanges if x.wants_ta1]
-    controls = iter(take_control_numbers(numbers_from or ack_dir, len(acks) + len(ta1s)))
+    if controls is None:
+        controls = iter(take_control_numbers(ack_dir, len(acks) + len(ta1s)))
     for ack in acks:
         written.append(target(ack.group_control_number.strip() or "group", ack.interchange_index, "999"))
         with atomic_output(written[-1]) as out:
