@@ -320,6 +320,45 @@ def test_a_file_failing_after_its_rows_are_stored_is_left_for_the_next_run_not_q
     assert table_counts(out / "edi_pipeline.db") == table_counts(reference / "edi_pipeline.db")
 
 
+def sent_rows(db) -> dict[str, list[tuple]]:
+    """The outbound sets and their claims as recorded (less the time they were)."""
+    store = Store(db)
+    try:
+        return {"sets": sorted(store.conn.execute("select id, file_sha256, outbound_file, isa_sender, isa_receiver, "
+                                                  "isa_control, gs_control, st_control, claims from outbound_sets")),
+                "claims": sorted(store.conn.execute("select * from outbound_claims"))}
+    finally:
+        store.close()
+
+
+def test_a_fault_recording_the_sets_sent_keeps_neither_them_nor_the_claims_and_the_rerun_finishes(tmp_path,
+                                                                                                 monkeypatch):
+    """The sets an 837P sends (what the payer's 999 answers) are recorded in the transaction that stores
+    its claims: a fault between the two leaves neither, and the next run does the whole file again."""
+    import edi_pipeline.runners.batch as batch_module
+
+    inbox, reference = plb_and_reference(tmp_path)
+    assert sent_rows(reference / "edi_pipeline.db")["sets"]
+
+    def fails(*args):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(batch_module, "outbound_sets", fails)
+    out = tmp_path / "out"
+    r = batch(inbox, out, "--format", "json")
+    assert r.exit_code == 1 and '"failed": 1' in r.output, r.output
+    assert table_counts(out / "edi_pipeline.db")["claims"] == 0  # the scrub's commit was undone with it
+    assert sent_rows(out / "edi_pipeline.db") == {"sets": [], "claims": []}
+    assert not any(published(out).values()) and (inbox / "pair-plb.837").exists()
+    monkeypatch.undo()
+    r = batch(inbox, out)
+    assert r.exit_code == 0 and "1 done" in r.output, r.output
+    assert {k: v.keys() if k == "acks" else v for k, v in published(out).items()} == \
+        {k: v.keys() if k == "acks" else v for k, v in published(reference).items()}
+    assert table_counts(out / "edi_pipeline.db") == table_counts(reference / "edi_pipeline.db")
+    assert sent_rows(out / "edi_pipeline.db") == sent_rows(reference / "edi_pipeline.db")
+
+
 def test_outputs_that_cannot_be_published_wait_staged_for_the_next_run(tmp_path, monkeypatch):
     import edi_pipeline.runners.batch as batch_module
 

@@ -539,6 +539,8 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
 
         from edi_pipeline.pipeline.one_pass import validate_and_scrub
 
+        restore = store.before_commit  # until the scrub is done, its commit records the sets it sends too
+        store.before_commit = _with_sent_sets(restore, store, stage / "outbound" / name, sha, name)
         # validation and scrub from one read; where that cannot stand for the two, two reads as before
         one = validate_and_scrub(path, path.name, stage / "outbound" / name, stage / "rejects" / name, store, sha,
                                  data)
@@ -568,10 +570,10 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
                                                            withheld=result.rejected_sets(), data=data)
         except EdiError as exc:
             return quarantined(str(exc))
+        finally:
+            store.before_commit = restore
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
             (stage / "outbound" / name).unlink(missing_ok=True)
-        else:  # its control numbers as sent, which the payer's 999 answers
-            store.add_outbound_sets(*outbound_sets(stage / "outbound" / name, sha, name))
         scrubbed.out_path = str(out / "outbound" / name)  # the report names the outputs where they are published
         if scrubbed.rejects_path is not None:
             scrubbed.rejects_path = str(out / "rejects" / name)
@@ -608,6 +610,20 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
         outcome.unmatched_acks += ingested.unmatched_acks
         outcome.remits_key = ingested.key if ingested.payments else None
     return kind, outcome
+
+
+def _with_sent_sets(before: Callable[[], None] | None, store: Store, outbound: Path, sha: str,
+                    name: str) -> Callable[[], None]:
+    """A Store.before_commit that runs `before`, then records the 837P sets of `outbound` and their
+    claims (acks_in.outbound_sets: the control numbers as sent, which the payer's 999 answers): the
+    scrub's commit comes once its outputs are in place, so its claims and the sets sending them are one
+    transaction."""
+    def before_commit() -> None:
+        if before is not None:
+            before()
+        if outbound.stat().st_size:  # (empty when every claim is held)
+            store.add_outbound_sets(*outbound_sets(outbound, sha, name))
+    return before_commit
 
 
 class JsonLines(logging.Formatter):
