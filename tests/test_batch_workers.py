@@ -217,3 +217,39 @@ def test_no_file_takes_more_control_numbers_than_its_reservation(tmp_path):
     if corpus_files():
         print(f"{len(files)} files: {len(acks)} acknowledgments, {sum(reserved.values())} numbers reserved by "
               "ack_numbers")
+
+
+def test_the_screen_counts_the_groups_the_reader_finds_in_each_interchange():
+    """ack_numbers reserves a 999 per GS: the screen's count is the envelope reader's, interchange by
+    interchange, over the fixtures and the corpus; a typical file reserves exactly what it takes."""
+    from conftest import corpus_files
+
+    from edi_pipeline.core.errors import EdiError
+    from edi_pipeline.runners.batch import ack_numbers, scan_file
+    from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
+
+    checked = 0
+    for path in sorted(p for p in FIXTURES.iterdir() if p.is_file() and p.name != "README.md") + \
+            [p for p in corpus_files() if p.suffix != ".md"]:
+        try:
+            scan = scan_file(path)
+        except EdiError:
+            continue
+        groups: list[int] = []
+        try:
+            with EnvelopeReader(path, path.name) as env:
+                for item in env:
+                    if isinstance(item, EnvelopeSegment) and item.tag in ("ISA", "GS"):
+                        if item.tag == "ISA":
+                            groups.append(0)
+                        elif groups:
+                            groups[-1] += 1
+        except EdiError:
+            continue
+        if len(groups) == len(scan.interchanges):  # (the reader stops at an ISA it cannot read)
+            assert [m.groups for m in scan.interchanges] == groups, path.name
+            checked += 1
+    assert checked > 70
+    assert ack_numbers(scan_file(FIXTURES / "pair-plb.837")) == 2  # its 999 and its 277CA
+    assert ack_numbers(scan_file(FIXTURES / "837p-multi-interchange.837")) == 4
+    assert ack_numbers(scan_file(FIXTURES / "pair-plb.835")) == 0
