@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from conftest import ROOT
 from test_batch_workers import _run
 
@@ -97,7 +99,7 @@ def _one_read(path: Path, out: Path, pool=None):
         with split.splitting(pool):
             one = one_pass.validate_and_scrub(path, path.name, out / "o", out / "r", store, "f" * 64,
                                               path.read_bytes())
-        return one, (out / "o").read_bytes(), (out / "r").read_bytes()
+        return one, *((out / n).read_bytes() if (out / n).exists() else None for n in ("o", "r"))
     finally:
         store.close()
 
@@ -141,7 +143,12 @@ class _Counting:
         return Result()
 
 
-def test_the_read_ahead_holds_a_bounded_number_of_sets(tmp_path):
+@pytest.mark.parametrize("segments, most", [(None, split.AHEAD + 1), (1, 2)])
+def test_the_read_ahead_holds_a_bounded_number_of_sets(tmp_path, monkeypatch, segments, most):
+    """At most AHEAD sets wait in the queue (and one more is handed out before the first is given), or
+    a single one when they hold over AHEAD_SEGMENTS segments."""
+    if segments is not None:
+        monkeypatch.setattr(split, "AHEAD_SEGMENTS", segments)
     path, _ = _mutated(tmp_path)
     fake = _Counting()
     with EnvelopeReader(path, path.name) as env:
@@ -151,7 +158,45 @@ def test_the_read_ahead_holds_a_bounded_number_of_sets(tmp_path):
             mark, walked = ahead.taken(item)
             assert mark <= len(env.issues)
             seen += walked is not None
-    assert seen == SETS and 1 < fake.most <= split.AHEAD + 1
+    assert seen == SETS and fake.most == most
+
+
+_SMALL: dict[str, bytes] = {}
+# (what is changed in the set, its replacement): TR3 errors, a balancing error, a reader error, a truncation
+_MUTATIONS = [(b"PER*IC*", b"PER*Q9*"), (b"DMG*D8*", b"DMG*XX*"), (b"N4*", b"N9*"), (b"CLM*", b"CLM**"),
+              (b"SE*", b"SE*1"), (b"SE*", b"")]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(_MUTATIONS), st.booleans()), max_size=3))
+def test_split_reads_of_mutated_files_equal_the_one_process_read(tmp_path_factory, monkeypatch, changes):
+    """Any mix of rejected, faulty and truncated sets: the split read gives what the one-process read
+    gives (or both give way to two reads)."""
+    if not _SMALL:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import generate
+
+        p837, _, _ = generate.generate(24, 5, tmp_path_factory.mktemp("small"), claims_per_st=4, interchanges=2)
+        _SMALL["text"] = p837.read_bytes()
+    text = _SMALL["text"]
+    starts = [m.start() for m in re.finditer(rb"ST\*837\*", text)] + [len(text)]
+    sets = [text[a:b] for a, b in zip(starts, starts[1:])]
+    for k, (old, new), last in changes:
+        at = sets[k].rfind(old) if last else sets[k].find(old)
+        sets[k] = sets[k][:at] + new + sets[k][at + len(old):]
+    tmp = tmp_path_factory.mktemp("case")
+    path = tmp / "small.837"
+    path.write_bytes(text[:starts[0]] + b"".join(sets))
+    (tmp / "a").mkdir()
+    (tmp / "b").mkdir()
+    monkeypatch.setattr(split, "SPLIT_BYTES", 0)
+    alone, out1, rej1 = _one_read(path, tmp / "a")
+    split_, out2, rej2 = _one_read(path, tmp / "b", _Counting())
+    assert (alone is None) == (split_ is None) and (out2, rej2) == (out1, rej1)
+    if alone is not None:
+        assert split_.validation.to_dict() == alone.validation.to_dict()
+        assert [_masked(a.numbered(7)) for a in split_.validation.acks] == \
+            [_masked(a.numbered(7)) for a in alone.validation.acks]
 
 
 def test_a_walk_made_in_a_worker_is_the_walk_made_here(tmp_path, pool):

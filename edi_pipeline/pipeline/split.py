@@ -25,8 +25,11 @@ from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transacti
 # 2,000 claims) seldom holds more than one set, so nothing is left to walk beside its scrub.
 SPLIT_BYTES = 1 << 20
 # Sets read ahead of the scrub, walked or waiting in the pool: enough to keep 2-4 workers busy while the
-# parent scrubs, few enough that memory stays bounded by a few sets (each is held as read until scrubbed).
+# parent scrubs, few enough that memory stays bounded (each set is held as read until scrubbed, about
+# 100 bytes a segment): at most AHEAD sets, and beyond one set at most AHEAD_SEGMENTS segments (some four
+# sets of 2,000 claims), so a file of huge sets is read one set ahead.
 AHEAD = 4
+AHEAD_SEGMENTS = 150_000
 
 _POOL: ContextVar[Any] = ContextVar("edi_pipeline_split_pool", default=None)
 
@@ -57,9 +60,10 @@ def hand_out(pool, args: tuple) -> Any:
 
 
 class ReadAhead:
-    """An EnvelopeReader's items, read up to AHEAD transaction sets ahead of their consumer, each set's
-    walk handed to the pool once read. `taken(item)`, for the item just given out: the reader's issue
-    count when it was read, and its walk (None for an envelope segment, or a set outside an envelope)."""
+    """An EnvelopeReader's items, read up to `depth` transaction sets (and AHEAD_SEGMENTS segments, see
+    there) ahead of their consumer, each set's walk handed to the pool once read. `taken(item)`, for the
+    item just given out: the reader's issue count when it was read, and its walk (None for an envelope
+    segment, or a set outside an envelope)."""
 
     def __init__(self, env: EnvelopeReader, pool, filename: str | None, now: datetime, depth: int = AHEAD):
         self.env, self.pool, self.filename, self.now, self.depth = env, pool, filename, now, depth
@@ -67,7 +71,7 @@ class ReadAhead:
 
     def __iter__(self) -> Iterator[EnvelopeSegment | Transaction]:
         queue: deque[tuple[Any, int, Any]] = deque()
-        sets = 0  # transaction sets in the queue
+        sets = segments = 0  # transaction sets in the queue, and their segments
         isa = gs = None  # as SetValidation.feed follows them
         for item in self.env:
             walk = None
@@ -78,11 +82,15 @@ class ReadAhead:
                     gs = item
             else:
                 sets += 1
+                segments += len(item.segments)
                 if isa is not None and gs is not None:
                     walk = hand_out(self.pool, (self.filename, isa, gs, item, self.now))
             queue.append((item, len(self.env.issues), walk))
-            while sets > self.depth:
-                sets -= not isinstance(queue[0][0], EnvelopeSegment)
+            while sets > self.depth or sets > 1 and segments > AHEAD_SEGMENTS:
+                first = queue[0][0]
+                if not isinstance(first, EnvelopeSegment):
+                    sets -= 1
+                    segments -= len(first.segments)
                 yield self._give(queue.popleft())
         while queue:
             yield self._give(queue.popleft())
@@ -98,4 +106,4 @@ class ReadAhead:
         return entry[1], entry[2].get() if entry[2] is not None else None
 
 
-__all__ = ["AHEAD", "SPLIT_BYTES", "ReadAhead", "hand_out", "pool_for", "splitting"]
+__all__ = ["AHEAD", "AHEAD_SEGMENTS", "SPLIT_BYTES", "ReadAhead", "hand_out", "pool_for", "splitting"]
