@@ -974,9 +974,8 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
                 jobs = ((str(p), str(out), db, screens.pop(p), run, _interchanges(scans[p]))
                         for p in wave if p not in early and p not in here)
                 results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
-                for args in split_jobs:  # here, beside the pool's files
-                    record(_split_job(pool, args))
-                    del args
+                while split_jobs:  # here, beside the pool's files (each file's held bytes go once processed)
+                    record(_split_job(pool, split_jobs.pop(0)))
                 for outcome in results:
                     record(outcome)
     finally:
