@@ -7,7 +7,8 @@ rejected, no interchange rejected by a TA1. Where it does not, or the file canno
 the scrub is undone (no store row, no output) and `validate_and_scrub` returns None: the caller then
 validates and scrubs in two reads, as `validate_file` and `scrub_file` alone do. The 277CAs are
 rendered in the same read too (scrub.ack277.AckSpool), unless a later hold would change one already
-rendered; then write_277cas reads the file again.
+rendered; then write_277cas reads the file again. Inside pipeline.split.splitting, a large file's sets
+are walked by the batch's workers, read ahead of the scrub, with the same results.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from dataclasses import dataclass
 
 from edi_pipeline.core.errors import EdiError
+from edi_pipeline.pipeline import split
+from edi_pipeline.pipeline.split import ReadAhead
 from edi_pipeline.scrub.ack277 import AckSpool
 from edi_pipeline.scrub import scrubber
 from edi_pipeline.scrub.scrubber import ScrubResult
@@ -30,8 +33,10 @@ class _Disagrees(Exception):
 class _Tee:
     """scrub.ScrubTee over a ValidationPass; the scrub's `withheld` test asks it about the set last fed."""
 
-    def __init__(self, path: str, name: str):
+    def __init__(self, path: str, name: str, pool=None):
         self.path = path
+        self.pool = pool  # its sets' TR3 walks are made there (pipeline.split), read ahead of the scrub
+        self.ahead: ReadAhead | None = None
         self.run = ValidationPass(name)
         self.decided: dict[tuple[int, str, str], bool] = {}  # each 837P set's key -> withheld
         self.conflict = False  # two sets of one key decided apart
@@ -42,13 +47,20 @@ class _Tee:
         self.gs: list[str] = []
         self.isa_index = 0
 
-    def start(self, env: EnvelopeReader) -> None:
+    def start(self, env: EnvelopeReader):
         self.env = env
         self.run.reader_issues = env.issues
         self.run.reader_name = env.filename
+        if self.pool is not None and self.run.sets is not None:
+            self.ahead = ReadAhead(env, self.pool, self.run.sets.filename, self.run.sets.now)
+            return self.ahead
+        return env
 
     def feed(self, item) -> None:
-        self.run.feed(item)
+        if self.ahead is not None:
+            self.run.feed(item, *self.ahead.taken(item))
+        else:
+            self.run.feed(item)
         if isinstance(item, EnvelopeSegment):  # the envelope the 277CAs answer, as set_outcomes reads it
             if item.tag == "ISA":
                 self.isa, self.gs, self.isa_index = item.elements, [], item.index
@@ -89,7 +101,7 @@ def validate_and_scrub(path: str | os.PathLike, name: str, out_path, rejects_pat
     withheld=<its rejected sets>) in one read, or None (nothing written) when the read cannot stand
     for the two (see the module docstring). `data`: the file's bytes, read already (the caller's one
     read); `path` is then read again only where validation walks a faulty envelope's whole text."""
-    tee = _Tee(str(path), name)
+    tee = _Tee(str(path), name, split.pool_for(path, data))
     try:
         scrubbed = scrubber.scrub_file(path, out_path, rejects_path, store, sha256=sha256, withheld=tee, tee=tee,
                                        data=data)

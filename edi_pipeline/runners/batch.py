@@ -1047,10 +1047,15 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
                     store.close()
                 for outcome in early.values():
                     record(outcome)
+                here = _to_split(wave, early, scans, screens, workers) if pool else []
+                split_jobs = [(str(p), str(out), db, screens.pop(p), run, _interchanges(scans[p]), blocks.get(p, []))
+                              for p in here]
                 # (a generator: each file's held bytes go once it is processed)
                 jobs = ((str(p), str(out), db, screens.pop(p), run, _interchanges(scans[p]), blocks.get(p, []))
-                        for p in wave if p not in early)
+                        for p in wave if p not in early and p not in here)
                 results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
+                while split_jobs:  # here, beside the pool's files (each file's held bytes go once processed)
+                    record(_split_job(pool, split_jobs.pop(0)))
                 for outcome in results:
                     record(outcome)
     finally:
@@ -1087,6 +1092,27 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
             finally:
                 store.close()
     return summary
+
+
+def _to_split(wave: list[Path], early: dict[Path, FileOutcome], scans: dict[Path, FileScan | None],
+              screens: dict[Path, Screened | None], workers: int) -> list[Path]:
+    """The files of a wave the run's own process takes, one at a time, splitting each across the workers
+    (pipeline.split): its 837P files of at least split.SPLIT_BYTES when the wave holds fewer 837P files
+    than workers (with more, whole files keep every worker busy)."""
+    from edi_pipeline.pipeline import split  # (here: loads the TR3 walk, which an 835-only run never needs)
+
+    claims = [p for p in wave if p not in early and scans[p] and Kind.CLAIM_837P in kinds_of(scans[p].kind)]
+    if len(claims) >= workers:
+        return []
+    return [p for p in claims if screens[p] is not None and screens[p].identity[0] >= split.SPLIT_BYTES]
+
+
+def _split_job(pool, args: tuple) -> FileOutcome:
+    """_job(args) in this process, the file's transaction sets walked in `pool` (pipeline.split)."""
+    from edi_pipeline.pipeline.split import splitting
+
+    with splitting(pool):
+        return _job(args)
 
 
 def retry_quarantined(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None,

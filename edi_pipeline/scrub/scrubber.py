@@ -367,8 +367,9 @@ class ScrubTee(Protocol):
     """Another stage reading the items of the same read (the batch's validation): it sees each item
     before the scrub does, may give the 837P sets' claims it parsed, and has the last word."""
 
-    def start(self, env: EnvelopeReader) -> None:
-        """Before the first item, the reader the items come from."""
+    def start(self, env: EnvelopeReader) -> Iterable:
+        """Before the first item, the reader the items come from; returns the items the scrub reads: the
+        reader itself, or the reader's items as another stage reads them (ahead of the scrub)."""
 
     def feed(self, item: EnvelopeSegment | Transaction) -> None:
         """Each item read, before the scrub sees it."""
@@ -532,8 +533,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
         env = stack.enter_context(EnvelopeReader(path if data is None else data, name))
         items: Iterable = env
         if tee is not None:
-            tee.start(env)
-            items = _teed(env, tee)
+            items = _teed(tee.start(env), tee)
         for item in scrub_items(items, result, sink.history if sink else MemoryHistory(),
                                 sink.auths if sink else AuthBook(), sink.ncci if sink else None,
                                 profiles, tables, withheld, today, report_only,

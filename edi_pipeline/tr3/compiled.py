@@ -47,7 +47,7 @@ from edi_pipeline.core.files import atomic_binary
 from edi_pipeline.tr3.reference import (HEADER_OF, EleRef, GroupAck, Run, Seg, Tr3Result, ascii_text, element_position,
                                         group_acks, run_validation)
 
-__all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map", "COMPILED", "SetValidation"]
+__all__ = ["GroupAck", "Tr3Result", "validate_tr3_fast", "compiled_map", "COMPILED", "SetValidation", "walk_set"]
 
 logging.getLogger("pyx12").addHandler(logging.NullHandler())
 
@@ -1561,6 +1561,14 @@ class _SetSegs:
             yield seg.seg_id, seg.text
 
 
+def walk_set(filename: str | None, isa: EnvelopeSegment, gs: EnvelopeSegment, tx: Any,
+             now: datetime) -> tuple[list, list]:
+    """The TR3 walk of one transaction set SetValidation.feed makes: its errors (positions within the set's
+    own envelope) and its group, sharing their error objects; picklable, so a worker process can make it."""
+    run, _ = _validate_set(filename, isa, gs, tx, now)
+    return run.errs, run.groups
+
+
 class SetValidation:
     """validate_tr3_fast for files too large to hold, fed the envelope reader's items one at a time (a
     caller reading the file for its own checks validates it in the same pass): each transaction set is
@@ -1579,7 +1587,9 @@ class SetValidation:
         self._sets: list[tuple[int, Any]] = []
         self._isa = self._gs = None
 
-    def feed(self, item) -> None:
+    def feed(self, item, walked: tuple[list, list] | None = None) -> None:
+        """One envelope item; a transaction set's walk is `walked` when it was made elsewhere (walk_set,
+        in a worker process, on the same ISA, GS and set, at self.now)."""
         isa, gs = self._isa, self._gs
         if isinstance(item, EnvelopeSegment):
             if item.tag == "ISA":
@@ -1595,10 +1605,10 @@ class SetValidation:
         if isa is None or gs is None:
             return
         tx = item
-        run, result = _validate_set(self.filename, isa, gs, tx, self.now)
-        del result  # its issues are those of run.errs, moved here to their place in the file:
+        errs, groups = walked or walk_set(self.filename, isa, gs, tx, self.now)
+        # the walk's issues, moved here to their place in the file:
         n = len(tx.segments)
-        for err in sorted(run.errs, key=lambda e: (e.issue.pos.segment_index, e.issue.pos.line)):
+        for err in sorted(errs, key=lambda e: (e.issue.pos.segment_index, e.issue.pos.line)):
             issue = err.issue
             k = issue.pos.segment_index
             if k == 1:
@@ -1618,9 +1628,9 @@ class SetValidation:
                 self._seen.add(mark)
             err.issue = moved  # the 999 reads the same finding, and the run's copy goes
             self.issues.append(moved)
-        if run.groups:
+        if groups:
             key = (isa.index, gs.index)
-            grp = run.groups[0]
+            grp = groups[0]
             grp.isa_index = isa.index
             if key not in self._groups:
                 self._groups[key] = grp

@@ -120,13 +120,18 @@ class ValidationPass:
         self.claims: list[Claim] = []
         self.claim_issues: list[Issue] = []
 
-    def feed(self, item: EnvelopeSegment | Transaction) -> None:
-        """The envelope reader's, the parsers' and the balancing checks of one item."""
+    def feed(self, item: EnvelopeSegment | Transaction, reader_mark: int | None = None,
+             walked: tuple[list, list] | None = None) -> None:
+        """The envelope reader's, the parsers' and the balancing checks of one item. A caller reading
+        ahead of the feed (pipeline.split) gives `reader_mark`, len(reader_issues) when the item was
+        read, and a set's TR3 walk made elsewhere (`walked`, see SetValidation.feed)."""
         result, issues = self.result, self.result.issues
+        if reader_mark is None:
+            reader_mark = len(self.reader_issues or ())
         if self.sets is not None:
-            self.sets.feed(item)
+            self.sets.feed(item, walked)
         if isinstance(item, EnvelopeSegment):
-            self._marks = (len(self.reader_issues or ()), len(self.sets.issues) if self.sets else 0)
+            self._marks = (reader_mark, len(self.sets.issues) if self.sets else 0)
             result.segments = item.index
             if item.tag == "ISA":
                 result.interchanges.append(Interchange(item.elements, item.index))
@@ -145,8 +150,8 @@ class ValidationPass:
             for check in tt.checks:
                 getattr(checks, check)(records, issues)
         reader, tr3 = self._marks
-        self._marks = (len(self.reader_issues or ()), len(self.sets.issues) if self.sets else 0)
-        found = itertools.chain(issues[own:], (self.reader_issues or [])[reader:],
+        self._marks = (reader_mark, len(self.sets.issues) if self.sets else 0)
+        found = itertools.chain(issues[own:], (self.reader_issues or [])[reader:reader_mark],
                                 self.sets.issues[tr3:] if self.sets else ())
         self._rejected = any(i.severity is Severity.ERROR for i in found)
 
