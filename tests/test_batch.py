@@ -307,7 +307,7 @@ def test_a_failed_reconciliation_keeps_the_summary_and_exits_1(tmp_path, monkeyp
     def broken(*args, **kwargs):
         raise StoreError("cannot read store: database is locked")
 
-    monkeypatch.setattr(reconcile_module, "reconcile", broken)
+    monkeypatch.setattr(reconcile_module, "reconcile_pcns", broken)  # what the batch calls
     inbox = make_inbox(tmp_path, names=["pair-plb.837", "pair-plb.835"], extra=False)
     out = tmp_path / "out"
     r = batch(inbox, out)
@@ -328,7 +328,7 @@ import os, sys
 import edi_pipeline.analytics.reconcile as reconcile
 def reconcile_killed(*a, **k):
     os._exit(137)  # killed after every file is done, before the reconciliation report is written
-reconcile.reconcile = reconcile_killed
+reconcile.reconcile_pcns = reconcile_killed
 from edi_pipeline.cli.commands import cli
 cli(["batch", sys.argv[1], "--out", sys.argv[2], "--quiet", "--settle", "0"])
 """

@@ -59,6 +59,54 @@ def test_shipped_ptp_rows(col1, col2, indicator):
     assert edit is not None and edit.modifier == indicator and edit.version == "v302r0"
 
 
+def _csv_ptp(text: str) -> dict[tuple[str, str], list]:
+    """Each pair's rows as csv.reader reads a shipped-layout PTP file (the eager way)."""
+    import csv
+
+    out: dict[tuple[str, str], list] = {}
+    for c1, c2, eff, dele, mod, why in list(csv.reader(ln for ln in text.splitlines() if not ln.startswith("#")))[1:]:
+        out.setdefault((c1, c2), []).append(ncci.ptp_edit((c1, c2, eff or None, dele or None, mod, why, "v")))
+    return out
+
+
+def _lazy_ptp(lazy) -> dict[tuple[str, str], list]:
+    lazy.version = "v"
+    table = ncci.MemoryTable(ptp_by_column1=lazy)
+    got: dict[tuple[str, str], list] = {}
+    codes = {c for c1 in list(lazy._runs) for c in (c1, *lazy.get(c1))}
+    for e in table.ptp(frozenset(codes)):
+        got.setdefault((e.column1, e.column2), []).append(e)
+    return got
+
+
+def test_shipped_ptp_rows_split_on_first_use_are_the_csv_rows():
+    """The shipped PTP table splits a column 1's lines when a lookup first asks for it (_LazyPtp): each
+    pair's rows are those csv.reader gives, in file order, and a code with no rows gives none."""
+    text = (ROOT / "edi_pipeline" / "codes" / "data" / "ncci_ptp.csv").read_text(encoding="utf-8")
+    assert isinstance(ncci.shipped()[0]._ptp, ncci._LazyPtp) and ncci.shipped()[1]["ptp"]["version"] == "v302r0"
+    want, got = _csv_ptp(text), _lazy_ptp(ncci._LazyPtp.of(text))
+    assert got == want and sum(map(len, got.values())) > 18_000
+    assert ncci.MemoryTable(ptp_by_column1=ncci._LazyPtp.of(text)).ptp(frozenset({"00000", "99999"})) == []
+
+
+@pytest.mark.parametrize("text", [
+    '# v\ncolumn1,column2,effective,deleted,modifier,rationale\n20550,0232T,,,1,"a, quoted"\n',  # csv quoting
+    "# v\ncolumn1,column2,effective,deleted,modifier,rationale\n20550,0232T,,,1,a\r\n20551,0232T,,,1,b\r\n",
+    "# v\ncolumn1,column2,effective,deleted,modifier,rationale\n20550,0232T,,,1,a\n# later\n20551,0232T,,,1,b\n",
+    "# v\ncolumn1,column2,effective,deleted,modifier,rationale\n20550,0232T,,,1\n",  # five fields: csv.reader's
+    "# v\n\n20550,0232T,,,1,a\n",  # a blank line where the column names go
+    "# v\ncolumn1,column2,effective,deleted,modifier,rationale\n",  # no rows
+])
+def test_ptp_text_the_lazy_table_cannot_split_goes_through_csv(text):
+    assert ncci._LazyPtp.of(text) is None
+
+
+def test_lazy_ptp_groups_a_column_1_in_two_places_in_file_order():
+    text = ("# v\ncolumn1,column2,effective,deleted,modifier,rationale\n20550,0232T,,,1,a\n20551,0232T,,,0,b\n"
+            "20550,0232T,2020-01-01,,9,c\n20550,20551,,,1,d")
+    assert _lazy_ptp(ncci._LazyPtp.of(text)) == _csv_ptp(text)
+
+
 def test_shipped_ptp_deleted_edit_applies_only_until_its_deletion_date():
     n = ncci.Ncci()
     assert n.pair("97140", "99213", DOS) is None  # indicator 9, deleted 2000-10-30

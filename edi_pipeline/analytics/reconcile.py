@@ -418,7 +418,10 @@ def _settle(claims: list[ClaimRow], pays: list[Payment], as_of: date, lines_of: 
     """Reconcile one group: its submissions in ingest order and its payments in payment order (with their
     CAS totals); with `lines_of` (claim id -> lines) and `services_of` (payment id -> service payments),
     match the latest submission's lines."""
-    active, reversals = _net(pays) if pays else ([], 0)
+    if len(pays) == 1 and pays[0].status_code != "22":  # most groups: one payment, not a reversal
+        active, reversals = pays[:], 0
+    else:
+        active, reversals = _net(pays) if pays else ([], 0)
     if not claims:
         last = pays[-1]
         return Group(None, {
@@ -462,7 +465,7 @@ def _settle(claims: list[ClaimRow], pays: list[Payment], as_of: date, lines_of: 
     if lines_of is not None:
         rec.lines = match_lines(lines_of.get(row.id, []), [sp for p in active for sp in services_of.get(p.id, ())])
     rec.state = state_of(rec.patient_control_number, status)
-    return Group(rec, None, active, min(r.rowid for r in claims))
+    return Group(rec, None, active, claims[0].rowid if len(claims) == 1 else min(r.rowid for r in claims))
 
 
 def _grouped(claim_rows: list[ClaimRow], payments: list[Payment], as_of: date,
@@ -584,7 +587,7 @@ def reconcile_pcns(store: Store, pcns: Iterable[str], as_of: date | None = None,
     tables = tables or load_tables()
     scope = store.linked_pcns(pcns)
     if len(scope) <= SCOPED_STREAM_MIN:
-        return reconcile(store, as_of, tables, pcns=scope)  # the closure of a closed scope is itself
+        return _reconcile_closed(store, as_of, tables, False, scope)
     return ReconStream(store, as_of, tables, False, scope)
 
 
@@ -598,9 +601,13 @@ def reconcile(store: Store, as_of: date | None = None, tables: CodeTables | None
     tables = tables or load_tables()
     if pcns is None:
         return Reconciliation.of(as_of, _stream_groups(store, as_of, tables, lines))
+    return _reconcile_closed(store, as_of, tables, lines, store.linked_pcns(pcns))
+
+
+def _reconcile_closed(store: Store, as_of: date, tables: CodeTables, lines: bool, scope: set[str]) -> Reconciliation:
+    """reconcile(pcns=scope) of a scope already closed under replacement links (Store.linked_pcns)."""
     from edi_pipeline.analytics.lifecycle import state_reader  # here: lifecycle builds on this module
 
-    scope = store.linked_pcns(pcns)
     # A scope holding much of the store is read faster whole and filtered here: the same rows either way.
     filter_here = len(scope) > SCOPED_READ_MAX_SHARE * store.claims_upper_bound()
     return Reconciliation.of(as_of, _scoped_groups(store, scope, as_of, tables, lines, state_reader(store),

@@ -352,8 +352,10 @@ class Table:
 class MemoryTable(Table):
     """Rows kept as tuples by column 1 and column 2, made PtpEdits when a lookup first needs them."""
 
-    def __init__(self, ptp: Iterable[tuple] = (), mue: Iterable[tuple] = (), aoc: Iterable[tuple] = ()):
-        self._ptp: dict[str, dict[str, list]] = {}
+    def __init__(self, ptp: Iterable[tuple] = (), mue: Iterable[tuple] = (), aoc: Iterable[tuple] = (),
+                 ptp_by_column1: dict[str, dict[str, list]] | None = None):
+        """`ptp_by_column1`: PTP rows already grouped as the table keeps them (the shipped table's _LazyPtp)."""
+        self._ptp: dict[str, dict[str, list]] = {} if ptp_by_column1 is None else ptp_by_column1
         for r in ptp:
             self._ptp.setdefault(r[0], {}).setdefault(r[1], []).append(r)
         self._edits: dict[tuple[str, str], list[PtpEdit]] = {}
@@ -395,25 +397,94 @@ def aoc_edit(r: tuple) -> AocEdit:
     return AocEdit(r[0], r[1], int(r[2]), _d(r[3]), _d(r[4]), r[5])
 
 
-def _shipped_rows(kind: str) -> tuple[dict[str, str], Iterator[list[str]]]:
+_META = re.compile(r"(?m)^#\s*(\w+)\s*:\s*(.*)$")
+
+
+def _shipped_text(kind: str) -> str:
+    return resources.files("edi_pipeline.codes").joinpath("data", f"ncci_{kind}.csv").read_text(encoding="utf-8")
+
+
+def _shipped_rows(text: str) -> tuple[dict[str, str], Iterator[list[str]]]:
     """A shipped table's '# name: value' header and its rows after the column names."""
-    text = resources.files("edi_pipeline.codes").joinpath("data", f"ncci_{kind}.csv").read_text(encoding="utf-8")
-    meta = dict(re.findall(r"(?m)^#\s*(\w+)\s*:\s*(.*)$", text))
     rows = csv.reader(ln for ln in text.splitlines() if not ln.startswith("#"))
     next(rows)
-    return meta, rows
+    return dict(_META.findall(text)), rows
+
+
+# Lines of six plain fields: no quote, and no line break but "\n" (what str.splitlines also splits at), so
+# csv.reader's rows are the lines split at ",".
+_FIELD = '[^,"\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*'
+_PLAIN_ROWS = re.compile(f"{_FIELD}(?:,{_FIELD}){{5}}(?:\n{_FIELD}(?:,{_FIELD}){{5}})*\n?")
+_RUNS = re.compile(r"(?m)^([^,\n]*),.*(?:\n\1,.*)*")  # consecutive lines of one column 1
+
+
+def _ptp_row(c1: str, c2: str, eff: str, dele: str, mod: str, why: str, version: str) -> tuple:
+    return c1, c2, eff or None, dele or None, mod, why, version
+
+
+class _LazyPtp(dict):
+    """The shipped PTP rows as MemoryTable keeps them (column 1 -> column 2 -> rows), a column 1's rows
+    split from its lines when a lookup first asks for it: a file bills a few of the ~80 codes, and
+    splitting all 18,000 rows at every start cost more than the rest of loading the tables. Made (by
+    `of`) only when every line after the header is six plain fields and no comment follows it."""
+
+    def __init__(self, body: str, header: int):
+        super().__init__()
+        self._body, self.header = body, header  # header: where the column names end in the file's text
+        self.version = "shipped"  # of every row (the file's '# version:')
+        self._runs: dict[str, list[tuple[int, int]]] = {}
+        for m in _RUNS.finditer(body):
+            self._runs.setdefault(m[1], []).append(m.span())
+
+    @classmethod
+    def of(cls, text: str) -> "_LazyPtp | None":
+        """The table of a shipped PTP file's text, or None when it must go through csv.reader."""
+        end = 0
+        while text.startswith("#", end):  # the leading comments, then the column names
+            end = text.find("\n", end) + 1
+            if not end:
+                return None
+        header = text.find("\n", end) + 1
+        body = text[header:]
+        names = text[end:header]
+        if not header or not names.strip() or '"' in names or body.startswith("#") or "\n#" in body \
+                or not _PLAIN_ROWS.fullmatch(body):
+            return None
+        return cls(body, header)
+
+    def get(self, code, default=None):
+        rows = dict.get(self, code)
+        if rows is None:
+            spans = self._runs.pop(code, None)
+            if spans is None:
+                return default
+            rows = self[code] = {}
+            for start, end in spans:
+                for line in self._body[start:end].split("\n"):
+                    row = _ptp_row(*line.split(","), self.version)
+                    rows.setdefault(row[1], []).append(row)
+        return rows
 
 
 @lru_cache(maxsize=1)
 def shipped() -> tuple[MemoryTable, dict[str, dict[str, str]]]:
     """The table shipped in edi_pipeline/codes/data/ncci_*.csv, and each kind's source/version/effective."""
-    meta = {}
-    (meta["ptp"], ptp), (meta["mue"], mue), (meta["aoc"], aoc) = (_shipped_rows(k) for k in KINDS)
-    v = {k: meta[k].get("version", "shipped") for k in KINDS}
+    meta, rows = {}, {}
+    texts = {k: _shipped_text(k) for k in KINDS}
+    lazy = _LazyPtp.of(texts["ptp"])
+    if lazy is not None:
+        meta["ptp"] = dict(_META.findall(texts["ptp"], 0, lazy.header))  # no comment line after the header
+    v = {}
+    for k in ("mue", "aoc") if lazy is not None else KINDS:
+        meta[k], rows[k] = _shipped_rows(texts[k])
+        v[k] = meta[k].get("version", "shipped")
+    if lazy is not None:
+        v["ptp"] = lazy.version = meta["ptp"].get("version", "shipped")
     table = MemoryTable(
-        ((c1, c2, eff or None, dele or None, mod, why, v["ptp"]) for c1, c2, eff, dele, mod, why in ptp),
-        ((code, int(mue), int(mai), why, v["mue"]) for code, mue, mai, why in mue),
-        ((primary, addon, typ, eff or None, dele or None, v["aoc"]) for primary, addon, typ, eff, dele in aoc))
+        ((c1, c2, eff or None, dele or None, mod, why, v["ptp"]) for c1, c2, eff, dele, mod, why in rows.get("ptp", ())),
+        ((code, int(mue), int(mai), why, v["mue"]) for code, mue, mai, why in rows["mue"]),
+        ((primary, addon, typ, eff or None, dele or None, v["aoc"]) for primary, addon, typ, eff, dele in rows["aoc"]),
+        ptp_by_column1=lazy)
     return table, meta
 
 

@@ -12,6 +12,7 @@ and for the whole set (2200B). Names and ids are the claim's: the file holds PHI
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import tempfile
@@ -39,6 +40,7 @@ __all__ = ["ACCEPTED", "RULE_STATUS", "Rejection", "ClaimOutcome", "build_277ca"
 
 # STC01 of a claim sent on: A1 received, 20 accepted for processing (no entity code needed).
 ACCEPTED = ("A1", "20", None)
+_ACCEPTED_STC01 = ":".join(x for x in ACCEPTED if x)
 
 # Rule id -> (category, claim status code, entity code or None). Codes: X12 list 508.
 RULE_STATUS: dict[str, tuple[str, str, str | None]] = {
@@ -129,6 +131,7 @@ def _amount(value: Decimal | None) -> str:
         return format_number(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def _d8(d: date) -> str:
     return f"{d:%Y%m%d}"
 
@@ -181,12 +184,13 @@ def _service_span(claim: Claim) -> str | None:
 
 
 def _claim_ref(claim: Claim, sep: str, qualifier: str) -> str | None:
+    """The claim's 2300 REF of this qualifier (the first before its first LX), made safe, or None."""
+    ref, lx = f"REF{sep}{qualifier}{sep}", f"LX{sep}"
     for text in claim.segments[claim.start:claim.end]:
-        e = text.split(sep)
-        if e[0] == "LX":
+        if text.startswith(lx) or text == "LX":
             break
-        if e[0] == "REF" and len(e) > 2 and e[1] == qualifier:
-            return ack_element(e[2], 50) or None
+        if text.startswith(ref):
+            return ack_element(text.split(sep)[2], 50) or None
     return None
 
 
@@ -196,7 +200,7 @@ def _claim_loop(o: ClaimOutcome, sep: str, today: str) -> list[str]:
     charge = _amount(claim.total_charge)
     out = [f"TRN*2*{ack_element(claim.patient_control_number, 50) or '0'}"]
     if o.sent:
-        out.append(f"STC*{':'.join(x for x in ACCEPTED if x)}*{today}*WQ*{charge}")
+        out.append(f"STC*{_ACCEPTED_STC01}*{today}*WQ*{charge}")
     for r in o.rejections:  # STC01, 02 date, 03 U (reject), 04 charge, 10 second code, 12 the rule id
         stc01, stc10 = _stc(r)
         out.append("*".join(["STC", stc01, today, "U", charge, "", "", "", "", "", stc10, "", ack_element(r.reason, 264)]))
@@ -302,7 +306,7 @@ def _trailer(sets: int, control: int) -> list[str]:
 
 
 def _text(segs: list[str]) -> str:
-    return "".join(s + "~\n" for s in segs)
+    return "~\n".join(segs) + "~\n" if segs else ""
 
 
 def build_277ca(outcomes: Iterable[ClaimOutcome], isa: Sequence[str], gs: Sequence[str] | None, control: int,
@@ -476,7 +480,8 @@ def _outcomes(claims: list[Claim], issues: Iterable[Issue], holding: dict[str, l
     """Each claim's outcome: the holds of its patient control number and the errors in its own segments."""
     errors = [i for i in issues if i.severity is Severity.ERROR and i.pos.st_position]
     return [ClaimOutcome.of(c, holding.get(c.patient_control_number, ()),
-                            [i for i in errors if c.start < i.pos.st_position <= c.end]) for c in claims]
+                            [i for i in errors if c.start < i.pos.st_position <= c.end] if errors else ())
+            for c in claims]
 
 
 def interchange_outcomes(source: str | os.PathLike | bytes | BinaryIO, findings: Iterable[Finding],

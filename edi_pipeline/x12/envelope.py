@@ -299,9 +299,12 @@ class EnvelopeReader:
                         trailer.line, trailer.index, tag, f"{tag}02")
 
 
+_ACK_UNSAFE = str.maketrans("", "", "*:~^\r\n")  # what ack_element drops
+
+
 def ack_element(value: str, limit: int) -> str:
     """An element value safe to place in an acknowledgment we write (no delimiters)."""
-    return "".join(c for c in value if c not in "*:~^\r\n").strip()[:limit]
+    return value.translate(_ACK_UNSAFE).strip()[:limit]
 
 
 def reply_isa(isa: Isa, ctrl: str, now: datetime) -> str:
