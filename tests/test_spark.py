@@ -84,11 +84,20 @@ def _local(inbox: Path, out: Path, monkeypatch) -> dict:
         tables = load_tables()
         rec = reconcile(store, TODAY, tables, lines=True)
         recon = {_row(dict(r, lines=[m.to_dict() for m in c.lines or ()])) for r, c in zip(claim_rows(rec), rec.claims)}
-        denials = {_row(d.flat()) for d in find_denials(store, tables, rec)}
+        found = find_denials(store, tables, rec)
     finally:
         store.close()
-    return {"findings": findings, "reconciliation": recon, "denials": denials,
-            "unmatched": {_row(u) for u in rec.unmatched_remits}}
+    return {"findings": findings, "reconciliation": recon, "denials": {_row(d.flat()) for d in found},
+            "unmatched": {_row(u) for u in rec.unmatched_remits},
+            "claims": {c.patient_control_number: c for c in rec.claims}, "denial_rows": found,
+            "unmatched_remits": rec.unmatched_remits, "out": out}
+
+
+@pytest.fixture(scope="module")
+def local_fixtures(tmp_path_factory):
+    """The local batch over the bundled fixtures, once for the module."""
+    with pytest.MonkeyPatch.context() as mp:
+        return _local(ROOT / "fixtures" / "edi", tmp_path_factory.mktemp("fixtures") / "local", mp)
 
 
 def _spark(spark, inbox: Path, out: Path) -> dict:
@@ -113,10 +122,56 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.glob("*")} if folder.exists() else {}
 
 
+def _lines(c) -> list[tuple]:
+    return [(m.procedure, m.matched_by, m.billed, m.paid) for m in c.lines]
+
+
+def test_fixtures_hit_every_matching_rule(local_fixtures):
+    """The equality test's fixtures exercise each of reconcile's matching rules: each asserted here on the
+    local batch's reconciliation (amounts in cents), so that Spark's equal results cover them all."""
+    claims, local = local_fixtures["claims"], local_fixtures
+    # REF*6R that matches; REF*6R whose line's code disagrees (echoed swapped): no 6R pair, each line on
+    # (procedure, modifiers, date, charge) with its own payment
+    assert _lines(claims["PLBPAID01"]) == [("99214", "6R", 18000, 6400), ("20552", "6R", 15000, 6000)]
+    assert _lines(claims["MATCH6RCODE01"]) == [("99213", "exact", 12000, 6000), ("20553", "exact", 25000, 8800)]
+    # SVC06, the submitted code when the payer recoded: with REF*6R, and without (the exact fallback)
+    assert _lines(claims["MATCHSVC06R01"]) == [("20553", "6R", 25000, 6400)]
+    assert _lines(claims["CORRCODE01"])[1] == ("20553", "exact", 25000, 6400)
+    # no REF*6R: the looser fallbacks (modifier dropped: procedure + date; another date: procedure)
+    assert _lines(claims["MATCHFALL01"]) == [("99214", "procedure+date", 18000, 10400),
+                                             ("20552", "procedure", 15000, 6000)]
+    # a reversal (CLP02 = 22, same CLP07) and its re-payment; one under another CLP07 cancels the payment of
+    # the negated CLP04 (8800), not the latest (9600)
+    rev = claims["REVERSAL01"]
+    assert (rev.status, rev.payments, rev.reversals, rev.paid) == ("paid", 1, 1, 11600)
+    assert claims["CORRREV01"].status == "reversed"
+    # replacements (CLM05-3 = 7, REF*F8): under the same CLM01, and under new ones (a chain of two): one group
+    # named by the last, holding the original's reversed payment and the replacement's
+    assert (claims["CORRREPL01"].frequency_code, claims["CORRREPL01"].reversals) == ("7", 1)
+    last = claims["MREPLLAST01"]
+    assert (last.status, last.frequency_code, last.payments, last.reversals, last.paid) == ("paid", "7", 1, 1, 9600)
+    # voids (CLM05-3 = 8): voided with the payment not yet reversed; under a new CLM01, its denial named by it
+    assert claims["CORRVOID01"].status == "voided"
+    void = claims["MVOIDNEW01"]
+    assert (void.status, void.payments, void.paid) == ("voided", 1, 6000)
+    merged = {"MREPLORIG01", "MREPLNEW01", "MVOIDORIG01"}
+    assert not merged & (claims.keys() | {u["patient_control_number"] for u in local["unmatched_remits"]})
+    denials = {(d.patient_control_number, d.procedure): d for d in local["denial_rows"]}
+    assert (denials["MVOIDNEW01", "20552"].group, denials["MVOIDNEW01", "20552"].carc) == ("CO", "97")
+    # a partial denial with CARC and RARC: one unit paid, the second denied CO-151 with N362
+    partial = denials["DUNITS01", "20553"]
+    assert claims["DUNITS01"].status == "partially paid" and claims["DUNITS01"].paid > 0
+    assert (partial.group, partial.carc, partial.rarcs, partial.amount) == ("CO", "151", ["N362"], 25000)
+    # an unmatched remit
+    assert "UNMATCHED01" in {u["patient_control_number"] for u in local["unmatched_remits"]}
+    assert not denials["DAUTH01", "97813"].matched  # held by the scrub: its remit matches no sent claim
+
+
 @pytest.mark.parametrize("which", ["fixtures", "generated"])
-def test_spark_batch_equals_local_batch(spark, tmp_path, monkeypatch, which):
+def test_spark_batch_equals_local_batch(spark, tmp_path, monkeypatch, request, which):
     inbox = ROOT / "fixtures" / "edi" if which == "fixtures" else _generated(tmp_path)
-    local = _local(inbox, tmp_path / "local", monkeypatch)
+    local = (request.getfixturevalue("local_fixtures") if which == "fixtures"
+             else _local(inbox, tmp_path / "local", monkeypatch))
     got = _spark(spark, inbox, tmp_path / "spark")
     assert got["findings"] and got["findings"] == local["findings"]
     if which == "generated":  # the resent file's claims were seen in the earlier one
@@ -125,7 +180,7 @@ def test_spark_batch_equals_local_batch(spark, tmp_path, monkeypatch, which):
     assert got["denials"] and got["denials"] == local["denials"]
     assert got["unmatched"] == local["unmatched"]
     for sub in ("outbound", "rejects"):  # corrected claims and held claims: byte-identical files
-        mine, theirs = _files(tmp_path / "spark" / sub), _files(tmp_path / "local" / sub)
+        mine, theirs = _files(tmp_path / "spark" / sub), _files(local["out"] / sub)
         assert mine.keys() == theirs.keys(), sub
         assert [n for n in mine if mine[n] != theirs[n]] == [], sub
 
