@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import shutil
@@ -35,11 +36,13 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from edi_pipeline.analytics.reconcile import find_root
+from edi_pipeline.analytics.denials import BY_KEYS
+from edi_pipeline.analytics.lifecycle import SUBMITTED
+from edi_pipeline.analytics.reconcile import find_root, not_denial_reasons
 from edi_pipeline.codes.tables import load_profiles, load_tables
 from edi_pipeline.core.errors import EdiError
 from edi_pipeline.spark import rows as R
-from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_results
+from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_matches
 from edi_pipeline.spark.member import SENT, SentLine, scrub_member
 from edi_pipeline.spark.outputs import file_x12, publish, write_file_acks
 
@@ -52,7 +55,8 @@ FINDINGS = pa.schema([("file", _str), ("file_order", _int), ("claim_segment_inde
                       ("action", _str), ("message", _str)])
 OUTCOMES = pa.schema([("file", _str), ("file_order", _int), ("segment_index", _long),
                       ("patient_control_number", _str), ("status", _str), ("x12", _str), ("invalid", _str),
-                      ("frequency_code", _str), ("payer_claim_control_number", _str), ("claim", pa.binary())])
+                      ("frequency_code", _str), ("payer_claim_control_number", _str), ("payer", _str),
+                      ("service_date", pa.date32()), ("charge", R.WIDE_MONEY), ("claim", pa.binary())])
 HISTORY = pa.schema([("member_hash", _str), ("claim", _str), ("patient_control_number", _str),
                      ("frequency_code", _str), ("service_date", pa.date32()), ("procedure", _str),
                      ("units", R.QUANTITY), ("charge", R.MONEY)])
@@ -68,15 +72,16 @@ DENIALS = pa.schema([("patient_control_number", _str), ("payer_claim_control_num
                      ("level", _str), ("procedure", _str), ("service_date", _str), ("group", _str), ("carc", _str),
                      ("rarcs", _str), ("amount", _str), ("category", _str), ("action", _str),
                      ("preventable_by", _str)])
-GROUPED = pa.schema([("group", _str), ("kind", _int), ("file", _str), ("file_order", _int),
-                     ("segment_index", _long), ("header_index", _long), ("payload", pa.binary())])
+ACTIVE = pa.schema([("group", _str), ("file_order", _int), ("segment_index", _long)])
+MATCHED = pa.schema([("group", _str), ("lines", pa.list_(_LINE_MATCH))])
+DENIAL_SUMMARY = pa.schema([("by", _str), ("key", _str), ("count", _long), ("amount", pa.decimal128(30, 2))])
 
 # The tables written, and the column each is partitioned by.
 WRITTEN = {"claims": "file_order", "lines": "file_order", "payments": "file_order",
            "service_payments": "file_order", "adjustments": "file_order", "acknowledgments": "file_order",
            "findings": "file_order",
            "errors": "file_order", "history": None, "reconciliation": "status", "unmatched_remits": None,
-           "denials": "action"}
+           "denials": "action", "denial_summary": None}
 
 
 @contextlib.contextmanager
@@ -265,20 +270,22 @@ def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None
 # ---------------------------------------------------------------- 3. reconcile and denials
 
 
-ANALYSIS_TABLES = {"reconciliation": RECONCILIATION, "unmatched_remits": UNMATCHED, "denials": DENIALS}
-ANALYSED = layout(ANALYSIS_TABLES)
+MADE = {"reconciliation": RECONCILIATION, "unmatched_remits": UNMATCHED, "denials": DENIALS,
+        "denial_summary": DENIAL_SUMMARY}  # the tables this step makes
+MATCH_TABLES = {"active_payments": ACTIVE, "matched_lines": MATCHED, "denials": DENIALS}
+MATCHES = layout(MATCH_TABLES)
 
 
-def _analyse_partition(as_of: date):
-    def analyse(batches):
+def _match_partition(as_of: date):
+    def match(batches):
         rows = [r for b in batches for r in b.to_pylist()]
         if not rows:
             return
         tables, profiles = _rules()
-        for name, got in zip(ANALYSIS_TABLES, group_results(rows, tables, profiles, as_of)):
+        for name, got in zip(MATCH_TABLES, group_matches(rows, tables, profiles, as_of)):
             if got:
-                yield tagged(ANALYSIS_TABLES, name, got)
-    return analyse
+                yield tagged(MATCH_TABLES, name, got)
+    return match
 
 
 def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> DataFrame:
@@ -305,19 +312,120 @@ def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> Dat
     return spark.createDataFrame(pairs, "pcn string, root string")
 
 
-def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date, files: int = 1) -> DataFrame:
+def _text(money: F.Column) -> F.Column:
+    """Money as the local reconciliation's text (cents_text: "12.30", "-0.05")."""
+    return money.cast("string")
+
+
+def _payments(remits: DataFrame, not_denial: list[str]) -> DataFrame:
+    """Each claim payment with its CAS totals, as the store sums them (Store.iter_payments_by_pcn): the
+    non-PR adjustments and the denials (a positive CO/PI/OA/PR amount whose CARC is not contractual or
+    patient responsibility), its claim and line CAS together."""
+    a = F.col("a")
+    denial = (a["group"].isin("CO", "PI", "OA", "PR") & (a["amount"] > 0)
+              & ~a["reason"].isin(*(not_denial or [""])))
+    cas = (remits.select("file_order", "segment_index", F.explode("adjustments").alias("a"))
+           .groupBy("file_order", "segment_index")
+           .agg(F.sum(F.when(a["group"] != "PR", a["amount"])).alias("adjusted"),
+                F.sum(F.when(denial, a["amount"])).alias("denied")))
+    return remits.drop("adjustments", "remit").join(cas, ["file_order", "segment_index"], "left")
+
+
+def claim_level(sent: DataFrame, remits: DataFrame, active: DataFrame, lines: DataFrame, as_of: date,
+                not_denial: list[str]) -> tuple[DataFrame, DataFrame]:
+    """(reconciliation, unmatched remits) as joins, by analytics.reconcile's rules: a group's claim of
+    record is its latest submission (its payer, date, CLM02 as `billed`, frequency); paid, patient
+    responsibility, adjustments, denials and CLP03 are summed over its active payments; the status is
+    voided (a void of record), open (no payment), reversed (none active), denied (nothing paid, a denial
+    or CLP02 = 4), partially paid (a denial, or CLP03 not accounted for), else paid; days from the date of
+    service to the last active payment (to `as_of` with none). `sent` and `remits` carry their group."""
+    pays = _payments(remits, not_denial)
+    zero = F.lit(0).cast("decimal(20,2)")
+    totals = (pays.join(active, ["group", "file_order", "segment_index"])
+              .groupBy("group")
+              .agg(F.sum(F.coalesce("paid", zero)).alias("total_paid"),
+                   F.sum(F.coalesce("patient_responsibility", zero)).alias("total_pr"),
+                   F.sum(F.coalesce("adjusted", zero)).alias("total_adjusted"),
+                   F.sum(F.coalesce("denied", zero)).alias("total_denied"),
+                   F.sum(F.coalesce("charge", zero)).alias("total_charge"),
+                   F.max(F.col("status_code") == "4").alias("status_4"),
+                   F.max("payment_date").alias("last_date"), F.count(F.lit(1)).alias("active")))
+    in_order = Window.partitionBy("group").orderBy(F.col("payment_date").desc_nulls_last(),
+                                                   F.col("file_order").desc(), F.col("segment_index").desc())
+    last = (pays.withColumn("k", F.row_number().over(in_order))
+            .withColumn("payments", F.count(F.lit(1)).over(Window.partitionBy("group"))).where("k = 1"))
+    latest = Window.partitionBy("group").orderBy(F.col("file_order").desc(), F.col("segment_index").desc())
+    record = sent.withColumn("k", F.row_number().over(latest)).where("k = 1")
+
+    def total(name: str) -> F.Column:
+        return F.coalesce(F.col(f"total_{name}"), F.lit(0).cast("decimal(30,2)"))
+
+    paid, pr, adjusted, denied = total("paid"), total("pr"), total("adjusted"), total("denied")
+    status = (F.when(F.col("frequency_code") == "8", "voided")
+              .when(F.col("payments").isNull(), "open")
+              .when(F.col("active").isNull(), "reversed")
+              .when((paid <= 0) & ((denied > 0) | F.coalesce("status_4", F.lit(False))), "denied")
+              .when((denied > 0) | (paid + pr + adjusted < total("charge")), "partially paid")
+              .otherwise("paid"))
+    end = F.when(F.col("active").isNotNull(), F.col("last_date")).otherwise(F.lit(as_of))
+    claims = (record.select("group", "patient_control_number", "payer", "service_date", "charge", "frequency_code")
+              .join(last.select("group", "payments"), "group", "left").join(totals, "group", "left")
+              .join(lines, "group", "left").withColumn("status", status))
+    recon = claims.select(
+        "patient_control_number", "payer", F.col("service_date").cast("string").alias("service_date"),
+        _text(F.col("charge")).alias("billed"), _text(paid).alias("paid"), _text(pr).alias("patient_responsibility"),
+        _text(adjusted).alias("adjustments"), "status",
+        F.when(F.col("status") == "open", SUBMITTED).otherwise(F.col("status")).alias("state"),
+        F.datediff(end, "service_date").cast("long").alias("days_outstanding"), "lines")
+    unmatched = (last.join(record.select("group"), "group", "left_anti").join(totals, "group", "left").select(
+        "patient_control_number", "payer_claim_control_number", "payer",
+        F.coalesce("active", F.lit(0)).cast("long").alias("payments"), _text(total("charge")).alias("charge"),
+        _text(paid).alias("paid"), F.col("payment_date").cast("string").alias("last_payment_date")))
+    return recon, unmatched
+
+
+def denial_summary(denials: DataFrame) -> DataFrame:
+    """Count and dollars of the denials per key (`by`: analytics.denials.summarize's keys, the carc as
+    GROUP-CARC; "(none)" for none), one groupBy a key."""
+    def given(c: str) -> F.Column:
+        return F.coalesce(F.col(c), F.lit("")) != ""
+
+    keys = {"carc": F.when(given("carc"), F.concat(F.coalesce(F.col("group"), F.lit("None")), F.lit("-"),
+                                                   F.col("carc")))}
+    parts = [denials.groupBy(keys.get(by, F.when(given(by), F.col(by))).alias("key"))
+             .agg(F.count(F.lit(1)).alias("count"), F.sum(F.col("amount").cast("decimal(20,2)")).alias("amount"))
+             .select(F.lit(by).alias("by"), F.coalesce("key", F.lit("(none)")).alias("key"), "count", "amount")
+             for by in BY_KEYS]
+    return functools.reduce(DataFrame.unionByName, parts)
+
+
+def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date,
+            files: int = 1) -> tuple[DataFrame, dict[str, DataFrame]]:
+    """The matches (persisted: the caller unpersists it) and the tables made of them: reconciliation,
+    unmatched remits, denials and their summary."""
     sent = outcomes.where(F.col("status") == SENT)
     roots = F.broadcast(claim_groups(spark, sent, remits))
 
-    def grouped(df: DataFrame, kind: int, header: str | None, payload: str) -> DataFrame:
+    def grouped(df: DataFrame) -> DataFrame:
         return (df.join(roots, df["patient_control_number"] == roots["pcn"], "left")
-                .select(F.coalesce("root", "patient_control_number").alias("group"), F.lit(kind).alias("kind"),
-                        "file", "file_order", "segment_index",
-                        (F.col(header) if header else F.lit(None)).cast("long").alias("header_index"),
-                        F.col(payload).alias("payload")))
+                .withColumn("group", F.coalesce("root", "patient_control_number")).drop("pcn", "root"))
 
-    both = grouped(sent, CLAIM, None, "claim").unionByName(grouped(remits, PAYMENT, "header_index", "remit"))
-    return both.repartition(partitions(spark, files), "group").mapInArrow(_analyse_partition(as_of), from_arrow_schema(ANALYSED))
+    sent, remits = grouped(sent), grouped(remits)
+
+    def rows(df: DataFrame, kind: int, header: str | None, payload: str) -> DataFrame:
+        return df.select("group", F.lit(kind).alias("kind"), "patient_control_number", "file", "file_order",
+                         "segment_index", (F.col(header) if header else F.lit(None)).cast("long").alias("header_index"),
+                         F.col(payload).alias("payload"))
+
+    both = rows(sent, CLAIM, None, "claim").unionByName(rows(remits, PAYMENT, "header_index", "remit"))
+    matches = (both.repartition(partitions(spark, files), "group")
+               .mapInArrow(_match_partition(as_of), from_arrow_schema(MATCHES)).persist())
+    tables, _ = _rules()
+    recon, unmatched = claim_level(sent, remits, table(matches, "active_payments"), table(matches, "matched_lines"),
+                                   as_of, not_denial_reasons(tables))
+    denials = table(matches, "denials")
+    return matches, {"reconciliation": recon, "unmatched_remits": unmatched, "denials": denials,
+                     "denial_summary": denial_summary(denials)}
 
 
 # ---------------------------------------------------------------- 4. the job
@@ -332,7 +440,7 @@ def _private(folder: Path) -> None:
 
 
 def _arrow_schema(name: str) -> pa.Schema:
-    s = {**R.SCHEMAS, **SCRUB_TABLES, **ANALYSIS_TABLES}[name]
+    s = {**R.SCHEMAS, **SCRUB_TABLES, **MADE}[name]
     part = WRITTEN[name]
     return pa.schema([f for f in s if f.name != part])  # the partition column lives in the folder names
 
@@ -357,12 +465,12 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         scrubbed = scrub(spark, table(parsed, "scrub_input"), hist, today, len(files)).persist()
         outcomes = table(scrubbed, "outcomes")
         t0 = time.perf_counter()
-        analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of, len(files)).persist()
+        _, analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of, len(files))
         summary.seconds["read, scrub, claim groups"] = round(time.perf_counter() - t0, 1)
         frames = {t: table(parsed, t) for t in ("claims", "lines", "payments", "service_payments", "adjustments",
                                                 "acknowledgments", "errors")}
         frames.update({t: table(scrubbed, t) for t in ("findings", "history")})
-        frames.update({t: table(analysed, t) for t in ("reconciliation", "unmatched_remits", "denials")})
+        frames.update(analysed)
         stage = out / ".tables-staging"
         shutil.rmtree(stage, ignore_errors=True)
         for name, df in frames.items():
