@@ -19,7 +19,7 @@ if shutil.which("java") is None:
 
 import pyarrow.parquet as pq  # noqa: E402
 
-from edi_pipeline.analytics.denials import find_denials  # noqa: E402
+from edi_pipeline.analytics.denials import BY_KEYS, find_denials, summarize  # noqa: E402
 from edi_pipeline.analytics.reconcile import claim_rows, reconcile  # noqa: E402
 from edi_pipeline.codes.tables import load_tables  # noqa: E402
 from edi_pipeline.runners.batch import run_batch  # noqa: E402
@@ -90,7 +90,8 @@ def _local(inbox: Path, out: Path, monkeypatch) -> dict:
     return {"findings": findings, "reconciliation": recon, "denials": {_row(d.flat()) for d in found},
             "unmatched": {_row(u) for u in rec.unmatched_remits},
             "claims": {c.patient_control_number: c for c in rec.claims}, "denial_rows": found,
-            "unmatched_remits": rec.unmatched_remits, "out": out}
+            "unmatched_remits": rec.unmatched_remits, "out": out,
+            "denial_summary": {(by, r[by], r["count"], r["amount"]) for by in BY_KEYS for r in summarize(found, by)}}
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +106,13 @@ def _spark(spark, inbox: Path, out: Path) -> dict:
 
     run_spark_batch(spark, [inbox], out, today=TODAY, as_of=TODAY)
     t = {name: pq.read_table(out / "tables" / name).to_pylist() if (out / "tables" / name).exists() else []
-         for name in ("findings", "reconciliation", "denials", "unmatched_remits")}
+         for name in ("findings", "reconciliation", "denials", "unmatched_remits", "denial_summary")}
     return {"findings": {(f["file"], f["rule"], f["severity"], f["patient_control_number"], f["line"], f["procedure"],
                           f["action"], f["message"]) for f in t["findings"]},
             "reconciliation": {_row(r) for r in t["reconciliation"]},
             "denials": {_row(d) for d in t["denials"]},
-            "unmatched": {_row(u) for u in t["unmatched_remits"]}}
+            "unmatched": {_row(u) for u in t["unmatched_remits"]},
+            "denial_summary": {(r["by"], r["key"], r["count"], str(r["amount"])) for r in t["denial_summary"]}}
 
 
 def _row(d: dict) -> str:
@@ -179,6 +181,7 @@ def test_spark_batch_equals_local_batch(spark, tmp_path, monkeypatch, request, w
     assert got["reconciliation"] and got["reconciliation"] == local["reconciliation"]
     assert got["denials"] and got["denials"] == local["denials"]
     assert got["unmatched"] == local["unmatched"]
+    assert got["denial_summary"] and got["denial_summary"] == local["denial_summary"]  # summarize(), --by each key
     for sub in ("outbound", "rejects"):  # corrected claims and held claims: byte-identical files
         mine, theirs = _files(tmp_path / "spark" / sub), _files(local["out"] / sub)
         assert mine.keys() == theirs.keys(), sub
@@ -261,3 +264,48 @@ def test_outputs_are_fetched_a_file_at_a_time_in_file_order(spark):
     parts = got.rdd.glom().collect()
     assert [sorted({r["file_order"] for r in p}) for p in parts] == [[k] for k in range(12)]
     assert [r["file_order"] for r in got.toLocalIterator()] == sorted(k % 12 for k in range(60))
+
+
+def test_claim_level_is_joins_with_reconciles_rules(spark):
+    """spark.job.claim_level (DataFrame joins): a status per claim group by reconcile's precedence, totals
+    over the active payments only, CAS split as the store splits it, and an unmatched group named by its
+    last payment in payment order (a dated one after an undated one)."""
+    from decimal import Decimal as D
+
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from edi_pipeline.spark.job import MATCHED, claim_level, reconciliation, unmatched_remits
+
+    adj = "array<struct<group:string,reason:string,amount:decimal(20,2)>>"
+    sent = spark.createDataFrame(
+        [(g, g, "PAYER", date(2026, 10, 1), D("100.00"), f, 0, k) for k, (g, f) in
+         enumerate([("VOID", "8"), ("REV", "1"), ("DENY", "1"), ("PART", "1"), ("OPEN", "1")])],
+        "group string, patient_control_number string, payer string, service_date date, charge decimal(20,2), "
+        "frequency_code string, file_order int, segment_index long")
+    paid_on = date(2026, 11, 4)
+    rows = [("VOID", 1, 10, "1", D("100"), D("80"), D("0"), [("CO", "45", D("20"))], paid_on),
+            ("REV", 1, 11, "1", D("100"), D("80"), D("0"), [("CO", "45", D("20"))], paid_on),
+            ("REV", 1, 12, "22", D("-100"), D("-80"), D("0"), [("CO", "45", D("-20"))], paid_on),
+            ("DENY", 1, 13, "4", D("100"), D("0"), D("0"), [("CO", "50", D("100"))], paid_on),
+            ("PART", 1, 14, "1", D("100"), D("60"), D("10"), [("CO", "45", D("20")), ("PR", "2", D("10"))], paid_on),
+            ("LOOSE", 1, 15, "1", D("50"), D("40"), D("0"), [], paid_on),
+            ("LOOSE", 1, 16, "1", D("70"), D("60"), D("0"), [], None)]
+    remits = spark.createDataFrame(
+        [(g, fo, si, g, f"ICN{si}", pd, st, "PAYER", ch, pa, pr, a) for g, fo, si, st, ch, pa, pr, a, pd in rows],
+        f"group string, file_order int, segment_index long, patient_control_number string, "
+        f"payer_claim_control_number string, payment_date date, status_code string, payer string, "
+        f"charge decimal(20,2), paid decimal(20,2), patient_responsibility decimal(20,2), adjustments {adj}")
+    active = {"VOID": [10], "REV": [], "DENY": [13], "PART": [14], "OPEN": [], "LOOSE": [15, 16]}
+    groups = spark.createDataFrame([(g, [(1, si) for si in s], None if g == "LOOSE" else []) for g, s in active.items()],
+                                   from_arrow_schema(MATCHED))
+    level = claim_level(sent, remits, groups, ["45", "2"])
+    got = {r["patient_control_number"]: r for r in reconciliation(level, TODAY).collect()}
+    assert {k: r["status"] for k, r in got.items()} == {"VOID": "voided", "REV": "reversed", "DENY": "denied",
+                                                         "PART": "partially paid", "OPEN": "open"}
+    part = got["PART"]
+    assert (part["paid"], part["patient_responsibility"], part["adjustments"]) == ("60.00", "10.00", "20.00")
+    assert (got["REV"]["paid"], got["OPEN"]["state"], got["OPEN"]["days_outstanding"]) == ("0.00", "submitted", 61)
+    assert part["days_outstanding"] == 34 and got["REV"]["days_outstanding"] == 61  # none active: to as_of
+    [loose] = unmatched_remits(level).collect()
+    assert (loose["payer_claim_control_number"], loose["payments"], loose["paid"], loose["last_payment_date"]) == \
+        ("ICN15", 2, "100.00", "2026-11-04")

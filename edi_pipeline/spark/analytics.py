@@ -38,11 +38,11 @@ def payment_id(key: str, segment_index: int) -> str:
 
 
 def group_matches(rows: list[dict], tables: CodeTables, profiles: PayerProfiles,
-                  as_of: date) -> tuple[list[dict], list[dict], list[dict]]:
-    """(active payments, matched lines, denials) of the claim groups in `rows`: (group, kind, pcn,
-    file_order, segment_index, header_index, file, payload) with kind CLAIM (payload: a pickled sent claim)
-    or PAYMENT (a pickled (RemitHeader, ClaimPayment)), any order. An active payment is (group,
-    file_order, segment_index); matched lines are (group, lines) for each group with a claim."""
+                  as_of: date) -> tuple[list[dict], list[dict]]:
+    """(groups, denials) of the claim groups in `rows`: (group, kind, pcn, file_order, segment_index,
+    header_index, file, payload) with kind CLAIM (payload: a pickled sent claim) or PAYMENT (a pickled
+    (RemitHeader, ClaimPayment)), any order. A group's row: its active payments' (file_order,
+    segment_index) and, with a claim, its lines as matched."""
     store = Store(":memory:")
     try:
         claims = sorted((r for r in rows if r["kind"] == CLAIM), key=lambda r: (r["file_order"], r["segment_index"]))
@@ -63,10 +63,10 @@ def group_matches(rows: list[dict], tables: CodeTables, profiles: PayerProfiles,
         rec = reconcile(store, as_of, tables, lines=True)
         denials = find_denials(store, tables, rec, profiles)
         group_of = {r["patient_control_number"]: r["group"] for r in rows}
-        active = [{k: of_payment[p.id][k] for k in ("group", "file_order", "segment_index")}
-                  for g in rec.groups for p in g.active]
-        lines = [dict(group=group_of[c.patient_control_number], lines=[m.to_dict() for m in c.lines or ()])
-                 for c in rec.claims]
-        return active, lines, [d.flat() for d in denials]
+        groups = [dict(group=group_of[g.patient_control_number],
+                       active=[{k: of_payment[p.id][k] for k in ("file_order", "segment_index")} for p in g.active],
+                       lines=None if g.claim is None else [m.to_dict() for m in g.claim.lines or ()])
+                  for g in rec.groups]
+        return groups, [d.flat() for d in denials]
     finally:
         store.close()

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import pickle
 import shutil
@@ -72,8 +71,8 @@ DENIALS = pa.schema([("patient_control_number", _str), ("payer_claim_control_num
                      ("level", _str), ("procedure", _str), ("service_date", _str), ("group", _str), ("carc", _str),
                      ("rarcs", _str), ("amount", _str), ("category", _str), ("action", _str),
                      ("preventable_by", _str)])
-ACTIVE = pa.schema([("group", _str), ("file_order", _int), ("segment_index", _long)])
-MATCHED = pa.schema([("group", _str), ("lines", pa.list_(_LINE_MATCH))])
+_POSITION = pa.struct([("file_order", _int), ("segment_index", _long)])
+MATCHED = pa.schema([("group", _str), ("active", pa.list_(_POSITION)), ("lines", pa.list_(_LINE_MATCH))])
 DENIAL_SUMMARY = pa.schema([("by", _str), ("key", _str), ("count", _long), ("amount", pa.decimal128(30, 2))])
 
 # The tables written, and the column each is partitioned by.
@@ -272,7 +271,7 @@ def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None
 
 MADE = {"reconciliation": RECONCILIATION, "unmatched_remits": UNMATCHED, "denials": DENIALS,
         "denial_summary": DENIAL_SUMMARY}  # the tables this step makes
-MATCH_TABLES = {"active_payments": ACTIVE, "matched_lines": MATCHED, "denials": DENIALS}
+MATCH_TABLES = {"groups": MATCHED, "denials": DENIALS}
 MATCHES = layout(MATCH_TABLES)
 
 
@@ -317,86 +316,101 @@ def _text(money: F.Column) -> F.Column:
     return money.cast("string")
 
 
-def _payments(remits: DataFrame, not_denial: list[str]) -> DataFrame:
-    """Each claim payment with its CAS totals, as the store sums them (Store.iter_payments_by_pcn): the
-    non-PR adjustments and the denials (a positive CO/PI/OA/PR amount whose CARC is not contractual or
-    patient responsibility), its claim and line CAS together."""
-    a = F.col("a")
-    denial = (a["group"].isin("CO", "PI", "OA", "PR") & (a["amount"] > 0)
-              & ~a["reason"].isin(*(not_denial or [""])))
-    cas = (remits.select("file_order", "segment_index", F.explode("adjustments").alias("a"))
-           .groupBy("file_order", "segment_index")
-           .agg(F.sum(F.when(a["group"] != "PR", a["amount"])).alias("adjusted"),
-                F.sum(F.when(denial, a["amount"])).alias("denied")))
-    return remits.drop("adjustments", "remit").join(cas, ["file_order", "segment_index"], "left")
+def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denial: list[str]) -> DataFrame:
+    """One row a claim group, by analytics.reconcile's rules, as a join of its submissions, its payments
+    and its matched group: its claim of record is its latest submission (payer, date, CLM02, frequency;
+    null without one); its active payments' paid, patient responsibility, CAS and CLP03 summed (each
+    payment's CAS as the store sums them: the non-PR ones, and the denials, a positive CO/PI/OA/PR
+    amount whose CARC is not contractual or patient responsibility); its last payment in payment order
+    (CLP01, CLP07, payer, date); `status` (claim_status). `sent` and `remits` carry their group."""
+    wide = "decimal(30,2)"
+    zero = F.lit(0).cast(wide)
 
+    def cas(keep) -> F.Column:
+        return F.aggregate("adjustments", zero, lambda acc, a: (acc + F.when(keep(a), F.coalesce(a["amount"], zero))
+                                                                .otherwise(zero)).cast(wide))
 
-def claim_level(sent: DataFrame, remits: DataFrame, active: DataFrame, lines: DataFrame, as_of: date,
-                not_denial: list[str]) -> tuple[DataFrame, DataFrame]:
-    """(reconciliation, unmatched remits) as joins, by analytics.reconcile's rules: a group's claim of
-    record is its latest submission (its payer, date, CLM02 as `billed`, frequency); paid, patient
-    responsibility, adjustments, denials and CLP03 are summed over its active payments; the status is
-    voided (a void of record), open (no payment), reversed (none active), denied (nothing paid, a denial
-    or CLP02 = 4), partially paid (a denial, or CLP03 not accounted for), else paid; days from the date of
-    service to the last active payment (to `as_of` with none). `sent` and `remits` carry their group."""
-    pays = _payments(remits, not_denial)
-    zero = F.lit(0).cast("decimal(20,2)")
-    totals = (pays.join(active, ["group", "file_order", "segment_index"])
-              .groupBy("group")
-              .agg(F.sum(F.coalesce("paid", zero)).alias("total_paid"),
-                   F.sum(F.coalesce("patient_responsibility", zero)).alias("total_pr"),
-                   F.sum(F.coalesce("adjusted", zero)).alias("total_adjusted"),
-                   F.sum(F.coalesce("denied", zero)).alias("total_denied"),
-                   F.sum(F.coalesce("charge", zero)).alias("total_charge"),
-                   F.max(F.col("status_code") == "4").alias("status_4"),
-                   F.max("payment_date").alias("last_date"), F.count(F.lit(1)).alias("active")))
-    in_order = Window.partitionBy("group").orderBy(F.col("payment_date").desc_nulls_last(),
-                                                   F.col("file_order").desc(), F.col("segment_index").desc())
-    last = (pays.withColumn("k", F.row_number().over(in_order))
-            .withColumn("payments", F.count(F.lit(1)).over(Window.partitionBy("group"))).where("k = 1"))
+    def denial(a) -> F.Column:
+        return a["group"].isin("CO", "PI", "OA", "PR") & (a["amount"] > 0) & ~a["reason"].isin(*(not_denial or [""]))
+
+    pays = (remits.join(groups.select("group", "active"), "group")
+            .withColumn("on", F.array_contains("active", F.struct("file_order", "segment_index"))))
+
+    def active(c: F.Column) -> F.Column:
+        return F.sum(F.when(F.col("on"), F.coalesce(c, zero)).otherwise(zero))
+
+    last = F.max(F.struct(F.isnotnull("payment_date").alias("k"), "payment_date", "file_order", "segment_index",
+                          "patient_control_number", "payer_claim_control_number", "payer"))
+    totals = pays.groupBy("group").agg(
+        active(F.col("paid")).alias("total_paid"), active(F.col("patient_responsibility")).alias("total_pr"),
+        active(cas(lambda a: a["group"] != "PR")).alias("total_adjusted"), active(cas(denial)).alias("total_denied"),
+        active(F.col("charge")).alias("total_charge"),
+        F.max(F.col("on") & (F.col("status_code") == "4")).alias("status_4"),
+        F.max(F.when(F.col("on"), F.col("payment_date"))).alias("last_date"),
+        F.sum(F.col("on").cast("long")).alias("active"), F.count(F.lit(1)).alias("payments"), last.alias("last"))
     latest = Window.partitionBy("group").orderBy(F.col("file_order").desc(), F.col("segment_index").desc())
-    record = sent.withColumn("k", F.row_number().over(latest)).where("k = 1")
+    record = (sent.withColumn("k", F.row_number().over(latest)).where("k = 1")
+              .select("group", "patient_control_number", "payer", "service_date", "charge", "frequency_code"))
+    return (groups.select("group", "lines").join(record, "group", "left").join(totals, "group", "left")
+            .withColumn("status", claim_status()))
 
-    def total(name: str) -> F.Column:
-        return F.coalesce(F.col(f"total_{name}"), F.lit(0).cast("decimal(30,2)"))
 
-    paid, pr, adjusted, denied = total("paid"), total("pr"), total("adjusted"), total("denied")
-    status = (F.when(F.col("frequency_code") == "8", "voided")
-              .when(F.col("payments").isNull(), "open")
-              .when(F.col("active").isNull(), "reversed")
-              .when((paid <= 0) & ((denied > 0) | F.coalesce("status_4", F.lit(False))), "denied")
-              .when((denied > 0) | (paid + pr + adjusted < total("charge")), "partially paid")
-              .otherwise("paid"))
-    end = F.when(F.col("active").isNotNull(), F.col("last_date")).otherwise(F.lit(as_of))
-    claims = (record.select("group", "patient_control_number", "payer", "service_date", "charge", "frequency_code")
-              .join(last.select("group", "payments"), "group", "left").join(totals, "group", "left")
-              .join(lines, "group", "left").withColumn("status", status))
-    recon = claims.select(
+def claim_status() -> F.Column:
+    """A claim level row's status: voided (a void of record), open (no payment), reversed (none active),
+    denied (nothing paid, a denial or CLP02 = 4), partially paid (a denial, or CLP03 not accounted for by
+    paid + patient responsibility + CAS), else paid."""
+    paid, pr, adjusted, denied = (_total(n) for n in ("paid", "pr", "adjusted", "denied"))
+    return (F.when(F.col("frequency_code") == "8", "voided")
+            .when(F.coalesce("payments", F.lit(0)) == 0, "open")
+            .when(F.col("active") == 0, "reversed")
+            .when((paid <= 0) & ((denied > 0) | F.coalesce("status_4", F.lit(False))), "denied")
+            .when((denied > 0) | (paid + pr + adjusted < _total("charge")), "partially paid")
+            .otherwise("paid"))
+
+
+def _total(name: str) -> F.Column:
+    return F.coalesce(F.col(f"total_{name}"), F.lit(0).cast("decimal(30,2)"))
+
+
+def _text(money: F.Column) -> F.Column:
+    """Money as the local reconciliation's text (cents_text: "12.30", "-0.05")."""
+    return money.cast("string")
+
+
+def reconciliation(level: DataFrame, as_of: date) -> DataFrame:
+    """The claim groups with a claim: the reconciliation's rows (days from the date of service to the last
+    active payment, to `as_of` with none active)."""
+    end = F.when(F.col("active") > 0, F.col("last_date")).otherwise(F.lit(as_of))
+    return level.where(F.col("patient_control_number").isNotNull()).select(
         "patient_control_number", "payer", F.col("service_date").cast("string").alias("service_date"),
-        _text(F.col("charge")).alias("billed"), _text(paid).alias("paid"), _text(pr).alias("patient_responsibility"),
-        _text(adjusted).alias("adjustments"), "status",
-        F.when(F.col("status") == "open", SUBMITTED).otherwise(F.col("status")).alias("state"),
+        _text(F.col("charge")).alias("billed"), _text(_total("paid")).alias("paid"),
+        _text(_total("pr")).alias("patient_responsibility"), _text(_total("adjusted")).alias("adjustments"),
+        "status", F.when(F.col("status") == "open", SUBMITTED).otherwise(F.col("status")).alias("state"),
         F.datediff(end, "service_date").cast("long").alias("days_outstanding"), "lines")
-    unmatched = (last.join(record.select("group"), "group", "left_anti").join(totals, "group", "left").select(
-        "patient_control_number", "payer_claim_control_number", "payer",
-        F.coalesce("active", F.lit(0)).cast("long").alias("payments"), _text(total("charge")).alias("charge"),
-        _text(paid).alias("paid"), F.col("payment_date").cast("string").alias("last_payment_date")))
-    return recon, unmatched
+
+
+def unmatched_remits(level: DataFrame) -> DataFrame:
+    """The claim groups of payments with no claim: named by their last payment."""
+    last = F.col("last")
+    return level.where(F.col("patient_control_number").isNull()).select(
+        last["patient_control_number"].alias("patient_control_number"),
+        last["payer_claim_control_number"].alias("payer_claim_control_number"), last["payer"].alias("payer"),
+        F.col("active").alias("payments"), _text(_total("charge")).alias("charge"), _text(_total("paid")).alias("paid"),
+        last["payment_date"].cast("string").alias("last_payment_date"))
 
 
 def denial_summary(denials: DataFrame) -> DataFrame:
     """Count and dollars of the denials per key (`by`: analytics.denials.summarize's keys, the carc as
-    GROUP-CARC; "(none)" for none), one groupBy a key."""
+    GROUP-CARC; "(none)" for none), in one groupBy."""
     def given(c: str) -> F.Column:
-        return F.coalesce(F.col(c), F.lit("")) != ""
+        return F.when(F.coalesce(F.col(c), F.lit("")) != "", F.col(c))
 
-    keys = {"carc": F.when(given("carc"), F.concat(F.coalesce(F.col("group"), F.lit("None")), F.lit("-"),
-                                                   F.col("carc")))}
-    parts = [denials.groupBy(keys.get(by, F.when(given(by), F.col(by))).alias("key"))
-             .agg(F.count(F.lit(1)).alias("count"), F.sum(F.col("amount").cast("decimal(20,2)")).alias("amount"))
-             .select(F.lit(by).alias("by"), F.coalesce("key", F.lit("(none)")).alias("key"), "count", "amount")
-             for by in BY_KEYS]
-    return functools.reduce(DataFrame.unionByName, parts)
+    keys = {"carc": F.when(given("carc").isNotNull(),
+                           F.concat(F.coalesce(F.col("group"), F.lit("None")), F.lit("-"), F.col("carc")))}
+    pairs = F.array(*(F.struct(F.lit(by).alias("by"), F.coalesce(keys.get(by, given(by)), F.lit("(none)")).alias("key"))
+                      for by in BY_KEYS))
+    return (denials.select(F.explode(pairs).alias("p"), F.col("amount").cast("decimal(20,2)").alias("amount"))
+            .groupBy("p.by", "p.key").agg(F.count(F.lit(1)).alias("count"), F.sum("amount").alias("amount")))
 
 
 def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date,
@@ -421,11 +435,10 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
     matches = (both.repartition(partitions(spark, files), "group")
                .mapInArrow(_match_partition(as_of), from_arrow_schema(MATCHES)).persist())
     tables, _ = _rules()
-    recon, unmatched = claim_level(sent, remits, table(matches, "active_payments"), table(matches, "matched_lines"),
-                                   as_of, not_denial_reasons(tables))
+    level = claim_level(sent, remits.drop("remit"), table(matches, "groups"), not_denial_reasons(tables)).persist()
     denials = table(matches, "denials")
-    return matches, {"reconciliation": recon, "unmatched_remits": unmatched, "denials": denials,
-                     "denial_summary": denial_summary(denials)}
+    return matches, {"reconciliation": reconciliation(level, as_of), "unmatched_remits": unmatched_remits(level),
+                     "denials": denials, "denial_summary": denial_summary(denials)}
 
 
 # ---------------------------------------------------------------- 4. the job
