@@ -6,8 +6,11 @@
    history table, `applyInArrow`) and each member scrubbed by spark/member.py with the scrubber's own rules: findings, and each claim sent (its X12 text), held,
    emptied or withheld.
 3. Reconcile and denials: every sent claim and claim payment joined to its claim group (replacement and
-   void links found with a join of REF*F8 against CLP07), the groups hash-partitioned, each partition
-   reconciled by spark/analytics.py.
+   void links found with a join of REF*F8 against CLP07), the groups hash-partitioned; per group, in
+   mapInArrow (spark/analytics.py), what is matched in order: the payments reversals leave active, the
+   line matches, the denial rows (reversal netting and line matching take the first candidate in order,
+   which no join states provably the same). The claim level is joins (claim_level): the claim of record,
+   the active payments' totals and CAS, statuses, unmatched remits; denial_summary a groupBy.
 4. Write: tables under OUT/tables/NAME (Parquet, partitioned), published only once all are written; then
    per input file, as `batch` writes them, its 999s (acks/, on the driver), corrected 837P (outbound/) and
    held claims (rejects/): their X12 text made in the executors from the file's bytes, published by the
