@@ -4,6 +4,7 @@ files in the official layouts into fixtures/ncci/."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import io
 import sys
@@ -468,6 +469,65 @@ def pair_corrections() -> tuple[str, str]:
     return t837, t835
 
 
+def pair_matching() -> tuple[str, str]:
+    """The matching rules the other pairs miss (written last, so the fixtures before keep their patients and
+    control numbers).
+
+    MATCH6RCODE01: both lines' REF*6R echoed swapped (the 99213's names the 20553 line and back): a 6R
+    whose line's code disagrees is no match, so both pair on (procedure, modifiers, date, charge).
+    MATCHSVC06R01: 20553 adjudicated as 20552 (SVC06 = 20553) with its REF*6R echoed: a 6R match on SVC06.
+    MATCHFALL01: no REF*6R; the 99214 paid without its modifier 25 (pairs on procedure + date) and the
+    20552 under another date (on the procedure only).
+    MREPLORIG01 paid, replaced under a new CLM01 by MREPLNEW01 (CLM05-3 = 7, REF*F8 = its CLP07), which is
+    replaced in turn by MREPLLAST01 (REF*F8 = the replacement's CLP07): one claim group, named by the last.
+    The original's payment is reversed, after the replacement's is paid, under another CLP07: it cancels
+    the payment of the same negated CLP04, not the latest.
+    MVOIDORIG01 paid with its 20552 denied CO-97 + M80, voided under a new CLM01 by MVOIDNEW01 (CLM05-3 =
+    8): voided, the payment still held, the denial named by the void's claim.
+    """
+    M = MEDICARE
+    code = claim("MATCH6RCODE01", M, [L("99213", 120, mods=["25"], ctrl="MATCH6RCODE01-A"),
+                                      L("20553", 250, ctrl="MATCH6RCODE01-B")], dx=[MYO, "M54.2"])
+    svc06 = claim("MATCHSVC06R01", M, [L("20553", 250)])
+    fall = claim("MATCHFALL01", M, [L("99214", 180, mods=["25"]), L("20552", 150)], dx=["M54.2"])
+    repl_orig = claim("MREPLORIG01", M, [L("20553", 250)], who="MREPL")
+    repl = claim("MREPLNEW01", M, [L("20553", 250), L("J1030", 25)], who="MREPL", freq="7",
+                 orig_ref="26310000104")
+    last = claim("MREPLLAST01", M, [L("20553", 250), L("J1030", 30)], who="MREPL", freq="7",
+                 orig_ref="26310000201")
+    void_orig = claim("MVOIDORIG01", M, [L("99213", 120, mods=["25"]), L("20552", 150)], dx=[MYO, "M54.2"],
+                      who="MVOID")
+    void = claim("MVOIDNEW01", M, [L("99213", 120, mods=["25"]), L("20552", 150)], dx=[MYO, "M54.2"],
+                 who="MVOID", freq="8", orig_ref="26310000105")
+    originals = Submission837(BILLING, [code, svc06, fall, repl_orig, void_orig], batch_id="PAIRMATCH1",
+                              date="20261010")
+    corrections = Submission837(BILLING, [repl, void], batch_id="PAIRMATCH2", date="20261112")
+    again = Submission837(BILLING, [last], batch_id="PAIRMATCH3", date="20261125")
+    t837 = interchange_text(Envelope(sender=originals.submitter_id, receiver=originals.receiver_id,
+                                     date="20261125", time="1200"), "HC", V837,
+                            [build_837_set(originals, "0001"), build_837_set(corrections, "0002"),
+                             build_837_set(again, "0003")])
+    swapped = [dataclasses.replace(pay(code.lines[0], code, 1, 75, [("2", 15)]), ctrl="MATCH6RCODE01-B"),
+               dataclasses.replace(pay(code.lines[1], code, 2, 110, [("2", 22)]), ctrl="MATCH6RCODE01-A")]
+    repl_paid = remit_claim(repl_orig, "1", [pay(repl_orig.lines[0], repl_orig, 1, 110, [("2", 22)])], "26310000104")
+    first = [
+        remit_claim(code, "1", swapped, "26310000101"),
+        remit_claim(svc06, "1", [pay(svc06.lines[0], svc06, 1, 80, [("2", 16)], code="20552")], "26310000102"),
+        remit_claim(fall, "1", [pay(L("99214", 180), fall, 1, 130, [("2", 26)], ctrl=False),
+                                pay(L("20552", 150, dos=add_days(fall.dos, 1)), fall, 2, 75, [("2", 15)],
+                                    ctrl=False)], "26310000103"),
+        repl_paid,
+        remit_claim(void_orig, "1", [pay(void_orig.lines[0], void_orig, 1, 75, [("2", 15)]),
+                                     deny(void_orig.lines[1], void_orig, 2, "CO", "97", ["M80"])], "26310000105"),
+    ]
+    second = [remit_claim(repl, "1", [pay(repl.lines[0], repl, 1, 110, [("2", 22)]),
+                                      pay(repl.lines[1], repl, 2, 10, [("2", 2)])], "26310000201", freq="7"),
+              negate(repl_paid, "26310000199")]  # after the replacement's payment: not the latest one
+    t835 = build_835([Remit835(M, BILLING, first, pay_date="20261104", trace="EFT2611040201"),
+                      Remit835(M, BILLING, second, pay_date="20261120", trace="EFT2611200202")])
+    return t837, t835
+
+
 def unbalanced_835() -> str:
     sub_ = patient("UNBAL", 801)
     cp = ClaimPay("UNBAL01", "1", 400, sub_, [
@@ -595,6 +655,14 @@ def build_all(out_dir: Path | str = DEFAULT_OUT) -> list[tuple[str, str]]:
     put("pair-secondary.837", s837, "Medicare claims with a Medigap secondary (2320 SBR01=S, 2330A/B) for "
         "`resubmit --secondary`, one without another payer, one without a remit")
     put("pair-secondary.835", s835, "the primary's payments: CO-45 + PR-2 coinsurance, a line denied CO-50")
+    m837, m835 = pair_matching()
+    put("pair-matching.837", m837, "claims for pair-matching.835: MREPLORIG01 replaced under a new CLM01 by "
+        "MREPLNEW01 and that by MREPLLAST01 (CLM05-3=7, REF*F8 = the CLP07 paid), MVOIDORIG01 voided by "
+        "MVOIDNEW01 (CLM05-3=8)")
+    put("pair-matching.835", m835, "line matching: REF*6R echoed swapped (its line's code disagrees: no 6R "
+        "match), REF*6R with SVC06 (payer recoded), no REF*6R with a dropped modifier and another date; "
+        "the replacement paid, then the replaced original's payment reversed under another CLP07 "
+        "(cancels the one of the negated CLP04, not the latest); the voided original's 20552 denied CO-97+M80")
     readme = ["# Bundled EDI fixtures", "",
               "Written by `python3 scripts/make_fixtures.py` (deterministic; all names, ids and NPIs are fake). "
               "Every 837P is TR3-valid per pyx12 unless its name says `invalid` (`837p-x222a2` validates once "

@@ -19,7 +19,7 @@ if shutil.which("java") is None:
 
 import pyarrow.parquet as pq  # noqa: E402
 
-from edi_pipeline.analytics.denials import find_denials  # noqa: E402
+from edi_pipeline.analytics.denials import BY_KEYS, find_denials, summarize  # noqa: E402
 from edi_pipeline.analytics.reconcile import claim_rows, reconcile  # noqa: E402
 from edi_pipeline.codes.tables import load_tables  # noqa: E402
 from edi_pipeline.runners.batch import run_batch  # noqa: E402
@@ -84,11 +84,21 @@ def _local(inbox: Path, out: Path, monkeypatch) -> dict:
         tables = load_tables()
         rec = reconcile(store, TODAY, tables, lines=True)
         recon = {_row(dict(r, lines=[m.to_dict() for m in c.lines or ()])) for r, c in zip(claim_rows(rec), rec.claims)}
-        denials = {_row(d.flat()) for d in find_denials(store, tables, rec)}
+        found = find_denials(store, tables, rec)
     finally:
         store.close()
-    return {"findings": findings, "reconciliation": recon, "denials": denials,
-            "unmatched": {_row(u) for u in rec.unmatched_remits}}
+    return {"findings": findings, "reconciliation": recon, "denials": {_row(d.flat()) for d in found},
+            "unmatched": {_row(u) for u in rec.unmatched_remits},
+            "claims": {c.patient_control_number: c for c in rec.claims}, "denial_rows": found,
+            "unmatched_remits": rec.unmatched_remits, "out": out,
+            "denial_summary": {(by, r[by], r["count"], r["amount"]) for by in BY_KEYS for r in summarize(found, by)}}
+
+
+@pytest.fixture(scope="module")
+def local_fixtures(tmp_path_factory):
+    """The local batch over the bundled fixtures, once for the module."""
+    with pytest.MonkeyPatch.context() as mp:
+        return _local(ROOT / "fixtures" / "edi", tmp_path_factory.mktemp("fixtures") / "local", mp)
 
 
 def _spark(spark, inbox: Path, out: Path) -> dict:
@@ -96,12 +106,13 @@ def _spark(spark, inbox: Path, out: Path) -> dict:
 
     run_spark_batch(spark, [inbox], out, today=TODAY, as_of=TODAY)
     t = {name: pq.read_table(out / "tables" / name).to_pylist() if (out / "tables" / name).exists() else []
-         for name in ("findings", "reconciliation", "denials", "unmatched_remits")}
+         for name in ("findings", "reconciliation", "denials", "unmatched_remits", "denial_summary")}
     return {"findings": {(f["file"], f["rule"], f["severity"], f["patient_control_number"], f["line"], f["procedure"],
                           f["action"], f["message"]) for f in t["findings"]},
             "reconciliation": {_row(r) for r in t["reconciliation"]},
             "denials": {_row(d) for d in t["denials"]},
-            "unmatched": {_row(u) for u in t["unmatched_remits"]}}
+            "unmatched": {_row(u) for u in t["unmatched_remits"]},
+            "denial_summary": {(r["by"], r["key"], r["count"], str(r["amount"])) for r in t["denial_summary"]}}
 
 
 def _row(d: dict) -> str:
@@ -113,10 +124,56 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.glob("*")} if folder.exists() else {}
 
 
+def _lines(c) -> list[tuple]:
+    return [(m.procedure, m.matched_by, m.billed, m.paid) for m in c.lines]
+
+
+def test_fixtures_hit_every_matching_rule(local_fixtures):
+    """The equality test's fixtures exercise each of reconcile's matching rules: each asserted here on the
+    local batch's reconciliation (amounts in cents), so that Spark's equal results cover them all."""
+    claims, local = local_fixtures["claims"], local_fixtures
+    # REF*6R that matches; REF*6R whose line's code disagrees (echoed swapped): no 6R pair, each line on
+    # (procedure, modifiers, date, charge) with its own payment
+    assert _lines(claims["PLBPAID01"]) == [("99214", "6R", 18000, 6400), ("20552", "6R", 15000, 6000)]
+    assert _lines(claims["MATCH6RCODE01"]) == [("99213", "exact", 12000, 6000), ("20553", "exact", 25000, 8800)]
+    # SVC06, the submitted code when the payer recoded: with REF*6R, and without (the exact fallback)
+    assert _lines(claims["MATCHSVC06R01"]) == [("20553", "6R", 25000, 6400)]
+    assert _lines(claims["CORRCODE01"])[1] == ("20553", "exact", 25000, 6400)
+    # no REF*6R: the looser fallbacks (modifier dropped: procedure + date; another date: procedure)
+    assert _lines(claims["MATCHFALL01"]) == [("99214", "procedure+date", 18000, 10400),
+                                             ("20552", "procedure", 15000, 6000)]
+    # a reversal (CLP02 = 22, same CLP07) and its re-payment; one under another CLP07 cancels the payment of
+    # the negated CLP04 (8800), not the latest (9600)
+    rev = claims["REVERSAL01"]
+    assert (rev.status, rev.payments, rev.reversals, rev.paid) == ("paid", 1, 1, 11600)
+    assert claims["CORRREV01"].status == "reversed"
+    # replacements (CLM05-3 = 7, REF*F8): under the same CLM01, and under new ones (a chain of two): one group
+    # named by the last, holding the original's reversed payment and the replacement's
+    assert (claims["CORRREPL01"].frequency_code, claims["CORRREPL01"].reversals) == ("7", 1)
+    last = claims["MREPLLAST01"]
+    assert (last.status, last.frequency_code, last.payments, last.reversals, last.paid) == ("paid", "7", 1, 1, 9600)
+    # voids (CLM05-3 = 8): voided with the payment not yet reversed; under a new CLM01, its denial named by it
+    assert claims["CORRVOID01"].status == "voided"
+    void = claims["MVOIDNEW01"]
+    assert (void.status, void.payments, void.paid) == ("voided", 1, 6000)
+    merged = {"MREPLORIG01", "MREPLNEW01", "MVOIDORIG01"}
+    assert not merged & (claims.keys() | {u["patient_control_number"] for u in local["unmatched_remits"]})
+    denials = {(d.patient_control_number, d.procedure): d for d in local["denial_rows"]}
+    assert (denials["MVOIDNEW01", "20552"].group, denials["MVOIDNEW01", "20552"].carc) == ("CO", "97")
+    # a partial denial with CARC and RARC: one unit paid, the second denied CO-151 with N362
+    partial = denials["DUNITS01", "20553"]
+    assert claims["DUNITS01"].status == "partially paid" and claims["DUNITS01"].paid > 0
+    assert (partial.group, partial.carc, partial.rarcs, partial.amount) == ("CO", "151", ["N362"], 25000)
+    # an unmatched remit
+    assert "UNMATCHED01" in {u["patient_control_number"] for u in local["unmatched_remits"]}
+    assert not denials["DAUTH01", "97813"].matched  # held by the scrub: its remit matches no sent claim
+
+
 @pytest.mark.parametrize("which", ["fixtures", "generated"])
-def test_spark_batch_equals_local_batch(spark, tmp_path, monkeypatch, which):
+def test_spark_batch_equals_local_batch(spark, tmp_path, monkeypatch, request, which):
     inbox = ROOT / "fixtures" / "edi" if which == "fixtures" else _generated(tmp_path)
-    local = _local(inbox, tmp_path / "local", monkeypatch)
+    local = (request.getfixturevalue("local_fixtures") if which == "fixtures"
+             else _local(inbox, tmp_path / "local", monkeypatch))
     got = _spark(spark, inbox, tmp_path / "spark")
     assert got["findings"] and got["findings"] == local["findings"]
     if which == "generated":  # the resent file's claims were seen in the earlier one
@@ -124,8 +181,9 @@ def test_spark_batch_equals_local_batch(spark, tmp_path, monkeypatch, which):
     assert got["reconciliation"] and got["reconciliation"] == local["reconciliation"]
     assert got["denials"] and got["denials"] == local["denials"]
     assert got["unmatched"] == local["unmatched"]
+    assert got["denial_summary"] and got["denial_summary"] == local["denial_summary"]  # summarize(), --by each key
     for sub in ("outbound", "rejects"):  # corrected claims and held claims: byte-identical files
-        mine, theirs = _files(tmp_path / "spark" / sub), _files(tmp_path / "local" / sub)
+        mine, theirs = _files(tmp_path / "spark" / sub), _files(local["out"] / sub)
         assert mine.keys() == theirs.keys(), sub
         assert [n for n in mine if mine[n] != theirs[n]] == [], sub
 
@@ -206,3 +264,48 @@ def test_outputs_are_fetched_a_file_at_a_time_in_file_order(spark):
     parts = got.rdd.glom().collect()
     assert [sorted({r["file_order"] for r in p}) for p in parts] == [[k] for k in range(12)]
     assert [r["file_order"] for r in got.toLocalIterator()] == sorted(k % 12 for k in range(60))
+
+
+def test_claim_level_is_joins_with_reconciles_rules(spark):
+    """spark.job.claim_level (DataFrame joins): a status per claim group by reconcile's precedence, totals
+    over the active payments only, CAS split as the store splits it, and an unmatched group named by its
+    last payment in payment order (a dated one after an undated one)."""
+    from decimal import Decimal as D
+
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from edi_pipeline.spark.job import MATCHED, claim_level, reconciliation, unmatched_remits
+
+    adj = "array<struct<group:string,reason:string,amount:decimal(20,2)>>"
+    sent = spark.createDataFrame(
+        [(g, g, "PAYER", date(2026, 10, 1), D("100.00"), f, 0, k) for k, (g, f) in
+         enumerate([("VOID", "8"), ("REV", "1"), ("DENY", "1"), ("PART", "1"), ("OPEN", "1")])],
+        "group string, patient_control_number string, payer string, service_date date, charge decimal(20,2), "
+        "frequency_code string, file_order int, segment_index long")
+    paid_on = date(2026, 11, 4)
+    rows = [("VOID", 1, 10, "1", D("100"), D("80"), D("0"), [("CO", "45", D("20"))], paid_on),
+            ("REV", 1, 11, "1", D("100"), D("80"), D("0"), [("CO", "45", D("20"))], paid_on),
+            ("REV", 1, 12, "22", D("-100"), D("-80"), D("0"), [("CO", "45", D("-20"))], paid_on),
+            ("DENY", 1, 13, "4", D("100"), D("0"), D("0"), [("CO", "50", D("100"))], paid_on),
+            ("PART", 1, 14, "1", D("100"), D("60"), D("10"), [("CO", "45", D("20")), ("PR", "2", D("10"))], paid_on),
+            ("LOOSE", 1, 15, "1", D("50"), D("40"), D("0"), [], paid_on),
+            ("LOOSE", 1, 16, "1", D("70"), D("60"), D("0"), [], None)]
+    remits = spark.createDataFrame(
+        [(g, fo, si, g, f"ICN{si}", pd, st, "PAYER", ch, pa, pr, a) for g, fo, si, st, ch, pa, pr, a, pd in rows],
+        f"group string, file_order int, segment_index long, patient_control_number string, "
+        f"payer_claim_control_number string, payment_date date, status_code string, payer string, "
+        f"charge decimal(20,2), paid decimal(20,2), patient_responsibility decimal(20,2), adjustments {adj}")
+    active = {"VOID": [10], "REV": [], "DENY": [13], "PART": [14], "OPEN": [], "LOOSE": [15, 16]}
+    groups = spark.createDataFrame([(g, [(1, si) for si in s], None if g == "LOOSE" else []) for g, s in active.items()],
+                                   from_arrow_schema(MATCHED))
+    level = claim_level(sent, remits, groups, ["45", "2"])
+    got = {r["patient_control_number"]: r for r in reconciliation(level, TODAY).collect()}
+    assert {k: r["status"] for k, r in got.items()} == {"VOID": "voided", "REV": "reversed", "DENY": "denied",
+                                                         "PART": "partially paid", "OPEN": "open"}
+    part = got["PART"]
+    assert (part["paid"], part["patient_responsibility"], part["adjustments"]) == ("60.00", "10.00", "20.00")
+    assert (got["REV"]["paid"], got["OPEN"]["state"], got["OPEN"]["days_outstanding"]) == ("0.00", "submitted", 61)
+    assert part["days_outstanding"] == 34 and got["REV"]["days_outstanding"] == 61  # none active: to as_of
+    [loose] = unmatched_remits(level).collect()
+    assert (loose["payer_claim_control_number"], loose["payments"], loose["paid"], loose["last_payment_date"]) == \
+        ("ICN15", 2, "100.00", "2026-11-04")

@@ -1,10 +1,14 @@
-"""Reconcile and denials of one partition of claim groups, with the local analytics' own code.
+"""The matching of one partition of claim groups, with the local analytics' own code.
 
 The Spark job (spark/job.py) joins each sent claim and each claim payment to its claim group (a patient
 control number, or the replacement's when a replacement or void's REF*F8 names a payment's CLP07) and
 hands every group whole to one partition. Here a partition's claims and remits go, in the batch's order,
-into an in-memory store, and analytics.reconcile / analytics.denials run over it: the same matching
-(REF*6R checked against the code, SVC06, reversals, replacements, voids) as `reconcile` and `denials`.
+into an in-memory store, and analytics.reconcile / analytics.denials run over it, for what is matched in
+order and so stays per group: which payments are still active once reversals cancel (CLP02 = 22: the
+latest active payment of the same CLP07, else of the negated CLP04, else the latest), each claim line's
+service payment (REF*6R checked against the code, SVC06, then the fallbacks: match_lines), and the
+denial rows (their CARC/RARC categories and back-links). The claim-level totals and statuses and the
+unmatched remits are joins over these active payments in the job (job.claim_level).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from datetime import date
 from itertools import groupby
 
 from edi_pipeline.analytics.denials import find_denials
-from edi_pipeline.analytics.reconcile import claim_rows, reconcile
+from edi_pipeline.analytics.reconcile import reconcile
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles
 from edi_pipeline.store.store import Store
 
@@ -27,11 +31,18 @@ def file_key(name: str) -> str:
     return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def group_results(rows: list[dict], tables: CodeTables, profiles: PayerProfiles,
-                  as_of: date) -> tuple[list[dict], list[dict], list[dict]]:
-    """(reconciliation rows, unmatched remits, denials) of the claim groups in `rows`: (kind, file_order,
-    segment_index, header_index, file, payload) with kind CLAIM (payload: a pickled sent claim) or PAYMENT
-    (a pickled (RemitHeader, ClaimPayment)), any order."""
+def payment_id(key: str, segment_index: int) -> str:
+    """The store's id of the claim payment at `segment_index` of the file stored under `key`
+    (Store.save_remits_bulk: the digest's first 16 characters and the CLP's position)."""
+    return f"{key[:16]}:{segment_index}"
+
+
+def group_matches(rows: list[dict], tables: CodeTables, profiles: PayerProfiles,
+                  as_of: date) -> tuple[list[dict], list[dict]]:
+    """(groups, denials) of the claim groups in `rows`: (group, kind, pcn, file_order, segment_index,
+    header_index, file, payload) with kind CLAIM (payload: a pickled sent claim) or PAYMENT (a pickled
+    (RemitHeader, ClaimPayment)), any order. A group's row: its active payments' (file_order,
+    segment_index) and, with a claim, its lines as matched."""
     store = Store(":memory:")
     try:
         claims = sorted((r for r in rows if r["kind"] == CLAIM), key=lambda r: (r["file_order"], r["segment_index"]))
@@ -40,15 +51,22 @@ def group_results(rows: list[dict], tables: CodeTables, profiles: PayerProfiles,
             store.save_claims([pickle.loads(r["payload"]) for r in same], file_key(name), "scrub",
                               profile_of=lambda c: profiles.profile_for(c.claim_filing_indicator, c.payer.id).name)
         pays = sorted((r for r in rows if r["kind"] == PAYMENT), key=lambda r: (r["file_order"], r["segment_index"]))
+        of_payment: dict[str, dict] = {}
         for name, in_file in groupby(pays, key=lambda r: r["file"]):
             key = file_key(f"{name}:835")  # apart from its claims, as the batch keeps a file's remits
             store.add_file(key, name, "835", None, None, "batch")
             for _, same in groupby(in_file, key=lambda r: r["header_index"]):
+                same = list(same)
+                of_payment.update((payment_id(key, r["segment_index"]), r) for r in same)
                 loaded = [pickle.loads(r["payload"]) for r in same]
                 store.save_remits_bulk([(loaded[0][0], [p for _, p in loaded])], key)
         rec = reconcile(store, as_of, tables, lines=True)
         denials = find_denials(store, tables, rec, profiles)
-        recon = [dict(row, lines=[m.to_dict() for m in c.lines or ()]) for row, c in zip(claim_rows(rec), rec.claims)]
-        return recon, rec.unmatched_remits, [d.flat() for d in denials]
+        group_of = {r["patient_control_number"]: r["group"] for r in rows}
+        groups = [dict(group=group_of[g.patient_control_number],
+                       active=[{k: of_payment[p.id][k] for k in ("file_order", "segment_index")} for p in g.active],
+                       lines=None if g.claim is None else [m.to_dict() for m in g.claim.lines or ()])
+                  for g in rec.groups]
+        return groups, [d.flat() for d in denials]
     finally:
         store.close()

@@ -6,8 +6,11 @@
    history table, `applyInArrow`) and each member scrubbed by spark/member.py with the scrubber's own rules: findings, and each claim sent (its X12 text), held,
    emptied or withheld.
 3. Reconcile and denials: every sent claim and claim payment joined to its claim group (replacement and
-   void links found with a join of REF*F8 against CLP07), the groups hash-partitioned, each partition
-   reconciled by spark/analytics.py.
+   void links found with a join of REF*F8 against CLP07), the groups hash-partitioned; per group, in
+   mapInArrow (spark/analytics.py), what is matched in order: the payments reversals leave active, the
+   line matches, the denial rows (reversal netting and line matching take the first candidate in order,
+   which no join states provably the same). The claim level is joins (claim_level): the claim of record,
+   the active payments' totals and CAS, statuses, unmatched remits; denial_summary a groupBy.
 4. Write: tables under OUT/tables/NAME (Parquet, partitioned), published only once all are written; then
    per input file, as `batch` writes them, its 999s (acks/, on the driver), corrected 837P (outbound/) and
    held claims (rejects/): their X12 text made in the executors from the file's bytes, published by the
@@ -35,11 +38,13 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from edi_pipeline.analytics.reconcile import find_root
+from edi_pipeline.analytics.denials import BY_KEYS
+from edi_pipeline.analytics.lifecycle import SUBMITTED
+from edi_pipeline.analytics.reconcile import find_root, not_denial_reasons
 from edi_pipeline.codes.tables import load_profiles, load_tables
 from edi_pipeline.core.errors import EdiError
 from edi_pipeline.spark import rows as R
-from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_results
+from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_matches
 from edi_pipeline.spark.member import SENT, SentLine, scrub_member
 from edi_pipeline.spark.outputs import file_x12, publish, write_file_acks
 
@@ -52,7 +57,8 @@ FINDINGS = pa.schema([("file", _str), ("file_order", _int), ("claim_segment_inde
                       ("action", _str), ("message", _str)])
 OUTCOMES = pa.schema([("file", _str), ("file_order", _int), ("segment_index", _long),
                       ("patient_control_number", _str), ("status", _str), ("x12", _str), ("invalid", _str),
-                      ("frequency_code", _str), ("payer_claim_control_number", _str), ("claim", pa.binary())])
+                      ("frequency_code", _str), ("payer_claim_control_number", _str), ("payer", _str),
+                      ("service_date", pa.date32()), ("charge", R.WIDE_MONEY), ("claim", pa.binary())])
 HISTORY = pa.schema([("member_hash", _str), ("claim", _str), ("patient_control_number", _str),
                      ("frequency_code", _str), ("service_date", pa.date32()), ("procedure", _str),
                      ("units", R.QUANTITY), ("charge", R.MONEY)])
@@ -68,15 +74,16 @@ DENIALS = pa.schema([("patient_control_number", _str), ("payer_claim_control_num
                      ("level", _str), ("procedure", _str), ("service_date", _str), ("group", _str), ("carc", _str),
                      ("rarcs", _str), ("amount", _str), ("category", _str), ("action", _str),
                      ("preventable_by", _str)])
-GROUPED = pa.schema([("group", _str), ("kind", _int), ("file", _str), ("file_order", _int),
-                     ("segment_index", _long), ("header_index", _long), ("payload", pa.binary())])
+_POSITION = pa.struct([("file_order", _int), ("segment_index", _long)])
+MATCHED = pa.schema([("group", _str), ("active", pa.list_(_POSITION)), ("lines", pa.list_(_LINE_MATCH))])
+DENIAL_SUMMARY = pa.schema([("by", _str), ("key", _str), ("count", _long), ("amount", pa.decimal128(30, 2))])
 
 # The tables written, and the column each is partitioned by.
 WRITTEN = {"claims": "file_order", "lines": "file_order", "payments": "file_order",
            "service_payments": "file_order", "adjustments": "file_order", "acknowledgments": "file_order",
            "findings": "file_order",
            "errors": "file_order", "history": None, "reconciliation": "status", "unmatched_remits": None,
-           "denials": "action"}
+           "denials": "action", "denial_summary": None}
 
 
 @contextlib.contextmanager
@@ -265,20 +272,22 @@ def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None
 # ---------------------------------------------------------------- 3. reconcile and denials
 
 
-ANALYSIS_TABLES = {"reconciliation": RECONCILIATION, "unmatched_remits": UNMATCHED, "denials": DENIALS}
-ANALYSED = layout(ANALYSIS_TABLES)
+MADE = {"reconciliation": RECONCILIATION, "unmatched_remits": UNMATCHED, "denials": DENIALS,
+        "denial_summary": DENIAL_SUMMARY}  # the tables this step makes
+MATCH_TABLES = {"groups": MATCHED, "denials": DENIALS}
+MATCHES = layout(MATCH_TABLES)
 
 
-def _analyse_partition(as_of: date):
-    def analyse(batches):
+def _match_partition(as_of: date):
+    def match(batches):
         rows = [r for b in batches for r in b.to_pylist()]
         if not rows:
             return
         tables, profiles = _rules()
-        for name, got in zip(ANALYSIS_TABLES, group_results(rows, tables, profiles, as_of)):
+        for name, got in zip(MATCH_TABLES, group_matches(rows, tables, profiles, as_of)):
             if got:
-                yield tagged(ANALYSIS_TABLES, name, got)
-    return analyse
+                yield tagged(MATCH_TABLES, name, got)
+    return match
 
 
 def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> DataFrame:
@@ -305,19 +314,134 @@ def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> Dat
     return spark.createDataFrame(pairs, "pcn string, root string")
 
 
-def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date, files: int = 1) -> DataFrame:
+def _text(money: F.Column) -> F.Column:
+    """Money as the local reconciliation's text (cents_text: "12.30", "-0.05")."""
+    return money.cast("string")
+
+
+def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denial: list[str]) -> DataFrame:
+    """One row a claim group, by analytics.reconcile's rules, as a join of its submissions, its payments
+    and its matched group: its claim of record is its latest submission (payer, date, CLM02, frequency;
+    null without one); its active payments' paid, patient responsibility, CAS and CLP03 summed (each
+    payment's CAS as the store sums them: the non-PR ones, and the denials, a positive CO/PI/OA/PR
+    amount whose CARC is not contractual or patient responsibility); its last payment in payment order
+    (CLP01, CLP07, payer, date); `status` (claim_status). `sent` and `remits` carry their group."""
+    wide = "decimal(30,2)"
+    zero = F.lit(0).cast(wide)
+
+    def cas(keep) -> F.Column:
+        return F.aggregate("adjustments", zero, lambda acc, a: (acc + F.when(keep(a), F.coalesce(a["amount"], zero))
+                                                                .otherwise(zero)).cast(wide))
+
+    def denial(a) -> F.Column:
+        return a["group"].isin("CO", "PI", "OA", "PR") & (a["amount"] > 0) & ~a["reason"].isin(*(not_denial or [""]))
+
+    pays = (remits.join(groups.select("group", "active"), "group")
+            .withColumn("on", F.array_contains("active", F.struct("file_order", "segment_index"))))
+
+    def active(c: F.Column) -> F.Column:
+        return F.sum(F.when(F.col("on"), F.coalesce(c, zero)).otherwise(zero))
+
+    last = F.max(F.struct(F.isnotnull("payment_date").alias("k"), "payment_date", "file_order", "segment_index",
+                          "patient_control_number", "payer_claim_control_number", "payer"))
+    totals = pays.groupBy("group").agg(
+        active(F.col("paid")).alias("total_paid"), active(F.col("patient_responsibility")).alias("total_pr"),
+        active(cas(lambda a: a["group"] != "PR")).alias("total_adjusted"), active(cas(denial)).alias("total_denied"),
+        active(F.col("charge")).alias("total_charge"),
+        F.max(F.col("on") & (F.col("status_code") == "4")).alias("status_4"),
+        F.max(F.when(F.col("on"), F.col("payment_date"))).alias("last_date"),
+        F.sum(F.col("on").cast("long")).alias("active"), F.count(F.lit(1)).alias("payments"), last.alias("last"))
+    latest = Window.partitionBy("group").orderBy(F.col("file_order").desc(), F.col("segment_index").desc())
+    record = (sent.withColumn("k", F.row_number().over(latest)).where("k = 1")
+              .select("group", "patient_control_number", "payer", "service_date", "charge", "frequency_code"))
+    return (groups.select("group", "lines").join(record, "group", "left").join(totals, "group", "left")
+            .withColumn("status", claim_status()))
+
+
+def claim_status() -> F.Column:
+    """A claim level row's status: voided (a void of record), open (no payment), reversed (none active),
+    denied (nothing paid, a denial or CLP02 = 4), partially paid (a denial, or CLP03 not accounted for by
+    paid + patient responsibility + CAS), else paid."""
+    paid, pr, adjusted, denied = (_total(n) for n in ("paid", "pr", "adjusted", "denied"))
+    return (F.when(F.col("frequency_code") == "8", "voided")
+            .when(F.coalesce("payments", F.lit(0)) == 0, "open")
+            .when(F.col("active") == 0, "reversed")
+            .when((paid <= 0) & ((denied > 0) | F.coalesce("status_4", F.lit(False))), "denied")
+            .when((denied > 0) | (paid + pr + adjusted < _total("charge")), "partially paid")
+            .otherwise("paid"))
+
+
+def _total(name: str) -> F.Column:
+    return F.coalesce(F.col(f"total_{name}"), F.lit(0).cast("decimal(30,2)"))
+
+
+def _text(money: F.Column) -> F.Column:
+    """Money as the local reconciliation's text (cents_text: "12.30", "-0.05")."""
+    return money.cast("string")
+
+
+def reconciliation(level: DataFrame, as_of: date) -> DataFrame:
+    """The claim groups with a claim: the reconciliation's rows (days from the date of service to the last
+    active payment, to `as_of` with none active)."""
+    end = F.when(F.col("active") > 0, F.col("last_date")).otherwise(F.lit(as_of))
+    return level.where(F.col("patient_control_number").isNotNull()).select(
+        "patient_control_number", "payer", F.col("service_date").cast("string").alias("service_date"),
+        _text(F.col("charge")).alias("billed"), _text(_total("paid")).alias("paid"),
+        _text(_total("pr")).alias("patient_responsibility"), _text(_total("adjusted")).alias("adjustments"),
+        "status", F.when(F.col("status") == "open", SUBMITTED).otherwise(F.col("status")).alias("state"),
+        F.datediff(end, "service_date").cast("long").alias("days_outstanding"), "lines")
+
+
+def unmatched_remits(level: DataFrame) -> DataFrame:
+    """The claim groups of payments with no claim: named by their last payment."""
+    last = F.col("last")
+    return level.where(F.col("patient_control_number").isNull()).select(
+        last["patient_control_number"].alias("patient_control_number"),
+        last["payer_claim_control_number"].alias("payer_claim_control_number"), last["payer"].alias("payer"),
+        F.col("active").alias("payments"), _text(_total("charge")).alias("charge"), _text(_total("paid")).alias("paid"),
+        last["payment_date"].cast("string").alias("last_payment_date"))
+
+
+def denial_summary(denials: DataFrame) -> DataFrame:
+    """Count and dollars of the denials per key (`by`: analytics.denials.summarize's keys, the carc as
+    GROUP-CARC; "(none)" for none), in one groupBy."""
+    def given(c: str) -> F.Column:
+        return F.when(F.coalesce(F.col(c), F.lit("")) != "", F.col(c))
+
+    keys = {"carc": F.when(given("carc").isNotNull(),
+                           F.concat(F.coalesce(F.col("group"), F.lit("None")), F.lit("-"), F.col("carc")))}
+    pairs = F.array(*(F.struct(F.lit(by).alias("by"), F.coalesce(keys.get(by, given(by)), F.lit("(none)")).alias("key"))
+                      for by in BY_KEYS))
+    return (denials.select(F.explode(pairs).alias("p"), F.col("amount").cast("decimal(20,2)").alias("amount"))
+            .groupBy("p.by", "p.key").agg(F.count(F.lit(1)).alias("count"), F.sum("amount").alias("amount")))
+
+
+def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date,
+            files: int = 1) -> tuple[DataFrame, dict[str, DataFrame]]:
+    """The matches (persisted: the caller unpersists it) and the tables made of them: reconciliation,
+    unmatched remits, denials and their summary."""
     sent = outcomes.where(F.col("status") == SENT)
     roots = F.broadcast(claim_groups(spark, sent, remits))
 
-    def grouped(df: DataFrame, kind: int, header: str | None, payload: str) -> DataFrame:
+    def grouped(df: DataFrame) -> DataFrame:
         return (df.join(roots, df["patient_control_number"] == roots["pcn"], "left")
-                .select(F.coalesce("root", "patient_control_number").alias("group"), F.lit(kind).alias("kind"),
-                        "file", "file_order", "segment_index",
-                        (F.col(header) if header else F.lit(None)).cast("long").alias("header_index"),
-                        F.col(payload).alias("payload")))
+                .withColumn("group", F.coalesce("root", "patient_control_number")).drop("pcn", "root"))
 
-    both = grouped(sent, CLAIM, None, "claim").unionByName(grouped(remits, PAYMENT, "header_index", "remit"))
-    return both.repartition(partitions(spark, files), "group").mapInArrow(_analyse_partition(as_of), from_arrow_schema(ANALYSED))
+    sent, remits = grouped(sent), grouped(remits)
+
+    def rows(df: DataFrame, kind: int, header: str | None, payload: str) -> DataFrame:
+        return df.select("group", F.lit(kind).alias("kind"), "patient_control_number", "file", "file_order",
+                         "segment_index", (F.col(header) if header else F.lit(None)).cast("long").alias("header_index"),
+                         F.col(payload).alias("payload"))
+
+    both = rows(sent, CLAIM, None, "claim").unionByName(rows(remits, PAYMENT, "header_index", "remit"))
+    matches = (both.repartition(partitions(spark, files), "group")
+               .mapInArrow(_match_partition(as_of), from_arrow_schema(MATCHES)).persist())
+    tables, _ = _rules()
+    level = claim_level(sent, remits.drop("remit"), table(matches, "groups"), not_denial_reasons(tables)).persist()
+    denials = table(matches, "denials")
+    return matches, {"reconciliation": reconciliation(level, as_of), "unmatched_remits": unmatched_remits(level),
+                     "denials": denials, "denial_summary": denial_summary(denials)}
 
 
 # ---------------------------------------------------------------- 4. the job
@@ -332,7 +456,7 @@ def _private(folder: Path) -> None:
 
 
 def _arrow_schema(name: str) -> pa.Schema:
-    s = {**R.SCHEMAS, **SCRUB_TABLES, **ANALYSIS_TABLES}[name]
+    s = {**R.SCHEMAS, **SCRUB_TABLES, **MADE}[name]
     part = WRITTEN[name]
     return pa.schema([f for f in s if f.name != part])  # the partition column lives in the folder names
 
@@ -357,12 +481,12 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         scrubbed = scrub(spark, table(parsed, "scrub_input"), hist, today, len(files)).persist()
         outcomes = table(scrubbed, "outcomes")
         t0 = time.perf_counter()
-        analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of, len(files)).persist()
+        _, analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of, len(files))
         summary.seconds["read, scrub, claim groups"] = round(time.perf_counter() - t0, 1)
         frames = {t: table(parsed, t) for t in ("claims", "lines", "payments", "service_payments", "adjustments",
                                                 "acknowledgments", "errors")}
         frames.update({t: table(scrubbed, t) for t in ("findings", "history")})
-        frames.update({t: table(analysed, t) for t in ("reconciliation", "unmatched_remits", "denials")})
+        frames.update(analysed)
         stage = out / ".tables-staging"
         shutil.rmtree(stage, ignore_errors=True)
         for name, df in frames.items():

@@ -28,6 +28,8 @@ from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
 
 MONEY = pa.decimal128(12, 2)
 QUANTITY = pa.decimal128(15, 3)
+WIDE_MONEY = pa.decimal128(20, 2)  # any X12 amount (18 digits) to the cent: the reconciliation's sums are exact
+_ADJUSTMENT = pa.struct([("group", pa.string()), ("reason", pa.string()), ("amount", WIDE_MONEY)])
 _POSITION = [("file", pa.string()), ("file_order", pa.int32()), ("line", pa.int64()), ("segment_index", pa.int64())]
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -70,11 +72,14 @@ SCHEMAS: dict[str, pa.Schema] = {
     "scrub_input": pa.schema([("file", pa.string()), ("file_order", pa.int32()), ("segment_index", pa.int64()),
                               ("st_index", pa.int64()), ("member_hash", pa.string()), ("withheld", pa.bool_()),
                               ("invalid", pa.string()), ("claim", pa.binary())]),
-    # what reconcile needs of a claim payment (not written out: `remit` is the pickled header and payment)
+    # what reconcile needs of a claim payment (not written out: `remit` is the pickled header and payment;
+    # amounts to the cent however large, `adjustments` its claim and line CAS, `payer` the name else the id)
     "remit_input": pa.schema([("file", pa.string()), ("file_order", pa.int32()), ("segment_index", pa.int64()),
                               ("header_index", pa.int64()), ("patient_control_number", pa.string()),
                               ("payer_claim_control_number", pa.string()), ("payment_date", pa.date32()),
-                              ("remit", pa.binary())]),
+                              ("status_code", pa.string()), ("payer", pa.string()), ("charge", WIDE_MONEY),
+                              ("paid", WIDE_MONEY), ("patient_responsibility", WIDE_MONEY),
+                              ("adjustments", pa.list_(_ADJUSTMENT)), ("remit", pa.binary())]),
     # one row a file: its kind, why it was not taken (None when it was), its validation (pickled, for its 999s)
     "files": pa.schema([("file", pa.string()), ("file_order", pa.int32()), ("kind", pa.string()),
                         ("error", pa.string()), ("validation", pa.binary())]),
@@ -83,12 +88,17 @@ INTERNAL = ("scrub_input", "remit_input", "files")
 TABLES = tuple(SCHEMAS)
 
 
-def decimal_cell(value: Decimal | None, places: int = 2) -> Decimal | None:
-    """A value as the column's scale holds it; None where it would not fit (12 digits) or is not finite."""
+def decimal_cell(value: Decimal | None, places: int = 2, digits: int = 12) -> Decimal | None:
+    """A value as the column's scale holds it (rounded as core.values.cents rounds); None where it would
+    not fit (`digits`) or is not finite."""
     if value is None or not value.is_finite():
         return None
     q = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    return q if q.adjusted() < 12 - places else None
+    return q if q.adjusted() < digits - places else None
+
+
+def wide_money(value: Decimal | None) -> Decimal | None:
+    return decimal_cell(value, 2, 20)
 
 
 @dataclass
@@ -203,6 +213,11 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
                     out.add("remit_input", file=name, file_order=order, segment_index=p.source.segment_index,
                             header_index=tx.first_index, patient_control_number=p.patient_control_number,
                             payer_claim_control_number=p.payer_claim_control_number, payment_date=header.payment_date,
+                            status_code=p.status_code, payer=header.payer.name or header.payer.id,
+                            charge=wide_money(p.charge), paid=wide_money(p.paid),
+                            patient_responsibility=wide_money(p.patient_responsibility),
+                            adjustments=[dict(group=a.group, reason=a.reason, amount=wide_money(a.amount))
+                                         for a in [*p.adjustments, *(a for ln in p.lines for a in ln.adjustments)]],
                             remit=pickle.dumps((header, p), protocol=pickle.HIGHEST_PROTOCOL))
                 errors = [i for i in issues[first:] if i.severity is Severity.ERROR]
                 if errors:  # as ingest_file: a remit with an error is not taken at all
