@@ -128,16 +128,80 @@ def test_two_workers_give_every_output_and_row_of_one_on_all_the_fixtures(tmp_pa
     assert two[2] == one[2]
 
 
-def test_remits_only_files_are_taken_beside_the_claims_and_acknowledgments_after():
-    """The run's phases: 837P files (and files it cannot read, which it quarantines) first, remits-only
-    files in the same phase after them (workers ingest them beside the 837P work), payers' 999s and
-    277CAs, and files mixing them with remits, in a second phase once the claims' sets are sent."""
+def test_remits_only_files_are_taken_after_the_claims_and_acknowledgments_last():
+    """The run's phases: 837P files (and files it cannot read, which it quarantines) first; remits-only files
+    once those are done (CORRECTED-NO-F8 asks the remits on file: an 835 taken beside the claims would answer
+    it by how the workers fall in time); payers' 999s and 277CAs, and files mixing them with remits, last."""
     from edi_pipeline.runners.batch import run_phases
 
     kinds = {Path("a.835"): "835", Path("b.837"): "837P", Path("c.999"): "999", Path("d"): None,
              Path("e.x12"): "837P+835", Path("f.x12"): "835+999", Path("g.277"): "277CA"}
-    assert run_phases(kinds) == [[Path("b.837"), Path("d"), Path("e.x12"), Path("a.835")],
+    assert run_phases(kinds) == [[Path("b.837"), Path("d"), Path("e.x12")], [Path("a.835")],
                                  [Path("c.999"), Path("f.x12"), Path("g.277")]]
+
+
+def _resent(src: Path, target: Path, control: str) -> None:
+    """`src` under a new ISA13 (and IEA02): the same claims, for the same subscribers, in another file."""
+    text = src.read_bytes().decode("latin-1")
+    sep = text[3]
+    isa = text[:106].split(sep)
+    old, isa[13] = isa[13], control
+    text = sep.join(isa) + text[106:]
+    target.write_bytes(text.replace(f"IEA{sep}1{sep}{old}", f"IEA{sep}1{sep}{control}").encode("latin-1"))
+
+
+def test_two_workers_see_an_earlier_files_claims_of_the_same_subscriber_as_one_does(tmp_path, monkeypatch):
+    """A file resending another's claims: with one worker DUPLICATE-CLAIM finds them in the store. Two
+    workers took both files at once, so the second never saw the first's claims (no finding); the screen
+    now keeps files sharing a subscriber in waves one after the other."""
+    monkeypatch.setenv("EDI_SCRUB_DATE", "2026-11-27")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(FIXTURES / "837p-clean.837", inbox / "a.837")
+    _resent(FIXTURES / "837p-clean.837", inbox / "b.837", "987654321")
+    one = _run(inbox, tmp_path / "one", 1)
+    two = _run(inbox, tmp_path / "two", 2)
+    assert b"DUPLICATE-CLAIM" in one[1]["reports/b.837.json"]
+    assert two[1] == one[1]
+    assert two[2] == one[2]
+
+
+def test_files_sharing_a_subscriber_go_in_later_waves_and_so_do_those_sharing_one_with_them(tmp_path):
+    """split_wave: B shares a subscriber with A, C one with B only (had C gone beside A, B, later, would
+    have seen C's claims, which one worker never shows it), D none."""
+    from edi_pipeline.runners.batch import screen_file, split_wave
+
+    names = {"a": "837p-clean.837", "b": "837p-clean.837", "c": "837p-em-same-day.837", "d": "837p-tpi-freq.837"}
+    scans = {}
+    for k, name in names.items():
+        scans[Path(k)] = screen_file(FIXTURES / name, members=True).scan
+    ids = {k: scans[Path(k)].members for k in names}
+    assert ids["a"] and ids["a"] == ids["b"] and not ids["c"] & ids["a"]
+    scans[Path("c")].members = ids["c"] | ids["b"]  # and a subscriber of B's
+    scans[Path("b")].members = ids["b"] | {hash(b"SHARED-WITH-C")}
+    scans[Path("c")].members |= {hash(b"SHARED-WITH-C")}
+    assert not ids["d"] & (ids["a"] | ids["c"])
+    order = [Path(k) for k in "abcd"]
+    assert split_wave(order, scans) == ([Path("a"), Path("d")], [Path("b"), Path("c")])
+    assert split_wave([Path("b"), Path("c")], scans) == ([Path("b")], [Path("c")])
+
+
+def test_the_screen_finds_each_claims_subscriber_as_the_parser_reads_it():
+    """FileScan.members: one key per subscriber member id (2010BA NM109) the 837P parser reads, over the
+    fixtures; none asked, none kept; an 835's members are not kept."""
+    from edi_pipeline.runners.batch import screen_file
+    from edi_pipeline.tx.document import iter_records
+    from edi_pipeline.tx.model import Claim
+
+    for path in sorted(FIXTURES.glob("837p-*.837")):
+        scan = screen_file(path, members=True).scan
+        if scan is None:
+            continue
+        parsed = {hash((c.subscriber.member_id or "").strip().upper().encode("utf-8", "surrogateescape"))
+                  for c in iter_records(path) if isinstance(c, Claim)}
+        assert parsed <= scan.members, path.name
+        assert screen_file(path).scan.members is None
+    assert screen_file(FIXTURES / "pair-plb.835", members=True).scan.members is None
 
 
 def test_each_file_gets_a_disjoint_block_in_file_order_and_the_next_run_continues(tmp_path):

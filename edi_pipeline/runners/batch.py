@@ -157,6 +157,9 @@ class FileScan:
     kind: str  # its kinds' stored label: '837P', '835', '837P+835', '999', '277CA', ...
     interchanges: list[InterchangeMark]
     unread: int = 0  # ISAs it could not read (the envelope reader reports them)
+    # with screen_file(members=True): hash() of each subscriber's member id (2010BA NM109, stripped, upper
+    # case) in the file, which split_wave keeps apart (see there); None: not asked
+    members: set[int] | None = None
 
 
 SCAN_CHUNK = 1 << 20
@@ -177,15 +180,16 @@ def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[Inte
     return InterchangeMark(elements, line), delims
 
 
-def _scan_pattern(delims: Delimiters) -> re.Pattern[bytes]:
+def _scan_pattern(delims: Delimiters, members: bool = False) -> re.Pattern[bytes]:
     """A segment terminator, then (after any whitespace) an ISA, an ST of a registered type (tx.registry)
-    or a GS."""
+    or a GS; with `members`, also an NM1*IL (a subscriber's name)."""
     term = re.escape(delims.segment.encode("latin-1"))
     sep = re.escape(delims.element.encode("latin-1"))
     st01 = b"|".join(re.escape(code) for code in _SCAN_KINDS)
+    nm1 = rb"|(?i:(NM1)" + sep + rb"IL)" + sep if members else b""
     # (the lookahead turns a segment of another tag away before the alternatives are tried: ~25% faster)
-    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg])(?:(?i:(ISA))|(?i:ST)" + sep + rb"(" + st01
-                      + rb")|(?i:(GS))" + sep + rb")")
+    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg" + (b"Nn" if members else b"") + rb"])(?:(?i:(ISA))"
+                      rb"|(?i:ST)" + sep + rb"(" + st01 + rb")|(?i:(GS))" + sep + nm1 + rb")")
 
 
 def scan_file(path: Path) -> FileScan:
@@ -195,8 +199,10 @@ def scan_file(path: Path) -> FileScan:
         return _scan(fh, path.name)
 
 
-def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None) -> FileScan:
-    """scan_file over a stream; with `seen`, which gets each chunk read, read to its end even when it raises."""
+def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None,
+          members: bool = False) -> FileScan:
+    """scan_file over a stream; with `seen`, which gets each chunk read, read to its end even when it raises;
+    with `members`, FileScan.members of an 837P file is filled."""
     see = seen or (lambda chunk: None)
     try:
         head = fh.read(SCAN_CHUNK)
@@ -206,8 +212,9 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
         mark, delims = _read_isa(buf, line, Position(name, line, 1, None, "ISA"))
         marks = [mark]
         unread = 0
-        pattern = _scan_pattern(delims)
+        pattern = _scan_pattern(delims, members)
         term = delims.segment.encode("latin-1")
+        ids: set[int] = set()
         more = True
         while True:
             if more:
@@ -229,6 +236,10 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
             pos = last = 0
             while (m := pattern.search(buf, pos, end)) is not None:
                 pos = m.end()
+                if members and m.group(4):  # NM1*IL: its NM109, the 7th element after NM102
+                    fields = buf[pos:buf.find(term, pos, end)].split(delims.element.encode("latin-1"), 8)
+                    ids.add(hash(fields[7].strip().upper() if len(fields) > 7 else b""))
+                    continue
                 if m.group(3):
                     marks[-1].groups += 1
                     continue
@@ -252,13 +263,13 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
                 line += buf.count(b"\n", last, end)
                 buf = buf[end:]
                 continue
-            delims, pattern, term = new, _scan_pattern(new), new.segment.encode("latin-1")
+            delims, pattern, term = new, _scan_pattern(new, members), new.segment.encode("latin-1")
             buf = buf[isa_at:]
         kinds = set().union(*(m.kinds for m in marks))
         if not kinds:
             raise EdiError(f"{name}:1: no transaction set of a type read here "
                            f"({', '.join(t.kind for t in REGISTRY)}) in the file")
-        return FileScan(kind_label(kinds), marks, unread)
+        return FileScan(kind_label(kinds), marks, unread, ids if members and Kind.CLAIM_837P in kinds else None)
     finally:
         while seen and (chunk := fh.read(SCAN_CHUNK)):
             seen(chunk)
@@ -281,9 +292,9 @@ class Screened:
     data: bytes | None = None
 
 
-def screen_file(path: Path, hold: bool = True) -> Screened:
-    """One read of `path` for its digest and its scan, held in memory when `hold` and at most IN_MEMORY
-    bytes; OSError when it cannot be read."""
+def screen_file(path: Path, hold: bool = True, members: bool = False) -> Screened:
+    """One read of `path` for its digest and its scan (with its subscribers' `members`: FileScan.members),
+    held in memory when `hold` and at most IN_MEMORY bytes; OSError when it cannot be read."""
     with open_regular(path) as fh:
         st = os.fstat(fh.fileno())
         identity = (st.st_size, st.st_mtime_ns, st.st_ino)
@@ -291,7 +302,8 @@ def screen_file(path: Path, hold: bool = True) -> Screened:
         digest = hashlib.sha256(data or b"")
         scan, error = None, None
         try:
-            scan = _scan(io.BytesIO(data), path.name) if data is not None else _scan(fh, path.name, digest.update)
+            scan = _scan(io.BytesIO(data), path.name, members=members) if data is not None \
+                else _scan(fh, path.name, digest.update, members)
         except EdiError as exc:
             error = str(exc)
     return Screened(digest.hexdigest(), scan, error, identity, data)
@@ -732,14 +744,14 @@ def settled(files: list[Path], seconds: float) -> list[Path]:
     return [p for p in files if mtime(p) <= cutoff]
 
 
-def _screens(paths: list[Path]) -> dict[Path, Screened | None]:
-    """Each file's screen_file, None when it cannot be read (process_file then says why); the files are
-    held in memory while the run holds at most HELD bytes of them."""
+def _screens(paths: list[Path], members: bool = False) -> dict[Path, Screened | None]:
+    """Each file's screen_file (with its `members`), None when it cannot be read (process_file then says
+    why); the files are held in memory while the run holds at most HELD bytes of them."""
     screens: dict[Path, Screened | None] = {}
     room = HELD
     for path in paths:
         try:
-            screens[path] = s = screen_file(path, hold=room > 0)
+            screens[path] = s = screen_file(path, hold=room > 0, members=members)
         except OSError:
             screens[path] = None
             continue
@@ -750,28 +762,30 @@ def _screens(paths: list[Path]) -> dict[Path, Screened | None]:
 
 
 def run_phases(kinds: dict[Path, str | None]) -> list[list[Path]]:
-    """The run's files (with their kinds' labels, None when unread) in the order they are taken: first the
-    files with claims, then the remits-only files - in the same phase, so that workers ingest them beside
-    the 837P work (their ingest reads no claim; the run's reconcile, last, does) - then, once those are
-    done, the payers' acknowledgments (they answer the sets those sent)."""
+    """The run's files (with their kinds' labels, None when unread) in the order they are taken, each phase
+    once the one before is done: first the files with claims; then the remits-only files (CORRECTED-NO-F8
+    asks the remits on file for a replacement's REF*F8: an 835 ingested beside the claims would answer it
+    or not by how workers fall in time); then the payers' acknowledgments (they answer the sets sent)."""
     def rank(kind: str | None) -> int:
         kinds_in = kinds_of(kind)
         return 0 if not kinds_in or Kind.CLAIM_837P in kinds_in else 1 if kinds_in == {Kind.REMIT_835} else 2
 
     ranks = {p: rank(kind) for p, kind in kinds.items()}
-    return [[p for p in kinds if ranks[p] == 0] + [p for p in kinds if ranks[p] == 1],
-            [p for p in kinds if ranks[p] == 2]]
+    return [[p for p in kinds if ranks[p] == rank] for rank in (0, 1, 2)]
 
 
 def split_wave(order: list[Path], scans: dict[Path, FileScan | None]) -> tuple[list[Path], list[Path]]:
-    """The files of `order` sharing no interchange (_run_keys) with a file before them (processed now,
-    in parallel), and the others, processed once the earlier ones are done: whether an earlier file was
-    taken or refused is then in the store, so the outcome never depends on how workers or runs fall in time."""
+    """The files of `order` sharing no interchange (_run_keys) and no subscriber (FileScan.members) with a
+    file before them (processed now, in parallel), and the others, processed once the earlier ones are done:
+    whether an earlier file was taken or refused, and the claims it stored (the history the visit-history
+    rules and DUPLICATE-CLAIM read), are then in the store, so the outcome is the one of taking the files one
+    by one in order, however workers or runs fall in time."""
     seen: set[tuple[str, str, str]] = set()
     wave: list[Path] = []
     later: list[Path] = []
     for path in order:
-        keys = {k for m in scans[path].interchanges for k in _run_keys(m)} if scans[path] else set()
+        keys: set = {k for m in scans[path].interchanges for k in _run_keys(m)} if scans[path] else set()
+        keys |= (scans[path].members or set()) if scans[path] else set()
         (later if keys & seen else wave).append(path)
         seen |= keys
     return wave, later
@@ -1004,7 +1018,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     started = _start_run(out)
     every, ignored = inbox_files(inbox)
     ready = settled(every, settle)
-    screens = _screens(ready)
+    screens = _screens(ready, members=workers > 1)  # one worker takes the files in order: no wave to keep apart
     scans = {p: s.scan if s else None for p, s in screens.items()}
     kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
     shas = {p: s.sha if s else None for p, s in screens.items()}
