@@ -186,22 +186,46 @@ def test_files_sharing_a_subscriber_go_in_later_waves_and_so_do_those_sharing_on
     assert split_wave([Path("b"), Path("c")], scans) == ([Path("b")], [Path("c")])
 
 
-def test_the_screen_finds_each_claims_subscriber_as_the_parser_reads_it():
-    """FileScan.members: one key per subscriber member id (2010BA NM109) the 837P parser reads, over the
-    fixtures; none asked, none kept; an 835's members are not kept."""
-    from edi_pipeline.runners.batch import screen_file
+def test_the_screen_finds_each_claims_patient_as_the_parser_reads_it():
+    """FileScan.members: every claim's member_key (less its payer) the 837P parser reads is among the
+    screen's keys, over the 837P fixtures; none asked, none kept; an 835's members are not kept."""
+    from edi_pipeline.runners.batch import _member, screen_file
     from edi_pipeline.tx.document import iter_records
     from edi_pipeline.tx.model import Claim
 
+    def raw(v) -> bytes:
+        return (v or "").encode("utf-8", "surrogateescape")
+
+    seen = 0
     for path in sorted(FIXTURES.glob("837p-*.837")):
         scan = screen_file(path, members=True).scan
         if scan is None:
             continue
-        parsed = {hash((c.subscriber.member_id or "").strip().upper().encode("utf-8", "surrogateescape"))
-                  for c in iter_records(path) if isinstance(c, Claim)}
-        assert parsed <= scan.members, path.name
+        for c in iter_records(path):
+            if isinstance(c, Claim):
+                p = c.patient or c.subscriber
+                birth = p.birth_date.strftime("%Y%m%d").encode() if p.birth_date else b""
+                assert _member(raw(c.subscriber.member_id), raw(p.last_name), raw(p.first_name), birth) \
+                    in scan.members, (path.name, c.patient_control_number)
+                seen += 1
         assert screen_file(path).scan.members is None
+    assert seen > 100
     assert screen_file(FIXTURES / "pair-plb.835", members=True).scan.members is None
+    dependent = b"ISA*00*          *00*          *ZZ*A              *ZZ*B              *260101*1200*^*00501*000000001*0*P*:~"
+    scan = batch_scan(dependent + b"GS*HC*A*B*20260101*1200*1*X*005010X222A1~ST*837*0001*005010X222A1~"
+                      b"NM1*IL*1*SUB*ONE****MI*M123~DMG*D8*19700101*F~NM1*QC*1*KID*TWO~DMG*D8*20100101*M~"
+                      b"NM1*IL*1*NODOB*THREE****MI*M9~NM1*QC*1*BADDOB*FOUR~DMG*D8*20101399~")
+    assert scan.members == {_member(b"M123", b"SUB", b"ONE", b"19700101"),
+                            _member(b"m123 ", b"kid", b"two", b"20100101"),
+                            _member(b"M9", b"NODOB", b"THREE", b""), _member(b"M9", b"BADDOB", b"FOUR", b"")}
+
+
+def batch_scan(data: bytes):
+    import io
+
+    from edi_pipeline.runners.batch import _scan
+
+    return _scan(io.BytesIO(data), "x.837", members=True)
 
 
 def test_each_file_gets_a_disjoint_block_in_file_order_and_the_next_run_continues(tmp_path):

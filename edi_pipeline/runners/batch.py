@@ -26,6 +26,7 @@ from edi_pipeline.core.errors import EdiError, InterchangeError, Position, Store
 from edi_pipeline.pipeline.acks_in import outbound_sets
 from edi_pipeline.pipeline.ingest import INGESTED, STORE_ERROR, ingest_file
 from edi_pipeline.core.paths import open_regular, output_path, safe_name
+from edi_pipeline.core.values import to_date
 from edi_pipeline.store.store import STORE_ERRORS, Store
 from edi_pipeline.tx.registry import REGISTRY, Kind, kind_label, kinds_of
 from edi_pipeline.core.files import path_sha256
@@ -157,9 +158,19 @@ class FileScan:
     kind: str  # its kinds' stored label: '837P', '835', '837P+835', '999', '277CA', ...
     interchanges: list[InterchangeMark]
     unread: int = 0  # ISAs it could not read (the envelope reader reports them)
-    # with screen_file(members=True): hash() of each subscriber's member id (2010BA NM109, stripped, upper
-    # case) in the file, which split_wave keeps apart (see there); None: not asked
+    # with screen_file(members=True): the file's patients, which split_wave keeps apart (see there), each as
+    # hash() of _member(...); None: not asked
     members: set[int] | None = None
+
+
+def _member(member_id: bytes, last: bytes, first: bytes, birth: bytes) -> int:
+    """A patient as the screen sees it: what tx.model.Claim.member_key holds but the payer (subscriber's
+    NM109, the patient's NM103 and NM104, stripped and upper-cased, and DMG02's date as the parser reads it,
+    '' when none), so that two claims of one member_key always give one key (two keys may still be one
+    member: they are only kept apart)."""
+    day = to_date(birth.decode("latin-1"))
+    return hash(tuple(v.decode("utf-8", "surrogateescape").strip().upper() for v in (member_id, last, first))
+                + (day.isoformat() if day else "",))
 
 
 SCAN_CHUNK = 1 << 20
@@ -182,13 +193,13 @@ def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[Inte
 
 def _scan_pattern(delims: Delimiters, members: bool = False) -> re.Pattern[bytes]:
     """A segment terminator, then (after any whitespace) an ISA, an ST of a registered type (tx.registry)
-    or a GS; with `members`, also an NM1*IL (a subscriber's name)."""
+    or a GS; with `members`, also an NM1*IL or NM1*QC (a subscriber's or patient's name) or a DMG."""
     term = re.escape(delims.segment.encode("latin-1"))
     sep = re.escape(delims.element.encode("latin-1"))
     st01 = b"|".join(re.escape(code) for code in _SCAN_KINDS)
-    nm1 = rb"|(?i:(NM1)" + sep + rb"IL)" + sep if members else b""
+    nm1 = rb"|(?i:(NM1)" + sep + rb"(IL|QC))" + sep + rb"|(?i:(DMG))" + sep if members else b""
     # (the lookahead turns a segment of another tag away before the alternatives are tried: ~25% faster)
-    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg" + (b"Nn" if members else b"") + rb"])(?:(?i:(ISA))"
+    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg" + (b"NnDd" if members else b"") + rb"])(?:(?i:(ISA))"
                       rb"|(?i:ST)" + sep + rb"(" + st01 + rb")|(?i:(GS))" + sep + nm1 + rb")")
 
 
@@ -215,6 +226,8 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
         pattern = _scan_pattern(delims, members)
         term = delims.segment.encode("latin-1")
         ids: set[int] = set()
+        person: tuple[bytes, bytes, bytes] | None = None  # member id, last and first name of the person named
+        dated = False  # last (a DMG's birth date goes with it), and whether a DMG with a date has
         more = True
         while True:
             if more:
@@ -236,9 +249,19 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
             pos = last = 0
             while (m := pattern.search(buf, pos, end)) is not None:
                 pos = m.end()
-                if members and m.group(4):  # NM1*IL: its NM109, the 7th element after NM102
-                    fields = buf[pos:buf.find(term, pos, end)].split(delims.element.encode("latin-1"), 8)
-                    ids.add(hash(fields[7].strip().upper() if len(fields) > 7 else b""))
+                if members and (m.group(4) or m.group(6)):  # as the 837P parser reads NM1*IL/QC and DMG
+                    e = buf[pos:buf.find(term, pos, end)].split(delims.element.encode("latin-1"), 8)
+                    e += [b""] * (8 - len(e))
+                    if m.group(6):  # DMG02, the birth date of the person named last
+                        if person and to_date(e[1].decode("latin-1")):
+                            ids.add(_member(*person, e[1]))
+                            dated = True
+                        continue
+                    if person and not dated:  # no birth date the parser reads
+                        ids.add(_member(*person, b""))
+                    # (NM102 is e[0]): a subscriber's NM109 holds the member id, a patient's goes with it
+                    person, dated = (e[7] if m.group(5).upper() == b"IL" else person[0] if person else b"",
+                                     e[1], e[2]), False
                     continue
                 if m.group(3):
                     marks[-1].groups += 1
@@ -265,6 +288,8 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
                 continue
             delims, pattern, term = new, _scan_pattern(new, members), new.segment.encode("latin-1")
             buf = buf[isa_at:]
+        if person and not dated:
+            ids.add(_member(*person, b""))
         kinds = set().union(*(m.kinds for m in marks))
         if not kinds:
             raise EdiError(f"{name}:1: no transaction set of a type read here "
