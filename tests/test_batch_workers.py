@@ -128,16 +128,24 @@ def test_two_workers_give_every_output_and_row_of_one_on_all_the_fixtures(tmp_pa
     assert two[2] == one[2]
 
 
-def test_remits_only_files_are_taken_after_the_claims_and_acknowledgments_last():
+def test_remits_only_files_wait_for_the_claims_only_when_a_claim_corrects_another():
     """The run's phases: 837P files (and files it cannot read, which it quarantines) first; remits-only files
-    once those are done (CORRECTED-NO-F8 asks the remits on file: an 835 taken beside the claims would answer
-    it by how the workers fall in time); payers' 999s and 277CAs, and files mixing them with remits, last."""
-    from edi_pipeline.runners.batch import run_phases
+    beside them, after them in order (workers ingest them beside the 837P work), unless a claim of the run
+    is a replacement or void (CORRECTED-NO-F8 asks the remits on file: an 835 taken beside it would answer
+    by how the workers fall in time), then once those are done; payers' 999s and 277CAs, and files mixing
+    them with remits, last."""
+    from edi_pipeline.runners.batch import run_phases, screen_file
 
     kinds = {Path("a.835"): "835", Path("b.837"): "837P", Path("c.999"): "999", Path("d"): None,
              Path("e.x12"): "837P+835", Path("f.x12"): "835+999", Path("g.277"): "277CA"}
     assert run_phases(kinds) == [[Path("b.837"), Path("d"), Path("e.x12")], [Path("a.835")],
                                  [Path("c.999"), Path("f.x12"), Path("g.277")]]
+    assert run_phases(kinds, remits_wait=False) == [[Path("b.837"), Path("d"), Path("e.x12"), Path("a.835")],
+                                                    [Path("c.999"), Path("f.x12"), Path("g.277")]]
+    corrects = {p.name for p in FIXTURES.glob("*.837") if (s := screen_file(p, members=True).scan) and s.corrects}
+    assert {"pair-corrections.837", "837p-corrected-no-f8.837", "837p-duplicate-claim-replacement.837"} <= corrects
+    assert "837p-clean.837" not in corrects and "pair-denials.837" not in corrects
+    assert not screen_file(FIXTURES / "pair-corrections.837").scan.corrects  # not asked: one worker
 
 
 def _resent(src: Path, target: Path, control: str) -> None:

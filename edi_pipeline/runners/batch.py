@@ -161,6 +161,7 @@ class FileScan:
     # with screen_file(members=True): the file's patients, which split_wave keeps apart (see there), each as
     # hash() of _member(...); None: not asked
     members: set[int] | None = None
+    corrects: bool = False  # with members: a claim of it is no original (CLM05-3 other than 1: a replacement..)
 
 
 def _member(member_id: bytes, last: bytes, first: bytes, birth: bytes) -> int:
@@ -197,9 +198,10 @@ def _scan_pattern(delims: Delimiters, members: bool = False) -> re.Pattern[bytes
     term = re.escape(delims.segment.encode("latin-1"))
     sep = re.escape(delims.element.encode("latin-1"))
     st01 = b"|".join(re.escape(code) for code in _SCAN_KINDS)
-    nm1 = rb"|(?i:(NM1)" + sep + rb"(IL|QC))" + sep + rb"|(?i:(DMG))" + sep if members else b""
+    nm1 = rb"|(?i:(NM1)" + sep + rb"(IL|QC))" + sep + rb"|(?i:(DMG))" + sep + rb"|(?i:(CLM))" + sep \
+        if members else b""
     # (the lookahead turns a segment of another tag away before the alternatives are tried: ~25% faster)
-    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg" + (b"NnDd" if members else b"") + rb"])(?:(?i:(ISA))"
+    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg" + (b"NnDdCc" if members else b"") + rb"])(?:(?i:(ISA))"
                       rb"|(?i:ST)" + sep + rb"(" + st01 + rb")|(?i:(GS))" + sep + nm1 + rb")")
 
 
@@ -228,6 +230,7 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
         ids: set[int] = set()
         person: tuple[bytes, bytes, bytes] | None = None  # member id, last and first name of the person named
         dated = False  # last (a DMG's birth date goes with it), and whether a DMG with a date has
+        corrects = False
         more = True
         while True:
             if more:
@@ -249,9 +252,13 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
             pos = last = 0
             while (m := pattern.search(buf, pos, end)) is not None:
                 pos = m.end()
-                if members and (m.group(4) or m.group(6)):  # as the 837P parser reads NM1*IL/QC and DMG
+                if members and (m.group(4) or m.group(6) or m.group(7)):  # as the parser reads NM1, DMG, CLM
                     e = buf[pos:buf.find(term, pos, end)].split(delims.element.encode("latin-1"), 8)
                     e += [b""] * (8 - len(e))
+                    if m.group(7):  # CLM05-3, the claim frequency
+                        freq = e[4].split(delims.component.encode("latin-1"))[2:3]
+                        corrects = corrects or (bool(freq) and freq[0].strip() not in (b"", b"1"))
+                        continue
                     if m.group(6):  # DMG02, the birth date of the person named last
                         if person and to_date(e[1].decode("latin-1")):
                             ids.add(_member(*person, e[1]))
@@ -294,7 +301,8 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
         if not kinds:
             raise EdiError(f"{name}:1: no transaction set of a type read here "
                            f"({', '.join(t.kind for t in REGISTRY)}) in the file")
-        return FileScan(kind_label(kinds), marks, unread, ids if members and Kind.CLAIM_837P in kinds else None)
+        claims = members and Kind.CLAIM_837P in kinds
+        return FileScan(kind_label(kinds), marks, unread, ids if claims else None, claims and corrects)
     finally:
         while seen and (chunk := fh.read(SCAN_CHUNK)):
             seen(chunk)
@@ -786,17 +794,20 @@ def _screens(paths: list[Path], members: bool = False) -> dict[Path, Screened | 
     return screens
 
 
-def run_phases(kinds: dict[Path, str | None]) -> list[list[Path]]:
+def run_phases(kinds: dict[Path, str | None], remits_wait: bool = True) -> list[list[Path]]:
     """The run's files (with their kinds' labels, None when unread) in the order they are taken, each phase
-    once the one before is done: first the files with claims; then the remits-only files (CORRECTED-NO-F8
-    asks the remits on file for a replacement's REF*F8: an 835 ingested beside the claims would answer it
-    or not by how workers fall in time); then the payers' acknowledgments (they answer the sets sent)."""
+    once the one before is done: first the files with claims, then the remits-only files - in the same
+    phase, so that workers ingest them beside the 837P work (their ingest reads no claim; the run's
+    reconcile, last, does), unless `remits_wait`: a claim corrects another (CORRECTED-NO-F8 asks the remits
+    on file for its REF*F8, which an 835 ingested beside it would answer or not by how workers fall in
+    time) - then the payers' acknowledgments (they answer the sets those sent)."""
     def rank(kind: str | None) -> int:
         kinds_in = kinds_of(kind)
         return 0 if not kinds_in or Kind.CLAIM_837P in kinds_in else 1 if kinds_in == {Kind.REMIT_835} else 2
 
     ranks = {p: rank(kind) for p, kind in kinds.items()}
-    return [[p for p in kinds if ranks[p] == rank] for rank in (0, 1, 2)]
+    phases = [[p for p in kinds if ranks[p] == rank] for rank in (0, 1, 2)]
+    return phases if remits_wait else [phases[0] + phases[1], phases[2]]
 
 
 def split_wave(order: list[Path], scans: dict[Path, FileScan | None]) -> tuple[list[Path], list[Path]]:
@@ -1047,7 +1058,8 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     scans = {p: s.scan if s else None for p, s in screens.items()}
     kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
     shas = {p: s.sha if s else None for p, s in screens.items()}
-    phases = run_phases(kinds)
+    # (one worker takes the files in order anyway; with more, the screen says whether a claim corrects one)
+    phases = run_phases(kinds, workers > 1 and any(s.corrects for s in scans.values() if s))
     store = Store(db)  # created and migrated once, before the workers race
     try:
         finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
