@@ -375,11 +375,6 @@ def _total(name: str) -> F.Column:
     return F.coalesce(F.col(f"total_{name}"), F.lit(0).cast("decimal(30,2)"))
 
 
-def _text(money: F.Column) -> F.Column:
-    """Money as the local reconciliation's text (cents_text: "12.30", "-0.05")."""
-    return money.cast("string")
-
-
 def reconciliation(level: DataFrame, as_of: date) -> DataFrame:
     """The claim groups with a claim: the reconciliation's rows (days from the date of service to the last
     active payment, to `as_of` with none active)."""
