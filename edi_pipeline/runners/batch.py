@@ -492,8 +492,9 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, scree
                  controls: list[int] | None = None) -> FileOutcome:
     """Handle one inbox file by type, as the run's read of it found it (`screened`; default: read it now),
     claimed in the store for batch `run`, its acknowledgments numbered from the block `controls` the run
-    reserved for it (screen_repeats; default: reserved now). Its outputs are staged and published only after its store rows
-    and its done mark commit, so a rerun after a crash at any point publishes them exactly once. A file
+    reserved for it (screen_repeats; default: reserved now). Its outputs are staged and published only
+    after its store rows and its done mark commit, so a rerun after a crash at any point publishes them
+    exactly once. A file
     that changes once read, or one of whose `interchanges` (ISA06, ISA13, kind, as the screen found them
     new) another run stores meanwhile, is left for the next run."""
     path, out = Path(path), Path(out)
@@ -820,8 +821,8 @@ def split_wave(order: list[Path], scans: dict[Path, FileScan | None]) -> tuple[l
     wave: list[Path] = []
     later: list[Path] = []
     for path in order:
-        keys: set = {k for m in scans[path].interchanges for k in _run_keys(m)} if scans[path] else set()
-        keys |= (scans[path].members or set()) if scans[path] else set()
+        scan = scans[path]
+        keys: set = {k for m in scan.interchanges for k in _run_keys(m)} | (scan.members or set()) if scan else set()
         (later if keys & seen else wave).append(path)
         seen |= keys
     return wave, later
@@ -1098,12 +1099,13 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
                     store.close()
                 for outcome in early.values():
                     record(outcome)
+                def job(p: Path) -> tuple:  # _job's arguments; the file's held bytes go with them
+                    return str(p), str(out), db, screens.pop(p), run, _interchanges(scans[p]), blocks.get(p, [])
+
                 here = _to_split(wave, early, scans, screens, workers) if pool else []
-                split_jobs = [(str(p), str(out), db, screens.pop(p), run, _interchanges(scans[p]), blocks.get(p, []))
-                              for p in here]
+                split_jobs = [job(p) for p in here]
                 # (a generator: each file's held bytes go once it is processed)
-                jobs = ((str(p), str(out), db, screens.pop(p), run, _interchanges(scans[p]), blocks.get(p, []))
-                        for p in wave if p not in early and p not in here)
+                jobs = (job(p) for p in wave if p not in early and p not in here)
                 results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
                 while split_jobs:  # here, beside the pool's files (each file's held bytes go once processed)
                     record(_split_job(pool, split_jobs.pop(0)))
