@@ -412,9 +412,9 @@ def denial_summary(denials: DataFrame) -> DataFrame:
 
 
 def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date,
-            files: int = 1) -> tuple[DataFrame, dict[str, DataFrame]]:
-    """The matches (persisted: the caller unpersists it) and the tables made of them: reconciliation,
-    unmatched remits, denials and their summary."""
+            files: int = 1) -> dict[str, DataFrame]:
+    """The tables of the claim groups' matches: reconciliation, unmatched remits, denials and their summary
+    (the matches and the claim level are persisted; run_spark_batch clears the cache when done)."""
     sent = outcomes.where(F.col("status") == SENT)
     roots = F.broadcast(claim_groups(spark, sent, remits))
 
@@ -435,8 +435,8 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
     tables, _ = _rules()
     level = claim_level(sent, remits.drop("remit"), table(matches, "groups"), not_denial_reasons(tables)).persist()
     denials = table(matches, "denials")
-    return matches, {"reconciliation": reconciliation(level, as_of), "unmatched_remits": unmatched_remits(level),
-                     "denials": denials, "denial_summary": denial_summary(denials)}
+    return {"reconciliation": reconciliation(level, as_of), "unmatched_remits": unmatched_remits(level),
+            "denials": denials, "denial_summary": denial_summary(denials)}
 
 
 # ---------------------------------------------------------------- 4. the job
@@ -476,7 +476,7 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         scrubbed = scrub(spark, table(parsed, "scrub_input"), hist, today, len(files)).persist()
         outcomes = table(scrubbed, "outcomes")
         t0 = time.perf_counter()
-        _, analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of, len(files))
+        analysed = analyse(spark, outcomes, table(parsed, "remit_input"), as_of, len(files))
         summary.seconds["read, scrub, claim groups"] = round(time.perf_counter() - t0, 1)
         frames = {t: table(parsed, t) for t in ("claims", "lines", "payments", "service_payments", "adjustments",
                                                 "acknowledgments", "errors")}
