@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import CORPUS, FIXTURES, ROOT, corpus_files, fixture_files, phi_values
 
 import edi_pipeline.runners.batch as batch_module
-from edi_pipeline.runners.batch import isa_index, scan_file
+from edi_pipeline.runners.batch import isa_indexes, scan_file
 from edi_pipeline.tx.registry import REGISTRY
 from edi_pipeline.cli.commands import cli
 from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment, Transaction
@@ -525,6 +525,24 @@ def test_a_resent_interchange_gets_a_ta1_025(tmp_path):
     assert "TA1*000001050*" in ta1 and "*R*025~" in ta1
 
 
+def test_a_file_repeating_one_processed_interchange_gets_a_ta1_025_for_each_copy(tmp_path):
+    """Regression: a file holding the same processed interchange twice (one ISA13) got its two TA1s under
+    one name, so the second overwrote the first. The second is named by its ISA's segment position too."""
+    inbox = make_inbox(tmp_path, ["pair-plb.835"], extra=False)
+    out = tmp_path / "out"
+    assert batch(inbox, out).exit_code == 0
+    text = (FIXTURES / "pair-plb.835").read_text()
+    (inbox / "twice.835").write_text(text + text.replace("~", "~\n"))
+    assert batch(inbox, out).exit_code == 1
+    second = text.count("~") + 1
+    names = sorted(p.name for p in (out / "acks").glob("twice.835.*.ta1"))
+    assert names == sorted(["twice.835.000001051.ta1", f"twice.835.000001051.{second}.ta1"]), names
+    for name in names:
+        ta1 = (out / "acks" / name).read_text()
+        assert "TA1*000001051*" in ta1 and "*R*025~" in ta1
+    assert len({(out / "acks" / n).read_text().split("~")[0] for n in names}) == 2  # two control numbers
+
+
 def test_batch_json_summary_lists_every_file(tmp_path):
     inbox, out = make_inbox(tmp_path), tmp_path / "out"
     names = sorted(p.name for p in inbox.iterdir())
@@ -585,7 +603,7 @@ def scanned_interchanges(path: Path) -> list[tuple]:
     """Each interchange as the batch screen finds it; the position counted (as the screen does) only
     for a repeat it reports."""
     marks = scan_file(path).interchanges
-    return [(m.sender, m.control, m.line, isa_index(path, marks, m), m.kinds) for m in marks]
+    return [(m.sender, m.control, m.line, i, m.kinds) for m, i in zip(marks, isa_indexes(path, marks))]
 
 
 def other_delimiters(path: Path) -> str:

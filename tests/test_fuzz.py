@@ -45,7 +45,7 @@ def test_batch_screen_finds_the_interchanges_the_reader_reads(tmp_path, data):
     """The batch screen's byte scan keys resends by the ISAs the envelope reader reads: same senders,
     control numbers, lines and positions, on damaged files too. It may pass over an ISA the reader
     cannot read either (cut off, too few elements), which the reader reports when the file is processed."""
-    from edi_pipeline.runners.batch import isa_index, scan_file
+    from edi_pipeline.runners.batch import isa_indexes, scan_file
     from edi_pipeline.x12.envelope import EnvelopeReader, EnvelopeSegment
     from edi_pipeline.core.errors import EdiError
     from edi_pipeline.x12.reader import Delimiters
@@ -69,7 +69,7 @@ def test_batch_screen_finds_the_interchanges_the_reader_reads(tmp_path, data):
                         unreadable.add(read[-1])
     except InterchangeError:
         return
-    scanned = [(m.sender, m.control, m.line, isa_index(path, marks, m)) for m in marks]
+    scanned = [(m.sender, m.control, m.line, i) for m, i in zip(marks, isa_indexes(path, marks))]
     assert [r for r in read if r in scanned] == scanned
     assert {r for r in read if r not in scanned} <= unreadable
 

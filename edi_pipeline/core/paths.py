@@ -69,6 +69,23 @@ def output_path(folder: Path, name: str) -> Path:
     return path
 
 
+class AckNames:
+    """The paths of one file's acknowledgments in ACK_DIR: NAME.CONTROL.SUFFIX, or NAME.CONTROL.ISA-INDEX.SUFFIX
+    when the file repeats the control number (ISA-INDEX: the ISA's segment position), the name and the
+    control number made safe (safe_name, safe_part)."""
+
+    def __init__(self, ack_dir: Path, name: str):
+        self.ack_dir, self.base = ack_dir, safe_name(name)
+        self._names: set[str] = set()
+
+    def __call__(self, control_number: str, isa_index: int, suffix: str) -> Path:
+        file_name = f"{self.base}.{safe_part(control_number)}.{suffix}"
+        if file_name in self._names:
+            file_name = f"{self.base}.{safe_part(control_number)}.{isa_index}.{suffix}"
+        self._names.add(file_name)
+        return output_path(self.ack_dir, file_name)
+
+
 def open_regular(path: str | os.PathLike) -> BinaryIO:
     """`path` opened for reading, never through a link and never blocking on a FIFO; OSError unless it is
     a regular file."""

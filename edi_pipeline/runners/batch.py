@@ -25,7 +25,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 from edi_pipeline.core.errors import EdiError, InterchangeError, Position, StoreError
 from edi_pipeline.pipeline.acks_in import outbound_sets
 from edi_pipeline.pipeline.ingest import INGESTED, STORE_ERROR, ingest_file
-from edi_pipeline.core.paths import open_regular, output_path, safe_name
+from edi_pipeline.core.paths import AckNames, open_regular, output_path, safe_name
 from edi_pipeline.core.values import to_date
 from edi_pipeline.store.store import STORE_ERRORS, Store
 from edi_pipeline.tx.registry import REGISTRY, Kind, kind_label, kinds_of
@@ -874,14 +874,17 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
                   else f"{row['name']}, {row['ingested_at']}")
         rest = (f"; the file's other interchanges ({len(marks) - len(repeats)}) are new, held with it: they need "
                 "a file of their own" if len(repeats) < len(marks) else "")
-        index = isa_index(path, scan.interchanges, m)
+        at = isa_indexes(path, scan.interchanges)
+        indexes = {id(x): i for x, i in zip(scan.interchanges, at)}
+        index = indexes[id(m)]
         stage = staging_dir(out, sha)
         shutil.rmtree(stage, ignore_errors=True)
         outcome = _quarantine(path, stage, f"{path.name}:{m.line}: ISA#{index} ISA13 TA1-025 interchange {m.control} "
                                            f"from {m.sender} already processed ({source}); a new file needs a new "
                                            f"ISA13{rest}", output_name(store, path.name, sha))
+        target = AckNames(stage / "acks", outcome.output or path.name)
         for j, control in zip(repeats, blocks.pop(path)):
-            write_ta1(stage / "acks", f"{outcome.output or path.name}.{marks[j].control}.ta1", marks[j].elements,
+            write_ta1(stage / "acks", target(marks[j].control, indexes[id(marks[j])], "ta1").name, marks[j].elements,
                       "025", control=control)
         outcome.kind = scan.kind
         store.mark_batch_file(sha, path.name, scan.kind, outcome.status, outcome.detail, publish_to=str(out))
@@ -929,20 +932,26 @@ def _drawn(block: list[int], name: str) -> Iterator[int]:
                            "reserved for it")
 
 
-def isa_index(path: Path, marks: list[InterchangeMark], mark: InterchangeMark) -> int:
-    """`mark`'s segment position in the file, counted as the envelope reader counts (a second read,
-    made only to report a repeat: the screen's scan counts lines, not segments)."""
-    at = next(k for k, m in enumerate(marks) if m is mark)
-    if at == 0:
-        return 1
-    nth = sum(1 for m in marks[:at] if m.line == mark.line)  # ISAs before it on its line
+def isa_indexes(path: Path, marks: list[InterchangeMark]) -> list[int]:
+    """Each of the screen's `marks`' segment position in the file, counted as the envelope reader counts
+    (0 for one not found again): a second read, made only to report repeats, since the screen's scan counts
+    lines, not segments."""
+    found: list[int] = []
+    wanted = iter(marks)
+    mark = next(wanted, None)
+    if mark is None:
+        return found
     with SegmentReader(path, path.name) as reader:
         for index, (text, line) in enumerate(reader, 1):
-            if line == mark.line and text[:3].upper() == "ISA":
-                if not nth:
-                    return index
-                nth -= 1
-    return 0
+            while mark is not None and line > mark.line:
+                found.append(0)  # the reader never saw its ISA on its line
+                mark = next(wanted, None)
+            if mark is not None and line == mark.line and text[:3].upper() == "ISA":
+                found.append(index if found else 1)  # the first: the reader's first segment, as it counts
+                mark = next(wanted, None)
+            if mark is None:
+                break
+    return found + [0] * (len(marks) - len(found))
 
 
 def _run_keys(mark: InterchangeMark) -> list[tuple[str, str, str]]:

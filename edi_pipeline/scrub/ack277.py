@@ -28,7 +28,7 @@ from edi_pipeline.core.errors import Issue, IssueList, Severity
 from edi_pipeline.tx.model import Claim, ServiceLine
 from edi_pipeline.tx.parse_837p import parse_837p
 from edi_pipeline.tx.registry import Kind, kind_of
-from edi_pipeline.core.paths import output_path, safe_name, safe_part
+from edi_pipeline.core.paths import AckNames
 from edi_pipeline.rules.engine import Finding
 from edi_pipeline.x12.envelope import ack_element, reply_isa
 from edi_pipeline.x12.isa import Isa, gs_control
@@ -345,9 +345,8 @@ def write_277cas(source: str | os.PathLike | bytes | BinaryIO, findings: Iterabl
 def _write_interchanges(sets: Iterable[tuple[int, Sequence[str], Sequence[str], Callable[[int, int], str]]],
                         ack_dir: Path, name: str, controls: Iterator[int], now: datetime) -> list[Path]:
     """write_277cas given each 277 set as (ISA index, ISA elements, GS elements, text of (control, set number))."""
-    base = safe_name(name)
+    target = AckNames(ack_dir, name)
     written: list[Path] = []
-    names: set[str] = set()
     with contextlib.ExitStack() as stack:
         out = None
         current = None
@@ -358,12 +357,7 @@ def _write_interchanges(sets: Iterable[tuple[int, Sequence[str], Sequence[str], 
                     out.write(_text(_trailer(n, control)))
                     stack.close()
                 current, n, control = isa_index, 0, next(controls)
-                isa13 = safe_part(Isa.of(isa).control or "interchange")
-                file_name = f"{base}.{isa13}.277"
-                if file_name in names:
-                    file_name = f"{base}.{isa13}.{isa_index}.277"
-                names.add(file_name)
-                written.append(output_path(ack_dir, file_name))
+                written.append(target(Isa.of(isa).control or "interchange", isa_index, "277"))
                 out = stack.enter_context(atomic_output(written[-1]))
                 out.write(_text(_envelope(isa, gs, control, now)))
             n += 1

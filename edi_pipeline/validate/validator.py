@@ -17,7 +17,7 @@ from edi_pipeline.x12.isa import Isa
 from edi_pipeline.core.errors import EdiError, Issue, IssueList, Position, Severity
 from edi_pipeline.tx.model import Claim, ClaimPayment
 from edi_pipeline.tx.registry import lookup
-from edi_pipeline.core.paths import PLAIN_LIMIT, output_path, safe_name, safe_part
+from edi_pipeline.core.paths import PLAIN_LIMIT, AckNames, output_path, safe_name
 from edi_pipeline.tr3.reference import GroupAck, ta1_text
 from edi_pipeline.tr3.compiled import SetValidation, validate_tr3_fast
 from edi_pipeline.core.files import atomic_output, file_lock
@@ -293,19 +293,9 @@ def write_acks(result: Validation, ack_dir: Path, name: str | None = None,
     number: the next of `controls` (the batch job's reservation), default take_control_numbers(ACK_DIR).
     The name, GS06 and ISA13 are made safe (paths.safe_name, safe_part): whatever they hold, every ack lands
     in ACK_DIR."""
-    base = safe_name(name or Path(result.file).name)
+    target = AckNames(ack_dir, name or Path(result.file).name)
     acks = result.acks_to_send()
     written: list[Path] = []
-    names: set[str] = set()
-
-    def target(control_number: str, isa_index: int, suffix: str) -> Path:
-        """NAME.CONTROL.suffix, or NAME.CONTROL.ISA-INDEX.suffix when the file repeats the control number."""
-        file_name = f"{base}.{safe_part(control_number)}.{suffix}"
-        if file_name in names:
-            file_name = f"{base}.{safe_part(control_number)}.{isa_index}.{suffix}"
-        names.add(file_name)
-        return output_path(ack_dir, file_name)
-
     ta1s = [x for x in result.interchanges if x.wants_ta1]
     if controls is None:
         controls = iter(take_control_numbers(ack_dir, len(acks) + len(ta1s)))
