@@ -351,7 +351,9 @@ def test_a_fault_recording_the_sets_sent_keeps_neither_them_nor_the_claims_and_t
     monkeypatch.setattr(batch_module, "outbound_sets", fails)
     out = tmp_path / "out"
     r = batch(inbox, out, "--format", "json")
-    assert r.exit_code == 1 and '"failed": 1' in r.output, r.output
+    assert r.exit_code == 3 and '"failed": 1' in r.output, r.output  # a fault of ours: exit 3
+    assert "internal error (RuntimeError), recording the sets it sends; none of its rows were kept" in r.output
+    assert "after its rows were stored" not in r.output, r.output  # regression: it said so, rolled back
     assert table_counts(out / "edi_pipeline.db")["claims"] == 0  # the scrub's commit was undone with it
     assert sent_rows(out / "edi_pipeline.db") == {"sets": [], "claims": []}
     assert not any(published(out).values()) and (inbox / "pair-plb.837").exists()

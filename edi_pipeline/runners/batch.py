@@ -424,6 +424,11 @@ class StoredUnfinished(Exception):
     nothing sent, so it stays in the inbox and the next run finishes it (its rows are replaced)."""
 
 
+class SetsNotRecorded(Exception):
+    """Recording the sets a file sends failed inside its commit, so none of its rows were kept: it stays in
+    the inbox and the next run does it again."""
+
+
 class TakenMeanwhile(Exception):
     """Another batch run on the store took one of the file's interchanges while this one read the file:
     nothing of it is kept, and the next run's screen decides (a resend, TA1 025)."""
@@ -533,7 +538,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, scree
                 _check_unchanged(path, before)
         except BaseException as exc:
             shutil.rmtree(stage, ignore_errors=True)
-            if committed and isinstance(exc, Exception) and not isinstance(exc, STORE_ERRORS):
+            if committed and isinstance(exc, Exception) and not isinstance(exc, (*STORE_ERRORS, SetsNotRecorded)):
                 raise StoredUnfinished(_failure(exc)) from exc
             raise
         outcome.kind = outcome.kind or kind
@@ -669,7 +674,12 @@ def _with_sent_sets(before: Callable[[], None] | None, store: Store, outbound: P
         if before is not None:
             before()
         if outbound.stat().st_size:  # (empty when every claim is held)
-            store.add_outbound_sets(*outbound_sets(outbound, sha, name))
+            try:
+                store.add_outbound_sets(*outbound_sets(outbound, sha, name))
+            except STORE_ERRORS:
+                raise
+            except Exception as exc:
+                raise SetsNotRecorded(_failure(exc)) from exc
     return before_commit
 
 
@@ -717,13 +727,17 @@ def _job(args: tuple[str, str, str, Screened | None, str, list[tuple[str, str, s
     path, out, db, screened, run, interchanges, controls = args
     try:
         return process_file(path, out, db, screened, run, interchanges, controls)
-    except (*STORE_ERRORS, StoredUnfinished) as exc:  # the store failed (disk full), or the
-        # file failed after its rows were stored: the next run processes it again
+    except (*STORE_ERRORS, StoredUnfinished, SetsNotRecorded) as exc:  # the store failed (disk full), or
+        # the file failed after its rows were stored, or in their commit: the next run processes it again
         why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
-            f"store write failed ({exc})"
+            f"{exc}, recording the sets it sends; none of its rows were kept" if isinstance(exc, SetsNotRecorded) \
+            else f"store write failed ({exc})"
         reason = f"{Path(path).name}: {why}; left in the inbox for the next run"
         log.error("file failed", extra={"file": Path(path).name, "reason": reason})
-        return FileOutcome(Path(path).name, FAILED, detail=reason)
+        outcome = FileOutcome(Path(path).name, FAILED, detail=reason)
+        outcome.internal = not isinstance(exc, STORE_ERRORS) and exc.__cause__ is not None \
+            and _internal(exc.__cause__)
+        return outcome
     except Exception as exc:  # one bad file must not stop the batch
         internal = _internal(exc)
         reason = f"{Path(path).name}: {_failure(exc)}"
