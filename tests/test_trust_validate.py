@@ -389,3 +389,21 @@ def test_ingest_caps_its_findings_at_100_lines_then_a_count(tmp_path):
     shown = [x for x in r.stdout.splitlines() if x.startswith("  ") and "BAL-" in x]
     assert len(shown) == 100, r.stdout[-500:]
     assert re.search(r"^  \d+ more findings not shown", r.stdout, re.M), r.stdout[-300:]
+
+
+def test_groups_sharing_a_gs06_in_one_interchange_each_get_their_own_999(tmp_path):
+    """Regression: the third of three groups sharing one GS06 in one interchange took the second's 999
+    name, so one 999 overwrote another (core.paths.AckNames)."""
+    from conftest import FIXTURES
+
+    segs = (FIXTURES / "837p-clean.837").read_text().split("~")
+    gs = next(i for i, s in enumerate(segs) if s.lstrip().startswith("GS*"))
+    ge = next(i for i, s in enumerate(segs) if s.lstrip().startswith("GE*"))
+    segs = segs[:gs] + segs[gs:ge + 1] * 3 + segs[ge + 1:]
+    src = tmp_path / "three.837"
+    src.write_text("~".join(s.replace("IEA*1*", "IEA*3*") for s in segs))
+    result = validate_file(src)
+    written = write_acks(result, tmp_path / "acks")
+    assert len(result.acks_to_send()) == 3 and len(set(written)) == 3, written
+    assert sorted(p.name for p in (tmp_path / "acks").glob("*.999")) == sorted(p.name for p in written)
+    assert len({p.read_text().split("~")[0] for p in written}) == 3  # each under its own ISA13

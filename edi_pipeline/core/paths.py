@@ -71,8 +71,9 @@ def output_path(folder: Path, name: str) -> Path:
 
 class AckNames:
     """The paths of one file's acknowledgments in ACK_DIR: NAME.CONTROL.SUFFIX, or NAME.CONTROL.ISA-INDEX.SUFFIX
-    when the file repeats the control number (ISA-INDEX: the ISA's segment position), the name and the
-    control number made safe (safe_name, safe_part)."""
+    when the file repeats the control number (ISA-INDEX: the ISA's segment position), and
+    NAME.CONTROL.ISA-INDEX-N.SUFFIX for the Nth use of one (N from 3: groups of one interchange sharing a
+    GS06): never one name twice. The name and the control number are made safe (safe_name, safe_part)."""
 
     def __init__(self, ack_dir: Path, name: str):
         self.ack_dir, self.base = ack_dir, safe_name(name)
@@ -80,8 +81,10 @@ class AckNames:
 
     def __call__(self, control_number: str, isa_index: int, suffix: str) -> Path:
         file_name = f"{self.base}.{safe_part(control_number)}.{suffix}"
-        if file_name in self._names:
-            file_name = f"{self.base}.{safe_part(control_number)}.{isa_index}.{suffix}"
+        n = 1
+        while file_name in self._names:
+            n += 1
+            file_name = f"{self.base}.{safe_part(control_number)}.{isa_index}{f'-{n}' if n > 2 else ''}.{suffix}"
         self._names.add(file_name)
         return output_path(self.ack_dir, file_name)
 
