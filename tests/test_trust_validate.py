@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mutations import mutated
 
 from edi_pipeline.cli.commands import cli
-from edi_pipeline.validate.validator import validate_file, write_acks
+from edi_pipeline.validate.validator import Severity, validate_file, write_acks
 
 PHI_TAGS = ("NM1", "N3", "N4", "DMG", "REF")
 
@@ -391,9 +391,8 @@ def test_ingest_caps_its_findings_at_100_lines_then_a_count(tmp_path):
     assert re.search(r"^  \d+ more findings not shown", r.stdout, re.M), r.stdout[-300:]
 
 
-def test_groups_sharing_a_gs06_in_one_interchange_each_get_their_own_999(tmp_path):
-    """Regression: the third of three groups sharing one GS06 in one interchange took the second's 999
-    name, so one 999 overwrote another (core.paths.AckNames)."""
+def three_groups_sharing_a_gs06(tmp_path):
+    """837p-clean.837 with its one group three times over in its interchange (one GS06)."""
     from conftest import FIXTURES
 
     segs = (FIXTURES / "837p-clean.837").read_text().split("~")
@@ -402,7 +401,24 @@ def test_groups_sharing_a_gs06_in_one_interchange_each_get_their_own_999(tmp_pat
     segs = segs[:gs] + segs[gs:ge + 1] * 3 + segs[ge + 1:]
     src = tmp_path / "three.837"
     src.write_text("~".join(s.replace("IEA*1*", "IEA*3*") for s in segs))
-    result = validate_file(src)
+    return src
+
+
+@pytest.mark.parametrize("by_set", [False, True])
+def test_a_gs06_repeated_in_its_interchange_rejects_the_later_groups(tmp_path, by_set):
+    """Regression: validate accepted three groups of one GS06 in one interchange whenever it walked them
+    set by set (a large file, or a sound envelope): each walk starts afresh, so the walk's own uniqueness
+    check (AK905 6) never saw the others. The envelope reader reports it (AK9-6), whichever the walk."""
+    result = validate_file(three_groups_sharing_a_gs06(tmp_path), "three.837", by_set=by_set)
+    assert [(i.code, i.pos.segment_id, i.pos.element) for i in result.issues if i.severity is Severity.ERROR] == [("AK9-6", "GS", "GS06")] * 2
+    assert [a.accepted for a in result.acks] == [True, False, False]
+    assert all("AK9*R*1*1*1*6~" in a.ack_text for a in result.acks[1:]), result.acks[1].ack_text
+
+
+def test_groups_sharing_a_gs06_in_one_interchange_each_get_their_own_999(tmp_path):
+    """Regression: the third of three groups sharing one GS06 in one interchange took the second's 999
+    name, so one 999 overwrote another (core.paths.AckNames)."""
+    result = validate_file(three_groups_sharing_a_gs06(tmp_path))
     written = write_acks(result, tmp_path / "acks")
     assert len(result.acks_to_send()) == 3 and len(set(written)) == 3, written
     assert sorted(p.name for p in (tmp_path / "acks").glob("*.999")) == sorted(p.name for p in written)

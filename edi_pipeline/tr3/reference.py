@@ -917,8 +917,9 @@ def _st_ack(st: _St) -> tuple[list[str], str]:
     return lines, ack
 
 
-# The reader's GE findings as AK905 codes (a GE missing; group control number; count of sets).
-_GROUP_FINDINGS = {"ENV-GE-MISSING": "3", "ENV-GE02": "4", "ENV-GE01": "5"}
+# The reader's group findings as AK905 codes (a GE missing; group control number; count of sets; a GS06
+# not unique within its interchange, coded 6 as the walk of a whole file codes it).
+_GROUP_FINDINGS = {"ENV-GE-MISSING": "3", "ENV-GE02": "4", "ENV-GE01": "5", "AK9-6": "6"}
 
 
 def _finding_err(issue: Issue) -> "_Err":

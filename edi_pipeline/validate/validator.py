@@ -99,7 +99,7 @@ class Validation:
 # pyx12 codes for defects the envelope reader has already reported
 _SAME_AS = {"IK5-4": "IK5-4", "IK5-2": "ENV-SE-MISSING", "AK9-3": "ENV-GE-MISSING",
             "TA1-023": "ENV-IEA-MISSING", "ENV-TRUNCATED": "SYN-NO-TERMINATOR", "ENV-ISA-LENGTH": "ENV-ISA-LENGTH",
-            "IK5-23": "IK5-23", "TA1-025": "TA1-025"}
+            "IK5-23": "IK5-23", "TA1-025": "TA1-025", "AK9-6": "AK9-6"}
 
 
 class ValidationPass:

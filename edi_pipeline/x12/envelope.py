@@ -205,6 +205,7 @@ class EnvelopeReader:
                         self._issue("TA1-025", f"interchange control number {control} repeats an earlier ISA13",
                                     line, index, "ISA", "ISA13")
                     isa_controls.add(control)
+                    gs_controls: set[str] = set()
                     groups = 0
                     gs = None
                     yield isa
@@ -214,6 +215,12 @@ class EnvelopeReader:
                     if gs is not None:
                         self._issue("ENV-GE-MISSING", "functional group has no GE trailer", line, index, "GS")
                     gs = EnvelopeSegment("GS", text, line, index, delims)
+                    if isa is not None:
+                        group_control = gs.elements[6].strip() if len(gs.elements) > 6 else ""
+                        if group_control in gs_controls:  # a 999 answering it could be taken for the other's
+                            self._issue("AK9-6", f"group control number {group_control} repeats an earlier "
+                                        "GS06 in its interchange", line, index, "GS", "GS06")
+                        gs_controls.add(group_control)
                     st_controls = set()
                     groups += 1
                     sets = 0
