@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,34 @@ def test_tr3_compiled_cache_is_written_by_the_atomic_writer(tmp_path, monkeypatc
     monkeypatch.setattr(compiled, "_COMPILED", {})
     compiled.compiled_map("837.5010.X222.A1.xml")
     assert used and used[0].exists()
+
+
+def an_input_folder(tmp_path: Path) -> Path:
+    """A folder as an upload tool leaves it: a finished file, one still being written, a hidden one, a
+    folder, a link and a FIFO."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.837").write_text("ISA")
+    (folder / "b.837.part").write_text("IS")
+    (folder / ".c.837").write_text("ISA")
+    (folder / "sub").mkdir()
+    (folder / "link.837").symlink_to(folder / "a.837")
+    os.mkfifo(folder / "pipe.837")
+    return folder
+
+
+def test_folder_inputs_are_its_regular_files_and_name_the_rest(tmp_path):
+    folder = an_input_folder(tmp_path)
+    assert files.folder_inputs(folder) == ([folder / "a.837"], [("link.837", "a symbolic link"),
+                                                                ("pipe.837", "a FIFO"), ("sub", "a folder")])
+
+
+def test_spark_batch_reads_a_folder_as_the_batch_reads_its_inbox(tmp_path):
+    """Regression: the Spark runner listed folders on its own and read partial uploads (.part) the batch
+    leaves alone."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]')")
+    from edi_pipeline.runners.batch import inbox_files
+    from edi_pipeline.spark.job import input_files
+
+    folder = an_input_folder(tmp_path)
+    assert input_files([folder]) == [p.resolve() for p in inbox_files(folder)[0]] == [(folder / "a.837").resolve()]

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import edi_pipeline.runners.batch as batch_module
 import edi_pipeline.core.files as writer
+from edi_pipeline.core.files import PARTIAL_SUFFIXES
 from edi_pipeline.runners.batch import SUBDIRS, scan_file
 from edi_pipeline.cli.commands import cli
 from edi_pipeline.core.errors import WriteError
@@ -109,7 +110,7 @@ ANY_CHAR = st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",
 NAMES = st.one_of(st.text(ANY_CHAR, min_size=1, max_size=60), st.text(st.sampled_from("aé-. \n"), min_size=200,
                                                                       max_size=250)) \
     .filter(lambda n: len(n.encode()) <= 250 and n not in (".", "..") and not n.lower().endswith(
-        batch_module.PARTIAL_SUFFIXES))
+        PARTIAL_SUFFIXES))
 
 
 @settings(max_examples=15, deadline=None)
@@ -284,6 +285,7 @@ KILLED_MID_WRITE = """
 import os, signal, sys
 import edi_pipeline.runners.batch as batch_module
 import edi_pipeline.core.files as writer
+from edi_pipeline.core.files import PARTIAL_SUFFIXES
 real = os.replace
 def replace(src, dst, *a, **k):
     if os.path.basename(os.path.dirname(dst)) == "outbound" and os.path.basename(dst) == sys.argv[3]:

@@ -1,4 +1,5 @@
-"""Files written whole or not at all, file locks and file digests: the one place that touches them."""
+"""Files written whole or not at all, file locks, file digests and which entries of an input folder are
+files to read: the one place that touches them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -118,3 +120,30 @@ def path_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file, read in chunks."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+# Names upload tools give a file while it is written (renamed when complete): never read.
+PARTIAL_SUFFIXES = (".part", ".filepart", ".partial", ".tmp", ".crdownload", ".uploading")
+
+_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO",
+          stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
+
+
+def folder_inputs(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The folder's regular files in name order, hidden files and partial uploads left out; and (name, what
+    it is) for each other entry (a link, folder, FIFO, device), which is never opened (a link is not
+    followed)."""
+    files, others = [], []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name.lower().endswith(PARTIAL_SUFFIXES):
+                continue
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:  # gone since listed
+                continue
+            if stat.S_ISREG(mode):
+                files.append(Path(entry.path))
+            else:
+                others.append((entry.name, _KINDS.get(stat.S_IFMT(mode), "not a file")))
+    return sorted(files), sorted(others)

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import stat
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from edi_pipeline.core.values import to_date
 from edi_pipeline.store.store import STORE_ERRORS, Store
 from edi_pipeline.tx.registry import REGISTRY, Kind, kind_label, kinds_of
 from edi_pipeline.core.files import path_sha256
-from edi_pipeline.core.files import LockHeld, atomic_copy, atomic_output, file_lock, replace_file
+from edi_pipeline.core.files import LockHeld, atomic_copy, atomic_output, file_lock, folder_inputs, replace_file
 from edi_pipeline.x12.isa import Isa
 from edi_pipeline.x12.reader import Delimiters, SegmentReader
 
@@ -749,32 +748,11 @@ def _job(args: tuple[str, str, str, Screened | None, str, list[tuple[str, str, s
         return outcome
 
 
-# Names upload tools give a file while it is written (renamed when complete): never read.
-PARTIAL_SUFFIXES = (".part", ".filepart", ".partial", ".tmp", ".crdownload", ".uploading")
-
-
 def inbox_files(inbox: str | os.PathLike) -> tuple[list[Path], list[FileOutcome]]:
-    """The inbox's regular files, hidden files and partial uploads left out; and an IGNORED outcome for
-    each other entry (a link, folder, FIFO, device), which is never opened (a link is not followed)."""
-    files, ignored = [], []
-    with os.scandir(inbox) as entries:
-        for entry in entries:
-            if entry.name.startswith(".") or entry.name.lower().endswith(PARTIAL_SUFFIXES):
-                continue
-            try:
-                mode = entry.stat(follow_symlinks=False).st_mode
-            except OSError:  # gone since listed
-                continue
-            if stat.S_ISREG(mode):
-                files.append(Path(entry.path))
-            else:
-                what = _KINDS.get(stat.S_IFMT(mode), "not a file")
-                ignored.append(FileOutcome(entry.name, IGNORED, detail=f"{what}, not a regular file: never opened"))
-    return sorted(files), sorted(ignored, key=lambda o: o.name)
-
-
-_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO",
-          stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
+    """The inbox's files to read (core.files.folder_inputs), and an IGNORED outcome for each other entry."""
+    files, others = folder_inputs(inbox)
+    return files, [FileOutcome(name, IGNORED, detail=f"{what}, not a regular file: never opened")
+                   for name, what in others]
 
 
 def settled(files: list[Path], seconds: float) -> list[Path]:

@@ -43,6 +43,7 @@ from edi_pipeline.analytics.lifecycle import SUBMITTED
 from edi_pipeline.analytics.reconcile import find_root, not_denial_reasons
 from edi_pipeline.codes.tables import load_profiles, load_tables
 from edi_pipeline.core.errors import EdiError
+from edi_pipeline.core.files import folder_inputs
 from edi_pipeline.spark import rows as R
 from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_matches
 from edi_pipeline.spark.member import SENT, SentLine, scrub_member
@@ -118,13 +119,12 @@ def _cores(master: str) -> int:
 
 
 def input_files(inputs: list[str | os.PathLike]) -> list[Path]:
-    """The files named, and the regular files of the folders named (hidden ones and links left out; the
-    inputs are a finished set, not a live inbox), in the batch's order (by path). Two inputs of one name
-    are refused: their outputs would collide."""
+    """The files named, and the files to read of the folders named (core.files.folder_inputs: the batch's
+    listing of its inbox), in the batch's order (by path). Two inputs of one name are refused: their outputs
+    would collide."""
     files: list[Path] = []
     for x in map(Path, inputs):
-        files.extend((p for p in x.iterdir() if not p.name.startswith(".") and not p.is_symlink() and p.is_file())
-                     if x.is_dir() else [x])
+        files.extend(folder_inputs(x)[0] if x.is_dir() else [x])
     files = sorted({p.resolve() for p in files})
     seen: dict[str, Path] = {}
     for p in files:
