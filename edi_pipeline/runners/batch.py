@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from edi_pipeline.core.errors import EdiError, InterchangeError, Position, StoreError
-from edi_pipeline.pipeline.acks_in import outbound_sets
 from edi_pipeline.pipeline.ingest import INGESTED, STORE_ERROR, ingest_file
 from edi_pipeline.core.paths import open_regular, output_path, safe_name
 from edi_pipeline.core.values import to_date
@@ -586,8 +585,7 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
 
         from edi_pipeline.pipeline.one_pass import validate_and_scrub
 
-        restore = store.before_commit  # until the scrub is done, its commit records the sets it sends too
-        store.before_commit = _with_sent_sets(restore, store, stage / "outbound" / name, sha, name)
+        store.sends_as = name  # until the scrub is done: its commit records the sets it sends too
         # validation and scrub from one read; where that cannot stand for the two, two reads as before
         one = validate_and_scrub(path, path.name, stage / "outbound" / name, stage / "rejects" / name, store, sha,
                                  data)
@@ -618,7 +616,7 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
         except EdiError as exc:
             return quarantined(str(exc))
         finally:
-            store.before_commit = restore
+            store.sends_as = None
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
             (stage / "outbound" / name).unlink(missing_ok=True)
         scrubbed.out_path = str(out / "outbound" / name)  # the report names the outputs where they are published
@@ -657,20 +655,6 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
         outcome.unmatched_acks += ingested.unmatched_acks
         outcome.remits_key = ingested.key if ingested.payments else None
     return kind, outcome
-
-
-def _with_sent_sets(before: Callable[[], None] | None, store: Store, outbound: Path, sha: str,
-                    name: str) -> Callable[[], None]:
-    """A Store.before_commit that runs `before`, then records the 837P sets of `outbound` and their
-    claims (acks_in.outbound_sets: the control numbers as sent, which the payer's 999 answers): the
-    scrub's commit comes once its outputs are in place, so its claims and the sets sending them are one
-    transaction."""
-    def before_commit() -> None:
-        if before is not None:
-            before()
-        if outbound.stat().st_size:  # (empty when every claim is held)
-            store.add_outbound_sets(*outbound_sets(outbound, sha, name))
-    return before_commit
 
 
 class JsonLines(logging.Formatter):
