@@ -31,7 +31,7 @@ def default_db_path() -> str:
 
 
 class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
-    """The store's sqlite3 connection, with this project's schema applied by sqlite-utils migrations.
+    """The store's sqlite3 connection, with this project's schema (store.migrations) brought up to date on open.
     `db` is the same connection as a sqlite-utils Database, made (and sqlite-utils imported) on first use."""
 
     def __init__(self, path: str | os.PathLike | None = None):
@@ -65,7 +65,7 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
                 with self._migration_lock():
                     self.conn.execute("PRAGMA journal_mode=WAL")
                     if not migrations.is_current(self.conn):
-                        migrations.apply(self.db)
+                        migrations.apply(self.conn)
         except Exception as exc:  # sqlite3.DatabaseError, OSError
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
 
