@@ -7,6 +7,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -19,9 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from mutations import mutated
 
 from edi_pipeline.cli.commands import cli
+from edi_pipeline.core.errors import EdiError
 from edi_pipeline.runners.batch import run_batch
+from edi_pipeline.scrub.scrubber import scrub_file
+from edi_pipeline.store.store import Store
 from edi_pipeline.tx.registry import REGISTRY, Kind, kind_label, kinds_of, lookup
 from edi_pipeline.x12.envelope import EnvelopeReader
+from edi_pipeline.x12.isa import Isa, gs_control
+from edi_pipeline.x12.reader import SegmentReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import make_acks  # noqa: E402
@@ -136,6 +142,78 @@ def test_batch_records_the_control_numbers_it_sends(sent):
     pcns = {p for (p,) in sqlite3.connect(db).execute("select patient_control_number from outbound_claims")}
     assert {c.patient_control_number for n in SENT for s in make_acks.sent_sets(out / "outbound" / n)
             for c in s.claims} == pcns
+
+
+def reread_sets(path: Path, sha: str, name: str) -> tuple[list[tuple], list[tuple]]:
+    """The sets and claims rows of an outbound 837P file read back from it (what batch recorded before the
+    scrub's sink recorded them as it wrote them): the reference the recorded rows must equal."""
+    sets: list[tuple] = []
+    claims: list[tuple] = []
+    isa = None
+    gs06 = ""
+    st: list[str] = []
+    pcns: dict[str, str | None] = {}
+    pcn = None
+    index = 0
+    with SegmentReader(path, name) as reader:
+        for texts, _lines in reader.batches():
+            sep = reader.delimiters.element
+            clm, d9 = "CLM" + sep, f"REF{sep}D9{sep}"
+            for text in texts:
+                index += 1
+                if text.startswith(clm):
+                    pcn = (text.split(sep, 2) + [""])[1]
+                    pcns.setdefault(pcn, None)
+                elif text.startswith(d9) and pcn is not None:
+                    pcns[pcn] = pcns[pcn] or (text.split(sep) + ["", ""])[2] or None
+                elif text.startswith(("ST", "SE", "GS", "ISA")):
+                    e = text.split(sep)
+                    if e[0] == "ST":
+                        st, pcns, pcn = e + ["", "", ""], {}, None
+                        st[0] = str(index)
+                    elif e[0] == "SE" and st and st[1] == "837":
+                        set_id = f"{sha}:{st[0]}"
+                        sets.append((set_id, sha, os.path.basename(name), isa.sender, isa.receiver,
+                                     isa.control, gs06, st[2].strip(), len(pcns)))
+                        claims += [(set_id, p, trace) for p, trace in pcns.items() if p]
+                        st = []
+                    elif e[0] == "GS":
+                        gs06 = gs_control(e)
+                    elif e[0] == "ISA":
+                        isa = Isa.of(e)
+    return sets, claims
+
+
+def recorded_sets(store: Store, sha: str) -> tuple[list[tuple], list[tuple]]:
+    return (store.conn.execute("select id, file_sha256, outbound_file, isa_sender, isa_receiver, isa_control, "
+                               "gs_control, st_control, claims from outbound_sets where file_sha256 = ? "
+                               "order by rowid", [sha]).fetchall(),
+            store.conn.execute("select c.* from outbound_claims c join outbound_sets s on s.id = c.set_id "
+                               "where s.file_sha256 = ? order by c.rowid", [sha]).fetchall())
+
+
+def test_the_sets_recorded_as_written_are_those_the_outbound_file_holds(tmp_path):
+    """A scrub whose store sends its output on (Store.sends_as) records each set as its writer writes it:
+    the same rows as reading the written file back, on every 837P fixture and corpus file that scrubs."""
+    traced = tmp_path / "traced.837"  # the fixtures' claims carry no REF*D9: one with two per claim
+    clean = (FIXTURES / "837p-clean.837").read_text()
+    traced.write_text(re.sub(r"^(CLM\*([^*~]+)[^~]*~)", r"\1\nREF*D9*T-\2~\nREF*D9*second~", clean, flags=re.M))
+    checked = with_d9 = 0
+    store = Store(tmp_path / "edi_pipeline.db")
+    for k, path in enumerate([traced, *sorted(FIXTURES.glob("*.837")), *corpus_files()]):
+        out, sha = tmp_path / f"{k}.out.837", f"{k:064d}"
+        store.sends_as = f"sent-{k}.837"
+        try:
+            result = scrub_file(path, out, tmp_path / f"{k}.rej.837", store, sha256=sha)
+        except EdiError:
+            continue
+        want = reread_sets(out, sha, f"sent-{k}.837") if out.stat().st_size else ([], [])
+        assert recorded_sets(store, sha) == want, path.name
+        assert bool(want[0]) == bool(result.claims_out), path.name
+        checked += bool(want[0])
+        with_d9 += any(trace for _, _, trace in want[1])
+    store.close()
+    assert checked > 60 and with_d9, (checked, with_d9)
 
 
 def states(db: Path, pcn: str) -> list[tuple[str, str]]:

@@ -133,6 +133,47 @@ def test_a_store_from_before_m003_knows_its_files_interchanges(tmp_path):
         store.close()
 
 
+def _schema(conn) -> tuple[list[tuple], list[tuple], int]:
+    return (conn.execute("select type, name, tbl_name, sql from sqlite_master order by rowid").fetchall(),
+            conn.execute("select migration_set, name from _sqlite_migrations order by id").fetchall(),
+            conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_schema_sql_holds_what_the_migrations_make():
+    """A new store is made from schema.sql: it must be the migrations' schema (scripts/update_schema.py
+    rewrites it after a new step)."""
+    import sqlite3
+
+    from edi_pipeline.store import migrations
+
+    conn = sqlite3.connect(":memory:")
+    migrations.migrate(conn)
+    assert migrations.schema_sql(conn) == migrations.SCHEMA.read_text(encoding="utf-8"), \
+        "schema.sql is stale: run scripts/update_schema.py"
+
+
+def test_a_new_store_is_the_migrations_store_made_without_sqlite_utils(tmp_path):
+    """Making a new store from schema.sql gives the same tables, indexes and recorded steps as applying the
+    migrations, without importing sqlite-utils (~40 ms a fresh store, the bench's every step)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from edi_pipeline.store import migrations
+
+    db = tmp_path / "new.db"
+    code = (f"import sys; from edi_pipeline.store.store import Store; Store({str(db)!r}).close(); "
+            "print('sqlite_utils' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False"]
+    migrated = sqlite3.connect(tmp_path / "migrated.db")
+    migrations.migrate(migrated)
+    new = sqlite3.connect(db)
+    assert _schema(new) == _schema(migrated)
+    assert migrations.is_current(new)
+    assert new.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 def test_finding_an_earlier_interchange_does_not_scan(tmp_path):
     assert_flat(tmp_path, lambda store: store.earlier_interchanges([("FILLER", "000000002", "835"),
                                                                     ("FILLER", "999999999", "835")]))

@@ -3,6 +3,7 @@ the store as the lock between batches, files still being uploaded, and exit code
 
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -340,20 +341,18 @@ def test_a_fault_recording_the_sets_sent_keeps_neither_them_nor_the_claims_and_t
                                                                                                  monkeypatch):
     """The sets an 837P sends (what the payer's 999 answers) are recorded in the transaction that stores
     its claims: a fault between the two leaves neither, and the next run does the whole file again."""
-    import edi_pipeline.runners.batch as batch_module
-
     inbox, reference = plb_and_reference(tmp_path)
     assert sent_rows(reference / "edi_pipeline.db")["sets"]
 
     def fails(*args):
-        raise RuntimeError("injected")
+        raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(batch_module, "outbound_sets", fails)
+    monkeypatch.setattr(Store, "add_outbound_sets", fails)
     out = tmp_path / "out"
     r = batch(inbox, out, "--format", "json")
-    assert r.exit_code == 3 and '"failed": 1' in r.output, r.output  # a fault of ours: exit 3
-    assert "internal error (RuntimeError), recording the sets it sends; none of its rows were kept" in r.output
-    assert "after its rows were stored" not in r.output, r.output  # regression: it said so, rolled back
+    assert r.exit_code == 1 and '"failed": 1' in r.output, r.output
+    assert "store write failed (disk I/O error)" in r.output, r.output
+    assert "after its rows were stored" not in r.output, r.output  # it said so, though rolled back
     assert table_counts(out / "edi_pipeline.db")["claims"] == 0  # the scrub's commit was undone with it
     assert sent_rows(out / "edi_pipeline.db") == {"sets": [], "claims": []}
     assert not any(published(out).values()) and (inbox / "pair-plb.837").exists()

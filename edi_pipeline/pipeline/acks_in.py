@@ -1,8 +1,6 @@
-"""What we sent and what answers it: the control numbers of batch's outbound sets, and inbound 999s and
-277CAs tied to them as claim status events.
+"""What answers what we sent: inbound 999s and 277CAs tied to batch's outbound sets (recorded as they are
+written, store.scrub_sink.sent_set) as claim status events.
 
-- `outbound_sets(path, sha)`: every set of an outbound 837P file as sent (ISA06/ISA08/ISA13, GS06, ST02) with
-  its claims (CLM01, REF*D9), the rows batch records with Store.add_outbound_sets.
 - `AckTies.add(records)`: a 999's set response ties by GS06/ST02 as sent to the claims of that set (file
   accepted / rejected); its group response answers the group's sets no set response named. A 277CA claim
   status ties by TRN02 = CLM01, else REF*1K or REF*D9, its lines by REF*FJ = REF*6R (accepted / rejected by
@@ -12,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Iterable
@@ -21,52 +18,8 @@ from edi_pipeline.analytics.lifecycle import (CLAIM_ACCEPTED, CLAIM_REJECTED, FI
                                               event_row)
 from edi_pipeline.store.store import Store
 from edi_pipeline.tx.ack_records import ClaimStatus, GroupResponse, LevelStatus, SetResponse
-from edi_pipeline.tx.registry import Kind, of_kind
-from edi_pipeline.x12.isa import Isa, gs_control
-from edi_pipeline.x12.reader import SegmentReader
 
-__all__ = ["outbound_sets", "AckTies"]
-
-
-def outbound_sets(path: str | os.PathLike, sha: str, name: str) -> tuple[list[tuple], list[tuple]]:
-    """The 837P sets of outbound file `path` (sent as `name`, made from the input of digest `sha`) and their
-    claims, as Store.add_outbound_sets takes them. The file is our own output, whole and 837P only, so its
-    segments are read without building transaction sets."""
-    sets: list[tuple] = []
-    claims: list[tuple] = []
-    isa: list[str] = []
-    gs06 = ""
-    st: list[str] = []
-    pcns: dict[str, str | None] = {}
-    pcn = None
-    index = 0
-    with SegmentReader(path, name) as reader:
-        for texts, _lines in reader.batches():
-            sep = reader.delimiters.element
-            clm, d9 = "CLM" + sep, f"REF{sep}D9{sep}"
-            for text in texts:
-                index += 1
-                if text.startswith(clm):
-                    pcn = (text.split(sep, 2) + [""])[1]
-                    pcns.setdefault(pcn, None)
-                elif text.startswith(d9) and pcn is not None:
-                    pcns[pcn] = pcns[pcn] or (text.split(sep) + ["", ""])[2] or None
-                elif text.startswith(("ST", "SE", "GS", "ISA")):
-                    e = text.split(sep)
-                    if e[0] == "ST":
-                        st, pcns, pcn = e + ["", "", ""], {}, None
-                        st[0] = str(index)
-                    elif e[0] == "SE" and st and (st[1] == of_kind(Kind.CLAIM_837P).st01):
-                        set_id = f"{sha}:{st[0]}"
-                        sets.append((set_id, sha, os.path.basename(name), isa.sender, isa.receiver,
-                                     isa.control, gs06, st[2].strip(), len(pcns)))
-                        claims += [(set_id, p, trace) for p, trace in pcns.items() if p]
-                        st = []
-                    elif e[0] == "GS":
-                        gs06 = gs_control(e)
-                    elif e[0] == "ISA":
-                        isa = Isa.of(e)
-    return sets, claims
+__all__ = ["AckTies"]
 
 
 def _code_text(codes) -> str:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from edi_pipeline.core.errors import EdiError, InterchangeError, Position, StoreError
-from edi_pipeline.pipeline.acks_in import outbound_sets
 from edi_pipeline.pipeline.ingest import INGESTED, STORE_ERROR, ingest_file
 from edi_pipeline.core.paths import AckNames, open_regular, output_path, safe_name
 from edi_pipeline.core.values import to_date
@@ -423,11 +422,6 @@ class StoredUnfinished(Exception):
     nothing sent, so it stays in the inbox and the next run finishes it (its rows are replaced)."""
 
 
-class SetsNotRecorded(Exception):
-    """Recording the sets a file sends failed inside its commit, so none of its rows were kept: it stays in
-    the inbox and the next run does it again."""
-
-
 class TakenMeanwhile(Exception):
     """Another batch run on the store took one of the file's interchanges while this one read the file:
     nothing of it is kept, and the next run's screen decides (a resend, TA1 025)."""
@@ -537,7 +531,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, scree
                 _check_unchanged(path, before)
         except BaseException as exc:
             shutil.rmtree(stage, ignore_errors=True)
-            if committed and isinstance(exc, Exception) and not isinstance(exc, (*STORE_ERRORS, SetsNotRecorded)):
+            if committed and isinstance(exc, Exception) and not isinstance(exc, STORE_ERRORS):
                 raise StoredUnfinished(_failure(exc)) from exc
             raise
         outcome.kind = outcome.kind or kind
@@ -590,8 +584,7 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
 
         from edi_pipeline.pipeline.one_pass import validate_and_scrub
 
-        restore = store.before_commit  # until the scrub is done, its commit records the sets it sends too
-        store.before_commit = _with_sent_sets(restore, store, stage / "outbound" / name, sha, name)
+        store.sends_as = name  # until the scrub is done: its commit records the sets it sends too
         # validation and scrub from one read; where that cannot stand for the two, two reads as before
         one = validate_and_scrub(path, path.name, stage / "outbound" / name, stage / "rejects" / name, store, sha,
                                  data)
@@ -622,7 +615,7 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
         except EdiError as exc:
             return quarantined(str(exc))
         finally:
-            store.before_commit = restore
+            store.sends_as = None
         if not scrubbed.claims_out:  # nothing to send: no empty file for the sender to pick up
             (stage / "outbound" / name).unlink(missing_ok=True)
         scrubbed.out_path = str(out / "outbound" / name)  # the report names the outputs where they are published
@@ -661,25 +654,6 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
         outcome.unmatched_acks += ingested.unmatched_acks
         outcome.remits_key = ingested.key if ingested.payments else None
     return kind, outcome
-
-
-def _with_sent_sets(before: Callable[[], None] | None, store: Store, outbound: Path, sha: str,
-                    name: str) -> Callable[[], None]:
-    """A Store.before_commit that runs `before`, then records the 837P sets of `outbound` and their
-    claims (acks_in.outbound_sets: the control numbers as sent, which the payer's 999 answers): the
-    scrub's commit comes once its outputs are in place, so its claims and the sets sending them are one
-    transaction."""
-    def before_commit() -> None:
-        if before is not None:
-            before()
-        if outbound.stat().st_size:  # (empty when every claim is held)
-            try:
-                store.add_outbound_sets(*outbound_sets(outbound, sha, name))
-            except STORE_ERRORS:
-                raise
-            except Exception as exc:
-                raise SetsNotRecorded(_failure(exc)) from exc
-    return before_commit
 
 
 class JsonLines(logging.Formatter):
@@ -726,11 +700,10 @@ def _job(args: tuple[str, str, str, Screened | None, str, list[tuple[str, str, s
     path, out, db, screened, run, interchanges, controls = args
     try:
         return process_file(path, out, db, screened, run, interchanges, controls)
-    except (*STORE_ERRORS, StoredUnfinished, SetsNotRecorded) as exc:  # the store failed (disk full), or
-        # the file failed after its rows were stored, or in their commit: the next run processes it again
+    except (*STORE_ERRORS, StoredUnfinished) as exc:  # the store failed (disk full), or the
+        # file failed after its rows were stored: the next run processes it again
         why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
-            f"{exc}, recording the sets it sends; none of its rows were kept" if isinstance(exc, SetsNotRecorded) \
-            else f"store write failed ({exc})"
+            f"store write failed ({exc})"
         reason = f"{Path(path).name}: {why}; left in the inbox for the next run"
         log.error("file failed", extra={"file": Path(path).name, "reason": reason})
         outcome = FileOutcome(Path(path).name, FAILED, detail=reason)

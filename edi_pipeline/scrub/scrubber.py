@@ -343,6 +343,7 @@ class ScrubbedSet:
     emitted: list[Claim]  # the claims written to `main`, corrected ones re-read (only when `typed`)
     auth_uses: list[tuple]  # (auth id, patient control number, procedure, line number, units)
     profile_of: Callable[[Claim], str] | None = None  # the payer profile's name of an emitted claim
+    sent_at: int | None = None  # the segment index of its ST in the corrected file, once written there
 
 
 class ScrubSink(Protocol):
@@ -544,7 +545,7 @@ def scrub_file(path: str | os.PathLike, out_path: str | os.PathLike | None = Non
                 rejects.envelope(item)
                 continue
             if item.main is not None:
-                main.transaction(item.tx, item.main)
+                item.sent_at = main.transaction(item.tx, item.main)
             if item.rejects is not None:
                 rejects.transaction(item.tx, item.rejects)
             if sink is not None and item.profile_of is not None:

@@ -3,6 +3,7 @@ claims, and the reads that tie an acknowledgment back to a claim or build a clai
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 from edi_pipeline.store.rows import AckEventRow, ClaimTimelineRows, RecordedEventRow
@@ -65,10 +66,12 @@ class ClaimEvents:
 
     def add_outbound_sets(self, sets: list[tuple], claims: list[tuple]) -> None:
         """Record outbound sets (id, file_sha256, outbound_file, ISA06, ISA08, ISA13, GS06, ST02, claims) and
-        their claims (set id, CLM01, REF*D9), in one transaction; recording the same set again replaces it."""
-        with self.transaction():
-            ids = [(s[0],) for s in sets]
-            self.conn.executemany("delete from outbound_claims where set_id = ?", ids)
+        their claims (set id, CLM01, REF*D9), in one transaction; recording the same set again replaces it.
+        Inside staged(), they are staged with the job's other rows (and the copy into the store replaces)."""
+        staging = self._schema != "main"
+        with contextlib.nullcontext() if staging else self.transaction():
+            if not staging:
+                self.conn.executemany("delete from outbound_claims where set_id = ?", [(s[0],) for s in sets])
             self.insert_rows("outbound_sets", ("id", "file_sha256", "outbound_file", "isa_sender", "isa_receiver",
                                                "isa_control", "gs_control", "st_control", "claims", "recorded_at"),
                              [(*s, now()) for s in sets])

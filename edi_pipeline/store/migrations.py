@@ -1,12 +1,16 @@
-"""Schema of the embedded SQLite store, as ordered sqlite-utils migrations."""
+"""Schema of the embedded SQLite store, as ordered sqlite-utils migrations; a new store is made at once from
+schema.sql, the statements those migrations leave in sqlite_master (without importing sqlite-utils)."""
 
 from __future__ import annotations
 
+import datetime
 import functools
 import sqlite3
 import sys
+from pathlib import Path
 
 MIGRATION_SET = "edi_pipeline"
+SCHEMA = Path(__file__).with_name("schema.sql")
 
 
 @functools.cache
@@ -38,12 +42,37 @@ def is_current(conn: sqlite3.Connection) -> bool:
     return all(step.__name__ in done for step in STEPS)
 
 
-def apply(db) -> None:
-    """Apply the pending migrations to a sqlite-utils Database."""
-    migrations = import_sqlite_utils().migrations.Migrations(MIGRATION_SET)
+def apply(conn: sqlite3.Connection) -> None:
+    """Bring the store on `conn` up to date: a new, empty one from schema.sql with every step recorded as
+    applied, as the migrations would leave it; any other by applying its pending migrations."""
+    if conn.execute("select count(*) from sqlite_master").fetchone()[0]:
+        migrate(conn)
+        return
+    applied_at = str(datetime.datetime.now(datetime.timezone.utc))  # as sqlite-utils records it
+    conn.executescript(f"BEGIN;\n{SCHEMA.read_text(encoding='utf-8')}")
+    try:
+        conn.executemany("insert into _sqlite_migrations (migration_set, name, applied_at) values (?, ?, ?)",
+                         [(MIGRATION_SET, step.__name__, applied_at) for step in STEPS])
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the pending migrations themselves (through sqlite-utils)."""
+    sqlite_utils = import_sqlite_utils()
+    migrations = sqlite_utils.migrations.Migrations(MIGRATION_SET)
     for step in STEPS:
         migrations()(step)
-    migrations.apply(db)
+    migrations.apply(sqlite_utils.Database(conn, execute_plugins=False))
+
+
+def schema_sql(conn: sqlite3.Connection) -> str:
+    """The statements that make the schema of the store on `conn`, in order: what schema.sql holds for a store
+    the migrations made (scripts/update_schema.py writes it)."""
+    return "".join(f"{sql};\n" for (sql,) in conn.execute(
+        "select sql from sqlite_master where sql is not null order by rowid"))
 
 
 def m001_core(db) -> None:

@@ -31,7 +31,7 @@ def default_db_path() -> str:
 
 
 class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
-    """The store's sqlite3 connection, with this project's schema applied by sqlite-utils migrations.
+    """The store's sqlite3 connection, with this project's schema (store.migrations) brought up to date on open.
     `db` is the same connection as a sqlite-utils Database, made (and sqlite-utils imported) on first use."""
 
     def __init__(self, path: str | os.PathLike | None = None):
@@ -48,6 +48,9 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
             # there keeps none of them (the batch job refuses a file that changed while it was read, or
             # whose interchange another run stored meanwhile).
             self.before_commit: Callable[[], None] | None = None
+            # The name a scrub's corrected file is sent on under (set by the batch): its scrub sink records
+            # the sets written there (outbound_sets, outbound_claims) with its other rows; None: not sent.
+            self.sends_as: str | None = None
             self.conn = sqlite3.connect(self.path)
             if fresh:
                 os.chmod(self.path, 0o600)
@@ -62,7 +65,7 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
                 with self._migration_lock():
                     self.conn.execute("PRAGMA journal_mode=WAL")
                     if not migrations.is_current(self.conn):
-                        migrations.apply(self.db)
+                        migrations.apply(self.conn)
         except Exception as exc:  # sqlite3.DatabaseError, OSError
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
 
@@ -115,14 +118,16 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
 
     # Tables a file's processing writes, parents first (the order staged rows are copied in).
     STAGED_TABLES = ("files", "interchanges", "claims", "claim_lines", "remits", "provider_adjustments",
-                     "claim_payments", "service_payments", "adjustments", "auth_uses", "findings", "claim_events")
+                     "claim_payments", "service_payments", "adjustments", "auth_uses", "findings", "claim_events",
+                     "outbound_sets", "outbound_claims")
 
     @contextlib.contextmanager
     def staged(self) -> Iterator[None]:
         """Stage a long job's writes in private temporary tables, taking no lock on the store; on
         success copy them in with one short transaction, on failure drop them. Parallel batch
         workers therefore wait for each other only while rows are copied, not while files are read.
-        The files row is replaced, and the file's earlier findings are replaced by the staged ones."""
+        The files row is replaced, and the file's earlier findings are replaced by the staged ones, as are
+        the claims of each staged outbound set recorded before."""
         conn = self.conn
         if self._schema != "main" or conn.in_transaction:
             raise StoreError("staged() cannot nest or run inside a transaction")
@@ -138,6 +143,7 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
                 if self.before_commit is not None:
                     self.before_commit()
                 conn.execute("delete from main.findings where file_sha256 in (select sha256 from temp.stage_files)")
+                conn.execute("delete from main.outbound_claims where set_id in (select id from temp.stage_outbound_sets)")
                 for t in self.STAGED_TABLES:
                     conn.execute(f"insert or replace into main.[{t}] select * from temp.[stage_{t}]")
         finally:

@@ -37,7 +37,12 @@ class Submissions:
         key = sha[:16]
         for c in claims:
             cid = f"{key}:{c.source.segment_index}"
-            first_date = c.service_date or next((ln.service_date for ln in c.lines if ln.service_date), None)
+            first_date = c.service_date
+            if first_date is None:  # (a loop: a generator per claim costs more)
+                for ln in c.lines:
+                    if ln.service_date:
+                        first_date = ln.service_date
+                        break
             rendering = c.rendering_provider.npi if c.rendering_provider else c.billing_provider.npi
             claim_rows.append((
                 cid, sha, c.patient_control_number, member_hash(c), c.payer.id, c.payer.name,

@@ -311,6 +311,8 @@ _ACK_UNSAFE = str.maketrans("", "", "*:~^\r\n")  # what ack_element drops
 
 def ack_element(value: str, limit: int) -> str:
     """An element value safe to place in an acknowledgment we write (no delimiters)."""
+    if value.isalnum():  # most are (control numbers, codes): nothing to drop or strip
+        return value[:limit]
     return value.translate(_ACK_UNSAFE).strip()[:limit]
 
 

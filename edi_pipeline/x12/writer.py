@@ -3,7 +3,7 @@ and the renumbering of SE01, HL and LX after segments were dropped."""
 
 from __future__ import annotations
 
-from typing import IO, Callable, Iterable
+from typing import IO, Callable, Sequence
 
 from edi_pipeline.x12.envelope import EnvelopeSegment, Transaction
 from edi_pipeline.x12.reader import Delimiters
@@ -17,7 +17,7 @@ class X12Writer:
     ISA and GS are held until a transaction set follows them, so a group or interchange left without
     sets disappears (and stray segments outside an envelope are not copied); only the pending ISA/GS
     are held, never a set. Output goes to `out`, or to the file `open_file()` returns on the first
-    write, so an output nothing is written to is never created."""
+    write, so an output nothing is written to is never created. `written` counts the segments written."""
 
     def __init__(self, out: IO[str] | None = None, recount: bool = True, *, lazy: bool = False,
                  open_file: Callable[[], IO[str]] | None = None):
@@ -30,12 +30,14 @@ class X12Writer:
         self.open_gs = False
         self.groups = 0
         self.sets = 0
+        self.written = 0
 
-    def _emit(self, d: Delimiters, texts: Iterable[str]) -> None:
+    def _emit(self, d: Delimiters, texts: Sequence[str]) -> None:
         if self.fh is None:
             self.fh = self.open_file()  # type: ignore[misc]
         end = d.segment + d.suffix
         self.fh.write(end.join(texts) + end)
+        self.written += len(texts)
 
     def _trailer(self, seg: EnvelopeSegment, n: int) -> str:
         if not self.recount:
@@ -75,7 +77,9 @@ class X12Writer:
                 self.open_isa = False
             self.pending = []
 
-    def transaction(self, tx: Transaction, segments: list[str] | None = None) -> None:
+    def transaction(self, tx: Transaction, segments: list[str] | None = None) -> int:
+        """Write a set (its own segments, or `segments` in their place); returns its ST's segment index in
+        the output (1 = the first segment written)."""
         for p in self.pending:
             self._emit(p.delimiters, (p.text,))
             if p.tag == "ISA":
@@ -89,6 +93,7 @@ class X12Writer:
         if self.recount and segs:
             segs = set_se_count(segs, tx.delimiters)
         self._emit(tx.delimiters, segs)
+        return self.written - len(segs) + 1
 
     def write(self, item: EnvelopeSegment | Transaction) -> None:
         if isinstance(item, Transaction):
