@@ -42,7 +42,7 @@ def group_matches(rows: list[dict], tables: CodeTables, profiles: PayerProfiles,
     """(groups, denials) of the claim groups in `rows`: (group, kind, pcn, file_order, segment_index,
     header_index, file, payload) with kind CLAIM (payload: a pickled sent claim) or PAYMENT (a pickled
     (RemitHeader, ClaimPayment)), any order. A group's row: its active payments' (file_order,
-    segment_index) and, with a claim, its lines as matched."""
+    segment_index)."""
     store = Store(":memory:")
     try:
         claims = sorted((r for r in rows if r["kind"] == CLAIM), key=lambda r: (r["file_order"], r["segment_index"]))
@@ -60,12 +60,11 @@ def group_matches(rows: list[dict], tables: CodeTables, profiles: PayerProfiles,
                 of_payment.update((payment_id(key, r["segment_index"]), r) for r in same)
                 loaded = [pickle.loads(r["payload"]) for r in same]
                 store.save_remits_bulk([(loaded[0][0], [p for _, p in loaded])], key)
-        rec = reconcile(store, as_of, tables, lines=True)
+        rec = reconcile(store, as_of, tables)
         denials = find_denials(store, tables, rec, profiles)
         group_of = {r["patient_control_number"]: r["group"] for r in rows}
         groups = [dict(group=group_of[g.patient_control_number],
-                       active=[{k: of_payment[p.id][k] for k in ("file_order", "segment_index")} for p in g.active],
-                       lines=None if g.claim is None else [m.to_dict() for m in g.claim.lines or ()])
+                       active=[{k: of_payment[p.id][k] for k in ("file_order", "segment_index")} for p in g.active])
                   for g in rec.groups]
         return groups, [d.flat() for d in denials]
     finally:
