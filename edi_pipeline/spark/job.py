@@ -101,9 +101,12 @@ def spark_session(master: str = "local[2]", memory: str | None = None) -> Iterat
 
 
 def session(master: str = "local[2]", memory: str | None = None) -> SparkSession:
-    """A Spark session for the job: the UI off, few shuffle partitions on a small machine."""
+    """A Spark session for the job: the UI off, few shuffle partitions on a small machine (run_spark_batch
+    sets them per run), adaptive execution coalescing the small ones."""
     b = (SparkSession.builder.master(master).appName("edi-pipeline")
          .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", str(_cores(master) * 2))
+         .config("spark.sql.adaptive.enabled", "true").config("spark.sql.adaptive.coalescePartitions.enabled", "true")
+         .config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
          .config("spark.sql.session.timeZone", "UTC").config("spark.ui.showConsoleProgress", "false"))
     if memory:
         b = b.config("spark.driver.memory", memory)
@@ -571,6 +574,8 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         return summary
     today = today or scrub_date()
     as_of = as_of or date.today()
+    shuffle = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions(spark, len(files))))  # AQE coalesces the small
     parsed = read_files(spark, files).persist()
     try:
         hist = spark.read.schema(from_arrow_schema(HISTORY)).parquet(str(history)) if history else None
@@ -611,6 +616,7 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         summary.seconds["x12 outputs"] = round(time.perf_counter() - t0, 1)
     finally:
         spark.catalog.clearCache()
+        spark.conf.set("spark.sql.shuffle.partitions", shuffle)
     return summary
 
 
