@@ -7,10 +7,11 @@
    emptied or withheld.
 3. Reconcile and denials: every sent claim and claim payment joined to its claim group (replacement and
    void links found with a join of REF*F8 against CLP07), the groups hash-partitioned; per group, in
-   mapInArrow (spark/analytics.py), what is matched in order: the payments reversals leave active, the
-   line matches, the denial rows (reversal netting and line matching take the first candidate in order,
-   which no join states provably the same). The claim level is joins (claim_level): the claim of record,
-   the active payments' totals and CAS, statuses, unmatched remits; denial_summary a groupBy.
+   mapInArrow (spark/analytics.py): the payments reversals leave active (a sequential rule: no join
+   states it, see there) and the denial rows (denials.py's classification). Joins and windows over all
+   groups: line matching (match_lines: REF*6R, SVC06 and the three fallbacks as ranks per key, proven the
+   same as reconcile's greedy loop), the claim level (claim_level: the claim of record, the active
+   payments' totals and CAS, statuses, unmatched remits) and denial_summary (a groupBy).
 4. Write: tables under OUT/tables/NAME (Parquet, partitioned), published only once all are written; then
    per input file, as `batch` writes them, its 999s (acks/, on the driver), corrected 837P (outbound/) and
    held claims (rejects/): their X12 text made in the executors from the file's bytes, published by the
@@ -199,9 +200,10 @@ def _as_parsed(rows: R.FileRows):
 
 
 def partitions(spark: SparkSession, files: int) -> int:
-    """Partitions of the parsed input and of the claim groups: at least one a file, so a partition's rows
-    (and the Python worker's memory) stay about one file's however many files a run takes; the 1,000,000-
-    claim, 50-file run ran out of heap with partitions fixed by the core count."""
+    """Partitions of the parsed input, of the claim groups and of a run's shuffles (adaptive execution
+    coalesces the small ones): at least one a file, so a partition's rows (and the Python worker's memory)
+    stay about one file's however many files a run takes; the 1,000,000-claim, 50-file run ran out of
+    heap with partitions fixed by the core count."""
     return max(spark.sparkContext.defaultParallelism * 2, files, 1)
 
 
