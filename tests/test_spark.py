@@ -309,3 +309,89 @@ def test_claim_level_is_joins_with_reconciles_rules(spark):
     [loose] = unmatched_remits(level).collect()
     assert (loose["payer_claim_control_number"], loose["payments"], loose["paid"], loose["last_payment_date"]) == \
         ("ICN15", 2, "100.00", "2026-11-04")
+
+
+def _random_groups(seed: int, n: int) -> list[dict]:
+    """Small claim groups made to collide: repeated codes, modifiers, dates and charges; REF*6R right,
+    wrong (another line's, a code that disagrees) and repeated; SVC06; payments undated and dated out of
+    file order; reversals (CLP02 = 22) under the same CLP07, another one, none, of the negated CLP04 or not."""
+    import random
+    from decimal import Decimal as D
+
+    rnd = random.Random(seed)
+    codes, dates = ["99213", "99214", "20552", None], [date(2026, 10, 1), date(2026, 10, 2), None]
+    pick = rnd.choice
+    groups = []
+    for g in range(n):
+        lines = [dict(line_number=pick([k + 1, k + 1, k + 1, 1, None]), procedure=pick(codes),
+                      modifiers=pick(["", "25", "25 59"]), charge=pick([D("100.00"), D("150.00"), None]),
+                      service_date=pick(dates), control_number=pick([None, "", "1", "2", "3"]))
+                 for k in range(rnd.randint(0, 5))]
+        pays = []
+        for k in range(rnd.randint(0, 4)):
+            services = [dict(procedure=pick(codes), original_procedure=pick([None, None, "", *codes]),
+                             modifiers=pick(["", "25", "25 59"]), charge=pick([D("100.00"), D("150.00"), None]),
+                             paid=pick([D("60.00"), D("-60.00"), D("0.00"), None]), service_date=pick(dates),
+                             control_number=pick([None, "", "1", "2", "3"])) for _ in range(rnd.randint(0, 4))]
+            pays.append(dict(file_order=pick([1, 2]), segment_index=10 * k + rnd.randint(0, 5),
+                             payment_date=pick([date(2026, 11, 1), date(2026, 11, 2), None]),
+                             status_code=pick(["1", "1", "4", "22"]), icn=pick(["A", "B", None]),
+                             paid=pick([60, -60, 80]), services=services))
+        groups.append(dict(group=f"G{g:04d}", lines=lines, payments=pays))
+    return groups
+
+
+def _cents(x):
+    return None if x is None else int(x * 100)
+
+
+def _local_line_matches(g: dict) -> list[dict]:
+    """reconcile's own rules over one random group: payments in the store's order, reversals netted, the
+    active payments' service payments matched to the lines."""
+    from edi_pipeline.analytics.reconcile import Payment, _net, match_lines
+    from edi_pipeline.store.rows import ClaimLineRow, ServicePaymentRow
+
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    ordered = sorted(g["payments"], key=lambda p: (iso(p["payment_date"]) or "", p["file_order"], p["segment_index"]))
+    pays = [Payment(f"{p['file_order']}:{p['segment_index']}", g["group"], p["status_code"], None, p["paid"], None,
+                    p["icn"], iso(p["payment_date"]), None, None, "", None) for p in ordered]
+    active, _ = _net(pays)
+    of = {f"{p['file_order']}:{p['segment_index']}": p for p in ordered}
+    lines = [ClaimLineRow("c", ln["line_number"], ln["procedure"], ln["modifiers"], _cents(ln["charge"]),
+                          iso(ln["service_date"]), ln["control_number"]) for ln in g["lines"]]
+    services = [ServicePaymentRow(f"{p.id}:{j}", p.id, s["procedure"], s["modifiers"], s["original_procedure"],
+                                  _cents(s["charge"]), _cents(s["paid"]), iso(s["service_date"]), s["control_number"],
+                                  None) for p in active for j, s in enumerate(of[p.id]["services"])]
+    return [m.to_dict() for m in match_lines(lines, services)], [(of[p.id]["file_order"], of[p.id]["segment_index"])
+                                                                  for p in active]
+
+
+def test_join_line_matching_equals_match_lines_on_random_groups(spark):
+    """spark.job.match_lines (windows over all groups in one frame) gives analytics.reconcile.match_lines'
+    pairs, in its order, on 600 random groups of colliding lines, over the service payments of the
+    payments reversals leave active (netted per group, as the job does), in payment order."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from edi_pipeline.spark import rows as R
+    from edi_pipeline.spark.job import ACTIVE, line_inputs, match_lines
+
+    groups = _random_groups(16, 600)
+    expected, actives = {}, []
+    for g in groups:
+        expected[g["group"]], active = _local_line_matches(g)
+        actives.append((g["group"], [dict(file_order=f, segment_index=s) for f, s in active]))
+    record = spark.createDataFrame([(g["group"], g["lines"]) for g in groups], from_arrow_schema(
+        pa.schema([("group", pa.string()), ("lines", pa.list_(R.MATCH_LINE))])))
+    remits = spark.createDataFrame(
+        [(g["group"], p["file_order"], p["segment_index"], p["payment_date"], p["services"])
+         for g in groups for p in g["payments"]],
+        from_arrow_schema(pa.schema([("group", pa.string()), ("file_order", pa.int32()), ("segment_index", pa.int64()),
+                                     ("payment_date", pa.date32()), ("services", pa.list_(R.MATCH_SERVICE))])))
+    active = spark.createDataFrame(actives, from_arrow_schema(ACTIVE))
+    got = {r["group"]: [m.asDict() for m in r["lines"]] for r in match_lines(*line_inputs(record, remits, active))
+           .collect()}
+    assert sum(len(v) for v in expected.values()) > 1000
+    hows = {m["matched_by"] for v in expected.values() for m in v}
+    assert hows == {"6R", "exact", "procedure+date", "procedure", None}
+    assert got == {k: v for k, v in expected.items() if v}  # a group with nothing to match has no row

@@ -7,10 +7,11 @@
    emptied or withheld.
 3. Reconcile and denials: every sent claim and claim payment joined to its claim group (replacement and
    void links found with a join of REF*F8 against CLP07), the groups hash-partitioned; per group, in
-   mapInArrow (spark/analytics.py), what is matched in order: the payments reversals leave active, the
-   line matches, the denial rows (reversal netting and line matching take the first candidate in order,
-   which no join states provably the same). The claim level is joins (claim_level): the claim of record,
-   the active payments' totals and CAS, statuses, unmatched remits; denial_summary a groupBy.
+   mapInArrow (spark/analytics.py): the payments reversals leave active (a sequential rule: no join
+   states it, see there) and the denial rows (denials.py's classification). Joins and windows over all
+   groups: line matching (match_lines: REF*6R, SVC06 and the three fallbacks as ranks per key, proven the
+   same as reconcile's greedy loop), the claim level (claim_level: the claim of record, the active
+   payments' totals and CAS, statuses, unmatched remits) and denial_summary (a groupBy).
 4. Write: tables under OUT/tables/NAME (Parquet, partitioned), published only once all are written; then
    per input file, as `batch` writes them, its 999s (acks/, on the driver), corrected 837P (outbound/) and
    held claims (rejects/): their X12 text made in the executors from the file's bytes, published by the
@@ -59,7 +60,8 @@ FINDINGS = pa.schema([("file", _str), ("file_order", _int), ("claim_segment_inde
 OUTCOMES = pa.schema([("file", _str), ("file_order", _int), ("segment_index", _long),
                       ("patient_control_number", _str), ("status", _str), ("x12", _str), ("invalid", _str),
                       ("frequency_code", _str), ("payer_claim_control_number", _str), ("payer", _str),
-                      ("service_date", pa.date32()), ("charge", R.WIDE_MONEY), ("claim", pa.binary())])
+                      ("service_date", pa.date32()), ("charge", R.WIDE_MONEY), ("lines", pa.list_(R.MATCH_LINE)),
+                      ("claim", pa.binary())])
 HISTORY = pa.schema([("member_hash", _str), ("claim", _str), ("patient_control_number", _str),
                      ("frequency_code", _str), ("service_date", pa.date32()), ("procedure", _str),
                      ("units", R.QUANTITY), ("charge", R.MONEY)])
@@ -76,7 +78,8 @@ DENIALS = pa.schema([("patient_control_number", _str), ("payer_claim_control_num
                      ("rarcs", _str), ("amount", _str), ("category", _str), ("action", _str),
                      ("preventable_by", _str)])
 _POSITION = pa.struct([("file_order", _int), ("segment_index", _long)])
-MATCHED = pa.schema([("group", _str), ("active", pa.list_(_POSITION)), ("lines", pa.list_(_LINE_MATCH))])
+ACTIVE = pa.schema([("group", _str), ("active", pa.list_(_POSITION))])
+MATCHED = pa.schema([*ACTIVE, ("lines", pa.list_(_LINE_MATCH))])
 DENIAL_SUMMARY = pa.schema([("by", _str), ("key", _str), ("count", _long), ("amount", pa.decimal128(30, 2))])
 
 # The tables written, and the column each is partitioned by.
@@ -100,9 +103,12 @@ def spark_session(master: str = "local[2]", memory: str | None = None) -> Iterat
 
 
 def session(master: str = "local[2]", memory: str | None = None) -> SparkSession:
-    """A Spark session for the job: the UI off, few shuffle partitions on a small machine."""
+    """A Spark session for the job: the UI off, few shuffle partitions on a small machine (run_spark_batch
+    sets them per run), adaptive execution coalescing the small ones."""
     b = (SparkSession.builder.master(master).appName("edi-pipeline")
          .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", str(_cores(master) * 2))
+         .config("spark.sql.adaptive.enabled", "true").config("spark.sql.adaptive.coalescePartitions.enabled", "true")
+         .config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
          .config("spark.sql.session.timeZone", "UTC").config("spark.ui.showConsoleProgress", "false"))
     if memory:
         b = b.config("spark.driver.memory", memory)
@@ -194,9 +200,10 @@ def _as_parsed(rows: R.FileRows):
 
 
 def partitions(spark: SparkSession, files: int) -> int:
-    """Partitions of the parsed input and of the claim groups: at least one a file, so a partition's rows
-    (and the Python worker's memory) stay about one file's however many files a run takes; the 1,000,000-
-    claim, 50-file run ran out of heap with partitions fixed by the core count."""
+    """Partitions of the parsed input, of the claim groups and of a run's shuffles (adaptive execution
+    coalesces the small ones): at least one a file, so a partition's rows (and the Python worker's memory)
+    stay about one file's however many files a run takes; the 1,000,000-claim, 50-file run ran out of
+    heap with partitions fixed by the core count."""
     return max(spark.sparkContext.defaultParallelism * 2, files, 1)
 
 
@@ -274,7 +281,7 @@ def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None
 
 MADE = {"reconciliation": RECONCILIATION, "unmatched_remits": UNMATCHED, "denials": DENIALS,
         "denial_summary": DENIAL_SUMMARY}  # the tables this step makes
-MATCH_TABLES = {"groups": MATCHED, "denials": DENIALS}
+MATCH_TABLES = {"groups": ACTIVE, "denials": DENIALS}
 MATCHES = layout(MATCH_TABLES)
 
 
@@ -351,11 +358,106 @@ def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denia
         F.max(F.col("on") & (F.col("status_code") == "4")).alias("status_4"),
         F.max(F.when(F.col("on"), F.col("payment_date"))).alias("last_date"),
         F.sum(F.col("on").cast("long")).alias("active"), F.count(F.lit(1)).alias("payments"), last.alias("last"))
-    latest = Window.partitionBy("group").orderBy(F.col("file_order").desc(), F.col("segment_index").desc())
-    record = (sent.withColumn("k", F.row_number().over(latest)).where("k = 1")
-              .select("group", "patient_control_number", "payer", "service_date", "charge", "frequency_code"))
+    record = record_of(sent).select("group", "patient_control_number", "payer", "service_date", "charge",
+                                    "frequency_code")
     return (groups.select("group", "lines").join(record, "group", "left").join(totals, "group", "left")
             .withColumn("status", claim_status()))
+
+
+def record_of(sent: DataFrame) -> DataFrame:
+    """Each claim group's claim of record: its latest submission."""
+    latest = Window.partitionBy("group").orderBy(F.col("file_order").desc(), F.col("segment_index").desc())
+    return sent.withColumn("k", F.row_number().over(latest)).where("k = 1").drop("k")
+
+
+_L, _S = 0, 1  # the sides of line matching: claim lines, service payments
+# reconcile's fallbacks (_FALLBACKS) in order, with their keys: `code` is a line's procedure, a service
+# payment's billed code (SVC06, else SVC01)
+FALLBACKS = (("exact", ("code", "modifiers", "service_date", "charge")),
+             ("procedure+date", ("code", "service_date")), ("procedure", ("code",)))
+
+
+def match_lines(lines: DataFrame, services: DataFrame) -> DataFrame:
+    """(group, lines): analytics.reconcile.match_lines of each group's claim lines (`lines`: group,
+    position, R.MATCH_LINE's fields) and service payments (`services`: group, position, R.MATCH_SERVICE's),
+    as windows over both in one frame, partitioned by group once. `position` orders each side.
+
+    The greedy loop, pass by pass, is the same as ranks: on REF*6R, a number names only the last service
+    payment that has it (a dict), and that one pairs with the first line in order of that number whose
+    code is its SVC01 or SVC06, if any; numbers never interact. In a fallback pass a line of key k takes
+    the first free payment of key k, so the i-th pending line of key k gets the i-th free payment of key k
+    (keys never interact within a pass); what a pass pairs leaves the next pass's ranks (`taken` is part
+    of each window). Keys compare as Python's == does: None equals None (windows group nulls together).
+    The matches are ordered as reconcile sorts them (line number, the unnumbered service payments last),
+    ties in the order reconcile appended them (pass, then position)."""
+    wide = "decimal(20,2)"
+
+    def given(c: str) -> F.Column:
+        return F.coalesce(F.col(c), F.lit("")) != ""
+
+    none = F.lit(None)
+    rows = (lines.select("group", F.lit(_L).alias("side"), "position", "line_number", "procedure",
+                         none.cast("string").alias("original_procedure"), F.col("procedure").alias("code"),
+                         "modifiers", "charge", none.cast(wide).alias("paid"), "service_date", "control_number")
+            .unionByName(services.select(
+                "group", F.lit(_S).alias("side"), "position", none.cast("long").alias("line_number"), "procedure",
+                "original_procedure", F.when(given("original_procedure"), F.col("original_procedure"))
+                .otherwise(F.col("procedure")).alias("code"), "modifiers", "charge", "paid", "service_date",
+                "control_number"))
+            .repartition("group"))  # every window below is within a group: no other shuffle
+    line, service = F.col("side") == _L, F.col("side") == _S
+    # REF*6R
+    numbered = given("control_number")
+    same_number = Window.partitionBy("group", "control_number")
+    last = F.row_number().over(Window.partitionBy("group", "side", "control_number")
+                               .orderBy(F.col("position").desc()))
+    rows = rows.withColumn("named", numbered & service & (last == 1))
+
+    def named(c: str) -> F.Column:
+        return F.max(F.when(F.col("named"), F.col(c))).over(same_number)
+
+    code = F.col("procedure")
+    rows = rows.withColumn("fits", numbered & line & F.max("named").over(same_number)
+                           & (code.eqNullSafe(named("procedure")) | code.eqNullSafe(named("original_procedure"))))
+    first = F.row_number().over(Window.partitionBy("group", "control_number", "fits").orderBy("position"))
+    rows = (rows.withColumn("hit", F.col("fits") & (first == 1))
+            .withColumn("got", F.when(F.col("hit"), named("paid")))
+            .withColumn("how", F.when(F.col("hit"), F.lit("6R")))
+            .withColumn("taken", F.col("hit") | (F.col("named") & F.max("fits").over(same_number)))
+            .withColumn("pass", F.when(F.col("hit"), F.lit(0))))
+    for k, (how, keys) in enumerate(FALLBACKS, 1):
+        rank = F.row_number().over(Window.partitionBy("group", "taken", "side", *keys).orderBy("position"))
+        rows = rows.withColumn("rank", rank)
+        pair = Window.partitionBy("group", "taken", "rank", *keys)
+        hit = ~F.col("taken") & (F.count(F.lit(1)).over(pair) == 2)
+        rows = (rows.withColumn("hit", hit).withColumn("paired", F.max(F.when(service, F.col("paid"))).over(pair))
+                .withColumn("got", F.when(F.col("hit") & line, F.col("paired")).otherwise(F.col("got")))
+                .withColumn("how", F.when(F.col("hit") & line, F.lit(how)).otherwise(F.col("how")))
+                .withColumn("pass", F.when(F.col("hit"), F.lit(k)).otherwise(F.col("pass")))
+                .withColumn("taken", F.col("taken") | F.col("hit")))
+    unmatched = len(FALLBACKS) + 1
+    order = F.struct(F.isnull("line_number").alias("a"), F.coalesce("line_number", F.lit(0)).alias("b"),
+                     F.coalesce("pass", F.when(line, unmatched).otherwise(unmatched + 1)).alias("c"),
+                     F.col("position").alias("d"))
+    match = F.struct(F.col("line_number"), F.col("code").alias("procedure"), _text(F.col("charge")).alias("billed"),
+                     _text(F.when(line, F.col("got")).otherwise(F.col("paid"))).alias("paid"),
+                     F.col("how").alias("matched_by"))
+    return (rows.where(line | ~F.col("taken")).groupBy("group")
+            .agg(F.array_sort(F.collect_list(F.struct(order.alias("order"), match.alias("m")))).alias("lines"))
+            .select("group", F.transform("lines", lambda x: x["m"]).alias("lines")))
+
+
+def line_inputs(record: DataFrame, remits: DataFrame, active: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """match_lines' inputs: the claim of record's lines, and the service payments of the group's active
+    payments, in payment order (date, undated first, then file and position), then SVC order."""
+    lines = record.select("group", F.posexplode("lines").alias("position", "l")).select("group", "position", "l.*")
+    on = active.select("group", F.explode("active").alias("p")).select("group", "p.file_order", "p.segment_index")
+    paying = Window.partitionBy("group").orderBy(F.col("payment_date").asc_nulls_first(), "file_order",
+                                                 "segment_index", "j")
+    services = (remits.join(on, ["group", "file_order", "segment_index"])
+                .select("group", "payment_date", "file_order", "segment_index", F.posexplode("services").alias("j", "s"))
+                .withColumn("position", F.row_number().over(paying)).select("group", "position", "s.*"))
+    return lines, services
 
 
 def claim_status() -> F.Column:
@@ -384,7 +486,8 @@ def reconciliation(level: DataFrame, as_of: date) -> DataFrame:
         _text(F.col("charge")).alias("billed"), _text(_total("paid")).alias("paid"),
         _text(_total("pr")).alias("patient_responsibility"), _text(_total("adjusted")).alias("adjustments"),
         "status", F.when(F.col("status") == "open", SUBMITTED).otherwise(F.col("status")).alias("state"),
-        F.datediff(end, "service_date").cast("long").alias("days_outstanding"), "lines")
+        F.datediff(end, "service_date").cast("long").alias("days_outstanding"),
+        F.coalesce("lines", F.array().cast(from_arrow_schema(MATCHED)["lines"].dataType)).alias("lines"))
 
 
 def unmatched_remits(level: DataFrame) -> DataFrame:
@@ -432,8 +535,11 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
     both = rows(sent, CLAIM, None, "claim").unionByName(rows(remits, PAYMENT, "header_index", "remit"))
     matches = (both.repartition(partitions(spark, files), "group")
                .mapInArrow(_match_partition(as_of), from_arrow_schema(MATCHES)).persist())
+    active = table(matches, "groups")
+    lines = match_lines(*line_inputs(record_of(sent), remits, active))
     tables, _ = _rules()
-    level = claim_level(sent, remits.drop("remit"), table(matches, "groups"), not_denial_reasons(tables)).persist()
+    level = claim_level(sent, remits.drop("remit"), active.join(lines, "group", "left"),
+                        not_denial_reasons(tables)).persist()
     denials = table(matches, "denials")
     return {"reconciliation": reconciliation(level, as_of), "unmatched_remits": unmatched_remits(level),
             "denials": denials, "denial_summary": denial_summary(denials)}
@@ -470,6 +576,8 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         return summary
     today = today or scrub_date()
     as_of = as_of or date.today()
+    shuffle = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions(spark, len(files))))  # AQE coalesces the small
     parsed = read_files(spark, files).persist()
     try:
         hist = spark.read.schema(from_arrow_schema(HISTORY)).parquet(str(history)) if history else None
@@ -510,6 +618,7 @@ def run_spark_batch(spark: SparkSession, inputs: list[str | os.PathLike], out: s
         summary.seconds["x12 outputs"] = round(time.perf_counter() - t0, 1)
     finally:
         spark.catalog.clearCache()
+        spark.conf.set("spark.sql.shuffle.partitions", shuffle)
     return summary
 
 

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from edi_pipeline.codes.tables import CodeTables, PayerProfiles
 from edi_pipeline.rules.engine import Context, by_claim, line_key
 from edi_pipeline.scrub.scrubber import AuthBook, ScrubResult, scrub_transaction
-from edi_pipeline.spark.rows import own_segments, wide_money
+from edi_pipeline.spark.rows import match_lines, own_segments, wide_money
 from edi_pipeline.tx.model import Claim
 
 SENT, HELD, EMPTIED, WITHHELD = "sent", "held", "emptied", "withheld"
@@ -151,8 +151,9 @@ def scrub_member(rows: list[dict], tables: CodeTables, profiles: PayerProfiles, 
 def _outcome(row: dict, claim: Claim, status: str, x12: str | None, sent: Claim | None = None,
              lines: list[SentLine] = ()) -> dict:
     """A claim's outcome; a sent one keeps what reconcile and the history table need of it: the claim as
-    sent (pickled, own segments only), its lines, and as the store keeps them its payer (the name, else
-    the id), its CLM02 and its date (the claim's, else its first dated line's)."""
+    sent (pickled, own segments only), its lines (for the history, and as line matching reads them), and
+    as the store keeps them its payer (the name, else the id), its CLM02 and its date (the claim's, else
+    its first dated line's)."""
     first = None if sent is None else (sent.service_date or next((ln.service_date for ln in sent.lines
                                                                   if ln.service_date), None))
     return {"file": row["file"], "file_order": row["file_order"], "segment_index": row["segment_index"],
@@ -162,4 +163,4 @@ def _outcome(row: dict, claim: Claim, status: str, x12: str | None, sent: Claim 
             "payer": None if sent is None else sent.payer.name or sent.payer.id, "service_date": first,
             "charge": None if sent is None else wide_money(sent.total_charge),
             "claim": None if sent is None else pickle.dumps(own_segments(sent), protocol=pickle.HIGHEST_PROTOCOL),
-            "sent_lines": list(lines)}
+            "lines": None if sent is None else match_lines(sent), "sent_lines": list(lines)}

@@ -30,6 +30,13 @@ MONEY = pa.decimal128(12, 2)
 QUANTITY = pa.decimal128(15, 3)
 WIDE_MONEY = pa.decimal128(20, 2)  # any X12 amount (18 digits) to the cent: the reconciliation's sums are exact
 _ADJUSTMENT = pa.struct([("group", pa.string()), ("reason", pa.string()), ("amount", WIDE_MONEY)])
+# What line matching reads of a sent claim's line and of a service payment, as the store keeps them: modifiers
+# joined by spaces, a line's date else its claim's (a service payment's: else its claim payment's).
+MATCH_LINE = pa.struct([("line_number", pa.int64()), ("procedure", pa.string()), ("modifiers", pa.string()),
+                        ("charge", WIDE_MONEY), ("service_date", pa.date32()), ("control_number", pa.string())])
+MATCH_SERVICE = pa.struct([("procedure", pa.string()), ("original_procedure", pa.string()),
+                           ("modifiers", pa.string()), ("charge", WIDE_MONEY), ("paid", WIDE_MONEY),
+                           ("service_date", pa.date32()), ("control_number", pa.string())])
 _POSITION = [("file", pa.string()), ("file_order", pa.int32()), ("line", pa.int64()), ("segment_index", pa.int64())]
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -79,7 +86,8 @@ SCHEMAS: dict[str, pa.Schema] = {
                               ("payer_claim_control_number", pa.string()), ("payment_date", pa.date32()),
                               ("status_code", pa.string()), ("payer", pa.string()), ("charge", WIDE_MONEY),
                               ("paid", WIDE_MONEY), ("patient_responsibility", WIDE_MONEY),
-                              ("adjustments", pa.list_(_ADJUSTMENT)), ("remit", pa.binary())]),
+                              ("adjustments", pa.list_(_ADJUSTMENT)), ("services", pa.list_(MATCH_SERVICE)),
+                              ("remit", pa.binary())]),
     # one row a file: its kind, why it was not taken (None when it was), its validation (pickled, for its 999s)
     "files": pa.schema([("file", pa.string()), ("file_order", pa.int32()), ("kind", pa.string()),
                         ("error", pa.string()), ("validation", pa.binary())]),
@@ -116,6 +124,21 @@ class FileRows:
 
     def batches(self) -> dict[str, pa.RecordBatch]:
         return {t: pa.RecordBatch.from_pylist(r, schema=SCHEMAS[t]) for t, r in self.rows.items()}
+
+
+def match_lines(claim: Claim) -> list[dict]:
+    """A sent claim's lines as line matching reads them (MATCH_LINE), in order."""
+    return [dict(line_number=ln.line_number, procedure=ln.procedure, modifiers=" ".join(ln.modifiers),
+                 charge=wide_money(ln.charge), service_date=ln.service_date or claim.service_date,
+                 control_number=ln.control_number) for ln in claim.lines]
+
+
+def match_services(payment) -> list[dict]:
+    """A claim payment's service payments as line matching reads them (MATCH_SERVICE), in order."""
+    return [dict(procedure=sp.procedure, original_procedure=sp.original_procedure, modifiers=" ".join(sp.modifiers),
+                 charge=wide_money(sp.charge), paid=wide_money(sp.paid),
+                 service_date=sp.service_date or payment.service_date, control_number=sp.control_number)
+            for sp in payment.lines]
 
 
 def own_segments(claim: Claim) -> Claim:
@@ -218,6 +241,7 @@ def _read(data: bytes, name: str, order: int, withheld: frozenset, out: FileRows
                             patient_responsibility=wide_money(p.patient_responsibility),
                             adjustments=[dict(group=a.group, reason=a.reason, amount=wide_money(a.amount))
                                          for a in [*p.adjustments, *(a for ln in p.lines for a in ln.adjustments)]],
+                            services=match_services(p),
                             remit=pickle.dumps((header, p), protocol=pickle.HIGHEST_PROTOCOL))
                 errors = [i for i in issues[first:] if i.severity is Severity.ERROR]
                 if errors:  # as ingest_file: a remit with an error is not taken at all
