@@ -5,6 +5,7 @@ faults (wrong SE01) and 999 groups spanning several sets."""
 
 import multiprocessing
 import pickle
+from concurrent.futures import ProcessPoolExecutor
 import re
 import shutil
 import sys
@@ -64,10 +65,8 @@ def handed(monkeypatch):
 
 @pytest.fixture(scope="module")
 def pool():
-    p = multiprocessing.get_context("spawn").Pool(2)
-    yield p
-    p.close()
-    p.join()
+    with ProcessPoolExecutor(2, multiprocessing.get_context("spawn")) as p:
+        yield p
 
 
 def test_two_workers_split_one_file_and_give_every_output_and_row_of_one(tmp_path, monkeypatch, handed):
@@ -131,13 +130,13 @@ class _Counting:
     def __init__(self):
         self.waiting = self.most = 0
 
-    def apply_async(self, fn, args):
+    def submit(self, fn, *args):
         self.waiting += 1
         self.most = max(self.most, self.waiting)
         pool = self
 
         class Result:
-            def get(self):
+            def result(self):
                 pool.waiting -= 1
                 return pickle.loads(pickle.dumps(fn(*pickle.loads(pickle.dumps(args)))))
         return Result()
@@ -210,7 +209,7 @@ def test_a_walk_made_in_a_worker_is_the_walk_made_here(tmp_path, pool):
             here.feed(item)
             if getattr(item, "tag", None) in ("ISA", "GS"):
                 isa, gs = (item, gs) if item.tag == "ISA" else (isa, item)
-            there.feed(item, pool.apply(walk_set, (path.name, isa, gs, item, now))
+            there.feed(item, pool.submit(walk_set, path.name, isa, gs, item, now).result()
                        if not hasattr(item, "tag") else None)
     a, b = here.result(), there.result()
     assert a.issues == b.issues and len(a.issues) >= 3

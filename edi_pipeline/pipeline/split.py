@@ -37,7 +37,7 @@ _POOL: ContextVar[Any] = ContextVar("edi_pipeline_split_pool", default=None)
 @contextlib.contextmanager
 def splitting(pool) -> Iterator[None]:
     """Inside: a file of at least SPLIT_BYTES that pipeline.one_pass reads has its sets walked in `pool`
-    (a multiprocessing pool)."""
+    (a concurrent.futures executor: a walk a dead worker lost raises BrokenProcessPool, never waits)."""
     token = _POOL.set(pool)
     try:
         yield
@@ -55,8 +55,8 @@ def pool_for(path: str | os.PathLike, data: bytes | None = None):
 
 
 def hand_out(pool, args: tuple) -> Any:
-    """One set's walk_set(*args), started in `pool`: its AsyncResult."""
-    return pool.apply_async(walk_set, args)
+    """One set's walk_set(*args), started in `pool`: its Future."""
+    return pool.submit(walk_set, *args)
 
 
 class ReadAhead:
@@ -103,7 +103,7 @@ class ReadAhead:
         entry = self._out
         assert entry is not None and entry[0] is item, "ReadAhead.taken: not the item given out last"
         self._out = None
-        return entry[1], entry[2].get() if entry[2] is not None else None
+        return entry[1], entry[2].result() if entry[2] is not None else None
 
 
 __all__ = ["AHEAD", "AHEAD_SEGMENTS", "SPLIT_BYTES", "ReadAhead", "hand_out", "pool_for", "splitting"]

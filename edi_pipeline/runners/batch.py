@@ -17,6 +17,8 @@ import shutil
 import stat
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -717,6 +719,8 @@ def _job(args: tuple[str, str, str, Screened | None, str, list[tuple[str, str, s
     path, out, db, screened, run, interchanges, controls = args
     try:
         return process_file(path, out, db, screened, run, interchanges, controls)
+    except BrokenProcessPool:  # a worker walking its sets died (WorkerPool.split): not the file's fault
+        raise
     except (*STORE_ERRORS, StoredUnfinished) as exc:  # the store failed (disk full), or the
         # file failed after its rows were stored: the next run processes it again
         why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
@@ -1053,44 +1057,43 @@ def _start_run(out: Path) -> str:
 
 def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: float, run: str) -> BatchSummary:
     started = _start_run(out)
-    every, ignored = inbox_files(inbox)
-    ready = settled(every, settle)
-    screens = _screens(ready, members=workers > 1)  # one worker takes the files in order: no wave to keep apart
-    scans = {p: s.scan if s else None for p, s in screens.items()}
-    kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
-    shas = {p: s.sha if s else None for p, s in screens.items()}
-    # (one worker takes the files in order anyway; with more, the screen says whether a claim corrects one)
-    phases = run_phases(kinds, workers > 1 and any(s.corrects for s in scans.values() if s))
-    store = Store(db)  # created and migrated once, before the workers race
+    # (first: the workers spawn and load while the screen reads the inbox, which the first file waits for)
+    pool = WorkerPool(workers, log_setup) if workers > 1 else None
     try:
-        finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
-        # remits of an earlier run killed (or failed) before its reconcile: this run reconciles them too
-        waiting = store.batch_files_with_status(AWAITING_RECONCILE)
-    finally:
-        store.close()
-    summary = BatchSummary(ignored, waiting=len(every) - len(ready))
+        every, ignored = inbox_files(inbox)
+        ready = settled(every, settle)
+        screens = _screens(ready, members=workers > 1)  # one worker takes the files in order: no wave to keep apart
+        scans = {p: s.scan if s else None for p, s in screens.items()}
+        kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
+        shas = {p: s.sha if s else None for p, s in screens.items()}
+        # (one worker takes the files in order anyway; with more, the screen says whether a claim corrects one)
+        phases = run_phases(kinds, workers > 1 and any(s.corrects for s in scans.values() if s))
+        store = Store(db)  # created and migrated once, before the workers race
+        try:
+            finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
+            # remits of an earlier run killed (or failed) before its reconcile: this run reconciles them too
+            waiting = store.batch_files_with_status(AWAITING_RECONCILE)
+        finally:
+            store.close()
+        summary = BatchSummary(ignored, waiting=len(every) - len(ready))
 
-    sha_of = {p.name: shas[p] for p in scans}
-    this_run: set[str] = set()  # the digests of the files this run took
+        sha_of = {p.name: shas[p] for p in scans}
+        this_run: set[str] = set()  # the digests of the files this run took
 
-    def record(outcome: FileOutcome) -> None:
-        if outcome.status == CHANGING:
-            summary.waiting += 1
-        else:
-            summary.files.append(outcome)
-        if outcome.status == DONE and sha_of.get(outcome.name):
-            this_run.add(sha_of[outcome.name])
-        if progress:
-            progress(outcome)
+        def record(outcome: FileOutcome) -> None:
+            if outcome.status == CHANGING:
+                summary.waiting += 1
+            else:
+                summary.files.append(outcome)
+            if outcome.status == DONE and sha_of.get(outcome.name):
+                this_run.add(sha_of[outcome.name])
+            if progress:
+                progress(outcome)
 
-    pool = None
-    if workers > 1:
-        pool = multiprocessing.get_context("spawn").Pool(
-            workers, initializer=setup_logging if log_setup else None, initargs=log_setup or ())
-    try:
-        for phase in phases:
+        split_jobs: list[tuple] = []
+        for k, phase in enumerate(phases):
             todo = phase
-            while todo:
+            while todo and not (pool and pool.broken):
                 wave, todo = split_wave(todo, scans)
                 store = Store(db)
                 try:
@@ -1106,15 +1109,19 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
                 split_jobs = [job(p) for p in here]
                 # (a generator: each file's held bytes go once it is processed)
                 jobs = (job(p) for p in wave if p not in early and p not in here)
-                results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
-                while split_jobs:  # here, beside the pool's files (each file's held bytes go once processed)
-                    record(_split_job(pool, split_jobs.pop(0)))
+                results: Iterable[FileOutcome] = pool.outcomes(jobs) if pool else map(_job, jobs)
+                while split_jobs and not pool.broken:  # here, beside the pool's files (each file's held bytes
+                    record(pool.split(split_jobs.pop(0)))  # go once it is processed)
                 for outcome in results:
                     record(outcome)
+            if pool and pool.broken:  # the run stops: the files not taken are left for the next
+                for path in [Path(a[0]) for a in split_jobs] + todo + [p for later in phases[k + 1:] for p in later]:
+                    record(FileOutcome(path.name, FAILED, detail=f"{path.name}: not taken (a worker process of "
+                                                                 "the run died); left in the inbox for the next run"))
+                break
     finally:
         if pool:
             pool.close()
-            pool.join()
         with contextlib.suppress(OSError):  # nothing left staged: no empty folder left behind
             (out / STAGING).rmdir()
         with contextlib.suppress(EdiError, *STORE_ERRORS):  # its claims lapse with the run anyway
@@ -1132,7 +1139,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
             store.close()
     keys = [f.remits_key for f in summary.files if f.remits_key]
     keys += [k for k in (remits_key(row["sha256"], row["kind"]) for row in waiting) if k not in keys]
-    if keys:
+    if keys and not (pool and pool.broken):  # (else the next run reconciles them, with the files left)
         try:
             reconcile_into_report(summary, db, out, keys, started)
         except (EdiError, OSError) as exc:  # the files are done and recorded; say so and exit 1
@@ -1147,6 +1154,62 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     return summary
 
 
+class WorkerPool:
+    """The run's worker processes (spawned: no store connection or lock is inherited), all started at
+    once. A worker that dies mid-job (the OOM killer, kill -9) breaks the pool (concurrent.futures'
+    BrokenProcessPool, which ends every job in flight): each file whose job it ended is FAILED as an
+    internal error (batch exits 3), nothing of it published and its store transaction rolled back with
+    the process, left in the inbox; the run then takes no other file (`broken`) and reconciles nothing,
+    so that the next run finishes the batch as one run would have."""
+
+    def __init__(self, workers: int, log_setup: tuple[bool, bool] | None):
+        self.executor = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
+                                            initializer=setup_logging if log_setup else None,
+                                            initargs=log_setup or ())
+        self.broken = False
+        for _ in range(workers):  # a no-op each, so all spawn now (the executor spawns one when none is idle)
+            self.executor.submit(int)
+
+    def outcomes(self, jobs: Iterable[tuple]) -> Iterator[FileOutcome]:
+        """_job(args) of each of `jobs`, all handed to the workers now; their outcomes as they finish."""
+        futures, lost = {}, []
+        for args in jobs:
+            try:
+                futures[self.executor.submit(_job, args)] = args[0]
+            except BrokenProcessPool:  # (a worker died meanwhile)
+                lost.append(args[0])
+
+        def finished() -> Iterator[FileOutcome]:
+            yield from map(self._lost, lost)
+            for done in as_completed(futures):
+                try:
+                    yield done.result()
+                except BrokenProcessPool:
+                    yield self._lost(futures[done])
+        return finished()
+
+    def split(self, args: tuple) -> FileOutcome:
+        """_job(args) in this process, the file's transaction sets walked by the workers (pipeline.split)."""
+        from edi_pipeline.pipeline.split import splitting
+
+        try:
+            with splitting(self.executor):
+                return _job(args)
+        except BrokenProcessPool:
+            return self._lost(args[0])
+
+    def _lost(self, path: str) -> FileOutcome:
+        self.broken = True
+        name = Path(path).name
+        reason = (f"{name}: internal error (a worker process died before the file was done: killed, or out of "
+                  "memory); nothing of it kept, left in the inbox for the next run")
+        log.error("file failed", extra={"file": name, "reason": reason})
+        return FileOutcome(name, FAILED, detail=reason, internal=True)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
 def _to_split(wave: list[Path], early: dict[Path, FileOutcome], scans: dict[Path, FileScan | None],
               screens: dict[Path, Screened | None], workers: int) -> list[Path]:
     """The files of a wave the run's own process takes, one at a time, splitting each across the workers
@@ -1158,14 +1221,6 @@ def _to_split(wave: list[Path], early: dict[Path, FileOutcome], scans: dict[Path
     if len(claims) >= workers:
         return []
     return [p for p in claims if screens[p] is not None and screens[p].identity[0] >= split.SPLIT_BYTES]
-
-
-def _split_job(pool, args: tuple) -> FileOutcome:
-    """_job(args) in this process, the file's transaction sets walked in `pool` (pipeline.split)."""
-    from edi_pipeline.pipeline.split import splitting
-
-    with splitting(pool):
-        return _job(args)
 
 
 def retry_quarantined(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None,
