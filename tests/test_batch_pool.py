@@ -112,6 +112,7 @@ def test_a_worker_killed_walking_a_split_files_set_ends_the_run_and_the_rerun_fi
     monkeypatch.setenv("EDI_SCRUB_DATE", "2026-11-27")
     monkeypatch.setattr(split, "SPLIT_BYTES", 0)
     monkeypatch.setattr(split, "walk_set", _killing_walk)
+    monkeypatch.setattr(split.Walkers, "take", lambda *a: False)  # every walk waited for, none made here
     handed = []
     real = split.hand_out
     monkeypatch.setattr(split, "hand_out", lambda pool, args: handed.append(args[3].control_number) or real(pool, args))

@@ -1163,9 +1163,12 @@ class WorkerPool:
     so that the next run finishes the batch as one run would have."""
 
     def __init__(self, workers: int, log_setup: tuple[bool, bool] | None):
-        self.executor = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
-                                            initializer=setup_logging if log_setup else None,
-                                            initargs=log_setup or ())
+        from edi_pipeline.pipeline import split
+
+        context = multiprocessing.get_context("spawn")
+        self.table = split.walk_table(context)  # (see split.Walkers)
+        self.executor = ProcessPoolExecutor(workers, context, initializer=_start_worker,
+                                            initargs=(log_setup, self.table))
         self.broken = False
         for _ in range(workers):  # a no-op each, so all spawn now (the executor spawns one when none is idle)
             self.executor.submit(int)
@@ -1189,11 +1192,12 @@ class WorkerPool:
         return finished()
 
     def split(self, args: tuple) -> FileOutcome:
-        """_job(args) in this process, the file's transaction sets walked by the workers (pipeline.split)."""
-        from edi_pipeline.pipeline.split import splitting
+        """_job(args) in this process, the file's transaction sets walked by the workers, or here when none has
+        started one it needs (pipeline.split.Walkers)."""
+        from edi_pipeline.pipeline.split import Walkers, splitting
 
         try:
-            with splitting(self.executor):
+            with splitting(Walkers(self.executor, self.table)):
                 return _job(args)
         except BrokenProcessPool:
             return self._lost(args[0])
@@ -1208,6 +1212,15 @@ class WorkerPool:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(log_setup: tuple[bool, bool] | None, table) -> None:
+    """A WorkerPool process's start: the batch's logging, and the table of the walks split files hand out."""
+    from edi_pipeline.pipeline import split
+
+    if log_setup:
+        setup_logging(*log_setup)
+    split.share(table)
 
 
 def _to_split(wave: list[Path], early: dict[Path, FileOutcome], scans: dict[Path, FileScan | None],
