@@ -194,16 +194,19 @@ def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[Inte
     return InterchangeMark(elements, line), delims
 
 
-def _scan_pattern(delims: Delimiters, members: bool = False) -> re.Pattern[bytes]:
+def _scan_pattern(delims: Delimiters, members: bool = False, corrects_only: bool = False) -> re.Pattern[bytes]:
     """A segment terminator, then (after any whitespace) an ISA, an ST of a registered type (tx.registry)
-    or a GS; with `members`, also an NM1*IL or NM1*QC (a subscriber's or patient's name) or a DMG."""
+    or a GS; with `members`, also an NM1*IL or NM1*QC (a subscriber's or patient's name), a DMG or a CLM
+    (only the CLM with `corrects_only`: the others' groups are kept, never matching)."""
     term = re.escape(delims.segment.encode("latin-1"))
     sep = re.escape(delims.element.encode("latin-1"))
     st01 = b"|".join(re.escape(code) for code in _SCAN_KINDS)
-    nm1 = rb"|(?i:(NM1)" + sep + rb"(IL|QC))" + sep + rb"|(?i:(DMG))" + sep + rb"|(?i:(CLM))" + sep \
-        if members else b""
+    never = rb"(?!)" if corrects_only else b""
+    nm1 = rb"|" + never + rb"(?i:(NM1)" + sep + rb"(IL|QC))" + sep + rb"|" + never + rb"(?i:(DMG))" + sep + \
+        rb"|(?i:(CLM))" + sep if members else b""
+    tags = (b"Cc" if corrects_only else b"NnDdCc") if members else b""
     # (the lookahead turns a segment of another tag away before the alternatives are tried: ~25% faster)
-    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg" + (b"NnDdCc" if members else b"") + rb"])(?:(?i:(ISA))"
+    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg" + tags + rb"])(?:(?i:(ISA))"
                       rb"|(?i:ST)" + sep + rb"(" + st01 + rb")|(?i:(GS))" + sep + nm1 + rb")")
 
 
@@ -215,9 +218,10 @@ def scan_file(path: Path) -> FileScan:
 
 
 def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None,
-          members: bool = False) -> FileScan:
+          members: bool = False, corrects_only: bool = False) -> FileScan:
     """scan_file over a stream; with `seen`, which gets each chunk read, read to its end even when it raises;
-    with `members`, FileScan.members of an 837P file is filled."""
+    with `members`, FileScan.members and .corrects of an 837P file are filled (only .corrects with
+    `corrects_only`)."""
     see = seen or (lambda chunk: None)
     try:
         head = fh.read(SCAN_CHUNK)
@@ -227,7 +231,7 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
         mark, delims = _read_isa(buf, line, Position(name, line, 1, None, "ISA"))
         marks = [mark]
         unread = 0
-        pattern = _scan_pattern(delims, members)
+        pattern = _scan_pattern(delims, members, corrects_only)
         term = delims.segment.encode("latin-1")
         ids: set[int] = set()
         person: tuple[bytes, bytes, bytes] | None = None  # member id, last and first name of the person named
@@ -295,7 +299,7 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
                 line += buf.count(b"\n", last, end)
                 buf = buf[end:]
                 continue
-            delims, pattern, term = new, _scan_pattern(new, members), new.segment.encode("latin-1")
+            delims, pattern, term = new, _scan_pattern(new, members, corrects_only), new.segment.encode("latin-1")
             buf = buf[isa_at:]
         if person and not dated:
             ids.add(_member(*person, b""))
@@ -304,7 +308,8 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
             raise EdiError(f"{name}:1: no transaction set of a type read here "
                            f"({', '.join(t.kind for t in REGISTRY)}) in the file")
         claims = members and Kind.CLAIM_837P in kinds
-        return FileScan(kind_label(kinds), marks, unread, ids if claims else None, claims and corrects)
+        return FileScan(kind_label(kinds), marks, unread, ids if claims and not corrects_only else None,
+                        claims and corrects)
     finally:
         while seen and (chunk := fh.read(SCAN_CHUNK)):
             seen(chunk)
@@ -783,19 +788,29 @@ def settled(files: list[Path], seconds: float) -> list[Path]:
 
 
 def _screens(paths: list[Path], members: bool = False) -> dict[Path, Screened | None]:
-    """Each file's screen_file (with its `members`), None when it cannot be read (process_file then says
-    why); the files are held in memory while the run holds at most HELD bytes of them."""
+    """Each file's screen_file, None when it cannot be read (process_file then says why); the files are
+    held in memory while the run holds at most HELD bytes of them. With `members`, its 837P files are
+    scanned again for their FileScan.members and .corrects when there are two or more (split_wave keeps
+    them apart), else for .corrects alone (run_phases): a file alone has no patient to be kept apart for."""
     screens: dict[Path, Screened | None] = {}
     room = HELD
     for path in paths:
         try:
-            screens[path] = s = screen_file(path, hold=room > 0, members=members)
+            screens[path] = s = screen_file(path, hold=room > 0)
         except OSError:
             screens[path] = None
             continue
         if s.data is not None and len(s.data) > room:
             s.data = None  # over the run's budget: processing reads it again
         room -= len(s.data or b"")
+    claims = [p for p, s in screens.items() if members and s and s.scan and Kind.CLAIM_837P in kinds_of(s.scan.kind)]
+    for path in claims:
+        s = screens[path]
+        try:
+            with open_regular(path) if s.data is None else io.BytesIO(s.data) as fh:
+                s.scan = _scan(fh, path.name, members=True, corrects_only=len(claims) == 1)
+        except (OSError, EdiError):  # changed since its screen: process_file leaves it for the next run
+            pass
     return screens
 
 
