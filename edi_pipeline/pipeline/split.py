@@ -66,7 +66,8 @@ def _unless_taken(fn, slot: int, ticket: int, *args) -> tuple[list, list] | None
 
 class Walkers:
     """An executor's workers (each given `table` by share()) as the pool a file is split across: submit
-    hands a walk out, and its result is the walk, made here if no worker has started it."""
+    hands a walk out, and its result is the walk, made here if no worker has started it. One per table:
+    a ticket is never given twice, so a walk left waiting by a file given up cannot pass for a later one."""
 
     def __init__(self, executor, table):
         self.executor, self.table = executor, table

@@ -1181,9 +1181,9 @@ class WorkerPool:
         from edi_pipeline.pipeline import split
 
         context = multiprocessing.get_context("spawn")
-        self.table = split.walk_table(context)  # (see split.Walkers)
-        self.executor = ProcessPoolExecutor(workers, context, initializer=_start_worker,
-                                            initargs=(log_setup, self.table))
+        table = split.walk_table(context)
+        self.executor = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(log_setup, table))
+        self.walkers = split.Walkers(self.executor, table)  # one for the run: its tickets are never reused
         self.broken = False
         for _ in range(workers):  # a no-op each, so all spawn now (the executor spawns one when none is idle)
             self.executor.submit(int)
@@ -1209,10 +1209,10 @@ class WorkerPool:
     def split(self, args: tuple) -> FileOutcome:
         """_job(args) in this process, the file's transaction sets walked by the workers, or here when none has
         started one it needs (pipeline.split.Walkers)."""
-        from edi_pipeline.pipeline.split import Walkers, splitting
+        from edi_pipeline.pipeline.split import splitting
 
         try:
-            with splitting(Walkers(self.executor, self.table)):
+            with splitting(self.walkers):
                 return _job(args)
         except BrokenProcessPool:
             return self._lost(args[0])
