@@ -5,9 +5,11 @@ faults (wrong SE01) and 999 groups spanning several sets."""
 
 import multiprocessing
 import pickle
+from concurrent.futures import ProcessPoolExecutor
 import re
 import shutil
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -64,10 +66,8 @@ def handed(monkeypatch):
 
 @pytest.fixture(scope="module")
 def pool():
-    p = multiprocessing.get_context("spawn").Pool(2)
-    yield p
-    p.close()
-    p.join()
+    with ProcessPoolExecutor(2, multiprocessing.get_context("spawn")) as p:
+        yield p
 
 
 def test_two_workers_split_one_file_and_give_every_output_and_row_of_one(tmp_path, monkeypatch, handed):
@@ -131,13 +131,13 @@ class _Counting:
     def __init__(self):
         self.waiting = self.most = 0
 
-    def apply_async(self, fn, args):
+    def submit(self, fn, *args):
         self.waiting += 1
         self.most = max(self.most, self.waiting)
         pool = self
 
         class Result:
-            def get(self):
+            def result(self):
                 pool.waiting -= 1
                 return pickle.loads(pickle.dumps(fn(*pickle.loads(pickle.dumps(args)))))
         return Result()
@@ -199,6 +199,36 @@ def test_split_reads_of_mutated_files_equal_the_one_process_read(tmp_path_factor
             [_masked(a.numbered(7)) for a in alone.validation.acks]
 
 
+def _held_until(flag: str) -> None:
+    """A job keeping its worker busy until the file `flag` exists."""
+    while not Path(flag).exists():
+        time.sleep(0.01)
+
+
+def test_walks_no_worker_has_started_are_made_here_with_the_same_results(tmp_path, handed):
+    """split.Walkers: the pool's one worker busy, the parent walks every set itself (the worker skips
+    them once free) and the read is the one-process read, as it is once the worker is free."""
+    path, _ = _mutated(tmp_path)
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    alone = _one_read(path, tmp_path / "a")
+    context = multiprocessing.get_context("spawn")
+    table = split.walk_table(context)
+    with ProcessPoolExecutor(1, context, initializer=split.share, initargs=(table,)) as executor:
+        busy = executor.submit(_held_until, str(tmp_path / "free"))
+        walkers = split.Walkers(executor, table)
+        here = _one_read(path, tmp_path / "b", walkers)
+        assert not busy.done() and [table[k] for k in range(1, SETS + 1)] == [0] * SETS  # all taken here
+        (tmp_path / "free").touch()
+        busy.result()
+        there = _one_read(path, tmp_path / "c", walkers)  # the worker free: it takes walks as they come
+    assert len(handed) == 2 * SETS
+    for split_ in here, there:
+        assert split_[1:] == alone[1:] and split_[0].validation.to_dict() == alone[0].validation.to_dict()
+        assert [_masked(a.numbered(7)) for a in split_[0].validation.acks] == \
+            [_masked(a.numbered(7)) for a in alone[0].validation.acks]
+
+
 def test_a_walk_made_in_a_worker_is_the_walk_made_here(tmp_path, pool):
     """walk_set's result, pickled from a worker, places the same issues and 999s as the walk made in place."""
     path, _ = _mutated(tmp_path)
@@ -210,7 +240,7 @@ def test_a_walk_made_in_a_worker_is_the_walk_made_here(tmp_path, pool):
             here.feed(item)
             if getattr(item, "tag", None) in ("ISA", "GS"):
                 isa, gs = (item, gs) if item.tag == "ISA" else (isa, item)
-            there.feed(item, pool.apply(walk_set, (path.name, isa, gs, item, now))
+            there.feed(item, pool.submit(walk_set, path.name, isa, gs, item, now).result()
                        if not hasattr(item, "tag") else None)
     a, b = here.result(), there.result()
     assert a.issues == b.issues and len(a.issues) >= 3

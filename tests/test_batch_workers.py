@@ -1,6 +1,7 @@
 """`batch --workers 2` gives what `--workers 1` gives: every output file and every store row, on a generated
 multi-set 837P and its 835 (findings, held claims, a set its 999 rejects) and on the fixtures."""
 
+import dataclasses
 import re
 import shutil
 import sys
@@ -349,3 +350,22 @@ def test_the_screen_counts_the_groups_the_reader_finds_in_each_interchange():
     assert ack_numbers(scan_file(FIXTURES / "pair-plb.837")) == 2  # its 999 and its 277CA
     assert ack_numbers(scan_file(FIXTURES / "837p-multi-interchange.837")) == 4
     assert ack_numbers(scan_file(FIXTURES / "pair-plb.835")) == 0
+
+
+def test_the_screen_reads_patients_only_when_two_claim_files_could_share_one():
+    """_screens(members=True): one 837P file (beside its remits) is kept apart from nothing, so only whether
+    a claim of it corrects another is read (run_phases), as the full scan reads it on every fixture; with two,
+    each one's scan is screen_file's with members."""
+    from edi_pipeline.runners.batch import _screens, screen_file
+
+    a, b, remits = FIXTURES / "pair-corrections.837", FIXTURES / "pair-denials.837", FIXTURES / "pair-denials.835"
+    full = {p: screen_file(p, members=True).scan for p in (a, b, remits)}
+    one = _screens([a, remits], members=True)
+    assert one[a].scan.members is None and one[a].scan.corrects is True and full[a].members
+    assert one[remits].scan == full[remits] and full[remits].members is None
+    assert dataclasses.replace(one[a].scan, members=full[a].members) == full[a]
+    two = _screens([a, b, remits], members=True)
+    assert {p: s.scan for p, s in two.items()} == full
+    for p in sorted(FIXTURES.glob("*.837")):
+        alone, scan = _screens([p], members=True)[p], screen_file(p, members=True).scan
+        assert (alone.scan.corrects, alone.scan.members) == (scan.corrects, None) if scan else alone.scan is None, p.name

@@ -136,7 +136,8 @@ def batch(inbox, out_dir, db, workers, quiet, log_json, fmt, settle, retry, retr
     files (.NAME.xxxxxxxx.tmp) a killed run left in OUT.
     Exit 0 when everything went through; 1 when a file was quarantined or failed (left in INBOX for the
     next run), a set rejected by its 999, a claim held or the reconciliation failed; 3 when a file hit an
-    internal error (it is quarantined with that reason and the run goes on).
+    internal error (it is quarantined with that reason and the run goes on, or, when a worker process
+    died, left in INBOX and the run stops).
 
     \b
     Examples:

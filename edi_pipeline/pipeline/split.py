@@ -6,6 +6,8 @@ SetValidation.feed would make, at the same time stamp) and feeds the walks back 
 the reader's issue count as it stood when its item was read, into the same ValidationPass. The
 Validation, its 999s and the scrub are therefore those of one process, while the workers walk the sets
 the parent has yet to scrub. The pool is the batch's (`splitting`), for a file of at least SPLIT_BYTES.
+With the batch's Walkers, a walk no worker has started when the scrub needs it is made by the parent
+itself (the worker that comes to it later skips it), so the parent never waits on a queued walk.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import os
 from collections import deque
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -33,11 +36,78 @@ AHEAD_SEGMENTS = 150_000
 
 _POOL: ContextVar[Any] = ContextVar("edi_pipeline_split_pool", default=None)
 
+# A walk handed out through Walkers has a ticket, in a slot of a table shared with the workers: the slot
+# holds the ticket while the walk waits, minus it once a worker took it, 0 once the parent did. SLOTS
+# exceeds the walks ever waiting at once (AHEAD + 1), so a slot is reused only once its walk is taken.
+SLOTS = 64
+_TABLE: Any = None  # in a worker: the table of the Walkers whose pool it is in (share)
+
+
+def walk_table(context) -> Any:
+    """A table for Walkers, from a multiprocessing context: give it to each worker's share()."""
+    return context.Array("q", SLOTS)
+
+
+def share(table) -> None:
+    """In a worker process (the pool's initializer): the table of the Walkers using its pool."""
+    global _TABLE
+    _TABLE = table
+
+
+def _unless_taken(fn, slot: int, ticket: int, *args) -> tuple[list, list] | None:
+    """fn(*args) (walk_set's) in a worker, unless the parent has taken the walk (then None: nobody waits for it)."""
+    if _TABLE is not None:
+        with _TABLE.get_lock():
+            if _TABLE[slot] != ticket:
+                return None
+            _TABLE[slot] = -ticket
+    return fn(*args)
+
+
+class Walkers:
+    """An executor's workers (each given `table` by share()) as the pool a file is split across: submit
+    hands a walk out, and its result is the walk, made here if no worker has started it. One per table:
+    a ticket is never given twice, so a walk left waiting by a file given up cannot pass for a later one."""
+
+    def __init__(self, executor, table):
+        self.executor, self.table = executor, table
+        self.ticket = 0
+
+    def submit(self, fn, *args) -> "_Walk":
+        self.ticket += 1
+        slot = self.ticket % SLOTS
+        with self.table.get_lock():
+            self.table[slot] = self.ticket
+        return _Walk(self, slot, self.ticket, fn, args, self.executor.submit(_unless_taken, fn, slot, self.ticket, *args))
+
+    def take(self, slot: int, ticket: int) -> bool:
+        """Whether the walk of `ticket` is this process's to make (no worker has started it)."""
+        with self.table.get_lock():
+            if self.table[slot] != ticket:
+                return False
+            self.table[slot] = 0
+            return True
+
+
+@dataclass
+class _Walk:
+    walkers: Walkers
+    slot: int
+    ticket: int
+    fn: Any
+    args: tuple
+    future: Any
+
+    def result(self) -> tuple[list, list]:
+        if not self.future.done() and self.walkers.take(self.slot, self.ticket):
+            return self.fn(*self.args)
+        return self.future.result()
+
 
 @contextlib.contextmanager
 def splitting(pool) -> Iterator[None]:
     """Inside: a file of at least SPLIT_BYTES that pipeline.one_pass reads has its sets walked in `pool`
-    (a multiprocessing pool)."""
+    (a concurrent.futures executor: a walk a dead worker lost raises BrokenProcessPool, never waits)."""
     token = _POOL.set(pool)
     try:
         yield
@@ -55,8 +125,8 @@ def pool_for(path: str | os.PathLike, data: bytes | None = None):
 
 
 def hand_out(pool, args: tuple) -> Any:
-    """One set's walk_set(*args), started in `pool`: its AsyncResult."""
-    return pool.apply_async(walk_set, args)
+    """One set's walk_set(*args), started in `pool`: its Future."""
+    return pool.submit(walk_set, *args)
 
 
 class ReadAhead:
@@ -103,7 +173,8 @@ class ReadAhead:
         entry = self._out
         assert entry is not None and entry[0] is item, "ReadAhead.taken: not the item given out last"
         self._out = None
-        return entry[1], entry[2].get() if entry[2] is not None else None
+        return entry[1], entry[2].result() if entry[2] is not None else None
 
 
-__all__ = ["AHEAD", "AHEAD_SEGMENTS", "SPLIT_BYTES", "ReadAhead", "hand_out", "pool_for", "splitting"]
+__all__ = ["AHEAD", "AHEAD_SEGMENTS", "SLOTS", "SPLIT_BYTES", "ReadAhead", "Walkers", "hand_out", "pool_for", "share",
+           "splitting", "walk_table"]

@@ -16,6 +16,8 @@ import re
 import shutil
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -190,16 +192,19 @@ def _read_isa(text: bytes, line: int, pos: Position | None = None) -> tuple[Inte
     return InterchangeMark(elements, line), delims
 
 
-def _scan_pattern(delims: Delimiters, members: bool = False) -> re.Pattern[bytes]:
+def _scan_pattern(delims: Delimiters, members: bool = False, corrects_only: bool = False) -> re.Pattern[bytes]:
     """A segment terminator, then (after any whitespace) an ISA, an ST of a registered type (tx.registry)
-    or a GS; with `members`, also an NM1*IL or NM1*QC (a subscriber's or patient's name) or a DMG."""
+    or a GS; with `members`, also an NM1*IL or NM1*QC (a subscriber's or patient's name), a DMG or a CLM
+    (only the CLM with `corrects_only`: the others' groups are kept, never matching)."""
     term = re.escape(delims.segment.encode("latin-1"))
     sep = re.escape(delims.element.encode("latin-1"))
     st01 = b"|".join(re.escape(code) for code in _SCAN_KINDS)
-    nm1 = rb"|(?i:(NM1)" + sep + rb"(IL|QC))" + sep + rb"|(?i:(DMG))" + sep + rb"|(?i:(CLM))" + sep \
-        if members else b""
+    never = rb"(?!)" if corrects_only else b""
+    nm1 = rb"|" + never + rb"(?i:(NM1)" + sep + rb"(IL|QC))" + sep + rb"|" + never + rb"(?i:(DMG))" + sep + \
+        rb"|(?i:(CLM))" + sep if members else b""
+    tags = (b"Cc" if corrects_only else b"NnDdCc") if members else b""
     # (the lookahead turns a segment of another tag away before the alternatives are tried: ~25% faster)
-    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg" + (b"NnDdCc" if members else b"") + rb"])(?:(?i:(ISA))"
+    return re.compile(term + rb"[" + _BLANKS + rb"]*(?=[IiSsGg" + tags + rb"])(?:(?i:(ISA))"
                       rb"|(?i:ST)" + sep + rb"(" + st01 + rb")|(?i:(GS))" + sep + nm1 + rb")")
 
 
@@ -211,9 +216,10 @@ def scan_file(path: Path) -> FileScan:
 
 
 def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None,
-          members: bool = False) -> FileScan:
+          members: bool = False, corrects_only: bool = False) -> FileScan:
     """scan_file over a stream; with `seen`, which gets each chunk read, read to its end even when it raises;
-    with `members`, FileScan.members of an 837P file is filled."""
+    with `members`, FileScan.members and .corrects of an 837P file are filled (only .corrects with
+    `corrects_only`)."""
     see = seen or (lambda chunk: None)
     try:
         head = fh.read(SCAN_CHUNK)
@@ -223,7 +229,7 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
         mark, delims = _read_isa(buf, line, Position(name, line, 1, None, "ISA"))
         marks = [mark]
         unread = 0
-        pattern = _scan_pattern(delims, members)
+        pattern = _scan_pattern(delims, members, corrects_only)
         term = delims.segment.encode("latin-1")
         ids: set[int] = set()
         person: tuple[bytes, bytes, bytes] | None = None  # member id, last and first name of the person named
@@ -291,7 +297,7 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
                 line += buf.count(b"\n", last, end)
                 buf = buf[end:]
                 continue
-            delims, pattern, term = new, _scan_pattern(new, members), new.segment.encode("latin-1")
+            delims, pattern, term = new, _scan_pattern(new, members, corrects_only), new.segment.encode("latin-1")
             buf = buf[isa_at:]
         if person and not dated:
             ids.add(_member(*person, b""))
@@ -300,7 +306,8 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
             raise EdiError(f"{name}:1: no transaction set of a type read here "
                            f"({', '.join(t.kind for t in REGISTRY)}) in the file")
         claims = members and Kind.CLAIM_837P in kinds
-        return FileScan(kind_label(kinds), marks, unread, ids if claims else None, claims and corrects)
+        return FileScan(kind_label(kinds), marks, unread, ids if claims and not corrects_only else None,
+                        claims and corrects)
     finally:
         while seen and (chunk := fh.read(SCAN_CHUNK)):
             seen(chunk)
@@ -700,6 +707,8 @@ def _job(args: tuple[str, str, str, Screened | None, str, list[tuple[str, str, s
     path, out, db, screened, run, interchanges, controls = args
     try:
         return process_file(path, out, db, screened, run, interchanges, controls)
+    except BrokenProcessPool:  # a worker walking its sets died (WorkerPool.split): not the file's fault
+        raise
     except (*STORE_ERRORS, StoredUnfinished) as exc:  # the store failed (disk full), or the
         # file failed after its rows were stored: the next run processes it again
         why = f"{exc}, after its rows were stored" if isinstance(exc, StoredUnfinished) else \
@@ -744,19 +753,29 @@ def settled(files: list[Path], seconds: float) -> list[Path]:
 
 
 def _screens(paths: list[Path], members: bool = False) -> dict[Path, Screened | None]:
-    """Each file's screen_file (with its `members`), None when it cannot be read (process_file then says
-    why); the files are held in memory while the run holds at most HELD bytes of them."""
+    """Each file's screen_file, None when it cannot be read (process_file then says why); the files are
+    held in memory while the run holds at most HELD bytes of them. With `members`, its 837P files are
+    scanned again for their FileScan.members and .corrects when there are two or more (split_wave keeps
+    them apart), else for .corrects alone (run_phases): a file alone has no patient to be kept apart for."""
     screens: dict[Path, Screened | None] = {}
     room = HELD
     for path in paths:
         try:
-            screens[path] = s = screen_file(path, hold=room > 0, members=members)
+            screens[path] = s = screen_file(path, hold=room > 0)
         except OSError:
             screens[path] = None
             continue
         if s.data is not None and len(s.data) > room:
             s.data = None  # over the run's budget: processing reads it again
         room -= len(s.data or b"")
+    claims = [p for p, s in screens.items() if members and s and s.scan and Kind.CLAIM_837P in kinds_of(s.scan.kind)]
+    for path in claims:
+        s = screens[path]
+        try:
+            with open_regular(path) if s.data is None else io.BytesIO(s.data) as fh:
+                s.scan = _scan(fh, path.name, members=True, corrects_only=len(claims) == 1)
+        except (OSError, EdiError):  # changed since its screen: process_file leaves it for the next run
+            pass
     return screens
 
 
@@ -1027,44 +1046,43 @@ def _start_run(out: Path) -> str:
 
 def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: float, run: str) -> BatchSummary:
     started = _start_run(out)
-    every, ignored = inbox_files(inbox)
-    ready = settled(every, settle)
-    screens = _screens(ready, members=workers > 1)  # one worker takes the files in order: no wave to keep apart
-    scans = {p: s.scan if s else None for p, s in screens.items()}
-    kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
-    shas = {p: s.sha if s else None for p, s in screens.items()}
-    # (one worker takes the files in order anyway; with more, the screen says whether a claim corrects one)
-    phases = run_phases(kinds, workers > 1 and any(s.corrects for s in scans.values() if s))
-    store = Store(db)  # created and migrated once, before the workers race
+    # (first: the workers spawn and load while the screen reads the inbox, which the first file waits for)
+    pool = WorkerPool(workers, log_setup) if workers > 1 else None
     try:
-        finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
-        # remits of an earlier run killed (or failed) before its reconcile: this run reconciles them too
-        waiting = store.batch_files_with_status(AWAITING_RECONCILE)
-    finally:
-        store.close()
-    summary = BatchSummary(ignored, waiting=len(every) - len(ready))
+        every, ignored = inbox_files(inbox)
+        ready = settled(every, settle)
+        screens = _screens(ready, members=workers > 1)  # one worker takes the files in order: no wave to keep apart
+        scans = {p: s.scan if s else None for p, s in screens.items()}
+        kinds = {p: scan.kind if scan else None for p, scan in scans.items()}
+        shas = {p: s.sha if s else None for p, s in screens.items()}
+        # (one worker takes the files in order anyway; with more, the screen says whether a claim corrects one)
+        phases = run_phases(kinds, workers > 1 and any(s.corrects for s in scans.values() if s))
+        store = Store(db)  # created and migrated once, before the workers race
+        try:
+            finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
+            # remits of an earlier run killed (or failed) before its reconcile: this run reconciles them too
+            waiting = store.batch_files_with_status(AWAITING_RECONCILE)
+        finally:
+            store.close()
+        summary = BatchSummary(ignored, waiting=len(every) - len(ready))
 
-    sha_of = {p.name: shas[p] for p in scans}
-    this_run: set[str] = set()  # the digests of the files this run took
+        sha_of = {p.name: shas[p] for p in scans}
+        this_run: set[str] = set()  # the digests of the files this run took
 
-    def record(outcome: FileOutcome) -> None:
-        if outcome.status == CHANGING:
-            summary.waiting += 1
-        else:
-            summary.files.append(outcome)
-        if outcome.status == DONE and sha_of.get(outcome.name):
-            this_run.add(sha_of[outcome.name])
-        if progress:
-            progress(outcome)
+        def record(outcome: FileOutcome) -> None:
+            if outcome.status == CHANGING:
+                summary.waiting += 1
+            else:
+                summary.files.append(outcome)
+            if outcome.status == DONE and sha_of.get(outcome.name):
+                this_run.add(sha_of[outcome.name])
+            if progress:
+                progress(outcome)
 
-    pool = None
-    if workers > 1:
-        pool = multiprocessing.get_context("spawn").Pool(
-            workers, initializer=setup_logging if log_setup else None, initargs=log_setup or ())
-    try:
-        for phase in phases:
+        split_jobs: list[tuple] = []
+        for k, phase in enumerate(phases):
             todo = phase
-            while todo:
+            while todo and not (pool and pool.broken):
                 wave, todo = split_wave(todo, scans)
                 store = Store(db)
                 try:
@@ -1080,15 +1098,19 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
                 split_jobs = [job(p) for p in here]
                 # (a generator: each file's held bytes go once it is processed)
                 jobs = (job(p) for p in wave if p not in early and p not in here)
-                results: Iterable[FileOutcome] = pool.imap_unordered(_job, jobs) if pool else map(_job, jobs)
-                while split_jobs:  # here, beside the pool's files (each file's held bytes go once processed)
-                    record(_split_job(pool, split_jobs.pop(0)))
+                results: Iterable[FileOutcome] = pool.outcomes(jobs) if pool else map(_job, jobs)
+                while split_jobs and not pool.broken:  # here, beside the pool's files (each file's held bytes
+                    record(pool.split(split_jobs.pop(0)))  # go once it is processed)
                 for outcome in results:
                     record(outcome)
+            if pool and pool.broken:  # the run stops: the files not taken are left for the next
+                for path in [Path(a[0]) for a in split_jobs] + todo + [p for later in phases[k + 1:] for p in later]:
+                    record(FileOutcome(path.name, FAILED, detail=f"{path.name}: not taken (a worker process of "
+                                                                 "the run died); left in the inbox for the next run"))
+                break
     finally:
         if pool:
             pool.close()
-            pool.join()
         with contextlib.suppress(OSError):  # nothing left staged: no empty folder left behind
             (out / STAGING).rmdir()
         with contextlib.suppress(EdiError, *STORE_ERRORS):  # its claims lapse with the run anyway
@@ -1106,7 +1128,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
             store.close()
     keys = [f.remits_key for f in summary.files if f.remits_key]
     keys += [k for k in (remits_key(row["sha256"], row["kind"]) for row in waiting) if k not in keys]
-    if keys:
+    if keys and not (pool and pool.broken):  # (else the next run reconciles them, with the files left)
         try:
             reconcile_into_report(summary, db, out, keys, started)
         except (EdiError, OSError) as exc:  # the files are done and recorded; say so and exit 1
@@ -1121,6 +1143,75 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
     return summary
 
 
+class WorkerPool:
+    """The run's worker processes (spawned: no store connection or lock is inherited), all started at
+    once. A worker that dies mid-job (the OOM killer, kill -9) breaks the pool (concurrent.futures'
+    BrokenProcessPool, which ends every job in flight): each file whose job it ended is FAILED as an
+    internal error (batch exits 3), nothing of it published and its store transaction rolled back with
+    the process, left in the inbox; the run then takes no other file (`broken`) and reconciles nothing,
+    so that the next run finishes the batch as one run would have."""
+
+    def __init__(self, workers: int, log_setup: tuple[bool, bool] | None):
+        from edi_pipeline.pipeline import split
+
+        context = multiprocessing.get_context("spawn")
+        table = split.walk_table(context)
+        self.executor = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(log_setup, table))
+        self.walkers = split.Walkers(self.executor, table)  # one for the run: its tickets are never reused
+        self.broken = False
+        for _ in range(workers):  # a no-op each, so all spawn now (the executor spawns one when none is idle)
+            self.executor.submit(int)
+
+    def outcomes(self, jobs: Iterable[tuple]) -> Iterator[FileOutcome]:
+        """_job(args) of each of `jobs`, all handed to the workers now; their outcomes as they finish."""
+        futures, lost = {}, []
+        for args in jobs:
+            try:
+                futures[self.executor.submit(_job, args)] = args[0]
+            except BrokenProcessPool:  # (a worker died meanwhile)
+                lost.append(args[0])
+
+        def finished() -> Iterator[FileOutcome]:
+            yield from map(self._lost, lost)
+            for done in as_completed(futures):
+                try:
+                    yield done.result()
+                except BrokenProcessPool:
+                    yield self._lost(futures[done])
+        return finished()
+
+    def split(self, args: tuple) -> FileOutcome:
+        """_job(args) in this process, the file's transaction sets walked by the workers, or here when none has
+        started one it needs (pipeline.split.Walkers)."""
+        from edi_pipeline.pipeline.split import splitting
+
+        try:
+            with splitting(self.walkers):
+                return _job(args)
+        except BrokenProcessPool:
+            return self._lost(args[0])
+
+    def _lost(self, path: str) -> FileOutcome:
+        self.broken = True
+        name = Path(path).name
+        reason = (f"{name}: internal error (a worker process died before the file was done: killed, or out of "
+                  "memory); nothing of it kept, left in the inbox for the next run")
+        log.error("file failed", extra={"file": name, "reason": reason})
+        return FileOutcome(name, FAILED, detail=reason, internal=True)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(log_setup: tuple[bool, bool] | None, table) -> None:
+    """A WorkerPool process's start: the batch's logging, and the table of the walks split files hand out."""
+    from edi_pipeline.pipeline import split
+
+    if log_setup:
+        setup_logging(*log_setup)
+    split.share(table)
+
+
 def _to_split(wave: list[Path], early: dict[Path, FileOutcome], scans: dict[Path, FileScan | None],
               screens: dict[Path, Screened | None], workers: int) -> list[Path]:
     """The files of a wave the run's own process takes, one at a time, splitting each across the workers
@@ -1132,14 +1223,6 @@ def _to_split(wave: list[Path], early: dict[Path, FileOutcome], scans: dict[Path
     if len(claims) >= workers:
         return []
     return [p for p in claims if screens[p] is not None and screens[p].identity[0] >= split.SPLIT_BYTES]
-
-
-def _split_job(pool, args: tuple) -> FileOutcome:
-    """_job(args) in this process, the file's transaction sets walked in `pool` (pipeline.split)."""
-    from edi_pipeline.pipeline.split import splitting
-
-    with splitting(pool):
-        return _job(args)
 
 
 def retry_quarantined(inbox: str | os.PathLike, out: str | os.PathLike, db: str | None = None,
