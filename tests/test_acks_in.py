@@ -202,7 +202,7 @@ def test_the_sets_recorded_as_written_are_those_the_outbound_file_holds(tmp_path
     store = Store(tmp_path / "edi_pipeline.db")
     for k, path in enumerate([traced, *sorted(FIXTURES.glob("*.837")), *corpus_files()]):
         out, sha = tmp_path / f"{k}.out.837", f"{k:064d}"
-        store.sends_as = f"sent-{k}.837"
+        store.sends_as = f"sent-{k}.837", None
         try:
             result = scrub_file(path, out, tmp_path / f"{k}.rej.837", store, sha256=sha)
         except EdiError:

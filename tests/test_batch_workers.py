@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, ROOT
 
+import edi_pipeline.runners.batch as batch_module
 from edi_pipeline.cli.commands import cli
 from edi_pipeline.store.store import Store
 
@@ -37,14 +38,15 @@ def _outputs(out: Path) -> dict[str, bytes]:
     return files
 
 
-def _rows(db: Path, out: Path) -> dict[str, list[tuple]]:
-    """Every table of the store, sorted, less its time stamps; OUT named 'OUT'."""
+def _rows(db: Path, out: Path, drop: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every table of the store, sorted, less its time stamps (and the columns `drop`); OUT named 'OUT'."""
     store = Store(str(db))
     try:
         tables = [r["name"] for r in store.query("select name from sqlite_master where type = 'table' "
                                                  "and name not like 'sqlite_%'")]
         return {t: sorted((tuple(str(v).replace(str(out), "OUT") for k, v in r.items()
-                                 if not any(k.endswith(s) for s in _STAMPS)) for r in store.query(f"select * from [{t}]")))
+                                 if not any(k.endswith(s) for s in _STAMPS) and k not in drop)
+                        for r in store.query(f"select * from [{t}]")))
                 for t in tables}
     finally:
         store.close()
@@ -106,6 +108,59 @@ def test_two_workers_give_every_output_and_row_of_one_on_the_fixtures(tmp_path, 
     assert two[0] == one[0]
     assert two[1] == one[1]
     assert two[2] == one[2]
+
+
+_DELAY = "EDI_TEST_DELAY"  # names of files whose job waits before it starts (in the worker)
+_JOB = batch_module._job
+
+
+def _delayed_job(args):
+    """batch._job in a worker: the files named in $EDI_TEST_DELAY start 1.5 s late, so later ones finish first."""
+    import os
+    import time
+
+    if Path(args[0]).name in os.environ.get(_DELAY, "").split(","):
+        time.sleep(1.5)
+    return _JOB(args)
+
+
+def test_two_workers_give_one_workers_outputs_whichever_file_finishes_first(tmp_path, monkeypatch):
+    """Regressions: with --workers 2,
+    - a file kept for a later wave (it shares a patient with an earlier one) took its acks' control
+      numbers after the files of the wave before, not in file order as --workers 1 numbers them;
+    - the set "last sent" with a GS06/ST02, which a payer's 999 answers, was the one committed last;
+    - two payer acknowledgments of one claim recorded its events in the order they finished, and a
+      claim's state is its last event.
+    Here the first files of each phase start late, so the later ones finish first."""
+    monkeypatch.setenv("EDI_SCRUB_DATE", "2026-11-27")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    clean = (FIXTURES / "837p-clean.837").read_text()
+    shutil.copyfile(FIXTURES / "837p-clean.837", inbox / "a.837")
+    (inbox / "b.837").write_text(clean.replace("*000001000*", "*000001777*", 1)
+                                 .replace("IEA*1*000001000", "IEA*1*000001777"))  # a's patients, another ISA13
+    shutil.copyfile(FIXTURES / "pair-plb.837", inbox / "c.837")  # GS06 101, ST02 0001 as a's and b's
+    for name in ("payer-accepted.999", "payer-accepted.277", "payer-rejected.277"):
+        shutil.copyfile(FIXTURES / name, inbox / name)
+    one = _run(inbox, tmp_path / "one", 1)
+    monkeypatch.setattr(batch_module, "_job", _delayed_job)
+    monkeypatch.setenv(_DELAY, "a.837,payer-accepted.277")
+    two = _run(inbox, tmp_path / "two", 2)
+    assert one[2]["claim_events"] and one[2]["outbound_sets"]
+    assert two[1].keys() == one[1].keys()
+    for k in one[1]:
+        assert two[1][k] == one[1][k], k
+    assert two[2] == one[2]
+
+    def states(out: Path) -> dict[str, str]:
+        store = Store(str(out / "edi_pipeline.db"))
+        try:
+            return {pcn: ev.state for pcn, ev in store.latest_recorded_events().items()}
+        finally:
+            store.close()
+
+    assert states(tmp_path / "two") == states(tmp_path / "one")
+    assert states(tmp_path / "one")["CLEANMCR01"] == "rejected by payer"  # payer-rejected.277 comes last
 
 
 def test_two_workers_give_every_output_and_row_of_one_on_all_the_fixtures(tmp_path, monkeypatch):

@@ -93,7 +93,7 @@ def _fixture_store(tmp_path) -> Store:
         store.use_authorization("P:1", "REVERSAL01", "20552", 1, 2)
         store.conn.execute("update claims set profile = 'medicare'")
         store.conn.execute("update claim_lines set control_number = 'L' || rowid")
-    store.add_outbound_sets([("o1", "b" * 64, "b.837", "US", "THEM", "1", "7", "0001", 1)],
+    store.add_outbound_sets([("o1", "b" * 64, "b.837", "US", "THEM", "1", "7", "0001", 1, 1)],
                             [("o1", "REVERSAL01", None)])
     store.mark_batch_file("b" * 64, "b.837", "837P", "done", "", publish_to=str(tmp_path))
     return store

@@ -497,7 +497,7 @@ def process_file(path: str | os.PathLike, out: str | os.PathLike, db: str, scree
                  controls: list[int] | None = None) -> FileOutcome:
     """Handle one inbox file by type, as the run's read of it found it (`screened`; default: read it now),
     claimed in the store for batch `run`, its acknowledgments numbered from the block `controls` the run
-    reserved for it (screen_repeats; default: reserved now). Its outputs are staged and published only
+    reserved for it (reserve_blocks; default: reserved now). Its outputs are staged and published only
     after its store rows and its done mark commit, so a rerun after a crash at any point publishes them
     exactly once. A file
     that changes once read, or one of whose `interchanges` (ISA06, ISA13, kind, as the screen found them
@@ -591,13 +591,15 @@ def _process(path: Path, out: Path, stage: Path, store: Store, screened: Screene
 
         from edi_pipeline.pipeline.one_pass import validate_and_scrub
 
-        store.sends_as = name  # until the scrub is done: its commit records the sets it sends too
+        if controls is None:
+            controls = reserve_control_numbers(out, {path: ack_numbers(screened.scan)})[path]
+        # until the scrub is done: its commit records the sets it sends too, in file order (the first number
+        # of the file's block: blocks are reserved in file order)
+        store.sends_as = name, controls[0] if controls else None
         # validation and scrub from one read; where that cannot stand for the two, two reads as before
         one = validate_and_scrub(path, path.name, stage / "outbound" / name, stage / "rejects" / name, store, sha,
                                  data)
         result = one.validation if one else validate_file(path, path.name)
-        if controls is None:
-            controls = reserve_control_numbers(out, {path: ack_numbers(screened.scan)})[path]
         numbers = _drawn(controls, path.name)
         write_acks(result, stage / "acks", name, controls=numbers)
         for ack in result.acks_to_send():
@@ -813,7 +815,7 @@ def split_wave(order: list[Path], scans: dict[Path, FileScan | None]) -> tuple[l
 
 
 def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: dict[Path, str | None], out: Path,
-                   store: Store, run: str, this_run: set[str]) -> tuple[dict[Path, FileOutcome], dict[Path, list[int]]]:
+                   store: Store, run: str, this_run: set[str], blocks: dict[Path, list[int]]) -> dict[Path, FileOutcome]:
     """The files of a wave (split_wave) that must not be processed, decided before its workers start:
     - a second copy of the same bytes under another name: skipped;
     - a different file holding an interchange (ISA06 sender + ISA13 control number, same kind of sets)
@@ -821,12 +823,10 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
       holds the digests processed so far): quarantined whole, since its claims would go to the payer
       twice or its payments count twice (TA1 note 025, duplicate control number). A file refused whole
       (quarantined, TA1-rejected) left no interchange in the store, so it blocks no corrected resend.
-    And each other file's block of acknowledgment control numbers (reserve_control_numbers), for
-    process_file: the wave's blocks are taken in its order, so no number depends on how workers finish."""
+    A refused file's TA1s take the numbers of its block in `blocks` (reserve_blocks), which it leaves."""
     from edi_pipeline.validate.validator import write_ta1
 
     early: dict[Path, FileOutcome] = {}
-    needs: dict[Path, int] = {}  # the control numbers each file can take, in wave order
     repeated: dict[Path, tuple[list[InterchangeMark], dict[int, dict]]] = {}
     first_copy: dict[str, Path] = {}
     alive = _run_alive(store.path)
@@ -838,7 +838,6 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
             early[path] = FileOutcome(path.name, SKIPPED, scan.kind, detail=f"same bytes as {first_copy[sha].name}")
             continue
         first_copy[sha] = path
-        needs[path] = ack_numbers(scan)
         marks = [m for m in scan.interchanges if _run_keys(m)]
         try:
             in_store = store.earlier_interchanges(_interchanges(scan), exclude_sha=sha)
@@ -847,8 +846,6 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
         if not in_store or store.claim_batch_file(sha, run, alive) is not None:
             continue  # new, or held by another batch run (process_file says so)
         repeated[path] = marks, in_store
-        needs[path] = len(in_store)  # a TA1 025 for each repeated interchange
-    blocks = reserve_control_numbers(out, needs)
     for path, (marks, in_store) in repeated.items():
         sha, scan = shas[path], scans[path]
         repeats = sorted(in_store)
@@ -875,7 +872,31 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
         publish(stage, out)
         store.batch_file_published(sha)
         early[path] = _released(path, outcome)
-    return early, blocks
+    return early
+
+
+def reserve_blocks(out: Path, order: list[Path], scans: dict[Path, FileScan | None], shas: dict[Path, str | None],
+                   store: Store) -> dict[Path, list[int]]:
+    """Each file's block of acknowledgment control numbers for the run, reserved at once in `order` (the
+    order one worker takes the files), so that --workers N numbers every file's acks as --workers 1 does,
+    whichever wave a file falls in: ack_numbers, or for a file that could be refused as a resend (an
+    interchange the store holds, or an earlier file of the run brings) enough for a TA1 025 each too.
+    None for a file done already or unread (process_file says why)."""
+    needs: dict[Path, int] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for path in order:
+        sha, scan = shas[path], scans[path]
+        if sha is None or scan is None or store.batch_file_done(sha):
+            continue
+        marks = [m for m in scan.interchanges if _run_keys(m)]
+        keys = {k for m in marks for k in _run_keys(m)}
+        try:
+            resend = bool(keys & seen) or bool(store.earlier_interchanges(_interchanges(scan), exclude_sha=sha))
+        except (UnicodeError, *STORE_ERRORS):  # a value the store cannot look up: process_file reports it
+            resend = False
+        needs[path] = max(ack_numbers(scan), len(marks)) if resend else ack_numbers(scan)
+        seen |= keys
+    return reserve_control_numbers(out, needs)
 
 
 def ack_numbers(scan: FileScan) -> int:
@@ -1062,6 +1083,7 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
             finish_publishing(store, out)  # outputs a killed run committed, not yet moved into place
             # remits of an earlier run killed (or failed) before its reconcile: this run reconciles them too
             waiting = store.batch_files_with_status(AWAITING_RECONCILE)
+            blocks = reserve_blocks(out, [p for phase in run_phases(kinds, False) for p in phase], scans, shas, store)
         finally:
             store.close()
         summary = BatchSummary(ignored, waiting=len(every) - len(ready))
@@ -1083,10 +1105,12 @@ def _run(inbox, out: Path, db: str, workers: int, progress, log_setup, settle: f
         for k, phase in enumerate(phases):
             todo = phase
             while todo and not (pool and pool.broken):
-                wave, todo = split_wave(todo, scans)
+                # the payers' acknowledgments (the last phase) one by one: each records claim events, and a
+                # claim's state is its last event
+                wave, todo = (todo[:1], todo[1:]) if k == len(phases) - 1 else split_wave(todo, scans)
                 store = Store(db)
                 try:
-                    early, blocks = screen_repeats(wave, scans, shas, out, store, run, this_run)
+                    early = screen_repeats(wave, scans, shas, out, store, run, this_run, blocks)
                 finally:
                     store.close()
                 for outcome in early.values():

@@ -65,27 +65,31 @@ class ClaimEvents:
             "where cp.patient_control_number in (select patient_control_number from claim_events)) group by pcn")}
 
     def add_outbound_sets(self, sets: list[tuple], claims: list[tuple]) -> None:
-        """Record outbound sets (id, file_sha256, outbound_file, ISA06, ISA08, ISA13, GS06, ST02, claims) and
-        their claims (set id, CLM01, REF*D9), in one transaction; recording the same set again replaces it.
+        """Record outbound sets (id, file_sha256, outbound_file, ISA06, ISA08, ISA13, GS06, ST02, claims,
+        sent_order: the batch's order of the file, or None) and their claims (set id, CLM01, REF*D9), in one
+        transaction; recording the same set again replaces it.
         Inside staged(), they are staged with the job's other rows (and the copy into the store replaces)."""
         staging = self._schema != "main"
         with contextlib.nullcontext() if staging else self.transaction():
             if not staging:
                 self.conn.executemany("delete from outbound_claims where set_id = ?", [(s[0],) for s in sets])
             self.insert_rows("outbound_sets", ("id", "file_sha256", "outbound_file", "isa_sender", "isa_receiver",
-                                               "isa_control", "gs_control", "st_control", "claims", "recorded_at"),
+                                               "isa_control", "gs_control", "st_control", "claims", "sent_order",
+                                               "recorded_at"),
                              [(*s, now()) for s in sets])
             self.insert_rows("outbound_claims", ("set_id", "patient_control_number", "clearinghouse_trace"), claims)
 
     def outbound_sets_of(self, gs06: str, st02: str | None, our_id: str) -> list[dict]:
         """The sets last sent with this GS06 (and ST02, unless None) in one outbound file, preferring those
-        sent by `our_id` (the 999's ISA08): id, outbound_file, st_control, and pcns (their CLM01s)."""
+        sent by `our_id` (the 999's ISA08): id, outbound_file, st_control, and pcns (their CLM01s). Last: in
+        the batch's order of their files (sent_order), so not by how parallel workers committed them."""
         where, params = "gs_control = ?", [gs06]
         if st02 is not None:
             where, params = where + " and st_control = ?", params + [st02]
-        rows = list(self.query(f"select * from outbound_sets where {where} and isa_sender = ? order by rowid",
+        order = "order by sent_order is not null, sent_order, rowid"
+        rows = list(self.query(f"select * from outbound_sets where {where} and isa_sender = ? {order}",
                                params + [our_id])) or \
-            list(self.query(f"select * from outbound_sets where {where} order by rowid", params))
+            list(self.query(f"select * from outbound_sets where {where} {order}", params))
         if not rows:
             return []
         last = rows[-1]["file_sha256"]

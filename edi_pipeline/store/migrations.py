@@ -206,5 +206,14 @@ def m006_outbound_sets(db) -> None:
                "where clearinghouse_trace is not null")  # partial: few claims carry a REF*D9
 
 
+def m007_outbound_set_order(db) -> None:
+    """The order the batch took the file that sent each set (its first acknowledgment control number
+    reserved: reserve_control_numbers takes them in file order, rising across runs), so that the set "last
+    sent" with one GS06/ST02, which an inbound 999 answers, is the same however workers fell in time. NULL for
+    sets recorded before this step (they come first, in the order recorded)."""
+    db["outbound_sets"].add_column("sent_order", int)
+
+
 STEPS = (m001_core, m002_lookup_indexes, m003_interchanges, m004_batch_publish_and_claims,
-         m005_claim_events, m006_outbound_sets)  # in order; a new step goes last, and is never edited once released
+         m005_claim_events, m006_outbound_sets, m007_outbound_set_order)  # in order; a new step goes last, and
+# is never edited once released

@@ -217,7 +217,7 @@ CREATE TABLE "outbound_sets" (
    "st_control" TEXT,
    "claims" INTEGER,
    "recorded_at" TEXT
-);
+, "sent_order" INTEGER);
 CREATE INDEX "idx_outbound_sets_gs_control_st_control"
     ON "outbound_sets" ("gs_control", "st_control");
 CREATE TABLE "outbound_claims" (

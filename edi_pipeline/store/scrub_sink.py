@@ -39,7 +39,7 @@ class StoreScrubSink:
             self.store.use_authorization(auth_id, pcn, proc, line_no, units)
         self.store.save_findings([f.to_dict() for f in done.findings], self.sha, findings_before)
         if self.sends_as is not None and done.sent_at is not None:
-            self.store.add_outbound_sets(*sent_set(done, self.sha, self.sends_as))
+            self.store.add_outbound_sets(*sent_set(done, self.sha, *self.sends_as))
 
     def file_scrubbed(self, result: ScrubResult, interchanges: dict[tuple[str, str], str]) -> None:
         if not self.write:
@@ -51,9 +51,9 @@ class StoreScrubSink:
                                                for (sender, control), kind in interchanges.items() if kind])
 
 
-def sent_set(done: ScrubbedSet, sha: str, name: str) -> tuple[list[tuple], list[tuple]]:
-    """The row of a set as written to the corrected file sent as `name` (made from the input of digest `sha`),
-    and its claims' rows, as Store.add_outbound_sets takes them: the control numbers as sent (ISA06/ISA08/ISA13,
+def sent_set(done: ScrubbedSet, sha: str, name: str, order: int | None = None) -> tuple[list[tuple], list[tuple]]:
+    """The row of a set as written to the corrected file sent as `name` (made from the input of digest `sha`,
+    the batch's `order`-th), and its claims' rows, as Store.add_outbound_sets takes them: the control numbers as sent (ISA06/ISA08/ISA13,
     GS06, ST02), which the payer's 999 answers, and each CLM01 with its first REF*D9."""
     sep = done.tx.delimiters.element
     clm, d9 = "CLM" + sep, f"REF{sep}D9{sep}"
@@ -69,7 +69,7 @@ def sent_set(done: ScrubbedSet, sha: str, name: str) -> tuple[list[tuple], list[
     isa = Isa.of(done.tx.isa, sep)
     st02 = (done.main[0].split(sep) + ["", ""])[2].strip()
     return ([(set_id, sha, os.path.basename(name), isa.sender, isa.receiver, isa.control,
-              gs_control(done.tx.gs, sep), st02, len(pcns))],
+              gs_control(done.tx.gs, sep), st02, len(pcns), order)],
             [(set_id, p, trace) for p, trace in pcns.items() if p])
 
 

@@ -48,9 +48,10 @@ class Store(FileRecords, Submissions, Remits, ReconcileReads, ClaimEvents):
             # there keeps none of them (the batch job refuses a file that changed while it was read, or
             # whose interchange another run stored meanwhile).
             self.before_commit: Callable[[], None] | None = None
-            # The name a scrub's corrected file is sent on under (set by the batch): its scrub sink records
-            # the sets written there (outbound_sets, outbound_claims) with its other rows; None: not sent.
-            self.sends_as: str | None = None
+            # The name a scrub's corrected file is sent on under and the batch's order of its file (set by the
+            # batch): its scrub sink records the sets written there (outbound_sets, outbound_claims) with its
+            # other rows; None: not sent.
+            self.sends_as: tuple[str, int | None] | None = None
             self.conn = sqlite3.connect(self.path)
             if fresh:
                 os.chmod(self.path, 0o600)
