@@ -185,7 +185,8 @@ def test_logs_are_json_lines_without_phi(tmp_path):
     (done,) = [e for e in events if e["event"] == "reconciled"]
     assert done["claims"] > 0 and done["payments"] > 0
     # (less the log's own stamps: a pid once equalled a digit run of the fixtures' PHI)
-    text = "\n".join(json.dumps({k: v for k, v in e.items() if k not in ("ts", "pid")}) for e in events) + proc.stdout
+    text = "\n".join(json.dumps({k: v for k, v in e.items() if k not in ("ts", "pid")}, ensure_ascii=False)
+                     for e in events) + proc.stdout
     leaked = [v for v in phi_values() if v in text]
     assert not leaked
 
