@@ -271,7 +271,7 @@ def test_a_store_without_the_schema_is_migrated_once(tmp_path):
     Store(db).close()
     assert sqlite3.connect(db).execute("select name from _sqlite_migrations").fetchall() == applied == [
         ("m001_core",), ("m002_lookup_indexes",), ("m003_interchanges",), ("m004_batch_publish_and_claims",),
-        ("m005_claim_events",), ("m006_outbound_sets",)]
+        ("m005_claim_events",), ("m006_outbound_sets",), ("m007_outbound_set_order",)]
 
 
 def test_nested_store_transaction_rolls_back_only_its_own_writes(tmp_path):

@@ -133,6 +133,34 @@ def test_a_store_from_before_m003_knows_its_files_interchanges(tmp_path):
         store.close()
 
 
+def test_a_store_from_before_m007_answers_999s_with_its_sets_recorded_before_the_new(tmp_path):
+    """Sets recorded before sent_order (NULL) come first, in the order recorded; a set recorded since is
+    last by its sent_order, whatever the order it was committed in."""
+    import sqlite3
+
+    from edi_pipeline.store import migrations
+
+    db = tmp_path / "m006.db"
+    conn = sqlite3.connect(db)
+    old = migrations.import_sqlite_utils()
+    m = old.migrations.Migrations(migrations.MIGRATION_SET)
+    for step in migrations.STEPS[:6]:
+        m()(step)
+    m.apply(old.Database(conn))
+    conn.execute("insert into outbound_sets (id, file_sha256, outbound_file, isa_sender, gs_control, st_control) "
+                 "values ('s0', 'old', 'old.837', 'US', '7', '0001')")
+    conn.commit()
+    conn.close()
+    store = Store(db)
+    try:
+        assert store.outbound_sets_of("7", "0001", "US")[0]["outbound_file"] == "old.837"
+        for sid, name, order in (("s2", "later.837", 9), ("s1", "earlier.837", 3)):  # committed out of order
+            store.add_outbound_sets([(sid, sid * 32, name, "US", "THEM", "1", "7", "0001", 1, order)], [])
+        assert [r["outbound_file"] for r in store.outbound_sets_of("7", "0001", "US")] == ["later.837"]
+    finally:
+        store.close()
+
+
 def _schema(conn) -> tuple[list[tuple], list[tuple], int]:
     return (conn.execute("select type, name, tbl_name, sql from sqlite_master order by rowid").fetchall(),
             conn.execute("select migration_set, name from _sqlite_migrations order by id").fetchall(),
