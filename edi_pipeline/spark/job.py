@@ -6,12 +6,13 @@
    history table, `applyInArrow`) and each member scrubbed by spark/member.py with the scrubber's own rules: findings, and each claim sent (its X12 text), held,
    emptied or withheld.
 3. Reconcile and denials: every sent claim and claim payment joined to its claim group (replacement and
-   void links found with a join of REF*F8 against CLP07), the groups hash-partitioned; per group, in
-   mapInArrow (spark/analytics.py): the payments reversals leave active (a sequential rule: no join
-   states it, see there) and the denial rows (denials.py's classification). Joins and windows over all
-   groups: line matching (match_lines: REF*6R, SVC06 and the three fallbacks as ranks per key, proven the
-   same as reconcile's greedy loop), the claim level (claim_level: the claim of record, the active
-   payments' totals and CAS, statuses, unmatched remits) and denial_summary (a groupBy).
+   void links found with a join of REF*F8 against CLP07). Joins and windows over all groups: the payments
+   reversals leave active (net_reversals: reconcile's walk as one round of joins per reversal of a group,
+   every group's k-th reversal at once), line matching (match_lines: REF*6R, SVC06 and the three
+   fallbacks as ranks per key, proven the same as reconcile's greedy loop), the claim level (claim_level:
+   the claim of record, the active payments' totals and CAS, statuses, unmatched remits) and
+   denial_summary (a groupBy). Per group, the groups hash-partitioned, in mapInArrow (spark/analytics.py):
+   the denial rows (denials.py's classification, Python over the code tables).
 4. Write: tables under OUT/tables/NAME (Parquet, partitioned), published only once all are written; then
    per input file, as `batch` writes them, its 999s (acks/, on the driver), corrected 837P (outbound/) and
    held claims (rejects/): their X12 text made in the executors from the file's bytes, published by the
@@ -46,7 +47,7 @@ from edi_pipeline.codes.tables import load_profiles, load_tables
 from edi_pipeline.core.errors import EdiError
 from edi_pipeline.core.files import folder_inputs
 from edi_pipeline.spark import rows as R
-from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_matches
+from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_denials
 from edi_pipeline.spark.member import SENT, SentLine, scrub_member
 from edi_pipeline.spark.outputs import file_x12, publish, write_file_acks
 
@@ -281,8 +282,6 @@ def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None
 
 MADE = {"reconciliation": RECONCILIATION, "unmatched_remits": UNMATCHED, "denials": DENIALS,
         "denial_summary": DENIAL_SUMMARY}  # the tables this step makes
-MATCH_TABLES = {"groups": ACTIVE, "denials": DENIALS}
-MATCHES = layout(MATCH_TABLES)
 
 
 def _match_partition(as_of: date):
@@ -291,9 +290,9 @@ def _match_partition(as_of: date):
         if not rows:
             return
         tables, profiles = _rules()
-        for name, got in zip(MATCH_TABLES, group_matches(rows, tables, profiles, as_of)):
-            if got:
-                yield tagged(MATCH_TABLES, name, got)
+        got = group_denials(rows, tables, profiles, as_of)
+        if got:
+            yield pa.RecordBatch.from_pylist(got, schema=DENIALS)
     return match
 
 
@@ -319,6 +318,52 @@ def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> Dat
             parent[a] = b
     pairs = [(x, find_root(parent, x)) for x in parent]
     return spark.createDataFrame(pairs, "pcn string, root string")
+
+
+def _payment_order() -> list[F.Column]:
+    """Payment order, as the store reads payments (Store.recon_payments): by date, the undated first, then
+    by file and position."""
+    return [F.col("payment_date").asc_nulls_first(), F.col("file_order"), F.col("segment_index")]
+
+
+def net_reversals(pays: DataFrame) -> DataFrame:
+    """(group, active): the payments (file_order, segment_index) left active in each claim group of `pays`
+    (group, file_order, segment_index, payment_date, status_code, payer_claim_control_number, paid) once
+    reversals cancel, by analytics.reconcile._net, in payment order.
+
+    _net walks the payments in order, and a reversal (CLP02 = 22) cancels the latest earlier payment still
+    active that is not a reversal: of its CLP07 if it has one, else of paid = -its paid, else any; with
+    none it stays active. The payments a reversal may take are those before it that no earlier reversal
+    took, so the walk is K rounds of joins (K: the most reversals of a group): round k takes the k-th
+    reversal of every group at once against what rounds 1..k-1 left, each candidate ranked (its tier, then
+    its position, latest first). Only groups with a reversal take part, each round's state checkpointed
+    so the plan does not grow with K."""
+    ordered = Window.partitionBy("group").orderBy(*_payment_order())
+    rev = F.col("status_code") == "22"
+    p = (pays.select("group", "file_order", "segment_index", "payer_claim_control_number", "paid", rev.alias("rev"),
+                     F.row_number().over(ordered).alias("pos"), F.max(rev.cast("int")).over(
+                         Window.partitionBy("group")).alias("reversed"))
+         .withColumn("k", F.when(F.col("rev"), F.row_number().over(Window.partitionBy("group", "rev").orderBy("pos")))))
+    busy = p.where(F.col("reversed") == 1).withColumn("gone", F.lit(False)).localCheckpoint()
+    rounds = busy.agg(F.max("k")).first()[0] or 0
+    for k in range(1, rounds + 1):
+        r = busy.where(F.col("k") == k).select("group", F.col("pos").alias("rpos"),
+                                               F.col("payer_claim_control_number").alias("ricn"),
+                                               F.col("paid").alias("rpaid"))
+        tier = (F.when((F.coalesce("ricn", F.lit("")) != "") & (F.col("payer_claim_control_number") == F.col("ricn")), 0)
+                .when(F.col("rpaid").isNotNull() & (F.col("paid") == -F.col("rpaid")), 1).otherwise(2))
+        taken = (busy.where(~F.col("rev") & ~F.col("gone")).join(r, "group").where(F.col("pos") < F.col("rpos"))
+                 .groupBy("group", "rpos").agg(F.max(F.struct((-tier).alias("t"), F.col("pos").alias("p"))).alias("b")))
+        hit = (taken.select("group", F.col("b.p").alias("pos"))
+               .unionByName(taken.select("group", F.col("rpos").alias("pos"))).withColumn("hit", F.lit(True)))
+        busy = (busy.join(hit, ["group", "pos"], "left").withColumn("gone", F.col("gone") | F.coalesce("hit", F.lit(False)))
+                .drop("hit").localCheckpoint())
+    left = (p.where(F.col("reversed") == 0).select("group", "pos", "file_order", "segment_index")
+            .unionByName(busy.where(~F.col("gone")).select("group", "pos", "file_order", "segment_index")))
+    return (left.groupBy("group").agg(F.array_sort(F.collect_list(F.struct("pos", "file_order", "segment_index")))
+                                      .alias("active"))
+            .select("group", F.transform("active", lambda x: F.struct(x["file_order"].alias("file_order"),
+                                                         x["segment_index"].alias("segment_index"))).alias("active")))
 
 
 def _text(money: F.Column) -> F.Column:
@@ -533,14 +578,16 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
                          F.col(payload).alias("payload"))
 
     both = rows(sent, CLAIM, None, "claim").unionByName(rows(remits, PAYMENT, "header_index", "remit"))
-    matches = (both.repartition(partitions(spark, files), "group")
-               .mapInArrow(_match_partition(as_of), from_arrow_schema(MATCHES)).persist())
-    active = table(matches, "groups")
+    denials = (both.repartition(partitions(spark, files), "group")
+               .mapInArrow(_match_partition(as_of), from_arrow_schema(DENIALS)))
+    every = sent.select("group").unionByName(remits.select("group")).distinct()
+    none = F.array().cast(from_arrow_schema(ACTIVE)["active"].dataType)
+    active = (every.join(net_reversals(remits), "group", "left")
+              .select("group", F.coalesce("active", none).alias("active")).persist())
     lines = match_lines(*line_inputs(record_of(sent), remits, active))
     tables, _ = _rules()
     level = claim_level(sent, remits.drop("remit"), active.join(lines, "group", "left"),
                         not_denial_reasons(tables)).persist()
-    denials = table(matches, "denials")
     return {"reconciliation": reconciliation(level, as_of), "unmatched_remits": unmatched_remits(level),
             "denials": denials, "denial_summary": denial_summary(denials)}
 
