@@ -452,3 +452,27 @@ def test_join_netting_equals_net_on_random_groups(spark):
     assert sum(len(v) for v in expected.values()) > 1000
     assert max(sum(st == "22" for g2, _, _, _, st, _, _ in rows if g2 == g) for g in expected) >= 4
     assert got == {g: v for g, v in expected.items() if v}  # a group left with nothing active has no row
+
+
+def test_denied_groups_are_those_with_an_active_denied_payment(spark):
+    """spark.job.denied_groups (the groups sent to the per-group denial rows): an active payment with a
+    denial CAS (positive, CO/PI/OA/PR, not contractual or patient responsibility) or CLP02 = 4; a reversed
+    one, a contractual or patient-responsibility CAS, a negative amount do not count."""
+    from decimal import Decimal as D
+
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from edi_pipeline.spark.job import ACTIVE, denied_groups
+
+    rows = [("DENY", 1, "1", [("CO", "50", D("100"))]), ("CONTRACT", 2, "1", [("CO", "45", D("20"))]),
+            ("REV", 3, "1", [("CO", "50", D("100"))]), ("REV", 4, "22", [("CO", "50", D("-100"))]),
+            ("S4", 5, "4", []), ("PR", 6, "1", [("PR", "2", D("10"))]), ("NEG", 7, "1", [("OA", "50", D("-5"))]),
+            ("PI", 8, "1", [("CO", "45", D("5")), ("PI", "96", D("5"))])]
+    remits = spark.createDataFrame(
+        [(g, 1, si, st, a) for g, si, st, a in rows],
+        "group string, file_order int, segment_index long, status_code string, "
+        "adjustments array<struct<group:string,reason:string,amount:decimal(20,2)>>")
+    active = spark.createDataFrame([(g, [(1, si) for h, si, st, _ in rows if h == g and g != "REV"])
+                                    for g in {r[0] for r in rows}], from_arrow_schema(ACTIVE))
+    got = {r["group"] for r in denied_groups(remits, active, ["45", "2"]).collect()}
+    assert got == {"DENY", "S4", "PI"}

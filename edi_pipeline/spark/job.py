@@ -11,8 +11,9 @@
    every group's k-th reversal at once), line matching (match_lines: REF*6R, SVC06 and the three
    fallbacks as ranks per key, proven the same as reconcile's greedy loop), the claim level (claim_level:
    the claim of record, the active payments' totals and CAS, statuses, unmatched remits) and
-   denial_summary (a groupBy). Per group, the groups hash-partitioned, in mapInArrow (spark/analytics.py):
-   the denial rows (denials.py's classification, Python over the code tables).
+   denial_summary (a groupBy). Per group, in mapInArrow over the groups a join finds an active denied
+   payment in (denied_groups), hash-partitioned: the denial rows (spark/analytics.py: denials.py's
+   classification, Python over the code tables).
 4. Write: tables under OUT/tables/NAME (Parquet, partitioned), published only once all are written; then
    per input file, as `batch` writes them, its 999s (acks/, on the driver), corrected 837P (outbound/) and
    held claims (rejects/): their X12 text made in the executors from the file's bytes, published by the
@@ -371,6 +372,20 @@ def _text(money: F.Column) -> F.Column:
     return money.cast("string")
 
 
+def is_denial(a: F.Column, not_denial: list[str]) -> F.Column:
+    """Whether a CAS (group, reason, amount) is a denial, as the store counts them (Store._denial): a
+    positive CO/PI/OA/PR amount whose CARC is not contractual or patient responsibility."""
+    return a["group"].isin("CO", "PI", "OA", "PR") & (a["amount"] > 0) & ~a["reason"].isin(*(not_denial or [""]))
+
+
+def denied_groups(remits: DataFrame, active: DataFrame, not_denial: list[str]) -> DataFrame:
+    """(group): the claim groups with a denial row: an active payment with a denial CAS or CLP02 = 4
+    (analytics.denials' denied payments)."""
+    on = active.select("group", F.explode("active").alias("p")).select("group", "p.file_order", "p.segment_index")
+    denied = F.exists("adjustments", lambda a: is_denial(a, not_denial)) | (F.col("status_code") == "4")
+    return remits.join(on, ["group", "file_order", "segment_index"]).where(denied).select("group").distinct()
+
+
 def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denial: list[str]) -> DataFrame:
     """One row a claim group, by analytics.reconcile's rules, as a join of its submissions, its payments
     and its matched group: its claim of record is its latest submission (payer, date, CLM02, frequency;
@@ -385,9 +400,6 @@ def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denia
         return F.aggregate("adjustments", zero, lambda acc, a: (acc + F.when(keep(a), F.coalesce(a["amount"], zero))
                                                                 .otherwise(zero)).cast(wide))
 
-    def denial(a) -> F.Column:
-        return a["group"].isin("CO", "PI", "OA", "PR") & (a["amount"] > 0) & ~a["reason"].isin(*(not_denial or [""]))
-
     pays = (remits.join(groups.select("group", "active"), "group")
             .withColumn("on", F.array_contains("active", F.struct("file_order", "segment_index"))))
 
@@ -398,7 +410,7 @@ def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denia
                           "patient_control_number", "payer_claim_control_number", "payer"))
     totals = pays.groupBy("group").agg(
         active(F.col("paid")).alias("total_paid"), active(F.col("patient_responsibility")).alias("total_pr"),
-        active(cas(lambda a: a["group"] != "PR")).alias("total_adjusted"), active(cas(denial)).alias("total_denied"),
+        active(cas(lambda a: a["group"] != "PR")).alias("total_adjusted"), active(cas(lambda a: is_denial(a, not_denial))).alias("total_denied"),
         active(F.col("charge")).alias("total_charge"),
         F.max(F.col("on") & (F.col("status_code") == "4")).alias("status_4"),
         F.max(F.when(F.col("on"), F.col("payment_date"))).alias("last_date"),
@@ -578,16 +590,18 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
                          F.col(payload).alias("payload"))
 
     both = rows(sent, CLAIM, None, "claim").unionByName(rows(remits, PAYMENT, "header_index", "remit"))
-    denials = (both.repartition(partitions(spark, files), "group")
-               .mapInArrow(_match_partition(as_of), from_arrow_schema(DENIALS)))
     every = sent.select("group").unionByName(remits.select("group")).distinct()
     none = F.array().cast(from_arrow_schema(ACTIVE)["active"].dataType)
     active = (every.join(net_reversals(remits), "group", "left")
               .select("group", F.coalesce("active", none).alias("active")).persist())
     lines = match_lines(*line_inputs(record_of(sent), remits, active))
     tables, _ = _rules()
-    level = claim_level(sent, remits.drop("remit"), active.join(lines, "group", "left"),
-                        not_denial_reasons(tables)).persist()
+    not_denial = not_denial_reasons(tables)
+    level = claim_level(sent, remits.drop("remit"), active.join(lines, "group", "left"), not_denial).persist()
+    # broadcast: with a shuffled semi-join below it, adaptive execution split a group over two partitions
+    denials = (both.join(F.broadcast(denied_groups(remits, active, not_denial)), "group", "left_semi")
+               .repartition(partitions(spark, files), "group")
+               .mapInArrow(_match_partition(as_of), from_arrow_schema(DENIALS)))
     return {"reconciliation": reconciliation(level, as_of), "unmatched_remits": unmatched_remits(level),
             "denials": denials, "denial_summary": denial_summary(denials)}
 
