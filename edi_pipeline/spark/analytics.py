@@ -8,8 +8,9 @@ the denial rows of the active payments (their CARC/RARC categories, actions and 
 classification is Python over the code tables and the payer profiles; a SQL copy would be a second copy
 of those rules. Only the groups with an active denied payment come here (job.denied_groups); reconcile
 nets their reversals again because find_denials takes a reconciliation (the same active payments as
-job.net_reversals: tests/test_spark.py proves the two equal). Which payments are active, line matching (REF*6R, SVC06, the fallbacks) and the claim
-level are DataFrame joins and windows in the job (job.net_reversals, job.match_lines, job.claim_level).
+job.net_reversals: tests/test_spark.py proves the two equal). Which payments are active, line matching
+(REF*6R, SVC06, the fallbacks) and the claim level are DataFrame joins and windows in the job
+(job.net_reversals, job.match_lines, job.claim_level).
 """
 
 from __future__ import annotations

@@ -297,12 +297,17 @@ def _match_partition(as_of: date):
     return match
 
 
+def _payment_order() -> list[F.Column]:
+    """Payment order, as the store reads payments (Store.recon_payments): by date, the undated first, then
+    by file and position."""
+    return [F.col("payment_date").asc_nulls_first(), F.col("file_order"), F.col("segment_index")]
+
+
 def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> DataFrame:
     """patient control number -> its claim group, for the numbers a replacement or void links to another
     (reconcile's rule: a frequency 7/8 claim whose REF*F8 is a payment's CLP07 joins that payment's group,
     under the replacement's number). The links are few: they are found with a join and closed here."""
-    first = Window.partitionBy("payer_claim_control_number").orderBy(
-        F.col("payment_date").asc_nulls_first(), "file_order", "segment_index")
+    first = Window.partitionBy("payer_claim_control_number").orderBy(*_payment_order())
     pcn_of_icn = (remits.where(F.col("payer_claim_control_number").isNotNull()
                                & (F.col("payer_claim_control_number") != ""))
                   .withColumn("k", F.row_number().over(first)).where("k = 1")
@@ -319,12 +324,6 @@ def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> Dat
             parent[a] = b
     pairs = [(x, find_root(parent, x)) for x in parent]
     return spark.createDataFrame(pairs, "pcn string, root string")
-
-
-def _payment_order() -> list[F.Column]:
-    """Payment order, as the store reads payments (Store.recon_payments): by date, the undated first, then
-    by file and position."""
-    return [F.col("payment_date").asc_nulls_first(), F.col("file_order"), F.col("segment_index")]
 
 
 def net_reversals(pays: DataFrame) -> DataFrame:
@@ -351,14 +350,15 @@ def net_reversals(pays: DataFrame) -> DataFrame:
         r = busy.where(F.col("k") == k).select("group", F.col("pos").alias("rpos"),
                                                F.col("payer_claim_control_number").alias("ricn"),
                                                F.col("paid").alias("rpaid"))
-        tier = (F.when((F.coalesce("ricn", F.lit("")) != "") & (F.col("payer_claim_control_number") == F.col("ricn")), 0)
+        same_icn = (F.coalesce("ricn", F.lit("")) != "") & (F.col("payer_claim_control_number") == F.col("ricn"))
+        tier = (F.when(same_icn, 0)
                 .when(F.col("rpaid").isNotNull() & (F.col("paid") == -F.col("rpaid")), 1).otherwise(2))
         taken = (busy.where(~F.col("rev") & ~F.col("gone")).join(r, "group").where(F.col("pos") < F.col("rpos"))
                  .groupBy("group", "rpos").agg(F.max(F.struct((-tier).alias("t"), F.col("pos").alias("p"))).alias("b")))
         hit = (taken.select("group", F.col("b.p").alias("pos"))
                .unionByName(taken.select("group", F.col("rpos").alias("pos"))).withColumn("hit", F.lit(True)))
-        busy = (busy.join(hit, ["group", "pos"], "left").withColumn("gone", F.col("gone") | F.coalesce("hit", F.lit(False)))
-                .drop("hit").localCheckpoint())
+        busy = (busy.join(hit, ["group", "pos"], "left")
+                .withColumn("gone", F.col("gone") | F.coalesce("hit", F.lit(False))).drop("hit").localCheckpoint())
     left = (p.where(F.col("reversed") == 0).select("group", "pos", "file_order", "segment_index")
             .unionByName(busy.where(~F.col("gone")).select("group", "pos", "file_order", "segment_index")))
     return (left.groupBy("group").agg(F.array_sort(F.collect_list(F.struct("pos", "file_order", "segment_index")))
@@ -410,7 +410,8 @@ def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denia
                           "patient_control_number", "payer_claim_control_number", "payer"))
     totals = pays.groupBy("group").agg(
         active(F.col("paid")).alias("total_paid"), active(F.col("patient_responsibility")).alias("total_pr"),
-        active(cas(lambda a: a["group"] != "PR")).alias("total_adjusted"), active(cas(lambda a: is_denial(a, not_denial))).alias("total_denied"),
+        active(cas(lambda a: a["group"] != "PR")).alias("total_adjusted"),
+        active(cas(lambda a: is_denial(a, not_denial))).alias("total_denied"),
         active(F.col("charge")).alias("total_charge"),
         F.max(F.col("on") & (F.col("status_code") == "4")).alias("status_4"),
         F.max(F.when(F.col("on"), F.col("payment_date"))).alias("last_date"),
