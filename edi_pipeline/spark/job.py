@@ -575,7 +575,8 @@ def denial_summary(denials: DataFrame) -> DataFrame:
 def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date,
             files: int = 1) -> dict[str, DataFrame]:
     """The tables of the claim groups' matches: reconciliation, unmatched remits, denials and their summary
-    (the matches and the claim level are persisted; run_spark_batch clears the cache when done)."""
+    (the active payments, the claim level and the denials are persisted; run_spark_batch clears the cache
+    when done)."""
     sent = outcomes.where(F.col("status") == SENT)
     roots = F.broadcast(claim_groups(spark, sent, remits))
 
@@ -602,7 +603,7 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
     # broadcast: with a shuffled semi-join below it, adaptive execution split a group over two partitions
     denials = (both.join(F.broadcast(denied_groups(remits, active, not_denial)), "group", "left_semi")
                .repartition(partitions(spark, files), "group")
-               .mapInArrow(_match_partition(as_of), from_arrow_schema(DENIALS)))
+               .mapInArrow(_match_partition(as_of), from_arrow_schema(DENIALS)).persist())  # and their summary
     return {"reconciliation": reconciliation(level, as_of), "unmatched_remits": unmatched_remits(level),
             "denials": denials, "denial_summary": denial_summary(denials)}
 
