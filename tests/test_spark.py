@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
@@ -395,3 +396,83 @@ def test_join_line_matching_equals_match_lines_on_random_groups(spark):
     hows = {m["matched_by"] for v in expected.values() for m in v}
     assert hows == {"6R", "exact", "procedure+date", "procedure", None}
     assert got == {k: v for k, v in expected.items() if v}  # a group with nothing to match has no row
+
+
+def _random_payments(seed: int, n: int) -> list[tuple]:
+    """Small claim groups' payments made to collide: (group, file_order, segment_index, payment_date,
+    status_code, CLP07, paid): reversals (CLP02 = 22) of the same CLP07, another one, none, of the negated
+    paid or not, several a group, undated payments and payments dated out of file order, reversals with
+    nothing before them to take."""
+    import random
+    from decimal import Decimal as D
+
+    rnd = random.Random(seed)
+    pick = rnd.choice
+    rows = []
+    for g in range(n):
+        for k in range(rnd.randint(0, 6)):
+            rows.append((f"G{g:04d}", pick([1, 2]), 10 * k + rnd.randint(0, 5),
+                         pick([date(2026, 11, 1), date(2026, 11, 2), None]), pick(["1", "4", "22", "22"]),
+                         pick(["A", "B", "", None]), pick([D("10.00"), D("-10.00"), D("12.00"), D("-12.00"), None])))
+    # the counter-example of spark/analytics.py: one pass per fallback would cancel O1 with R2
+    rows += [("X", 1, 1, None, "1", "A", D("10.00")), ("X", 1, 2, None, "22", "B", D("-10.00")),
+             ("X", 1, 3, None, "22", "A", D("-12.00"))]
+    return rows
+
+
+def _local_net(rows: list[tuple]) -> dict[str, list[tuple[int, int]]]:
+    """analytics.reconcile._net of each group of `rows`, in payment order (the store's: date, undated
+    first, then file and position)."""
+    from edi_pipeline.analytics.reconcile import Payment, _net
+
+    by_group: dict[str, list] = defaultdict(list)
+    for g, fo, si, pd, st, icn, paid in rows:
+        by_group[g].append(Payment(f"{fo}:{si}", g, st, None, None if paid is None else int(paid * 100), None, icn,
+                                   pd and pd.isoformat(), None, None, "", None))
+    out = {}
+    for g, pays in by_group.items():
+        pays.sort(key=lambda p: (p.payment_date or "", tuple(map(int, p.id.split(":")))))
+        out[g] = [tuple(map(int, p.id.split(":"))) for p in _net(pays)[0]]
+    return out
+
+
+def test_join_netting_equals_net_on_random_groups(spark):
+    """spark.job.net_reversals (rounds of joins over all groups at once) leaves active the payments
+    analytics.reconcile._net leaves, on 800 random groups of colliding payments and the counter-example
+    to one pass of joins per fallback."""
+    from edi_pipeline.spark.job import net_reversals
+
+    rows = _random_payments(18, 800)
+    expected = _local_net(rows)
+    assert expected["X"] == [(1, 3)]
+    pays = spark.createDataFrame(rows, "group string, file_order int, segment_index long, payment_date date, "
+                                       "status_code string, payer_claim_control_number string, paid decimal(20,2)")
+    got = {r["group"]: [(p["file_order"], p["segment_index"]) for p in r["active"]]
+           for r in net_reversals(pays).collect()}
+    assert sum(len(v) for v in expected.values()) > 1000
+    assert max(sum(st == "22" for g2, _, _, _, st, _, _ in rows if g2 == g) for g in expected) >= 4
+    assert got == {g: v for g, v in expected.items() if v}  # a group left with nothing active has no row
+
+
+def test_denied_groups_are_those_with_an_active_denied_payment(spark):
+    """spark.job.denied_groups (the groups sent to the per-group denial rows): an active payment with a
+    denial CAS (positive, CO/PI/OA/PR, not contractual or patient responsibility) or CLP02 = 4; a reversed
+    one, a contractual or patient-responsibility CAS, a negative amount do not count."""
+    from decimal import Decimal as D
+
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from edi_pipeline.spark.job import ACTIVE, denied_groups
+
+    rows = [("DENY", 1, "1", [("CO", "50", D("100"))]), ("CONTRACT", 2, "1", [("CO", "45", D("20"))]),
+            ("REV", 3, "1", [("CO", "50", D("100"))]), ("REV", 4, "22", [("CO", "50", D("-100"))]),
+            ("S4", 5, "4", []), ("PR", 6, "1", [("PR", "2", D("10"))]), ("NEG", 7, "1", [("OA", "50", D("-5"))]),
+            ("PI", 8, "1", [("CO", "45", D("5")), ("PI", "96", D("5"))])]
+    remits = spark.createDataFrame(
+        [(g, 1, si, st, a) for g, si, st, a in rows],
+        "group string, file_order int, segment_index long, status_code string, "
+        "adjustments array<struct<group:string,reason:string,amount:decimal(20,2)>>")
+    active = spark.createDataFrame([(g, [(1, si) for h, si, st, _ in rows if h == g and g != "REV"])
+                                    for g in {r[0] for r in rows}], from_arrow_schema(ACTIVE))
+    got = {r["group"] for r in denied_groups(remits, active, ["45", "2"]).collect()}
+    assert got == {"DENY", "S4", "PI"}

@@ -1,21 +1,16 @@
-"""The per-group part of the Spark job's reconcile and denials, with the local analytics' own code.
+"""The per-group part of the Spark job's denials, with the local analytics' own code.
 
 The Spark job (spark/job.py) joins each sent claim and each claim payment to its claim group (a patient
 control number, or the replacement's when a replacement or void's REF*F8 names a payment's CLP07) and
 hands every group whole to one partition. Here a partition's claims and remits go, in the batch's order,
 into an in-memory store, and analytics.reconcile (without lines) and analytics.denials run over it for
-what stays per group:
-- which payments are still active once reversals cancel (CLP02 = 22: the latest still-active payment of
-  the same CLP07, else of the negated CLP04, else the latest). No join states it: a reversal sees only
-  the payments before it, latest first (a stack, not a rank), and its fallbacks take payments a later
-  reversal's CLP07 would have taken. Payments O1 (CLP07 A, CLP04 10), R1 (22, CLP07 B, CLP04 -10), R2
-  (22, CLP07 A, CLP04 -12): the loop cancels O1 with R1 (the negated CLP04) and leaves R2 active (-12);
-  a CLP07 join pass first, then a CLP04 pass, would cancel O1 with R2 and leave R1 (-10).
-- the denial rows of the active payments (their CARC/RARC categories, actions and back-links): not an
-  order question, but denials.py's classification is Python over the code tables and the payer
-  profiles; a SQL copy would be a second copy of those rules.
-Line matching (REF*6R, SVC06, the fallbacks) and the claim level are DataFrame windows and joins over
-these active payments in the job (job.match_lines, job.claim_level).
+the denial rows of the active payments (their CARC/RARC categories, actions and back-links): denials.py's
+classification is Python over the code tables and the payer profiles; a SQL copy would be a second copy
+of those rules. Only the groups with an active denied payment come here (job.denied_groups); reconcile
+nets their reversals again because find_denials takes a reconciliation (the same active payments as
+job.net_reversals: tests/test_spark.py proves the two equal). Which payments are active, line matching
+(REF*6R, SVC06, the fallbacks) and the claim level are DataFrame joins and windows in the job
+(job.net_reversals, job.match_lines, job.claim_level).
 """
 
 from __future__ import annotations
@@ -38,18 +33,10 @@ def file_key(name: str) -> str:
     return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def payment_id(key: str, segment_index: int) -> str:
-    """The store's id of the claim payment at `segment_index` of the file stored under `key`
-    (Store.save_remits_bulk: the digest's first 16 characters and the CLP's position)."""
-    return f"{key[:16]}:{segment_index}"
-
-
-def group_matches(rows: list[dict], tables: CodeTables, profiles: PayerProfiles,
-                  as_of: date) -> tuple[list[dict], list[dict]]:
-    """(groups, denials) of the claim groups in `rows`: (group, kind, pcn, file_order, segment_index,
-    header_index, file, payload) with kind CLAIM (payload: a pickled sent claim) or PAYMENT (a pickled
-    (RemitHeader, ClaimPayment)), any order. A group's row: its active payments' (file_order,
-    segment_index)."""
+def group_denials(rows: list[dict], tables: CodeTables, profiles: PayerProfiles, as_of: date) -> list[dict]:
+    """The denial rows (Denial.flat) of the claim groups in `rows`: (group, kind, pcn, file_order,
+    segment_index, header_index, file, payload) with kind CLAIM (payload: a pickled sent claim) or PAYMENT
+    (a pickled (RemitHeader, ClaimPayment)), any order."""
     store = Store(":memory:")
     try:
         claims = sorted((r for r in rows if r["kind"] == CLAIM), key=lambda r: (r["file_order"], r["segment_index"]))
@@ -58,21 +45,13 @@ def group_matches(rows: list[dict], tables: CodeTables, profiles: PayerProfiles,
             store.save_claims([pickle.loads(r["payload"]) for r in same], file_key(name), "scrub",
                               profile_of=lambda c: profiles.profile_for(c.claim_filing_indicator, c.payer.id).name)
         pays = sorted((r for r in rows if r["kind"] == PAYMENT), key=lambda r: (r["file_order"], r["segment_index"]))
-        of_payment: dict[str, dict] = {}
         for name, in_file in groupby(pays, key=lambda r: r["file"]):
             key = file_key(f"{name}:835")  # apart from its claims, as the batch keeps a file's remits
             store.add_file(key, name, "835", None, None, "batch")
             for _, same in groupby(in_file, key=lambda r: r["header_index"]):
                 same = list(same)
-                of_payment.update((payment_id(key, r["segment_index"]), r) for r in same)
                 loaded = [pickle.loads(r["payload"]) for r in same]
                 store.save_remits_bulk([(loaded[0][0], [p for _, p in loaded])], key)
-        rec = reconcile(store, as_of, tables)
-        denials = find_denials(store, tables, rec, profiles)
-        group_of = {r["patient_control_number"]: r["group"] for r in rows}
-        groups = [dict(group=group_of[g.patient_control_number],
-                       active=[{k: of_payment[p.id][k] for k in ("file_order", "segment_index")} for p in g.active])
-                  for g in rec.groups]
-        return groups, [d.flat() for d in denials]
+        return [d.flat() for d in find_denials(store, tables, reconcile(store, as_of, tables), profiles)]
     finally:
         store.close()

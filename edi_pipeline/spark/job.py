@@ -6,12 +6,14 @@
    history table, `applyInArrow`) and each member scrubbed by spark/member.py with the scrubber's own rules: findings, and each claim sent (its X12 text), held,
    emptied or withheld.
 3. Reconcile and denials: every sent claim and claim payment joined to its claim group (replacement and
-   void links found with a join of REF*F8 against CLP07), the groups hash-partitioned; per group, in
-   mapInArrow (spark/analytics.py): the payments reversals leave active (a sequential rule: no join
-   states it, see there) and the denial rows (denials.py's classification). Joins and windows over all
-   groups: line matching (match_lines: REF*6R, SVC06 and the three fallbacks as ranks per key, proven the
-   same as reconcile's greedy loop), the claim level (claim_level: the claim of record, the active
-   payments' totals and CAS, statuses, unmatched remits) and denial_summary (a groupBy).
+   void links found with a join of REF*F8 against CLP07). Joins and windows over all groups: the payments
+   reversals leave active (net_reversals: reconcile's walk as one round of joins per reversal of a group,
+   every group's k-th reversal at once), line matching (match_lines: REF*6R, SVC06 and the three
+   fallbacks as ranks per key, proven the same as reconcile's greedy loop), the claim level (claim_level:
+   the claim of record, the active payments' totals and CAS, statuses, unmatched remits) and
+   denial_summary (a groupBy). Per group, in mapInArrow over the groups a join finds an active denied
+   payment in (denied_groups), hash-partitioned: the denial rows (spark/analytics.py: denials.py's
+   classification, Python over the code tables).
 4. Write: tables under OUT/tables/NAME (Parquet, partitioned), published only once all are written; then
    per input file, as `batch` writes them, its 999s (acks/, on the driver), corrected 837P (outbound/) and
    held claims (rejects/): their X12 text made in the executors from the file's bytes, published by the
@@ -46,7 +48,7 @@ from edi_pipeline.codes.tables import load_profiles, load_tables
 from edi_pipeline.core.errors import EdiError
 from edi_pipeline.core.files import folder_inputs
 from edi_pipeline.spark import rows as R
-from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_matches
+from edi_pipeline.spark.analytics import CLAIM, PAYMENT, group_denials
 from edi_pipeline.spark.member import SENT, SentLine, scrub_member
 from edi_pipeline.spark.outputs import file_x12, publish, write_file_acks
 
@@ -281,8 +283,6 @@ def scrub(spark: SparkSession, scrub_input: DataFrame, history: DataFrame | None
 
 MADE = {"reconciliation": RECONCILIATION, "unmatched_remits": UNMATCHED, "denials": DENIALS,
         "denial_summary": DENIAL_SUMMARY}  # the tables this step makes
-MATCH_TABLES = {"groups": ACTIVE, "denials": DENIALS}
-MATCHES = layout(MATCH_TABLES)
 
 
 def _match_partition(as_of: date):
@@ -291,18 +291,23 @@ def _match_partition(as_of: date):
         if not rows:
             return
         tables, profiles = _rules()
-        for name, got in zip(MATCH_TABLES, group_matches(rows, tables, profiles, as_of)):
-            if got:
-                yield tagged(MATCH_TABLES, name, got)
+        got = group_denials(rows, tables, profiles, as_of)
+        if got:
+            yield pa.RecordBatch.from_pylist(got, schema=DENIALS)
     return match
+
+
+def _payment_order() -> list[F.Column]:
+    """Payment order, as the store reads payments (Store.recon_payments): by date, the undated first, then
+    by file and position."""
+    return [F.col("payment_date").asc_nulls_first(), F.col("file_order"), F.col("segment_index")]
 
 
 def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> DataFrame:
     """patient control number -> its claim group, for the numbers a replacement or void links to another
     (reconcile's rule: a frequency 7/8 claim whose REF*F8 is a payment's CLP07 joins that payment's group,
     under the replacement's number). The links are few: they are found with a join and closed here."""
-    first = Window.partitionBy("payer_claim_control_number").orderBy(
-        F.col("payment_date").asc_nulls_first(), "file_order", "segment_index")
+    first = Window.partitionBy("payer_claim_control_number").orderBy(*_payment_order())
     pcn_of_icn = (remits.where(F.col("payer_claim_control_number").isNotNull()
                                & (F.col("payer_claim_control_number") != ""))
                   .withColumn("k", F.row_number().over(first)).where("k = 1")
@@ -321,9 +326,64 @@ def claim_groups(spark: SparkSession, sent: DataFrame, remits: DataFrame) -> Dat
     return spark.createDataFrame(pairs, "pcn string, root string")
 
 
+def net_reversals(pays: DataFrame) -> DataFrame:
+    """(group, active): the payments (file_order, segment_index) left active in each claim group of `pays`
+    (group, file_order, segment_index, payment_date, status_code, payer_claim_control_number, paid) once
+    reversals cancel, by analytics.reconcile._net, in payment order.
+
+    _net walks the payments in order, and a reversal (CLP02 = 22) cancels the latest earlier payment still
+    active that is not a reversal: of its CLP07 if it has one, else of paid = -its paid, else any; with
+    none it stays active. The payments a reversal may take are those before it that no earlier reversal
+    took, so the walk is K rounds of joins (K: the most reversals of a group): round k takes the k-th
+    reversal of every group at once against what rounds 1..k-1 left, each candidate ranked (its tier, then
+    its position, latest first). Only groups with a reversal take part, each round's state checkpointed
+    so the plan does not grow with K."""
+    ordered = Window.partitionBy("group").orderBy(*_payment_order())
+    rev = F.col("status_code") == "22"
+    p = (pays.select("group", "file_order", "segment_index", "payer_claim_control_number", "paid", rev.alias("rev"),
+                     F.row_number().over(ordered).alias("pos"), F.max(rev.cast("int")).over(
+                         Window.partitionBy("group")).alias("reversed"))
+         .withColumn("k", F.when(F.col("rev"), F.row_number().over(Window.partitionBy("group", "rev").orderBy("pos")))))
+    busy = p.where(F.col("reversed") == 1).withColumn("gone", F.lit(False)).localCheckpoint()
+    rounds = busy.agg(F.max("k")).first()[0] or 0
+    for k in range(1, rounds + 1):
+        r = busy.where(F.col("k") == k).select("group", F.col("pos").alias("rpos"),
+                                               F.col("payer_claim_control_number").alias("ricn"),
+                                               F.col("paid").alias("rpaid"))
+        same_icn = (F.coalesce("ricn", F.lit("")) != "") & (F.col("payer_claim_control_number") == F.col("ricn"))
+        tier = (F.when(same_icn, 0)
+                .when(F.col("rpaid").isNotNull() & (F.col("paid") == -F.col("rpaid")), 1).otherwise(2))
+        taken = (busy.where(~F.col("rev") & ~F.col("gone")).join(r, "group").where(F.col("pos") < F.col("rpos"))
+                 .groupBy("group", "rpos").agg(F.max(F.struct((-tier).alias("t"), F.col("pos").alias("p"))).alias("b")))
+        hit = (taken.select("group", F.col("b.p").alias("pos"))
+               .unionByName(taken.select("group", F.col("rpos").alias("pos"))).withColumn("hit", F.lit(True)))
+        busy = (busy.join(hit, ["group", "pos"], "left")
+                .withColumn("gone", F.col("gone") | F.coalesce("hit", F.lit(False))).drop("hit").localCheckpoint())
+    left = (p.where(F.col("reversed") == 0).select("group", "pos", "file_order", "segment_index")
+            .unionByName(busy.where(~F.col("gone")).select("group", "pos", "file_order", "segment_index")))
+    return (left.groupBy("group").agg(F.array_sort(F.collect_list(F.struct("pos", "file_order", "segment_index")))
+                                      .alias("active"))
+            .select("group", F.transform("active", lambda x: F.struct(x["file_order"].alias("file_order"),
+                                                         x["segment_index"].alias("segment_index"))).alias("active")))
+
+
 def _text(money: F.Column) -> F.Column:
     """Money as the local reconciliation's text (cents_text: "12.30", "-0.05")."""
     return money.cast("string")
+
+
+def is_denial(a: F.Column, not_denial: list[str]) -> F.Column:
+    """Whether a CAS (group, reason, amount) is a denial, as the store counts them (Store._denial): a
+    positive CO/PI/OA/PR amount whose CARC is not contractual or patient responsibility."""
+    return a["group"].isin("CO", "PI", "OA", "PR") & (a["amount"] > 0) & ~a["reason"].isin(*(not_denial or [""]))
+
+
+def denied_groups(remits: DataFrame, active: DataFrame, not_denial: list[str]) -> DataFrame:
+    """(group): the claim groups with a denial row: an active payment with a denial CAS or CLP02 = 4
+    (analytics.denials' denied payments)."""
+    on = active.select("group", F.explode("active").alias("p")).select("group", "p.file_order", "p.segment_index")
+    denied = F.exists("adjustments", lambda a: is_denial(a, not_denial)) | (F.col("status_code") == "4")
+    return remits.join(on, ["group", "file_order", "segment_index"]).where(denied).select("group").distinct()
 
 
 def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denial: list[str]) -> DataFrame:
@@ -340,9 +400,6 @@ def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denia
         return F.aggregate("adjustments", zero, lambda acc, a: (acc + F.when(keep(a), F.coalesce(a["amount"], zero))
                                                                 .otherwise(zero)).cast(wide))
 
-    def denial(a) -> F.Column:
-        return a["group"].isin("CO", "PI", "OA", "PR") & (a["amount"] > 0) & ~a["reason"].isin(*(not_denial or [""]))
-
     pays = (remits.join(groups.select("group", "active"), "group")
             .withColumn("on", F.array_contains("active", F.struct("file_order", "segment_index"))))
 
@@ -353,7 +410,8 @@ def claim_level(sent: DataFrame, remits: DataFrame, groups: DataFrame, not_denia
                           "patient_control_number", "payer_claim_control_number", "payer"))
     totals = pays.groupBy("group").agg(
         active(F.col("paid")).alias("total_paid"), active(F.col("patient_responsibility")).alias("total_pr"),
-        active(cas(lambda a: a["group"] != "PR")).alias("total_adjusted"), active(cas(denial)).alias("total_denied"),
+        active(cas(lambda a: a["group"] != "PR")).alias("total_adjusted"),
+        active(cas(lambda a: is_denial(a, not_denial))).alias("total_denied"),
         active(F.col("charge")).alias("total_charge"),
         F.max(F.col("on") & (F.col("status_code") == "4")).alias("status_4"),
         F.max(F.when(F.col("on"), F.col("payment_date"))).alias("last_date"),
@@ -517,7 +575,8 @@ def denial_summary(denials: DataFrame) -> DataFrame:
 def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: date,
             files: int = 1) -> dict[str, DataFrame]:
     """The tables of the claim groups' matches: reconciliation, unmatched remits, denials and their summary
-    (the matches and the claim level are persisted; run_spark_batch clears the cache when done)."""
+    (the active payments, the claim level and the denials are persisted; run_spark_batch clears the cache
+    when done)."""
     sent = outcomes.where(F.col("status") == SENT)
     roots = F.broadcast(claim_groups(spark, sent, remits))
 
@@ -533,14 +592,18 @@ def analyse(spark: SparkSession, outcomes: DataFrame, remits: DataFrame, as_of: 
                          F.col(payload).alias("payload"))
 
     both = rows(sent, CLAIM, None, "claim").unionByName(rows(remits, PAYMENT, "header_index", "remit"))
-    matches = (both.repartition(partitions(spark, files), "group")
-               .mapInArrow(_match_partition(as_of), from_arrow_schema(MATCHES)).persist())
-    active = table(matches, "groups")
+    every = sent.select("group").unionByName(remits.select("group")).distinct()
+    none = F.array().cast(from_arrow_schema(ACTIVE)["active"].dataType)
+    active = (every.join(net_reversals(remits), "group", "left")
+              .select("group", F.coalesce("active", none).alias("active")).persist())
     lines = match_lines(*line_inputs(record_of(sent), remits, active))
     tables, _ = _rules()
-    level = claim_level(sent, remits.drop("remit"), active.join(lines, "group", "left"),
-                        not_denial_reasons(tables)).persist()
-    denials = table(matches, "denials")
+    not_denial = not_denial_reasons(tables)
+    level = claim_level(sent, remits.drop("remit"), active.join(lines, "group", "left"), not_denial).persist()
+    # broadcast: with a shuffled semi-join below it, adaptive execution split a group over two partitions
+    denials = (both.join(F.broadcast(denied_groups(remits, active, not_denial)), "group", "left_semi")
+               .repartition(partitions(spark, files), "group")
+               .mapInArrow(_match_partition(as_of), from_arrow_schema(DENIALS)).persist())  # and their summary
     return {"reconciliation": reconciliation(level, as_of), "unmatched_remits": unmatched_remits(level),
             "denials": denials, "denial_summary": denial_summary(denials)}
 
