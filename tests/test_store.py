@@ -103,25 +103,31 @@ def test_units_left_per_authorization_is_linear(tmp_path):
     assert steps[1] < 8 * steps[0], steps  # 4x the rows: linear work is ~4x, a scan per row ~16x
 
 
-def test_a_store_from_before_m003_knows_its_files_interchanges(tmp_path):
-    """A store made before the interchanges table: opening it adds the table, filled from each file's
-    first ISA, so a resend of a file recorded then is still recognised."""
+def _opened_from_step(db, steps: int, *statements: str) -> Store:
+    """A store made at `db` by the first `steps` migration steps only (as an earlier release made it), given
+    `statements`, then opened by Store (which migrates it)."""
     import sqlite3
 
     from edi_pipeline.store import migrations
 
-    db = tmp_path / "m002.db"
     conn = sqlite3.connect(db)
     old = migrations.import_sqlite_utils()
     m = old.migrations.Migrations(migrations.MIGRATION_SET)
-    for step in migrations.STEPS[:2]:
+    for step in migrations.STEPS[:steps]:
         m()(step)
     m.apply(old.Database(conn))
-    conn.execute("insert into files (sha256, name, kind, isa_sender, isa_control) values "
-                 "('a', 'old.835', '835', 'PAYER', '000000007')")
+    for sql in statements:
+        conn.execute(sql)
     conn.commit()
     conn.close()
-    store = Store(db)
+    return Store(db)
+
+
+def test_a_store_from_before_m003_knows_its_files_interchanges(tmp_path):
+    """A store made before the interchanges table: opening it adds the table, filled from each file's
+    first ISA, so a resend of a file recorded then is still recognised."""
+    store = _opened_from_step(tmp_path / "m002.db", 2, "insert into files (sha256, name, kind, isa_sender, "
+                              "isa_control) values ('a', 'old.835', '835', 'PAYER', '000000007')")
     try:
         assert list(store.query("select * from interchanges")) == [
             {"file_sha256": "a", "isa_sender": "PAYER", "isa_control": "000000007", "kind": "835"}]
@@ -136,22 +142,8 @@ def test_a_store_from_before_m003_knows_its_files_interchanges(tmp_path):
 def test_a_store_from_before_m007_answers_999s_with_its_sets_recorded_before_the_new(tmp_path):
     """Sets recorded before sent_order (NULL) come first, in the order recorded; a set recorded since is
     last by its sent_order, whatever the order it was committed in."""
-    import sqlite3
-
-    from edi_pipeline.store import migrations
-
-    db = tmp_path / "m006.db"
-    conn = sqlite3.connect(db)
-    old = migrations.import_sqlite_utils()
-    m = old.migrations.Migrations(migrations.MIGRATION_SET)
-    for step in migrations.STEPS[:6]:
-        m()(step)
-    m.apply(old.Database(conn))
-    conn.execute("insert into outbound_sets (id, file_sha256, outbound_file, isa_sender, gs_control, st_control) "
-                 "values ('s0', 'old', 'old.837', 'US', '7', '0001')")
-    conn.commit()
-    conn.close()
-    store = Store(db)
+    store = _opened_from_step(tmp_path / "m006.db", 6, "insert into outbound_sets (id, file_sha256, outbound_file, "
+                              "isa_sender, gs_control, st_control) values ('s0', 'old', 'old.837', 'US', '7', '0001')")
     try:
         assert store.outbound_sets_of("7", "0001", "US")[0]["outbound_file"] == "old.837"
         for sid, name, order in (("s2", "later.837", 9), ("s1", "earlier.837", 3)):  # committed out of order
