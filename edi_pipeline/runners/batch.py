@@ -232,8 +232,10 @@ def _scan(fh: BinaryIO, name: str, seen: Callable[[bytes], object] | None = None
         pattern = _scan_pattern(delims, members, corrects_only)
         term = delims.segment.encode("latin-1")
         ids: set[int] = set()
-        person: tuple[bytes, bytes, bytes] | None = None  # member id, last and first name of the person named
-        dated = False  # last (a DMG's birth date goes with it), and whether a DMG with a date has
+        # the person named last (member id, last and first name: a DMG's birth date goes with them), and
+        # whether a DMG with a date followed their NM1
+        person: tuple[bytes, bytes, bytes] | None = None
+        dated = False
         corrects = False
         more = True
         while True:
@@ -855,8 +857,7 @@ def screen_repeats(order: list[Path], scans: dict[Path, FileScan | None], shas: 
                   else f"{row['name']}, {row['ingested_at']}")
         rest = (f"; the file's other interchanges ({len(marks) - len(repeats)}) are new, held with it: they need "
                 "a file of their own" if len(repeats) < len(marks) else "")
-        at = isa_indexes(path, scan.interchanges)
-        indexes = {id(x): i for x, i in zip(scan.interchanges, at)}
+        indexes = dict(zip(map(id, scan.interchanges), isa_indexes(path, scan.interchanges)))  # by mark
         index = indexes[id(m)]
         stage = staging_dir(out, sha)
         shutil.rmtree(stage, ignore_errors=True)

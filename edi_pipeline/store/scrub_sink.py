@@ -52,9 +52,10 @@ class StoreScrubSink:
 
 
 def sent_set(done: ScrubbedSet, sha: str, name: str, order: int | None = None) -> tuple[list[tuple], list[tuple]]:
-    """The row of a set as written to the corrected file sent as `name` (made from the input of digest `sha`,
-    the batch's `order`-th), and its claims' rows, as Store.add_outbound_sets takes them: the control numbers as sent (ISA06/ISA08/ISA13,
-    GS06, ST02), which the payer's 999 answers, and each CLM01 with its first REF*D9."""
+    """The row of a set as written to the corrected file sent as `name` (made from the input of digest `sha`;
+    `order`: the batch's order of that file), and its claims' rows, as Store.add_outbound_sets takes them:
+    the control numbers as sent (ISA06/ISA08/ISA13, GS06, ST02), which the payer's 999 answers, and each
+    CLM01 with its first REF*D9."""
     sep = done.tx.delimiters.element
     clm, d9 = "CLM" + sep, f"REF{sep}D9{sep}"
     pcns: dict[str, str | None] = {}
